@@ -1,0 +1,23 @@
+#pragma once
+/// Hex and base64 as `wg` prints keys: lowercase hex (UAPI) and standard padded base64 (wg).
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace warren {
+
+std::string to_hex(std::span<const std::uint8_t> bytes);
+/// Decodes hex of exactly `out.size()` bytes (either case); false on any other input.
+[[nodiscard]] bool from_hex(std::string_view text, std::span<std::uint8_t> out);
+std::optional<std::vector<std::uint8_t>> from_hex(std::string_view text);
+
+std::string to_base64(std::span<const std::uint8_t> bytes);
+/// Decodes padded standard base64 of exactly `out.size()` bytes; false on anything else,
+/// including non-canonical trailing bits (as wg's key_from_base64 does).
+[[nodiscard]] bool from_base64(std::string_view text, std::span<std::uint8_t> out);
+
+}  // namespace warren

@@ -1,0 +1,42 @@
+#pragma once
+/// BLAKE2s (RFC 7693) in the three forms WireGuard uses, all from OpenSSL 3:
+///   HASH  = BLAKE2s-256, unkeyed            (EVP_MD "BLAKE2S-256")
+///   MAC   = keyed BLAKE2s, 16-byte output   (EVP_MAC "BLAKE2SMAC", size parameter 16)
+///   HMAC  = RFC 2104 HMAC over BLAKE2s-256  (EVP_MAC "HMAC", digest "BLAKE2S-256")
+/// and the WireGuard KDF built on HMAC (whitepaper §5.4.1). Thread-safe; no per-call allocation
+/// once a thread has warmed up.
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <span>
+
+namespace warren::crypto {
+
+inline constexpr std::size_t kHashSize = 32;
+inline constexpr std::size_t kMacSize = 16;
+
+using ByteView = std::span<const std::uint8_t>;
+using Hash = std::span<std::uint8_t, kHashSize>;
+
+/// HASH(parts[0] || parts[1] || ...).
+void blake2s_hash(std::initializer_list<ByteView> parts, Hash out);
+
+/// MAC(key, msg): keyed BLAKE2s with a 16-byte digest; key is 1..32 bytes.
+void blake2s_mac(ByteView key, ByteView msg, std::span<std::uint8_t, kMacSize> out);
+
+/// Keyed BLAKE2s with an arbitrary output length (1..32) and key (0..32 bytes); for tests
+/// (RFC 7693 self-test) and anything needing other sizes.
+void blake2s_keyed(ByteView key, ByteView msg, std::span<std::uint8_t> out);
+
+/// HMAC-BLAKE2s-256(key, parts[0] || parts[1] || ...).
+void hmac_blake2s(ByteView key, std::initializer_list<ByteView> parts, Hash out);
+
+/// WireGuard KDF_n(key, input): t0 = HMAC(key, input); t1 = HMAC(t0, 0x1);
+/// t_i = HMAC(t0, t_{i-1} || i). Writes t1..tn into the non-null outputs. Intermediate values
+/// are wiped.
+void kdf1(ByteView key, ByteView input, Hash t1);
+void kdf2(ByteView key, ByteView input, Hash t1, Hash t2);
+void kdf3(ByteView key, ByteView input, Hash t1, Hash t2, Hash t3);
+
+}  // namespace warren::crypto

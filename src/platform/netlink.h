@@ -1,0 +1,81 @@
+#pragma once
+/// Interface configuration and link notifications (rtnetlink on Linux, through libmnl).
+///
+/// NetConfig changes links, addresses and routes; LinkMonitor reports what happens to links.
+/// The daemon uses them for the tunnel's MTU and for noticing `ip link del`; the client uses
+/// them to configure its interface. Nothing here runs external programs.
+///
+/// Thread-safety: NetConfig serialises its requests internally (any thread). A LinkMonitor is
+/// read by one thread at a time.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "net/ip_address.h"
+#include "platform/result.h"
+
+namespace warren::platform {
+
+struct LinkInfo {
+  std::uint32_t ifindex = 0;
+  std::string name;
+  std::uint32_t mtu = 0;
+  bool up = false;        ///< administratively up (IFF_UP)
+  bool running = false;   ///< operationally up (IFF_RUNNING)
+};
+
+struct RouteSpec {
+  net::Prefix destination;
+  std::uint32_t ifindex = 0;
+  std::uint32_t table = 0;                ///< 0 = the main table
+  std::optional<std::uint32_t> metric;    ///< RTA_PRIORITY
+};
+
+class NetConfig {
+ public:
+  virtual ~NetConfig() = default;
+
+  /// ENODEV when there is no such link.
+  virtual Result<LinkInfo> link_by_name(std::string_view name) = 0;
+  virtual Result<LinkInfo> link_by_index(std::uint32_t ifindex) = 0;
+
+  virtual Status set_mtu(std::uint32_t ifindex, std::uint32_t mtu) = 0;
+  virtual Status set_up(std::uint32_t ifindex, bool up) = 0;
+
+  /// `address` is the interface address with its prefix length (10.0.0.1/24). Adding an
+  /// existing address fails with EEXIST; deleting a missing one with EADDRNOTAVAIL.
+  virtual Status add_address(std::uint32_t ifindex, const net::Prefix& address) = 0;
+  virtual Status delete_address(std::uint32_t ifindex, const net::Prefix& address) = 0;
+
+  /// Adding an existing route fails with EEXIST; deleting a missing one with ESRCH.
+  virtual Status add_route(const RouteSpec& route) = 0;
+  virtual Status delete_route(const RouteSpec& route) = 0;
+};
+
+Result<std::unique_ptr<NetConfig>> open_net_config();
+
+struct LinkEvent {
+  enum class Kind : std::uint8_t { kChanged, kDeleted };
+  Kind kind = Kind::kChanged;
+  LinkInfo link;  ///< the new state (for kDeleted: the last known ifindex and name)
+};
+
+class LinkMonitor {
+ public:
+  virtual ~LinkMonitor() = default;
+  /// Readable when poll() has notifications to deliver.
+  virtual int poll_fd() const = 0;
+  /// Delivers pending notifications without blocking; returns how many were delivered or an
+  /// error. If the kernel dropped notifications (socket overrun), the monitor re-reads the
+  /// watched link and reports its current state (kDeleted if it is gone).
+  virtual Result<std::size_t> poll(const std::function<void(const LinkEvent&)>& on_event) = 0;
+};
+
+/// Watches link notifications for `ifindex` (0 = every link).
+Result<std::unique_ptr<LinkMonitor>> open_link_monitor(std::uint32_t ifindex);
+
+}  // namespace warren::platform

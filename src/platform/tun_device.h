@@ -1,0 +1,63 @@
+#pragma once
+/// TunDevice: the layer-3 tunnel interface, as one or more packet queues.
+///
+/// Each queue is an independent descriptor (IFF_MULTI_QUEUE on Linux); the kernel steers each
+/// flow to one queue, so a worker that owns a queue sees a flow's packets in order. Packets
+/// are raw IPv4/IPv6 (no packet-information header, no virtio header unless `vnet_hdr`).
+///
+/// Thread-safety: one thread per queue may call read()/write() on that queue concurrently with
+/// the other queues' owners. name(), ifindex(), queue_count() and poll_fd() are immutable.
+/// mtu()/set_mtu() may be called from any thread.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "base/bytes.h"
+#include "platform/batch.h"
+#include "platform/result.h"
+
+namespace warren::platform {
+
+struct TunOptions {
+  std::string name;            ///< at most 15 bytes; "" lets the kernel pick ("tun%d")
+  std::size_t queues = 1;      ///< > 1 requests a multi-queue device, one descriptor per queue
+  bool vnet_hdr = false;       ///< reserved for offloads (virtio header); unsupported for now
+  std::uint32_t mtu = 0;       ///< set at creation when non-zero
+};
+
+class TunDevice {
+ public:
+  virtual ~TunDevice() = default;
+
+  virtual const std::string& name() const = 0;
+  virtual std::uint32_t ifindex() const = 0;
+  virtual std::size_t queue_count() const = 0;
+  /// Readable when read(queue, ...) may return packets. Owned by the device.
+  virtual int poll_fd(std::size_t queue) const = 0;
+  virtual bool vnet_hdr() const { return false; }
+
+  virtual Result<std::uint32_t> mtu() const = 0;
+  virtual Status set_mtu(std::uint32_t mtu) = 0;
+
+  /// Reads up to min(bufs.size(), sizes.size(), kMaxBatch) packets from `queue`, one per
+  /// buffer: packet i lands at bufs[i][offset, offset + sizes[i]). `offset` is headroom for
+  /// in-place encapsulation. A buffer shorter than offset + the packet truncates it; callers
+  /// size buffers for kMaxPacketSize. Never blocks.
+  virtual BatchResult read(std::size_t queue, std::span<const Bytes> bufs,
+                           std::span<std::size_t> sizes, std::size_t offset) = 0;
+
+  /// Writes each packet to `queue`. Per-packet failures (an invalid packet, a down interface)
+  /// are dropped and counted out of `count`; `gone` reports a deleted interface.
+  virtual BatchResult write(std::size_t queue, std::span<const ConstBytes> packets) = 0;
+};
+
+/// Creates (or attaches to) the kernel TUN interface `options.name`. Fails with EPERM/EACCES
+/// without privilege, ENOENT when the TUN driver is missing, EBUSY when a single-queue device
+/// of that name is in use. If the existing device is single-queue, a multi-queue request falls
+/// back to one queue.
+Result<std::unique_ptr<TunDevice>> create_tun(const TunOptions& options);
+
+}  // namespace warren::platform

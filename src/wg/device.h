@@ -1,0 +1,143 @@
+#pragma once
+/// wg::Device: the WireGuard protocol for one interface, with no I/O.
+///
+///   TUN ──ip packet──► encapsulate() ──datagram──► (caller sends)      verdict kToNetwork
+///   UDP ──datagram──►  decapsulate() ──ip packet──► (caller writes TUN) verdict kToTun
+///   clock ───now────►  tick()        ──datagrams──► Sink (handshakes, keepalives)
+///
+/// Bytes and time go in; verdicts and datagrams come out. Handshake traffic and anything a
+/// call produces besides its own verdict (responses, cookie replies, keepalives, packets that
+/// were staged while no session existed) goes to the caller's Sink, synchronously.
+///
+/// Thread-safety: encapsulate/decapsulate/tick may run concurrently on any number of threads.
+/// apply() and snapshot() may run concurrently with them too (they take the device's write /
+/// read lock). The Sink may be called from inside any of them; it must not call back into the
+/// Device.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "base/bytes.h"
+#include "base/random.h"
+#include "base/time.h"
+#include "net/ip_address.h"
+#include "wg/config.h"
+#include "wg/constants.h"
+
+namespace warren::wg {
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual void send_datagram(const net::Path& to, ConstBytes datagram) = 0;
+};
+
+enum class Verdict : std::uint8_t {
+  kDrop,        ///< nothing to do (see the Drop reason; kNone for consumed handshake traffic)
+  kToNetwork,   ///< send buf[0, length) to `to`
+  kToTun,       ///< write buf[offset, offset + length) to the TUN device
+  kQueued,      ///< staged until a session exists; a handshake was started if allowed
+};
+
+/// Why a packet was dropped; each has a device counter.
+enum class Drop : std::uint8_t {
+  kNone = 0,
+  kTooShort,
+  kUnknownType,     ///< includes non-zero reserved bytes
+  kBadSize,         ///< handshake message of the wrong length
+  kBadMac1,
+  kCookieSent,      ///< under load without a valid mac2: a cookie reply was sent instead
+  kRateLimited,
+  kNoPrivateKey,
+  kUnknownPeer,
+  kHandshakeFailed, ///< decryption or DH failed during a handshake
+  kReplayedTimestamp,
+  kInitiationFlood, ///< initiations from one peer less than 20 ms apart
+  kUnknownIndex,
+  kBadCookieReply,
+  kDecryptFailed,
+  kExpiredKeypair,
+  kReplayedCounter,
+  kBadInnerPacket,
+  kAllowedIpsMismatch,
+  kNoRoute,         ///< no peer's allowed IPs contain the destination
+  kNoEndpoint,      ///< the peer has no known endpoint
+  kTooLarge,
+  kCount
+};
+
+const char* drop_name(Drop d);
+
+struct SendResult {
+  Verdict verdict = Verdict::kDrop;
+  Drop drop = Drop::kNone;
+  std::size_t length = 0;  ///< datagram length from buf[0] when kToNetwork
+  net::Path to;            ///< destination when kToNetwork
+};
+
+struct RecvResult {
+  Verdict verdict = Verdict::kDrop;
+  Drop drop = Drop::kNone;
+  std::size_t offset = 0;  ///< plaintext IP packet at buf[offset, offset + length) when kToTun
+  std::size_t length = 0;
+};
+
+struct DeviceOptions {
+  /// Handshake messages per second (all peers) above which the device is under load and
+  /// demands cookies (whitepaper §5.3); sticky for kUnderLoadAfterTime.
+  std::uint32_t under_load_handshakes_per_second = 1000;
+  /// Cap on the tunnel MTU used for padding (padding never exceeds it).
+  std::uint32_t mtu = kDefaultMtu;
+};
+
+struct ApplyError {
+  int errno_value = 0;  ///< positive errno (EINVAL, ...); 0 = success
+  std::string message;
+  explicit operator bool() const { return errno_value != 0; }
+};
+
+class Device {
+ public:
+  explicit Device(RandomSource& rng, DeviceOptions options = {});
+  ~Device();
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
+
+  /// Applies a whole configuration delta or none of it. Peer removal, key changes and
+  /// allowed-IPs moves follow wireguard-go; enabling persistent keepalive sends one at once.
+  [[nodiscard]] ApplyError apply(const ConfigDelta& delta, Now now, Sink& sink);
+  DeviceSnapshot snapshot() const;
+
+  /// `buf` holds an IP packet at [kSendHeadroom, kSendHeadroom + packet_len) and has at least
+  /// kSendTailroom bytes after it. On kToNetwork the datagram is buf[0, length).
+  [[nodiscard]] SendResult encapsulate(Bytes buf, std::size_t packet_len, Now now, Sink& sink);
+
+  /// `datagram` is modified in place (decryption). On kToTun the IP packet is at
+  /// datagram[offset, offset + length).
+  [[nodiscard]] RecvResult decapsulate(const net::Path& from, Bytes datagram, Now now, Sink& sink);
+
+  /// Runs due timers: retransmissions, keepalives, rekeys, key zeroing.
+  void tick(Now now, Sink& sink);
+  /// Monotonic time of the next timer that needs tick(), or Duration::max().
+  Duration next_deadline() const;
+
+  void set_mtu(std::uint32_t mtu);
+  std::uint32_t mtu() const;
+  /// Forces under-load mode on or off (tests and operators); nullopt restores automatic mode.
+  void force_under_load(std::optional<bool> on);
+
+  std::uint64_t drop_count(Drop d) const;
+  std::size_t peer_count() const;
+  /// The device's public key, if it has a private key.
+  std::optional<crypto::PublicKey> public_key() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace warren::wg

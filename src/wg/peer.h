@@ -1,0 +1,92 @@
+#pragma once
+/// Per-peer protocol state: handshake, the three keypair slots, timers, endpoint, counters.
+/// Internal to the Device; every field below `mu` is guarded by it.
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "base/secure.h"
+#include "base/time.h"
+#include "crypto/x25519.h"
+#include "net/ip_address.h"
+#include "wg/allowed_ips.h"
+#include "wg/cookie.h"
+#include "wg/noise.h"
+#include "wg/replay_window.h"
+#include "wg/tai64n.h"
+
+namespace warren::wg {
+
+inline constexpr Duration kNever = Duration::max();
+
+/// One session's transport keys (whitepaper §5.4.5). The send counter is atomic so several
+/// threads may encrypt with the same keypair; the replay window has its own lock.
+struct Keypair {
+  Secret<32> send_key;
+  Secret<32> recv_key;
+  std::atomic<std::uint64_t> send_nonce{0};
+  std::mutex replay_mu;
+  ReplayWindow replay;
+  Duration created{0};
+  bool initiator = false;
+  std::uint32_t local_index = 0;
+  std::uint32_t remote_index = 0;
+};
+
+enum class HandshakeStage : std::uint8_t {
+  kZeroed,
+  kInitiationCreated,   ///< we sent an initiation and wait for the response
+  kInitiationConsumed,  ///< transient, while answering
+};
+
+struct Peer {
+  PeerId id = 0;
+  crypto::PublicKey public_key;
+
+  std::mutex mu;
+  crypto::PresharedKey preshared_key;
+  crypto::SharedSecret static_static;  ///< DH(our static, their static), precomputed
+  bool static_static_ok = false;       ///< false for low-order keys: never handshake
+
+  noise::State handshake;
+  HandshakeStage stage = HandshakeStage::kZeroed;
+  std::uint32_t handshake_local_index = 0;
+  std::uint32_t handshake_remote_index = 0;
+  Tai64n last_timestamp{};
+  Duration last_initiation_consumed = kNever;  ///< kNever = none yet
+  Duration last_sent_handshake = kNever;
+
+  std::shared_ptr<Keypair> previous;
+  std::shared_ptr<Keypair> current;
+  std::shared_ptr<Keypair> next;
+
+  std::optional<net::Path> endpoint;
+  std::uint16_t persistent_keepalive = 0;
+  CookieGenerator cookies;
+
+  // Timers (whitepaper §6; wireguard-go timers.go) as absolute monotonic deadlines.
+  Duration timer_retransmit = kNever;
+  Duration timer_send_keepalive = kNever;
+  Duration timer_new_handshake = kNever;
+  Duration timer_zero_keys = kNever;
+  Duration timer_persistent_keepalive = kNever;
+  int handshake_attempts = 0;
+  bool need_another_keepalive = false;
+  bool sent_last_minute_handshake = false;
+
+  Duration last_handshake_wall{0};  ///< 0 = never
+
+  std::deque<std::vector<std::uint8_t>> staged;  ///< IP packets waiting for a session
+
+  std::atomic<std::uint64_t> rx_bytes{0};
+  std::atomic<std::uint64_t> tx_bytes{0};
+  std::atomic<std::uint64_t> rx_packets{0};
+  std::atomic<std::uint64_t> tx_packets{0};
+};
+
+}  // namespace warren::wg

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian (bookworm) packages warren needs to build, test, benchmark and demo.
+# Idempotent and quiet when everything is already present. Nothing is downloaded at build time.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake pkg-config
+  # libraries
+  libssl-dev libsodium-dev libmnl-dev libtomlplusplus-dev libsqlite3-dev
+  # tests and benchmarks
+  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  # interop / network tests
+  wireguard-go wireguard-tools iproute2 iputils-ping iperf3 ncat iptables tcpdump procps psmisc
+  # formatting, fuzzing and sanitizers
+  clang clang-format clang-tidy libclang-rt-14-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: missing packages: ${missing[*]}" >&2
+  echo "setup: run as root (sudo make ...) so they can be installed with apt-get" >&2
+  exit 1
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
