@@ -45,6 +45,8 @@ class PrefixTrie {
   void remove_peer(PeerId peer) noexcept;
   void clear() noexcept;
   std::size_t size() const noexcept { return size_; }
+  /// Nodes in use, including branch points (at most 2 * size() - 1). For tests and statistics.
+  std::size_t node_count() const noexcept { return nodes_.size() - free_count_; }
 
   /// Longest matching prefix's peer. No allocation, no writes.
   std::optional<PeerId> lookup(Key key) const noexcept {
