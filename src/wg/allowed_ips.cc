@@ -27,13 +27,16 @@ unsigned common_bits(Uint128 a, Uint128 b) noexcept {
 template <typename Key>
 void PrefixTrie<Key>::reserve_nodes(std::size_t count) {
   // Insert needs up to two fresh nodes; securing them up front keeps insert all-or-nothing.
-  if (free_count_ + (nodes_.capacity() - nodes_.size()) >= count) {
+  if (free_count_ + (nodes_.capacity() - nodes_.size()) >= count &&
+      free_count_ + (links_.capacity() - links_.size()) >= count) {
     return;
   }
   if (nodes_.size() + count > kNil) {
     throw std::bad_alloc();  // indices are 32-bit; 2^32 nodes would be ~100 GiB anyway
   }
-  nodes_.reserve(std::max<std::size_t>({nodes_.size() * 2, nodes_.size() + count, 16}));
+  const std::size_t want = std::max<std::size_t>({nodes_.size() * 2, nodes_.size() + count, 16});
+  nodes_.reserve(want);
+  links_.reserve(want);
 }
 
 template <typename Key>
@@ -43,27 +46,31 @@ std::uint32_t PrefixTrie<Key>::allocate(Key key, unsigned length) noexcept {
   node.length = static_cast<std::uint8_t>(length);
   if (free_head_ != kNil) {
     const std::uint32_t index = free_head_;
-    free_head_ = nodes_[index].parent;
+    free_head_ = links_[index].parent;
     --free_count_;
     nodes_[index] = node;
+    links_[index] = Links{};
     return index;
   }
-  nodes_.push_back(node);  // capacity was reserved by reserve_nodes, so this cannot throw
+  // Capacity was reserved by reserve_nodes, so neither push_back can throw.
+  nodes_.push_back(node);
+  links_.push_back(Links{});
   return static_cast<std::uint32_t>(nodes_.size() - 1);
 }
 
 template <typename Key>
 void PrefixTrie<Key>::release(std::uint32_t index) noexcept {
-  // The free list is threaded through the dead nodes' parent field, so removal never allocates.
+  // The free list is threaded through the dead nodes' links, so removal never allocates.
   nodes_[index] = Node{};
-  nodes_[index].parent = free_head_;
+  links_[index] = Links{};
+  links_[index].parent = free_head_;
   free_head_ = index;
   ++free_count_;
 }
 
 template <typename Key>
 void PrefixTrie<Key>::attach(std::uint32_t parent, std::uint32_t child) noexcept {
-  nodes_[child].parent = parent;
+  links_[child].parent = parent;
   if (parent == kNil) {
     root_ = child;
   } else {
@@ -81,7 +88,7 @@ void PrefixTrie<Key>::replace_child(std::uint32_t parent, std::uint32_t old_chil
     slots[slots[0] == old_child ? 0 : 1] = new_child;
   }
   if (new_child != kNil) {
-    nodes_[new_child].parent = parent;
+    links_[new_child].parent = parent;
   }
 }
 
@@ -100,28 +107,28 @@ void PrefixTrie<Key>::set_peer(std::uint32_t index, PeerId peer) noexcept {
   node.peer = peer;
   // insert() created the map entry before touching the trie, so this lookup finds it.
   std::uint32_t& head = peer_heads_.find(peer)->second;
-  node.peer_prev = kNil;
-  node.peer_next = head;
+  links_[index].peer_prev = kNil;
+  links_[index].peer_next = head;
   if (head != kNil) {
-    nodes_[head].peer_prev = index;
+    links_[head].peer_prev = index;
   }
   head = index;
 }
 
 template <typename Key>
 void PrefixTrie<Key>::unlink_peer(std::uint32_t index) noexcept {
-  Node& node = nodes_[index];
-  if (node.peer_next != kNil) {
-    nodes_[node.peer_next].peer_prev = node.peer_prev;
+  Links& links = links_[index];
+  if (links.peer_next != kNil) {
+    links_[links.peer_next].peer_prev = links.peer_prev;
   }
-  if (node.peer_prev != kNil) {
-    nodes_[node.peer_prev].peer_next = node.peer_next;
-  } else if (node.peer_next != kNil) {
-    peer_heads_.find(node.peer)->second = node.peer_next;
+  if (links.peer_prev != kNil) {
+    links_[links.peer_prev].peer_next = links.peer_next;
+  } else if (links.peer_next != kNil) {
+    peer_heads_.find(nodes_[index].peer)->second = links.peer_next;
   } else {
-    peer_heads_.erase(node.peer);  // the peer's last prefix: keep the map free of empty lists
+    peer_heads_.erase(nodes_[index].peer);  // the peer's last prefix: no empty lists in the map
   }
-  node.peer_prev = node.peer_next = kNil;
+  links.peer_prev = links.peer_next = kNil;
 }
 
 template <typename Key>
@@ -137,7 +144,7 @@ void PrefixTrie<Key>::erase_value(std::uint32_t index) noexcept {
     if (node.has_peer || (node.child[0] != kNil && node.child[1] != kNil)) {
       return;
     }
-    const std::uint32_t parent = node.parent;
+    const std::uint32_t parent = links_[index].parent;
     const std::uint32_t only = node.child[0] != kNil ? node.child[0] : node.child[1];
     replace_child(parent, index, only);
     release(index);
@@ -231,6 +238,7 @@ template <typename Key>
 void PrefixTrie<Key>::clear() noexcept {
   // Swap with empties so the memory is returned, not just the elements destroyed.
   std::vector<Node>().swap(nodes_);
+  std::vector<Links>().swap(links_);
   free_head_ = kNil;
   free_count_ = 0;
   std::unordered_map<PeerId, std::uint32_t>().swap(peer_heads_);

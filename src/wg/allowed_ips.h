@@ -56,13 +56,12 @@ class PrefixTrie {
     bool found = false;
     while (index != kNil) {
       const Node& node = nodes[index];
-      if (((node.key ^ key) & mask(node.length)) != 0) {
+      if (((node.key ^ key) & kMasks[node.length]) != 0) {
         break;
       }
-      if (node.has_peer) {
-        best = node.peer;
-        found = true;
-      }
+      // Branch-free: whether a node on the path carries a peer is unpredictable.
+      best = node.has_peer ? node.peer : best;
+      found |= node.has_peer;
       if (node.length == kBits) {
         break;
       }
@@ -78,7 +77,7 @@ class PrefixTrie {
     if (it == peer_heads_.end()) {
       return;
     }
-    for (std::uint32_t index = it->second; index != kNil; index = nodes_[index].peer_next) {
+    for (std::uint32_t index = it->second; index != kNil; index = links_[index].peer_next) {
       fn(nodes_[index].key, static_cast<unsigned>(nodes_[index].length));
     }
   }
@@ -91,15 +90,30 @@ class PrefixTrie {
  private:
   static constexpr std::uint32_t kNil = 0xffffffffu;
 
+  static constexpr std::array<Key, kBits + 1> make_masks() noexcept {
+    std::array<Key, kBits + 1> masks{};
+    for (unsigned i = 0; i <= kBits; ++i) {
+      masks[i] = mask(i);
+    }
+    return masks;
+  }
+  // mask(length) by table: one L1 load instead of a branch on every node of a lookup.
+  static constexpr std::array<Key, kBits + 1> kMasks = make_masks();
+
+  // What a lookup reads, kept small so more of a large table stays in cache (32 bytes for
+  // IPv6, 20 for IPv4).
   struct Node {
     Key key{};  // masked to `length`
     std::array<std::uint32_t, 2> child{kNil, kNil};
-    std::uint32_t parent = kNil;
-    PeerId peer = 0;                   // valid when has_peer
-    std::uint32_t peer_prev = kNil;    // the peer's prefix list, when has_peer
-    std::uint32_t peer_next = kNil;
+    PeerId peer = 0;  // valid when has_peer
     std::uint8_t length = 0;
     bool has_peer = false;
+  };
+  // What only updates need, in a parallel vector.
+  struct Links {
+    std::uint32_t parent = kNil;     // also the free-list link of a released node
+    std::uint32_t peer_prev = kNil;  // the peer's prefix list, when has_peer
+    std::uint32_t peer_next = kNil;
   };
 
   /// Bit `i` (< kBits) counted from the most significant end.
@@ -119,7 +133,8 @@ class PrefixTrie {
   std::uint32_t find_exact(Key key, unsigned length) const noexcept;
 
   std::vector<Node> nodes_;
-  std::uint32_t free_head_ = kNil;  // released nodes, linked through Node::parent
+  std::vector<Links> links_;        // same size as nodes_
+  std::uint32_t free_head_ = kNil;  // released nodes, linked through Links::parent
   std::size_t free_count_ = 0;
   std::unordered_map<PeerId, std::uint32_t> peer_heads_;  // peer → first node of its list
   std::uint32_t root_ = kNil;

@@ -87,7 +87,10 @@ std::size_t padded_length(std::size_t len, std::uint32_t mtu) {
 }  // namespace
 
 struct Device::Impl {
-  Impl(RandomSource& r, DeviceOptions o) : rng(r), options(o), mtu(o.mtu) {}
+  // The rate limiter's hash is keyed from our RNG so an attacker cannot aim sources at one
+  // bucket chain.
+  Impl(RandomSource& r, DeviceOptions o)
+      : rng(r), options(o), mtu(o.mtu), rate_limiter(65536, (std::uint64_t{r.next_u32()} << 32) | r.next_u32()) {}
 
   RandomSource& rng;
   DeviceOptions options;

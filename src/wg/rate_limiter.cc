@@ -74,7 +74,8 @@ void RateLimiter::collect_garbage(Duration now) {
 
 void RateLimiter::collect_garbage_locked(Duration now) {
   last_gc_ = now;
-  std::erase_if(table_, [now](const auto& entry) { return now - entry.second.last > kIdleTimeout; });
+  std::erase_if(table_,
+                [now](const auto& entry) { return now - entry.second.last > kIdleTimeout; });
 }
 
 std::size_t RateLimiter::size() const {

@@ -192,8 +192,7 @@ TEST(AllowedIps, NearIdenticalHostRoutes) {
     EXPECT_TRUE(t.remove(pfx(inserted[i], 128), static_cast<PeerId>(i)));
   }
   for (std::size_t i = 0; i < inserted.size(); ++i) {
-    const auto expected =
-        i % 2 == 0 ? std::nullopt : std::optional<PeerId>(static_cast<PeerId>(i));
+    const auto expected = i % 2 == 0 ? std::nullopt : std::optional<PeerId>(static_cast<PeerId>(i));
     EXPECT_EQ(t.lookup(inserted[i]), expected) << inserted[i].to_string();
   }
   EXPECT_EQ(t.size(), 64u);

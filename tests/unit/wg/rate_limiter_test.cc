@@ -235,7 +235,8 @@ TEST(RateLimiter, ConcurrentCallersShareOneBucket) {
       for (int i = 0; i < 1000; ++i) {
         allowed += rl.allow(a, kT0);
         // Distinct sources churn the table at the same time.
-        others += rl.allow(IpAddress::v4(static_cast<std::uint32_t>(0x0a000000 + t * 1000 + i)), kT0);
+        others +=
+            rl.allow(IpAddress::v4(static_cast<std::uint32_t>(0x0a000000 + t * 1000 + i)), kT0);
       }
     });
   }
