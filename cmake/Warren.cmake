@@ -26,5 +26,5 @@ function(warren_test module)
   target_include_directories(${target} PRIVATE ${CMAKE_SOURCE_DIR}/tests ${CMAKE_SOURCE_DIR}/src)
   target_compile_definitions(${target} PRIVATE WARREN_VECTORS_DIR="${WARREN_VECTORS_DIR}"
                                                WARREN_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
-  gtest_discover_tests(${target} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "unit;${module}")
+  gtest_discover_tests(${target} DISCOVERY_TIMEOUT 60 TEST_PREFIX "${module}." PROPERTIES LABELS unit)
 endfunction()

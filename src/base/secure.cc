@@ -4,7 +4,10 @@
 
 namespace warren {
 
-void secure_zero(void* p, std::size_t len) noexcept { explicit_bzero(p, len); }
+void secure_zero(void* p, std::size_t len) noexcept {
+  if (len == 0) return;  // explicit_bzero's pointer must be valid even for zero bytes
+  explicit_bzero(p, len);
+}
 
 bool constant_time_equal(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) noexcept {
   if (a.size() != b.size()) return false;

@@ -1,0 +1,386 @@
+// AF_UNIX stream sockets for the control channels (UAPI, status).
+//
+// Listener: a non-blocking listening socket plus an eventfd; accept() polls both, so another
+// thread can interrupt it by making the eventfd readable. Connections are non-blocking and
+// every wait is a poll() with a timeout, so no client can hold a thread forever.
+//
+// Socket creation follows wireguard-go (ipc/uapi_linux.go, ipc/uapi_unix.go): mkdir -p the
+// directory, probe an existing socket with connect() (accepted = in use, refused = stale and
+// removed), bind under umask 077.
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "platform/control_socket.h"
+
+namespace warren::platform {
+namespace {
+
+bool make_address(const std::string& path, sockaddr_un& addr, socklen_t& len) {
+  std::memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  // Abstract names (leading NUL) are not supported: the socket must be a file wg can find.
+  if (path.empty() || path.size() >= sizeof addr.sun_path || path.find('\0') != std::string::npos) {
+    return false;
+  }
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  return true;
+}
+
+int poll_timeout_ms(std::chrono::milliseconds timeout) {
+  if (timeout.count() < 0) {
+    return -1;
+  }
+  if (timeout.count() > INT32_MAX) {
+    return INT32_MAX;
+  }
+  return static_cast<int>(timeout.count());
+}
+
+// Waits for `events` on `fd`. 0 = ready, ETIMEDOUT, or the poll errno.
+int wait_for(int fd, short events, std::chrono::milliseconds timeout) {
+  pollfd p{fd, events, 0};
+  for (;;) {
+    int r = ::poll(&p, 1, poll_timeout_ms(timeout));
+    if (r > 0) {
+      return 0;  // readable, writable, or an error/hang-up the next call reports
+    }
+    if (r == 0) {
+      return ETIMEDOUT;
+    }
+    if (errno != EINTR) {
+      return errno;
+    }
+    // EINTR: wait the full timeout again; signals are rare here (the daemon blocks them).
+  }
+}
+
+// mkdir -p, one component at a time. Directories created get exactly `mode`; existing ones
+// are left as they are.
+Status make_directories(const std::string& dir, unsigned mode) {
+  if (dir.empty()) {
+    return Status::ok_status();
+  }
+  std::size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = dir.find('/', pos + 1);
+    std::string part = dir.substr(0, pos);
+    if (part.empty()) {
+      continue;
+    }
+    if (::mkdir(part.c_str(), static_cast<mode_t>(mode)) == 0) {
+      // The umask applies to mkdir; the directory must be exactly `mode` (wg needs to search it).
+      ::chmod(part.c_str(), static_cast<mode_t>(mode));
+      continue;
+    }
+    if (errno != EEXIST) {
+      return Status::failure(errno, "mkdir(socket directory)");
+    }
+    struct stat st {};
+    if (::stat(part.c_str(), &st) != 0) {
+      return Status::failure(errno, "stat(socket directory)");
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      return Status::failure(ENOTDIR, "mkdir(socket directory)");
+    }
+  }
+  return Status::ok_status();
+}
+
+std::string parent_directory(const std::string& path) {
+  std::size_t slash = path.rfind('/');
+  if (slash == std::string::npos) {
+    return {};
+  }
+  if (slash == 0) {
+    return "/";
+  }
+  return path.substr(0, slash);
+}
+
+// Connects without blocking; 0 on success (or EAGAIN: the listener is alive but its backlog
+// is full), else the errno.
+int probe_connect(const std::string& path, UniqueFd& out) {
+  sockaddr_un addr{};
+  socklen_t len = 0;
+  if (!make_address(path, addr, len)) {
+    return ENAMETOOLONG;
+  }
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) {
+    return errno;
+  }
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), len) != 0) {
+    return errno;
+  }
+  out = std::move(fd);
+  return 0;
+}
+
+// Deals with whatever already sits at `path`: nothing or a stale socket ⇒ ok (the stale one
+// is removed); a live socket ⇒ EADDRINUSE; anything else ⇒ EEXIST.
+Status clear_stale_socket(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) {
+      return Status::ok_status();
+    }
+    return Status::failure(errno, "lstat(socket path)");
+  }
+  // wireguard-go would unlink any file there; removing a regular file somebody put in the
+  // socket directory is not ours to do.
+  if (!S_ISSOCK(st.st_mode)) {
+    return Status::failure(EEXIST, "existing file is not a socket");
+  }
+  UniqueFd probe;
+  int err = probe_connect(path, probe);
+  if (err == 0 || err == EAGAIN) {
+    return Status::failure(EADDRINUSE, "connect(existing socket)");
+  }
+  if (err == ENOENT) {
+    return Status::ok_status();  // it went away meanwhile
+  }
+  if (err != ECONNREFUSED) {
+    return Status::failure(err, "connect(existing socket)");
+  }
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return Status::failure(errno, "unlink(stale socket)");
+  }
+  return Status::ok_status();
+}
+
+}  // namespace
+
+// ---- ControlConnection -----------------------------------------------------------------------
+
+ControlConnection::ControlConnection(UniqueFd fd) : fd_(std::move(fd)) {
+  if (fd_) {
+    int flags = ::fcntl(fd_.get(), F_GETFL);
+    if (flags >= 0) {
+      ::fcntl(fd_.get(), F_SETFL, flags | O_NONBLOCK);
+    }
+  }
+}
+
+ControlConnection::ControlConnection(ControlConnection&& o) noexcept : fd_(std::move(o.fd_)) {}
+
+ControlConnection& ControlConnection::operator=(ControlConnection&& o) noexcept {
+  if (this != &o) {
+    fd_ = std::move(o.fd_);
+  }
+  return *this;
+}
+
+Result<std::size_t> ControlConnection::read(std::span<char> out,
+                                            std::chrono::milliseconds timeout) {
+  if (!fd_) {
+    return Result<std::size_t>::failure(EBADF, "read(control socket)");
+  }
+  if (out.empty()) {
+    return Result<std::size_t>::success(0);
+  }
+  for (;;) {
+    ssize_t n = ::recv(fd_.get(), out.data(), out.size(), 0);
+    if (n >= 0) {
+      return Result<std::size_t>::success(static_cast<std::size_t>(n));
+    }
+    if (errno == EINTR) {
+      continue;
+    }
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      return Result<std::size_t>::failure(errno, "recv(control socket)");
+    }
+    if (int err = wait_for(fd_.get(), POLLIN, timeout); err != 0) {
+      return Result<std::size_t>::failure(err, "poll(control socket)");
+    }
+  }
+}
+
+Status ControlConnection::write_all(std::span<const char> data, std::chrono::milliseconds timeout) {
+  if (!fd_) {
+    return Status::failure(EBADF, "send(control socket)");
+  }
+  while (!data.empty()) {
+    ssize_t n = ::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
+    if (n >= 0) {
+      data = data.subspan(static_cast<std::size_t>(n));
+      continue;
+    }
+    if (errno == EINTR) {
+      continue;
+    }
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      return Status::failure(errno, "send(control socket)");
+    }
+    if (int err = wait_for(fd_.get(), POLLOUT, timeout); err != 0) {
+      return Status::failure(err, "poll(control socket)");
+    }
+  }
+  return Status::ok_status();
+}
+
+void ControlConnection::shutdown() noexcept {
+  std::lock_guard lock(close_mutex_);
+  if (fd_) {
+    ::shutdown(fd_.get(), SHUT_RDWR);
+  }
+}
+
+void ControlConnection::close() noexcept {
+  std::lock_guard lock(close_mutex_);
+  fd_.reset();
+}
+
+// ---- ControlListener -------------------------------------------------------------------------
+
+ControlListener::ControlListener(UniqueFd listen_fd, UniqueFd wake_fd, std::string path,
+                                 std::uint64_t device, std::uint64_t inode)
+    : listen_fd_(std::move(listen_fd)),
+      wake_fd_(std::move(wake_fd)),
+      path_(std::move(path)),
+      device_(device),
+      inode_(inode) {}
+
+ControlListener::~ControlListener() {
+  close();
+}
+
+Result<ControlConnection> ControlListener::accept() {
+  using R = Result<ControlConnection>;
+  if (!listen_fd_) {
+    return R::failure(ECANCELED, "accept(control socket)");
+  }
+  for (;;) {
+    pollfd fds[2] = {{wake_fd_.get(), POLLIN, 0}, {listen_fd_.get(), POLLIN, 0}};
+    int r = ::poll(fds, 2, -1);
+    if (r < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return R::failure(errno, "poll(control socket)");
+    }
+    // The wake-up is never drained, so once interrupted every later call ends here too.
+    if (fds[0].revents != 0) {
+      return R::failure(ECANCELED, "accept(control socket)");
+    }
+    int fd = ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd >= 0) {
+      return R::success(ControlConnection(UniqueFd(fd)));
+    }
+    // The client may have given up between poll and accept; that is not the server's problem.
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED ||
+        errno == EPROTO) {
+      continue;
+    }
+    return R::failure(errno, "accept4(control socket)");
+  }
+}
+
+void ControlListener::interrupt() noexcept {
+  if (!wake_fd_) {
+    return;
+  }
+  std::uint64_t one = 1;
+  // Cannot fail short of a full counter, which would also mean "readable".
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
+}
+
+bool ControlListener::path_is_ours() const {
+  struct stat st {};
+  if (::lstat(path_.c_str(), &st) != 0) {
+    return false;
+  }
+  return S_ISSOCK(st.st_mode) && static_cast<std::uint64_t>(st.st_dev) == device_ &&
+         static_cast<std::uint64_t>(st.st_ino) == inode_;
+}
+
+void ControlListener::close() noexcept {
+  if (!listen_fd_) {
+    return;
+  }
+  // Only our own socket is removed: a second daemon that replaced a path we thought stale
+  // must keep its socket.
+  if (path_is_ours()) {
+    ::unlink(path_.c_str());
+  }
+  listen_fd_.reset();
+}
+
+// ---- factories -------------------------------------------------------------------------------
+
+Result<std::unique_ptr<ControlListener>> listen_unix(const std::string& path,
+                                                     const ListenOptions& options) {
+  using R = Result<std::unique_ptr<ControlListener>>;
+  sockaddr_un addr{};
+  socklen_t len = 0;
+  if (!make_address(path, addr, len)) {
+    return R::failure(ENAMETOOLONG, "socket path");
+  }
+
+  if (Status s = make_directories(parent_directory(path), options.directory_mode); !s.ok()) {
+    return R::failure(s);
+  }
+  if (Status s = clear_stale_socket(path); !s.ok()) {
+    return R::failure(s);
+  }
+
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) {
+    return R::failure(errno, "socket(AF_UNIX)");
+  }
+  // Linux creates the socket file with the socket inode's mode minus the umask, so setting the
+  // mode here makes the file right from its first instant, independent of the umask. The
+  // umask 077 around bind() (wireguard-go's method) is the second guard; it is process-wide,
+  // which only makes files other threads create in that instant stricter, never looser.
+  ::fchmod(fd.get(), static_cast<mode_t>(options.socket_mode & 0777));
+  mode_t old_mask = ::umask(077);
+  int bind_result = ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), len);
+  int bind_errno = errno;
+  ::umask(old_mask);
+  if (bind_result != 0) {
+    // EADDRINUSE here means another process bound the path since clear_stale_socket().
+    return R::failure(bind_errno, "bind(control socket)");
+  }
+
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    int err = errno;
+    ::unlink(path.c_str());
+    return R::failure(err, "stat(control socket)");
+  }
+  if (::listen(fd.get(), options.backlog) != 0) {
+    int err = errno;
+    ::unlink(path.c_str());
+    return R::failure(err, "listen(control socket)");
+  }
+  UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake) {
+    int err = errno;
+    ::unlink(path.c_str());
+    return R::failure(err, "eventfd");
+  }
+  return R::success(std::make_unique<ControlListener>(std::move(fd), std::move(wake), path,
+                                                      static_cast<std::uint64_t>(st.st_dev),
+                                                      static_cast<std::uint64_t>(st.st_ino)));
+}
+
+Result<ControlConnection> connect_unix(const std::string& path) {
+  using R = Result<ControlConnection>;
+  UniqueFd fd;
+  if (int err = probe_connect(path, fd); err != 0) {
+    return R::failure(err, "connect(control socket)");
+  }
+  return R::success(ControlConnection(std::move(fd)));
+}
+
+}  // namespace warren::platform
