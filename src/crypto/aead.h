@@ -19,19 +19,44 @@ using AeadKeyView = std::span<const std::uint8_t, kAeadKeySize>;
 
 /// ChaCha20-Poly1305 (RFC 8439) with WireGuard's nonce: 4 zero bytes then `counter` as a
 /// little-endian u64. Writes ciphertext || 16-byte tag to `out`, which must be exactly
-/// plaintext.size() + 16 bytes. `out` may start at the same address as `plaintext` (in place).
+/// plaintext.size() + 16 bytes. `out` may start at the same address as `plaintext` (in place);
+/// any other overlap between the two is refused. Returns false (never UB) on wrong sizes, a
+/// plaintext over INT_MAX - 16 bytes, or a refused overlap. `ad` may overlap anything.
 [[nodiscard]] bool aead_seal(AeadKeyView key, std::uint64_t counter,
                              std::span<const std::uint8_t> plaintext,
                              std::span<const std::uint8_t> ad, std::span<std::uint8_t> out);
 
 /// Verifies and decrypts ciphertext || tag into `out` (exactly ciphertext.size() - 16 bytes;
-/// may alias the ciphertext start). Returns false, leaving `out` unspecified, when the tag does
-/// not verify or the sizes are wrong.
+/// may alias the ciphertext start). Returns false when the tag does not verify or the sizes are
+/// wrong; after a tag failure `out` is zero-filled, so no unauthenticated plaintext is left
+/// behind. The tag comparison is constant time.
 [[nodiscard]] bool aead_open(AeadKeyView key, std::uint64_t counter,
                              std::span<const std::uint8_t> ciphertext,
                              std::span<const std::uint8_t> ad, std::span<std::uint8_t> out);
 
-/// XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha), used only for cookie replies.
+/// ChaCha20-Poly1305 with an explicit 96-bit nonce, exactly as RFC 8439 §2.8 defines it. The
+/// counter functions above are these with nonce = 4 zero bytes || LE64(counter); these exist for
+/// the RFC's known-answer vectors (whose nonces do not start with zeros). Same size, aliasing and
+/// failure rules as aead_seal / aead_open.
+inline constexpr std::size_t kAeadNonceSize = 12;
+[[nodiscard]] bool aead_seal_nonce12(AeadKeyView key,
+                                     std::span<const std::uint8_t, kAeadNonceSize> nonce,
+                                     std::span<const std::uint8_t> plaintext,
+                                     std::span<const std::uint8_t> ad, std::span<std::uint8_t> out);
+[[nodiscard]] bool aead_open_nonce12(AeadKeyView key,
+                                     std::span<const std::uint8_t, kAeadNonceSize> nonce,
+                                     std::span<const std::uint8_t> ciphertext,
+                                     std::span<const std::uint8_t> ad, std::span<std::uint8_t> out);
+
+/// Erases the key material this thread's ChaCha20-Poly1305 contexts still hold (the last key
+/// each was used with, kept so consecutive packets under one key skip the key setup). Session
+/// keys are otherwise only erased from a thread when it exits or uses another key, so call this
+/// from threads that outlive their keys (whitepaper §6.3 key erasure), e.g. when a worker goes
+/// idle or after keypairs are destroyed. Cheap and allocation-free.
+void aead_wipe_thread_keys();
+
+/// XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha), used only for cookie replies. Same size,
+/// aliasing and failure rules as aead_seal / aead_open.
 [[nodiscard]] bool xaead_seal(AeadKeyView key, std::span<const std::uint8_t, kXNonceSize> nonce,
                               std::span<const std::uint8_t> plaintext,
                               std::span<const std::uint8_t> ad, std::span<std::uint8_t> out);

@@ -1,6 +1,8 @@
 #pragma once
 /// Curve25519 keys as WireGuard uses them: 32-byte public keys, clamped private keys, and
-/// Diffie-Hellman that refuses an all-zero shared secret (low-order points).
+/// Diffie-Hellman that refuses an all-zero shared secret (low-order points). X25519 comes from
+/// libsodium (about twice OpenSSL 3.0's EVP_PKEY throughput here; figures in x25519.cc). All
+/// functions are thread-safe; generate_private_key is as thread-safe as the RandomSource.
 
 #include <array>
 #include <cstddef>

@@ -24,10 +24,10 @@ class SystemClock final : public Clock {
   Now now() const override { return system_now(); }
   static Now system_now() {
     Now n;
-    n.mono = std::chrono::duration_cast<Duration>(
-        std::chrono::steady_clock::now().time_since_epoch());
-    n.wall = std::chrono::duration_cast<Duration>(
-        std::chrono::system_clock::now().time_since_epoch());
+    n.mono =
+        std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now().time_since_epoch());
+    n.wall =
+        std::chrono::duration_cast<Duration>(std::chrono::system_clock::now().time_since_epoch());
     return n;
   }
 };

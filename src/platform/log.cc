@@ -42,20 +42,27 @@ const char* level_tag(LogLevel level) {
 }  // namespace
 
 namespace detail {
-int current_log_level() noexcept { return g_level.load(std::memory_order_relaxed); }
+int current_log_level() noexcept {
+  return g_level.load(std::memory_order_relaxed);
+}
 }  // namespace detail
 
 std::optional<LogLevel> parse_log_level(std::string_view text) {
-  if (text == "silent") return LogLevel::kSilent;
-  if (text == "error") return LogLevel::kError;
-  if (text == "verbose") return LogLevel::kVerbose;
-  if (text == "debug") return LogLevel::kDebug;
+  if (text == "silent")
+    return LogLevel::kSilent;
+  if (text == "error")
+    return LogLevel::kError;
+  if (text == "verbose")
+    return LogLevel::kVerbose;
+  if (text == "debug")
+    return LogLevel::kDebug;
   return std::nullopt;
 }
 
 LogLevel log_level_from_env() {
   const char* v = std::getenv("LOG_LEVEL");
-  if (!v) return LogLevel::kError;
+  if (!v)
+    return LogLevel::kError;
   return parse_log_level(v).value_or(LogLevel::kError);
 }
 
@@ -71,7 +78,9 @@ void log_set_level(LogLevel level) {
   g_level.store(static_cast<int>(level), std::memory_order_relaxed);
 }
 
-LogLevel log_level() { return static_cast<LogLevel>(detail::current_log_level()); }
+LogLevel log_level() {
+  return static_cast<LogLevel>(detail::current_log_level());
+}
 
 void log_set_output(std::function<void(std::string_view)> sink) {
   std::lock_guard lock(state().mutex);
@@ -79,14 +88,17 @@ void log_set_output(std::function<void(std::string_view)> sink) {
 }
 
 void log_vmessage(LogLevel level, const char* format, va_list args) {
-  if (level == LogLevel::kSilent || !log_enabled(level)) return;
+  if (level == LogLevel::kSilent || !log_enabled(level))
+    return;
   // Formatting happens on the stack: logging must work when memory is short and must not
   // allocate on paths that run per packet at debug level.
   char line[1024];
   std::size_t n = 0;
   auto append = [&](int written) {
-    if (written > 0) n += static_cast<std::size_t>(written);
-    if (n > sizeof(line) - 2) n = sizeof(line) - 2;
+    if (written > 0)
+      n += static_cast<std::size_t>(written);
+    if (n > sizeof(line) - 2)
+      n = sizeof(line) - 2;
   };
 
   const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
@@ -119,13 +131,14 @@ void log_message(LogLevel level, const char* format, ...) {
   va_end(args);
 }
 
-#define WARREN_DEFINE_LOG_FN(name, level)    \
-  void name(const char* format, ...) {       \
-    if (!log_enabled(level)) return;         \
-    va_list args;                            \
-    va_start(args, format);                  \
-    log_vmessage(level, format, args);       \
-    va_end(args);                            \
+#define WARREN_DEFINE_LOG_FN(name, level) \
+  void name(const char* format, ...) {    \
+    if (!log_enabled(level))              \
+      return;                             \
+    va_list args;                         \
+    va_start(args, format);               \
+    log_vmessage(level, format, args);    \
+    va_end(args);                         \
   }
 
 WARREN_DEFINE_LOG_FN(log_error, LogLevel::kError)

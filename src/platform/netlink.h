@@ -24,15 +24,15 @@ struct LinkInfo {
   std::uint32_t ifindex = 0;
   std::string name;
   std::uint32_t mtu = 0;
-  bool up = false;        ///< administratively up (IFF_UP)
-  bool running = false;   ///< operationally up (IFF_RUNNING)
+  bool up = false;       ///< administratively up (IFF_UP)
+  bool running = false;  ///< operationally up (IFF_RUNNING)
 };
 
 struct RouteSpec {
   net::Prefix destination;
   std::uint32_t ifindex = 0;
-  std::uint32_t table = 0;                ///< 0 = the main table
-  std::optional<std::uint32_t> metric;    ///< RTA_PRIORITY
+  std::uint32_t table = 0;              ///< 0 = the main table
+  std::optional<std::uint32_t> metric;  ///< RTA_PRIORITY
 };
 
 class NetConfig {
@@ -45,6 +45,8 @@ class NetConfig {
 
   virtual Status set_mtu(std::uint32_t ifindex, std::uint32_t mtu) = 0;
   virtual Status set_up(std::uint32_t ifindex, bool up) = 0;
+  /// Deletes the link (`ip link del`).
+  virtual Status delete_link(std::uint32_t ifindex) = 0;
 
   /// `address` is the interface address with its prefix length (10.0.0.1/24). Adding an
   /// existing address fails with EEXIST; deleting a missing one with EADDRNOTAVAIL.

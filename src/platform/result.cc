@@ -5,7 +5,8 @@
 namespace warren::platform {
 
 std::string Status::message() const {
-  if (error == 0) return "success";
+  if (error == 0)
+    return "success";
   std::string out = op ? std::string(op) + ": " : std::string();
   // strerror_r's GNU and XSI variants differ; strerror on a thread-local buffer is fine here
   // because messages are built only on slow paths (start-up, configuration, logging).

@@ -14,8 +14,8 @@ namespace warren::platform {
 
 /// Success or a positive errno.
 struct [[nodiscard]] Status {
-  int error = 0;            ///< 0 on success, else a positive errno value
-  const char* op = nullptr; ///< the failing operation (a string literal), may be null
+  int error = 0;             ///< 0 on success, else a positive errno value
+  const char* op = nullptr;  ///< the failing operation (a string literal), may be null
 
   static Status ok_status() { return {}; }
   static Status failure(int err, const char* what) { return Status{err, what}; }

@@ -22,10 +22,10 @@
 namespace warren::platform {
 
 struct TunOptions {
-  std::string name;            ///< at most 15 bytes; "" lets the kernel pick ("tun%d")
-  std::size_t queues = 1;      ///< > 1 requests a multi-queue device, one descriptor per queue
-  bool vnet_hdr = false;       ///< reserved for offloads (virtio header); unsupported for now
-  std::uint32_t mtu = 0;       ///< set at creation when non-zero
+  std::string name;        ///< at most 15 bytes; "" lets the kernel pick ("tun%d")
+  std::size_t queues = 1;  ///< > 1 requests a multi-queue device, one descriptor per queue
+  bool vnet_hdr = false;   ///< reserved for offloads (virtio header); unsupported for now
+  std::uint32_t mtu = 0;   ///< set at creation when non-zero
 };
 
 class TunDevice {

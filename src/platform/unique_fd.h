@@ -20,7 +20,8 @@ class UniqueFd {
   UniqueFd& operator=(const UniqueFd&) = delete;
   UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
   UniqueFd& operator=(UniqueFd&& o) noexcept {
-    if (this != &o) reset(std::exchange(o.fd_, -1));
+    if (this != &o)
+      reset(std::exchange(o.fd_, -1));
     return *this;
   }
 

@@ -580,6 +580,17 @@ Device::Device(RandomSource& rng, DeviceOptions options)
 Device::~Device() = default;
 
 void Device::set_mtu(std::uint32_t mtu) { impl_->mtu.store(mtu); }
+
+void Device::forget_source(const net::Path& path) {
+  std::shared_lock dlock(impl_->mu);
+  for (auto& [id, peer] : impl_->peers_by_id) {
+    std::lock_guard lock(peer->mu);
+    if (peer->endpoint && peer->endpoint->remote == path.remote && peer->endpoint->local == path.local) {
+      peer->endpoint->local.reset();
+      peer->endpoint->ifindex = 0;
+    }
+  }
+}
 std::uint32_t Device::mtu() const { return impl_->mtu.load(); }
 
 void Device::force_under_load(std::optional<bool> on) {

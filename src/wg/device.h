@@ -124,6 +124,11 @@ class Device {
   /// Monotonic time of the next timer that needs tick(), or Duration::max().
   Duration next_deadline() const;
 
+  /// The local source address of `path` no longer works (the kernel refused it): peers whose
+  /// endpoint uses it send from the routing default until a packet tells us better
+  /// (wireguard-go ClearSrc).
+  void forget_source(const net::Path& path);
+
   void set_mtu(std::uint32_t mtu);
   std::uint32_t mtu() const;
   /// Forces under-load mode on or off (tests and operators); nullopt restores automatic mode.

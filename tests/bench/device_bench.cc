@@ -82,7 +82,6 @@ BENCHMARK(BM_Decapsulate)->Arg(1420)->Arg(64);
 // One complete handshake between two devices, both sides on this core.
 void BM_HandshakeComplete(benchmark::State& state) {
   Pair p;
-  const net::Path from_a{p.a.addr, std::nullopt, 0}, from_b{p.b.addr, std::nullopt, 0};
   for (auto _ : state) {
     // 5 s later each time: initiations are limited to one per REKEY_TIMEOUT per peer.
     p.net.advance(std::chrono::seconds(6));

@@ -358,3 +358,21 @@ TEST_F(TwoPeers, PrivateKeyChangeStartsFreshHandshake) {
 
 }  // namespace
 }  // namespace warren::wg
+
+namespace warren::wg {
+namespace {
+
+TEST_F(TwoPeers, ForgetSourceClearsStickyLocalAddress) {
+  establish();  // b learned a's path with b's local address 192.0.2.2 as the sticky source
+  net::Path stale{a.addr, b.addr.address, 0};
+  b.device.forget_source(stale);
+  b.sink.out.clear();
+  ASSERT_EQ(net.send_ip(b, b_to_a()).verdict, Verdict::kToNetwork);
+  // Network::send_ip records the verdict's path: the local part must be gone.
+  ASSERT_FALSE(b.sink.out.empty());
+  EXPECT_FALSE(b.sink.out.back().to.local.has_value());
+  EXPECT_EQ(b.sink.out.back().to.remote, a.addr);
+}
+
+}  // namespace
+}  // namespace warren::wg

@@ -1,0 +1,280 @@
+// warren-wg: the userspace WireGuard daemon, a drop-in for `wireguard-go IFNAME`.
+//
+//   warren-wg [-f|--foreground] INTERFACE-NAME
+//
+// Start-up order (protocol doc §2.1, wg-quick expects the socket when we return):
+//   fork (unless foreground; before any thread exists)
+//   └─ child: block signals ─► "in use" probe of the UAPI socket (before touching the TUN)
+//             ─► create TUN (one queue per worker, MTU 1420) ─► link monitor ─► engine (UDP)
+//             ─► bind UAPI socket ─► start workers + UAPI server ─► report "ready" (parent
+//             exits 0)
+//   then wait for SIGINT/SIGTERM, interface deletion or deletion of the socket file, and
+//   shut down: UAPI server first (removes the socket), then the workers.
+//
+// Environment as wireguard-go: LOG_LEVEL=silent|error|verbose|debug, WG_PROCESS_FOREGROUND=1.
+// WARREN_WORKERS=N overrides the worker count (default: one per CPU).
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "crypto/random.h"
+#include "dataplane/engine.h"
+#include "platform/clock.h"
+#include "platform/control_socket.h"
+#include "platform/event_loop.h"
+#include "platform/log.h"
+#include "platform/netlink.h"
+#include "platform/notifier.h"
+#include "platform/process.h"
+#include "platform/tun_device.h"
+#include "platform/udp.h"
+#include "uapi/server.h"
+#include "wg/constants.h"
+
+namespace {
+
+using namespace warren;
+
+constexpr const char* kVersion = "0.1.0";
+constexpr std::size_t kMaxInterfaceName = 15;  // IFNAMSIZ - 1
+constexpr auto kSocketCheckInterval = std::chrono::seconds(1);
+
+void print_usage(const char* argv0) {
+  std::printf("Usage: %s [-f/--foreground] INTERFACE-NAME\n", argv0);
+}
+
+void print_version() {
+  std::printf(
+      "warren-wg v%s\n\n"
+      "Userspace WireGuard-compatible daemon for Linux.\n"
+      "Speaks the cross-platform UAPI on /var/run/wireguard/INTERFACE-NAME.sock.\n",
+      kVersion);
+}
+
+// The UAPI server needs its Handler when it binds the socket, which happens before the engine
+// exists (so that a second daemon fails before it attaches to the TUN). The server serves no
+// request before start(), which comes after the engine is set.
+class EngineHandler final : public uapi::Handler {
+ public:
+  void set_engine(dataplane::Engine* e) { engine_ = e; }
+  wg::ApplyError set(const wg::ConfigDelta& delta) override {
+    if (!engine_)
+      return wg::ApplyError{EIO, "device not ready"};
+    return engine_->apply(delta);
+  }
+  wg::DeviceSnapshot get() override { return engine_ ? engine_->snapshot() : wg::DeviceSnapshot{}; }
+
+ private:
+  dataplane::Engine* engine_ = nullptr;
+};
+
+std::size_t worker_count() {
+  if (const char* v = std::getenv("WARREN_WORKERS")) {
+    char* end = nullptr;
+    unsigned long n = std::strtoul(v, &end, 10);
+    if (end && *end == '\0' && n >= 1 && n <= 64)
+      return n;
+  }
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : n;
+}
+
+std::string tun_error_message(const std::string& name, const platform::Status& s) {
+  std::string m = "Failed to create TUN device " + name + ": " + s.message();
+  if (s.error == EPERM || s.error == EACCES) {
+    m += " (run as root or with CAP_NET_ADMIN)";
+  } else if (s.error == ENOENT || s.error == ENODEV || s.error == ENXIO) {
+    m += " (is the tun driver available? /dev/net/tun is needed)";
+  } else if (s.error == EBUSY) {
+    m += " (the interface is in use by another program)";
+  }
+  return m;
+}
+
+int run(const std::string& name, bool foreground, platform::StartupReport& report) {
+  auto fail = [&](const std::string& message) {
+    if (report.active()) {
+      report.report_error(message);  // the waiting parent prints it
+    } else if (platform::log_enabled(platform::LogLevel::kError)) {
+      platform::log_error("%s", message.c_str());
+    } else {
+      std::fprintf(stderr, "%s\n", message.c_str());  // silent log level: still say why
+    }
+    return 1;
+  };
+
+  // Signals arrive through a descriptor; blocked here so every later thread inherits the mask.
+  std::unique_ptr<platform::TerminationSignals> signals;
+  try {
+    signals = std::make_unique<platform::TerminationSignals>();
+  } catch (const std::exception& e) {
+    return fail(std::string("Failed to set up signal handling: ") + e.what());
+  }
+
+  if (!platform::has_net_admin()) {
+    return fail("Creating interface " + name +
+                " requires root or CAP_NET_ADMIN (Operation not permitted)");
+  }
+
+  EngineHandler handler;
+  uapi::UapiServer server(name, handler);
+  // A live daemon for this name answers on its socket: refuse before attaching to the TUN,
+  // which would otherwise hand us queues of the other daemon's multi-queue device. (The UAPI
+  // bind below repeats the check authoritatively.)
+  if (auto probe = platform::connect_unix(server.socket_path());
+      probe.ok() || probe.would_block()) {
+    return fail("Failed to open UAPI socket: interface " + name +
+                " is already in use by another process (" + server.socket_path() + ")");
+  }
+
+  const std::size_t workers = worker_count();
+  auto tun = platform::create_tun(
+      platform::TunOptions{.name = name, .queues = workers, .mtu = wg::kDefaultMtu});
+  if (!tun.ok())
+    return fail(tun_error_message(name, tun.status()));
+  const std::uint32_t ifindex = tun.value->ifindex();
+
+  auto monitor = platform::open_link_monitor(ifindex);
+  if (!monitor.ok())
+    return fail("Failed to open link monitor: " + monitor.message());
+
+  platform::SystemClock clock;
+  auto binds = platform::make_system_bind_factory();
+  auto created = dataplane::Engine::create(std::move(tun.value), *binds, clock,
+                                           crypto::SystemRandom::instance(),
+                                           std::move(monitor.value), dataplane::EngineOptions{});
+  if (!created.ok())
+    return fail("Failed to bind UDP socket: " + created.message());
+  dataplane::Engine& engine = *created.value;
+
+  // The socket appears last, so whoever sees it (wg, scripts polling for it) also finds the
+  // interface and the UDP port in place.
+  if (uapi::ServerError e = server.bind())
+    return fail("Failed to open UAPI socket: " + e.message);
+
+  platform::Notifier engine_stopped;
+  engine.set_on_stop([&](dataplane::StopReason) { engine_stopped.set(); });
+  handler.set_engine(&engine);
+
+  auto loop_result = platform::make_event_loop();
+  if (!loop_result.ok())
+    return fail("Failed to create event loop: " + loop_result.message());
+  platform::EventLoop& loop = *loop_result.value;
+
+  try {
+    engine.start();
+  } catch (const std::exception& e) {
+    return fail(std::string("Failed to start workers: ") + e.what());
+  }
+  if (uapi::ServerError e = server.start()) {
+    engine.stop();
+    return fail("Failed to start UAPI listener: " + e.message);
+  }
+
+  platform::log_verbose("Device started (%zu worker(s), UDP port %u)", engine.worker_count(),
+                        static_cast<unsigned>(engine.port()));
+  report.report_ready();
+  if (!foreground) {
+    // wireguard-go keeps stdout/stderr only when LOG_LEVEL asks for logs.
+    const char* level = std::getenv("LOG_LEVEL");
+    const bool keep = level && platform::log_level() != platform::LogLevel::kSilent;
+    (void)platform::redirect_stdio(keep);
+  }
+
+  bool done = false;
+  if (!loop.add(signals->poll_fd(), platform::kReadable,
+                [&](std::uint32_t) {
+                  if (auto sig = signals->read()) {
+                    platform::log_verbose("Received signal %d, shutting down", *sig);
+                    done = true;
+                  }
+                })
+           .ok() ||
+      !loop.add(engine_stopped.fd(), platform::kReadable,
+                [&](std::uint32_t) {
+                  engine_stopped.clear();
+                  platform::log_verbose("Shutting down: %s",
+                                        dataplane::stop_reason_name(engine.stop_reason()));
+                  done = true;
+                })
+           .ok()) {
+    server.stop();
+    engine.stop();
+    return 1;
+  }
+  std::function<void()> check_socket = [&] {
+    if (!server.socket_file_present()) {
+      platform::log_verbose("UAPI socket %s was removed, shutting down",
+                            server.socket_path().c_str());
+      done = true;
+      return;
+    }
+    (void)loop.set_timer(clock.now().mono + kSocketCheckInterval, check_socket);
+  };
+  (void)loop.set_timer(clock.now().mono + kSocketCheckInterval, check_socket);
+
+  while (!done) {
+    auto r = loop.run_once(Duration(-1));
+    if (!r.ok()) {
+      platform::log_error("Event loop failed: %s", r.message().c_str());
+      break;
+    }
+  }
+  server.stop();  // removes the socket first, so `wg` stops seeing us before the TUN goes
+  engine.stop();
+  platform::log_verbose("Shut down");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool foreground = false;
+  std::string name;
+  if (argc == 2 &&
+      (std::string_view(argv[1]) == "--version" || std::string_view(argv[1]) == "-v")) {
+    print_version();
+    return 0;
+  }
+  if (argc == 2 && (std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h")) {
+    print_usage(argv[0]);
+    return 0;
+  }
+  if (argc == 3 &&
+      (std::string_view(argv[1]) == "-f" || std::string_view(argv[1]) == "--foreground")) {
+    foreground = true;
+    name = argv[2];
+  } else if (argc == 2 && argv[1][0] != '-') {
+    name = argv[1];
+  } else {
+    print_usage(argv[0]);
+    return 1;
+  }
+  if (const char* env = std::getenv("WG_PROCESS_FOREGROUND"); env && std::string_view(env) == "1") {
+    foreground = true;
+  }
+  if (name.empty() || name.size() > kMaxInterfaceName || name == "." || name == ".." ||
+      name.find('/') != std::string::npos) {
+    std::fprintf(stderr, "Invalid interface name: %s\n", name.c_str());
+    return 1;
+  }
+
+  platform::log_configure(platform::log_level_from_env(), name);
+
+  platform::StartupReport report;
+  if (!foreground) {
+    auto d = platform::daemonize();  // the parent exits inside, once the child reports
+    if (!d.ok()) {
+      std::fprintf(stderr, "Failed to start the daemon: %s\n", d.message().c_str());
+      return 1;
+    }
+    report = std::move(d.value);
+  }
+  return run(name, foreground, report);
+}

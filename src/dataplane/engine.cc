@@ -1,0 +1,618 @@
+// The data plane: share-nothing workers moving batches between a TUN queue and a UDP bind.
+//
+//          ┌──────────── worker 0 (thread + epoll) ─────────────┐
+//   TUN q0 ─► read ≤128 ─► Device::encapsulate (in place) ─► sendmmsg ─► bind 0 ─┐
+//   TUN q0 ◄─ write ◄──── Device::decapsulate (in place) ◄── recvmmsg ◄─ bind 0 ◄┤ UDP port P
+//          │  timerfd ─► Device::tick      link monitor ─► MTU, deletion        │ (SO_REUSEPORT)
+//          └────────────────────────────────────────────────────┘               │
+//          ┌──────────── worker 1 ... n-1: the same, without timers ──────┐     │
+//   TUN qi ─► ... ─► bind i ──────────────────────────────────────────────┴─────┘
+//
+// Ordering contract
+//   * Outgoing: the kernel steers each inner flow (by its hash) to one TUN queue, so one
+//     worker reads, encrypts and sends that flow's packets in order. Different flows to the
+//     same peer may run on different workers; their nonces come from the keypair's atomic
+//     counter, so they can leave slightly out of nonce order, well inside the 8128-packet
+//     replay window (as with wireguard-go's parallel encryption).
+//   * Incoming: SO_REUSEPORT hashes the remote 4-tuple to one bind, so all of one peer's
+//     datagrams (from one endpoint) are received, decrypted (replay check included) and
+//     written to the TUN in order by one worker. A roaming peer may move to another worker;
+//     packets in flight across the move are ordered by the replay window only.
+//   * Run to completion: a worker finishes a batch (read → crypto → write) before looking at
+//     the next source; level-triggered readiness makes busy sources take turns.
+//   * Replies the Device produces while handling a packet (handshake responses, cookie
+//     replies, staged packets, keepalives) go out through the Sink of the worker that handled
+//     the packet, i.e. through that worker's own socket, before the rest of its batch.
+//   * Timers: worker 0 runs Device::tick at the device's next deadline, and at least every
+//     max_tick_interval, because a packet on another worker may create an earlier deadline.
+//   * Configuration: apply() runs on the UAPI thread. Device state is the Device's business
+//     (it locks internally); sockets are per worker, so a listen_port change opens the new
+//     binds first (failure ⇒ EADDRINUSE, nothing changed) and then hands each worker its new
+//     bind through its mailbox; the old bind is closed by the worker that owned it. Datagrams
+//     the Device emits during apply() are queued to worker 0's mailbox.
+//
+// No allocation per packet: each worker owns 2 × kMaxBatch buffers of 64 KiB (allocated
+// uninitialised, so only the bytes packets touch are ever paged in) plus fixed arrays of
+// views, sizes, paths and outgoing datagrams.
+#include "dataplane/engine.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <system_error>
+
+#include "platform/event_loop.h"
+#include "platform/log.h"
+#include "wg/constants.h"
+
+namespace warren::dataplane {
+
+using platform::BatchResult;
+using platform::kMaxBatch;
+using platform::kMaxPacketSize;
+using platform::OutDatagram;
+
+const char* stop_reason_name(StopReason r) {
+  switch (r) {
+    case StopReason::kNone:
+      return "running";
+    case StopReason::kRequested:
+      return "requested";
+    case StopReason::kInterfaceGone:
+      return "interface deleted";
+    case StopReason::kFatalError:
+      return "fatal error";
+  }
+  return "?";
+}
+
+namespace {
+
+constexpr std::size_t round_up(std::size_t n, std::size_t to) {
+  return (n + to - 1) / to * to;
+}
+
+// A TUN slot: header room, the largest IP packet, and room for padding + tag.
+constexpr std::size_t kTunSlot =
+    round_up(wg::kSendHeadroom + kMaxPacketSize + wg::kSendTailroom, 64);
+constexpr std::size_t kUdpSlot = round_up(kMaxPacketSize, 64);
+
+}  // namespace
+
+class Worker {
+ public:
+  Worker(Engine& engine, std::size_t index, std::unique_ptr<platform::UdpBind> bind)
+      : engine_(engine),
+        index_(index),
+        bind_(std::move(bind)),
+        sink_(*this),
+        tun_memory_(new std::uint8_t[kTunSlot * kMaxBatch]),
+        udp_memory_(new std::uint8_t[kUdpSlot * kMaxBatch]) {
+    for (std::size_t i = 0; i < kMaxBatch; ++i) {
+      tun_views_[i] = Bytes(tun_memory_.get() + i * kTunSlot, kTunSlot);
+      udp_views_[i] = Bytes(udp_memory_.get() + i * kUdpSlot, kUdpSlot);
+    }
+  }
+
+  // ---- threaded mode -------------------------------------------------------------------
+
+  // Called on the owner's thread before the worker thread starts.
+  void create_loop() {
+    auto loop = platform::make_event_loop();
+    if (!loop.ok())
+      throw std::system_error(loop.error, std::generic_category(), loop.op);
+    loop_ = std::move(loop.value);
+  }
+
+  void run() {
+    platform::EventLoop& loop = *loop_;
+    loop.set_wake_handler([this] { process_mailbox(); });
+    check(loop.add(engine_.tun_->poll_fd(index_), platform::kReadable,
+                   [this](std::uint32_t) { process_tun(); }));
+    register_bind();
+    if (index_ == 0) {
+      arm_timer(engine_.clock_.now());
+      if (engine_.link_monitor_) {
+        check(loop.add(engine_.link_monitor_->poll_fd(), platform::kReadable,
+                       [this](std::uint32_t) { poll_link_monitor(); }));
+      }
+    }
+    // Anything posted before the loop existed.
+    process_mailbox();
+    while (!stop_.load(std::memory_order_acquire)) {
+      auto r = loop.run_once(Duration(-1));
+      if (!r.ok()) {
+        platform::log_error("Worker %zu: %s", index_, r.message().c_str());
+        engine_.request_stop(StopReason::kFatalError);
+        break;
+      }
+    }
+    std::lock_guard lock(mailbox_mutex_);
+    running_ = false;
+    mailbox_cv_.notify_all();
+  }
+
+  void set_running() {
+    std::lock_guard lock(mailbox_mutex_);
+    running_ = true;
+  }
+
+  void request_stop() {
+    stop_.store(true, std::memory_order_release);
+    wake();
+  }
+
+  void wake() {
+    if (loop_)
+      loop_->wake();
+  }
+
+  // ---- mailbox (any thread) ------------------------------------------------------------
+
+  /// Queues a bind switch; returns the generation to wait for.
+  std::uint64_t post_bind(std::unique_ptr<platform::UdpBind> bind) {
+    std::uint64_t gen;
+    {
+      std::lock_guard lock(mailbox_mutex_);
+      pending_bind_ = std::move(bind);
+      gen = ++posted_generation_;
+    }
+    wake();
+    return gen;
+  }
+
+  /// Waits until the worker installed generation `gen`, or stopped running.
+  void wait_installed(std::uint64_t gen) {
+    std::unique_lock lock(mailbox_mutex_);
+    mailbox_cv_.wait(lock, [&] { return installed_generation_ >= gen || !running_; });
+    if (installed_generation_ < gen && pending_bind_) {
+      // The thread has exited; no one else touches the bind now.
+      install(std::move(pending_bind_));
+      installed_generation_ = gen;
+    }
+  }
+
+  void post_datagram(const net::Path& to, ConstBytes datagram) {
+    {
+      std::lock_guard lock(mailbox_mutex_);
+      pending_sends_.emplace_back(to, std::vector<std::uint8_t>(datagram.begin(), datagram.end()));
+    }
+    wake();
+  }
+
+  /// Installs a new bind (owner's thread, when no worker thread runs).
+  void install_now(std::unique_ptr<platform::UdpBind> bind) { install(std::move(bind)); }
+
+  bool process_mailbox() {
+    std::unique_ptr<platform::UdpBind> bind;
+    std::vector<std::pair<net::Path, std::vector<std::uint8_t>>> sends;
+    std::uint64_t gen;
+    {
+      std::lock_guard lock(mailbox_mutex_);
+      bind = std::move(pending_bind_);
+      sends.swap(pending_sends_);
+      gen = posted_generation_;
+    }
+    const bool did = bind || !sends.empty();
+    if (bind) {
+      if (loop_)
+        unregister_bind();
+      install(std::move(bind));
+      if (loop_)
+        register_bind();
+      std::lock_guard lock(mailbox_mutex_);
+      installed_generation_ = gen;
+      mailbox_cv_.notify_all();
+    }
+    for (auto& [to, bytes] : sends)
+      send_one(to, bytes);
+    return did;
+  }
+
+  // ---- the data path -------------------------------------------------------------------
+
+  /// One TUN batch: read, encapsulate in place, send. True if packets were read.
+  bool process_tun() {
+    const Now now = engine_.clock_.now();
+    const std::span<const Bytes> bufs(tun_views_.data(), kMaxBatch);
+    BatchResult r = engine_.tun_->read(index_, bufs, tun_sizes_, wg::kSendHeadroom);
+    if (r.gone) {
+      engine_.request_stop(StopReason::kInterfaceGone);
+      return false;
+    }
+    if (r.count == 0) {
+      if (!r.would_block() && r.error != 0) {
+        platform::log_error("Failed to read packet from TUN device: %s", std::strerror(r.error));
+      }
+      return false;
+    }
+    tun_read_.fetch_add(r.count, std::memory_order_relaxed);
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < r.count; ++i) {
+      wg::SendResult s = engine_.device_->encapsulate(tun_views_[i], tun_sizes_[i], now, sink_);
+      if (s.verdict == wg::Verdict::kToNetwork) {
+        out_[n++] = OutDatagram{ConstBytes(tun_views_[i].data(), s.length), s.to, false};
+      }
+    }
+    if (n > 0)
+      send_batch(std::span<OutDatagram>(out_.data(), n));
+    return true;
+  }
+
+  /// One UDP batch from `socket`: receive, decapsulate in place, write to the TUN.
+  bool process_udp(std::size_t socket) {
+    const Now now = engine_.clock_.now();
+    const std::span<const Bytes> bufs(udp_views_.data(), kMaxBatch);
+    BatchResult r = bind_->receive(socket, bufs, udp_sizes_, paths_);
+    if (r.count == 0) {
+      if (!r.would_block() && r.error != 0 && platform::log_enabled(platform::LogLevel::kDebug)) {
+        platform::log_debug("Failed to receive packet: %s", std::strerror(r.error));
+      }
+      return false;
+    }
+    udp_received_.fetch_add(r.count, std::memory_order_relaxed);
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < r.count; ++i) {
+      if (udp_sizes_[i] == 0)
+        continue;  // truncated
+      Bytes datagram = udp_views_[i].first(udp_sizes_[i]);
+      wg::RecvResult d = engine_.device_->decapsulate(paths_[i], datagram, now, sink_);
+      if (d.verdict == wg::Verdict::kToTun && d.length > 0) {
+        tun_out_[n++] = ConstBytes(datagram.data() + d.offset, d.length);
+      }
+    }
+    if (n > 0) {
+      BatchResult w = engine_.tun_->write(index_, std::span<const ConstBytes>(tun_out_.data(), n));
+      tun_written_.fetch_add(w.count, std::memory_order_relaxed);
+      if (w.gone)
+        engine_.request_stop(StopReason::kInterfaceGone);
+    }
+    return true;
+  }
+
+  /// Runs due device timers (worker 0); returns the next deadline.
+  Duration run_timers(Now now) {
+    if (now.mono >= next_tick_) {
+      engine_.device_->tick(now, sink_);
+      const Duration deadline = engine_.device_->next_deadline();
+      next_tick_ = std::min(deadline, now.mono + engine_.options_.max_tick_interval);
+    }
+    return next_tick_;
+  }
+
+  bool poll_link_monitor() {
+    auto r = engine_.link_monitor_->poll(
+        [this](const platform::LinkEvent& e) { engine_.on_link_event(e); });
+    if (!r.ok()) {
+      platform::log_error("Failed to read link notifications: %s", r.message().c_str());
+      return false;
+    }
+    return r.value > 0;
+  }
+
+  platform::UdpBind& bind() { return *bind_; }
+  std::size_t socket_count() const { return bind_->socket_count(); }
+
+  void add_counters(EngineCounters& c) const {
+    c.tun_read += tun_read_.load(std::memory_order_relaxed);
+    c.udp_sent += udp_sent_.load(std::memory_order_relaxed);
+    c.udp_received += udp_received_.load(std::memory_order_relaxed);
+    c.tun_written += tun_written_.load(std::memory_order_relaxed);
+    c.send_errors += send_errors_.load(std::memory_order_relaxed);
+    c.stale_sources += stale_sources_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  // The Device's output for this worker: straight out of this worker's socket.
+  class BindSink final : public wg::Sink {
+   public:
+    explicit BindSink(Worker& w) : worker_(w) {}
+    void send_datagram(const net::Path& to, ConstBytes datagram) override {
+      worker_.send_one(to, datagram);
+    }
+
+   private:
+    Worker& worker_;
+  };
+
+  void send_one(const net::Path& to, ConstBytes datagram) {
+    std::array<OutDatagram, 1> one{OutDatagram{datagram, to, false}};
+    send_batch(one);
+  }
+
+  void send_batch(std::span<OutDatagram> datagrams) {
+    BatchResult s = bind_->send(datagrams);
+    udp_sent_.fetch_add(s.count, std::memory_order_relaxed);
+    if (s.count < datagrams.size()) {
+      send_errors_.fetch_add(datagrams.size() - s.count, std::memory_order_relaxed);
+      if (platform::log_enabled(platform::LogLevel::kDebug)) {
+        platform::log_debug("Failed to send %zu of %zu datagrams: %s", datagrams.size() - s.count,
+                            datagrams.size(), std::strerror(s.error));
+      }
+    }
+    for (const OutDatagram& d : datagrams) {
+      // The kernel refused the sticky source (address gone): stop using it (rare path).
+      if (d.source_dropped) {
+        stale_sources_.fetch_add(1, std::memory_order_relaxed);
+        engine_.device().forget_source(d.path);
+      }
+    }
+  }
+
+  void arm_timer(Now now) {
+    const Duration next = run_timers(now);
+    check(loop_->set_timer(next, [this] { arm_timer(engine_.clock_.now()); }));
+  }
+
+  void register_bind() {
+    for (std::size_t s = 0; s < bind_->socket_count(); ++s) {
+      check(loop_->add(bind_->poll_fd(s), platform::kReadable,
+                       [this, s](std::uint32_t) { process_udp(s); }));
+    }
+  }
+
+  void unregister_bind() {
+    for (std::size_t s = 0; s < bind_->socket_count(); ++s)
+      (void)loop_->remove(bind_->poll_fd(s));
+  }
+
+  void install(std::unique_ptr<platform::UdpBind> bind) { bind_ = std::move(bind); }
+
+  void check(const platform::Status& s) {
+    if (!s.ok()) {
+      platform::log_error("Worker %zu: %s", index_, s.message().c_str());
+      engine_.request_stop(StopReason::kFatalError);
+    }
+  }
+
+  Engine& engine_;
+  const std::size_t index_;
+  std::unique_ptr<platform::UdpBind> bind_;
+  BindSink sink_;
+  std::unique_ptr<platform::EventLoop> loop_;
+  std::atomic<bool> stop_{false};
+  Duration next_tick_ = Duration::zero();
+
+  std::unique_ptr<std::uint8_t[]> tun_memory_;
+  std::unique_ptr<std::uint8_t[]> udp_memory_;
+  std::array<Bytes, kMaxBatch> tun_views_;
+  std::array<Bytes, kMaxBatch> udp_views_;
+  std::array<std::size_t, kMaxBatch> tun_sizes_{};
+  std::array<std::size_t, kMaxBatch> udp_sizes_{};
+  std::array<net::Path, kMaxBatch> paths_{};
+  std::array<OutDatagram, kMaxBatch> out_{};
+  std::array<ConstBytes, kMaxBatch> tun_out_{};
+
+  std::mutex mailbox_mutex_;
+  std::condition_variable mailbox_cv_;
+  std::unique_ptr<platform::UdpBind> pending_bind_;                             // guarded
+  std::vector<std::pair<net::Path, std::vector<std::uint8_t>>> pending_sends_;  // guarded
+  std::uint64_t posted_generation_ = 0;                                         // guarded
+  std::uint64_t installed_generation_ = 0;                                      // guarded
+  bool running_ = false;                                                        // guarded
+
+  std::atomic<std::uint64_t> tun_read_{0}, udp_sent_{0}, udp_received_{0}, tun_written_{0},
+      send_errors_{0}, stale_sources_{0};
+};
+
+namespace {
+
+// The Device's output during apply() (UAPI thread): handed to worker 0, which owns a socket.
+class PostingSink final : public wg::Sink {
+ public:
+  explicit PostingSink(Worker& w) : worker_(w) {}
+  void send_datagram(const net::Path& to, ConstBytes datagram) override {
+    worker_.post_datagram(to, datagram);
+  }
+
+ private:
+  Worker& worker_;
+};
+
+}  // namespace
+
+Engine::Engine(std::unique_ptr<platform::TunDevice> tun, platform::BindFactory& binds,
+               platform::Clock& clock, RandomSource& rng,
+               std::unique_ptr<platform::LinkMonitor> link_monitor, EngineOptions options)
+    : tun_(std::move(tun)),
+      binds_(binds),
+      clock_(clock),
+      link_monitor_(std::move(link_monitor)),
+      options_(options) {
+  if (auto mtu = tun_->mtu(); mtu.ok() && mtu.value > 0)
+    options_.device.mtu = mtu.value;
+  device_ = std::make_unique<wg::Device>(rng, options_.device);
+}
+
+platform::Result<std::unique_ptr<Engine>> Engine::create(
+    std::unique_ptr<platform::TunDevice> tun, platform::BindFactory& binds, platform::Clock& clock,
+    RandomSource& rng, std::unique_ptr<platform::LinkMonitor> link_monitor, EngineOptions options) {
+  using R = platform::Result<std::unique_ptr<Engine>>;
+  if (!tun || tun->queue_count() == 0)
+    return R::failure(EINVAL, "engine: no TUN queue");
+  std::unique_ptr<Engine> e(
+      new Engine(std::move(tun), binds, clock, rng, std::move(link_monitor), options));
+  auto opened = e->open_binds(options.listen_port, options.fwmark);
+  if (!opened.ok())
+    return R::failure(opened.error, opened.op);
+  e->port_ = opened.value.front()->port();
+  e->fwmark_ = options.fwmark;
+  for (std::size_t i = 0; i < opened.value.size(); ++i) {
+    e->workers_.push_back(std::make_unique<Worker>(*e, i, std::move(opened.value[i])));
+  }
+  return R::success(std::move(e));
+}
+
+Engine::~Engine() {
+  stop();
+}
+
+platform::Result<std::vector<std::unique_ptr<platform::UdpBind>>> Engine::open_binds(
+    std::uint16_t port, std::uint32_t fwmark) {
+  using R = platform::Result<std::vector<std::unique_ptr<platform::UdpBind>>>;
+  const std::size_t n = tun_->queue_count();
+  std::vector<std::unique_ptr<platform::UdpBind>> out;
+  platform::BindOptions o;
+  o.port = port;
+  o.fwmark = fwmark;
+  o.buffer_bytes = options_.socket_buffer_bytes;
+  o.reuse_port = n > 1;
+  o.exclusive = true;
+  for (std::size_t i = 0; i < n; ++i) {
+    auto b = binds_.open(o);
+    if (!b.ok())
+      return R::failure(b.error, b.op);
+    if (i == 0) {
+      o.port = b.value->port();
+      o.exclusive = false;
+    }
+    out.push_back(std::move(b.value));
+  }
+  return R::success(std::move(out));
+}
+
+void Engine::install_binds(std::vector<std::unique_ptr<platform::UdpBind>> binds) {
+  if (!started_) {
+    for (std::size_t i = 0; i < workers_.size(); ++i)
+      workers_[i]->install_now(std::move(binds[i]));
+    return;
+  }
+  std::vector<std::uint64_t> gens;
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    gens.push_back(workers_[i]->post_bind(std::move(binds[i])));
+  }
+  for (std::size_t i = 0; i < workers_.size(); ++i)
+    workers_[i]->wait_installed(gens[i]);
+}
+
+void Engine::start() {
+  if (started_)
+    return;
+  for (auto& w : workers_)
+    w->create_loop();
+  started_ = true;
+  for (auto& w : workers_) {
+    w->set_running();
+    threads_.emplace_back([worker = w.get()] { worker->run(); });
+  }
+}
+
+void Engine::stop() {
+  request_stop(StopReason::kRequested);
+  for (auto& t : threads_) {
+    if (t.joinable())
+      t.join();
+  }
+  threads_.clear();
+}
+
+void Engine::request_stop(StopReason reason) {
+  StopReason expected = StopReason::kNone;
+  const bool first = stop_reason_.compare_exchange_strong(expected, reason);
+  for (auto& w : workers_)
+    w->request_stop();
+  if (first) {
+    if (reason != StopReason::kRequested) {
+      platform::log_verbose("Engine stopping: %s", stop_reason_name(reason));
+    }
+    if (on_stop_)
+      on_stop_(reason);
+  }
+}
+
+bool Engine::pump() {
+  bool did = false;
+  for (auto& w : workers_) {
+    did |= w->process_mailbox();
+    did |= w->process_tun();
+    for (std::size_t s = 0; s < w->socket_count(); ++s)
+      did |= w->process_udp(s);
+  }
+  Worker& w0 = *workers_.front();
+  if (link_monitor_)
+    did |= w0.poll_link_monitor();
+  EngineCounters before = counters();
+  (void)w0.run_timers(clock_.now());
+  did |= counters().udp_sent != before.udp_sent;
+  return did;
+}
+
+void Engine::on_link_event(const platform::LinkEvent& event) {
+  if (event.kind == platform::LinkEvent::Kind::kDeleted) {
+    platform::log_verbose("Interface deleted");
+    request_stop(StopReason::kInterfaceGone);
+    return;
+  }
+  if (event.link.mtu != 0 && event.link.mtu != device_->mtu()) {
+    platform::log_verbose("MTU updated: %u", event.link.mtu);
+    device_->set_mtu(event.link.mtu);
+  }
+}
+
+wg::ApplyError Engine::apply(const wg::ConfigDelta& delta) {
+  std::lock_guard lock(config_mutex_);
+  const std::uint16_t old_port = port_.load();
+  const std::uint32_t old_mark = fwmark_.load();
+  const std::uint32_t new_mark = delta.fwmark.value_or(old_mark);
+  // As the kernel does: the same port again is not a change; 0 asks for a new random port.
+  const bool rebind = delta.listen_port && *delta.listen_port != old_port;
+  const bool remark = !rebind && new_mark != old_mark;
+
+  std::vector<std::unique_ptr<platform::UdpBind>> fresh;
+  if (rebind) {
+    auto opened = open_binds(*delta.listen_port, new_mark);
+    if (!opened.ok()) {
+      // wireguard-go answers every bind failure with EADDRINUSE (IpcErrorPortInUse).
+      return wg::ApplyError{EADDRINUSE, "failed to set listen_port " +
+                                            std::to_string(*delta.listen_port) + ": " +
+                                            opened.message()};
+    }
+    fresh = std::move(opened.value);
+  }
+
+  std::size_t marked = 0;
+  auto revert_marks = [&] {
+    for (std::size_t i = 0; i < marked; ++i)
+      (void)workers_[i]->bind().set_fwmark(old_mark);
+  };
+  if (remark) {
+    for (; marked < workers_.size(); ++marked) {
+      platform::Status s = workers_[marked]->bind().set_fwmark(new_mark);
+      if (!s.ok()) {
+        revert_marks();
+        return wg::ApplyError{EADDRINUSE, "failed to set fwmark: " + s.message()};
+      }
+    }
+  }
+
+  PostingSink sink(*workers_.front());
+  wg::ApplyError err = device_->apply(delta, clock_.now(), sink);
+  if (err) {
+    revert_marks();
+    return err;  // `fresh` closes the new sockets
+  }
+  if (rebind) {
+    const std::uint16_t new_port = fresh.front()->port();
+    install_binds(std::move(fresh));
+    port_ = new_port;
+    platform::log_verbose("UDP bind has been updated: port %u", static_cast<unsigned>(new_port));
+  }
+  fwmark_ = new_mark;
+  return {};
+}
+
+wg::DeviceSnapshot Engine::snapshot() const {
+  wg::DeviceSnapshot s = device_->snapshot();
+  s.listen_port = port_.load();
+  s.fwmark = fwmark_.load();
+  return s;
+}
+
+EngineCounters Engine::counters() const {
+  EngineCounters c;
+  for (const auto& w : workers_)
+    w->add_counters(c);
+  return c;
+}
+
+}  // namespace warren::dataplane

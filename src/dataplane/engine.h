@@ -1,0 +1,156 @@
+#pragma once
+/// Engine: runs one wg::Device between a TUN device and UDP, on share-nothing workers.
+///
+///   worker i (thread, own epoll):  TUN queue i ──read batch──► encapsulate ──sendmmsg──► bind i
+///                                  bind i ──recvmmsg batch──► decapsulate ──write batch──► TUN
+///                                  queue i
+///   worker 0 also:                 timer ──► Device::tick;  link monitor ──► MTU / deletion
+///   any thread:                    apply() / snapshot()  (the UAPI handler)
+///
+/// Every worker owns one TUN queue and one UDP bind; all binds share one port (SO_REUSEPORT),
+/// so the kernel keeps each remote 4-tuple on one worker and each inner flow on one TUN queue.
+/// See engine.cc for the ordering contract.
+///
+/// The engine can run threaded (start()/stop(): one thread per worker, driven by an EventLoop,
+/// which needs a Clock whose `mono` is CLOCK_MONOTONIC, e.g. SystemClock), or be pumped by the
+/// caller on one thread (pump(): deterministic tests with a ManualClock and the fakes).
+///
+/// Thread-safety: apply(), snapshot(), set()/get() (the uapi::Handler interface), port(),
+/// fwmark(), request_stop() and stop_reason() may be called from any thread. start(), stop()
+/// and pump() belong to the owner's thread; pump() must not be used while started.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "base/random.h"
+#include "base/time.h"
+#include "platform/clock.h"
+#include "platform/netlink.h"
+#include "platform/result.h"
+#include "platform/tun_device.h"
+#include "platform/udp.h"
+#include "uapi/server.h"
+#include "wg/config.h"
+#include "wg/device.h"
+
+namespace warren::dataplane {
+
+struct EngineOptions {
+  std::uint16_t listen_port = 0;  ///< 0 = a random free port
+  std::uint32_t fwmark = 0;
+  /// Device::tick runs at its deadlines, and at least this often (deadlines created by other
+  /// workers are picked up this late at worst).
+  Duration max_tick_interval = std::chrono::milliseconds(100);
+  int socket_buffer_bytes = 7 << 20;
+  /// Device options; `mtu` is replaced by the TUN's MTU when the TUN reports one.
+  wg::DeviceOptions device;
+};
+
+enum class StopReason : std::uint8_t {
+  kNone,           ///< still running
+  kRequested,      ///< request_stop() / stop() by the owner
+  kInterfaceGone,  ///< the TUN interface was deleted
+  kFatalError,     ///< an unrecoverable I/O error (logged)
+};
+
+const char* stop_reason_name(StopReason r);
+
+struct EngineCounters {
+  std::uint64_t tun_read = 0;       ///< packets read from the TUN
+  std::uint64_t udp_sent = 0;       ///< datagrams handed to the kernel (data path + sink)
+  std::uint64_t udp_received = 0;   ///< datagrams received
+  std::uint64_t tun_written = 0;    ///< packets written to the TUN
+  std::uint64_t send_errors = 0;    ///< datagrams the kernel refused or that were dropped
+  std::uint64_t stale_sources = 0;  ///< sends retried without their sticky source
+};
+
+class Worker;
+
+class Engine final : public uapi::Handler {
+ public:
+  /// Opens one UDP bind per TUN queue (one worker per queue) on a shared port and creates the
+  /// Device. `link_monitor` may be null. Fails like BindFactory::open (EADDRINUSE, ...).
+  /// `rng`, `binds` and `clock` must outlive the engine.
+  static platform::Result<std::unique_ptr<Engine>> create(
+      std::unique_ptr<platform::TunDevice> tun, platform::BindFactory& binds,
+      platform::Clock& clock, RandomSource& rng,
+      std::unique_ptr<platform::LinkMonitor> link_monitor, EngineOptions options);
+
+  ~Engine() override;
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  /// Starts one thread per worker. Throws std::system_error if a thread or event loop cannot
+  /// be created (start-up only).
+  void start();
+  /// Asks every worker to stop and joins them. Idempotent; the destructor calls it.
+  void stop();
+  /// Makes the workers stop soon (any thread, also from inside a worker). The first reason
+  /// sticks; the stop callback runs once, on the calling thread.
+  void request_stop(StopReason reason);
+  StopReason stop_reason() const { return stop_reason_.load(); }
+  /// Called once when the engine decides to stop (interface gone, fatal error, request_stop).
+  /// Set before start(); it runs on a worker or the requesting thread and must not call stop().
+  void set_on_stop(std::function<void(StopReason)> callback) { on_stop_ = std::move(callback); }
+
+  /// Single-threaded mode: processes whatever is ready on every worker (one batch per source),
+  /// mailboxes, and Device::tick when due. Returns true if anything was done.
+  bool pump();
+
+  /// Applies a configuration delta whole or not at all. listen_port/fwmark changes rebind or
+  /// re-mark every worker's sockets first; failure there means EADDRINUSE and nothing changes.
+  [[nodiscard]] wg::ApplyError apply(const wg::ConfigDelta& delta);
+  /// The device's state with listen_port/fwmark filled in.
+  wg::DeviceSnapshot snapshot() const;
+
+  // uapi::Handler
+  wg::ApplyError set(const wg::ConfigDelta& delta) override { return apply(delta); }
+  wg::DeviceSnapshot get() override { return snapshot(); }
+
+  std::uint16_t port() const { return port_.load(); }
+  std::uint32_t fwmark() const { return fwmark_.load(); }
+  std::size_t worker_count() const { return workers_.size(); }
+  wg::Device& device() { return *device_; }
+  platform::TunDevice& tun() { return *tun_; }
+  EngineCounters counters() const;
+
+ private:
+  friend class Worker;
+  Engine(std::unique_ptr<platform::TunDevice> tun, platform::BindFactory& binds,
+         platform::Clock& clock, RandomSource& rng,
+         std::unique_ptr<platform::LinkMonitor> link_monitor, EngineOptions options);
+
+  /// Opens one bind per worker on `port` (the first probes that nobody else holds it).
+  platform::Result<std::vector<std::unique_ptr<platform::UdpBind>>> open_binds(
+      std::uint16_t port, std::uint32_t fwmark);
+  /// Hands every worker its new bind and waits until all have switched (or swaps inline when
+  /// not started).
+  void install_binds(std::vector<std::unique_ptr<platform::UdpBind>> binds);
+  void on_link_event(const platform::LinkEvent& event);
+
+  std::unique_ptr<platform::TunDevice> tun_;
+  platform::BindFactory& binds_;
+  platform::Clock& clock_;
+  std::unique_ptr<wg::Device> device_;
+  std::unique_ptr<platform::LinkMonitor> link_monitor_;
+  EngineOptions options_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::thread> threads_;
+  bool started_ = false;
+
+  std::mutex config_mutex_;  // serialises apply(): binds, port and fwmark change under it
+  std::atomic<std::uint16_t> port_{0};
+  std::atomic<std::uint32_t> fwmark_{0};
+
+  std::atomic<StopReason> stop_reason_{StopReason::kNone};
+  std::function<void(StopReason)> on_stop_;
+};
+
+}  // namespace warren::dataplane

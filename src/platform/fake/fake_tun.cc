@@ -1,0 +1,139 @@
+#include "platform/fake/fake_tun.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "net/ip_header.h"
+
+namespace warren::platform::fake {
+
+FakeTun::FakeTun(std::string name, std::size_t queues, std::uint32_t mtu, std::uint32_t ifindex)
+    : name_(std::move(name)), ifindex_(ifindex), mtu_(mtu) {
+  for (std::size_t i = 0; i < std::max<std::size_t>(queues, 1); ++i) {
+    queues_.push_back(std::make_unique<Queue>());
+  }
+}
+
+Result<std::uint32_t> FakeTun::mtu() const {
+  std::lock_guard lock(mutex_);
+  return Result<std::uint32_t>::success(mtu_);
+}
+
+Status FakeTun::set_mtu(std::uint32_t mtu) {
+  std::lock_guard lock(mutex_);
+  if (removed_)
+    return Status::failure(ENODEV, "set_mtu");
+  mtu_ = mtu;
+  return {};
+}
+
+BatchResult FakeTun::read(std::size_t queue, std::span<const Bytes> bufs,
+                          std::span<std::size_t> sizes, std::size_t offset) {
+  BatchResult result;
+  {
+    std::lock_guard lock(mutex_);
+    if (removed_) {
+      result.error = EBADFD;
+      result.gone = true;
+      return result;
+    }
+  }
+  Queue& q = *queues_[queue];
+  std::lock_guard lock(q.mutex);
+  const std::size_t n = std::min({bufs.size(), sizes.size(), kMaxBatch});
+  while (result.count < n && !q.inbound.empty()) {
+    const Packet& p = q.inbound.front();
+    Bytes buf = bufs[result.count];
+    const std::size_t room = buf.size() > offset ? buf.size() - offset : 0;
+    const std::size_t len = std::min(room, p.size());
+    std::memcpy(buf.data() + offset, p.data(), len);
+    sizes[result.count++] = len;
+    q.inbound.pop_front();
+  }
+  if (q.inbound.empty())
+    q.ready.clear();
+  if (result.count == 0)
+    result.error = EAGAIN;
+  return result;
+}
+
+BatchResult FakeTun::write(std::size_t, std::span<const ConstBytes> packets) {
+  BatchResult result;
+  std::lock_guard lock(mutex_);
+  if (removed_) {
+    result.error = EBADFD;
+    result.gone = true;
+    return result;
+  }
+  for (ConstBytes p : packets) {
+    if (p.empty() || !net::parse_ip_header(p)) {
+      result.error = EINVAL;  // the kernel rejects what is not an IP packet
+      continue;
+    }
+    written_.emplace_back(p.begin(), p.end());
+    ++result.count;
+  }
+  written_cv_.notify_all();
+  return result;
+}
+
+void FakeTun::inject(ConstBytes packet) {
+  std::size_t queue = 0;
+  if (queues_.size() > 1) {
+    std::uint64_t h = 1469598103934665603ull;
+    if (auto hdr = net::parse_ip_header(packet)) {
+      for (const net::IpAddress* a : {&hdr->source, &hdr->destination}) {
+        for (std::size_t i = 0; i < a->size(); ++i)
+          h = (h ^ a->data()[i]) * 1099511628211ull;
+      }
+    }
+    queue = h % queues_.size();
+  }
+  inject(queue, packet);
+}
+
+void FakeTun::inject(std::size_t queue, ConstBytes packet) {
+  Queue& q = *queues_[queue];
+  std::lock_guard lock(q.mutex);
+  q.inbound.emplace_back(packet.begin(), packet.end());
+  q.ready.set();
+}
+
+std::vector<Packet> FakeTun::take_written() {
+  std::lock_guard lock(mutex_);
+  std::vector<Packet> out(std::make_move_iterator(written_.begin()),
+                          std::make_move_iterator(written_.end()));
+  written_.clear();
+  return out;
+}
+
+std::size_t FakeTun::written_count() const {
+  std::lock_guard lock(mutex_);
+  return written_.size();
+}
+
+bool FakeTun::wait_written(std::size_t count, Duration timeout) {
+  std::unique_lock lock(mutex_);
+  return written_cv_.wait_for(lock, timeout, [&] { return written_.size() >= count; });
+}
+
+std::size_t FakeTun::pending() const {
+  std::size_t n = 0;
+  for (const auto& q : queues_) {
+    std::lock_guard lock(q->mutex);
+    n += q->inbound.size();
+  }
+  return n;
+}
+
+void FakeTun::remove() {
+  {
+    std::lock_guard lock(mutex_);
+    removed_ = true;
+  }
+  for (auto& q : queues_)
+    q->ready.set();
+}
+
+}  // namespace warren::platform::fake

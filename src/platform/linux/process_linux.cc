@@ -1,0 +1,152 @@
+// Daemonisation and signals. The start-up protocol on the pipe is one message from the child:
+// "R" (ready) or "E" followed by the error text; EOF without a message means the child died.
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <system_error>
+
+#include "platform/process.h"
+
+namespace warren::platform {
+namespace {
+
+bool write_all(int fd, const char* p, std::size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return false;
+    }
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+[[noreturn]] void parent_wait(int read_fd, pid_t child) {
+  std::string message;
+  char buf[512];
+  for (;;) {
+    ssize_t r = ::read(read_fd, buf, sizeof(buf));
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
+    message.append(buf, static_cast<std::size_t>(r));
+    if (!message.empty() && message[0] == 'R')
+      break;
+  }
+  if (!message.empty() && message[0] == 'R')
+    std::_Exit(0);
+  if (!message.empty() && message[0] == 'E') {
+    std::fprintf(stderr, "%s\n", message.c_str() + 1);
+  } else {
+    // No report: the child crashed or was killed before finishing set-up.
+    int status = 0;
+    ::waitpid(child, &status, WNOHANG);
+    std::fprintf(stderr, "The daemon exited during start-up\n");
+  }
+  std::fflush(stderr);
+  std::_Exit(1);
+}
+
+}  // namespace
+
+void StartupReport::report_ready() noexcept {
+  if (!fd_)
+    return;
+  write_all(fd_.get(), "R", 1);
+  fd_.reset();
+}
+
+void StartupReport::report_error(std::string_view message) noexcept {
+  if (!fd_)
+    return;
+  std::string m = "E";
+  m.append(message);
+  write_all(fd_.get(), m.data(), m.size());
+  fd_.reset();
+}
+
+Result<StartupReport> daemonize() {
+  using R = Result<StartupReport>;
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    return R::failure(errno, "pipe2");
+  UniqueFd read_end(fds[0]);
+  UniqueFd write_end(fds[1]);
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0)
+    return R::failure(errno, "fork");
+  if (pid > 0) {
+    write_end.reset();
+    parent_wait(read_end.get(), pid);
+  }
+  read_end.reset();
+  // A new session: no controlling terminal, so the shell's hang-up or Ctrl-C do not reach us.
+  ::setsid();
+  return R::success(StartupReport(std::move(write_end)));
+}
+
+Status redirect_stdio(bool keep_output) {
+  UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!null)
+    return Status::failure(errno, "open(/dev/null)");
+  if (::dup2(null.get(), STDIN_FILENO) < 0)
+    return Status::failure(errno, "dup2");
+  if (!keep_output) {
+    if (::dup2(null.get(), STDOUT_FILENO) < 0)
+      return Status::failure(errno, "dup2");
+    if (::dup2(null.get(), STDERR_FILENO) < 0)
+      return Status::failure(errno, "dup2");
+  }
+  return {};
+}
+
+TerminationSignals::TerminationSignals() {
+  ::signal(SIGPIPE, SIG_IGN);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  if (int err = ::pthread_sigmask(SIG_BLOCK, &set, nullptr); err != 0) {
+    throw std::system_error(err, std::generic_category(), "pthread_sigmask");
+  }
+  fd_.reset(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!fd_)
+    throw std::system_error(errno, std::generic_category(), "signalfd");
+}
+
+std::optional<int> TerminationSignals::read() noexcept {
+  signalfd_siginfo info;
+  ssize_t r = ::read(fd_.get(), &info, sizeof(info));
+  if (r != static_cast<ssize_t>(sizeof(info)))
+    return std::nullopt;
+  return static_cast<int>(info.ssi_signo);
+}
+
+bool has_net_admin() {
+  if (::geteuid() == 0)
+    return true;
+  // capget directly: libcap is not a dependency for one bit.
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
+  if (::syscall(SYS_capget, &header, data) != 0)
+    return false;
+  return (data[CAP_NET_ADMIN / 32].effective >> (CAP_NET_ADMIN % 32)) & 1u;
+}
+
+}  // namespace warren::platform

@@ -1,0 +1,65 @@
+#pragma once
+/// Process plumbing for the daemon: going to the background with a start-up report, and
+/// termination signals as a pollable descriptor.
+///
+///   parent ──fork──► child: setsid, set-up ... report_ready() / report_error("msg")
+///     │                                              │
+///     └──── waits on the pipe ◄──────────────────────┘   exit 0 / print msg, exit 1
+///
+/// The fork must happen before the process creates any thread.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include "platform/result.h"
+#include "platform/unique_fd.h"
+
+namespace warren::platform {
+
+/// The child's end of the start-up pipe.
+class StartupReport {
+ public:
+  StartupReport() = default;
+  explicit StartupReport(UniqueFd fd) : fd_(std::move(fd)) {}
+
+  /// True in a child created by daemonize(); false in foreground mode (reports are no-ops).
+  bool active() const { return fd_.valid(); }
+  /// Tells the waiting parent to exit 0. Later calls do nothing.
+  void report_ready() noexcept;
+  /// Tells the waiting parent to print `message` and exit 1. Later calls do nothing.
+  void report_error(std::string_view message) noexcept;
+
+ private:
+  UniqueFd fd_;
+};
+
+/// Forks. The parent never returns: it waits for the child's report and exits 0 on "ready",
+/// or prints the child's message to stderr and exits 1 (also when the child dies silently).
+/// The child returns its StartupReport after setsid(). Fails (in the original process) only if
+/// the pipe or the fork cannot be created.
+Result<StartupReport> daemonize();
+
+/// Points stdin at /dev/null, and stdout/stderr too unless `keep_output`.
+Status redirect_stdio(bool keep_output);
+
+/// SIGINT/SIGTERM (and SIGHUP) delivered through a descriptor instead of handlers. Creating it
+/// blocks those signals in the calling thread, so create it before starting threads (they
+/// inherit the mask). It also ignores SIGPIPE process-wide.
+class TerminationSignals {
+ public:
+  /// Throws std::system_error on failure (start-up only).
+  TerminationSignals();
+  int poll_fd() const { return fd_.get(); }
+  /// The pending signal number, or nullopt if none.
+  std::optional<int> read() noexcept;
+
+ private:
+  UniqueFd fd_;
+};
+
+/// True if the effective user may administer network interfaces (root or CAP_NET_ADMIN).
+bool has_net_admin();
+
+}  // namespace warren::platform

@@ -1,0 +1,314 @@
+// Two engines joined by the in-memory TUN and UDP fakes: end-to-end packets through the real
+// worker code, pumped deterministically (ManualClock) or threaded (SystemClock + epoll).
+#include "dataplane/engine.h"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+
+#include <map>
+#include <random>
+#include <set>
+
+#include "crypto/x25519.h"
+#include "platform/fake/fake_network.h"
+#include "platform/fake/fake_tun.h"
+#include "unit/platform/test_packets.h"
+
+namespace warren::dataplane {
+namespace {
+
+using net::IpAddress;
+using platform::fake::FakeHost;
+using platform::fake::FakeNetwork;
+using platform::fake::FakeTun;
+using platform::fake::Impairments;
+
+IpAddress ip(const char* s) {
+  return *IpAddress::parse(s);
+}
+
+class SeededRandom final : public RandomSource {
+ public:
+  explicit SeededRandom(std::uint64_t seed) : rng_(seed) {}
+  void fill(std::span<std::uint8_t> out) override {
+    std::lock_guard lock(mutex_);
+    for (auto& b : out)
+      b = static_cast<std::uint8_t>(rng_());
+  }
+
+ private:
+  std::mutex mutex_;
+  std::mt19937_64 rng_;
+};
+
+struct Side {
+  Side(FakeNetwork& net, const char* addr, const char* tun_name, std::size_t queues,
+       std::uint64_t seed, platform::Clock& clock, std::uint16_t port)
+      : rng(seed), host(net.add_host({ip(addr)})) {
+    auto t = std::make_unique<FakeTun>(tun_name, queues, 1420);
+    tun = t.get();
+    auto e =
+        Engine::create(std::move(t), host, clock, rng, nullptr, EngineOptions{.listen_port = port});
+    EXPECT_TRUE(e.ok()) << e.message();
+    engine = std::move(e.value);
+    private_key = crypto::generate_private_key(rng);
+    public_key = crypto::derive_public_key(private_key);
+  }
+  SeededRandom rng;
+  FakeHost& host;
+  FakeTun* tun = nullptr;
+  std::unique_ptr<Engine> engine;
+  crypto::PrivateKey private_key;
+  crypto::PublicKey public_key;
+};
+
+// a <-> b: a knows b's endpoint; b learns a's from the handshake.
+void connect(Side& a, const char* a_tunnel_ip, Side& b, const char* b_tunnel_ip,
+             const char* b_addr) {
+  wg::ConfigDelta da;
+  da.private_key = a.private_key;
+  wg::PeerDelta pa;
+  pa.public_key = b.public_key;
+  pa.endpoint = net::Endpoint{ip(b_addr), b.engine->port()};
+  pa.allowed_ips_add.push_back(*net::Prefix::parse(std::string(b_tunnel_ip) + "/32"));
+  da.peers.push_back(pa);
+  ASSERT_FALSE(a.engine->apply(da));
+
+  wg::ConfigDelta db;
+  db.private_key = b.private_key;
+  wg::PeerDelta pb;
+  pb.public_key = a.public_key;
+  pb.allowed_ips_add.push_back(*net::Prefix::parse(std::string(a_tunnel_ip) + "/32"));
+  db.peers.push_back(pb);
+  ASSERT_FALSE(b.engine->apply(db));
+}
+
+void pump_until_idle(std::initializer_list<Engine*> engines, FakeNetwork& net) {
+  for (int round = 0; round < 1000; ++round) {
+    bool did = false;
+    for (Engine* e : engines)
+      did |= e->pump();
+    if (!did) {
+      net.flush();
+      for (Engine* e : engines)
+        did |= e->pump();
+      if (!did)
+        return;
+    }
+  }
+  ADD_FAILURE() << "engines never went idle";
+}
+
+class PumpedEngines : public ::testing::Test {
+ protected:
+  platform::ManualClock clock_;
+  FakeNetwork net_;
+  Side a_{net_, "192.0.2.1", "wpltA", 2, 1, clock_, 51820};
+  Side b_{net_, "192.0.2.2", "wpltB", 2, 2, clock_, 51821};
+};
+
+TEST_F(PumpedEngines, HandshakeThenPacketsBothWays) {
+  ASSERT_EQ(a_.engine->worker_count(), 2u);
+  connect(a_, "10.0.0.1", b_, "10.0.0.2", "192.0.2.2");
+  auto ping = testing::make_ip_packet(ip("10.0.0.1"), ip("10.0.0.2"), 100, 0x11);
+  a_.tun->inject(ping);
+  pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
+  auto got = b_.tun->take_written();
+  ASSERT_EQ(got.size(), 1u) << "the staged packet must arrive after the handshake";
+  EXPECT_EQ(got[0], ping);
+
+  auto pong = testing::make_ip_packet(ip("10.0.0.2"), ip("10.0.0.1"), 200, 0x22);
+  b_.tun->inject(pong);
+  pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
+  auto back = a_.tun->take_written();
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0], pong);
+
+  auto snap = b_.engine->snapshot();
+  EXPECT_EQ(snap.listen_port, 51821);
+  ASSERT_EQ(snap.peers.size(), 1u);
+  ASSERT_TRUE(snap.peers[0].endpoint.has_value());
+  EXPECT_EQ(*snap.peers[0].endpoint, (net::Endpoint{ip("192.0.2.1"), 51820}));
+  EngineCounters c = a_.engine->counters();
+  EXPECT_EQ(c.tun_read, 1u);
+  EXPECT_EQ(c.tun_written, 1u);
+}
+
+TEST_F(PumpedEngines, ManyFlowsOverBothWorkersAllArrive) {
+  connect(a_, "10.0.0.1", b_, "10.0.0.2", "192.0.2.2");
+  // Inner addresses differ per flow so the fake TUN spreads them over both queues; the peer's
+  // allowed IPs cover them all.
+  wg::ConfigDelta widen;
+  wg::PeerDelta p;
+  p.public_key = a_.public_key;
+  p.allowed_ips_add.push_back(*net::Prefix::parse("10.1.0.0/16"));
+  widen.peers.push_back(p);
+  ASSERT_FALSE(b_.engine->apply(widen));
+
+  // Establish the session first (packets sent before it are staged, newest 128 kept).
+  a_.tun->inject(testing::make_ip_packet(ip("10.0.0.1"), ip("10.0.0.2"), 10));
+  pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
+  ASSERT_EQ(b_.tun->take_written().size(), 1u);
+
+  std::multiset<std::vector<std::uint8_t>> sent;
+  for (int i = 0; i < 600; ++i) {
+    std::string src = "10.1." + std::to_string(i % 7) + ".1";
+    auto pkt = testing::make_ip_packet(ip(src.c_str()), ip("10.0.0.2"), 50 + i % 300,
+                                       static_cast<std::uint8_t>(i));
+    sent.insert(pkt);
+    a_.tun->inject(pkt);
+  }
+  // The fake TUN spreads the 7 flows over both queues, so both workers carry traffic.
+  for (std::size_t q = 0; q < 2; ++q) {
+    pollfd pfd{a_.tun->poll_fd(q), POLLIN, 0};
+    EXPECT_EQ(::poll(&pfd, 1, 0), 1) << "queue " << q << " has no packets";
+  }
+  pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
+  auto got = b_.tun->take_written();
+  ASSERT_EQ(got.size(), 600u);
+  EXPECT_EQ(std::multiset<std::vector<std::uint8_t>>(got.begin(), got.end()), sent);
+  // Per inner flow, order is kept (one flow = one TUN queue = one worker).
+  std::map<std::uint8_t, std::vector<std::uint8_t>> fills_by_flow;  // flow (3rd octet) -> fills
+  for (const auto& g : got)
+    fills_by_flow[g[14]].push_back(g[20]);
+  for (auto& [flow, fills] : fills_by_flow) {
+    for (std::size_t k = 1; k < fills.size(); ++k) {
+      EXPECT_EQ(static_cast<std::uint8_t>(fills[k] - fills[k - 1]), 7u) << "flow " << int(flow);
+    }
+  }
+  EngineCounters ca = a_.engine->counters();
+  EXPECT_EQ(ca.tun_read, 601u);
+}
+
+TEST_F(PumpedEngines, LostHandshakeIsRetransmittedByTick) {
+  connect(a_, "10.0.0.1", b_, "10.0.0.2", "192.0.2.2");
+  net_.set_impairments(Impairments{.loss = 1.0});
+  a_.tun->inject(testing::make_ip_packet(ip("10.0.0.1"), ip("10.0.0.2"), 10));
+  pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
+  EXPECT_EQ(b_.tun->written_count(), 0u);
+  net_.set_impairments(Impairments{});
+  // REKEY_TIMEOUT (5 s) + jitter later, worker 0's tick retransmits the initiation.
+  clock_.advance(std::chrono::milliseconds(5400));
+  pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
+  EXPECT_EQ(b_.tun->take_written().size(), 1u);
+}
+
+TEST_F(PumpedEngines, ListenPortChangeAndFailureKeepsOldPort) {
+  connect(a_, "10.0.0.1", b_, "10.0.0.2", "192.0.2.2");
+  // Someone else holds 6000 on b's host: the change is refused and nothing changes.
+  auto blocker = b_.host.open(platform::BindOptions{.port = 6000});
+  ASSERT_TRUE(blocker.ok());
+  wg::ConfigDelta bad;
+  bad.listen_port = 6000;
+  bad.fwmark = 9;
+  wg::ApplyError err = b_.engine->apply(bad);
+  EXPECT_EQ(err.errno_value, EADDRINUSE) << err.message;
+  EXPECT_EQ(b_.engine->port(), 51821);
+  EXPECT_EQ(b_.engine->fwmark(), 0u);
+
+  // Traffic still flows on the old port.
+  a_.tun->inject(testing::make_ip_packet(ip("10.0.0.1"), ip("10.0.0.2"), 10));
+  pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
+  EXPECT_EQ(b_.tun->take_written().size(), 1u);
+
+  // A free port works; a now points at the new port and traffic resumes.
+  wg::ConfigDelta good;
+  good.listen_port = 6001;
+  good.fwmark = 7;
+  ASSERT_FALSE(b_.engine->apply(good));
+  EXPECT_EQ(b_.engine->snapshot().listen_port, 6001);
+  EXPECT_EQ(b_.engine->snapshot().fwmark, 7u);
+  EXPECT_EQ(b_.engine->port(), 6001);
+  // The old port is free again.
+  EXPECT_TRUE(b_.host.open(platform::BindOptions{.port = 51821}).ok());
+
+  wg::ConfigDelta move;
+  wg::PeerDelta p;
+  p.public_key = b_.public_key;
+  p.endpoint = net::Endpoint{ip("192.0.2.2"), 6001};
+  move.peers.push_back(p);
+  ASSERT_FALSE(a_.engine->apply(move));
+  a_.tun->inject(testing::make_ip_packet(ip("10.0.0.1"), ip("10.0.0.2"), 11));
+  pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
+  EXPECT_EQ(b_.tun->take_written().size(), 1u);
+
+  // listen_port=0 asks for a new random port.
+  wg::ConfigDelta random;
+  random.listen_port = 0;
+  ASSERT_FALSE(b_.engine->apply(random));
+  EXPECT_NE(b_.engine->port(), 0);
+  EXPECT_NE(b_.engine->port(), 6001);
+}
+
+TEST_F(PumpedEngines, InvalidDeltaLeavesSocketsAlone) {
+  wg::ConfigDelta d;
+  d.listen_port = 7000;
+  wg::PeerDelta p;
+  p.public_key = b_.public_key;
+  p.allowed_ips_add.push_back(net::Prefix{ip("10.0.0.0"), 40});  // invalid length
+  d.peers.push_back(p);
+  wg::ApplyError err = a_.engine->apply(d);
+  EXPECT_TRUE(err);
+  EXPECT_EQ(a_.engine->port(), 51820);
+  EXPECT_TRUE(a_.host.open(platform::BindOptions{.port = 7000}).ok()) << "new sockets were closed";
+}
+
+TEST(EngineCreate, PortInUseFails) {
+  platform::ManualClock clock;
+  FakeNetwork net;
+  FakeHost& h = net.add_host({ip("192.0.2.1")});
+  auto blocker = h.open(platform::BindOptions{.port = 51820});
+  SeededRandom rng(3);
+  auto e = Engine::create(std::make_unique<FakeTun>("wpltC"), h, clock, rng, nullptr,
+                          EngineOptions{.listen_port = 51820});
+  EXPECT_EQ(e.error, EADDRINUSE);
+}
+
+TEST(ThreadedEngines, PingPongAndInterfaceRemovalStops) {
+  platform::SystemClock clock;
+  FakeNetwork net;
+  Side a(net, "192.0.2.1", "wpltD", 2, 11, clock, 0);
+  Side b(net, "192.0.2.2", "wpltE", 2, 12, clock, 0);
+  connect(a, "10.0.0.1", b, "10.0.0.2", "192.0.2.2");
+  std::atomic<int> stops{0};
+  std::atomic<StopReason> why{StopReason::kNone};
+  b.engine->set_on_stop([&](StopReason r) {
+    why = r;
+    ++stops;
+  });
+  a.engine->start();
+  b.engine->start();
+
+  for (int i = 0; i < 50; ++i) {
+    std::string src = "10.0.0.1";
+    a.tun->inject(testing::make_ip_packet(ip(src.c_str()), ip("10.0.0.2"), 20 + i));
+  }
+  ASSERT_TRUE(b.tun->wait_written(50, std::chrono::seconds(5))) << "got " << b.tun->written_count();
+  b.tun->inject(testing::make_ip_packet(ip("10.0.0.2"), ip("10.0.0.1"), 30));
+  ASSERT_TRUE(a.tun->wait_written(1, std::chrono::seconds(5)));
+
+  // A listen_port change while the workers run is handed over through their mailboxes.
+  wg::ConfigDelta d;
+  d.listen_port = 0;
+  const std::uint16_t before = b.engine->port();
+  ASSERT_FALSE(b.engine->apply(d));
+  EXPECT_NE(b.engine->port(), before);
+  b.tun->take_written();
+  b.tun->inject(testing::make_ip_packet(ip("10.0.0.2"), ip("10.0.0.1"), 31));
+  ASSERT_TRUE(a.tun->wait_written(2, std::chrono::seconds(5)));  // b roams: a learns its port
+  a.tun->inject(testing::make_ip_packet(ip("10.0.0.1"), ip("10.0.0.2"), 32));
+  ASSERT_TRUE(b.tun->wait_written(1, std::chrono::seconds(5)));
+
+  b.tun->remove();
+  for (int i = 0; i < 500 && stops == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(stops, 1);
+  EXPECT_EQ(why.load(), StopReason::kInterfaceGone);
+  b.engine->stop();
+  a.engine->stop();
+  EXPECT_EQ(stops, 1);
+  EXPECT_EQ(a.engine->stop_reason(), StopReason::kRequested);
+}
+
+}  // namespace
+}  // namespace warren::dataplane
