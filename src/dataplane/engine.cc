@@ -36,6 +36,7 @@
 // views, sizes, paths and outgoing datagrams.
 #include "dataplane/engine.h"
 
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -539,6 +540,12 @@ bool Engine::pump() {
 
 void Engine::on_link_event(const platform::LinkEvent& event) {
   if (event.kind == platform::LinkEvent::Kind::kDeleted) {
+    // RTM_DELLINK also announces a move to another network namespace (wg-quick and netns.sh
+    // do that); only a device that is really gone ends the daemon.
+    if (tun_->exists()) {
+      platform::log_verbose("Interface left this network namespace; still running");
+      return;
+    }
     platform::log_verbose("Interface deleted");
     request_stop(StopReason::kInterfaceGone);
     return;

@@ -33,4 +33,20 @@ std::optional<IpAddress> ip_destination(std::span<const std::uint8_t> p) {
   return std::nullopt;
 }
 
+std::optional<UdpPorts> udp_ports(std::span<const std::uint8_t> p) {
+  constexpr std::uint8_t kUdp = 17;
+  if (p.empty()) return std::nullopt;
+  const unsigned version = p[0] >> 4;
+  if (version == 4 && p.size() >= 20) {
+    const std::size_t ihl = (p[0] & 0x0f) * 4u;
+    const bool later_fragment = (load_be16(&p[6]) & 0x1fff) != 0;
+    if (p[9] != kUdp || later_fragment || ihl < 20 || p.size() < ihl + 8) return std::nullopt;
+    return UdpPorts{load_be16(&p[ihl]), load_be16(&p[ihl + 2])};
+  }
+  if (version == 6 && p.size() >= 48 && p[6] == kUdp) {
+    return UdpPorts{load_be16(&p[40]), load_be16(&p[42])};
+  }
+  return std::nullopt;
+}
+
 }  // namespace warren::net

@@ -25,4 +25,13 @@ std::optional<IpHeaderInfo> parse_ip_header(std::span<const std::uint8_t> packet
 /// The destination only (fast path for routing an outgoing packet).
 std::optional<IpAddress> ip_destination(std::span<const std::uint8_t> packet);
 
+struct UdpPorts {
+  std::uint16_t source;
+  std::uint16_t destination;
+};
+
+/// The UDP ports of an IPv4 or IPv6 UDP packet (IPv6 without extension headers, first
+/// fragment only), or nullopt for anything else.
+std::optional<UdpPorts> udp_ports(std::span<const std::uint8_t> packet);
+
 }  // namespace warren::net

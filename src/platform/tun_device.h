@@ -39,6 +39,10 @@ class TunDevice {
   virtual int poll_fd(std::size_t queue) const = 0;
   virtual bool vnet_hdr() const { return false; }
 
+  /// False once the interface has been deleted. A TUN moved to another network namespace still
+  /// exists (the old namespace sees RTM_DELLINK for it, which alone means nothing).
+  virtual bool exists() const = 0;
+
   virtual Result<std::uint32_t> mtu() const = 0;
   virtual Status set_mtu(std::uint32_t mtu) = 0;
 

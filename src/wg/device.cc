@@ -62,6 +62,7 @@ const char* drop_name(Drop d) {
     case Drop::kNoRoute: return "no_route";
     case Drop::kNoEndpoint: return "no_endpoint";
     case Drop::kTooLarge: return "too_large";
+    case Drop::kRoutingLoop: return "routing_loop";
     case Drop::kCount: break;
   }
   return "unknown";
@@ -636,6 +637,13 @@ SendResult Device::encapsulate(Bytes buf, std::size_t packet_len, Now now, Sink&
     std::lock_guard lock(p.mu);
     if (!d.has_key) return d.drop<SendResult>(Drop::kNoPrivateKey);
     if (!p.endpoint) return d.drop<SendResult>(Drop::kNoEndpoint);
+    // A datagram for this peer's own endpoint, routed into this peer's tunnel, would come back
+    // encrypted to the same place forever (an endpoint reachable only through itself). Onion
+    // routing through another peer stays allowed.
+    if (auto ports = net::udp_ports(packet);
+        ports && ports->destination == p.endpoint->remote.port && *dst == p.endpoint->remote.address) {
+      return d.drop<SendResult>(Drop::kRoutingLoop);
+    }
     if (!p.staged.empty()) d.flush_staged(peer, now, sink);
     bool usable = p.staged.empty() && p.current && d.keypair_usable(*p.current, now);
     if (usable) {

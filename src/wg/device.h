@@ -66,6 +66,7 @@ enum class Drop : std::uint8_t {
   kNoRoute,         ///< no peer's allowed IPs contain the destination
   kNoEndpoint,      ///< the peer has no known endpoint
   kTooLarge,
+  kRoutingLoop,     ///< a packet for a peer's own endpoint routed into that peer's tunnel
   kCount
 };
 

@@ -136,4 +136,9 @@ void FakeTun::remove() {
     q->ready.set();
 }
 
+bool FakeTun::exists() const {
+  std::lock_guard lock(mutex_);
+  return !removed_;
+}
+
 }  // namespace warren::platform::fake

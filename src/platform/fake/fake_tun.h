@@ -33,6 +33,7 @@ class FakeTun final : public TunDevice {
   std::uint32_t ifindex() const override { return ifindex_; }
   std::size_t queue_count() const override { return queues_.size(); }
   int poll_fd(std::size_t queue) const override { return queues_[queue]->ready.fd(); }
+  bool exists() const override;
   Result<std::uint32_t> mtu() const override;
   Status set_mtu(std::uint32_t mtu) override;
   BatchResult read(std::size_t queue, std::span<const Bytes> bufs, std::span<std::size_t> sizes,

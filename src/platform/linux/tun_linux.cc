@@ -53,6 +53,12 @@ class LinuxTun final : public TunDevice {
   int poll_fd(std::size_t queue) const override { return queues_[queue].get(); }
   bool vnet_hdr() const override { return vnet_hdr_; }
 
+  bool exists() const override {
+    // TUNGETIFF answers EBADFD once the device behind the fd is gone, wherever it lives.
+    struct ifreq ifr {};
+    return ::ioctl(queues_[0].get(), TUNGETIFF, &ifr) == 0 || errno != EBADFD;
+  }
+
   Result<std::uint32_t> mtu() const override {
     ifreq ifr{};
     if (Status s = control_ioctl(SIOCGIFMTU, ifr, "ioctl(SIOCGIFMTU)"); !s.ok()) {

@@ -144,7 +144,7 @@ TEST_F(WireGuardTransport, InitiatorKeepaliveOpensToEmpty) {
 std::array<std::uint8_t, kAeadKeySize> pattern_key(std::uint8_t seed) {
   std::array<std::uint8_t, kAeadKeySize> k{};
   for (std::size_t i = 0; i < k.size(); ++i) {
-    k[i] = static_cast<std::uint8_t>(seed * 31 + i);
+    k[i] = static_cast<std::uint8_t>(std::size_t{seed} * 31 + i);
   }
   return k;
 }

@@ -14,8 +14,6 @@
 namespace warren::crypto {
 namespace {
 
-using test::hex;
-
 PrivateKey private_from_hex(std::string_view text) {
   PrivateKey k;
   if (!secret_from_hex(text, k)) {

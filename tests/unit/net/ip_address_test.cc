@@ -97,3 +97,35 @@ TEST(IpHeader, LengthsAndBounds) {
 
 }  // namespace
 }  // namespace warren::net
+
+namespace warren::net {
+namespace {
+
+TEST(IpHeader, UdpPorts) {
+  std::vector<std::uint8_t> v4(28, 0);
+  v4[0] = 0x45;
+  v4[3] = 28;
+  v4[9] = 17;
+  v4[20] = 0xca, v4[21] = 0x6c;  // 51820
+  v4[23] = 7;
+  ASSERT_TRUE(udp_ports(v4));
+  EXPECT_EQ(udp_ports(v4)->source, 51820);
+  EXPECT_EQ(udp_ports(v4)->destination, 7);
+  v4[9] = 6;
+  EXPECT_FALSE(udp_ports(v4)) << "TCP";
+  v4[9] = 17;
+  v4[7] = 1;  // a later fragment carries no UDP header
+  EXPECT_FALSE(udp_ports(v4));
+  std::vector<std::uint8_t> v6(48, 0);
+  v6[0] = 0x60;
+  v6[6] = 17;
+  v6[40] = 0x00, v6[41] = 0x35;
+  ASSERT_TRUE(udp_ports(v6));
+  EXPECT_EQ(udp_ports(v6)->source, 53);
+  v6[6] = 0;  // hop-by-hop options first: not looked into
+  EXPECT_FALSE(udp_ports(v6));
+  EXPECT_FALSE(udp_ports(std::vector<std::uint8_t>(24, 0x45)));
+}
+
+}  // namespace
+}  // namespace warren::net

@@ -376,3 +376,31 @@ TEST_F(TwoPeers, ForgetSourceClearsStickyLocalAddress) {
 
 }  // namespace
 }  // namespace warren::wg
+
+namespace warren::wg {
+namespace {
+
+TEST_F(TwoPeers, RoutingLoopToOwnEndpointRefusedOnionAllowed) {
+  establish();
+  // A UDP packet addressed to b's endpoint (192.0.2.2:51820), routed into b's tunnel.
+  ConfigDelta d;
+  PeerDelta p;
+  p.public_key = b.pub;
+  p.allowed_ips_add.push_back(*net::Prefix::parse("192.0.2.0/24"));
+  d.peers.push_back(p);
+  ASSERT_FALSE(a.device.apply(d, net.now, a.sink));
+  auto loop = test::ipv4_packet("10.0.0.1", "192.0.2.2", 40);
+  loop[20] = 0x12, loop[21] = 0x34;  // source port
+  store_be16(&loop[22], 51820);      // destination port = b's endpoint port
+  EXPECT_EQ(net.send_ip(a, loop).verdict, Verdict::kDrop);
+  EXPECT_EQ(a.device.drop_count(Drop::kRoutingLoop), 1u);
+  // Another port on the same host, or another host of the prefix, travels the tunnel.
+  store_be16(&loop[22], 51821);
+  EXPECT_EQ(net.send_ip(a, loop).verdict, Verdict::kToNetwork);
+  auto onion = test::ipv4_packet("10.0.0.1", "192.0.2.77", 40);
+  store_be16(&onion[22], 51820);
+  EXPECT_EQ(net.send_ip(a, onion).verdict, Verdict::kToNetwork);
+}
+
+}  // namespace
+}  // namespace warren::wg
