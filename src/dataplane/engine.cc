@@ -539,6 +539,12 @@ bool Engine::pump() {
 }
 
 void Engine::on_link_event(const platform::LinkEvent& event) {
+  if (event.kind == platform::LinkEvent::Kind::kRoutesChanged) {
+    // A better route (or a removed address) may mean another source address now: let the
+    // kernel choose again; the peer's next packet teaches us the address it reaches.
+    device_->forget_all_sources();
+    return;
+  }
   if (event.kind == platform::LinkEvent::Kind::kDeleted) {
     // RTM_DELLINK also announces a move to another network namespace (wg-quick and netns.sh
     // do that); only a device that is really gone ends the daemon.

@@ -61,7 +61,9 @@ class NetConfig {
 Result<std::unique_ptr<NetConfig>> open_net_config();
 
 struct LinkEvent {
-  enum class Kind : std::uint8_t { kChanged, kDeleted };
+  /// kRoutesChanged: a route or a local address of this namespace changed (any link); the
+  /// source addresses chosen for sending may have changed with it. `link` is empty then.
+  enum class Kind : std::uint8_t { kChanged, kDeleted, kRoutesChanged };
   Kind kind = Kind::kChanged;
   LinkInfo link;  ///< the new state (for kDeleted: the last known ifindex and name)
 };

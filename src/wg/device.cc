@@ -582,6 +582,17 @@ Device::~Device() = default;
 
 void Device::set_mtu(std::uint32_t mtu) { impl_->mtu.store(mtu); }
 
+void Device::forget_all_sources() {
+  std::shared_lock dlock(impl_->mu);
+  for (auto& [id, peer] : impl_->peers_by_id) {
+    std::lock_guard lock(peer->mu);
+    if (peer->endpoint) {
+      peer->endpoint->local.reset();
+      peer->endpoint->ifindex = 0;
+    }
+  }
+}
+
 void Device::forget_source(const net::Path& path) {
   std::shared_lock dlock(impl_->mu);
   for (auto& [id, peer] : impl_->peers_by_id) {

@@ -129,6 +129,8 @@ class Device {
   /// endpoint uses it send from the routing default until a packet tells us better
   /// (wireguard-go ClearSrc).
   void forget_source(const net::Path& path);
+  /// Routes changed: every peer's sticky source is forgotten.
+  void forget_all_sources();
 
   void set_mtu(std::uint32_t mtu);
   std::uint32_t mtu() const;

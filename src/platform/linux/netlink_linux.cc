@@ -289,6 +289,20 @@ class MnlLinkMonitor final : public LinkMonitor {
 
   static int event_cb(const nlmsghdr* nlh, void* data) {
     auto* st = static_cast<State*>(data);
+    switch (nlh->nlmsg_type) {
+      case RTM_NEWROUTE:
+      case RTM_DELROUTE:
+      case RTM_NEWADDR:
+      case RTM_DELADDR: {
+        LinkEvent routes;
+        routes.kind = LinkEvent::Kind::kRoutesChanged;
+        (*st->on_event)(routes);
+        ++st->delivered;
+        return MNL_CB_OK;
+      }
+      default:
+        break;
+    }
     if (nlh->nlmsg_type != RTM_NEWLINK && nlh->nlmsg_type != RTM_DELLINK)
       return MNL_CB_OK;
     LinkEvent ev;
@@ -340,7 +354,8 @@ Result<std::unique_ptr<NetConfig>> open_net_config() {
 
 Result<std::unique_ptr<LinkMonitor>> open_link_monitor(std::uint32_t ifindex) {
   using R = Result<std::unique_ptr<LinkMonitor>>;
-  auto s = open_mnl(RTMGRP_LINK);
+  auto s = open_mnl(RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE | RTMGRP_IPV4_IFADDR |
+                    RTMGRP_IPV6_IFADDR);
   if (!s.ok())
     return R::failure(s.error, s.op);
   int fd = mnl_socket_get_fd(s.value.get());
