@@ -29,10 +29,12 @@ inline void store_le16(std::uint8_t* p, std::uint16_t v) {
   p[1] = static_cast<std::uint8_t>(v >> 8);
 }
 inline void store_le32(std::uint8_t* p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
+  for (int i = 0; i < 4; ++i)
+    p[i] = static_cast<std::uint8_t>(v >> (8 * i));
 }
 inline void store_le64(std::uint8_t* p, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
+  for (int i = 0; i < 8; ++i)
+    p[i] = static_cast<std::uint8_t>(v >> (8 * i));
 }
 inline std::uint16_t load_be16(const std::uint8_t* p) {
   return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
@@ -49,7 +51,8 @@ inline void store_be16(std::uint8_t* p, std::uint16_t v) {
   p[1] = static_cast<std::uint8_t>(v);
 }
 inline void store_be32(std::uint8_t* p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::uint8_t>(v >> (24 - 8 * i));
+  for (int i = 0; i < 4; ++i)
+    p[i] = static_cast<std::uint8_t>(v >> (24 - 8 * i));
 }
 inline void store_be64(std::uint8_t* p, std::uint64_t v) {
   store_be32(p, static_cast<std::uint32_t>(v >> 32));
@@ -59,7 +62,9 @@ inline void store_be64(std::uint8_t* p, std::uint64_t v) {
 template <std::size_t N>
 std::array<std::uint8_t, N> to_array(ConstBytes b) {
   std::array<std::uint8_t, N> out{};
-  std::memcpy(out.data(), b.data(), N < b.size() ? N : b.size());
+  const std::size_t n = N < b.size() ? N : b.size();
+  if (n != 0)
+    std::memcpy(out.data(), b.data(), n);  // an empty span may hold a null pointer
   return out;
 }
 

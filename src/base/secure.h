@@ -24,7 +24,9 @@ template <std::size_t N>
 class Secret {
  public:
   Secret() noexcept { bytes_.fill(0); }
-  explicit Secret(std::span<const std::uint8_t, N> b) noexcept { std::memcpy(bytes_.data(), b.data(), N); }
+  explicit Secret(std::span<const std::uint8_t, N> b) noexcept {
+    std::memcpy(bytes_.data(), b.data(), N);
+  }
   Secret(const Secret& o) noexcept : bytes_(o.bytes_) {}
   Secret& operator=(const Secret& o) noexcept {
     bytes_ = o.bytes_;

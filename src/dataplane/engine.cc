@@ -36,7 +36,6 @@
 // views, sizes, paths and outgoing datagrams.
 #include "dataplane/engine.h"
 
-
 #include <algorithm>
 #include <array>
 #include <cstring>

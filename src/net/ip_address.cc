@@ -15,7 +15,8 @@ IpAddress IpAddress::v4(std::array<std::uint8_t, 4> b) {
 }
 
 IpAddress IpAddress::v4(std::uint32_t host_order) {
-  return v4({static_cast<std::uint8_t>(host_order >> 24), static_cast<std::uint8_t>(host_order >> 16),
+  return v4({static_cast<std::uint8_t>(host_order >> 24),
+             static_cast<std::uint8_t>(host_order >> 16),
              static_cast<std::uint8_t>(host_order >> 8), static_cast<std::uint8_t>(host_order)});
 }
 
@@ -40,18 +41,22 @@ std::optional<IpAddress> IpAddress::from_bytes(const std::uint8_t* p, std::size_
 }
 
 std::optional<IpAddress> IpAddress::parse(std::string_view text) {
-  if (text.empty() || text.size() > 64) return std::nullopt;
+  if (text.empty() || text.size() > 64)
+    return std::nullopt;
   std::string s(text);
   if (auto pct = s.find('%'); pct != std::string::npos) {
-    if (s.find(':') == std::string::npos || pct + 1 == s.size()) return std::nullopt;
+    if (s.find(':') == std::string::npos || pct + 1 == s.size())
+      return std::nullopt;
     s.resize(pct);
   }
   IpAddress a;
   if (s.find(':') != std::string::npos) {
-    if (inet_pton(AF_INET6, s.c_str(), a.bytes_.data()) != 1) return std::nullopt;
+    if (inet_pton(AF_INET6, s.c_str(), a.bytes_.data()) != 1)
+      return std::nullopt;
     a.family_ = Family::kV6;
   } else {
-    if (inet_pton(AF_INET, s.c_str(), a.bytes_.data()) != 1) return std::nullopt;
+    if (inet_pton(AF_INET, s.c_str(), a.bytes_.data()) != 1)
+      return std::nullopt;
     a.family_ = Family::kV4;
   }
   return a;
@@ -68,7 +73,8 @@ IpAddress IpAddress::unmapped() const {
 IpAddress IpAddress::masked(unsigned bits) const {
   IpAddress a = *this;
   unsigned total = static_cast<unsigned>(size()) * 8;
-  if (bits >= total) return a;
+  if (bits >= total)
+    return a;
   for (unsigned i = 0; i < size(); ++i) {
     unsigned lo = i * 8;
     if (bits <= lo) {
@@ -77,13 +83,15 @@ IpAddress IpAddress::masked(unsigned bits) const {
       a.bytes_[i] &= static_cast<std::uint8_t>(0xff << (8 - (bits - lo)));
     }
   }
-  for (std::size_t i = size(); i < 16; ++i) a.bytes_[i] = 0;
+  for (std::size_t i = size(); i < 16; ++i)
+    a.bytes_[i] = 0;
   return a;
 }
 
 bool IpAddress::is_unspecified() const {
   for (std::size_t i = 0; i < size(); ++i) {
-    if (bytes_[i]) return false;
+    if (bytes_[i])
+      return false;
   }
   return true;
 }
@@ -97,13 +105,15 @@ std::string IpAddress::to_string() const {
 std::optional<Prefix> Prefix::parse(std::string_view text) {
   auto slash = text.find('/');
   auto addr = IpAddress::parse(text.substr(0, slash));
-  if (!addr) return std::nullopt;
+  if (!addr)
+    return std::nullopt;
   Prefix p{*addr, static_cast<std::uint8_t>(addr->is_v4() ? 32 : 128)};
   if (slash != std::string_view::npos) {
     auto bits = text.substr(slash + 1);
     unsigned v = 0;
     auto [ptr, ec] = std::from_chars(bits.data(), bits.data() + bits.size(), v);
-    if (bits.empty() || ec != std::errc() || ptr != bits.data() + bits.size() || v > p.max_length()) {
+    if (bits.empty() || ec != std::errc() || ptr != bits.data() + bits.size() ||
+        v > p.max_length()) {
       return std::nullopt;
     }
     p.length = static_cast<std::uint8_t>(v);
@@ -112,11 +122,14 @@ std::optional<Prefix> Prefix::parse(std::string_view text) {
 }
 
 bool Prefix::contains(const IpAddress& a) const {
-  if (a.family() != address.family()) return false;
+  if (a.family() != address.family())
+    return false;
   return a.masked(length) == address.masked(length);
 }
 
-std::string Prefix::to_string() const { return address.to_string() + "/" + std::to_string(length); }
+std::string Prefix::to_string() const {
+  return address.to_string() + "/" + std::to_string(length);
+}
 
 std::optional<Endpoint> Endpoint::parse(std::string_view text) {
   std::string_view host, port;
@@ -127,26 +140,32 @@ std::optional<Endpoint> Endpoint::parse(std::string_view text) {
     }
     host = text.substr(1, close - 1);
     port = text.substr(close + 2);
-    if (host.find(':') == std::string_view::npos) return std::nullopt;
+    if (host.find(':') == std::string_view::npos)
+      return std::nullopt;
   } else {
     auto colon = text.rfind(':');
-    if (colon == std::string_view::npos) return std::nullopt;
+    if (colon == std::string_view::npos)
+      return std::nullopt;
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos) return std::nullopt;  // bare IPv6 needs brackets
+    if (host.find(':') != std::string_view::npos)
+      return std::nullopt;  // bare IPv6 needs brackets
   }
   auto addr = IpAddress::parse(host);
-  if (!addr) return std::nullopt;
+  if (!addr)
+    return std::nullopt;
   unsigned v = 0;
   auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
-  if (port.empty() || ec != std::errc() || ptr != port.data() + port.size() || v == 0 || v > 65535) {
+  if (port.empty() || ec != std::errc() || ptr != port.data() + port.size() || v == 0 ||
+      v > 65535) {
     return std::nullopt;
   }
   return Endpoint{addr->unmapped(), static_cast<std::uint16_t>(v)};
 }
 
 std::string Endpoint::to_string() const {
-  if (address.is_v4()) return address.to_string() + ":" + std::to_string(port);
+  if (address.is_v4())
+    return address.to_string() + ":" + std::to_string(port);
   return "[" + address.to_string() + "]:" + std::to_string(port);
 }
 

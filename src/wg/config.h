@@ -20,12 +20,12 @@ struct PeerDelta {
   crypto::PublicKey public_key;
   bool remove = false;       ///< remove=true
   bool update_only = false;  ///< update_only=true: do nothing if the peer does not exist
-  std::optional<crypto::PresharedKey> preshared_key;   ///< all-zero = none
+  std::optional<crypto::PresharedKey> preshared_key;  ///< all-zero = none
   std::optional<net::Endpoint> endpoint;
-  std::optional<std::uint16_t> persistent_keepalive;   ///< seconds, 0 = off
-  bool replace_allowed_ips = false;                    ///< clear before adding
-  std::vector<net::Prefix> allowed_ips_add;            ///< allowed_ip=P (host bits masked on apply)
-  std::vector<net::Prefix> allowed_ips_remove;         ///< allowed_ip=-P (newer wg-tools)
+  std::optional<std::uint16_t> persistent_keepalive;  ///< seconds, 0 = off
+  bool replace_allowed_ips = false;                   ///< clear before adding
+  std::vector<net::Prefix> allowed_ips_add;           ///< allowed_ip=P (host bits masked on apply)
+  std::vector<net::Prefix> allowed_ips_remove;        ///< allowed_ip=-P (newer wg-tools)
 };
 
 struct ConfigDelta {
@@ -33,14 +33,14 @@ struct ConfigDelta {
   std::optional<std::uint16_t> listen_port;       ///< 0 = random (the dataplane binds)
   std::optional<std::uint32_t> fwmark;            ///< 0 = off (the dataplane applies SO_MARK)
   bool replace_peers = false;
-  std::vector<PeerDelta> peers;                   ///< in request order
+  std::vector<PeerDelta> peers;  ///< in request order
 };
 
 struct PeerSnapshot {
   crypto::PublicKey public_key;
   crypto::PresharedKey preshared_key;  ///< zero if none
   std::optional<net::Endpoint> endpoint;
-  std::int64_t last_handshake_sec = 0;   ///< Unix time; 0/0 = never
+  std::int64_t last_handshake_sec = 0;  ///< Unix time; 0/0 = never
   std::int64_t last_handshake_nsec = 0;
   std::uint64_t rx_bytes = 0;  ///< wire bytes including handshake messages (wireguard-go)
   std::uint64_t tx_bytes = 0;

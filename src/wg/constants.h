@@ -19,7 +19,8 @@ inline constexpr Duration kKeepaliveTimeout = 10s;
 inline constexpr Duration kCookieRefreshTime = 120s;
 inline constexpr Duration kHandshakeInitiationRate = 20ms;  // 50 per second per peer
 inline constexpr std::uint32_t kRekeyTimeoutJitterMaxMs = 334;
-inline constexpr int kMaxTimerHandshakes = static_cast<int>(kRekeyAttemptTime / kRekeyTimeout);  // 18
+inline constexpr int kMaxTimerHandshakes =
+    static_cast<int>(kRekeyAttemptTime / kRekeyTimeout);  // 18
 inline constexpr Duration kUnderLoadAfterTime = 1s;
 
 inline constexpr std::size_t kPaddingMultiple = 16;

@@ -59,7 +59,8 @@ Mac CookieChecker::cookie_for(const net::Endpoint& from, Duration now, RandomSou
 
 bool CookieChecker::check_mac2(ConstBytes message, const net::Endpoint& from, Duration now) {
   std::lock_guard lock(mu_);
-  if (!have_secret_ || now - secret_set_ > kCookieRefreshTime) return false;
+  if (!have_secret_ || now - secret_set_ > kCookieRefreshTime)
+    return false;
   const Mac cookie = cookie_for(from, now, nullptr);
   const std::size_t off = handshake_mac1_offset(message) + 16;
   Mac mac;
@@ -113,7 +114,8 @@ void CookieGenerator::add_macs(Bytes message, Duration now) {
 }
 
 bool CookieGenerator::consume_reply(ConstBytes reply, Duration now) {
-  if (!have_last_mac1_ || reply.size() != kCookieReplySize) return false;
+  if (!have_last_mac1_ || reply.size() != kCookieReplySize)
+    return false;
   auto nonce = reply.subspan<msg::kCookieNonce, 24>();
   Secret<16> cookie;
   if (!crypto::xaead_open(cookie_key_, nonce, reply.subspan(msg::kCookieEncrypted, 32), last_mac1_,

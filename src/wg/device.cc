@@ -20,8 +20,8 @@
 #include "wg/device.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <shared_mutex>
@@ -40,30 +40,54 @@ namespace warren::wg {
 
 const char* drop_name(Drop d) {
   switch (d) {
-    case Drop::kNone: return "none";
-    case Drop::kTooShort: return "too_short";
-    case Drop::kUnknownType: return "unknown_type";
-    case Drop::kBadSize: return "bad_size";
-    case Drop::kBadMac1: return "bad_mac1";
-    case Drop::kCookieSent: return "cookie_sent";
-    case Drop::kRateLimited: return "rate_limited";
-    case Drop::kNoPrivateKey: return "no_private_key";
-    case Drop::kUnknownPeer: return "unknown_peer";
-    case Drop::kHandshakeFailed: return "handshake_failed";
-    case Drop::kReplayedTimestamp: return "replayed_timestamp";
-    case Drop::kInitiationFlood: return "initiation_flood";
-    case Drop::kUnknownIndex: return "unknown_index";
-    case Drop::kBadCookieReply: return "bad_cookie_reply";
-    case Drop::kDecryptFailed: return "decrypt_failed";
-    case Drop::kExpiredKeypair: return "expired_keypair";
-    case Drop::kReplayedCounter: return "replayed_counter";
-    case Drop::kBadInnerPacket: return "bad_inner_packet";
-    case Drop::kAllowedIpsMismatch: return "allowed_ips_mismatch";
-    case Drop::kNoRoute: return "no_route";
-    case Drop::kNoEndpoint: return "no_endpoint";
-    case Drop::kTooLarge: return "too_large";
-    case Drop::kRoutingLoop: return "routing_loop";
-    case Drop::kCount: break;
+    case Drop::kNone:
+      return "none";
+    case Drop::kTooShort:
+      return "too_short";
+    case Drop::kUnknownType:
+      return "unknown_type";
+    case Drop::kBadSize:
+      return "bad_size";
+    case Drop::kBadMac1:
+      return "bad_mac1";
+    case Drop::kCookieSent:
+      return "cookie_sent";
+    case Drop::kRateLimited:
+      return "rate_limited";
+    case Drop::kNoPrivateKey:
+      return "no_private_key";
+    case Drop::kUnknownPeer:
+      return "unknown_peer";
+    case Drop::kHandshakeFailed:
+      return "handshake_failed";
+    case Drop::kReplayedTimestamp:
+      return "replayed_timestamp";
+    case Drop::kInitiationFlood:
+      return "initiation_flood";
+    case Drop::kUnknownIndex:
+      return "unknown_index";
+    case Drop::kBadCookieReply:
+      return "bad_cookie_reply";
+    case Drop::kDecryptFailed:
+      return "decrypt_failed";
+    case Drop::kExpiredKeypair:
+      return "expired_keypair";
+    case Drop::kReplayedCounter:
+      return "replayed_counter";
+    case Drop::kBadInnerPacket:
+      return "bad_inner_packet";
+    case Drop::kAllowedIpsMismatch:
+      return "allowed_ips_mismatch";
+    case Drop::kNoRoute:
+      return "no_route";
+    case Drop::kNoEndpoint:
+      return "no_endpoint";
+    case Drop::kTooLarge:
+      return "too_large";
+    case Drop::kRoutingLoop:
+      return "routing_loop";
+    case Drop::kCount:
+      break;
   }
   return "unknown";
 }
@@ -77,11 +101,14 @@ struct IndexEntry {
 
 // wireguard-go calculatePaddingSize: pad to 16, never beyond the MTU.
 std::size_t padded_length(std::size_t len, std::uint32_t mtu) {
-  if (mtu == 0) return (len + kPaddingMultiple - 1) & ~(kPaddingMultiple - 1);
+  if (mtu == 0)
+    return (len + kPaddingMultiple - 1) & ~(kPaddingMultiple - 1);
   std::size_t last = len;
-  if (last > mtu) last %= mtu;
+  if (last > mtu)
+    last %= mtu;
   std::size_t padded = (last + kPaddingMultiple - 1) & ~(kPaddingMultiple - 1);
-  if (padded > mtu) padded = mtu;
+  if (padded > mtu)
+    padded = mtu;
   return len + (padded > last ? padded - last : 0);
 }
 
@@ -91,7 +118,10 @@ struct Device::Impl {
   // The rate limiter's hash is keyed from our RNG so an attacker cannot aim sources at one
   // bucket chain.
   Impl(RandomSource& r, DeviceOptions o)
-      : rng(r), options(o), mtu(o.mtu), rate_limiter(65536, (std::uint64_t{r.next_u32()} << 32) | r.next_u32()) {}
+      : rng(r),
+        options(o),
+        mtu(o.mtu),
+        rate_limiter(65536, (std::uint64_t{r.next_u32()} << 32) | r.next_u32()) {}
 
   RandomSource& rng;
   DeviceOptions options;
@@ -137,7 +167,8 @@ struct Device::Impl {
     std::unique_lock lock(index_mu);
     for (;;) {
       const std::uint32_t idx = rng.next_u32();
-      if (index.emplace(idx, IndexEntry{peer, nullptr}).second) return idx;
+      if (index.emplace(idx, IndexEntry{peer, nullptr}).second)
+        return idx;
     }
   }
   void unregister_index(std::uint32_t idx) {
@@ -147,23 +178,27 @@ struct Device::Impl {
   void bind_index_to_keypair(std::uint32_t idx, const std::shared_ptr<Keypair>& kp) {
     std::unique_lock lock(index_mu);
     auto it = index.find(idx);
-    if (it != index.end()) it->second.keypair = kp;
+    if (it != index.end())
+      it->second.keypair = kp;
   }
   std::optional<IndexEntry> lookup_index(std::uint32_t idx) const {
     std::shared_lock lock(index_mu);
     auto it = index.find(idx);
-    if (it == index.end()) return std::nullopt;
+    if (it == index.end())
+      return std::nullopt;
     return it->second;
   }
 
   void delete_keypair(std::shared_ptr<Keypair>& kp) {
-    if (!kp) return;
+    if (!kp)
+      return;
     unregister_index(kp->local_index);
     kp.reset();
   }
 
   void clear_handshake(Peer& p) {
-    if (p.stage == HandshakeStage::kInitiationCreated) unregister_index(p.handshake_local_index);
+    if (p.stage == HandshakeStage::kInitiationCreated)
+      unregister_index(p.handshake_local_index);
     p.handshake.clear();
     p.stage = HandshakeStage::kZeroed;
   }
@@ -175,7 +210,8 @@ struct Device::Impl {
     const std::int64_t t = now.mono.count();
     std::int64_t start = load_window_start.load(std::memory_order_relaxed);
     if (t - start >= std::chrono::nanoseconds(1s).count()) {
-      if (load_window_start.compare_exchange_strong(start, t)) load_window_count.store(0);
+      if (load_window_start.compare_exchange_strong(start, t))
+        load_window_count.store(0);
     }
     if (load_window_count.fetch_add(1) + 1 > options.under_load_handshakes_per_second) {
       under_load_until.store(t + std::chrono::nanoseconds(kUnderLoadAfterTime).count());
@@ -183,7 +219,8 @@ struct Device::Impl {
   }
   bool under_load(Now now) const {
     const int forced = forced_load.load();
-    if (forced >= 0) return forced == 1;
+    if (forced >= 0)
+      return forced == 1;
     return now.mono.count() < under_load_until.load();
   }
 
@@ -244,33 +281,42 @@ struct Device::Impl {
     store_le64(buf.data() + msg::kDataCounter, nonce);
     auto plain = buf.subspan(kSendHeadroom, padded);
     auto out = buf.subspan(kSendHeadroom, padded + kTagSize);
-    if (!crypto::aead_seal(kp.send_key.span(), nonce, plain, {}, out)) return 0;
+    if (!crypto::aead_seal(kp.send_key.span(), nonce, plain, {}, out))
+      return 0;
     return kSendHeadroom + padded + kTagSize;
   }
 
   // Peer lock held. Encrypts one IP packet (or a keepalive when empty) with the current
   // keypair and sends it through the sink; false when no usable keypair exists.
   bool send_packet_locked(Peer& p, ConstBytes packet, Now now, Sink& sink) {
-    if (!p.current || !p.endpoint || !keypair_usable(*p.current, now)) return false;
+    if (!p.current || !p.endpoint || !keypair_usable(*p.current, now))
+      return false;
     const std::uint64_t nonce = p.current->send_nonce.fetch_add(1);
-    if (nonce >= kRejectAfterMessages) return false;
+    if (nonce >= kRejectAfterMessages)
+      return false;
     std::vector<std::uint8_t> buf(kSendHeadroom + packet.size() + kSendTailroom);
-    if (!packet.empty()) std::memcpy(buf.data() + kSendHeadroom, packet.data(), packet.size());
+    if (!packet.empty())
+      std::memcpy(buf.data() + kSendHeadroom, packet.data(), packet.size());
     const std::size_t n = seal(*p.current, nonce, buf, packet.size());
-    if (n == 0) return false;
+    if (n == 0)
+      return false;
     send(p, sink, ConstBytes(buf.data(), n));
     timers_any_authenticated_packet_traversal(p, now);
     timers_any_authenticated_packet_sent(p);
-    if (!packet.empty()) timers_data_sent(p, now);
+    if (!packet.empty())
+      timers_data_sent(p, now);
     return true;
   }
 
   // Peer lock held. wireguard-go SendHandshakeInitiation.
   void send_initiation(const std::shared_ptr<Peer>& peer, Now now, Sink& sink, bool is_retry) {
     Peer& p = *peer;
-    if (!is_retry) p.handshake_attempts = 0;
-    if (!has_key || !p.static_static_ok || !p.endpoint) return;
-    if (p.last_sent_handshake != kNever && now.mono - p.last_sent_handshake < kRekeyTimeout) return;
+    if (!is_retry)
+      p.handshake_attempts = 0;
+    if (!has_key || !p.static_static_ok || !p.endpoint)
+      return;
+    if (p.last_sent_handshake != kNever && now.mono - p.last_sent_handshake < kRekeyTimeout)
+      return;
 
     clear_handshake(p);
     std::array<std::uint8_t, kInitiationSize> m{};
@@ -313,11 +359,13 @@ struct Device::Impl {
       flush_staged(peer, now, sink);
       return;
     }
-    if (!send_packet_locked(p, {}, now, sink)) send_initiation(peer, now, sink, false);
+    if (!send_packet_locked(p, {}, now, sink))
+      send_initiation(peer, now, sink, false);
   }
 
   void stage(Peer& p, ConstBytes packet) {
-    if (p.staged.size() >= kMaxStagedPackets) p.staged.pop_front();
+    if (p.staged.size() >= kMaxStagedPackets)
+      p.staged.pop_front();
     p.staged.emplace_back(packet.begin(), packet.end());
   }
 
@@ -327,7 +375,8 @@ struct Device::Impl {
   Drop check_handshake_macs(const net::Path& from, ConstBytes m, std::uint32_t sender_index,
                             Now now, Sink& sink) {
     note_handshake_message(now);
-    if (!cookie_checker.check_mac1(m)) return Drop::kBadMac1;
+    if (!cookie_checker.check_mac1(m))
+      return Drop::kBadMac1;
     if (under_load(now)) {
       if (!cookie_checker.check_mac2(m, from.remote, now.mono)) {
         std::array<std::uint8_t, kCookieReplySize> reply{};
@@ -335,18 +384,21 @@ struct Device::Impl {
         sink.send_datagram(from, reply);
         return Drop::kCookieSent;
       }
-      if (!rate_limiter.allow(from.remote.address, now.mono)) return Drop::kRateLimited;
+      if (!rate_limiter.allow(from.remote.address, now.mono))
+        return Drop::kRateLimited;
     }
     return Drop::kNone;
   }
 
   RecvResult consume_initiation(const net::Path& from, Bytes m, Now now, Sink& sink) {
-    if (m.size() != kInitiationSize) return drop<RecvResult>(Drop::kBadSize);
+    if (m.size() != kInitiationSize)
+      return drop<RecvResult>(Drop::kBadSize);
     const std::uint32_t sender = load_le32(m.data() + msg::kInitSender);
     if (Drop d = check_handshake_macs(from, m, sender, now, sink); d != Drop::kNone) {
       return drop<RecvResult>(d);
     }
-    if (!has_key) return drop<RecvResult>(Drop::kNoPrivateKey);
+    if (!has_key)
+      return drop<RecvResult>(Drop::kNoPrivateKey);
 
     noise::State hs;
     noise::initialize(hs, noise::as_bytes(noise::kIdentifier), public_key);
@@ -356,17 +408,20 @@ struct Device::Impl {
       return drop<RecvResult>(Drop::kHandshakeFailed);
     }
     auto it = peers.find(initiator);
-    if (it == peers.end()) return drop<RecvResult>(Drop::kUnknownPeer);
+    if (it == peers.end())
+      return drop<RecvResult>(Drop::kUnknownPeer);
     const std::shared_ptr<Peer>& peer = it->second;
     Peer& p = *peer;
     std::lock_guard lock(p.mu);
-    if (!p.static_static_ok) return drop<RecvResult>(Drop::kHandshakeFailed);
+    if (!p.static_static_ok)
+      return drop<RecvResult>(Drop::kHandshakeFailed);
     Tai64n ts{};
     if (!noise::read_message1_payload(hs, p.static_static, body, ts)) {
       return drop<RecvResult>(Drop::kHandshakeFailed);
     }
     // Replay and flood protection (whitepaper §5.1; wireguard-go ConsumeMessageInitiation).
-    if (!tai64n_after(ts, p.last_timestamp)) return drop<RecvResult>(Drop::kReplayedTimestamp);
+    if (!tai64n_after(ts, p.last_timestamp))
+      return drop<RecvResult>(Drop::kReplayedTimestamp);
     if (p.last_initiation_consumed != kNever &&
         now.mono - p.last_initiation_consumed <= kHandshakeInitiationRate) {
       return drop<RecvResult>(Drop::kInitiationFlood);
@@ -420,15 +475,18 @@ struct Device::Impl {
   }
 
   RecvResult consume_response(const net::Path& from, Bytes m, Now now, Sink& sink) {
-    if (m.size() != kResponseSize) return drop<RecvResult>(Drop::kBadSize);
+    if (m.size() != kResponseSize)
+      return drop<RecvResult>(Drop::kBadSize);
     const std::uint32_t sender = load_le32(m.data() + msg::kRespSender);
     if (Drop d = check_handshake_macs(from, m, sender, now, sink); d != Drop::kNone) {
       return drop<RecvResult>(d);
     }
-    if (!has_key) return drop<RecvResult>(Drop::kNoPrivateKey);
+    if (!has_key)
+      return drop<RecvResult>(Drop::kNoPrivateKey);
     const std::uint32_t receiver = load_le32(m.data() + msg::kRespReceiver);
     auto entry = lookup_index(receiver);
-    if (!entry || entry->keypair) return drop<RecvResult>(Drop::kUnknownIndex);
+    if (!entry || entry->keypair)
+      return drop<RecvResult>(Drop::kUnknownIndex);
     const std::shared_ptr<Peer> peer = entry->peer;
     Peer& p = *peer;
     std::lock_guard lock(p.mu);
@@ -438,7 +496,8 @@ struct Device::Impl {
     // Work on a copy so a forged response cannot disturb the pending handshake.
     noise::State hs = p.handshake;
     if (!noise::read_message2(hs, private_key, p.preshared_key,
-                              ConstBytes(m).subspan(msg::kRespEphemeral, noise::msg2_size(0)), {})) {
+                              ConstBytes(m).subspan(msg::kRespEphemeral, noise::msg2_size(0)),
+                              {})) {
       return drop<RecvResult>(Drop::kHandshakeFailed);
     }
     auto kp = std::make_shared<Keypair>();
@@ -475,23 +534,30 @@ struct Device::Impl {
   }
 
   RecvResult consume_cookie_reply(Bytes m, Now now) {
-    if (m.size() != kCookieReplySize) return drop<RecvResult>(Drop::kBadSize);
+    if (m.size() != kCookieReplySize)
+      return drop<RecvResult>(Drop::kBadSize);
     auto entry = lookup_index(load_le32(m.data() + msg::kCookieReceiver));
-    if (!entry) return drop<RecvResult>(Drop::kUnknownIndex);
+    if (!entry)
+      return drop<RecvResult>(Drop::kUnknownIndex);
     Peer& p = *entry->peer;
     std::lock_guard lock(p.mu);
-    if (!p.cookies.consume_reply(m, now.mono)) return drop<RecvResult>(Drop::kBadCookieReply);
+    if (!p.cookies.consume_reply(m, now.mono))
+      return drop<RecvResult>(Drop::kBadCookieReply);
     return drop<RecvResult>(Drop::kNone);
   }
 
   RecvResult consume_transport(const net::Path& from, Bytes m, Now now, Sink& sink) {
-    if (m.size() < kKeepaliveSize) return drop<RecvResult>(Drop::kTooShort);
+    if (m.size() < kKeepaliveSize)
+      return drop<RecvResult>(Drop::kTooShort);
     auto entry = lookup_index(load_le32(m.data() + msg::kDataReceiver));
-    if (!entry || !entry->keypair) return drop<RecvResult>(Drop::kUnknownIndex);
+    if (!entry || !entry->keypair)
+      return drop<RecvResult>(Drop::kUnknownIndex);
     const std::shared_ptr<Keypair>& kp = entry->keypair;
     const std::uint64_t counter = load_le64(m.data() + msg::kDataCounter);
-    if (counter >= kRejectAfterMessages) return drop<RecvResult>(Drop::kReplayedCounter);
-    if (now.mono - kp->created >= kRejectAfterTime) return drop<RecvResult>(Drop::kExpiredKeypair);
+    if (counter >= kRejectAfterMessages)
+      return drop<RecvResult>(Drop::kReplayedCounter);
+    if (now.mono - kp->created >= kRejectAfterTime)
+      return drop<RecvResult>(Drop::kExpiredKeypair);
 
     const std::size_t plain_len = m.size() - kKeepaliveSize;
     if (!crypto::aead_open(kp->recv_key.span(), counter, m.subspan(kTransportHeaderSize), {},
@@ -528,15 +594,19 @@ struct Device::Impl {
         p.sent_last_minute_handshake = true;
         send_initiation(peer, now, sink, false);
       }
-      if (plain_len > 0) timers_data_received(p, now);
+      if (plain_len > 0)
+        timers_data_received(p, now);
     }
-    if (plain_len == 0) return drop<RecvResult>(Drop::kNone);  // keepalive
+    if (plain_len == 0)
+      return drop<RecvResult>(Drop::kNone);  // keepalive
 
     auto info = net::parse_ip_header(ConstBytes(m).subspan(kTransportHeaderSize, plain_len));
-    if (!info) return drop<RecvResult>(Drop::kBadInnerPacket);
+    if (!info)
+      return drop<RecvResult>(Drop::kBadInnerPacket);
     // Cryptokey routing, inbound: the inner source must belong to the sending peer.
     auto owner = allowed.lookup(info->source);
-    if (!owner || *owner != p.id) return drop<RecvResult>(Drop::kAllowedIpsMismatch);
+    if (!owner || *owner != p.id)
+      return drop<RecvResult>(Drop::kAllowedIpsMismatch);
     RecvResult r;
     r.verdict = Verdict::kToTun;
     r.offset = kTransportHeaderSize;
@@ -562,7 +632,8 @@ struct Device::Impl {
 
   void compute_static_static(Peer& p) {
     p.static_static_ok = has_key && crypto::x25519(private_key, p.public_key, p.static_static);
-    if (!p.static_static_ok) p.static_static.clear();
+    if (!p.static_static_ok)
+      p.static_static.clear();
   }
 
   // wireguard-go ExpireCurrentKeypairs: a key change makes existing sessions unusable for
@@ -570,8 +641,10 @@ struct Device::Impl {
   void expire_current_keypairs(Peer& p) {
     clear_handshake(p);
     p.last_sent_handshake = kNever;
-    if (p.current) p.current->send_nonce.store(kRejectAfterMessages);
-    if (p.next) p.next->send_nonce.store(kRejectAfterMessages);
+    if (p.current)
+      p.current->send_nonce.store(kRejectAfterMessages);
+    if (p.next)
+      p.next->send_nonce.store(kRejectAfterMessages);
   }
 };
 
@@ -580,7 +653,9 @@ Device::Device(RandomSource& rng, DeviceOptions options)
 
 Device::~Device() = default;
 
-void Device::set_mtu(std::uint32_t mtu) { impl_->mtu.store(mtu); }
+void Device::set_mtu(std::uint32_t mtu) {
+  impl_->mtu.store(mtu);
+}
 
 void Device::forget_all_sources() {
   std::shared_lock dlock(impl_->mu);
@@ -597,13 +672,16 @@ void Device::forget_source(const net::Path& path) {
   std::shared_lock dlock(impl_->mu);
   for (auto& [id, peer] : impl_->peers_by_id) {
     std::lock_guard lock(peer->mu);
-    if (peer->endpoint && peer->endpoint->remote == path.remote && peer->endpoint->local == path.local) {
+    if (peer->endpoint && peer->endpoint->remote == path.remote &&
+        peer->endpoint->local == path.local) {
       peer->endpoint->local.reset();
       peer->endpoint->ifindex = 0;
     }
   }
 }
-std::uint32_t Device::mtu() const { return impl_->mtu.load(); }
+std::uint32_t Device::mtu() const {
+  return impl_->mtu.load();
+}
 
 void Device::force_under_load(std::optional<bool> on) {
   impl_->forced_load.store(on ? (*on ? 1 : 0) : -1);
@@ -620,7 +698,8 @@ std::size_t Device::peer_count() const {
 
 std::optional<crypto::PublicKey> Device::public_key() const {
   std::shared_lock lock(impl_->mu);
-  if (!impl_->has_key) return std::nullopt;
+  if (!impl_->has_key)
+    return std::nullopt;
   return impl_->public_key;
 }
 
@@ -631,13 +710,16 @@ SendResult Device::encapsulate(Bytes buf, std::size_t packet_len, Now now, Sink&
   }
   const ConstBytes packet = buf.subspan(kSendHeadroom, packet_len);
   auto dst = net::ip_destination(packet);
-  if (!dst) return d.drop<SendResult>(Drop::kBadInnerPacket);
+  if (!dst)
+    return d.drop<SendResult>(Drop::kBadInnerPacket);
 
   std::shared_lock dlock(d.mu);
   auto owner = d.allowed.lookup(*dst);
-  if (!owner) return d.drop<SendResult>(Drop::kNoRoute);
+  if (!owner)
+    return d.drop<SendResult>(Drop::kNoRoute);
   auto pit = d.peers_by_id.find(*owner);
-  if (pit == d.peers_by_id.end()) return d.drop<SendResult>(Drop::kNoRoute);
+  if (pit == d.peers_by_id.end())
+    return d.drop<SendResult>(Drop::kNoRoute);
   const std::shared_ptr<Peer>& peer = pit->second;
   Peer& p = *peer;
 
@@ -646,16 +728,20 @@ SendResult Device::encapsulate(Bytes buf, std::size_t packet_len, Now now, Sink&
   net::Path to;
   {
     std::lock_guard lock(p.mu);
-    if (!d.has_key) return d.drop<SendResult>(Drop::kNoPrivateKey);
-    if (!p.endpoint) return d.drop<SendResult>(Drop::kNoEndpoint);
+    if (!d.has_key)
+      return d.drop<SendResult>(Drop::kNoPrivateKey);
+    if (!p.endpoint)
+      return d.drop<SendResult>(Drop::kNoEndpoint);
     // A datagram for this peer's own endpoint, routed into this peer's tunnel, would come back
     // encrypted to the same place forever (an endpoint reachable only through itself). Onion
     // routing through another peer stays allowed.
-    if (auto ports = net::udp_ports(packet);
-        ports && ports->destination == p.endpoint->remote.port && *dst == p.endpoint->remote.address) {
+    if (auto ports = net::udp_ports(packet); ports &&
+                                             ports->destination == p.endpoint->remote.port &&
+                                             *dst == p.endpoint->remote.address) {
       return d.drop<SendResult>(Drop::kRoutingLoop);
     }
-    if (!p.staged.empty()) d.flush_staged(peer, now, sink);
+    if (!p.staged.empty())
+      d.flush_staged(peer, now, sink);
     bool usable = p.staged.empty() && p.current && d.keypair_usable(*p.current, now);
     if (usable) {
       nonce = p.current->send_nonce.fetch_add(1);
@@ -674,12 +760,14 @@ SendResult Device::encapsulate(Bytes buf, std::size_t packet_len, Now now, Sink&
     d.timers_any_authenticated_packet_sent(p);
     d.timers_data_sent(p, now);
     // wireguard-go keepKeyFreshSending.
-    if (nonce > kRekeyAfterMessages || (kp->initiator && now.mono - kp->created > kRekeyAfterTime)) {
+    if (nonce > kRekeyAfterMessages ||
+        (kp->initiator && now.mono - kp->created > kRekeyAfterTime)) {
       d.send_initiation(peer, now, sink, false);
     }
   }
   const std::size_t n = d.seal(*kp, nonce, buf, packet_len);
-  if (n == 0) return d.drop<SendResult>(Drop::kTooLarge);
+  if (n == 0)
+    return d.drop<SendResult>(Drop::kTooLarge);
   p.tx_bytes.fetch_add(n, std::memory_order_relaxed);
   p.tx_packets.fetch_add(1, std::memory_order_relaxed);
   SendResult r;
@@ -692,14 +780,20 @@ SendResult Device::encapsulate(Bytes buf, std::size_t packet_len, Now now, Sink&
 RecvResult Device::decapsulate(const net::Path& from, Bytes datagram, Now now, Sink& sink) {
   Impl& d = *impl_;
   auto type = msg::type_of(datagram);
-  if (!type) return d.drop<RecvResult>(Drop::kTooShort);
+  if (!type)
+    return d.drop<RecvResult>(Drop::kTooShort);
   std::shared_lock dlock(d.mu);
   switch (*type) {
-    case kMessageTransport: return d.consume_transport(from, datagram, now, sink);
-    case kMessageInitiation: return d.consume_initiation(from, datagram, now, sink);
-    case kMessageResponse: return d.consume_response(from, datagram, now, sink);
-    case kMessageCookieReply: return d.consume_cookie_reply(datagram, now);
-    default: return d.drop<RecvResult>(Drop::kUnknownType);
+    case kMessageTransport:
+      return d.consume_transport(from, datagram, now, sink);
+    case kMessageInitiation:
+      return d.consume_initiation(from, datagram, now, sink);
+    case kMessageResponse:
+      return d.consume_response(from, datagram, now, sink);
+    case kMessageCookieReply:
+      return d.consume_cookie_reply(datagram, now);
+    default:
+      return d.drop<RecvResult>(Drop::kUnknownType);
   }
 }
 
@@ -717,7 +811,8 @@ void Device::tick(Now now, Sink& sink) {
     Peer& p = *peer;
     std::lock_guard lock(p.mu);
     auto due = [&](Duration& t) {
-      if (t == kNever || now.mono < t) return false;
+      if (t == kNever || now.mono < t)
+        return false;
       t = kNever;
       return true;
     };
@@ -734,16 +829,19 @@ void Device::tick(Now now, Sink& sink) {
         p.timer_send_keepalive = kNever;
         p.staged.clear();
         d.clear_handshake(p);
-        if (p.timer_zero_keys == kNever) p.timer_zero_keys = now.mono + kRejectAfterTime * 3;
+        if (p.timer_zero_keys == kNever)
+          p.timer_zero_keys = now.mono + kRejectAfterTime * 3;
       } else {
         ++p.handshake_attempts;
-        if (p.endpoint) p.endpoint->local.reset();  // the sticky source may be stale
+        if (p.endpoint)
+          p.endpoint->local.reset();  // the sticky source may be stale
         d.send_initiation(peer, now, sink, true);
       }
     }
     if (due(p.timer_new_handshake)) {
       // Data sent, nothing authenticated heard back for 15 s: renew the session.
-      if (p.endpoint) p.endpoint->local.reset();
+      if (p.endpoint)
+        p.endpoint->local.reset();
       d.send_initiation(peer, now, sink, false);
     }
     if (due(p.timer_send_keepalive)) {
@@ -783,14 +881,16 @@ ApplyError Device::apply(const ConfigDelta& delta, Now now, Sink& sink) {
       }
       seen.push_back(pd.public_key);
       for (const auto& pfx : pd.allowed_ips_add) {
-        if (pfx.length > pfx.max_length()) return {EINVAL, "allowed_ip " + pfx.to_string()};
+        if (pfx.length > pfx.max_length())
+          return {EINVAL, "allowed_ip " + pfx.to_string()};
       }
     }
   }
   std::unique_lock dlock(d.mu);
   std::size_t new_peers = 0;
   for (const auto& pd : delta.peers) {
-    if (!pd.remove && !pd.update_only && !d.peers.count(pd.public_key)) ++new_peers;
+    if (!pd.remove && !pd.update_only && !d.peers.count(pd.public_key))
+      ++new_peers;
   }
   if (!delta.replace_peers && d.peers.size() + new_peers > kMaxPeers) {
     return {ENOSPC, "too many peers"};
@@ -812,7 +912,8 @@ ApplyError Device::apply(const ConfigDelta& delta, Now now, Sink& sink) {
       d.cookie_checker.set_public_key(pub);
       // A peer with our own public key would be talking to ourselves: wireguard-go drops it.
       if (!remove) {
-        if (auto it = d.peers.find(pub); it != d.peers.end()) d.remove_peer(it->second);
+        if (auto it = d.peers.find(pub); it != d.peers.end())
+          d.remove_peer(it->second);
       }
       for (auto& [id, peer] : d.peers_by_id) {
         std::lock_guard lock(peer->mu);
@@ -822,17 +923,21 @@ ApplyError Device::apply(const ConfigDelta& delta, Now now, Sink& sink) {
     }
   }
   if (delta.replace_peers) {
-    while (!d.peers.empty()) d.remove_peer(d.peers.begin()->second);
+    while (!d.peers.empty())
+      d.remove_peer(d.peers.begin()->second);
   }
   for (const auto& pd : delta.peers) {
-    if (d.has_key && pd.public_key == d.public_key) continue;  // ourselves: ignored
+    if (d.has_key && pd.public_key == d.public_key)
+      continue;  // ourselves: ignored
     auto it = d.peers.find(pd.public_key);
     if (pd.remove) {
-      if (it != d.peers.end()) d.remove_peer(it->second);
+      if (it != d.peers.end())
+        d.remove_peer(it->second);
       continue;
     }
     if (it == d.peers.end()) {
-      if (pd.update_only) continue;
+      if (pd.update_only)
+        continue;
       auto peer = std::make_shared<Peer>();
       peer->id = d.next_peer_id++;
       peer->public_key = pd.public_key;
@@ -844,17 +949,24 @@ ApplyError Device::apply(const ConfigDelta& delta, Now now, Sink& sink) {
     const std::shared_ptr<Peer>& peer = it->second;
     Peer& p = *peer;
     std::lock_guard lock(p.mu);
-    if (pd.preshared_key) p.preshared_key = *pd.preshared_key;
-    if (pd.endpoint) p.endpoint = net::Path{*pd.endpoint, std::nullopt, 0};
-    if (pd.replace_allowed_ips) d.allowed.remove_peer(p.id);
-    for (const auto& pfx : pd.allowed_ips_remove) d.allowed.remove(pfx.canonical(), p.id);
-    for (const auto& pfx : pd.allowed_ips_add) d.allowed.insert(pfx.canonical(), p.id);
+    if (pd.preshared_key)
+      p.preshared_key = *pd.preshared_key;
+    if (pd.endpoint)
+      p.endpoint = net::Path{*pd.endpoint, std::nullopt, 0};
+    if (pd.replace_allowed_ips)
+      d.allowed.remove_peer(p.id);
+    for (const auto& pfx : pd.allowed_ips_remove)
+      d.allowed.remove(pfx.canonical(), p.id);
+    for (const auto& pfx : pd.allowed_ips_add)
+      d.allowed.insert(pfx.canonical(), p.id);
     if (pd.persistent_keepalive) {
       const bool turned_on = p.persistent_keepalive == 0 && *pd.persistent_keepalive > 0;
       p.persistent_keepalive = *pd.persistent_keepalive;
-      if (p.persistent_keepalive == 0) p.timer_persistent_keepalive = kNever;
+      if (p.persistent_keepalive == 0)
+        p.timer_persistent_keepalive = kNever;
       // wireguard-go sends one keepalive at once when persistent keepalive is switched on.
-      if (turned_on && d.has_key && p.endpoint) d.send_keepalive(peer, now, sink);
+      if (turned_on && d.has_key && p.endpoint)
+        d.send_keepalive(peer, now, sink);
     }
   }
   return {};
@@ -864,10 +976,12 @@ DeviceSnapshot Device::snapshot() const {
   const Impl& d = *impl_;
   std::shared_lock dlock(d.mu);
   DeviceSnapshot s;
-  if (d.has_key) s.private_key = d.private_key;
+  if (d.has_key)
+    s.private_key = d.private_key;
   std::vector<std::shared_ptr<Peer>> ordered;
   ordered.reserve(d.peers_by_id.size());
-  for (const auto& [id, peer] : d.peers_by_id) ordered.push_back(peer);
+  for (const auto& [id, peer] : d.peers_by_id)
+    ordered.push_back(peer);
   std::sort(ordered.begin(), ordered.end(),
             [](const auto& a, const auto& b) { return a->id < b->id; });
   for (const auto& peer : ordered) {
@@ -876,7 +990,8 @@ DeviceSnapshot Device::snapshot() const {
     PeerSnapshot ps;
     ps.public_key = p.public_key;
     ps.preshared_key = p.preshared_key;
-    if (p.endpoint) ps.endpoint = p.endpoint->remote;
+    if (p.endpoint)
+      ps.endpoint = p.endpoint->remote;
     const auto wall = p.last_handshake_wall.count();
     ps.last_handshake_sec = wall / 1000000000;
     ps.last_handshake_nsec = wall % 1000000000;

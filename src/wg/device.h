@@ -36,26 +36,26 @@ class Sink {
 };
 
 enum class Verdict : std::uint8_t {
-  kDrop,        ///< nothing to do (see the Drop reason; kNone for consumed handshake traffic)
-  kToNetwork,   ///< send buf[0, length) to `to`
-  kToTun,       ///< write buf[offset, offset + length) to the TUN device
-  kQueued,      ///< staged until a session exists; a handshake was started if allowed
+  kDrop,       ///< nothing to do (see the Drop reason; kNone for consumed handshake traffic)
+  kToNetwork,  ///< send buf[0, length) to `to`
+  kToTun,      ///< write buf[offset, offset + length) to the TUN device
+  kQueued,     ///< staged until a session exists; a handshake was started if allowed
 };
 
 /// Why a packet was dropped; each has a device counter.
 enum class Drop : std::uint8_t {
   kNone = 0,
   kTooShort,
-  kUnknownType,     ///< includes non-zero reserved bytes
-  kBadSize,         ///< handshake message of the wrong length
+  kUnknownType,  ///< includes non-zero reserved bytes
+  kBadSize,      ///< handshake message of the wrong length
   kBadMac1,
-  kCookieSent,      ///< under load without a valid mac2: a cookie reply was sent instead
+  kCookieSent,  ///< under load without a valid mac2: a cookie reply was sent instead
   kRateLimited,
   kNoPrivateKey,
   kUnknownPeer,
-  kHandshakeFailed, ///< decryption or DH failed during a handshake
+  kHandshakeFailed,  ///< decryption or DH failed during a handshake
   kReplayedTimestamp,
-  kInitiationFlood, ///< initiations from one peer less than 20 ms apart
+  kInitiationFlood,  ///< initiations from one peer less than 20 ms apart
   kUnknownIndex,
   kBadCookieReply,
   kDecryptFailed,
@@ -63,10 +63,10 @@ enum class Drop : std::uint8_t {
   kReplayedCounter,
   kBadInnerPacket,
   kAllowedIpsMismatch,
-  kNoRoute,         ///< no peer's allowed IPs contain the destination
-  kNoEndpoint,      ///< the peer has no known endpoint
+  kNoRoute,     ///< no peer's allowed IPs contain the destination
+  kNoEndpoint,  ///< the peer has no known endpoint
   kTooLarge,
-  kRoutingLoop,     ///< a packet for a peer's own endpoint routed into that peer's tunnel
+  kRoutingLoop,  ///< a packet for a peer's own endpoint routed into that peer's tunnel
   kCount
 };
 

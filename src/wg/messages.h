@@ -52,10 +52,13 @@ constexpr std::size_t mac2_offset(std::uint32_t type) {
 
 /// The message type, or nullopt when the datagram is shorter than 4 bytes.
 inline std::optional<std::uint32_t> type_of(ConstBytes datagram) {
-  if (datagram.size() < 4) return std::nullopt;
+  if (datagram.size() < 4)
+    return std::nullopt;
   return load_le32(datagram.data());
 }
 
-inline void write_header(std::uint8_t* p, std::uint32_t type) { store_le32(p, type); }
+inline void write_header(std::uint8_t* p, std::uint32_t type) {
+  store_le32(p, type);
+}
 
 }  // namespace warren::wg::msg

@@ -48,8 +48,12 @@ struct State {
 /// mixing the responder key depends only on the prologue; callers may cache it.
 void initialize(State& s, ConstBytes prologue, const crypto::PublicKey& responder_static);
 
-inline constexpr std::size_t msg1_size(std::size_t payload) { return 32 + 48 + payload + 16; }
-inline constexpr std::size_t msg2_size(std::size_t payload) { return 32 + payload + 16; }
+inline constexpr std::size_t msg1_size(std::size_t payload) {
+  return 32 + 48 + payload + 16;
+}
+inline constexpr std::size_t msg2_size(std::size_t payload) {
+  return 32 + payload + 16;
+}
 
 /// Initiator. `ephemeral` becomes s.local_ephemeral. `static_static` = DH(s_i, S_r), usually
 /// precomputed per peer. False if a DH result is zero or sizes are wrong.

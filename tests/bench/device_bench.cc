@@ -72,7 +72,8 @@ void BM_Decapsulate(benchmark::State& state) {
     }
     std::memcpy(scratch.data(), wire[i].data(), wire[i].size());
     auto r = p.b.device.decapsulate(from, scratch, p.net.now, p.b.sink);
-    if (r.verdict != wg::Verdict::kToTun) state.SkipWithError("decapsulate failed");
+    if (r.verdict != wg::Verdict::kToTun)
+      state.SkipWithError("decapsulate failed");
     ++i;
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * len));

@@ -14,7 +14,8 @@ namespace warren::test {
 
 inline std::string read_vector_file(const std::string& name) {
   std::ifstream in(std::string(WARREN_VECTORS_DIR) + "/" + name);
-  if (!in) throw std::runtime_error("cannot open vector file " + name);
+  if (!in)
+    throw std::runtime_error("cannot open vector file " + name);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -25,7 +26,8 @@ inline std::string json_string(const std::string& json, const std::string& key,
                                std::size_t from = 0) {
   const std::string needle = "\"" + key + "\"";
   auto k = json.find(needle, from);
-  if (k == std::string::npos) throw std::runtime_error("vector key not found: " + key);
+  if (k == std::string::npos)
+    throw std::runtime_error("vector key not found: " + key);
   auto q1 = json.find('"', json.find(':', k + needle.size()) + 1);
   auto q2 = json.find('"', q1 + 1);
   return json.substr(q1 + 1, q2 - q1 - 1);
@@ -34,7 +36,8 @@ inline std::string json_string(const std::string& json, const std::string& key,
 inline std::vector<std::uint8_t> json_hex(const std::string& json, const std::string& key,
                                           std::size_t from = 0) {
   auto v = from_hex(json_string(json, key, from));
-  if (!v) throw std::runtime_error("vector value is not hex: " + key);
+  if (!v)
+    throw std::runtime_error("vector value is not hex: " + key);
   return *v;
 }
 
@@ -45,7 +48,8 @@ namespace warren::test {
 inline std::string json_number(const std::string& json, const std::string& key) {
   const std::string needle = "\"" + key + "\"";
   auto k = json.find(needle);
-  if (k == std::string::npos) throw std::runtime_error("vector key not found: " + key);
+  if (k == std::string::npos)
+    throw std::runtime_error("vector key not found: " + key);
   auto p = json.find_first_of("0123456789", json.find(':', k));
   auto e = json.find_first_not_of("0123456789", p);
   return json.substr(p, e - p);

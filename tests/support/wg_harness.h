@@ -20,7 +20,9 @@ namespace warren::test {
 class ScriptedRandom final : public RandomSource {
  public:
   explicit ScriptedRandom(std::uint64_t seed = 1) : prng_(seed) {}
-  void push(std::span<const std::uint8_t> bytes) { script_.insert(script_.end(), bytes.begin(), bytes.end()); }
+  void push(std::span<const std::uint8_t> bytes) {
+    script_.insert(script_.end(), bytes.begin(), bytes.end());
+  }
   void push_u32_le(std::uint32_t v) {
     std::uint8_t b[4];
     store_le32(b, v);
@@ -75,7 +77,11 @@ inline std::vector<std::uint8_t> ipv4_packet(const std::string& src, const std::
 
 struct Node {
   Node(std::string name_, std::uint64_t seed, net::Endpoint addr_, std::string tunnel_ip_)
-      : name(std::move(name_)), rng(seed), device(rng), addr(addr_), tunnel_ip(std::move(tunnel_ip_)) {
+      : name(std::move(name_)),
+        rng(seed),
+        device(rng),
+        addr(addr_),
+        tunnel_ip(std::move(tunnel_ip_)) {
     priv = crypto::generate_private_key(rng);
     pub = crypto::derive_public_key(priv);
   }
@@ -106,24 +112,29 @@ class Network {
 
   Node* node_at(const net::Endpoint& e) {
     for (auto* n : nodes) {
-      if (n->addr == e) return n;
+      if (n->addr == e)
+        return n;
     }
     return nullptr;
   }
 
   /// Configure `a` with `b` as a peer (allowed IPs = b's tunnel address /32).
-  static void connect(Node& a, const Node& b, bool with_endpoint = true, std::uint16_t keepalive = 0) {
+  static void connect(Node& a, const Node& b, bool with_endpoint = true,
+                      std::uint16_t keepalive = 0) {
     wg::ConfigDelta d;
     d.private_key = a.priv;
     wg::PeerDelta p;
     p.public_key = b.pub;
-    if (with_endpoint) p.endpoint = b.addr;
+    if (with_endpoint)
+      p.endpoint = b.addr;
     p.allowed_ips_add.push_back(*net::Prefix::parse(b.tunnel_ip + "/32"));
-    if (keepalive) p.persistent_keepalive = keepalive;
+    if (keepalive)
+      p.persistent_keepalive = keepalive;
     d.peers.push_back(p);
     CollectingSink s;
     auto err = a.device.apply(d, {}, s);
-    if (err) throw std::runtime_error(err.message);
+    if (err)
+      throw std::runtime_error(err.message);
   }
 
   /// Encapsulates an IP packet on `from` (as if read from its TUN) and queues the result.
@@ -132,7 +143,8 @@ class Network {
     std::memcpy(buf.data() + wg::kSendHeadroom, packet.data(), packet.size());
     auto r = from.device.encapsulate(buf, packet.size(), now, from.sink);
     if (r.verdict == wg::Verdict::kToNetwork) {
-      from.sink.out.push_back({r.to, std::vector<std::uint8_t>(buf.begin(), buf.begin() + r.length)});
+      from.sink.out.push_back(
+          {r.to, std::vector<std::uint8_t>(buf.begin(), buf.begin() + r.length)});
     }
     return r;
   }
@@ -147,8 +159,10 @@ class Network {
         for (auto& dg : out) {
           any = true;
           Node* dst = node_at(dg.to.remote);
-          if (!dst) continue;
-          if (lose && lose(*n, *dst, dg)) continue;
+          if (!dst)
+            continue;
+          if (lose && lose(*n, *dst, dg))
+            continue;
           ++delivered;
           net::Path from{n->addr, dst->addr.address, 0};
           auto r = dst->device.decapsulate(from, dg.bytes, now, dst->sink);
@@ -158,12 +172,14 @@ class Network {
           }
         }
       }
-      if (!any) return;
+      if (!any)
+        return;
     }
   }
 
   void tick_all() {
-    for (auto* n : nodes) n->device.tick(now, n->sink);
+    for (auto* n : nodes)
+      n->device.tick(now, n->sink);
   }
 
   /// Advances time in steps, ticking and delivering, for `total`.

@@ -17,7 +17,8 @@ TEST(IpAddress, ParsesAndPrintsBothFamilies) {
   EXPECT_TRUE(v6->is_v6());
   EXPECT_EQ(v6->to_string(), "2001:db8::1");
   EXPECT_EQ(IpAddress::parse("fe80::1%2")->to_string(), "fe80::1");
-  for (const char* bad : {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "::g", "1.2.3.4%2", "fe80::1%", "x"}) {
+  for (const char* bad :
+       {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "::g", "1.2.3.4%2", "fe80::1%", "x"}) {
     EXPECT_FALSE(IpAddress::parse(bad)) << bad;
   }
 }
@@ -41,7 +42,8 @@ TEST(Prefix, ParseCanonicalContains) {
   EXPECT_FALSE(p->contains(*IpAddress::parse("::1")));
   EXPECT_EQ(Prefix::parse("10.0.0.1")->length, 32);
   EXPECT_EQ(Prefix::parse("::/0")->to_string(), "::/0");
-  for (const char* bad : {"10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/-1", "10.0.0.0/8x", "/8"}) {
+  for (const char* bad :
+       {"10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/-1", "10.0.0.0/8x", "/8"}) {
     EXPECT_FALSE(Prefix::parse(bad)) << bad;
   }
 }
@@ -58,8 +60,8 @@ TEST(Endpoint, WgForms) {
   EXPECT_EQ(zone->to_string(), "[abcd:23::33]:51820");
   // IPv4-mapped endpoints print as IPv4 (wg shows a.b.c.d:p, not [::ffff:a.b.c.d]:p).
   EXPECT_EQ(Endpoint::parse("[::ffff:127.0.0.1]:1")->to_string(), "127.0.0.1:1");
-  for (const char* bad : {"127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "::1:80", "[::1]", "[::1]80",
-                          "[1.2.3.4]:80", "host:80", ":80"}) {
+  for (const char* bad : {"127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "::1:80", "[::1]",
+                          "[::1]80", "[1.2.3.4]:80", "host:80", ":80"}) {
     EXPECT_FALSE(Endpoint::parse(bad)) << bad;
   }
 }

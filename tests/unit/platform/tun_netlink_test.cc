@@ -253,7 +253,8 @@ TEST(TunNetlinkTest, MonitorSeesChangesAndDeletionAndTunReportsGone) {
       pollfd p{mon.value->poll_fd(), POLLIN, 0};
       ::poll(&p, 1, 10);
       auto r = mon.value->poll([&](const LinkEvent& e) {
-        if (e.kind == LinkEvent::Kind::kRoutesChanged) ++route_events;
+        if (e.kind == LinkEvent::Kind::kRoutesChanged)
+          ++route_events;
       });
       ASSERT_TRUE(r.ok()) << r.message();
     }

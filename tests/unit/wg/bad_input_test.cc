@@ -16,7 +16,8 @@ using test::Node;
 
 std::uint64_t total_drops(const Device& d) {
   std::uint64_t n = 0;
-  for (int i = 1; i < static_cast<int>(Drop::kCount); ++i) n += d.drop_count(static_cast<Drop>(i));
+  for (int i = 1; i < static_cast<int>(Drop::kCount); ++i)
+    n += d.drop_count(static_cast<Drop>(i));
   return n;
 }
 
@@ -61,7 +62,8 @@ class BadInput : public ::testing::Test {
   }
 
   // Feeds a mutated datagram to `to`; asserts it is dropped, counted and answered by nothing.
-  void expect_dropped(Node& to, const Node& from, std::vector<std::uint8_t> bytes, const std::string& what) {
+  void expect_dropped(Node& to, const Node& from, std::vector<std::uint8_t> bytes,
+                      const std::string& what) {
     const auto before = total_drops(to.device);
     const auto received = to.received.size();
     to.sink.out.clear();
@@ -99,13 +101,15 @@ TEST_F(BadInput, EveryMutationOfEveryTypeIsDroppedAndCounted) {
       for (std::size_t extra = 1; extra <= 16; ++extra) {
         auto longer = sample;
         longer.resize(sample.size() + extra, 0);
-        expect_dropped(to, from, longer, "type " + std::to_string(type) + " extended by " + std::to_string(extra));
+        expect_dropped(to, from, longer,
+                       "type " + std::to_string(type) + " extended by " + std::to_string(extra));
       }
     }
     for (std::size_t bit = 0; bit < sample.size() * 8; ++bit) {
       auto flipped = sample;
       flipped[bit / 8] ^= static_cast<std::uint8_t>(1u << (bit % 8));
-      expect_dropped(to, from, flipped, "type " + std::to_string(type) + " bit " + std::to_string(bit));
+      expect_dropped(to, from, flipped,
+                     "type " + std::to_string(type) + " bit " + std::to_string(bit));
     }
     for (std::uint32_t t : {0u, 5u, 255u}) {
       auto retyped = sample;
@@ -155,7 +159,8 @@ TEST_F(BadInput, GarbageOfEverySizeNeverCrashes) {
   for (std::size_t len = 0; len < 300; ++len) {
     std::vector<std::uint8_t> junk(len);
     rng.fill(junk);
-    if (len >= 4) junk[0] = static_cast<std::uint8_t>(1 + len % 4), junk[1] = junk[2] = junk[3] = 0;
+    if (len >= 4)
+      junk[0] = static_cast<std::uint8_t>(1 + len % 4), junk[1] = junk[2] = junk[3] = 0;
     expect_dropped(b, a, junk, "junk of " + std::to_string(len));
   }
 }

@@ -21,15 +21,20 @@ class TwoPeers : public ::testing::Test {
     Network::connect(b, a);
   }
 
-  std::vector<std::uint8_t> a_to_b(std::size_t n = 100) { return test::ipv4_packet("10.0.0.1", "10.0.0.2", n); }
-  std::vector<std::uint8_t> b_to_a(std::size_t n = 100) { return test::ipv4_packet("10.0.0.2", "10.0.0.1", n); }
+  std::vector<std::uint8_t> a_to_b(std::size_t n = 100) {
+    return test::ipv4_packet("10.0.0.1", "10.0.0.2", n);
+  }
+  std::vector<std::uint8_t> b_to_a(std::size_t n = 100) {
+    return test::ipv4_packet("10.0.0.2", "10.0.0.1", n);
+  }
 
   // Counts datagrams of a given message type that `from` sends while `fn` runs.
   int count_sent(Node& from, std::uint32_t type, const std::function<void()>& fn) {
     int n = 0;
     auto old = net.lose;
     net.lose = [&](const Node& src, const Node& dst, const test::Datagram& d) {
-      if (&src == &from && load_le32(d.bytes.data()) == type) ++n;
+      if (&src == &from && load_le32(d.bytes.data()) == type)
+        ++n;
       return old ? old(src, dst, d) : false;
     };
     fn();
@@ -95,7 +100,8 @@ TEST_F(TwoPeers, PassiveKeepaliveAfterTenSeconds) {
   // b received data and sends nothing back: after KEEPALIVE_TIMEOUT it confirms with a keepalive.
   int keepalives = 0;
   net.lose = [&](const Node& src, const Node&, const test::Datagram& d) {
-    if (&src == &b && d.bytes.size() == kKeepaliveSize) ++keepalives;
+    if (&src == &b && d.bytes.size() == kKeepaliveSize)
+      ++keepalives;
     return false;
   };
   net.elapse(9500ms);
@@ -181,7 +187,8 @@ TEST_F(TwoPeers, RetriesThroughLossAndGivesUp) {
     }
     return false;
   };
-  EXPECT_EQ(net.send_ip(a, test::ipv4_packet("10.0.0.1", "10.0.0.3", 10)).verdict, Verdict::kQueued);
+  EXPECT_EQ(net.send_ip(a, test::ipv4_packet("10.0.0.1", "10.0.0.3", 10)).verdict,
+            Verdict::kQueued);
   net.run();
   net.elapse(150s, 250ms);
   EXPECT_EQ(to_c, kMaxTimerHandshakes + 2);
@@ -260,7 +267,8 @@ TEST_F(TwoPeers, UnderLoadCookieRoundTrip) {
 TEST_F(TwoPeers, ReplayedTransportAndInitiationDropped) {
   std::vector<test::Datagram> seen;
   net.lose = [&](const Node& src, const Node&, const test::Datagram& d) {
-    if (&src == &a) seen.push_back(d);
+    if (&src == &a)
+      seen.push_back(d);
     return false;
   };
   establish();
@@ -281,7 +289,7 @@ TEST_F(TwoPeers, ReplayedTransportAndInitiationDropped) {
 TEST_F(TwoPeers, LowOrderPeerKeyNeverSendsAnything) {
   ConfigDelta d;
   PeerDelta p;
-  p.public_key = {};  // all zero: a low-order point
+  p.public_key = {};          // all zero: a low-order point
   p.public_key.bytes[0] = 1;  // "AQAA...A=" — also low order
   p.endpoint = b.addr;
   p.persistent_keepalive = 1;

@@ -5,13 +5,13 @@
 #include <gtest/gtest.h>
 
 #include "crypto/aead.h"
-#include "net/ip_header.h"
 #include "crypto/blake2s.h"
+#include "net/ip_header.h"
 #include "support/vectors.h"
 #include "support/wg_harness.h"
 #include "wg/cookie.h"
-#include "wg/tai64n.h"
 #include "wg/noise.h"
+#include "wg/tai64n.h"
 
 namespace warren::wg {
 namespace {
@@ -182,7 +182,8 @@ TEST(WireGuardVector, DevicesReproduceEveryMessage) {
   // Persistent keepalive switched on sends a keepalive at once; with no session that starts a
   // handshake, and nothing is staged, so the confirmation is a bare keepalive as in the vector.
   rng_i.push(v.hex("initiator_ephemeral_private"));
-  rng_i.push_u32_le(static_cast<std::uint32_t>(std::stoul(test::json_number(v.j, "initiator_sender_index"))));
+  rng_i.push_u32_le(
+      static_cast<std::uint32_t>(std::stoul(test::json_number(v.j, "initiator_sender_index"))));
   {
     ConfigDelta d;
     d.private_key = i_priv;
@@ -200,7 +201,8 @@ TEST(WireGuardVector, DevicesReproduceEveryMessage) {
   EXPECT_EQ(si.out[0].to.remote, r_addr);
 
   rng_r.push(v.hex("responder_ephemeral_private"));
-  rng_r.push_u32_le(static_cast<std::uint32_t>(std::stoul(test::json_number(v.j, "responder_sender_index"))));
+  rng_r.push_u32_le(
+      static_cast<std::uint32_t>(std::stoul(test::json_number(v.j, "responder_sender_index"))));
   auto init = si.out[0].bytes;
   si.out.clear();
   auto r1 = res.decapsulate({i_addr, std::nullopt, 0}, init, now, sr);
@@ -250,7 +252,8 @@ TEST(WireGuardVector, CookieReplyAndMac2) {
   const auto from = *net::Endpoint::parse("192.0.2.1:51820");
   std::size_t len = 0;
   auto src = cookie_source_bytes(from, len);
-  EXPECT_EQ(to_hex(std::span<const std::uint8_t>(src.data(), len)), to_hex(v.hex("cookie_src_bytes")));
+  EXPECT_EQ(to_hex(std::span<const std::uint8_t>(src.data(), len)),
+            to_hex(v.hex("cookie_src_bytes")));
 
   CookieChecker checker;
   checker.set_public_key(r_pub);
@@ -265,7 +268,8 @@ TEST(WireGuardVector, CookieReplyAndMac2) {
 
   test::ScriptedRandom rng;
   std::vector<std::uint8_t> nonce(24);
-  for (int i = 0; i < 24; ++i) nonce[i] = static_cast<std::uint8_t>(i);
+  for (int i = 0; i < 24; ++i)
+    nonce[i] = static_cast<std::uint8_t>(i);
   rng.push(nonce);
   std::array<std::uint8_t, 64> reply{};
   checker.create_reply(initiation, 0x11111111, from, now, rng, reply);
