@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup configure build test test-unit test-root demo bench format tidy clean
+.PHONY: all setup configure build test test-unit test-root test-asan test-tsan demo bench format tidy clean
 
 all: build
 
@@ -27,6 +27,18 @@ test-unit: build
 
 test-root: build
 	@cd $(BUILD) && ctest --output-on-failure -L root
+
+# Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer, and under ThreadSanitizer,
+# each in its own build tree.
+test-asan: setup
+	@cmake -S . -B build-asan -DWARREN_SANITIZE=address -DWARREN_BUILD_BENCH=OFF >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+	@cd build-asan && ctest --output-on-failure -j $(JOBS) -LE root
+
+test-tsan: setup
+	@cmake -S . -B build-tsan -DWARREN_SANITIZE=thread -DWARREN_BUILD_BENCH=OFF >/dev/null
+	@cmake --build build-tsan -j $(JOBS)
+	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) -LE root
 
 demo: build
 	@bash tools/demo.sh $(BUILD)/bin
