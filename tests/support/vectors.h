@@ -21,16 +21,26 @@ inline std::string read_vector_file(const std::string& name) {
   return ss.str();
 }
 
-/// The string value of `"key": "value"` (first occurrence at or after `from`).
+/// The string value of the first `"key": "value"` pair with this exact key at or after `from`
+/// (an occurrence of the text as a value, not a key, is skipped).
 inline std::string json_string(const std::string& json, const std::string& key,
                                std::size_t from = 0) {
   const std::string needle = "\"" + key + "\"";
-  auto k = json.find(needle, from);
-  if (k == std::string::npos)
-    throw std::runtime_error("vector key not found: " + key);
-  auto q1 = json.find('"', json.find(':', k + needle.size()) + 1);
-  auto q2 = json.find('"', q1 + 1);
-  return json.substr(q1 + 1, q2 - q1 - 1);
+  std::size_t pos = from;
+  while ((pos = json.find(needle, pos)) != std::string::npos) {
+    std::size_t p = pos + needle.size();
+    while (p < json.size() && (json[p] == ' ' || json[p] == '\t' || json[p] == '\n'))
+      ++p;
+    if (p < json.size() && json[p] == ':') {
+      const std::size_t open = json.find('"', p);
+      const std::size_t close = open == std::string::npos ? open : json.find('"', open + 1);
+      if (close == std::string::npos)
+        break;
+      return json.substr(open + 1, close - open - 1);
+    }
+    pos = p;  // the needle was a value, not a key
+  }
+  throw std::runtime_error("vector key not found: " + key);
 }
 
 inline std::vector<std::uint8_t> json_hex(const std::string& json, const std::string& key,

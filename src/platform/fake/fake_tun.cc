@@ -7,6 +7,17 @@
 #include "net/ip_header.h"
 
 namespace warren::platform::fake {
+namespace {
+
+// What the kernel's TUN answers once the interface is deleted.
+BatchResult gone() {
+  BatchResult r;
+  r.error = EBADFD;
+  r.gone = true;
+  return r;
+}
+
+}  // namespace
 
 FakeTun::FakeTun(std::string name, std::size_t queues, std::uint32_t mtu, std::uint32_t ifindex)
     : name_(std::move(name)), ifindex_(ifindex), mtu_(mtu) {
@@ -31,14 +42,8 @@ Status FakeTun::set_mtu(std::uint32_t mtu) {
 BatchResult FakeTun::read(std::size_t queue, std::span<const Bytes> bufs,
                           std::span<std::size_t> sizes, std::size_t offset) {
   BatchResult result;
-  {
-    std::lock_guard lock(mutex_);
-    if (removed_) {
-      result.error = EBADFD;
-      result.gone = true;
-      return result;
-    }
-  }
+  if (!exists())
+    return gone();
   Queue& q = *queues_[queue];
   std::lock_guard lock(q.mutex);
   const std::size_t n = std::min({bufs.size(), sizes.size(), kMaxBatch});
@@ -61,11 +66,8 @@ BatchResult FakeTun::read(std::size_t queue, std::span<const Bytes> bufs,
 BatchResult FakeTun::write(std::size_t, std::span<const ConstBytes> packets) {
   BatchResult result;
   std::lock_guard lock(mutex_);
-  if (removed_) {
-    result.error = EBADFD;
-    result.gone = true;
-    return result;
-  }
+  if (removed_)
+    return gone();
   for (ConstBytes p : packets) {
     if (p.empty() || !net::parse_ip_header(p)) {
       result.error = EINVAL;  // the kernel rejects what is not an IP packet

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/encoding.h"
+#include "support/vectors.h"
 
 namespace warren::test {
 
@@ -40,43 +41,13 @@ inline ByteVec ascii(std::string_view s) {
   return ByteVec(s.begin(), s.end());
 }
 
-inline std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw std::runtime_error("cannot open " + path);
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-/// A vector file under WARREN_VECTORS_DIR.
+/// A vector file under WARREN_VECTORS_DIR (read and searched by tests/support/vectors.h).
 class VectorFile {
  public:
-  explicit VectorFile(const std::string& name)
-      : text_(read_text_file(std::string(WARREN_VECTORS_DIR) + "/" + name)) {}
+  explicit VectorFile(const std::string& name) : text_(read_vector_file(name)) {}
 
   /// The string value of the first `"key": "value"` pair with this exact key.
-  std::string string(std::string_view key) const {
-    const std::string needle = "\"" + std::string(key) + "\"";
-    std::size_t pos = 0;
-    while ((pos = text_.find(needle, pos)) != std::string::npos) {
-      std::size_t p = pos + needle.size();
-      while (p < text_.size() && (text_[p] == ' ' || text_[p] == '\t' || text_[p] == '\n')) {
-        ++p;
-      }
-      if (p < text_.size() && text_[p] == ':') {
-        std::size_t open = text_.find('"', p);
-        std::size_t close = open == std::string::npos ? open : text_.find('"', open + 1);
-        if (close == std::string::npos) {
-          break;
-        }
-        return text_.substr(open + 1, close - open - 1);
-      }
-      pos = p;  // the needle was a value, not a key
-    }
-    throw std::runtime_error("vector key not found: " + std::string(key));
-  }
+  std::string string(std::string_view key) const { return json_string(text_, std::string(key)); }
 
   ByteVec bytes(std::string_view key) const { return hex(string(key)); }
 

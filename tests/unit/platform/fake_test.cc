@@ -13,6 +13,7 @@ namespace warren::platform::fake {
 namespace {
 
 using net::IpAddress;
+using warren::testing::Buffers;
 
 IpAddress ip(const char* s) {
   return *IpAddress::parse(s);
@@ -22,20 +23,6 @@ bool readable(int fd) {
   pollfd p{fd, POLLIN, 0};
   return ::poll(&p, 1, 0) == 1;
 }
-
-struct Buffers {
-  explicit Buffers(std::size_t n, std::size_t size = 2048)
-      : storage(n, std::vector<uint8_t>(size)) {
-    for (auto& s : storage)
-      views.emplace_back(s);
-    sizes.resize(n);
-    paths.resize(n);
-  }
-  std::vector<std::vector<std::uint8_t>> storage;
-  std::vector<Bytes> views;
-  std::vector<std::size_t> sizes;
-  std::vector<net::Path> paths;
-};
 
 TEST(FakeTunTest, InjectReadWithOffsetAndReadiness) {
   FakeTun tun("wplt0", 1, 1420);

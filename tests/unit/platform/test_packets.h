@@ -10,6 +10,21 @@
 
 namespace warren::testing {
 
+/// Receive buffers for batch reads: storage, spans over it, sizes and paths.
+struct Buffers {
+  explicit Buffers(std::size_t n, std::size_t size = 2048)
+      : storage(n, std::vector<std::uint8_t>(size)) {
+    for (auto& s : storage)
+      views.emplace_back(s);
+    sizes.resize(n);
+    paths.resize(n);
+  }
+  std::vector<std::vector<std::uint8_t>> storage;
+  std::vector<Bytes> views;
+  std::vector<std::size_t> sizes;
+  std::vector<net::Path> paths;
+};
+
 inline std::vector<std::uint8_t> make_ip_packet(const net::IpAddress& src,
                                                 const net::IpAddress& dst, std::size_t payload_len,
                                                 std::uint8_t fill = 0xab) {

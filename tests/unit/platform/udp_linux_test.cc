@@ -10,29 +10,17 @@
 #include "platform/udp.h"
 #include "platform/unique_fd.h"
 #include "unit/platform/netns_util.h"
+#include "unit/platform/test_packets.h"
 
 namespace warren::platform {
 namespace {
 
 using net::IpAddress;
+using warren::testing::Buffers;
 
 IpAddress ip(const char* s) {
   return *IpAddress::parse(s);
 }
-
-struct Buffers {
-  explicit Buffers(std::size_t n, std::size_t size = 2048)
-      : storage(n, std::vector<uint8_t>(size)) {
-    for (auto& s : storage)
-      views.emplace_back(s);
-    sizes.resize(n);
-    paths.resize(n);
-  }
-  std::vector<std::vector<std::uint8_t>> storage;
-  std::vector<Bytes> views;
-  std::vector<std::size_t> sizes;
-  std::vector<net::Path> paths;
-};
 
 // Receives until `want` datagrams arrived on `socket` or ~2 s passed.
 std::size_t receive_all(UdpBind& b, std::size_t socket, Buffers& buf, std::size_t want,
