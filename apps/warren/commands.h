@@ -1,0 +1,22 @@
+#pragma once
+/// The `warren` executable's subcommands. main.cc only dispatches on the first word; each
+/// command family lives in its own file and parses the rest of its command line itself.
+///
+///   warren server --config FILE               run the server (server_cmd.cc)
+///   warren server invite|revoke|export ...    operate on a server's database (server_cmd.cc)
+///   warren join INVITE --interface IFNAME     enroll and bring the interface up (client_cmd.cc)
+///   warren up CONFIG / warren down IFNAME     client interface lifecycle (client_cmd.cc)
+///   warren status [--json] [IFNAME]           any running warren interface (status_cmd.cc)
+///
+/// Each returns the process exit code: 0 success, 1 failure (a message on stderr naming what
+/// was wrong), 2 a bad command line (with usage).
+
+namespace warren::apps {
+
+int server_main(int argc, char** argv);  ///< argv[0] == "server"
+int join_main(int argc, char** argv);    ///< argv[0] == "join"
+int up_main(int argc, char** argv);      ///< argv[0] == "up"
+int down_main(int argc, char** argv);    ///< argv[0] == "down"
+int status_main(int argc, char** argv);  ///< argv[0] == "status"
+
+}  // namespace warren::apps
