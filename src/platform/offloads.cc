@@ -26,10 +26,11 @@ OffloadsParse parse_offloads(std::string_view spec) {
   r.offloads = Offloads::none();
   if (spec == "off" || spec == "none")
     return r;
-  while (!spec.empty()) {
+  for (bool more = true; more;) {
     std::size_t comma = spec.find(',');
+    more = comma != std::string_view::npos;
     std::string_view word = spec.substr(0, comma);
-    spec = comma == std::string_view::npos ? std::string_view{} : spec.substr(comma + 1);
+    spec = more ? spec.substr(comma + 1) : std::string_view{};
     if (word == "tun") {
       r.offloads.tun = true;
     } else if (word == "gso") {
