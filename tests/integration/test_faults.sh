@@ -148,12 +148,18 @@ part_uapi() {
 part_fds() {
   local ns="${WIT_PREFIX}f" ifn="${WIT_PREFIX}f" out rc=0 pid nfd soft
   new_ns "$ns"
-  out=$(ip netns exec "$ns" bash -c "ulimit -n 8; exec '$WARREN_BIN/warren-wg' '$ifn'" 2>&1) || rc=$?
-  log "ulimit -n 8: exit $rc: $out"
-  check "fds: start under ulimit -n 8 fails (exit $rc)" test "$rc" -ne 0
-  check "fds: ... with a message naming the cause" grep -qiE 'too many open files|descriptor' <<<"$out"
-  check "fds: ... and leaves no socket" test ! -e "$WIT_RUN_DIR/$ifn.sock"
-  check "fds: ... and no interface" link_gone "$ns" "$ifn"
+  if [[ -n ${WARREN_SANITIZER:-} ]]; then
+    # The sanitizer runtimes need descriptors of their own (UBSan's vptr check probes memory
+    # through a pipe), so at 8 descriptors they, not the daemon, would fail.
+    log "skip - start under ulimit -n 8: not judged under $WARREN_SANITIZER sanitizer"
+  else
+    out=$(ip netns exec "$ns" bash -c "ulimit -n 8; exec '$WARREN_BIN/warren-wg' '$ifn'" 2>&1) || rc=$?
+    log "ulimit -n 8: exit $rc: $out"
+    check "fds: start under ulimit -n 8 fails (exit $rc)" test "$rc" -ne 0
+    check "fds: ... with a message naming the cause" grep -qiE 'too many open files|descriptor' <<<"$out"
+    check "fds: ... and leaves no socket" test ! -e "$WIT_RUN_DIR/$ifn.sock"
+    check "fds: ... and no interface" link_gone "$ns" "$ifn"
+  fi
 
   # A descriptor the launcher had open does not live on in the daemon.
   local ifn2="${WIT_PREFIX}g" pid2

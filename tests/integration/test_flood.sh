@@ -120,10 +120,16 @@ init_flood() {
   if ((strict)); then max_s=6.5 max_loss=$((FLOOD_SECONDS * 20 / 50)); else max_s=17 max_loss=$((FLOOD_SECONDS * 10)); fi
   check "$name: every initiation accounted for (daemon or kernel)" accounted 400
   check "$name: S was under load and answered with cookie replies ($cookies)" test "$cookies" -gt $((RECV / 2))
-  check_eq "$name: C1's new handshake completed during the flood" 1 "$C1_OK"
-  check "$name: ... in ${C1_HANDSHAKE_S} s (<= $max_s s)" awk -v t="$C1_HANDSHAKE_S" -v m="$max_s" 'BEGIN { exit !(t <= m) }'
-  check "$name: C2's established session kept flowing (lost $PING_LOSS of $((FLOOD_SECONDS * 20)) pings, <= $max_loss)" \
-    test "$PING_LOSS" -le "$max_loss"
+  if ((!strict)) && [[ -n ${WARREN_SANITIZER:-} ]]; then
+    # An instrumented daemon answers a fraction of the full rate; what it then loses says
+    # nothing about warren. The part still runs: the sanitizer watches the paths it drives.
+    log "skip - $name: handshake time and loss not judged under the $WARREN_SANITIZER sanitizer"
+  else
+    check_eq "$name: C1's new handshake completed during the flood" 1 "$C1_OK"
+    check "$name: ... in ${C1_HANDSHAKE_S} s (<= $max_s s)" awk -v t="$C1_HANDSHAKE_S" -v m="$max_s" 'BEGIN { exit !(t <= m) }'
+    check "$name: C2's established session kept flowing (lost $PING_LOSS of $((FLOOD_SECONDS * 20)) pings, <= $max_loss)" \
+      test "$PING_LOSS" -le "$max_loss"
+  fi
   check "$name: S's VmRSS grew by $RSS_GROWTH kB (< $FLOOD_RSS_KB)" test "$RSS_GROWTH" -lt "$FLOOD_RSS_KB"
   check "$name: C1 traffic after the flood" ping_until "$NS_C1" 5 10.92.0.1
 }
