@@ -69,13 +69,13 @@ stats_field() {
   printf '%s\n' "${v:-0}"
 }
 
-# stats_settle IFNAME: waits until two consecutive stats lines are equal (counters stopped moving;
-# the daemon logs a line only when something changed, so: no new line for 2.5 s).
+# stats_settle IFNAME: waits until the counters stopped moving (the daemon logs a line once a
+# second, only when something changed: so no new line for 1.5 s).
 stats_settle() {
   local a b
-  for _ in $(seq 1 20); do
+  for _ in $(seq 1 30); do
     a=$(stats_line "$1")
-    sleep 2.5
+    sleep 1.5
     b=$(stats_line "$1")
     [[ $a == "$b" ]] && return 0
   done
