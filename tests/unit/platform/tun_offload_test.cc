@@ -9,6 +9,7 @@
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -229,6 +230,94 @@ TEST(TunOffload, KernelTakesCoalescedWritesAndItsSuperPacketsSplitCleanly) {
 
     // The interface advertises TCP segmentation offload (ethtool -k: tcp-segmentation-offload).
     EXPECT_EQ(ethtool_get(tun.name(), ETHTOOL_GTSO), 1u);
+  });
+}
+
+TEST(TunOffload, KernelTakesCoalescedUdpWhenItAcceptedUso) {
+  REQUIRE_NETNS();
+  in_netns([] {
+    auto created = create_tun(TunOptions{.name = "wot3", .vnet_hdr = true, .mtu = 1420});
+    ASSERT_TRUE(created.ok()) << created.message();
+    TunDevice& tun = *created.value;
+    if (!tun.offloads().uso)
+      GTEST_SKIP() << "this kernel has no TUN USO (Linux >= 6.2)";
+    auto cfg = open_net_config();
+    ASSERT_TRUE(cfg.ok());
+    ASSERT_TRUE(cfg.value->add_address(tun.ifindex(), *net::Prefix::parse("10.0.0.1/24")).ok());
+    ASSERT_TRUE(cfg.value->set_up(tun.ifindex(), true).ok());
+    UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(9999);
+    addr.sin_addr.s_addr = htonl(0x0a000001);
+    ASSERT_EQ(::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    std::vector<Packet> batch;
+    for (int i = 0; i < 6; ++i) {
+      PacketSpec s;
+      s.proto = 17;
+      s.src_last = 2;
+      s.dst_last = 1;
+      s.dport = 9999;
+      s.id = static_cast<std::uint16_t>(i);
+      s.payload = i < 5 ? 1200 : 300;
+      s.fill = static_cast<std::uint8_t>(i * 13);
+      batch.push_back(build_packet(s));
+    }
+    std::vector<ConstBytes> v(batch.begin(), batch.end());
+    const BatchResult r = tun.write(0, v);
+    EXPECT_EQ(r.count, 6u) << std::strerror(r.error);
+    EXPECT_EQ(tun.offload_stats().super_packets_written, 1u);
+    // The socket has no UDP_GRO, so the kernel segments the super-packet for it: six
+    // datagrams, each exactly what the peer sent.
+    for (int i = 0; i < 6; ++i) {
+      pollfd pfd{sock.get(), POLLIN, 0};
+      ASSERT_EQ(::poll(&pfd, 1, 2000), 1) << "datagram " << i << " never arrived";
+      std::uint8_t buf[2048];
+      const ssize_t n = ::recv(sock.get(), buf, sizeof(buf), 0);
+      ASSERT_EQ(n, static_cast<ssize_t>(batch[static_cast<std::size_t>(i)].size() - 28));
+      EXPECT_TRUE(std::equal(buf, buf + n, batch[static_cast<std::size_t>(i)].begin() + 28));
+    }
+
+    // The other way: one UDP_SEGMENT send of six datagrams reaches the TUN as one USO frame.
+    // Read with two buffers at a time: the remainder waits in the device, and poll_fd() stays
+    // readable for it although the kernel queue is empty.
+    int seg = 1000;
+    ASSERT_EQ(::setsockopt(sock.get(), IPPROTO_UDP, UDP_SEGMENT, &seg, sizeof(seg)), 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(40000);
+    to.sin_addr.s_addr = htonl(0x0a000002);
+    Packet payload(6000);
+    for (std::size_t i = 0; i < payload.size(); ++i)
+      payload[i] = static_cast<std::uint8_t>(i / 7);
+    ASSERT_EQ(::sendto(sock.get(), payload.data(), payload.size(), 0,
+                       reinterpret_cast<sockaddr*>(&to), sizeof(to)),
+              6000);
+    Bufs two(2);
+    Packet got;
+    std::size_t reads = 0;
+    const TunOffloadStats before = tun.offload_stats();
+    for (int spins = 0; spins < 100 && got.size() < payload.size(); ++spins) {
+      pollfd pfd{tun.poll_fd(0), POLLIN, 0};
+      if (::poll(&pfd, 1, 50) != 1)
+        continue;
+      const BatchResult rr = tun.read(0, two.views, two.sizes, kOffset);
+      ++reads;
+      for (std::size_t i = 0; i < rr.count; ++i) {
+        Packet p(two.views[i].begin() + kOffset,
+                 two.views[i].begin() + static_cast<long>(kOffset + two.sizes[i]));
+        if (p[9] != 17 || load_be16(&p[22]) != 40000)
+          continue;  // not ours (e.g. an IPv6 router solicitation)
+        EXPECT_TRUE(testing::checksums_ok(p));
+        EXPECT_EQ(p.size(), 28u + 1000u);
+        got.insert(got.end(), p.begin() + 28, p.end());
+      }
+    }
+    EXPECT_EQ(got, payload);
+    EXPECT_GE(reads, 3u);
+    EXPECT_EQ(tun.offload_stats().super_packets_read - before.super_packets_read, 1u);
+    pollfd pfd{tun.poll_fd(0), POLLIN, 0};
+    EXPECT_EQ(::poll(&pfd, 1, 0), 0) << "still readable with nothing left";
   });
 }
 
