@@ -133,6 +133,9 @@ int run(const std::string& name, bool foreground, platform::StartupReport& repor
                 " is already in use by another process (" + server.socket_path() + ")");
   }
 
+  const platform::OffloadsParse offloads = platform::offloads_from_environment();
+  if (!offloads.ok)
+    return fail("Invalid WARREN_OFFLOADS: unknown offload '" + offloads.bad_word + "'");
   const std::size_t workers = worker_count();
   auto tun = platform::create_tun(
       platform::TunOptions{.name = name, .queues = workers, .mtu = wg::kDefaultMtu});
@@ -146,9 +149,9 @@ int run(const std::string& name, bool foreground, platform::StartupReport& repor
 
   platform::SystemClock clock;
   auto binds = platform::make_system_bind_factory();
-  auto created = dataplane::Engine::create(std::move(tun.value), *binds, clock,
-                                           crypto::SystemRandom::instance(),
-                                           std::move(monitor.value), dataplane::EngineOptions{});
+  auto created = dataplane::Engine::create(
+      std::move(tun.value), *binds, clock, crypto::SystemRandom::instance(),
+      std::move(monitor.value), dataplane::EngineOptions{.offloads = offloads.offloads});
   if (!created.ok())
     return fail("Failed to bind UDP socket: " + created.message());
   dataplane::Engine& engine = *created.value;
