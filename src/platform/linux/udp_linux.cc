@@ -30,11 +30,54 @@
 #include <cstring>
 #include <vector>
 
+#include "platform/linux/udp_control.h"
 #include "platform/log.h"
 #include "platform/udp.h"
 #include "platform/unique_fd.h"
 
 namespace warren::platform {
+
+void parse_udp_control(const msghdr& h, net::Path& path, std::size_t& gso_size) {
+  gso_size = 0;
+  if (h.msg_control == nullptr || h.msg_controllen < sizeof(cmsghdr))
+    return;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+    const auto* begin = static_cast<const std::uint8_t*>(h.msg_control);
+    const auto* at = reinterpret_cast<const std::uint8_t*>(c);
+    if (c->cmsg_len < CMSG_LEN(0) ||
+        c->cmsg_len > h.msg_controllen - static_cast<std::size_t>(at - begin)) {
+      break;  // malformed (too short, or runs past the buffer): the walk cannot go on safely
+    }
+    const std::size_t data_len = c->cmsg_len - CMSG_LEN(0);
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
+        data_len >= sizeof(in_pktinfo)) {
+      in_pktinfo info;
+      std::memcpy(&info, CMSG_DATA(c), sizeof(info));
+      path.local =
+          net::IpAddress::from_bytes(reinterpret_cast<const std::uint8_t*>(&info.ipi_spec_dst), 4);
+      path.ifindex = static_cast<std::uint32_t>(info.ipi_ifindex);
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO &&
+               data_len >= sizeof(in6_pktinfo)) {
+      in6_pktinfo info;
+      std::memcpy(&info, CMSG_DATA(c), sizeof(info));
+      path.local =
+          net::IpAddress::from_bytes(reinterpret_cast<const std::uint8_t*>(&info.ipi6_addr), 16);
+      path.ifindex = info.ipi6_ifindex;
+    } else if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+      // The kernel writes an int; accept a u16 too. Nonsense (<= 0) means "not coalesced".
+      if (data_len >= sizeof(int)) {
+        int v;
+        std::memcpy(&v, CMSG_DATA(c), sizeof(v));
+        gso_size = v > 0 ? static_cast<std::size_t>(v) : 0;
+      } else if (data_len >= sizeof(std::uint16_t)) {
+        std::uint16_t v;
+        std::memcpy(&v, CMSG_DATA(c), sizeof(v));
+        gso_size = v;
+      }
+    }
+  }
+}
+
 namespace {
 
 constexpr int kPortAttempts = 100;
@@ -195,41 +238,6 @@ bool is_link_local_v6(const net::IpAddress& a) {
   return a.is_v6() && a.data()[0] == 0xfe && (a.data()[1] & 0xc0) == 0x80;
 }
 
-// A datagram's control messages: the local address it arrived on and, with UDP_GRO, the
-// segment size of a coalesced datagram (0 = not coalesced). Lengths are checked before every
-// read; anything short or unknown is ignored.
-void parse_control(const msghdr& h, net::Path& path, std::size_t& gso_size) {
-  gso_size = 0;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
-    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
-        c->cmsg_len >= CMSG_LEN(sizeof(in_pktinfo))) {
-      in_pktinfo info;
-      std::memcpy(&info, CMSG_DATA(c), sizeof(info));
-      path.local =
-          net::IpAddress::from_bytes(reinterpret_cast<const std::uint8_t*>(&info.ipi_spec_dst), 4);
-      path.ifindex = static_cast<std::uint32_t>(info.ipi_ifindex);
-    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO &&
-               c->cmsg_len >= CMSG_LEN(sizeof(in6_pktinfo))) {
-      in6_pktinfo info;
-      std::memcpy(&info, CMSG_DATA(c), sizeof(info));
-      path.local =
-          net::IpAddress::from_bytes(reinterpret_cast<const std::uint8_t*>(&info.ipi6_addr), 16);
-      path.ifindex = info.ipi6_ifindex;
-    } else if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
-      // The kernel writes an int; accept a u16 too.
-      if (c->cmsg_len >= CMSG_LEN(sizeof(int))) {
-        int v;
-        std::memcpy(&v, CMSG_DATA(c), sizeof(v));
-        gso_size = v > 0 ? static_cast<std::size_t>(v) : 0;
-      } else if (c->cmsg_len >= CMSG_LEN(sizeof(std::uint16_t))) {
-        std::uint16_t v;
-        std::memcpy(&v, CMSG_DATA(c), sizeof(v));
-        gso_size = v;
-      }
-    }
-  }
-}
-
 // GRO receive state of one socket: coalesced datagrams land in `scratch` (one 64 KiB slot per
 // message) and are handed out segment by segment; `next`/`offset` is where the next call goes
 // on. `ready` is an epoll fd over the socket and `event`, an eventfd that is kept readable
@@ -329,7 +337,7 @@ class LinuxBind final : public UdpBind {
       path = net::Path{};
       path.remote = endpoint_from(names_[i]);
       std::size_t gso_size;
-      parse_control(h, path, gso_size);
+      parse_udp_control(h, path, gso_size);
     }
     result.count = static_cast<std::size_t>(r);
     return result;
@@ -427,7 +435,7 @@ class LinuxBind final : public UdpBind {
           m.truncated = (h.msg_flags & MSG_TRUNC) != 0;
           m.path = net::Path{};
           m.path.remote = endpoint_from(names_[i]);
-          parse_control(h, m.path, m.gso_size);
+          parse_udp_control(h, m.path, m.gso_size);
         }
         out = hand_out(g, bufs, sizes, paths, out, n);
       }

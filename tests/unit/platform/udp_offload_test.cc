@@ -3,6 +3,7 @@
 // Loopback keeps a GSO super-datagram whole when the receiving socket has UDP_GRO on, and
 // never coalesces separate datagrams (no NAPI GRO on lo), so a raw UDP_GRO receiver sees
 // exactly the messages the bind sent: their lengths and gso_size show how send() grouped.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
@@ -13,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "platform/linux/udp_control.h"
 #include "platform/udp.h"
 #include "platform/unique_fd.h"
 #include "unit/platform/netns_util.h"
@@ -208,7 +210,7 @@ TEST_F(UdpOffloadTest, DifferentPathsAndSourcesAreNotMerged) {
     const net::Path to2{{ip("127.0.0.1"), rx2.port()}, {}, 0};
     const net::Path to1_src{{ip("127.0.0.1"), rx1.port()}, ip("127.0.0.2"), 1};
     // to1 to1 | to2 to2 | to1_src to1_src | to1 to1: four runs, three of them to rx1.
-    std::vector<OutDatagram> out{{p[0], to1}, {p[1], to1}, {p[2], to2},     {p[3], to2},
+    std::vector<OutDatagram> out{{p[0], to1},     {p[1], to1},     {p[2], to2}, {p[3], to2},
                                  {p[4], to1_src}, {p[5], to1_src}, {p[6], to1}, {p[7], to1}};
     auto r = a->send(out);
     EXPECT_EQ(r.count, out.size());
@@ -400,6 +402,129 @@ TEST_F(UdpOffloadTest, SegmentLargerThanTheCallersBufferIsDroppedNotTheRest) {
     }
     EXPECT_EQ(got, 3u);
   });
+}
+
+}  // namespace
+}  // namespace warren::platform
+
+namespace warren::platform {
+namespace {
+
+// Hand-made control buffers for parse_udp_control: what a buggy or hostile kernel path could
+// hand us must never be read past, and odd values must mean "not coalesced".
+class ControlBuilder {
+ public:
+  template <typename T>
+  ControlBuilder& add(int level, int type, const T& value, std::size_t claimed_len = 0) {
+    const std::size_t at = used_;
+    used_ += CMSG_SPACE(sizeof(T));
+    auto* c = reinterpret_cast<cmsghdr*>(bytes_ + at);
+    c->cmsg_level = level;
+    c->cmsg_type = type;
+    c->cmsg_len = claimed_len ? claimed_len : CMSG_LEN(sizeof(T));
+    std::memcpy(CMSG_DATA(c), &value, sizeof(T));
+    return *this;
+  }
+  msghdr header(std::size_t controllen = 0) {
+    msghdr h{};
+    h.msg_control = bytes_;
+    h.msg_controllen = controllen ? controllen : used_;
+    return h;
+  }
+
+ private:
+  alignas(cmsghdr) std::uint8_t bytes_[256] = {};
+  std::size_t used_ = 0;
+};
+
+in_pktinfo pktinfo4(const char* addr, int ifindex) {
+  in_pktinfo p{};
+  ::inet_pton(AF_INET, addr, &p.ipi_spec_dst);
+  p.ipi_ifindex = ifindex;
+  return p;
+}
+
+TEST(UdpControl, ReadsPktinfoAndGroSize) {
+  ControlBuilder b;
+  b.add(IPPROTO_IP, IP_PKTINFO, pktinfo4("192.0.2.7", 3)).add(SOL_UDP, UDP_GRO, int{1452});
+  msghdr h = b.header();
+  net::Path p;
+  std::size_t gso = 99;
+  parse_udp_control(h, p, gso);
+  EXPECT_EQ(gso, 1452u);
+  EXPECT_EQ(p.local, *IpAddress::parse("192.0.2.7"));
+  EXPECT_EQ(p.ifindex, 3u);
+}
+
+TEST(UdpControl, GroSizeAsU16AndNonsenseValues) {
+  {
+    ControlBuilder b;
+    b.add(SOL_UDP, UDP_GRO, std::uint16_t{1000});
+    msghdr h = b.header();
+    net::Path p;
+    std::size_t gso = 0;
+    parse_udp_control(h, p, gso);
+    EXPECT_EQ(gso, 1000u);
+  }
+  for (int bad : {0, -5}) {
+    ControlBuilder b;
+    b.add(SOL_UDP, UDP_GRO, bad);
+    msghdr h = b.header();
+    net::Path p;
+    std::size_t gso = 7;
+    parse_udp_control(h, p, gso);
+    EXPECT_EQ(gso, 0u) << bad;
+  }
+}
+
+TEST(UdpControl, ShortUnknownAndOverlongMessagesAreIgnored) {
+  {
+    // A pktinfo whose cmsg_len claims fewer bytes than the structure: ignored.
+    ControlBuilder b;
+    b.add(IPPROTO_IP, IP_PKTINFO, pktinfo4("192.0.2.7", 3), CMSG_LEN(4));
+    msghdr h = b.header();
+    net::Path p;
+    std::size_t gso = 0;
+    parse_udp_control(h, p, gso);
+    EXPECT_FALSE(p.local);
+  }
+  {
+    // Unknown level/type first, then a valid GRO size: the walk goes on past the unknown one.
+    ControlBuilder b;
+    b.add(SOL_SOCKET, 12345, std::uint64_t{1}).add(SOL_UDP, UDP_GRO, int{600});
+    msghdr h = b.header();
+    net::Path p;
+    std::size_t gso = 0;
+    parse_udp_control(h, p, gso);
+    EXPECT_EQ(gso, 600u);
+  }
+  {
+    // The first message claims to run past msg_controllen: nothing is read from it.
+    ControlBuilder b;
+    b.add(IPPROTO_IP, IP_PKTINFO, pktinfo4("192.0.2.7", 3));
+    msghdr h = b.header(CMSG_LEN(4));
+    net::Path p;
+    std::size_t gso = 0;
+    parse_udp_control(h, p, gso);
+    EXPECT_FALSE(p.local);
+  }
+  {
+    // cmsg_len shorter than a header (a naive walk would loop), a buffer shorter than a
+    // header, and no buffer at all.
+    ControlBuilder b;
+    b.add(SOL_UDP, UDP_GRO, int{600}, /*claimed_len=*/1);
+    msghdr h = b.header();
+    net::Path p;
+    std::size_t gso = 0;
+    parse_udp_control(h, p, gso);
+    EXPECT_EQ(gso, 0u);
+    msghdr tiny = b.header(4);
+    parse_udp_control(tiny, p, gso);
+    EXPECT_EQ(gso, 0u);
+    msghdr none{};
+    parse_udp_control(none, p, gso);
+    EXPECT_EQ(gso, 0u);
+  }
 }
 
 }  // namespace
