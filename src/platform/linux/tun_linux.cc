@@ -36,6 +36,7 @@
 #include "platform/notifier.h"
 #include "platform/tun_device.h"
 #include "platform/unique_fd.h"
+#include "platform/vnet_split.h"
 
 // Linux 6.2 (not in every distribution's headers yet).
 #ifndef TUN_F_USO4
@@ -78,9 +79,7 @@ struct VnetQueue {
   UniqueFd poll;  // epoll over the TUN fd and `pending_signal`
   Notifier pending_signal;
   std::unique_ptr<std::uint8_t[]> scratch;
-  net::GsoFrame frame;
-  std::size_t next_segment = 0;
-  bool pending = false;    // frame has segments not handed out yet
+  PendingFrame split;      // the frame in `scratch` being handed out
   bool signalled = false;  // pending_signal is set
   net::GroCoalescer gro;
   std::vector<iovec> iov;
@@ -227,24 +226,10 @@ class LinuxTun final : public TunDevice {
     const int fd = queues_[queue].get();
     const std::size_t n = std::min({bufs.size(), sizes.size(), kMaxBatch});
     while (result.count < n) {
-      if (q.pending) {
+      if (q.split.pending) {
         // Hand out what is left of the current frame first.
-        while (q.next_segment < q.frame.segments && result.count < n) {
-          Bytes buf = bufs[result.count];
-          const std::size_t w =
-              buf.size() > offset ? net::split_segment(q.frame, q.next_segment, buf.subspan(offset))
-                                  : 0;
-          ++q.next_segment;
-          if (w == 0) {
-            if (result.count == 0)
-              result.error = ENOBUFS;  // a caller buffer smaller than the segment
-            continue;
-          }
-          sizes[result.count++] = w;
-        }
-        if (q.next_segment < q.frame.segments)
+        if (!q.split.drain(bufs, sizes, offset, n, result))
           break;
-        q.pending = false;
         continue;
       }
       const ssize_t r = ::read(fd, q.scratch.get(), VnetQueue::kScratch);
@@ -265,16 +250,14 @@ class LinuxTun final : public TunDevice {
         q.super_read.fetch_add(1, std::memory_order_relaxed);
         q.segments_read.fetch_add(parse.frame.segments, std::memory_order_relaxed);
       }
-      q.frame = parse.frame;
-      q.next_segment = 0;
-      q.pending = true;
+      q.split.start(parse.frame);
     }
-    if (q.pending != q.signalled) {
-      if (q.pending)
+    if (q.split.pending != q.signalled) {
+      if (q.split.pending)
         q.pending_signal.set();
       else
         q.pending_signal.clear();
-      q.signalled = q.pending;
+      q.signalled = q.split.pending;
     }
     if (result.count > 0 && result.error == ENOBUFS)
       result.error = 0;
