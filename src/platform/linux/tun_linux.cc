@@ -84,7 +84,7 @@ struct VnetQueue {
   net::GroCoalescer gro;
   std::vector<iovec> iov;
   std::atomic<std::uint64_t> super_read{0}, segments_read{0}, malformed{0}, super_written{0},
-      segments_written{0};
+      segments_written{0}, refused{0};
 };
 
 class LinuxTun final : public TunDevice {
@@ -135,6 +135,7 @@ class LinuxTun final : public TunDevice {
       st.malformed_dropped += q->malformed.load(std::memory_order_relaxed);
       st.super_packets_written += q->super_written.load(std::memory_order_relaxed);
       st.segments_written += q->segments_written.load(std::memory_order_relaxed);
+      st.super_packets_refused += q->refused.load(std::memory_order_relaxed);
     }
     return st;
   }
@@ -284,6 +285,12 @@ class LinuxTun final : public TunDevice {
       do {
         w = ::writev(fd, q.iov.data(), static_cast<int>(q.iov.size()));
       } while (w < 0 && errno == EINTR);
+      if (w < 0 && errno == EINVAL && f.packets > 1) {
+        // The kernel refused the super-packet (it should not): send its members one by one.
+        q.refused.fetch_add(1, std::memory_order_relaxed);
+        result.count += write_members(fd, f, result);
+        continue;
+      }
       if (w < 0) {
         result.error = errno;
         if (is_gone_errno(result.error)) {
@@ -299,6 +306,31 @@ class LinuxTun final : public TunDevice {
       }
     }
     return result;
+  }
+
+  // Writes each member of a coalesced frame as a plain packet; returns how many went out.
+  static std::size_t write_members(int fd, const net::GroCoalescer::Frame& f, BatchResult& result) {
+    static const std::uint8_t kZero[net::kVirtioNetHdrSize] = {};
+    const std::size_t hdr = f.header.size();
+    std::size_t sent = 0;
+    for (ConstBytes payload : f.payloads) {
+      // Each payload span is the tail of its original packet, whose headers precede it.
+      iovec iov[2] = {{const_cast<std::uint8_t*>(kZero), sizeof(kZero)},
+                      {const_cast<std::uint8_t*>(payload.data() - hdr), hdr + payload.size()}};
+      ssize_t w;
+      do {
+        w = ::writev(fd, iov, 2);
+      } while (w < 0 && errno == EINTR);
+      if (w < 0) {
+        result.error = errno;
+        result.gone = result.gone || is_gone_errno(errno);
+        if (result.gone)
+          break;
+        continue;
+      }
+      ++sent;
+    }
+    return sent;
   }
 
   // MTU ioctls go through any socket and name the interface; look the name up by index each
