@@ -51,10 +51,16 @@ void run_case(bool isolate, std::size_t want_hub_received_for_b) {
   EXPECT_EQ(hub.received.size(), 2u + want_hub_received_for_b);
 }
 
-TEST(IsolatePeers, DropsPacketsForOtherPeers) { run_case(true, 0); }
-TEST(IsolatePeers, OffByDefaultForwards) { run_case(false, 1); }
+TEST(IsolatePeers, DropsPacketsForOtherPeers) {
+  run_case(true, 0);
+}
+TEST(IsolatePeers, OffByDefaultForwards) {
+  run_case(false, 1);
+}
 
-TEST(IsolatePeers, DropName) { EXPECT_STREQ(drop_name(Drop::kPeerIsolated), "peer_isolated"); }
+TEST(IsolatePeers, DropName) {
+  EXPECT_STREQ(drop_name(Drop::kPeerIsolated), "peer_isolated");
+}
 
 }  // namespace
 }  // namespace warren::wg
