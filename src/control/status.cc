@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -280,6 +281,8 @@ void StatusServer::loop() {
       continue;
     }
     platform::ControlConnection& conn = c.value;
+    if (auto uid = conn.peer_uid(); !uid || (*uid != 0 && *uid != ::geteuid()))
+      continue;  // defence in depth: the file modes already keep others out
     std::string line;
     char buf[512];
     bool complete = false;

@@ -84,7 +84,9 @@ struct StatusServerOptions {
 };
 
 /// Serves status on <socket_dir>/<ifname>.sock. One short request per connection, served one
-/// at a time with a 2 s read timeout (only root can connect). The provider and commands run on
+/// at a time with a 2 s read timeout. Only root can connect (directory 0700, socket 0600), and
+/// a connection whose peer (SO_PEERCRED) is neither root nor this process's user is closed
+/// unanswered. The provider and commands run on
 /// the server's thread.
 class StatusServer {
  public:

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "crypto/x25519.h"
@@ -145,6 +146,47 @@ TEST(StatusServer, ServesOverSocketAndCommands) {
   server.stop();
   EXPECT_THROW(query_status("wgt0", sockdir), ControlError);
   EXPECT_TRUE(list_status_interfaces(sockdir).empty());
+  ::rmdir(sockdir.c_str());
+  ::rmdir(dir);
+}
+
+}  // namespace
+}  // namespace warren::control
+
+namespace warren::control {
+namespace {
+
+// Only root (or the daemon's own user) may read status: another user is refused by the file
+// modes before SO_PEERCRED is even consulted.
+TEST(StatusServer, OtherUsersAreRefused) {
+  if (::geteuid() != 0)
+    GTEST_SKIP() << "needs root to switch to another user";
+  char dir[] = "/tmp/warren_status_XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  ASSERT_EQ(::chmod(dir, 0755), 0);  // even with an open parent directory
+  std::string sockdir = std::string(dir) + "/run";
+  StatusServerOptions opt;
+  opt.socket_dir = sockdir;
+  StatusServer server(
+      "wgt1", [] { return sample(); }, opt);
+  server.start();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0)
+      ::_exit(3);
+    try {
+      (void)query_status("wgt1", sockdir);
+      ::_exit(0);  // answered: wrong
+    } catch (const ControlError&) {
+      ::_exit(1);
+    }
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_EQ(query_status("wgt1", sockdir).interface, "wg0");  // root still is
+  server.stop();
   ::rmdir(sockdir.c_str());
   ::rmdir(dir);
 }
