@@ -12,6 +12,8 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # interop / network tests
   wireguard-go wireguard-tools iproute2 iputils-ping iperf3 ncat iptables tcpdump procps psmisc
+  # offload checks (ethtool -k on the TUN)
+  ethtool
   # formatting, fuzzing and sanitizers
   clang clang-format clang-tidy libclang-rt-14-dev
 )

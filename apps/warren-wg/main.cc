@@ -13,6 +13,8 @@
 //
 // Environment as wireguard-go: LOG_LEVEL=silent|error|verbose|debug, WG_PROCESS_FOREGROUND=1.
 // WARREN_WORKERS=N overrides the worker count (default: one per CPU).
+// WARREN_OFFLOADS=all|off|tun,gso,gro picks the kernel offloads (platform/offloads.h); a bad
+// value is a start-up error.
 
 #include <cerrno>
 #include <cstdio>
@@ -31,6 +33,7 @@
 #include "platform/log.h"
 #include "platform/netlink.h"
 #include "platform/notifier.h"
+#include "platform/offloads.h"
 #include "platform/process.h"
 #include "platform/tun_device.h"
 #include "platform/udp.h"
@@ -133,11 +136,22 @@ int run(const std::string& name, bool foreground, platform::StartupReport& repor
                 " is already in use by another process (" + server.socket_path() + ")");
   }
 
+  const platform::OffloadsParse offloads = platform::offloads_from_environment();
+  if (!offloads.ok) {
+    return fail("Invalid WARREN_OFFLOADS: unknown offload \"" + offloads.bad_word +
+                "\" (use all, off, or a comma-separated list of tun, gso, gro)");
+  }
+
   const std::size_t workers = worker_count();
-  auto tun = platform::create_tun(
-      platform::TunOptions{.name = name, .queues = workers, .mtu = wg::kDefaultMtu});
+  auto tun = platform::create_tun(platform::TunOptions{.name = name,
+                                                       .queues = workers,
+                                                       .vnet_hdr = offloads.offloads.tun,
+                                                       .mtu = wg::kDefaultMtu});
   if (!tun.ok())
     return fail(tun_error_message(name, tun.status()));
+  platform::log_verbose("Offloads requested: %s; TUN offloads in use: %s",
+                        offloads.offloads.to_string().c_str(),
+                        tun.value->offloads().to_string().c_str());
   const std::uint32_t ifindex = tun.value->ifindex();
 
   auto monitor = platform::open_link_monitor(ifindex);
@@ -146,9 +160,9 @@ int run(const std::string& name, bool foreground, platform::StartupReport& repor
 
   platform::SystemClock clock;
   auto binds = platform::make_system_bind_factory();
-  auto created = dataplane::Engine::create(std::move(tun.value), *binds, clock,
-                                           crypto::SystemRandom::instance(),
-                                           std::move(monitor.value), dataplane::EngineOptions{});
+  auto created = dataplane::Engine::create(
+      std::move(tun.value), *binds, clock, crypto::SystemRandom::instance(),
+      std::move(monitor.value), dataplane::EngineOptions{.offloads = offloads.offloads});
   if (!created.ok())
     return fail("Failed to bind UDP socket: " + created.message());
   dataplane::Engine& engine = *created.value;

@@ -436,6 +436,11 @@ platform::Result<std::unique_ptr<Engine>> Engine::create(
   if (!opened.ok())
     return R::failure(opened.error, opened.op);
   e->port_ = opened.value.front()->port();
+  if (platform::log_enabled(platform::LogLevel::kVerbose)) {
+    const platform::BindOffloadState st = opened.value.front()->offload_state(0);
+    platform::log_verbose("UDP offloads: gso %s, gro %s", st.gso ? "on" : "off",
+                          st.gro ? "on" : "off");
+  }
   e->fwmark_ = options.fwmark;
   for (std::size_t i = 0; i < opened.value.size(); ++i) {
     e->workers_.push_back(std::make_unique<Worker>(*e, i, std::move(opened.value[i])));
@@ -458,6 +463,8 @@ platform::Result<std::vector<std::unique_ptr<platform::UdpBind>>> Engine::open_b
   o.buffer_bytes = options_.socket_buffer_bytes;
   o.reuse_port = n > 1;
   o.exclusive = true;
+  o.gso = options_.offloads.udp_gso;
+  o.gro = options_.offloads.udp_gro;
   for (std::size_t i = 0; i < n; ++i) {
     auto b = binds_.open(o);
     if (!b.ok())

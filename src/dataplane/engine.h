@@ -33,6 +33,7 @@
 #include "base/time.h"
 #include "platform/clock.h"
 #include "platform/netlink.h"
+#include "platform/offloads.h"
 #include "platform/result.h"
 #include "platform/tun_device.h"
 #include "platform/udp.h"
@@ -51,6 +52,8 @@ struct EngineOptions {
   int socket_buffer_bytes = 7 << 20;
   /// Device options; `mtu` is replaced by the TUN's MTU when the TUN reports one.
   wg::DeviceOptions device;
+  /// Kernel offloads the UDP binds may use (udp_gso, udp_gro; `tun` is the TUN's business).
+  platform::Offloads offloads;
 };
 
 enum class StopReason : std::uint8_t {

@@ -253,6 +253,33 @@ TEST_F(PumpedEngines, InvalidDeltaLeavesSocketsAlone) {
   EXPECT_TRUE(a_.host.open(platform::BindOptions{.port = 7000}).ok()) << "new sockets were closed";
 }
 
+TEST(EngineCreate, UdpOffloadsReachEveryBind) {
+  platform::ManualClock clock;
+  FakeNetwork net;
+  SeededRandom rng(4);
+  FakeHost& on = net.add_host({ip("192.0.2.1")});
+  auto e1 = Engine::create(std::make_unique<FakeTun>("wpltO", 2, 1420), on, clock, rng, nullptr,
+                           EngineOptions{});
+  ASSERT_TRUE(e1.ok()) << e1.message();
+  FakeHost& partial = net.add_host({ip("192.0.2.2")});
+  auto e2 =
+      Engine::create(std::make_unique<FakeTun>("wpltP", 2, 1420), partial, clock, rng, nullptr,
+                     EngineOptions{.offloads = platform::Offloads{true, false, true}});
+  ASSERT_TRUE(e2.ok()) << e2.message();
+  // Rebinding (listen-port change) keeps asking for the same offloads.
+  ASSERT_FALSE(e2.value->apply(wg::ConfigDelta{.listen_port = 0}));
+  auto all_on = on.opened_options();
+  ASSERT_EQ(all_on.size(), 2u);  // one bind per worker
+  for (const auto& o : all_on)
+    EXPECT_TRUE(o.gso && o.gro);
+  auto gro_only = partial.opened_options();
+  ASSERT_EQ(gro_only.size(), 4u);
+  for (const auto& o : gro_only) {
+    EXPECT_FALSE(o.gso);
+    EXPECT_TRUE(o.gro);
+  }
+}
+
 TEST(EngineCreate, PortInUseFails) {
   platform::ManualClock clock;
   FakeNetwork net;
