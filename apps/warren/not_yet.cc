@@ -14,9 +14,6 @@ int not_built(const char* what) {
 }  // namespace
 
 int server_main(int, char**) { return not_built("server"); }
-int join_main(int, char**) { return not_built("join"); }
-int up_main(int, char**) { return not_built("up"); }
-int down_main(int, char**) { return not_built("down"); }
 int status_main(int, char**) { return not_built("status"); }
 
 }  // namespace warren::apps

@@ -324,7 +324,7 @@ bool valid_interface_name(std::string_view name) {
   });
 }
 
-ClientConfig parse_config(std::string_view text, const std::string& path) {
+std::string interface_from_path(const std::string& path) {
   // wg-quick: the interface is the file's base name without ".conf".
   std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
   if (base.size() < 6 || base.substr(base.size() - 5) != ".conf")
@@ -333,12 +333,18 @@ ClientConfig parse_config(std::string_view text, const std::string& path) {
   if (!valid_interface_name(name))
     throw ConfigError(path + ": '" + name +
                       "' is not a valid interface name (1-15 of a-z A-Z 0-9 _ = + . -)");
+  return name;
+}
+
+ClientConfig parse_config(std::string_view text, const std::string& path) {
+  std::string name = interface_from_path(path);
   ClientConfig c = Parser(path).parse(text);
   c.interface = name;
   return c;
 }
 
 ClientConfig load_config(const std::string& path, std::string* warning) {
+  (void)interface_from_path(path);
   std::ifstream in(path, std::ios::binary);
   if (!in)
     throw ConfigError(path + ": cannot read: " + std::strerror(errno));

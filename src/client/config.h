@@ -72,6 +72,10 @@ struct ClientConfig {
 /// Interface names as wg-quick accepts them: 1-15 of [a-zA-Z0-9_=+.-].
 bool valid_interface_name(std::string_view name);
 
+/// The interface name of a config path (/etc/wireguard/wg0.conf -> wg0). Throws ConfigError
+/// when the name is not IFNAME.conf with a valid IFNAME.
+std::string interface_from_path(const std::string& path);
+
 /// Parses `text` as the content of `path` (the interface name comes from the path).
 /// Throws ConfigError.
 ClientConfig parse_config(std::string_view text, const std::string& path);
