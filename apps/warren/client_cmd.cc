@@ -10,7 +10,9 @@
 
 #include "client/config.h"
 #include "client/daemon.h"
+#include "client/join.h"
 #include "commands.h"
+#include "crypto/random.h"
 #include "platform/log.h"
 
 namespace warren::apps {
@@ -131,9 +133,67 @@ int down_main(int argc, char** argv) {
   return client::run_down(name, o);
 }
 
-int join_main(int, char**) {
-  std::fprintf(stderr, "warren: 'join' needs the enrollment library (not built in this version)\n");
-  return 1;
+int join_main(int argc, char** argv) {
+  auto usage = [](std::FILE* out) {
+    std::fprintf(out,
+                 "Usage: warren join INVITE --interface IFNAME [--config-dir DIR] [--name NAME]\n"
+                 "                   [-f|--foreground]\n"
+                 "  Makes or reuses DIR/IFNAME.key, enrolls with the server named in the invite,\n"
+                 "  writes DIR/IFNAME.conf (0600, wg-quick format; DIR defaults to /etc/warren)\n"
+                 "  and brings the interface up as `warren up DIR/IFNAME.conf` does.\n");
+  };
+  client::JoinOptions jo;
+  DaemonOptions o;
+  std::string invite;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "-h" || a == "--help") {
+      usage(stdout);
+      return 0;
+    } else if (a == "-f" || a == "--foreground") {
+      o.foreground = true;
+    } else if ((a == "--interface" || a == "-i") && i + 1 < argc) {
+      jo.interface = argv[++i];
+    } else if (a == "--config-dir" && i + 1 < argc) {
+      jo.config_dir = argv[++i];
+    } else if (a == "--name" && i + 1 < argc) {
+      jo.client_name = argv[++i];
+    } else if (!a.empty() && a[0] != '-' && invite.empty()) {
+      invite = a;
+    } else {
+      std::fprintf(stderr, "warren join: unexpected argument '%s'\n", argv[i]);
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (invite.empty() || jo.interface.empty()) {
+    usage(stderr);
+    return 2;
+  }
+  if (!dns_override(o))
+    return 2;
+  if (!client::valid_interface_name(jo.interface)) {
+    std::fprintf(stderr, "warren join: '%s' is not a valid interface name\n", jo.interface.c_str());
+    return 2;
+  }
+  if (int pid = client::running_daemon(o, jo.interface)) {
+    std::fprintf(stderr, "warren: %s is up (pid %d); `warren down %s` before joining again\n",
+                 jo.interface.c_str(), pid, jo.interface.c_str());
+    return 1;
+  }
+  ClientConfig config;
+  try {
+    std::string warning;
+    config = client::join(invite, jo, crypto::SystemRandom::instance(), &warning);
+    if (!warning.empty())
+      std::fprintf(stderr, "warren: %s\n", warning.c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "warren join: %s\n", e.what());
+    return 1;
+  }
+  std::fprintf(stderr, "warren: enrolled; wrote %s\n", config.path.c_str());
+  platform::log_configure(platform::log_level_from_env(), config.interface);
+  return client::run_up(config, o);
 }
 
 }  // namespace warren::apps

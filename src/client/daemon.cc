@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -16,6 +17,7 @@
 #include "client/reconnect.h"
 #include "client/resolve.h"
 #include "client/system.h"
+#include "control/status.h"
 #include "crypto/random.h"
 #include "dataplane/engine.h"
 #include "platform/clock.h"
@@ -108,6 +110,7 @@ class Daemon {
     }
     if (auto e = engine_->apply(make_delta(config_, resolved)))
       return "cannot configure the device: " + e.message;
+    states_.assign(config_.peers.size(), PeerState::kConnecting);
     for (std::size_t i = 0; i < config_.peers.size(); ++i)
       if (config_.peers[i].endpoint)
         watched_.push_back(WatchedPeer{
@@ -134,7 +137,45 @@ class Daemon {
                           journal_path(options_, config_.interface), setup_);
         !e.empty())
       return e;
+    status_ =
+        std::make_unique<control::StatusServer>(config_.interface, [this] { return status(); });
+    try {
+      status_->start();
+    } catch (const std::exception& e) {
+      return std::string("status socket: ") + e.what();
+    }
     return "";
+  }
+
+  // Runs on the status server's thread: the engine snapshot is thread-safe; the watch states
+  // are copied under states_mutex_.
+  control::InterfaceStatus status() {
+    control::InterfaceStatus s;
+    s.interface = config_.interface;
+    s.role = "client";
+    const wg::DeviceSnapshot snap = engine_->snapshot();
+    if (snap.private_key)
+      s.public_key = crypto::derive_public_key(*snap.private_key);
+    s.listen_port = snap.listen_port;
+    std::lock_guard lock(states_mutex_);
+    for (const auto& p : snap.peers) {
+      control::PeerStatus ps;
+      ps.public_key = p.public_key;
+      ps.name = config_.server_name;
+      ps.addresses = config_.addresses;  // ours, inside this tunnel
+      ps.endpoint = p.endpoint ? p.endpoint->to_string() : "";
+      ps.last_handshake = p.last_handshake_sec;
+      ps.rx_bytes = p.rx_bytes;
+      ps.tx_bytes = p.tx_bytes;
+      ps.rx_packets = p.rx_packets;
+      ps.tx_packets = p.tx_packets;
+      ps.state = "connecting";
+      for (std::size_t i = 0; i < config_.peers.size() && i < states_.size(); ++i)
+        if (config_.peers[i].public_key == p.public_key)
+          ps.state = peer_state_name(states_[i]);
+      s.peers.push_back(std::move(ps));
+    }
+    return s;
   }
 
   int loop() {
@@ -176,6 +217,8 @@ class Daemon {
   // (which deletes the TUN and with it its addresses and routes).
   bool shutdown() {
     bool clean = true;
+    if (status_)
+      status_->stop();
     if (setup_) {
       for (const auto& e : setup_->rollback()) {
         platform::log_error("%s", e.c_str());
@@ -221,7 +264,12 @@ class Daemon {
       if (!ps)
         continue;  // removed over UAPI by the operator: leave it alone
       const PeerState before = w.watch.state();
-      if (!w.watch.observe(now, *ps)) {
+      const bool due = w.watch.observe(now, *ps);
+      {
+        std::lock_guard lock(states_mutex_);
+        states_[w.index] = w.watch.state();
+      }
+      if (!due) {
         if (before != w.watch.state())
           platform::log_verbose("Peer %s: %s", pc.endpoint->to_string().c_str(),
                                 peer_state_name(w.watch.state()));
@@ -310,6 +358,9 @@ class Daemon {
   platform::Notifier stopped_;
   std::uint32_t ifindex_ = 0;
   std::vector<WatchedPeer> watched_;
+  std::mutex states_mutex_;
+  std::vector<PeerState> states_;  // per config peer; guarded by states_mutex_
+  std::unique_ptr<control::StatusServer> status_;
 };
 
 std::string read_small_file(const std::string& path) {
