@@ -50,8 +50,8 @@ gen_keypair client
 
 start_server() {
   start_wg "$nss" "$ifs" warren || return 1
-  wg set "$ifs" private-key "$(key_file server)" listen-port 51820 peer "$(pub_of client)" allowed-ips 10.77.0.2/32 &&
-    add_addr "$nss" "$ifs" 10.77.0.1/24 && link_up "$nss" "$ifs"
+  wg set "$ifs" private-key "$(key_file server)" listen-port 51820 peer "$(pub_of client)" allowed-ips 10.77.0.2/32,fd77::2/128 &&
+    add_addr "$nss" "$ifs" 10.77.0.1/24 && add_addr "$nss" "$ifs" fd77::1/64 && link_up "$nss" "$ifs"
 }
 start_server || fatal "server starts"
 
@@ -63,7 +63,7 @@ write_conf() {
     cat >"$f" <<CONF
 [Interface]
 PrivateKey = $(priv_of client)
-Address = 10.77.0.2/24
+Address = 10.77.0.2/24, fd77::2/64
 DNS = 10.77.0.1, corp.test
 ${3:-}
 
@@ -95,6 +95,28 @@ client_pid() { cat "/var/run/warren/$ifc.pid" 2>/dev/null; }
 restored() { [[ "$(snapshot)" == "$before" ]] && ! ip -n "$nsc" link show "$ifc" >/dev/null 2>&1; }
 show_diff() { diff <(printf '%s\n' "$before") <(snapshot) | sed 's/^/#   /' || true; }
 
+# status_ok: asks /var/run/warren/IFNAME.sock (the status protocol: "status\n" -> JSON) directly.
+status_ok() {
+  local json
+  json=$(python3 - "/var/run/warren/$ifc.sock" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.sendall(b"status\n")
+data = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    data += b
+print(data.decode())
+PY
+  ) || return 1
+  printf '%s\n' "$json"
+  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); p=d["peers"][0]; sys.exit(0 if d["role"]=="client" and p["public_key"]==sys.argv[2] and p["state"]=="connected" and p["last_handshake"]>0 and "PrivateKey" not in sys.argv[1] else 1)' "$json" "$(pub_of server)" &&
+    ! grep -q "$(priv_of client)" <<<"$json"
+}
+
 # --- bad configs ----------------------------------------------------------------------------------------
 part_bad_configs() {
   local f out
@@ -124,6 +146,9 @@ part_split() {
   check "split: no policy rules" test "$(ip -n "$nsc" rule show | wc -l)" -eq 3
   check "split: the server's tunnel address answers" ping_until "$nsc" 10 10.77.0.1
   check "split: wg show works on the UAPI socket" grep -q "$(pub_of server)" <(wg show "$ifc" peers)
+  if command -v python3 >/dev/null; then
+    check "split: the status socket reports role client, the server's key and state connected" status_ok
+  fi
   check "split: endpoint resolved from /etc/hosts" grep -q "172.31.1.1:51820" <(wg show "$ifc" endpoints)
   check "split: DNS written in place into the netns resolv.conf" grep -q "^nameserver 10.77.0.1" "$netns_etc/resolv.conf"
   check "split: search domain set" grep -q "^search corp.test" "$netns_etc/resolv.conf"
@@ -141,12 +166,16 @@ run_isolated "split tunnel" part_split
 # --- full tunnel ----------------------------------------------------------------------------------------
 part_full() {
   local f
-  f=$(write_conf "$ifc" "0.0.0.0/0")
+  f=$(write_conf "$ifc" "0.0.0.0/0, ::/0")
   check_not "full: outside is not reachable without the tunnel" ping_fails_not "$nsc" 172.31.2.2
   WARREN_DNS_BACKEND=file up "$f"
   check "full: rule 'not fwmark 51820 lookup 51820'" grep -q "not from all fwmark 0xca6c lookup 51820" <(ip -n "$nsc" -4 rule show)
   check "full: rule 'lookup main suppress_prefixlength 0'" grep -q "from all lookup main suppress_prefixlength 0" <(ip -n "$nsc" -4 rule show)
   check "full: default route in table 51820" grep -q "default dev $ifc" <(ip -n "$nsc" route show table 51820)
+  check "full: IPv6 rule 'not fwmark 51820 lookup 51820'" grep -q "not from all fwmark 0xca6c lookup 51820" <(ip -n "$nsc" -6 rule show)
+  check "full: IPv6 rule 'lookup main suppress_prefixlength 0'" grep -q "from all lookup main suppress_prefixlength 0" <(ip -n "$nsc" -6 rule show)
+  check "full: IPv6 default route in table 51820" grep -q "default dev $ifc" <(ip -n "$nsc" -6 route show table 51820)
+  check "full: the server's IPv6 tunnel address answers" ping_until "$nsc" 10 fd77::1
   check "full: src_valid_mark set" test "$(nsx "$nsc" sysctl -n net.ipv4.conf.all.src_valid_mark)" = 1
   check "full: the outside host is reachable through the server's NAT" ping_until "$nsc" 10 172.31.2.2
   check "full: the tunnel's own UDP goes out on eth0 (marked)" grep -q "dev eth0" <(ip -n "$nsc" route get 172.31.1.1 mark 51820)
