@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -38,9 +39,16 @@ namespace {
 constexpr auto kWatchInterval = std::chrono::seconds(1);
 constexpr auto kDownTimeout = std::chrono::seconds(20);
 
+// As warren-wg: one worker per CPU, WARREN_WORKERS=N overrides.
 std::size_t worker_count() {
+  if (const char* v = std::getenv("WARREN_WORKERS")) {
+    char* end = nullptr;
+    unsigned long n = std::strtoul(v, &end, 10);
+    if (end && *end == '\0' && n >= 1 && n <= 64)
+      return n;
+  }
   unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : std::min<unsigned>(n, 4);
+  return n == 0 ? 1 : n;
 }
 
 bool process_is_warren(int pid) {
@@ -69,11 +77,13 @@ class Daemon {
     } catch (const std::exception& e) {
       return std::string("signal handling: ") + e.what();
     }
-    server_ = std::make_unique<uapi::UapiServer>(config_.interface, handler_);
-    if (auto probe = platform::connect_unix(server_->socket_path());
-        probe.ok() || probe.would_block())
+    // A live daemon for this name answers on its UAPI socket: refuse before touching the TUN
+    // (as warren-wg does; the bind in start() checks again).
+    const std::string uapi_path =
+        std::string(uapi::kDefaultSocketDir) + "/" + config_.interface + ".sock";
+    if (auto probe = platform::connect_unix(uapi_path); probe.ok() || probe.would_block())
       return "interface " + config_.interface + " is already in use by another process (" +
-             server_->socket_path() + ")";
+             uapi_path + ")";
     const std::uint32_t mtu = config_.mtu.value_or(wg::kDefaultMtu);
     auto tun = platform::create_tun(
         platform::TunOptions{.name = config_.interface, .queues = worker_count(), .mtu = mtu});
@@ -94,7 +104,8 @@ class Daemon {
     if (!engine.ok())
       return "cannot open the UDP socket: " + engine.message();
     engine_ = std::move(engine.value);
-    handler_.engine = engine_.get();
+    // The engine is the UAPI handler itself (`wg show`, `wg set` work on the client).
+    server_ = std::make_unique<uapi::UapiServer>(config_.interface, *engine_);
 
     std::vector<std::optional<net::Endpoint>> resolved;
     for (const auto& p : config_.peers) {
@@ -234,22 +245,8 @@ class Daemon {
     return clean;
   }
 
-  PeerState state_of(std::size_t peer_index) const {
-    for (const auto& w : watched_)
-      if (w.index == peer_index)
-        return w.watch.state();
-    return PeerState::kConnecting;
-  }
 
  private:
-  struct Handler final : uapi::Handler {
-    dataplane::Engine* engine = nullptr;
-    wg::ApplyError set(const wg::ConfigDelta& d) override {
-      return engine ? engine->apply(d) : wg::ApplyError{EIO, "device not ready"};
-    }
-    wg::DeviceSnapshot get() override { return engine ? engine->snapshot() : wg::DeviceSnapshot{}; }
-  };
-
   void watch_peers() {
     if (watched_.empty())
       return;
@@ -348,11 +345,10 @@ class Daemon {
   const ClientConfig& config_;
   const DaemonOptions& options_;
   platform::SystemClock clock_;
-  Handler handler_;
   std::unique_ptr<platform::TerminationSignals> signals_;
-  std::unique_ptr<uapi::UapiServer> server_;
   std::unique_ptr<platform::BindFactory> binds_;
   std::unique_ptr<dataplane::Engine> engine_;
+  std::unique_ptr<uapi::UapiServer> server_;  // after engine_ (its handler): destroyed first
   std::unique_ptr<System> system_;
   std::unique_ptr<ActiveSetup> setup_;
   platform::Notifier stopped_;
