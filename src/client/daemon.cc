@@ -144,6 +144,9 @@ class Daemon {
     PlanOptions po;
     po.state_dir = options_.state_dir;
     po.dns = options_.dns ? *options_.dns : detect_dns_method(*system_);
+    for (const auto& ep : resolved)
+      if (ep)
+        po.endpoints.push_back(ep->address);
     if (auto e = bring_up(*system_, config_, ifindex_, mtu, po,
                           journal_path(options_, config_.interface), setup_);
         !e.empty())
@@ -244,7 +247,6 @@ class Daemon {
       engine_->stop();
     return clean;
   }
-
 
  private:
   void watch_peers() {

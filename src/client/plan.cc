@@ -52,6 +52,21 @@ std::vector<std::unique_ptr<Step>> plan_steps(const ClientConfig& c, std::uint32
   const std::uint32_t table = c.table.value_or(0);
   const std::uint32_t mark = effective_fwmark(c);
   bool default_v4 = false, default_v6 = false;
+  if (routes && table == 0) {
+    for (const auto& ep : o.endpoints) {
+      const bool covered = std::any_of(prefixes.begin(), prefixes.end(), [&](const net::Prefix& p) {
+        return !is_default(p) && p.contains(ep);
+      });
+      if (!covered)
+        continue;
+      auto via = sys.net().route_get(ep);
+      if (!via.ok() || via.value.ifindex == ifindex)
+        continue;  // unreachable now, or already through the tunnel: nothing to pin
+      platform::RouteSpec host{via.value.destination, via.value.ifindex, 0, kEndpointRouteMetric,
+                               via.value.gateway};
+      steps.push_back(make_route_step(host));
+    }
+  }
   if (routes) {
     for (const auto& p : prefixes) {
       if (is_default(p) && !c.table) {

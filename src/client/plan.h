@@ -3,6 +3,7 @@
 /// add_addr / set_mtu_up / add_route / add_default / set_dns do), applied through
 /// ActiveSetup.
 ///
+/// Endpoint host routes: see PlanOptions::endpoints (looked up when the plan is made).
 /// Routes: every AllowedIPs prefix of every peer becomes a route on the interface (split
 /// tunnel), except prefixes the kernel already routes there because of an interface address.
 /// With Table = N they go into table N; with Table = off there are none. A /0 with Table =
@@ -31,7 +32,15 @@ struct PlanOptions {
   std::string resolv_conf = "/etc/resolv.conf";
   std::string state_dir = "/var/run/warren";  ///< backups: STATE_DIR/IFNAME.resolv.conf
   std::string sysctl_dir = "/proc/sys";
+  /// The peers' resolved endpoint addresses. One that falls inside a prefix routed into the
+  /// tunnel in the main table gets a host route via its current path first, so the tunnel's
+  /// own UDP does not loop (AllowedIPs = 0.0.0.0/1, 128.0.0.0/1 and the like).
+  std::vector<net::IpAddress> endpoints;
 };
+
+/// The metric of those endpoint host routes: unusual, so they never collide with a route of
+/// the system's own (same destination and metric would be EEXIST).
+inline constexpr std::uint32_t kEndpointRouteMetric = 51820;
 
 /// The fwmark the engine's sockets need: FwMark if set, else T when a full tunnel is set up.
 std::uint32_t effective_fwmark(const ClientConfig& config);

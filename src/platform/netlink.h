@@ -86,6 +86,10 @@ class NetConfig {
   virtual Status add_rule(const RuleSpec& rule) = 0;
   virtual Status delete_rule(const RuleSpec& rule) = 0;
 
+  /// The route the kernel would use for `destination` now (`ip route get`): ifindex, gateway
+  /// and table of the match, with the host prefix as destination. ENETUNREACH when none.
+  virtual Result<RouteSpec> route_get(const net::IpAddress& destination) = 0;
+
   /// The addresses configured on `ifindex` (0 = every link), with their prefix lengths.
   virtual Result<std::vector<net::Prefix>> list_addresses(std::uint32_t ifindex) = 0;
 };

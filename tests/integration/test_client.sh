@@ -187,6 +187,19 @@ part_full() {
 ping_fails_not() { ! ping_fails "$@"; }
 run_isolated "full tunnel" part_full
 
+# --- split tunnel whose prefixes cover the server's own address -------------------------------------------
+part_cover() {
+  local f
+  f=$(write_conf "$ifc" "0.0.0.0/1, 128.0.0.0/1")
+  WARREN_DNS_BACKEND=file up "$f"
+  check "cover: the endpoint is pinned to the uplink by a host route" grep -q "172.31.1.1 dev eth0 .*metric 51820" <(ip -n "$nsc" route show)
+  check "cover: the endpoint still leaves by eth0" grep -q "dev eth0" <(ip -n "$nsc" route get 172.31.1.1)
+  check "cover: the outside host is reachable through the tunnel" ping_until "$nsc" 10 172.31.2.2
+  down "$ifc"
+  check "cover: down restores exactly" restored || show_diff
+}
+run_isolated "covering split tunnel" part_cover
+
 # --- crash recovery -------------------------------------------------------------------------------------
 part_crash() {
   local f pid out

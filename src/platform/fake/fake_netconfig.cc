@@ -162,6 +162,25 @@ Status FakeNetConfig::delete_rule(const RuleSpec& rule) {
   return {};
 }
 
+Result<RouteSpec> FakeNetConfig::route_get(const net::IpAddress& destination) {
+  const RouteSpec* best = nullptr;
+  for (const auto& r : state_.routes) {
+    if (r.table != kMainTable || r.destination.address.family() != destination.family() ||
+        !r.destination.contains(destination))
+      continue;
+    if (!best || r.destination.length > best->destination.length ||
+        (r.destination.length == best->destination.length &&
+         r.metric.value_or(0) < best->metric.value_or(0)))
+      best = &r;
+  }
+  if (!best)
+    return Result<RouteSpec>::failure(ENETUNREACH, "fake(get route)");
+  RouteSpec out = *best;
+  out.destination = net::Prefix{destination, static_cast<std::uint8_t>(destination.size() * 8)};
+  out.metric.reset();
+  return Result<RouteSpec>::success(out);
+}
+
 Result<std::vector<net::Prefix>> FakeNetConfig::list_addresses(std::uint32_t ifindex) {
   std::vector<net::Prefix> out;
   for (const auto& [i, p] : state_.addresses)

@@ -51,6 +51,8 @@ class FakeNetConfig final : public NetConfig {
   Status delete_route(const RouteSpec& route) override;
   Status add_rule(const RuleSpec& rule) override;
   Status delete_rule(const RuleSpec& rule) override;
+  /// Longest match in the main table (rules are not evaluated).
+  Result<RouteSpec> route_get(const net::IpAddress& destination) override;
   Result<std::vector<net::Prefix>> list_addresses(std::uint32_t ifindex) override;
 
  private:

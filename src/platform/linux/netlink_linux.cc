@@ -200,6 +200,58 @@ class MnlNetConfig final : public NetConfig {
     return rule_request(RTM_DELRULE, 0, rule, "netlink(delete rule)");
   }
 
+  Result<RouteSpec> route_get(const net::IpAddress& destination) override {
+    std::lock_guard lock(mutex_);
+    nlmsghdr* nlh = start(RTM_GETROUTE, 0);
+    auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtmsg)));
+    rtm->rtm_family = destination.is_v4() ? AF_INET : AF_INET6;
+    rtm->rtm_dst_len = static_cast<unsigned char>(destination.size() * 8);
+    put_address(nlh, RTA_DST, destination);
+    RouteSpec out;
+    out.destination = net::Prefix{destination, rtm->rtm_dst_len};
+    bool found = false;
+    auto on_route = [&](const nlmsghdr* reply) {
+      if (reply->nlmsg_type != RTM_NEWROUTE)
+        return;
+      const auto* m = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(reply));
+      found = true;
+      out.table = m->rtm_table;
+      struct Ctx {
+        RouteSpec* r;
+      } ctx{&out};
+      mnl_attr_parse(
+          reply, sizeof(*m),
+          [](const nlattr* a, void* data) {
+            auto* c = static_cast<Ctx*>(data);
+            switch (mnl_attr_get_type(a)) {
+              case RTA_OIF:
+                if (mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
+                  c->r->ifindex = mnl_attr_get_u32(a);
+                break;
+              case RTA_TABLE:
+                if (mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
+                  c->r->table = mnl_attr_get_u32(a);
+                break;
+              case RTA_GATEWAY:
+                c->r->gateway = net::IpAddress::from_bytes(
+                    static_cast<const std::uint8_t*>(mnl_attr_get_payload(a)),
+                    mnl_attr_get_payload_len(a));
+                break;
+              default:
+                break;
+            }
+            return MNL_CB_OK;
+          },
+          &ctx);
+    };
+    Status s = transact(nlh, on_route, "netlink(get route)");
+    if (!s.ok())
+      return Result<RouteSpec>::failure(s);
+    if (!found)
+      return Result<RouteSpec>::failure(ENETUNREACH, "netlink(get route)");
+    return Result<RouteSpec>::success(std::move(out));
+  }
+
   Result<std::vector<net::Prefix>> list_addresses(std::uint32_t ifindex) override {
     std::lock_guard lock(mutex_);
     nlmsghdr* nlh = start(RTM_GETADDR, NLM_F_DUMP);

@@ -32,6 +32,7 @@ PlanOptions options(DnsMethod dns = DnsMethod::kFile) {
   o.resolv_conf = kResolv;
   o.state_dir = "/run/warren";
   o.sysctl_dir = "/proc/sys";
+  o.endpoints = {*net::IpAddress::parse("10.20.1.1")};  // inside 10.20.0.0/16 when routed
   return o;
 }
 
@@ -55,6 +56,10 @@ struct Machine {
     sys.set_programs({"resolvconf", "resolvectl"});
   }
 };
+
+void expect_restored_net(const fake::FakeSystemState& before, FakeSystem& sys) {
+  EXPECT_EQ(sys.state().net, before.net);
+}
 
 TEST(ClientSetup, SplitTunnelPlan) {
   Machine m;
@@ -106,6 +111,38 @@ TEST(ClientSetup, FullTunnelAsWgQuick) {
   // The main table's default route is untouched (suppressed by the rule, not replaced).
   EXPECT_TRUE(st.routes.count(platform::RouteSpec{
       *net::Prefix::parse("0.0.0.0/0"), 1, 254, {}, net::IpAddress::parse("192.0.2.254")}));
+}
+
+TEST(ClientSetup, EndpointInsideRoutedPrefixGetsAHostRoute) {
+  Machine m;
+  PlanOptions o = options();
+  o.endpoints = {*net::IpAddress::parse("192.0.2.1"), *net::IpAddress::parse("198.51.100.1")};
+  ClientConfig c = config("0.0.0.0/1, 128.0.0.0/1");
+  const auto before = m.sys.state();
+  std::unique_ptr<ActiveSetup> up;
+  ASSERT_EQ(bring_up(m.sys, c, m.tun, 1420, o, kJournal, up), "");
+  // Both endpoints lie inside 128.0.0.0/1: each is pinned to its current path (the uplink).
+  int pinned = 0;
+  for (const auto& route : m.sys.fake_net().state().routes)
+    pinned += route.metric == kEndpointRouteMetric && route.ifindex == 1 &&
+              route.gateway == net::IpAddress::parse("192.0.2.254") &&
+              route.destination.length == 32;
+  EXPECT_EQ(pinned, 2);
+  auto r = m.sys.fake_net().route_get(*net::IpAddress::parse("198.51.100.1"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value.ifindex, 1u) << "the endpoint still leaves by eth0";
+  EXPECT_EQ(r.value.gateway, net::IpAddress::parse("192.0.2.254"));
+  auto other = m.sys.fake_net().route_get(*net::IpAddress::parse("198.51.100.2"));
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other.value.ifindex, m.tun) << "everything else goes into the tunnel";
+  up.reset();
+  expect_restored_net(before, m.sys);
+  // Without overlap there is no host route.
+  Machine m2;
+  std::unique_ptr<ActiveSetup> up2;
+  ASSERT_EQ(bring_up(m2.sys, config("10.20.0.0/16"), m2.tun, 1420, o, kJournal, up2), "");
+  for (const auto& route : m2.sys.fake_net().state().routes)
+    EXPECT_NE(route.metric, kEndpointRouteMetric);
 }
 
 TEST(ClientSetup, ExplicitTableAndOff) {
