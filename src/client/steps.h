@@ -77,6 +77,12 @@ class ActiveSetup {
   /// failures (each "describe: message"); keeps going past them. Idempotent.
   std::vector<std::string> rollback();
   std::size_t applied() const { return steps_.size(); }
+  /// Forgets the applied steps without undoing them and leaves the journal as it is: what a
+  /// crash leaves behind (tests of recovery use it).
+  void abandon() {
+    steps_.clear();
+    journal_.clear();
+  }
 
  private:
   ActiveSetup(System& sys, std::string journal) : sys_(sys), journal_(std::move(journal)) {}

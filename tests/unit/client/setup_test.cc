@@ -300,7 +300,7 @@ TEST(ClientSetup, CrashRecoveryFromJournal) {
           break;
         ASSERT_EQ(crashed->apply(std::move(s)), "");
       }
-      (void)crashed.release();  // kill -9: no destructor runs
+      crashed->abandon();  // kill -9: nothing is undone
     }
     m.sys.fake_net().remove_link(m.tun);  // the kernel deletes the TUN with its process
     auto before_net = before.net;
@@ -322,7 +322,7 @@ TEST(ClientSetup, JournalFromAnotherNamespaceIsNotReplayed) {
   Machine m;
   std::unique_ptr<ActiveSetup> up;
   ASSERT_EQ(bring_up(m.sys, config("0.0.0.0/0"), m.tun, 1420, options(), kJournal, up), "");
-  (void)up.release();
+  up->abandon();
   const auto rules = m.sys.fake_net().state().rules;
   m.sys.set_netns_id("other");
   auto r = replay_journal(m.sys, kJournal);
