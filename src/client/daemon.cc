@@ -61,9 +61,20 @@ bool process_is_warren(int pid) {
 }
 
 // One peer the reconnect loop looks after: its index in the config and its watch.
+// A name resolution running on its own thread, so that a slow resolver (its DNS server may
+// be reachable only through the tunnel that is down) never blocks signals or the other peers.
+// Shared with the detached thread; abandoned, not joined, at shutdown.
+struct PendingResolve {
+  std::mutex mu;
+  bool done = false;  // guarded by mu
+  std::optional<net::Endpoint> endpoint;
+  std::string error;
+};
+
 struct WatchedPeer {
   std::size_t index;
   PeerWatch watch;
+  std::shared_ptr<PendingResolve> pending;
 };
 
 class Daemon {
@@ -262,6 +273,23 @@ class Daemon {
           ps = &p;
       if (!ps)
         continue;  // removed over UAPI by the operator: leave it alone
+      if (w.pending) {
+        std::unique_lock lock(w.pending->mu);
+        if (!w.pending->done)
+          continue;  // still resolving; the attempt happens when it is done
+        auto ep = w.pending->endpoint;
+        auto err = w.pending->error;
+        lock.unlock();
+        w.pending.reset();
+        if (!ep) {
+          platform::log_error("Reconnect: cannot resolve %s (%s); trying its last address",
+                              pc.endpoint->to_string().c_str(), err.c_str());
+          ep = ps->endpoint;
+        }
+        if (ep)
+          attempt(pc, *ps, *ep, w.watch);
+        continue;
+      }
       const PeerState before = w.watch.state();
       const bool due = w.watch.observe(now, *ps);
       {
@@ -274,19 +302,28 @@ class Daemon {
                                 peer_state_name(w.watch.state()));
         continue;
       }
-      attempt(pc, *ps, w.watch);
+      if (auto literal = net::IpAddress::parse(pc.endpoint->host)) {
+        attempt(pc, *ps, net::Endpoint{*literal, pc.endpoint->port}, w.watch);
+        continue;
+      }
+      // Re-resolve first (the server may have moved); the attempt follows when it is done.
+      auto pending = std::make_shared<PendingResolve>();
+      w.pending = pending;
+      std::thread([pending, hp = *pc.endpoint] {
+        std::string err;
+        auto ep = resolve_endpoint(hp, err);
+        std::lock_guard lock(pending->mu);
+        pending->endpoint = ep;
+        pending->error = err;
+        pending->done = true;
+      }).detach();
     }
   }
 
-  // One reconnect attempt: re-resolve, then make the device start a handshake now.
-  void attempt(const PeerConfig& pc, const wg::PeerSnapshot& ps, const PeerWatch& watch) {
-    std::string err;
-    auto ep = resolve_endpoint(*pc.endpoint, err);
-    if (!ep) {
-      platform::log_error("Reconnect: cannot resolve %s: %s", pc.endpoint->to_string().c_str(),
-                          err.c_str());
-      return;
-    }
+  // One reconnect attempt: set the endpoint, then make the device start a handshake now.
+  void attempt(const PeerConfig& pc, const wg::PeerSnapshot& ps, const net::Endpoint& endpoint,
+               const PeerWatch& watch) {
+    const std::optional<net::Endpoint> ep = endpoint;
     if (ps.endpoint != ep)
       platform::log_verbose("Reconnect: %s is now %s", pc.endpoint->to_string().c_str(),
                             ep->to_string().c_str());

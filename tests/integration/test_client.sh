@@ -41,7 +41,7 @@ nsx "$nss" sysctl -qw net.ipv4.ip_forward=1
 nsx "$nss" iptables -t nat -A POSTROUTING -s 10.77.0.0/24 -o eth1 -j MASQUERADE
 
 mkdir -p "$netns_etc"
-printf 'nameserver 172.31.1.53\nsearch home.test\n' >"$netns_etc/resolv.conf"
+printf 'nameserver 127.0.0.1\nsearch home.test\n' >"$netns_etc/resolv.conf"
 printf '127.0.0.1 localhost\n172.31.1.1 wgserver.test\n' >"$netns_etc/hosts"
 resolv_before=$(cat "$netns_etc/resolv.conf")
 
@@ -64,7 +64,7 @@ write_conf() {
 [Interface]
 PrivateKey = $(priv_of client)
 Address = 10.77.0.2/24, fd77::2/64
-DNS = 10.77.0.1, corp.test
+${CONF_DNS-DNS = 10.77.0.1, corp.test}
 ${3:-}
 
 [Peer]
@@ -255,5 +255,22 @@ part_reconnect() {
   check "reconnect: down restores exactly" restored || show_diff
 }
 run_isolated "reconnect" part_reconnect
+
+# --- the server's name does not resolve yet when the client starts -----------------------------------------
+part_late_name() {
+  local f log
+  printf '127.0.0.1 localhost\n' >"$netns_etc/hosts"
+  # Without DNS in the config: the resolver stays the host's (which fails fast here).
+  f=$(CONF_DNS="" write_conf "$ifc" "10.77.0.0/24")
+  log="$WIT_TMP/client-late.log"
+  LOG_LEVEL=verbose WARREN_DNS_BACKEND=file nsx "$nsc" "$WARREN" up --dead-after 4 "$f" >"$log" 2>&1
+  check "late name: up succeeds although the name does not resolve" kill -0 "$(client_pid)"
+  check "late name: the failure is logged" grep -q "Cannot resolve wgserver.test:51820" "$log"
+  printf '127.0.0.1 localhost\n172.31.1.1 wgserver.test\n' >"$netns_etc/hosts"
+  check "late name: the tunnel comes up once the name resolves" ping_until "$nsc" 30 10.77.0.1
+  down "$ifc"
+  check "late name: down restores exactly" restored || show_diff
+}
+run_isolated "late name" part_late_name
 
 finish
