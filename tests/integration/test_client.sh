@@ -163,6 +163,19 @@ part_split() {
 }
 run_isolated "split tunnel" part_split
 
+part_signals() {
+  local f pid sig
+  f=$(write_conf "$ifc" "0.0.0.0/0, ::/0")
+  for sig in INT TERM; do
+    WARREN_DNS_BACKEND=file up "$f"
+    pid=$(client_pid)
+    kill -"$sig" "$pid"
+    wait_until 10 bash -c "! kill -0 $pid"
+    check "SIG$sig: the daemon restores everything and exits" restored || show_diff
+  done
+}
+run_isolated "signals" part_signals
+
 # --- full tunnel ----------------------------------------------------------------------------------------
 part_full() {
   local f
