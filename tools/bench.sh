@@ -12,7 +12,7 @@
 #   wireguard-go<->warren; and every setup with warren again with WARREN_OFFLOADS=tun (UDP GSO/GRO
 #   off: veth hands GSO super-datagrams across unsegmented, which flatters one-host figures; "tun"
 #   keeps the TUN offloads, so these rows show what a real NIC without UDP offloads would see).
-# Per setup: idle ping RTT (20 pings, average), then iperf3 TCP with 1 and 4 streams in both
+# Per setup: idle ping RTT (20 pings, median), then iperf3 TCP with 1 and 4 streams in both
 # directions. Per test: throughput (iperf3 receiver), CPU seconds of the two daemons during the
 # test (utime + stime from /proc/PID/stat), megabits per CPU-second, peak RSS of the daemon in A and
 # of the one in B (VmHWM since its start). The table shows medians over the rounds.
@@ -153,6 +153,7 @@ hwm_kib() { # VmHWM of one PID in KiB
   awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
 }
 HZ=$(getconf CLK_TCK)
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # tunnel_up A_IMPL B_IMPL A_OFFLOADS B_OFFLOADS
 tunnel_up() {
@@ -173,10 +174,11 @@ tunnel_up() {
   ((ok)) || die "no ping through the tunnel ($1 <-> $2)"
 }
 
-# ping_avg DST: average RTT of 20 idle pings in ms.
-ping_avg() {
-  ip netns exec "$NSA" ping -n -q -c 20 -i 0.05 "$1" 2>/dev/null |
-    awk -F'[ /]+' '/^rtt|^round-trip/ { print $8 }'
+# ping_median DST: median RTT of 20 idle pings in ms (the median, because on a shared machine one
+# ping that waited for a CPU would otherwise dominate the average).
+ping_median() {
+  ip netns exec "$NSA" ping -n -c 20 -i 0.05 "$1" 2>/dev/null |
+    sed -n 's/.* time=\([0-9.]*\) ms.*/\1/p' | median
 }
 
 # run_iperf SETUP ROUND DST STREAMS DIR
@@ -241,7 +243,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
       tunnel_up "$a" "$b" "$oa" "$ob"
       dst=10.91.0.2
     fi
-    echo "$setup rtt $round $(ping_avg "$dst")" >>"$TMP/rtts"
+    echo "$setup rtt $round $(ping_median "$dst")" >>"$TMP/rtts"
     for streams in 1 4; do
       for dir in "A>B" "B>A"; do
         run_iperf "$setup" "$round" "$dst" "$streams" "$dir"
@@ -294,7 +296,6 @@ label() {
     wggo-warren/udp-off) echo "wg-go <-> warren, UDP GSO/GRO off" ;;
   esac
 }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo
 echo "warren benchmark: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), kernel $(uname -r)"
