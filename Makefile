@@ -17,10 +17,16 @@ configure: setup
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# Everything: unit tests, then the namespace tests (those skip with a reason without root).
+# Everything: unit tests, then the namespace tests (those skip with a reason without root);
+# the whole suite twice, once with every offload on (the default) and once with
+# WARREN_OFFLOADS=off (src/platform/offloads.h), so both data paths stay correct.
 test: build
+	@echo "== make test: offloads on (default)"
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE root
 	@cd $(BUILD) && ctest --output-on-failure -L root
+	@echo "== make test: WARREN_OFFLOADS=off"
+	@cd $(BUILD) && WARREN_OFFLOADS=off ctest --output-on-failure -j $(JOBS) -LE root
+	@cd $(BUILD) && WARREN_OFFLOADS=off ctest --output-on-failure -L root
 
 test-unit: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE root

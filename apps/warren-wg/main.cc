@@ -158,9 +158,9 @@ int run(const std::string& name, bool foreground, platform::StartupReport& repor
 
   platform::SystemClock clock;
   auto binds = platform::make_system_bind_factory();
-  auto created = dataplane::Engine::create(std::move(tun.value), *binds, clock,
-                                           crypto::SystemRandom::instance(),
-                                           std::move(monitor.value), dataplane::EngineOptions{});
+  auto created = dataplane::Engine::create(
+      std::move(tun.value), *binds, clock, crypto::SystemRandom::instance(),
+      std::move(monitor.value), dataplane::EngineOptions{.offloads = offloads.offloads});
   if (!created.ok())
     return fail("Failed to bind UDP socket: " + created.message());
   dataplane::Engine& engine = *created.value;

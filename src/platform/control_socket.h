@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -43,6 +44,9 @@ class ControlConnection {
   /// Writes all of `data`, waiting at most `timeout` each time the peer's buffer is full
   /// (ETIMEDOUT). EPIPE when the peer has gone or after shutdown(). Never raises SIGPIPE.
   Status write_all(std::span<const char> data, std::chrono::milliseconds timeout);
+
+  /// The connecting process's user id (SO_PEERCRED), or nullopt if it cannot be read.
+  std::optional<std::uint32_t> peer_uid() const;
 
   /// Ends both directions without releasing the descriptor (wakes a blocked owner).
   void shutdown() noexcept;

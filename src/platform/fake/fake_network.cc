@@ -122,11 +122,17 @@ class FakeBind final : public UdpBind {
   std::vector<std::unique_ptr<Socket>> sockets_;
 };
 
+std::vector<BindOptions> FakeHost::opened_options() const {
+  std::lock_guard lock(net_.mutex_);
+  return opened_options_;
+}
+
 Result<std::unique_ptr<UdpBind>> FakeHost::open(const BindOptions& o) {
   using R = Result<std::unique_ptr<UdpBind>>;
   if (!o.ipv4 && !o.ipv6)
     return R::failure(EINVAL, "bind");
   std::lock_guard lock(net_.mutex_);
+  opened_options_.push_back(o);
   // Same rules as the kernel: a port is shared only by reuseport binds, and an exclusive
   // request (the first of a reuseport group) wants it free.
   auto usable = [&](std::uint16_t port) {

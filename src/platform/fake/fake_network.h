@@ -47,6 +47,8 @@ class FakeHost final : public BindFactory {
   void add_address(const net::IpAddress& a);
   void remove_address(const net::IpAddress& a);
   std::uint32_t ifindex() const { return ifindex_; }
+  /// The options of every open() so far, in order (tests check what the engine asked for).
+  std::vector<BindOptions> opened_options() const;
 
  private:
   friend class FakeNetwork;
@@ -59,6 +61,7 @@ class FakeHost final : public BindFactory {
   std::uint32_t ifindex_;
   std::map<std::uint16_t, std::vector<FakeBind*>> ports_;  // guarded by the network's mutex
   std::uint16_t next_port_ = 40000;
+  std::vector<BindOptions> opened_options_;  // guarded by the network's mutex
 };
 
 class FakeNetwork {

@@ -181,6 +181,14 @@ ControlConnection& ControlConnection::operator=(ControlConnection&& o) noexcept 
   return *this;
 }
 
+std::optional<std::uint32_t> ControlConnection::peer_uid() const {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (!fd_.valid() || ::getsockopt(fd_.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+    return std::nullopt;
+  return static_cast<std::uint32_t>(cred.uid);
+}
+
 Result<std::size_t> ControlConnection::read(std::span<char> out,
                                             std::chrono::milliseconds timeout) {
   if (!fd_) {
