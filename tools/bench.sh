@@ -318,6 +318,7 @@ for setup in "${SELECTED[@]}"; do
       [[ $rss != "-" ]] && rss=$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')
       ((fails > 0)) && mbps="$mbps ($fails failed)"
       printf '| %-36s | %7s | %-4s | %10s | %7s | %12s | %8s | %8s |\n' "$(label "$setup")" "$streams" "$dir" "$mbps" "$cpu" "$eff" "$rss" "$rtt"
+      echo "$setup $streams $dir ${mbps%% *} $rss $rtt" >>"$TMP/medians"
     done
   done
 done
@@ -327,3 +328,29 @@ for row in "${MEM_ROWS[@]}"; do
   printf '| %-36s | %7s peers idle | VmRSS %6.1f MiB | VmHWM %6.1f MiB |\n' "$name, memory" "$npeers" \
     "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$(awk -v k="$hwm" 'BEGIN { print k / 1024 }')"
 done
+
+# ---- the issue's targets, from the medians above ---------------------------------------------
+echo
+m() { awk -v s="$1" -v p="$2" -v d="$3" -v f="$4" '$1 == s && $2 == p && $3 == d { print $f }' "$TMP/medians"; }
+verdict() { awk -v a="$1" -v b="$2" -v k="$3" 'BEGIN { if (a == "" || b == "" || a == "-" || b == "-") print "n/a"; else printf "%.2fx %s\n", a / b, (a >= k * b ? "met" : "NOT met") }'; }
+if [[ -f $TMP/medians ]]; then
+  echo "Targets (issue 4), from the medians:"
+  for dir in "A>B" "B>A"; do
+    printf '  warren<->warren 1 stream %s vs wg-go<->wg-go (>= 8x):   %s\n' "$dir" \
+      "$(verdict "$(m warren-warren 1 "$dir" 4)" "$(m wggo-wggo 1 "$dir" 4)" 8)"
+  done
+  for setup in warren-wggo wggo-warren warren-wggo/udp-off wggo-warren/udp-off; do
+    for dir in "A>B" "B>A"; do
+      printf '  %-22s 1 stream %s vs wg-go<->wg-go (>= 1x):  %s\n' "$(label "$setup" | sed 's/, UDP GSO\/GRO off/ (udp off)/')" "$dir" \
+        "$(verdict "$(m "$setup" 1 "$dir" 4)" "$(m wggo-wggo 1 "$dir" 4)" 1)"
+    done
+  done
+  for dir in "A>B" "B>A"; do
+    printf '  warren<->warren 4 streams %s vs 1 stream (>= 1x):      %s\n' "$dir" \
+      "$(verdict "$(m warren-warren 4 "$dir" 4)" "$(m warren-warren 1 "$dir" 4)" 1)"
+  done
+  printf '  idle RTT warren<->warren vs wg-go<->wg-go (<= 1x):      %s ms vs %s ms\n' \
+    "$(m warren-warren 1 "A>B" 6)" "$(m wggo-wggo 1 "A>B" 6)"
+  maxrss=$(awk '$1 ~ /^warren-warren/ && $5 != "-" { if ($5 > m) m = $5 } END { print m + 0 }' "$TMP/medians")
+  printf '  warren<->warren peak RSS under load (<= 64 MiB):       %s MiB\n' "$maxrss"
+fi

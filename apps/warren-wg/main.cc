@@ -143,10 +143,8 @@ int run(const std::string& name, bool foreground, platform::StartupReport& repor
   }
 
   const std::size_t workers = worker_count();
-  auto tun = platform::create_tun(platform::TunOptions{.name = name,
-                                                       .queues = workers,
-                                                       .vnet_hdr = offloads.offloads.tun,
-                                                       .mtu = wg::kDefaultMtu});
+  auto tun = platform::create_tun(platform::TunOptions{
+      .name = name, .queues = workers, .vnet_hdr = offloads.offloads.tun, .mtu = wg::kDefaultMtu});
   if (!tun.ok())
     return fail(tun_error_message(name, tun.status()));
   platform::log_verbose("Offloads requested: %s; TUN offloads in use: %s",
@@ -242,6 +240,17 @@ int run(const std::string& name, bool foreground, platform::StartupReport& repor
   }
   server.stop();  // removes the socket first, so `wg` stops seeing us before the TUN goes
   engine.stop();
+  if (engine.tun().vnet_hdr()) {
+    const platform::TunOffloadStats st = engine.tun().offload_stats();
+    platform::log_verbose(
+        "TUN offloads: read %llu super-packets (%llu packets), wrote %llu (%llu packets), "
+        "dropped %llu malformed",
+        static_cast<unsigned long long>(st.super_packets_read),
+        static_cast<unsigned long long>(st.segments_read),
+        static_cast<unsigned long long>(st.super_packets_written),
+        static_cast<unsigned long long>(st.segments_written),
+        static_cast<unsigned long long>(st.malformed_dropped));
+  }
   platform::log_verbose("Shut down");
   return 0;
 }

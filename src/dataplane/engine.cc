@@ -15,9 +15,15 @@
 //     counter, so they can leave slightly out of nonce order, well inside the 8128-packet
 //     replay window (as with wireguard-go's parallel encryption).
 //   * Incoming: SO_REUSEPORT hashes the remote 4-tuple to one bind, so all of one peer's
-//     datagrams (from one endpoint) are received, decrypted (replay check included) and
-//     written to the TUN in order by one worker. A roaming peer may move to another worker;
-//     packets in flight across the move are ordered by the replay window only.
+//     datagrams (from one endpoint) are received and decrypted (replay check included) in
+//     order by one worker, which writes them to its own TUN queue. With spread_flows, each
+//     decrypted packet is written to the TUN queue of its inner flow's hash instead: by this
+//     worker, or handed (copied, in order) to that queue's worker. A flow
+//     thus always takes one path and keeps its order, and since the kernel's TUN flow table
+//     sends a flow's outgoing packets to the queue its incoming ones were written to, one
+//     peer's flows spread their TUN writes and their encryption over all workers. A roaming
+//     peer may move to another worker; packets in flight across the move are ordered by the
+//     replay window only.
 //   * Run to completion: a worker finishes a batch (read → crypto → write) before looking at
 //     the next source; level-triggered readiness makes busy sources take turns.
 //   * Replies the Device produces while handling a packet (handshake responses, cookie
@@ -33,7 +39,8 @@
 //
 // No allocation per packet: each worker owns 2 × kMaxBatch buffers of 64 KiB (allocated
 // uninitialised, so only the bytes packets touch are ever paged in) plus fixed arrays of
-// views, sizes, paths and outgoing datagrams.
+// views, sizes, paths and outgoing datagrams; its inbox of handed-over packets reuses its byte
+// vectors and is bounded (kInboxMaxPackets, kInboxMaxBytes).
 #include "dataplane/engine.h"
 
 #include <algorithm>
@@ -76,6 +83,43 @@ constexpr std::size_t round_up(std::size_t n, std::size_t to) {
 constexpr std::size_t kTunSlot =
     round_up(wg::kSendHeadroom + kMaxPacketSize + wg::kSendTailroom, 64);
 constexpr std::size_t kUdpSlot = round_up(kMaxPacketSize, 64);
+
+// Decrypted packets handed to another worker wait in its inbox; past these bounds (the other
+// worker is not keeping up) further ones are dropped, as a full NIC ring would.
+constexpr std::size_t kInboxMaxPackets = 1024;
+constexpr std::size_t kInboxMaxBytes = 4 << 20;
+
+// A hash of an IP packet's flow (addresses, protocol, and TCP/UDP/SCTP ports of an IPv4 packet
+// or an IPv6 packet without extension headers). Every packet of one flow gets the same value;
+// malformed packets hash to 0 (one worker, and the TUN rejects them anyway).
+std::uint32_t flow_hash(ConstBytes p) {
+  std::uint32_t h = 2166136261u;
+  auto mix = [&h](const std::uint8_t* b, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i)
+      h = (h ^ b[i]) * 16777619u;
+  };
+  if (p.size() >= 20 && (p[0] >> 4) == 4) {
+    const std::size_t ihl = static_cast<std::size_t>(p[0] & 0x0f) * 4;
+    const std::uint8_t proto = p[9];
+    mix(p.data() + 12, 8);
+    mix(&proto, 1);
+    const bool first_fragment = (load_be16(p.data() + 6) & 0x1fff) == 0;
+    if ((proto == 6 || proto == 17 || proto == 132) && first_fragment && ihl >= 20 &&
+        p.size() >= ihl + 4) {
+      mix(p.data() + ihl, 4);
+    }
+    return h;
+  }
+  if (p.size() >= 40 && (p[0] >> 4) == 6) {
+    const std::uint8_t next = p[6];
+    mix(p.data() + 8, 32);
+    mix(&next, 1);
+    if ((next == 6 || next == 17 || next == 132) && p.size() >= 44)
+      mix(p.data() + 40, 4);
+    return h;
+  }
+  return 0;
+}
 
 }  // namespace
 
@@ -193,7 +237,8 @@ class Worker {
       sends.swap(pending_sends_);
       gen = posted_generation_;
     }
-    const bool did = bind || !sends.empty();
+    bool did = process_inbox();
+    did |= bind || !sends.empty();
     if (bind) {
       if (loop_)
         unregister_bind();
@@ -261,11 +306,47 @@ class Worker {
         tun_out_[n++] = ConstBytes(datagram.data() + d.offset, d.length);
       }
     }
-    if (n > 0) {
-      BatchResult w = engine_.tun_->write(index_, std::span<const ConstBytes>(tun_out_.data(), n));
-      tun_written_.fetch_add(w.count, std::memory_order_relaxed);
-      if (w.gone)
-        engine_.request_stop(StopReason::kInterfaceGone);
+    if (n > 0)
+      write_tun(distribute(n));
+    return true;
+  }
+
+  /// Packets for queue `index_` that another worker decrypted (any thread).
+  void post_packets(std::span<const ConstBytes> packets) {
+    {
+      std::lock_guard lock(inbox_mutex_);
+      for (ConstBytes p : packets) {
+        if (inbox_count_ >= kInboxMaxPackets || inbox_bytes_ + p.size() > kInboxMaxBytes) {
+          inbox_dropped_.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        if (inbox_count_ == inbox_.size())
+          inbox_.emplace_back();
+        // assign() reuses the slot's capacity: no allocation once the inbox has warmed up.
+        inbox_[inbox_count_++].assign(p.begin(), p.end());
+        inbox_bytes_ += p.size();
+      }
+    }
+    wake();
+  }
+
+  /// Writes what other workers handed over to this worker's queue. True if anything was.
+  bool process_inbox() {
+    {
+      std::lock_guard lock(inbox_mutex_);
+      if (inbox_count_ == 0)
+        return false;
+      inbox_.swap(draining_);
+      draining_count_ = inbox_count_;
+      inbox_count_ = 0;
+      inbox_bytes_ = 0;
+    }
+    for (std::size_t done = 0; done < draining_count_;) {
+      const std::size_t m = std::min(kMaxBatch, draining_count_ - done);
+      for (std::size_t i = 0; i < m; ++i)
+        tun_out_[i] = ConstBytes(draining_[done + i]);
+      write_tun(m);
+      done += m;
     }
     return true;
   }
@@ -300,6 +381,15 @@ class Worker {
     c.tun_written += tun_written_.load(std::memory_order_relaxed);
     c.send_errors += send_errors_.load(std::memory_order_relaxed);
     c.stale_sources += stale_sources_.load(std::memory_order_relaxed);
+    c.handed_off += handed_off_.load(std::memory_order_relaxed);
+    c.handoff_dropped += inbox_dropped_.load(std::memory_order_relaxed);
+  }
+
+  /// Sizes the per-target hand-off lists once the worker count is known (before any traffic).
+  void prepare_handoff(std::size_t workers) {
+    handoff_.assign(workers, {});
+    for (auto& v : handoff_)
+      v.reserve(kMaxBatch);
   }
 
  private:
@@ -314,6 +404,43 @@ class Worker {
    private:
     Worker& worker_;
   };
+
+  // Keeps in tun_out_ the packets whose flow belongs to this worker's queue and hands the others
+  // to their queue's worker; returns how many stay. Writing each flow to the queue of its hash
+  // teaches the kernel's TUN flow table (automq) that queue, so the flow's outgoing packets are
+  // read, encrypted and sent by that worker too: one peer's flows spread over every worker while
+  // each flow keeps one path, hence its order. With one worker everything stays.
+  std::size_t distribute(std::size_t n) {
+    const std::size_t workers = engine_.workers_.size();
+    if (workers <= 1 || !engine_.options_.spread_flows)
+      return n;
+    std::size_t keep = 0;
+    for (auto& v : handoff_)
+      v.clear();
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t q = flow_hash(tun_out_[i]) % workers;
+      if (q == index_)
+        tun_out_[keep++] = tun_out_[i];
+      else
+        handoff_[q].push_back(tun_out_[i]);
+    }
+    for (std::size_t q = 0; q < workers; ++q) {
+      if (!handoff_[q].empty()) {
+        handed_off_.fetch_add(handoff_[q].size(), std::memory_order_relaxed);
+        engine_.workers_[q]->post_packets(handoff_[q]);
+      }
+    }
+    return keep;
+  }
+
+  void write_tun(std::size_t n) {
+    if (n == 0)
+      return;
+    BatchResult w = engine_.tun_->write(index_, std::span<const ConstBytes>(tun_out_.data(), n));
+    tun_written_.fetch_add(w.count, std::memory_order_relaxed);
+    if (w.gone)
+      engine_.request_stop(StopReason::kInterfaceGone);
+  }
 
   void send_one(const net::Path& to, ConstBytes datagram) {
     std::array<OutDatagram, 1> one{OutDatagram{datagram, to, false}};
@@ -382,6 +509,16 @@ class Worker {
   std::array<net::Path, kMaxBatch> paths_{};
   std::array<OutDatagram, kMaxBatch> out_{};
   std::array<ConstBytes, kMaxBatch> tun_out_{};
+  std::vector<std::vector<ConstBytes>> handoff_;  // per target worker, capacity kMaxBatch
+
+  // Packets other workers decrypted for this worker's queue (double-buffered: the producers
+  // fill inbox_, this worker drains draining_; the byte vectors keep their capacity).
+  std::mutex inbox_mutex_;
+  std::vector<std::vector<std::uint8_t>> inbox_;  // guarded
+  std::size_t inbox_count_ = 0;                   // guarded
+  std::size_t inbox_bytes_ = 0;                   // guarded
+  std::vector<std::vector<std::uint8_t>> draining_;
+  std::size_t draining_count_ = 0;
 
   std::mutex mailbox_mutex_;
   std::condition_variable mailbox_cv_;
@@ -392,7 +529,7 @@ class Worker {
   bool running_ = false;                                                        // guarded
 
   std::atomic<std::uint64_t> tun_read_{0}, udp_sent_{0}, udp_received_{0}, tun_written_{0},
-      send_errors_{0}, stale_sources_{0};
+      send_errors_{0}, stale_sources_{0}, handed_off_{0}, inbox_dropped_{0};
 };
 
 namespace {
@@ -445,6 +582,8 @@ platform::Result<std::unique_ptr<Engine>> Engine::create(
   for (std::size_t i = 0; i < opened.value.size(); ++i) {
     e->workers_.push_back(std::make_unique<Worker>(*e, i, std::move(opened.value[i])));
   }
+  for (auto& w : e->workers_)
+    w->prepare_handoff(e->workers_.size());
   return R::success(std::move(e));
 }
 

@@ -54,6 +54,12 @@ struct EngineOptions {
   wg::DeviceOptions device;
   /// Kernel offloads the UDP binds may use (udp_gso, udp_gro; `tun` is the TUN's business).
   platform::Offloads offloads;
+  /// Write each decrypted packet to the TUN queue of its inner flow's hash, handing it to that
+  /// queue's worker when it is not the receiving one (see engine.cc), so one peer's flows use
+  /// every worker. Off by default: on the 2-vCPU project VM, with both tunnel ends, iperf3 and
+  /// softirq sharing the cores, the copy and hand-off cost more than the spread gained
+  /// (docs/benchmarks.md); one peer's traffic then stays on the worker that receives it.
+  bool spread_flows = false;
 };
 
 enum class StopReason : std::uint8_t {
@@ -66,12 +72,14 @@ enum class StopReason : std::uint8_t {
 const char* stop_reason_name(StopReason r);
 
 struct EngineCounters {
-  std::uint64_t tun_read = 0;       ///< packets read from the TUN
-  std::uint64_t udp_sent = 0;       ///< datagrams handed to the kernel (data path + sink)
-  std::uint64_t udp_received = 0;   ///< datagrams received
-  std::uint64_t tun_written = 0;    ///< packets written to the TUN
-  std::uint64_t send_errors = 0;    ///< datagrams the kernel refused or that were dropped
-  std::uint64_t stale_sources = 0;  ///< sends retried without their sticky source
+  std::uint64_t tun_read = 0;         ///< packets read from the TUN
+  std::uint64_t udp_sent = 0;         ///< datagrams handed to the kernel (data path + sink)
+  std::uint64_t udp_received = 0;     ///< datagrams received
+  std::uint64_t tun_written = 0;      ///< packets written to the TUN
+  std::uint64_t send_errors = 0;      ///< datagrams the kernel refused or that were dropped
+  std::uint64_t stale_sources = 0;    ///< sends retried without their sticky source
+  std::uint64_t handed_off = 0;       ///< decrypted packets written by their flow's worker
+  std::uint64_t handoff_dropped = 0;  ///< ... dropped because that worker's inbox was full
 };
 
 class Worker;

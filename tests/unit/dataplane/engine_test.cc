@@ -43,12 +43,12 @@ class SeededRandom final : public RandomSource {
 
 struct Side {
   Side(FakeNetwork& net, const char* addr, const char* tun_name, std::size_t queues,
-       std::uint64_t seed, platform::Clock& clock, std::uint16_t port)
+       std::uint64_t seed, platform::Clock& clock, std::uint16_t port, bool spread_flows = false)
       : rng(seed), host(net.add_host({ip(addr)})) {
     auto t = std::make_unique<FakeTun>(tun_name, queues, 1420);
     tun = t.get();
-    auto e =
-        Engine::create(std::move(t), host, clock, rng, nullptr, EngineOptions{.listen_port = port});
+    auto e = Engine::create(std::move(t), host, clock, rng, nullptr,
+                            EngineOptions{.listen_port = port, .spread_flows = spread_flows});
     EXPECT_TRUE(e.ok()) << e.message();
     engine = std::move(e.value);
     private_key = crypto::generate_private_key(rng);
@@ -107,6 +107,15 @@ class PumpedEngines : public ::testing::Test {
   Side b_{net_, "192.0.2.2", "wpltB", 2, 2, clock_, 51821};
 };
 
+// The same with EngineOptions::spread_flows.
+class SpreadEngines : public ::testing::Test {
+ protected:
+  platform::ManualClock clock_;
+  FakeNetwork net_;
+  Side a_{net_, "192.0.2.1", "wpltS", 2, 1, clock_, 51820, true};
+  Side b_{net_, "192.0.2.2", "wpltT", 2, 2, clock_, 51821, true};
+};
+
 TEST_F(PumpedEngines, HandshakeThenPacketsBothWays) {
   ASSERT_EQ(a_.engine->worker_count(), 2u);
   connect(a_, "10.0.0.1", b_, "10.0.0.2", "192.0.2.2");
@@ -134,21 +143,21 @@ TEST_F(PumpedEngines, HandshakeThenPacketsBothWays) {
   EXPECT_EQ(c.tun_written, 1u);
 }
 
-TEST_F(PumpedEngines, ManyFlowsOverBothWorkersAllArrive) {
-  connect(a_, "10.0.0.1", b_, "10.0.0.2", "192.0.2.2");
+void many_flows_over_both_workers(Side& a, Side& b, FakeNetwork& net, bool spread) {
+  connect(a, "10.0.0.1", b, "10.0.0.2", "192.0.2.2");
   // Inner addresses differ per flow so the fake TUN spreads them over both queues; the peer's
   // allowed IPs cover them all.
   wg::ConfigDelta widen;
   wg::PeerDelta p;
-  p.public_key = a_.public_key;
+  p.public_key = a.public_key;
   p.allowed_ips_add.push_back(*net::Prefix::parse("10.1.0.0/16"));
   widen.peers.push_back(p);
-  ASSERT_FALSE(b_.engine->apply(widen));
+  ASSERT_FALSE(b.engine->apply(widen));
 
   // Establish the session first (packets sent before it are staged, newest 128 kept).
-  a_.tun->inject(testing::make_ip_packet(ip("10.0.0.1"), ip("10.0.0.2"), 10));
-  pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
-  ASSERT_EQ(b_.tun->take_written().size(), 1u);
+  a.tun->inject(testing::make_ip_packet(ip("10.0.0.1"), ip("10.0.0.2"), 10));
+  pump_until_idle({a.engine.get(), b.engine.get()}, net);
+  ASSERT_EQ(b.tun->take_written().size(), 1u);
 
   std::multiset<std::vector<std::uint8_t>> sent;
   for (int i = 0; i < 600; ++i) {
@@ -156,15 +165,15 @@ TEST_F(PumpedEngines, ManyFlowsOverBothWorkersAllArrive) {
     auto pkt = testing::make_ip_packet(ip(src.c_str()), ip("10.0.0.2"), 50 + i % 300,
                                        static_cast<std::uint8_t>(i));
     sent.insert(pkt);
-    a_.tun->inject(pkt);
+    a.tun->inject(pkt);
   }
   // The fake TUN spreads the 7 flows over both queues, so both workers carry traffic.
   for (std::size_t q = 0; q < 2; ++q) {
-    pollfd pfd{a_.tun->poll_fd(q), POLLIN, 0};
+    pollfd pfd{a.tun->poll_fd(q), POLLIN, 0};
     EXPECT_EQ(::poll(&pfd, 1, 0), 1) << "queue " << q << " has no packets";
   }
-  pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
-  auto got = b_.tun->take_written();
+  pump_until_idle({a.engine.get(), b.engine.get()}, net);
+  auto got = b.tun->take_written();
   ASSERT_EQ(got.size(), 600u);
   EXPECT_EQ(std::multiset<std::vector<std::uint8_t>>(got.begin(), got.end()), sent);
   // Per inner flow, order is kept (one flow = one TUN queue = one worker).
@@ -176,8 +185,27 @@ TEST_F(PumpedEngines, ManyFlowsOverBothWorkersAllArrive) {
       EXPECT_EQ(static_cast<std::uint8_t>(fills[k] - fills[k - 1]), 7u) << "flow " << int(flow);
     }
   }
-  EngineCounters ca = a_.engine->counters();
+  EngineCounters ca = a.engine->counters();
   EXPECT_EQ(ca.tun_read, 601u);
+  EngineCounters cb = b.engine->counters();
+  EXPECT_EQ(cb.tun_written, 601u);
+  EXPECT_EQ(cb.handoff_dropped, 0u);
+  if (spread) {
+    // b receives the one peer on one bind; the flows hashed to the other queue were handed to
+    // that queue's worker (and the order check above covers them too).
+    EXPECT_GT(cb.handed_off, 0u);
+    EXPECT_LT(cb.handed_off, 601u);
+  } else {
+    EXPECT_EQ(cb.handed_off, 0u);
+  }
+}
+
+TEST_F(PumpedEngines, ManyFlowsOverBothWorkersAllArrive) {
+  many_flows_over_both_workers(a_, b_, net_, false);
+}
+
+TEST_F(SpreadEngines, ManyFlowsOverBothWorkersAllArriveInFlowOrder) {
+  many_flows_over_both_workers(a_, b_, net_, true);
 }
 
 TEST_F(PumpedEngines, LostHandshakeIsRetransmittedByTick) {
