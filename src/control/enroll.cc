@@ -423,8 +423,9 @@ void EnrollServer::serve(Conn& c) {
     s.close(deadline);
     std::lock_guard lock(mutex_);
     ++served_;
-  } catch (const ControlError&) {
-    // Handshake failure, timeout or a peer that went away: nothing to answer.
+  } catch (const std::exception&) {
+    // Handshake failure, timeout or a peer that went away: nothing to answer. (Anything else
+    // thrown here, e.g. bad_alloc, also ends only this connection.)
   }
   std::lock_guard lock(mutex_);
   if (c.raw_fd >= 0) {
