@@ -257,7 +257,8 @@ ControlListener::ControlListener(UniqueFd listen_fd, UniqueFd wake_fd, std::stri
       wake_fd_(std::move(wake_fd)),
       path_(std::move(path)),
       device_(device),
-      inode_(inode) {}
+      inode_(inode),
+      spare_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
 
 ControlListener::~ControlListener() {
   close();
@@ -290,7 +291,20 @@ Result<ControlConnection> ControlListener::accept() {
         errno == EPROTO) {
       continue;
     }
-    return R::failure(errno, "accept4(control socket)");
+    const int err = errno;
+    if ((err == EMFILE || err == ENFILE) && spare_fd_) {
+      // Refuse rather than leave the client waiting in the backlog for a reply that cannot
+      // come: free the reserve, accept and close at once, take the reserve back.
+      spare_fd_.reset();
+      int refused = ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+      if (refused >= 0)
+        ::close(refused);
+      spare_fd_ = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+      return R::failure(err, "accept4(control socket): out of descriptors, refused a client");
+    }
+    if (!spare_fd_)
+      spare_fd_ = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    return R::failure(err, "accept4(control socket)");
   }
 }
 
