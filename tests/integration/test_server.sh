@@ -255,7 +255,16 @@ ip netns exec "$ns" "$W" up "$(conf_of "$n")" >"$WIT_TMP/up$n.out" 2>&1 || {
   sed 's/^/#   /' "$WIT_TMP/up$n.out" | tail -n 5
 }
 check "NAT rule installed" bash -c "ip netns exec '$S' iptables -t nat -S POSTROUTING | grep -q 'warren:$SIF'"
-check "full-tunnel client reaches the outside host through NAT" ping_until "$ns" 10 198.51.100.2
+nat_reach() { # on failure, show what the server's forwarding and NAT looked like
+  ping_until "$ns" 20 198.51.100.2 && return 0
+  echo "ip_forward in S: $(ip netns exec "$S" cat /proc/sys/net/ipv4/ip_forward)"
+  ip netns exec "$S" iptables -t nat -L POSTROUTING -v -n
+  ip -n "$ns" route get 198.51.100.2
+  ip -n "$ns" rule
+  wg show "$ifn"
+  return 1
+}
+check "full-tunnel client reaches the outside host through NAT" nat_reach
 check_not "(the outside host has no route back to the tunnel: replies need the NAT)" \
   ip -n "$O" route get 10.77.0.20
 
