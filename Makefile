@@ -5,6 +5,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
 .PHONY: all setup configure build test test-unit test-root test-asan test-tsan demo bench format tidy clean
+.PHONY: fuzz-build fuzz fuzz-ci
 
 all: build
 
@@ -34,17 +35,30 @@ test-unit: build
 test-root: build
 	@cd $(BUILD) && ctest --output-on-failure -L root
 
-# Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer, and under ThreadSanitizer,
-# each in its own build tree.
+# Unit and namespace tests under AddressSanitizer + UndefinedBehaviorSanitizer, and under
+# ThreadSanitizer, each in its own build tree; any sanitizer report (also from a daemon) fails.
 test-asan: setup
 	@cmake -S . -B build-asan -DWARREN_SANITIZE=address -DWARREN_BUILD_BENCH=OFF >/dev/null
 	@cmake --build build-asan -j $(JOBS)
-	@cd build-asan && ctest --output-on-failure -j $(JOBS) -LE root
+	@JOBS=$(JOBS) bash tests/tools/sanitizer_run.sh build-asan address
 
 test-tsan: setup
 	@cmake -S . -B build-tsan -DWARREN_SANITIZE=thread -DWARREN_BUILD_BENCH=OFF >/dev/null
 	@cmake --build build-tsan -j $(JOBS)
-	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) -LE root
+	@JOBS=$(JOBS) bash tests/tools/sanitizer_run.sh build-tsan thread
+
+# libFuzzer targets (tests/fuzz) in their own clang tree; `make fuzz FUZZ_SECONDS=N` runs each
+# for N s with its seed corpus, `make fuzz-ci` is what CI runs (60 s each).
+FUZZ_SECONDS ?= 60
+fuzz-build: setup
+	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -DWARREN_FUZZ=ON -DWARREN_BUILD_BENCH=OFF >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target fuzzers
+
+fuzz: fuzz-build
+	@bash tests/fuzz/run.sh build-fuzz/bin $(FUZZ_SECONDS)
+
+fuzz-ci:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60
 
 demo: build
 	@bash tools/demo.sh $(BUILD)/bin

@@ -7,7 +7,7 @@ packages=(
   # build
   build-essential cmake pkg-config
   # libraries
-  libssl-dev libsodium-dev libmnl-dev libtomlplusplus-dev libsqlite3-dev
+  libssl-dev libsodium-dev libmnl-dev libtomlplusplus-dev libsqlite3-dev nlohmann-json3-dev
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # interop / network tests

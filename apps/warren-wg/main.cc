@@ -88,6 +88,31 @@ std::size_t worker_count() {
   return n == 0 ? 1 : n;
 }
 
+// LOG_LEVEL=debug: one line of the engine's counters and every non-zero drop counter (the
+// operator's and the flood tests' view of what was received and why it was dropped). Numbers
+// only: nothing here can carry key material. Logged when something changed, and at shutdown.
+void log_stats(dataplane::Engine& engine, std::string& last) {
+  const auto c = engine.counters();
+  std::string line = "stats: udp_received=" + std::to_string(c.udp_received) +
+                     " udp_sent=" + std::to_string(c.udp_sent) +
+                     " tun_read=" + std::to_string(c.tun_read) +
+                     " tun_written=" + std::to_string(c.tun_written) +
+                     " send_errors=" + std::to_string(c.send_errors) + " drops:";
+  std::uint64_t total = 0;
+  for (int i = 1; i < static_cast<int>(wg::Drop::kCount); ++i) {
+    const auto d = static_cast<wg::Drop>(i);
+    const std::uint64_t n = engine.device().drop_count(d);
+    total += n;
+    if (n != 0)
+      line += std::string(" ") + wg::drop_name(d) + "=" + std::to_string(n);
+  }
+  line += " total=" + std::to_string(total);
+  if (line != last) {
+    platform::log_debug("%s", line.c_str());
+    last = std::move(line);
+  }
+}
+
 std::string tun_error_message(const std::string& name, const platform::Status& s) {
   std::string m = "Failed to create TUN device " + name + ": " + s.message();
   if (s.error == EPERM || s.error == EACCES) {
@@ -143,10 +168,8 @@ int run(const std::string& name, bool foreground, platform::StartupReport& repor
   }
 
   const std::size_t workers = worker_count();
-  auto tun = platform::create_tun(platform::TunOptions{.name = name,
-                                                       .queues = workers,
-                                                       .vnet_hdr = offloads.offloads.tun,
-                                                       .mtu = wg::kDefaultMtu});
+  auto tun = platform::create_tun(platform::TunOptions{
+      .name = name, .queues = workers, .vnet_hdr = offloads.offloads.tun, .mtu = wg::kDefaultMtu});
   if (!tun.ok())
     return fail(tun_error_message(name, tun.status()));
   platform::log_verbose("Offloads requested: %s; TUN offloads in use: %s",
@@ -222,7 +245,12 @@ int run(const std::string& name, bool foreground, platform::StartupReport& repor
     engine.stop();
     return 1;
   }
+  std::string last_stats;
+  const bool debug = platform::log_enabled(platform::LogLevel::kDebug);
+  // The loop has one timer: the socket check, which also logs the counters at debug level.
   std::function<void()> check_socket = [&] {
+    if (debug)
+      log_stats(engine, last_stats);
     if (!server.socket_file_present()) {
       platform::log_verbose("UAPI socket %s was removed, shutting down",
                             server.socket_path().c_str());
@@ -242,6 +270,19 @@ int run(const std::string& name, bool foreground, platform::StartupReport& repor
   }
   server.stop();  // removes the socket first, so `wg` stops seeing us before the TUN goes
   engine.stop();
+  if (debug)
+    log_stats(engine, last_stats);
+  if (engine.tun().vnet_hdr()) {
+    const platform::TunOffloadStats st = engine.tun().offload_stats();
+    platform::log_verbose(
+        "TUN offloads: read %llu super-packets (%llu packets), wrote %llu (%llu packets), "
+        "dropped %llu malformed",
+        static_cast<unsigned long long>(st.super_packets_read),
+        static_cast<unsigned long long>(st.segments_read),
+        static_cast<unsigned long long>(st.super_packets_written),
+        static_cast<unsigned long long>(st.segments_written),
+        static_cast<unsigned long long>(st.malformed_dropped));
+  }
   platform::log_verbose("Shut down");
   return 0;
 }

@@ -605,6 +605,8 @@ std::size_t GroCoalescer::flatten(std::size_t i, Bytes out) const {
     std::memcpy(o, f.header.data(), f.header.size());
   o += f.header.size();
   for (ConstBytes s : f.payloads) {
+    if (s.empty())
+      continue;  // an empty packet's span may have no storage at all (memcpy from null is UB)
     std::memcpy(o, s.data(), s.size());
     o += s.size();
   }

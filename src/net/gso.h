@@ -148,11 +148,13 @@ class GroCoalescer {
   static constexpr std::size_t kMaxHeader = 60 + 60;  // IPv4 max header + TCP max header
 
   struct Frame {
-    ConstBytes vnet_hdr;                   ///< kVirtioNetHdrSize bytes
-    ConstBytes header;                     ///< rewritten headers; empty for a plain packet
-    std::span<const ConstBytes> payloads;  ///< a plain packet: the whole packet
-    std::size_t packets = 1;               ///< input packets in this frame
-    std::size_t size() const;              ///< IP bytes (without the virtio header)
+    ConstBytes vnet_hdr;  ///< kVirtioNetHdrSize bytes
+    ConstBytes header;    ///< rewritten headers; empty for a plain packet
+    /// A plain packet: the whole packet. A super-packet: each member's payload, which is the
+    /// member packet's tail (packet.subspan(header.size())), so its headers precede it.
+    std::span<const ConstBytes> payloads;
+    std::size_t packets = 1;   ///< input packets in this frame
+    std::size_t size() const;  ///< IP bytes (without the virtio header)
   };
 
   explicit GroCoalescer(GroOptions options = {});

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -43,6 +44,9 @@ class ControlConnection {
   /// Writes all of `data`, waiting at most `timeout` each time the peer's buffer is full
   /// (ETIMEDOUT). EPIPE when the peer has gone or after shutdown(). Never raises SIGPIPE.
   Status write_all(std::span<const char> data, std::chrono::milliseconds timeout);
+
+  /// The connecting process's user id (SO_PEERCRED), or nullopt if it cannot be read.
+  std::optional<std::uint32_t> peer_uid() const;
 
   /// Ends both directions without releasing the descriptor (wakes a blocked owner).
   void shutdown() noexcept;
@@ -75,7 +79,9 @@ class ControlListener {
 
   /// Waits for the next client. ECANCELED once interrupt() has been called (then and for every
   /// later call). Transient failures (EMFILE, ENFILE, ENOBUFS, ENOMEM) are returned as they are;
-  /// callers should back off briefly before retrying.
+  /// callers should back off briefly before retrying. Out of descriptors (EMFILE/ENFILE), the
+  /// waiting client is still taken off the queue and closed at once (through a descriptor held
+  /// in reserve for that), so it sees the connection end instead of hanging in the backlog.
   Result<ControlConnection> accept();
 
   /// Makes a blocked accept() and all later ones return ECANCELED. Thread-safe, idempotent.
@@ -96,6 +102,7 @@ class ControlListener {
   std::string path_;
   std::uint64_t device_;
   std::uint64_t inode_;
+  UniqueFd spare_fd_;  // /dev/null, given up to refuse a client when out of descriptors
 };
 
 /// Binds a listening stream socket at `path`:

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "net/ip_address.h"
 #include "platform/result.h"
@@ -26,14 +27,37 @@ struct LinkInfo {
   std::uint32_t mtu = 0;
   bool up = false;       ///< administratively up (IFF_UP)
   bool running = false;  ///< operationally up (IFF_RUNNING)
+  friend bool operator==(const LinkInfo&, const LinkInfo&) = default;
 };
 
 struct RouteSpec {
   net::Prefix destination;
   std::uint32_t ifindex = 0;
-  std::uint32_t table = 0;              ///< 0 = the main table
+  std::uint32_t table = 0;              ///< 0 = the main table; any 32-bit table id works
   std::optional<std::uint32_t> metric;  ///< RTA_PRIORITY
+  /// Next hop (RTA_GATEWAY, scope universe); without one the route is on-link (scope link).
+  std::optional<net::IpAddress> gateway;
+  friend bool operator==(const RouteSpec&, const RouteSpec&) = default;
+  friend auto operator<=>(const RouteSpec&, const RouteSpec&) = default;
 };
+
+/// A policy routing rule (`ip rule`, FIB rule). Matching fields left empty are wildcards.
+///
+///   not fwmark 0xca6c lookup 51820          {fwmark=0xca6c, invert=true, table=51820}
+///   lookup main suppress_prefixlength 0     {table=254, suppress_prefixlength=0}
+struct RuleSpec {
+  net::Family family = net::Family::kV4;
+  std::uint32_t table = 0;                ///< required (254 = main)
+  std::optional<std::uint32_t> priority;  ///< FRA_PRIORITY; unset = the kernel picks on add
+  std::optional<std::uint32_t> fwmark;    ///< FRA_FWMARK
+  std::optional<std::uint32_t> fwmask;    ///< FRA_FWMASK (default all ones with a fwmark)
+  std::optional<std::uint32_t> suppress_prefixlength;  ///< FRA_SUPPRESS_PREFIXLEN
+  bool invert = false;                                 ///< FIB_RULE_INVERT ("not")
+  friend bool operator==(const RuleSpec&, const RuleSpec&) = default;
+  friend auto operator<=>(const RuleSpec&, const RuleSpec&) = default;
+};
+
+inline constexpr std::uint32_t kMainTable = 254;
 
 class NetConfig {
  public:
@@ -56,6 +80,18 @@ class NetConfig {
   /// Adding an existing route fails with EEXIST; deleting a missing one with ESRCH.
   virtual Status add_route(const RouteSpec& route) = 0;
   virtual Status delete_route(const RouteSpec& route) = 0;
+
+  /// Adding an identical rule fails with EEXIST (NLM_F_EXCL); deleting a missing one with
+  /// ENOENT. Deletion removes the first rule matching every given field.
+  virtual Status add_rule(const RuleSpec& rule) = 0;
+  virtual Status delete_rule(const RuleSpec& rule) = 0;
+
+  /// The route the kernel would use for `destination` now (`ip route get`): ifindex, gateway
+  /// and table of the match, with the host prefix as destination. ENETUNREACH when none.
+  virtual Result<RouteSpec> route_get(const net::IpAddress& destination) = 0;
+
+  /// The addresses configured on `ifindex` (0 = every link), with their prefix lengths.
+  virtual Result<std::vector<net::Prefix>> list_addresses(std::uint32_t ifindex) = 0;
 };
 
 Result<std::unique_ptr<NetConfig>> open_net_config();

@@ -46,6 +46,8 @@ struct TunOffloadStats {
   std::uint64_t malformed_dropped = 0;      ///< frames with a bad virtio header, dropped
   std::uint64_t super_packets_written = 0;  ///< coalesced frames written
   std::uint64_t segments_written = 0;       ///< packets in those frames
+  std::uint64_t super_packets_refused = 0;  ///< coalesced frames the kernel refused (EINVAL),
+                                            ///< sent again packet by packet
 };
 
 class TunDevice {

@@ -78,6 +78,8 @@ const char* drop_name(Drop d) {
       return "bad_inner_packet";
     case Drop::kAllowedIpsMismatch:
       return "allowed_ips_mismatch";
+    case Drop::kPeerIsolated:
+      return "peer_isolated";
     case Drop::kNoRoute:
       return "no_route";
     case Drop::kNoEndpoint:
@@ -607,6 +609,11 @@ struct Device::Impl {
     auto owner = allowed.lookup(info->source);
     if (!owner || *owner != p.id)
       return drop<RecvResult>(Drop::kAllowedIpsMismatch);
+    // A hub that isolates its peers delivers nothing addressed to another peer.
+    if (options.isolate_peers) {
+      if (auto dst = allowed.lookup(info->destination); dst && *dst != p.id)
+        return drop<RecvResult>(Drop::kPeerIsolated);
+    }
     RecvResult r;
     r.verdict = Verdict::kToTun;
     r.offset = kTransportHeaderSize;

@@ -66,7 +66,8 @@ enum class Drop : std::uint8_t {
   kNoRoute,     ///< no peer's allowed IPs contain the destination
   kNoEndpoint,  ///< the peer has no known endpoint
   kTooLarge,
-  kRoutingLoop,  ///< a packet for a peer's own endpoint routed into that peer's tunnel
+  kRoutingLoop,   ///< a packet for a peer's own endpoint routed into that peer's tunnel
+  kPeerIsolated,  ///< isolate_peers: a decrypted packet addressed to another peer
   kCount
 };
 
@@ -92,6 +93,9 @@ struct DeviceOptions {
   std::uint32_t under_load_handshakes_per_second = 1000;
   /// Cap on the tunnel MTU used for padding (padding never exceeds it).
   std::uint32_t mtu = kDefaultMtu;
+  /// Drops decrypted packets whose destination is another peer's allowed IP (a server whose
+  /// clients must not reach each other through it), counted as Drop::kPeerIsolated.
+  bool isolate_peers = false;
 };
 
 struct ApplyError {

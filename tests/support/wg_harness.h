@@ -76,10 +76,11 @@ inline std::vector<std::uint8_t> ipv4_packet(const std::string& src, const std::
 }
 
 struct Node {
-  Node(std::string name_, std::uint64_t seed, net::Endpoint addr_, std::string tunnel_ip_)
+  Node(std::string name_, std::uint64_t seed, net::Endpoint addr_, std::string tunnel_ip_,
+       wg::DeviceOptions options = {})
       : name(std::move(name_)),
         rng(seed),
-        device(rng),
+        device(rng, options),
         addr(addr_),
         tunnel_ip(std::move(tunnel_ip_)) {
     priv = crypto::generate_private_key(rng);

@@ -6,6 +6,14 @@
 /// take_written()/wait_written(). Each queue's poll_fd() is a real descriptor (a Notifier),
 /// readable while that queue has packets, so an EventLoop can drive a FakeTun too.
 ///
+/// Offloads: after set_offloads() with vnet_hdr, the fake behaves like a Linux TUN with
+/// IFF_VNET_HDR. Injected plain packets arrive as frames with an all-zero virtio header;
+/// inject_frame() injects a raw frame (e.g. a TSO super-packet or a malformed header). read()
+/// splits frames exactly as the Linux device does (same code, same remainder contract:
+/// poll_fd() stays readable while a remainder waits). write() coalesces like the Linux
+/// device; take_written() returns the packets as the kernel would segment them again, and
+/// take_written_frames() the frames as written (virtio header + packet).
+///
 /// Thread-safety: every method may be called from any thread.
 
 #include <condition_variable>
@@ -17,8 +25,10 @@
 #include <vector>
 
 #include "base/time.h"
+#include "net/gso.h"
 #include "platform/notifier.h"
 #include "platform/tun_device.h"
+#include "platform/vnet_split.h"
 
 namespace warren::platform::fake {
 
@@ -39,6 +49,16 @@ class FakeTun final : public TunDevice {
   BatchResult read(std::size_t queue, std::span<const Bytes> bufs, std::span<std::size_t> sizes,
                    std::size_t offset) override;
   BatchResult write(std::size_t queue, std::span<const ConstBytes> packets) override;
+  bool vnet_hdr() const override;
+  TunOffloadState offloads() const override;
+  TunOffloadStats offload_stats() const override;
+
+  /// Switches the virtio-header mode on (before the first read/write).
+  void set_offloads(TunOffloadState state);
+  /// A raw frame (virtio header + packet) entering the tunnel; vnet_hdr mode only.
+  void inject_frame(std::size_t queue, ConstBytes frame);
+  /// Frames written in vnet_hdr mode, oldest first; removes them.
+  std::vector<Packet> take_written_frames();
 
   /// A packet entering the tunnel. Without a queue, the queue is picked from a hash of the IP
   /// source and destination, as the kernel keeps a flow on one queue.
@@ -59,9 +79,15 @@ class FakeTun final : public TunDevice {
  private:
   struct Queue {
     std::mutex mutex;
-    std::deque<Packet> inbound;
+    std::deque<Packet> inbound;  // frames (with virtio header) in vnet_hdr mode
     Notifier ready;
+    Packet current;  // the frame being split
+    PendingFrame split;
+    std::unique_ptr<net::GroCoalescer> gro;
   };
+
+  BatchResult read_vnet(Queue& q, std::span<const Bytes> bufs, std::span<std::size_t> sizes,
+                        std::size_t offset);
 
   std::string name_;
   std::uint32_t ifindex_;
@@ -70,7 +96,10 @@ class FakeTun final : public TunDevice {
   std::condition_variable written_cv_;
   std::uint32_t mtu_;
   std::deque<Packet> written_;
+  std::deque<Packet> written_frames_;
   bool removed_ = false;
+  TunOffloadState offloads_;
+  TunOffloadStats stats_;
 };
 
 }  // namespace warren::platform::fake

@@ -181,6 +181,14 @@ ControlConnection& ControlConnection::operator=(ControlConnection&& o) noexcept 
   return *this;
 }
 
+std::optional<std::uint32_t> ControlConnection::peer_uid() const {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (!fd_.valid() || ::getsockopt(fd_.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+    return std::nullopt;
+  return static_cast<std::uint32_t>(cred.uid);
+}
+
 Result<std::size_t> ControlConnection::read(std::span<char> out,
                                             std::chrono::milliseconds timeout) {
   if (!fd_) {
@@ -249,7 +257,8 @@ ControlListener::ControlListener(UniqueFd listen_fd, UniqueFd wake_fd, std::stri
       wake_fd_(std::move(wake_fd)),
       path_(std::move(path)),
       device_(device),
-      inode_(inode) {}
+      inode_(inode),
+      spare_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
 
 ControlListener::~ControlListener() {
   close();
@@ -282,7 +291,20 @@ Result<ControlConnection> ControlListener::accept() {
         errno == EPROTO) {
       continue;
     }
-    return R::failure(errno, "accept4(control socket)");
+    const int err = errno;
+    if ((err == EMFILE || err == ENFILE) && spare_fd_) {
+      // Refuse rather than leave the client waiting in the backlog for a reply that cannot
+      // come: free the reserve, accept and close at once, take the reserve back.
+      spare_fd_.reset();
+      int refused = ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+      if (refused >= 0)
+        ::close(refused);
+      spare_fd_ = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+      return R::failure(err, "accept4(control socket): out of descriptors, refused a client");
+    }
+    if (!spare_fd_)
+      spare_fd_ = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    return R::failure(err, "accept4(control socket)");
   }
 }
 

@@ -3,6 +3,7 @@
 // any RTM_NEWLINK reply to a parser on the way.
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
+#include <linux/fib_rules.h>
 #include <linux/if.h>
 #include <linux/if_addr.h>
 #include <linux/netlink.h>
@@ -174,7 +175,7 @@ class MnlNetConfig final : public NetConfig {
         table < 256 ? static_cast<std::uint8_t>(table) : static_cast<std::uint8_t>(RT_TABLE_UNSPEC);
     if (type == RTM_NEWROUTE) {
       rtm->rtm_protocol = RTPROT_BOOT;
-      rtm->rtm_scope = RT_SCOPE_LINK;
+      rtm->rtm_scope = route.gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
       rtm->rtm_type = RTN_UNICAST;
     } else {
       // Deletion matches on what is given; NOWHERE/0 act as wildcards.
@@ -187,6 +188,132 @@ class MnlNetConfig final : public NetConfig {
       mnl_attr_put_u32(nlh, RTA_OIF, route.ifindex);
     if (route.metric)
       mnl_attr_put_u32(nlh, RTA_PRIORITY, *route.metric);
+    if (route.gateway)
+      put_address(nlh, RTA_GATEWAY, *route.gateway);
+    return transact(nlh, nullptr, op);
+  }
+
+  Status add_rule(const RuleSpec& rule) override {
+    return rule_request(RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, rule, "netlink(add rule)");
+  }
+  Status delete_rule(const RuleSpec& rule) override {
+    return rule_request(RTM_DELRULE, 0, rule, "netlink(delete rule)");
+  }
+
+  Result<RouteSpec> route_get(const net::IpAddress& destination) override {
+    std::lock_guard lock(mutex_);
+    nlmsghdr* nlh = start(RTM_GETROUTE, 0);
+    auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtmsg)));
+    rtm->rtm_family = destination.is_v4() ? AF_INET : AF_INET6;
+    rtm->rtm_dst_len = static_cast<unsigned char>(destination.size() * 8);
+    put_address(nlh, RTA_DST, destination);
+    RouteSpec out;
+    out.destination = net::Prefix{destination, rtm->rtm_dst_len};
+    bool found = false;
+    auto on_route = [&](const nlmsghdr* reply) {
+      if (reply->nlmsg_type != RTM_NEWROUTE)
+        return;
+      const auto* m = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(reply));
+      found = true;
+      out.table = m->rtm_table;
+      struct Ctx {
+        RouteSpec* r;
+      } ctx{&out};
+      mnl_attr_parse(
+          reply, sizeof(*m),
+          [](const nlattr* a, void* data) {
+            auto* c = static_cast<Ctx*>(data);
+            switch (mnl_attr_get_type(a)) {
+              case RTA_OIF:
+                if (mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
+                  c->r->ifindex = mnl_attr_get_u32(a);
+                break;
+              case RTA_TABLE:
+                if (mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
+                  c->r->table = mnl_attr_get_u32(a);
+                break;
+              case RTA_GATEWAY:
+                c->r->gateway = net::IpAddress::from_bytes(
+                    static_cast<const std::uint8_t*>(mnl_attr_get_payload(a)),
+                    mnl_attr_get_payload_len(a));
+                break;
+              default:
+                break;
+            }
+            return MNL_CB_OK;
+          },
+          &ctx);
+    };
+    Status s = transact(nlh, on_route, "netlink(get route)");
+    if (!s.ok())
+      return Result<RouteSpec>::failure(s);
+    if (!found)
+      return Result<RouteSpec>::failure(ENETUNREACH, "netlink(get route)");
+    return Result<RouteSpec>::success(std::move(out));
+  }
+
+  Result<std::vector<net::Prefix>> list_addresses(std::uint32_t ifindex) override {
+    std::lock_guard lock(mutex_);
+    nlmsghdr* nlh = start(RTM_GETADDR, NLM_F_DUMP);
+    auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
+    ifa->ifa_family = AF_UNSPEC;
+    std::vector<net::Prefix> out;
+    auto on_addr = [&](const nlmsghdr* reply) {
+      if (reply->nlmsg_type != RTM_NEWADDR)
+        return;
+      const auto* m = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(reply));
+      if (ifindex != 0 && m->ifa_index != ifindex)
+        return;
+      struct Found {
+        const nlattr* local = nullptr;
+        const nlattr* address = nullptr;
+      } found;
+      mnl_attr_parse(
+          reply, sizeof(*m),
+          [](const nlattr* a, void* data) {
+            auto* f = static_cast<Found*>(data);
+            if (mnl_attr_get_type(a) == IFA_LOCAL)
+              f->local = a;
+            else if (mnl_attr_get_type(a) == IFA_ADDRESS)
+              f->address = a;
+            return MNL_CB_OK;
+          },
+          &found);
+      const nlattr* a = found.local ? found.local : found.address;
+      if (!a)
+        return;
+      auto ip = net::IpAddress::from_bytes(
+          static_cast<const std::uint8_t*>(mnl_attr_get_payload(a)), mnl_attr_get_payload_len(a));
+      if (ip)
+        out.push_back(net::Prefix{*ip, m->ifa_prefixlen});
+    };
+    Status s = transact(nlh, on_addr, "netlink(list addresses)");
+    if (!s.ok())
+      return Result<std::vector<net::Prefix>>::failure(s);
+    return Result<std::vector<net::Prefix>>::success(std::move(out));
+  }
+
+  Status rule_request(std::uint16_t type, std::uint16_t flags, const RuleSpec& rule,
+                      const char* op) {
+    std::lock_guard lock(mutex_);
+    nlmsghdr* nlh = start(type, flags);
+    // struct fib_rule_hdr is the rtmsg-shaped header of FIB rule messages.
+    auto* frh = static_cast<fib_rule_hdr*>(mnl_nlmsg_put_extra_header(nlh, sizeof(fib_rule_hdr)));
+    frh->family = rule.family == net::Family::kV4 ? AF_INET : AF_INET6;
+    frh->action = FR_ACT_TO_TBL;
+    frh->table = rule.table < 256 ? static_cast<std::uint8_t>(rule.table)
+                                  : static_cast<std::uint8_t>(RT_TABLE_UNSPEC);
+    if (rule.invert)
+      frh->flags |= FIB_RULE_INVERT;
+    mnl_attr_put_u32(nlh, FRA_TABLE, rule.table);
+    if (rule.priority)
+      mnl_attr_put_u32(nlh, FRA_PRIORITY, *rule.priority);
+    if (rule.fwmark) {
+      mnl_attr_put_u32(nlh, FRA_FWMARK, *rule.fwmark);
+      mnl_attr_put_u32(nlh, FRA_FWMASK, rule.fwmask.value_or(0xffffffffu));
+    }
+    if (rule.suppress_prefixlength)
+      mnl_attr_put_u32(nlh, FRA_SUPPRESS_PREFIXLEN, *rule.suppress_prefixlength);
     return transact(nlh, nullptr, op);
   }
 

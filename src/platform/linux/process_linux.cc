@@ -97,6 +97,13 @@ Result<StartupReport> daemonize() {
   read_end.reset();
   // A new session: no controlling terminal, so the shell's hang-up or Ctrl-C do not reach us.
   ::setsid();
+  // Nothing the launcher had open (a shell's pipes, a supervisor's sockets, files) lives on in
+  // the daemon: only stdio and the report pipe are kept. (A held pipe would also keep a
+  // caller's `$(...)` or `| tee` waiting until the daemon exits.)
+  const unsigned keep = static_cast<unsigned>(write_end.get());
+  if (keep > 3)
+    (void)::close_range(3, keep - 1, 0);
+  (void)::close_range(keep + 1, ~0U, 0);
   return R::success(StartupReport(std::move(write_end)));
 }
 

@@ -36,6 +36,7 @@
 #include "platform/notifier.h"
 #include "platform/tun_device.h"
 #include "platform/unique_fd.h"
+#include "platform/vnet_split.h"
 
 // Linux 6.2 (not in every distribution's headers yet).
 #ifndef TUN_F_USO4
@@ -78,14 +79,12 @@ struct VnetQueue {
   UniqueFd poll;  // epoll over the TUN fd and `pending_signal`
   Notifier pending_signal;
   std::unique_ptr<std::uint8_t[]> scratch;
-  net::GsoFrame frame;
-  std::size_t next_segment = 0;
-  bool pending = false;    // frame has segments not handed out yet
+  PendingFrame split;      // the frame in `scratch` being handed out
   bool signalled = false;  // pending_signal is set
   net::GroCoalescer gro;
   std::vector<iovec> iov;
   std::atomic<std::uint64_t> super_read{0}, segments_read{0}, malformed{0}, super_written{0},
-      segments_written{0};
+      segments_written{0}, refused{0};
 };
 
 class LinuxTun final : public TunDevice {
@@ -136,6 +135,7 @@ class LinuxTun final : public TunDevice {
       st.malformed_dropped += q->malformed.load(std::memory_order_relaxed);
       st.super_packets_written += q->super_written.load(std::memory_order_relaxed);
       st.segments_written += q->segments_written.load(std::memory_order_relaxed);
+      st.super_packets_refused += q->refused.load(std::memory_order_relaxed);
     }
     return st;
   }
@@ -227,24 +227,10 @@ class LinuxTun final : public TunDevice {
     const int fd = queues_[queue].get();
     const std::size_t n = std::min({bufs.size(), sizes.size(), kMaxBatch});
     while (result.count < n) {
-      if (q.pending) {
+      if (q.split.pending) {
         // Hand out what is left of the current frame first.
-        while (q.next_segment < q.frame.segments && result.count < n) {
-          Bytes buf = bufs[result.count];
-          const std::size_t w =
-              buf.size() > offset ? net::split_segment(q.frame, q.next_segment, buf.subspan(offset))
-                                  : 0;
-          ++q.next_segment;
-          if (w == 0) {
-            if (result.count == 0)
-              result.error = ENOBUFS;  // a caller buffer smaller than the segment
-            continue;
-          }
-          sizes[result.count++] = w;
-        }
-        if (q.next_segment < q.frame.segments)
+        if (!q.split.drain(bufs, sizes, offset, n, result))
           break;
-        q.pending = false;
         continue;
       }
       const ssize_t r = ::read(fd, q.scratch.get(), VnetQueue::kScratch);
@@ -265,16 +251,14 @@ class LinuxTun final : public TunDevice {
         q.super_read.fetch_add(1, std::memory_order_relaxed);
         q.segments_read.fetch_add(parse.frame.segments, std::memory_order_relaxed);
       }
-      q.frame = parse.frame;
-      q.next_segment = 0;
-      q.pending = true;
+      q.split.start(parse.frame);
     }
-    if (q.pending != q.signalled) {
-      if (q.pending)
+    if (q.split.pending != q.signalled) {
+      if (q.split.pending)
         q.pending_signal.set();
       else
         q.pending_signal.clear();
-      q.signalled = q.pending;
+      q.signalled = q.split.pending;
     }
     if (result.count > 0 && result.error == ENOBUFS)
       result.error = 0;
@@ -301,6 +285,12 @@ class LinuxTun final : public TunDevice {
       do {
         w = ::writev(fd, q.iov.data(), static_cast<int>(q.iov.size()));
       } while (w < 0 && errno == EINTR);
+      if (w < 0 && errno == EINVAL && f.packets > 1) {
+        // The kernel refused the super-packet (it should not): send its members one by one.
+        q.refused.fetch_add(1, std::memory_order_relaxed);
+        result.count += write_members(fd, f, result);
+        continue;
+      }
       if (w < 0) {
         result.error = errno;
         if (is_gone_errno(result.error)) {
@@ -316,6 +306,31 @@ class LinuxTun final : public TunDevice {
       }
     }
     return result;
+  }
+
+  // Writes each member of a coalesced frame as a plain packet; returns how many went out.
+  static std::size_t write_members(int fd, const net::GroCoalescer::Frame& f, BatchResult& result) {
+    static const std::uint8_t kZero[net::kVirtioNetHdrSize] = {};
+    const std::size_t hdr = f.header.size();
+    std::size_t sent = 0;
+    for (ConstBytes payload : f.payloads) {
+      // Each payload span is the tail of its original packet, whose headers precede it.
+      iovec iov[2] = {{const_cast<std::uint8_t*>(kZero), sizeof(kZero)},
+                      {const_cast<std::uint8_t*>(payload.data() - hdr), hdr + payload.size()}};
+      ssize_t w;
+      do {
+        w = ::writev(fd, iov, 2);
+      } while (w < 0 && errno == EINTR);
+      if (w < 0) {
+        result.error = errno;
+        result.gone = result.gone || is_gone_errno(errno);
+        if (result.gone)
+          break;
+        continue;
+      }
+      ++sent;
+    }
+    return sent;
   }
 
   // MTU ioctls go through any socket and name the interface; look the name up by index each

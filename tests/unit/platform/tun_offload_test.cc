@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <fstream>
 #include <map>
 
 #include "base/bytes.h"
@@ -53,12 +54,14 @@ constexpr std::size_t kOffset = 16;
 // The peer's view: 10.0.0.2:40000 talking to the local 10.0.0.1:5201 through `tun`.
 struct Peer {
   TunDevice& tun;
+  bool v6 = false;
   std::uint32_t seq = 1000;                  // next sequence number the peer sends
   std::uint32_t ack = 0;                     // next byte expected from the local side
   std::map<std::uint32_t, Packet> received;  // payload by sequence number
 
   PacketSpec spec(std::uint8_t flags) const {
     PacketSpec s;
+    s.v6 = v6;
     s.src_last = 2;
     s.dst_last = 1;
     s.sport = kPeerPort;
@@ -88,10 +91,12 @@ struct Peer {
     for (std::size_t i = 0; i < r.count; ++i) {
       Packet p(bufs.views[i].begin() + kOffset,
                bufs.views[i].begin() + static_cast<long>(kOffset + bufs.sizes[i]));
-      if (p.size() < 40 || p[0] != 0x45 || p[9] != 6 || load_be16(&p[22]) != kPeerPort)
+      const std::size_t l3 = v6 ? 40 : 20;
+      if (p.size() < l3 + 20 || p[0] != (v6 ? 0x60 : 0x45) || p[v6 ? 6 : 9] != 6 ||
+          load_be16(&p[l3 + 2]) != kPeerPort)
         continue;
       EXPECT_LE(p.size(), 1420u);
-      EXPECT_EQ(load_be16(&p[2]), p.size());
+      EXPECT_EQ(v6 ? load_be16(&p[4]) + 40u : load_be16(&p[2]), p.size());
       EXPECT_TRUE(testing::checksums_ok(p)) << "bad checksum on a packet read from the TUN";
       out.push_back(std::move(p));
     }
@@ -117,9 +122,13 @@ std::uint32_t ethtool_get(const std::string& ifname, std::uint32_t cmd) {
   return v.data;
 }
 
-TEST(TunOffload, KernelTakesCoalescedWritesAndItsSuperPacketsSplitCleanly) {
-  REQUIRE_NETNS();
-  in_netns([] {
+void tcp_both_ways(bool v6) {
+  in_netns([v6] {
+    // No duplicate address detection in this private namespace: the address is usable at once.
+    // (/proc/sys/net shows the namespace of the thread that opens it.)
+    for (const char* conf : {"all", "default"}) {
+      std::ofstream(std::string("/proc/sys/net/ipv6/conf/") + conf + "/accept_dad") << "0\n";
+    }
     auto created = create_tun(TunOptions{.name = "wot0", .vnet_hdr = true, .mtu = 1420});
     ASSERT_TRUE(created.ok()) << created.message();
     TunDevice& tun = *created.value;
@@ -127,35 +136,57 @@ TEST(TunOffload, KernelTakesCoalescedWritesAndItsSuperPacketsSplitCleanly) {
     ASSERT_TRUE(tun.offloads().tso) << "kernel refused TSO";
     auto cfg = open_net_config();
     ASSERT_TRUE(cfg.ok());
-    ASSERT_TRUE(cfg.value->add_address(tun.ifindex(), *net::Prefix::parse("10.0.0.1/24")).ok());
+    ASSERT_TRUE(
+        cfg.value
+            ->add_address(tun.ifindex(), *net::Prefix::parse(v6 ? "fd00::1/64" : "10.0.0.1/24"))
+            .ok());
     ASSERT_TRUE(cfg.value->set_up(tun.ifindex(), true).ok());
 
-    UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    UniqueFd listener(::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     int one = 1;
     ::setsockopt(listener.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(kLocalPort);
-    addr.sin_addr.s_addr = htonl(0x0a000001);
-    ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    sockaddr_storage ss{};
+    socklen_t ss_len;
+    if (v6) {
+      auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+      a6->sin6_family = AF_INET6;
+      a6->sin6_port = htons(kLocalPort);
+      a6->sin6_addr.s6_addr[0] = 0xfd;
+      a6->sin6_addr.s6_addr[15] = 1;
+      ss_len = sizeof(sockaddr_in6);
+    } else {
+      auto* a4 = reinterpret_cast<sockaddr_in*>(&ss);
+      a4->sin_family = AF_INET;
+      a4->sin_port = htons(kLocalPort);
+      a4->sin_addr.s_addr = htonl(0x0a000001);
+      ss_len = sizeof(sockaddr_in);
+    }
+    int bound = -1;
+    for (int i = 0; i < 300 && bound != 0; ++i) {  // a tentative IPv6 address still in DAD
+      bound = ::bind(listener.get(), reinterpret_cast<sockaddr*>(&ss), ss_len);
+      if (bound != 0)
+        ::usleep(10000);
+    }
+    ASSERT_EQ(bound, 0) << std::strerror(errno);
     ASSERT_EQ(::listen(listener.get(), 1), 0);
 
-    Peer peer{tun};
+    Peer peer{tun, v6};
+    const std::size_t l3 = v6 ? 40 : 20;
     Bufs bufs(8);  // fewer buffers than a super-packet's segments: remainders must wait
-    // Handshake: SYN with MSS 1380, the kernel's SYN-ACK, our ACK.
+    // Handshake: SYN with the MSS of a 1420 MTU, the kernel's SYN-ACK, our ACK.
     PacketSpec syn = peer.spec(0x02);
-    syn.tcp_options = {2, 4, 0x05, 0x64};
+    syn.tcp_options = {2, 4, 0x05, static_cast<std::uint8_t>(v6 ? 0x50 : 0x64)};
     peer.send({build_packet(syn)});
     peer.seq += 1;
     std::optional<Packet> synack;
     for (int i = 0; i < 50 && !synack; ++i) {
       for (Packet& p : peer.receive(bufs, 100)) {
-        if ((p[33] & 0x12) == 0x12)
+        if ((p[l3 + 13] & 0x12) == 0x12)
           synack = p;
       }
     }
     ASSERT_TRUE(synack) << "no SYN-ACK through the TUN";
-    peer.ack = load_be32(&(*synack)[24]) + 1;
+    peer.ack = load_be32(&(*synack)[l3 + 4]) + 1;
     peer.send({build_packet(peer.spec(0x10))});
     UniqueFd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
     ASSERT_TRUE(conn);
@@ -206,9 +237,10 @@ TEST(TunOffload, KernelTakesCoalescedWritesAndItsSuperPacketsSplitCleanly) {
           written += static_cast<std::size_t>(w);
       }
       for (Packet& p : peer.receive(bufs, 20)) {
-        const std::size_t hdr = 20 + (p[32] >> 4) * 4u;
+        const std::size_t hdr = l3 + (p[l3 + 12] >> 4) * 4u;
         if (p.size() > hdr)
-          peer.received[load_be32(&p[24])] = Packet(p.begin() + static_cast<long>(hdr), p.end());
+          peer.received[load_be32(&p[l3 + 4])] =
+              Packet(p.begin() + static_cast<long>(hdr), p.end());
       }
       // Reassemble in order and acknowledge what is contiguous.
       for (auto it = peer.received.find(peer.ack); it != peer.received.end();
@@ -231,6 +263,16 @@ TEST(TunOffload, KernelTakesCoalescedWritesAndItsSuperPacketsSplitCleanly) {
     // The interface advertises TCP segmentation offload (ethtool -k: tcp-segmentation-offload).
     EXPECT_EQ(ethtool_get(tun.name(), ETHTOOL_GTSO), 1u);
   });
+}
+
+TEST(TunOffload, KernelTakesCoalescedWritesAndItsSuperPacketsSplitCleanlyV4) {
+  REQUIRE_NETNS();
+  tcp_both_ways(false);
+}
+
+TEST(TunOffload, KernelTakesCoalescedWritesAndItsSuperPacketsSplitCleanlyV6) {
+  REQUIRE_NETNS();
+  tcp_both_ways(true);
 }
 
 TEST(TunOffload, KernelTakesCoalescedUdpWhenItAcceptedUso) {

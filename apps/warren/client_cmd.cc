@@ -1,0 +1,199 @@
+// warren join / up / down: the client commands (the work is in src/client).
+
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "client/config.h"
+#include "client/daemon.h"
+#include "client/join.h"
+#include "commands.h"
+#include "crypto/random.h"
+#include "platform/log.h"
+
+namespace warren::apps {
+namespace {
+
+using client::ClientConfig;
+using client::DaemonOptions;
+
+void up_usage(std::FILE* out) {
+  std::fprintf(out,
+               "Usage: warren up [-f|--foreground] [--dead-after SECONDS] CONFIG\n"
+               "  CONFIG is a wg-quick file (IFNAME.conf) or an interface name, looked up as\n"
+               "  /etc/warren/IFNAME.conf, then /etc/wireguard/IFNAME.conf.\n"
+               "  --dead-after S   prod a handshake when the server was silent this long (135)\n"
+               "Environment: LOG_LEVEL=error|verbose|debug, WARREN_DNS_BACKEND=resolvconf|\n"
+               "  resolved|file (default: detected)\n");
+}
+
+bool exists(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+std::string find_config(const std::string& arg) {
+  if (arg.find('/') != std::string::npos || arg.ends_with(".conf"))
+    return arg;
+  for (const char* dir : {"/etc/warren/", "/etc/wireguard/"}) {
+    std::string p = std::string(dir) + arg + ".conf";
+    if (exists(p))
+      return p;
+  }
+  return "/etc/wireguard/" + arg + ".conf";
+}
+
+bool dns_override(DaemonOptions& o) {
+  const char* v = std::getenv("WARREN_DNS_BACKEND");
+  if (!v || !*v)
+    return true;
+  std::string_view s(v);
+  if (s == "resolvconf")
+    o.dns = client::DnsMethod::kResolvconf;
+  else if (s == "resolved")
+    o.dns = client::DnsMethod::kResolved;
+  else if (s == "file")
+    o.dns = client::DnsMethod::kFile;
+  else {
+    std::fprintf(stderr, "warren: WARREN_DNS_BACKEND=%s: use resolvconf, resolved or file\n", v);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int up_main(int argc, char** argv) {
+  DaemonOptions o;
+  std::string config_arg;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "-h" || a == "--help") {
+      up_usage(stdout);
+      return 0;
+    } else if (a == "-f" || a == "--foreground") {
+      o.foreground = true;
+    } else if (a == "--dead-after" && i + 1 < argc) {
+      char* end = nullptr;
+      long s = std::strtol(argv[++i], &end, 10);
+      if (!end || *end || s < 1 || s > 86400) {
+        std::fprintf(stderr, "warren up: --dead-after %s: a number of seconds (1-86400)\n",
+                     argv[i]);
+        return 2;
+      }
+      o.dead_after = std::chrono::seconds(s);
+    } else if (!a.empty() && a[0] != '-' && config_arg.empty()) {
+      config_arg = a;
+    } else {
+      std::fprintf(stderr, "warren up: unexpected argument '%s'\n", argv[i]);
+      up_usage(stderr);
+      return 2;
+    }
+  }
+  if (config_arg.empty()) {
+    up_usage(stderr);
+    return 2;
+  }
+  if (const char* env = std::getenv("WG_PROCESS_FOREGROUND"); env && std::string_view(env) == "1")
+    o.foreground = true;
+  if (!dns_override(o))
+    return 2;
+  ClientConfig config;
+  try {
+    std::string warning;
+    config = client::load_config(find_config(config_arg), &warning);
+    if (!warning.empty())
+      std::fprintf(stderr, "warren: %s\n", warning.c_str());
+  } catch (const client::ConfigError& e) {
+    std::fprintf(stderr, "warren: %s\n", e.what());
+    return 1;
+  }
+  platform::log_configure(platform::log_level_from_env(), config.interface);
+  return client::run_up(config, o);
+}
+
+int down_main(int argc, char** argv) {
+  if (argc != 2 || argv[1][0] == '-') {
+    std::fprintf(argc == 2 && std::string_view(argv[1]) == "--help" ? stdout : stderr,
+                 "Usage: warren down IFNAME\n");
+    return argc == 2 && std::string_view(argv[1]) == "--help" ? 0 : 2;
+  }
+  DaemonOptions o;
+  std::string name = argv[1];
+  // wg-quick style: accept the config path too.
+  if (name.find('/') != std::string::npos || name.ends_with(".conf")) {
+    name = name.substr(name.rfind('/') == std::string::npos ? 0 : name.rfind('/') + 1);
+    if (name.ends_with(".conf"))
+      name.resize(name.size() - 5);
+  }
+  return client::run_down(name, o);
+}
+
+int join_main(int argc, char** argv) {
+  auto usage = [](std::FILE* out) {
+    std::fprintf(out,
+                 "Usage: warren join INVITE --interface IFNAME [--config-dir DIR] [--name NAME]\n"
+                 "                   [-f|--foreground]\n"
+                 "  Makes or reuses DIR/IFNAME.key, enrolls with the server named in the invite,\n"
+                 "  writes DIR/IFNAME.conf (0600, wg-quick format; DIR defaults to /etc/warren)\n"
+                 "  and brings the interface up as `warren up DIR/IFNAME.conf` does.\n");
+  };
+  client::JoinOptions jo;
+  DaemonOptions o;
+  std::string invite;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "-h" || a == "--help") {
+      usage(stdout);
+      return 0;
+    } else if (a == "-f" || a == "--foreground") {
+      o.foreground = true;
+    } else if ((a == "--interface" || a == "-i") && i + 1 < argc) {
+      jo.interface = argv[++i];
+    } else if (a == "--config-dir" && i + 1 < argc) {
+      jo.config_dir = argv[++i];
+    } else if (a == "--name" && i + 1 < argc) {
+      jo.client_name = argv[++i];
+    } else if (!a.empty() && a[0] != '-' && invite.empty()) {
+      invite = a;
+    } else {
+      std::fprintf(stderr, "warren join: unexpected argument '%s'\n", argv[i]);
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (invite.empty() || jo.interface.empty()) {
+    usage(stderr);
+    return 2;
+  }
+  if (!dns_override(o))
+    return 2;
+  if (!client::valid_interface_name(jo.interface)) {
+    std::fprintf(stderr, "warren join: '%s' is not a valid interface name\n", jo.interface.c_str());
+    return 2;
+  }
+  if (int pid = client::running_daemon(o, jo.interface)) {
+    std::fprintf(stderr, "warren: %s is up (pid %d); `warren down %s` before joining again\n",
+                 jo.interface.c_str(), pid, jo.interface.c_str());
+    return 1;
+  }
+  ClientConfig config;
+  try {
+    std::string warning;
+    config = client::join(invite, jo, crypto::SystemRandom::instance(), &warning);
+    if (!warning.empty())
+      std::fprintf(stderr, "warren: %s\n", warning.c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "warren join: %s\n", e.what());
+    return 1;
+  }
+  std::fprintf(stderr, "warren: enrolled; wrote %s\n", config.path.c_str());
+  platform::log_configure(platform::log_level_from_env(), config.interface);
+  return client::run_up(config, o);
+}
+
+}  // namespace warren::apps

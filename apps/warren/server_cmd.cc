@@ -1,0 +1,190 @@
+// warren server: run a server, or operate on its database (invite, revoke, export).
+//
+//   warren server --config FILE
+//   warren server invite --config FILE --name NAME [--expires DURATION] [--uses N]
+//   warren server revoke --config FILE NAME
+//   warren server export --config FILE NAME
+//
+// invite/revoke/export open the same state files as the running server (SQLite serialises
+// the writers) and then ask a running server, through its root-only status socket, to apply
+// the change to its interface at once ("sync"). Without a running server the change applies
+// at its next start.
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <string_view>
+
+#include "commands.h"
+#include "control/status.h"
+#include "crypto/random.h"
+#include "platform/log.h"
+#include "server/config.h"
+#include "server/runtime.h"
+#include "server/state.h"
+
+namespace warren::apps {
+namespace {
+
+void server_usage(std::FILE* out) {
+  std::fprintf(out,
+               "Usage:\n"
+               "  warren server --config FILE\n"
+               "  warren server invite --config FILE --name NAME [--expires DURATION] [--uses N]\n"
+               "  warren server revoke --config FILE NAME\n"
+               "  warren server export --config FILE NAME\n"
+               "DURATION is a number and a unit: 90s, 30m, 24h, 7d, 2w (default 7d; 0 = never).\n");
+}
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "warren server: %s\n\n", message.c_str());
+  server_usage(stderr);
+  return 2;
+}
+
+struct Args {
+  std::string verb;  // "", invite, revoke, export
+  std::string config;
+  std::string name;
+  std::string expires = "7d";
+  std::string uses = "1";
+  std::vector<std::string> positional;
+};
+
+/// Tells a running server to reload its peers; quiet when none runs.
+void notify_running_server(const server::ServerConfig& cfg) {
+  try {
+    std::string reply = control::query_daemon(cfg.interface, "sync");
+    if (reply.rfind("ok", 0) != 0)
+      std::fprintf(stderr, "warren server: the running server answered: %s", reply.c_str());
+    else
+      std::fprintf(stderr, "warren server: applied to the running server on %s\n",
+                   cfg.interface.c_str());
+  } catch (const control::ControlError&) {
+    std::fprintf(stderr,
+                 "warren server: no server is running for %s; the change applies at its next "
+                 "start\n",
+                 cfg.interface.c_str());
+  }
+}
+
+}  // namespace
+
+int server_main(int argc, char** argv) {
+  Args a;
+  int i = 1;
+  if (i < argc && argv[i][0] != '-') {
+    a.verb = argv[i++];
+    if (a.verb == "help") {
+      server_usage(stdout);
+      return 0;
+    }
+    if (a.verb != "invite" && a.verb != "revoke" && a.verb != "export")
+      return usage_error("unknown subcommand '" + a.verb + "'");
+  }
+  for (; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    auto value = [&](std::string& out) {
+      if (i + 1 >= argc)
+        return false;
+      out = argv[++i];
+      return true;
+    };
+    if (arg == "--help" || arg == "-h") {
+      server_usage(stdout);
+      return 0;
+    } else if (arg == "--config" || arg == "-c") {
+      if (!value(a.config))
+        return usage_error("--config needs a file");
+    } else if (arg == "--name" && a.verb == "invite") {
+      if (!value(a.name))
+        return usage_error("--name needs a value");
+    } else if (arg == "--expires" && a.verb == "invite") {
+      if (!value(a.expires))
+        return usage_error("--expires needs a duration");
+    } else if (arg == "--uses" && a.verb == "invite") {
+      if (!value(a.uses))
+        return usage_error("--uses needs a number");
+    } else if (!arg.empty() && arg[0] == '-') {
+      return usage_error("unknown option '" + std::string(arg) + "'");
+    } else {
+      a.positional.push_back(std::string(arg));
+    }
+  }
+  if (a.config.empty())
+    return usage_error("--config FILE is required");
+  if (a.verb == "revoke" || a.verb == "export") {
+    if (a.positional.size() != 1)
+      return usage_error(a.verb + " needs exactly one client NAME");
+    a.name = a.positional[0];
+  } else if (!a.positional.empty()) {
+    return usage_error("unexpected argument '" + a.positional[0] + "'");
+  }
+  std::optional<std::chrono::seconds> expires;
+  long uses = 0;
+  if (a.verb == "invite") {
+    if (a.name.empty())
+      return usage_error("invite needs --name NAME");
+    expires = server::parse_duration(a.expires);
+    if (!expires)
+      return usage_error("--expires '" + a.expires + "' is not a duration like 24h or 7d");
+    char* end = nullptr;
+    uses = std::strtol(a.uses.c_str(), &end, 10);
+    if (!end || *end || uses < 1 || uses > 100000)
+      return usage_error("--uses must be a number from 1 to 100000");
+  }
+
+  server::ServerConfig cfg;
+  try {
+    cfg = server::load_config(a.config);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "warren server: %s\n", e.what());
+    return 1;
+  }
+  if (a.verb.empty()) {
+    // A server logs enrollments by default; LOG_LEVEL=error|silent|debug overrides.
+    const char* env = std::getenv("LOG_LEVEL");
+    auto level = env ? platform::parse_log_level(env) : std::nullopt;
+    platform::log_configure(level.value_or(platform::LogLevel::kVerbose), cfg.interface);
+    return server::run_server(cfg);
+  }
+
+  try {
+    server::ServerState st = server::open_state(cfg);
+    for (const auto& w : st.warnings)
+      std::fprintf(stderr, "warren server: warning: %s\n", w.c_str());
+    const auto now = static_cast<std::int64_t>(std::time(nullptr));
+    if (a.verb == "invite") {
+      std::string line = st.registry->create_invite(a.name, *expires, static_cast<int>(uses),
+                                                    st.tls.fingerprint(), now);
+      std::printf("%s\n", line.c_str());
+      return 0;
+    }
+    if (a.verb == "revoke") {
+      auto before = st.registry->revoke(a.name, now);
+      std::string addrs;
+      for (const auto& l : before.leases)
+        addrs += " " + l.address.to_string();
+      std::fprintf(stderr, "warren server: revoked %s (freed:%s)\n", a.name.c_str(),
+                   addrs.empty() ? " nothing" : addrs.c_str());
+      notify_running_server(cfg);
+      return 0;
+    }
+    // export: the one place where warren prints a private key, on purpose: a stock
+    // WireGuard client needs it in its config file.
+    auto ex = st.registry->export_client(a.name, now, crypto::SystemRandom::instance());
+    std::string conf = st.registry->wg_quick_config(ex.client, ex.private_key);
+    std::fputs(conf.c_str(), stdout);
+    std::fflush(stdout);
+    secure_zero(conf.data(), conf.size());
+    notify_running_server(cfg);
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "warren server: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace warren::apps

@@ -1,0 +1,93 @@
+#pragma once
+/// The client's configuration: a wg-quick .conf file.
+///
+/// `warren up CONFIG` reads standard wg-quick files, and `warren join` writes the same format
+/// (0600), so `wg-quick up` and `wg setconf` keep working on what warren writes. Supported:
+///
+///   [Interface]  PrivateKey, Address (list), DNS (addresses and search domains), MTU,
+///                ListenPort, FwMark (number or "off"), Table ("off", "auto" or a number),
+///                SaveConfig (false only)
+///   [Peer]       PublicKey, PresharedKey, AllowedIPs (list), Endpoint (host:port, IPv6 in
+///                brackets, names allowed), PersistentKeepalive (seconds or "off")
+///
+/// PreUp/PostUp/PreDown/PostDown are refused: warren does not run shell commands from a
+/// config file (run them around `warren up`/`down`). Any other key, a key outside its section,
+/// a repeated single-valued key or a bad value is an error naming file:line and the key;
+/// nothing is applied from a file with an error. Keys and section names are case-insensitive
+/// as in wg-quick; a `#` starts a comment.
+///
+/// warren-specific settings live in comment lines `#@warren Key = Value`, which wg-quick and
+/// wg ignore. The only one today: `#@warren Server = NAME` (informational, written by join).
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "crypto/x25519.h"
+#include "net/ip_address.h"
+
+namespace warren::client {
+
+/// A configuration error: "FILE:LINE: KEY: what is wrong".
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct HostPort {
+  std::string host;  ///< a literal address (without brackets) or a DNS name
+  std::uint16_t port = 0;
+  std::string to_string() const;  ///< "host:port", "[v6]:port"
+  friend bool operator==(const HostPort&, const HostPort&) = default;
+};
+
+struct PeerConfig {
+  crypto::PublicKey public_key;
+  std::optional<crypto::PresharedKey> preshared_key;
+  std::vector<net::Prefix> allowed_ips;
+  std::optional<HostPort> endpoint;
+  std::uint16_t persistent_keepalive = 0;  ///< 0 = off
+};
+
+struct ClientConfig {
+  std::string path;       ///< the file it came from
+  std::string interface;  ///< from the file name (wg0.conf -> wg0)
+  crypto::PrivateKey private_key;
+  std::vector<net::Prefix> addresses;
+  std::vector<net::IpAddress> dns_servers;
+  std::vector<std::string> dns_search;
+  std::optional<std::uint32_t> mtu;
+  std::optional<std::uint16_t> listen_port;
+  std::optional<std::uint32_t> fwmark;  ///< unset or 0 = none
+  /// Routing table for AllowedIPs routes: unset = "auto" (main, and wg-quick's policy routing
+  /// for /0), 0 = "off" (no routes at all), N = routes go into table N.
+  std::optional<std::uint32_t> table;
+  std::string server_name;  ///< #@warren Server
+  std::vector<PeerConfig> peers;
+};
+
+/// Interface names as wg-quick accepts them: 1-15 of [a-zA-Z0-9_=+.-].
+bool valid_interface_name(std::string_view name);
+
+/// The interface name of a config path (/etc/wireguard/wg0.conf -> wg0). Throws ConfigError
+/// when the name is not IFNAME.conf with a valid IFNAME.
+std::string interface_from_path(const std::string& path);
+
+/// Parses `text` as the content of `path` (the interface name comes from the path).
+/// Throws ConfigError.
+ClientConfig parse_config(std::string_view text, const std::string& path);
+
+/// Reads and parses a file; warns on stderr-through-`warn` when it is group/world-readable
+/// (it holds a private key). Throws ConfigError (also for I/O errors, naming the file).
+ClientConfig load_config(const std::string& path, std::string* warning = nullptr);
+
+/// Formats a configuration as a wg-quick file (what join writes); parse_config reads it back.
+std::string format_config(const ClientConfig& config);
+
+/// Splits "host:port" / "[v6]:port"; nullopt when malformed.
+std::optional<HostPort> parse_host_port(std::string_view text);
+
+}  // namespace warren::client

@@ -1,0 +1,562 @@
+#include "client/daemon.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "client/plan.h"
+#include "client/reconnect.h"
+#include "client/resolve.h"
+#include "client/system.h"
+#include "control/status.h"
+#include "crypto/random.h"
+#include "dataplane/engine.h"
+#include "platform/clock.h"
+#include "platform/control_socket.h"
+#include "platform/event_loop.h"
+#include "platform/log.h"
+#include "platform/netlink.h"
+#include "platform/notifier.h"
+#include "platform/process.h"
+#include "platform/tun_device.h"
+#include "platform/udp.h"
+#include "uapi/server.h"
+#include "wg/constants.h"
+
+namespace warren::client {
+namespace {
+
+constexpr auto kWatchInterval = std::chrono::seconds(1);
+constexpr auto kDownTimeout = std::chrono::seconds(20);
+
+// As warren-wg: one worker per CPU, WARREN_WORKERS=N overrides.
+std::size_t worker_count() {
+  if (const char* v = std::getenv("WARREN_WORKERS")) {
+    char* end = nullptr;
+    unsigned long n = std::strtoul(v, &end, 10);
+    if (end && *end == '\0' && n >= 1 && n <= 64)
+      return n;
+  }
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : n;
+}
+
+bool process_is_warren(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // argv: .../warren up ... (or join, which becomes the same daemon)
+  return cmd.find("warren") != std::string::npos &&
+         (cmd.find(std::string("\0up\0", 4)) != std::string::npos ||
+          cmd.find(std::string("\0join\0", 6)) != std::string::npos);
+}
+
+// One peer the reconnect loop looks after: its index in the config and its watch.
+// A name resolution running on its own thread, so that a slow resolver (its DNS server may
+// be reachable only through the tunnel that is down) never blocks signals or the other peers.
+// Shared with the detached thread; abandoned, not joined, at shutdown.
+struct PendingResolve {
+  std::mutex mu;
+  bool done = false;  // guarded by mu
+  std::optional<net::Endpoint> endpoint;
+  std::string error;
+};
+
+struct WatchedPeer {
+  std::size_t index;
+  PeerWatch watch;
+  std::shared_ptr<PendingResolve> pending;
+};
+
+class Daemon {
+ public:
+  Daemon(const ClientConfig& c, const DaemonOptions& o) : config_(c), options_(o) {}
+
+  // Returns "" when up; the failure message otherwise (everything undone).
+  std::string start() {
+    try {
+      signals_ = std::make_unique<platform::TerminationSignals>();
+    } catch (const std::exception& e) {
+      return std::string("signal handling: ") + e.what();
+    }
+    // A live daemon for this name answers on its UAPI socket: refuse before touching the TUN
+    // (as warren-wg does; the bind in start() checks again).
+    const std::string uapi_path =
+        std::string(uapi::kDefaultSocketDir) + "/" + config_.interface + ".sock";
+    if (auto probe = platform::connect_unix(uapi_path); probe.ok() || probe.would_block())
+      return "interface " + config_.interface + " is already in use by another process (" +
+             uapi_path + ")";
+    const std::uint32_t mtu = config_.mtu.value_or(wg::kDefaultMtu);
+    auto tun = platform::create_tun(
+        platform::TunOptions{.name = config_.interface, .queues = worker_count(), .mtu = mtu});
+    if (!tun.ok())
+      return "cannot create TUN device " + config_.interface + ": " + tun.message() +
+             (tun.error == EBUSY ? " (the interface exists already)" : "");
+    ifindex_ = tun.value->ifindex();
+    auto monitor = platform::open_link_monitor(ifindex_);
+    if (!monitor.ok())
+      return "link monitor: " + monitor.message();
+    binds_ = platform::make_system_bind_factory();
+    dataplane::EngineOptions eo;
+    eo.listen_port = config_.listen_port.value_or(0);
+    eo.fwmark = effective_fwmark(config_);
+    auto engine =
+        dataplane::Engine::create(std::move(tun.value), *binds_, clock_,
+                                  crypto::SystemRandom::instance(), std::move(monitor.value), eo);
+    if (!engine.ok())
+      return "cannot open the UDP socket: " + engine.message();
+    engine_ = std::move(engine.value);
+    // The engine is the UAPI handler itself (`wg show`, `wg set` work on the client).
+    server_ = std::make_unique<uapi::UapiServer>(config_.interface, *engine_);
+
+    std::vector<std::optional<net::Endpoint>> resolved;
+    for (const auto& p : config_.peers) {
+      std::optional<net::Endpoint> ep;
+      if (p.endpoint) {
+        std::string err;
+        ep = resolve_endpoint(*p.endpoint, err);
+        if (!ep)
+          platform::log_error("Cannot resolve %s now (%s); will keep trying",
+                              p.endpoint->to_string().c_str(), err.c_str());
+      }
+      resolved.push_back(ep);
+    }
+    if (auto e = engine_->apply(make_delta(config_, resolved)))
+      return "cannot configure the device: " + e.message;
+    states_.assign(config_.peers.size(), PeerState::kConnecting);
+    for (std::size_t i = 0; i < config_.peers.size(); ++i)
+      if (config_.peers[i].endpoint)
+        watched_.push_back(WatchedPeer{
+            i, PeerWatch(options_.dead_after, BackoffOptions{}, crypto::SystemRandom::instance())});
+
+    engine_->set_on_stop([this](dataplane::StopReason) { stopped_.set(); });
+    try {
+      engine_->start();
+    } catch (const std::exception& e) {
+      return std::string("cannot start workers: ") + e.what();
+    }
+    if (uapi::ServerError e = server_->start())
+      return "cannot open the UAPI socket: " + e.message;
+
+    try {
+      system_ = make_system();
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    PlanOptions po;
+    po.state_dir = options_.state_dir;
+    po.dns = options_.dns ? *options_.dns : detect_dns_method(*system_);
+    for (const auto& ep : resolved)
+      if (ep)
+        po.endpoints.push_back(ep->address);
+    if (auto e = bring_up(*system_, config_, ifindex_, mtu, po,
+                          journal_path(options_, config_.interface), setup_);
+        !e.empty())
+      return e;
+    status_ =
+        std::make_unique<control::StatusServer>(config_.interface, [this] { return status(); });
+    try {
+      status_->start();
+    } catch (const std::exception& e) {
+      return std::string("status socket: ") + e.what();
+    }
+    return "";
+  }
+
+  // Runs on the status server's thread: the engine snapshot is thread-safe; the watch states
+  // are copied under states_mutex_.
+  control::InterfaceStatus status() {
+    control::InterfaceStatus s;
+    s.interface = config_.interface;
+    s.role = "client";
+    const wg::DeviceSnapshot snap = engine_->snapshot();
+    if (snap.private_key)
+      s.public_key = crypto::derive_public_key(*snap.private_key);
+    s.listen_port = snap.listen_port;
+    std::lock_guard lock(states_mutex_);
+    for (const auto& p : snap.peers) {
+      control::PeerStatus ps;
+      ps.public_key = p.public_key;
+      ps.name = config_.server_name;
+      ps.addresses = config_.addresses;  // ours, inside this tunnel
+      ps.endpoint = p.endpoint ? p.endpoint->to_string() : "";
+      ps.last_handshake = p.last_handshake_sec;
+      ps.rx_bytes = p.rx_bytes;
+      ps.tx_bytes = p.tx_bytes;
+      ps.rx_packets = p.rx_packets;
+      ps.tx_packets = p.tx_packets;
+      ps.state = "connecting";
+      for (std::size_t i = 0; i < config_.peers.size() && i < states_.size(); ++i)
+        if (config_.peers[i].public_key == p.public_key)
+          ps.state = peer_state_name(states_[i]);
+      s.peers.push_back(std::move(ps));
+    }
+    return s;
+  }
+
+  int loop() {
+    auto loop_result = platform::make_event_loop();
+    if (!loop_result.ok()) {
+      platform::log_error("event loop: %s", loop_result.message().c_str());
+      return 1;
+    }
+    platform::EventLoop& loop = *loop_result.value;
+    bool done = false;
+    (void)loop.add(signals_->poll_fd(), platform::kReadable, [&](std::uint32_t) {
+      if (auto sig = signals_->read()) {
+        platform::log_verbose("Received signal %d, restoring and shutting down", *sig);
+        done = true;
+      }
+    });
+    (void)loop.add(stopped_.fd(), platform::kReadable, [&](std::uint32_t) {
+      stopped_.clear();
+      platform::log_verbose("Shutting down: %s",
+                            dataplane::stop_reason_name(engine_->stop_reason()));
+      done = true;
+    });
+    std::function<void()> tick = [&] {
+      watch_peers();
+      (void)loop.set_timer(clock_.now().mono + kWatchInterval, tick);
+    };
+    tick();
+    while (!done) {
+      auto r = loop.run_once(Duration(-1));
+      if (!r.ok()) {
+        platform::log_error("Event loop failed: %s", r.message().c_str());
+        break;
+      }
+    }
+    return 0;
+  }
+
+  // Rules and DNS go first, while the TUN still exists; then the socket, then the engine
+  // (which deletes the TUN and with it its addresses and routes).
+  bool shutdown() {
+    bool clean = true;
+    if (status_)
+      status_->stop();
+    if (setup_) {
+      for (const auto& e : setup_->rollback()) {
+        platform::log_error("%s", e.c_str());
+        std::fprintf(stderr, "warren: %s\n", e.c_str());
+        clean = false;
+      }
+      setup_.reset();
+    }
+    if (server_)
+      server_->stop();
+    if (engine_)
+      engine_->stop();
+    return clean;
+  }
+
+ private:
+  void watch_peers() {
+    if (watched_.empty())
+      return;
+    const wg::DeviceSnapshot snap = engine_->snapshot();
+    const Now now = clock_.now();
+    for (auto& w : watched_) {
+      const PeerConfig& pc = config_.peers[w.index];
+      const wg::PeerSnapshot* ps = nullptr;
+      for (const auto& p : snap.peers)
+        if (p.public_key == pc.public_key)
+          ps = &p;
+      if (!ps)
+        continue;  // removed over UAPI by the operator: leave it alone
+      if (w.pending) {
+        std::unique_lock lock(w.pending->mu);
+        if (!w.pending->done)
+          continue;  // still resolving; the attempt happens when it is done
+        auto ep = w.pending->endpoint;
+        auto err = w.pending->error;
+        lock.unlock();
+        w.pending.reset();
+        if (!ep) {
+          platform::log_error("Reconnect: cannot resolve %s (%s); trying its last address",
+                              pc.endpoint->to_string().c_str(), err.c_str());
+          ep = ps->endpoint;
+        }
+        if (ep)
+          attempt(pc, *ps, *ep, w.watch);
+        continue;
+      }
+      const PeerState before = w.watch.state();
+      const bool due = w.watch.observe(now, *ps);
+      {
+        std::lock_guard lock(states_mutex_);
+        states_[w.index] = w.watch.state();
+      }
+      if (!due) {
+        if (before != w.watch.state())
+          platform::log_verbose("Peer %s: %s", pc.endpoint->to_string().c_str(),
+                                peer_state_name(w.watch.state()));
+        continue;
+      }
+      if (auto literal = net::IpAddress::parse(pc.endpoint->host)) {
+        attempt(pc, *ps, net::Endpoint{*literal, pc.endpoint->port}, w.watch);
+        continue;
+      }
+      // Re-resolve first (the server may have moved); the attempt follows when it is done.
+      auto pending = std::make_shared<PendingResolve>();
+      w.pending = pending;
+      std::thread([pending, hp = *pc.endpoint] {
+        std::string err;
+        auto ep = resolve_endpoint(hp, err);
+        std::lock_guard lock(pending->mu);
+        pending->endpoint = ep;
+        pending->error = err;
+        pending->done = true;
+      }).detach();
+    }
+  }
+
+  // One reconnect attempt: set the endpoint, then make the device start a handshake now.
+  void attempt(const PeerConfig& pc, const wg::PeerSnapshot& ps, const net::Endpoint& endpoint,
+               const PeerWatch& watch) {
+    const std::optional<net::Endpoint> ep = endpoint;
+    if (ps.endpoint != ep)
+      platform::log_verbose("Reconnect: %s is now %s", pc.endpoint->to_string().c_str(),
+                            ep->to_string().c_str());
+    platform::log_verbose("Reconnect attempt %u to %s (%s)", watch.attempts(),
+                          ep->to_string().c_str(), peer_state_name(watch.state()));
+    // A delta names each peer once, so the attempt is a short sequence of deltas.
+    std::vector<wg::PeerDelta> sequence;
+    if (ps.has_session) {
+      // We still hold a session the server may have lost (it restarted): only a new
+      // handshake helps, and Device starts one for a peer without a session. Re-adding the
+      // peer drops the stale session (its counters restart).
+      wg::PeerDelta rm;
+      rm.public_key = pc.public_key;
+      rm.remove = true;
+      sequence.push_back(rm);
+      sequence.push_back(peer_delta(pc, ep));
+      sequence.back().persistent_keepalive = 0;
+    } else {
+      wg::PeerDelta upd;
+      upd.public_key = pc.public_key;
+      upd.update_only = true;
+      upd.endpoint = *ep;
+      upd.persistent_keepalive = 0;
+      sequence.push_back(upd);
+    }
+    // Switching persistent keepalive on sends a keepalive at once, which, without a session,
+    // is a handshake initiation; then the configured value is put back.
+    wg::PeerDelta on;
+    on.public_key = pc.public_key;
+    on.update_only = true;
+    on.persistent_keepalive = 1;
+    sequence.push_back(on);
+    on.persistent_keepalive = pc.persistent_keepalive;
+    sequence.push_back(on);
+    for (auto& pd : sequence) {
+      wg::ConfigDelta d;
+      d.peers.push_back(std::move(pd));
+      if (auto e = engine_->apply(d)) {
+        platform::log_error("Reconnect: %s", e.message.c_str());
+        return;
+      }
+    }
+  }
+
+ public:
+  static wg::PeerDelta peer_delta(const PeerConfig& p, const std::optional<net::Endpoint>& ep) {
+    wg::PeerDelta pd;
+    pd.public_key = p.public_key;
+    pd.preshared_key = p.preshared_key;
+    pd.endpoint = ep;
+    pd.persistent_keepalive = p.persistent_keepalive;
+    pd.replace_allowed_ips = true;
+    pd.allowed_ips_add = p.allowed_ips;
+    return pd;
+  }
+
+ private:
+  const ClientConfig& config_;
+  const DaemonOptions& options_;
+  platform::SystemClock clock_;
+  std::unique_ptr<platform::TerminationSignals> signals_;
+  std::unique_ptr<platform::BindFactory> binds_;
+  std::unique_ptr<dataplane::Engine> engine_;
+  std::unique_ptr<uapi::UapiServer> server_;  // after engine_ (its handler): destroyed first
+  std::unique_ptr<System> system_;
+  std::unique_ptr<ActiveSetup> setup_;
+  platform::Notifier stopped_;
+  std::uint32_t ifindex_ = 0;
+  std::vector<WatchedPeer> watched_;
+  std::mutex states_mutex_;
+  std::vector<PeerState> states_;  // per config peer; guarded by states_mutex_
+  std::unique_ptr<control::StatusServer> status_;
+};
+
+std::string read_small_file(const std::string& path) {
+  std::ifstream in(path);
+  std::string s;
+  std::getline(in, s);
+  return s;
+}
+
+bool write_pid_file(const std::string& path) {
+  std::ofstream out(path, std::ios::trunc);
+  out << ::getpid() << "\n";
+  return static_cast<bool>(out);
+}
+
+}  // namespace
+
+std::string pid_path(const DaemonOptions& o, const std::string& ifname) {
+  return o.state_dir + "/" + ifname + ".pid";
+}
+std::string journal_path(const DaemonOptions& o, const std::string& ifname) {
+  return o.state_dir + "/" + ifname + ".state";
+}
+
+int running_daemon(const DaemonOptions& o, const std::string& ifname) {
+  const std::string s = read_small_file(pid_path(o, ifname));
+  int pid = 0;
+  try {
+    pid = s.empty() ? 0 : std::stoi(s);
+  } catch (const std::exception&) {
+    return 0;
+  }
+  if (pid <= 0 || pid == ::getpid() || ::kill(pid, 0) != 0 || !process_is_warren(pid))
+    return 0;
+  return pid;
+}
+
+wg::ConfigDelta make_delta(const ClientConfig& c,
+                           const std::vector<std::optional<net::Endpoint>>& resolved) {
+  wg::ConfigDelta d;
+  d.private_key = c.private_key;
+  d.listen_port = c.listen_port;
+  d.replace_peers = true;
+  for (std::size_t i = 0; i < c.peers.size(); ++i)
+    d.peers.push_back(
+        Daemon::peer_delta(c.peers[i], i < resolved.size() ? resolved[i] : std::nullopt));
+  return d;
+}
+
+namespace {
+
+// Recovers from a previous run that died without restoring (kill -9, power loss).
+bool recover(const DaemonOptions& o, const std::string& ifname) {
+  std::unique_ptr<System> sys;
+  try {
+    sys = make_system();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "warren: %s\n", e.what());
+    return false;
+  }
+  ReplayResult r = replay_journal(*sys, journal_path(o, ifname));
+  for (const auto& e : r.errors)
+    std::fprintf(stderr, "warren: recovering %s: %s\n", ifname.c_str(), e.c_str());
+  if (r.found && r.errors.empty())
+    std::fprintf(stderr, "warren: %s was not shut down cleanly; restored %zu step(s) from %s\n",
+                 ifname.c_str(), r.undone, journal_path(o, ifname).c_str());
+  return r.errors.empty();
+}
+
+}  // namespace
+
+int run_up(const ClientConfig& config, const DaemonOptions& options) {
+  const std::string& name = config.interface;
+  if (!platform::has_net_admin()) {
+    std::fprintf(stderr, "warren: bringing up %s needs root or CAP_NET_ADMIN\n", name.c_str());
+    return 1;
+  }
+  if (::mkdir(options.state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    std::fprintf(stderr, "warren: cannot create %s: %s\n", options.state_dir.c_str(),
+                 std::strerror(errno));
+    return 1;
+  }
+  if (int pid = running_daemon(options, name)) {
+    std::fprintf(stderr, "warren: %s is already up (pid %d); `warren down %s` first\n",
+                 name.c_str(), pid, name.c_str());
+    return 1;
+  }
+  if (!recover(options, name))
+    return 1;
+
+  platform::StartupReport report;
+  if (!options.foreground) {
+    auto d = platform::daemonize();  // the parent exits inside, once the child reports
+    if (!d.ok()) {
+      std::fprintf(stderr, "warren: cannot start the daemon: %s\n", d.message().c_str());
+      return 1;
+    }
+    report = std::move(d.value);
+  }
+  if (!write_pid_file(pid_path(options, name))) {
+    const std::string m = "cannot write " + pid_path(options, name);
+    report.active() ? report.report_error("warren: " + m)
+                    : (void)std::fprintf(stderr, "warren: %s\n", m.c_str());
+    return 1;
+  }
+  Daemon daemon(config, options);
+  if (std::string e = daemon.start(); !e.empty()) {
+    daemon.shutdown();
+    ::unlink(pid_path(options, name).c_str());
+    const std::string m = "warren: " + name + ": " + e;
+    if (report.active())
+      report.report_error(m);
+    else
+      std::fprintf(stderr, "%s\n", m.c_str());
+    return 1;
+  }
+  platform::log_verbose("Interface %s is up", name.c_str());
+  report.report_ready();
+  if (!options.foreground) {
+    const char* level = std::getenv("LOG_LEVEL");
+    (void)platform::redirect_stdio(level && platform::log_level() != platform::LogLevel::kSilent);
+  }
+  int rc = daemon.loop();
+  if (!daemon.shutdown())
+    rc = 1;
+  ::unlink(pid_path(options, name).c_str());
+  platform::log_verbose("Interface %s is down, everything restored", name.c_str());
+  return rc;
+}
+
+int run_down(const std::string& ifname, const DaemonOptions& options) {
+  if (!valid_interface_name(ifname)) {
+    std::fprintf(stderr, "warren: '%s' is not a valid interface name\n", ifname.c_str());
+    return 2;
+  }
+  const int pid = running_daemon(options, ifname);
+  if (pid) {
+    if (::kill(pid, SIGTERM) != 0) {
+      std::fprintf(stderr, "warren: cannot signal pid %d: %s\n", pid, std::strerror(errno));
+      return 1;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + kDownTimeout;
+    while (::kill(pid, 0) == 0 && process_is_warren(pid)) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        std::fprintf(stderr, "warren: %s (pid %d) did not stop within %lld s\n", ifname.c_str(),
+                     pid, static_cast<long long>(kDownTimeout.count()));
+        return 1;
+      }
+      ::usleep(20'000);
+    }
+  }
+  struct stat st {};
+  const bool journal = ::stat(journal_path(options, ifname).c_str(), &st) == 0;
+  if (!pid && !journal) {
+    std::fprintf(stderr, "warren: %s is not up (no daemon, nothing to restore)\n", ifname.c_str());
+    return 1;
+  }
+  if (journal && !recover(options, ifname))
+    return 1;
+  ::unlink(pid_path(options, ifname).c_str());
+  return 0;
+}
+
+}  // namespace warren::client

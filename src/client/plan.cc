@@ -1,0 +1,143 @@
+#include "client/plan.h"
+
+#include <algorithm>
+#include <set>
+
+namespace warren::client {
+namespace {
+
+bool is_default(const net::Prefix& p) {
+  return p.length == 0;
+}
+
+bool full_tunnel(const ClientConfig& c) {
+  if (c.table)  // off or an explicit table: no policy routing
+    return false;
+  for (const auto& peer : c.peers)
+    for (const auto& p : peer.allowed_ips)
+      if (is_default(p))
+        return true;
+  return false;
+}
+
+}  // namespace
+
+std::uint32_t effective_fwmark(const ClientConfig& c) {
+  if (c.fwmark && *c.fwmark != 0)
+    return *c.fwmark;
+  return full_tunnel(c) ? kDefaultFullTunnelTable : 0;
+}
+
+std::vector<std::unique_ptr<Step>> plan_steps(const ClientConfig& c, std::uint32_t ifindex,
+                                              std::uint32_t current_mtu, System& sys,
+                                              const PlanOptions& o) {
+  std::vector<std::unique_ptr<Step>> steps;
+  if (c.mtu && *c.mtu != current_mtu)
+    steps.push_back(make_mtu_step(ifindex, *c.mtu, current_mtu));
+  for (const auto& a : c.addresses)
+    steps.push_back(make_address_step(ifindex, a));
+  steps.push_back(make_link_up_step(ifindex));
+
+  // Routes, deduplicated, in the order they appear.
+  std::set<net::Prefix> connected;
+  for (const auto& a : c.addresses)
+    connected.insert(a.canonical());
+  std::vector<net::Prefix> prefixes;
+  for (const auto& peer : c.peers)
+    for (const auto& p : peer.allowed_ips)
+      if (std::find(prefixes.begin(), prefixes.end(), p.canonical()) == prefixes.end())
+        prefixes.push_back(p.canonical());
+
+  const bool routes = !c.table || *c.table != 0;
+  const std::uint32_t table = c.table.value_or(0);
+  const std::uint32_t mark = effective_fwmark(c);
+  bool default_v4 = false, default_v6 = false;
+  if (routes && table == 0) {
+    for (const auto& ep : o.endpoints) {
+      const bool covered = std::any_of(prefixes.begin(), prefixes.end(), [&](const net::Prefix& p) {
+        return !is_default(p) && p.contains(ep);
+      });
+      if (!covered)
+        continue;
+      auto via = sys.net().route_get(ep);
+      if (!via.ok() || via.value.ifindex == ifindex)
+        continue;  // unreachable now, or already through the tunnel: nothing to pin
+      platform::RouteSpec host{via.value.destination, via.value.ifindex, 0, kEndpointRouteMetric,
+                               via.value.gateway};
+      steps.push_back(make_route_step(host));
+    }
+  }
+  if (routes) {
+    for (const auto& p : prefixes) {
+      if (is_default(p) && !c.table) {
+        (p.address.is_v4() ? default_v4 : default_v6) = true;
+        continue;
+      }
+      if (table == 0 && connected.count(p))
+        continue;  // the kernel added it with the address
+      steps.push_back(make_route_step(platform::RouteSpec{p, ifindex, table, {}, {}}));
+    }
+  }
+  for (net::Family f : {net::Family::kV4, net::Family::kV6}) {
+    if (!(f == net::Family::kV4 ? default_v4 : default_v6))
+      continue;
+    const net::Prefix any{f == net::Family::kV4 ? net::IpAddress() : net::IpAddress::v6({}), 0};
+    steps.push_back(make_route_step(platform::RouteSpec{any, ifindex, mark, {}, {}}));
+    platform::RuleSpec not_ours;
+    not_ours.family = f;
+    not_ours.table = mark;
+    not_ours.fwmark = mark;
+    not_ours.invert = true;
+    steps.push_back(make_rule_step(not_ours));
+    platform::RuleSpec main_specific;
+    main_specific.family = f;
+    main_specific.table = platform::kMainTable;
+    main_specific.suppress_prefixlength = 0;
+    steps.push_back(make_rule_step(main_specific));
+    if (f == net::Family::kV4) {
+      const std::string path = o.sysctl_dir + "/net/ipv4/conf/all/src_valid_mark";
+      std::string old;
+      int err = 0;
+      if (sys.read_file(path, old, err)) {
+        while (!old.empty() && (old.back() == '\n' || old.back() == ' '))
+          old.pop_back();
+        if (old != "1")
+          steps.push_back(make_sysctl_step(path, "1", old.empty() ? "0" : old));
+      }
+    }
+  }
+
+  if (!c.dns_servers.empty() || !c.dns_search.empty()) {
+    steps.push_back(make_dns_step(o.dns, c.interface, DnsSettings{c.dns_servers, c.dns_search},
+                                  o.resolv_conf, o.state_dir + "/" + c.interface + ".resolv.conf"));
+  }
+  return steps;
+}
+
+std::string bring_up(System& sys, const ClientConfig& c, std::uint32_t ifindex,
+                     std::uint32_t current_mtu, const PlanOptions& o,
+                     const std::string& journal_path, std::unique_ptr<ActiveSetup>& out) {
+  std::unique_ptr<ActiveSetup> setup;
+  if (auto e = ActiveSetup::open(sys, journal_path, setup); !e.empty())
+    return "cannot write the state journal: " + e;
+  for (auto& step : plan_steps(c, ifindex, current_mtu, sys, o)) {
+    if (auto e = setup->apply(std::move(step)); !e.empty()) {
+      auto undo_errors = setup->rollback();
+      for (const auto& u : undo_errors)
+        e += "\n  rollback: " + u;
+      return e;
+    }
+  }
+  out = std::move(setup);
+  return "";
+}
+
+DnsMethod detect_dns_method(System& sys) {
+  if (sys.program_exists("resolvconf"))
+    return DnsMethod::kResolvconf;
+  if (sys.resolved_running())
+    return DnsMethod::kResolved;
+  return DnsMethod::kFile;
+}
+
+}  // namespace warren::client

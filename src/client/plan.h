@@ -1,0 +1,63 @@
+#pragma once
+/// From a ClientConfig to the ordered set-up steps for its interface (what wg-quick's
+/// add_addr / set_mtu_up / add_route / add_default / set_dns do), applied through
+/// ActiveSetup.
+///
+/// Endpoint host routes: see PlanOptions::endpoints (looked up when the plan is made).
+/// Routes: every AllowedIPs prefix of every peer becomes a route on the interface (split
+/// tunnel), except prefixes the kernel already routes there because of an interface address.
+/// With Table = N they go into table N; with Table = off there are none. A /0 with Table =
+/// auto is a full tunnel, set up as wg-quick does so that the tunnel's own UDP does not loop:
+///
+///   route  0.0.0.0/0 dev IF table T                 (T = FwMark, or 51820 without one)
+///   rule   not fwmark T lookup T                    (everything but our own sockets)
+///   rule   lookup main suppress_prefixlength 0      (main's specific routes still win)
+///   sysctl net.ipv4.conf.all.src_valid_mark = 1     (IPv4: replies pass rp_filter)
+///
+/// and the engine's sockets carry fwmark T (effective_fwmark). The same for ::/0 and IPv6.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client/config.h"
+#include "client/steps.h"
+
+namespace warren::client {
+
+inline constexpr std::uint32_t kDefaultFullTunnelTable = 51820;
+
+struct PlanOptions {
+  DnsMethod dns = DnsMethod::kFile;
+  std::string resolv_conf = "/etc/resolv.conf";
+  std::string state_dir = "/var/run/warren";  ///< backups: STATE_DIR/IFNAME.resolv.conf
+  std::string sysctl_dir = "/proc/sys";
+  /// The peers' resolved endpoint addresses. One that falls inside a prefix routed into the
+  /// tunnel in the main table gets a host route via its current path first, so the tunnel's
+  /// own UDP does not loop (AllowedIPs = 0.0.0.0/1, 128.0.0.0/1 and the like).
+  std::vector<net::IpAddress> endpoints;
+};
+
+/// The metric of those endpoint host routes: unusual, so they never collide with a route of
+/// the system's own (same destination and metric would be EEXIST).
+inline constexpr std::uint32_t kEndpointRouteMetric = 51820;
+
+/// The fwmark the engine's sockets need: FwMark if set, else T when a full tunnel is set up.
+std::uint32_t effective_fwmark(const ClientConfig& config);
+
+/// Steps for `config` on the link `ifindex` (currently `current_mtu`). Reads sysctls through
+/// `sys` to journal their old values, and skips one that already has the wanted value.
+std::vector<std::unique_ptr<Step>> plan_steps(const ClientConfig& config, std::uint32_t ifindex,
+                                              std::uint32_t current_mtu, System& sys,
+                                              const PlanOptions& options);
+
+/// Applies the plan. On success `out` owns the applied steps; on failure everything is rolled
+/// back and the message names the step that failed.
+std::string bring_up(System& sys, const ClientConfig& config, std::uint32_t ifindex,
+                     std::uint32_t current_mtu, const PlanOptions& options,
+                     const std::string& journal_path, std::unique_ptr<ActiveSetup>& out);
+
+/// Picks resolvconf if installed, else systemd-resolved if running, else resolv.conf.
+DnsMethod detect_dns_method(System& sys);
+
+}  // namespace warren::client

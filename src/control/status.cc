@@ -1,0 +1,366 @@
+// Status documents, their JSON and table forms, and the status socket (see status.h).
+
+#include "control/status.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "control/tls.h"
+
+namespace warren::control {
+
+using nlohmann::json;
+
+namespace {
+constexpr std::int64_t kRejectAfterTime = 180;
+constexpr auto kIoTimeout = std::chrono::milliseconds(2000);
+constexpr std::size_t kMaxRequest = 4096;
+constexpr std::size_t kMaxReply = 16 << 20;
+
+json pool_json(const PoolUsage& p) {
+  return {{"total", p.total}, {"used", p.used}};
+}
+
+std::uint64_t u64(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number_unsigned())
+    throw ControlError(std::string("status: field \"") + key + "\" missing or not a count");
+  return it->get<std::uint64_t>();
+}
+
+std::string str(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_string())
+    throw ControlError(std::string("status: field \"") + key + "\" missing or not a string");
+  return it->get<std::string>();
+}
+
+crypto::PublicKey key(const json& j, const char* k) {
+  auto v = crypto::PublicKey::from_base64(str(j, k));
+  if (!v)
+    throw ControlError(std::string("status: field \"") + k + "\" is not a key");
+  return *v;
+}
+
+std::string human_bytes(std::uint64_t b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  if (u == 0)
+    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
+  else
+    std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  return buf;
+}
+
+std::string ago(std::int64_t t, std::int64_t now) {
+  if (t == 0)
+    return "never";
+  std::int64_t d = std::max<std::int64_t>(0, now - t);
+  char buf[32];
+  if (d < 120)
+    std::snprintf(buf, sizeof buf, "%llds ago", static_cast<long long>(d));
+  else if (d < 7200)
+    std::snprintf(buf, sizeof buf, "%lldm ago", static_cast<long long>(d / 60));
+  else if (d < 172800)
+    std::snprintf(buf, sizeof buf, "%lldh ago", static_cast<long long>(d / 3600));
+  else
+    std::snprintf(buf, sizeof buf, "%lldd ago", static_cast<long long>(d / 86400));
+  return buf;
+}
+
+}  // namespace
+
+std::string peer_state(std::int64_t last_handshake, std::int64_t now_unix) {
+  if (last_handshake == 0)
+    return "never";
+  return now_unix - last_handshake < kRejectAfterTime ? "connected" : "idle";
+}
+
+std::string to_json(const InterfaceStatus& s) {
+  json j;
+  j["version"] = s.version;
+  j["interface"] = s.interface;
+  j["role"] = s.role;
+  j["public_key"] = s.public_key ? s.public_key->to_base64() : std::string();
+  j["listen_port"] = s.listen_port;
+  j["peers"] = json::array();
+  for (const auto& p : s.peers) {
+    json pj;
+    pj["name"] = p.name;
+    pj["public_key"] = p.public_key.to_base64();
+    pj["addresses"] = json::array();
+    for (const auto& a : p.addresses)
+      pj["addresses"].push_back(a.to_string());
+    pj["endpoint"] = p.endpoint;
+    pj["last_handshake"] = p.last_handshake;
+    pj["rx_bytes"] = p.rx_bytes;
+    pj["tx_bytes"] = p.tx_bytes;
+    pj["rx_packets"] = p.rx_packets;
+    pj["tx_packets"] = p.tx_packets;
+    pj["state"] = p.state;
+    j["peers"].push_back(std::move(pj));
+  }
+  if (s.pool_v4 || s.pool_v6) {
+    json pool = json::object();
+    if (s.pool_v4)
+      pool["v4"] = pool_json(*s.pool_v4);
+    if (s.pool_v6)
+      pool["v6"] = pool_json(*s.pool_v6);
+    j["pool"] = pool;
+  }
+  return j.dump(2);
+}
+
+InterfaceStatus status_from_json(std::string_view text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    throw ControlError("status: not a JSON object");
+  InterfaceStatus s;
+  auto v = u64(j, "version");
+  if (v != static_cast<std::uint64_t>(kStatusVersion))
+    throw ControlError("status: unsupported version " + std::to_string(v));
+  s.interface = str(j, "interface");
+  s.role = str(j, "role");
+  if (!str(j, "public_key").empty())
+    s.public_key = key(j, "public_key");
+  auto port = u64(j, "listen_port");
+  if (port > 65535)
+    throw ControlError("status: listen_port out of range");
+  s.listen_port = static_cast<std::uint16_t>(port);
+  if (!j.contains("peers") || !j["peers"].is_array())
+    throw ControlError("status: field \"peers\" missing or not a list");
+  for (const auto& pj : j["peers"]) {
+    if (!pj.is_object())
+      throw ControlError("status: a peer is not an object");
+    PeerStatus p;
+    p.name = str(pj, "name");
+    p.public_key = key(pj, "public_key");
+    if (!pj.contains("addresses") || !pj["addresses"].is_array())
+      throw ControlError("status: field \"addresses\" missing or not a list");
+    for (const auto& a : pj["addresses"]) {
+      auto pre = a.is_string() ? net::Prefix::parse(a.get<std::string>()) : std::nullopt;
+      if (!pre)
+        throw ControlError("status: bad address in \"addresses\"");
+      p.addresses.push_back(*pre);
+    }
+    p.endpoint = str(pj, "endpoint");
+    if (!pj.contains("last_handshake") || !pj["last_handshake"].is_number_integer())
+      throw ControlError("status: field \"last_handshake\" missing or not a number");
+    p.last_handshake = pj["last_handshake"].get<std::int64_t>();
+    p.rx_bytes = u64(pj, "rx_bytes");
+    p.tx_bytes = u64(pj, "tx_bytes");
+    p.rx_packets = u64(pj, "rx_packets");
+    p.tx_packets = u64(pj, "tx_packets");
+    p.state = str(pj, "state");
+    s.peers.push_back(std::move(p));
+  }
+  if (j.contains("pool")) {
+    const auto& pool = j["pool"];
+    if (!pool.is_object())
+      throw ControlError("status: field \"pool\" is not an object");
+    if (pool.contains("v4"))
+      s.pool_v4 = PoolUsage{u64(pool["v4"], "total"), u64(pool["v4"], "used")};
+    if (pool.contains("v6"))
+      s.pool_v6 = PoolUsage{u64(pool["v6"], "total"), u64(pool["v6"], "used")};
+  }
+  return s;
+}
+
+std::string format_table(const InterfaceStatus& s, std::int64_t now_unix) {
+  std::string out = "interface: " + s.interface + " (" + s.role + ")\n";
+  out += "  public key:  " + (s.public_key ? s.public_key->to_base64() : "(none)") + "\n";
+  out += "  listen port: " + std::to_string(s.listen_port) + "\n";
+  if (s.pool_v4)
+    out += "  pool v4:     " + std::to_string(s.pool_v4->used) + " of " +
+           std::to_string(s.pool_v4->total) + " used\n";
+  if (s.pool_v6)
+    out += "  pool v6:     " + std::to_string(s.pool_v6->used) + " of " +
+           std::to_string(s.pool_v6->total) + " used\n";
+  if (s.peers.empty()) {
+    out += "  no peers\n";
+    return out;
+  }
+  std::vector<std::array<std::string, 8>> rows;
+  rows.push_back({"NAME", "STATE", "ADDRESSES", "ENDPOINT", "HANDSHAKE", "RX", "TX", "KEY"});
+  for (const auto& p : s.peers) {
+    std::string addrs;
+    for (const auto& a : p.addresses)
+      addrs += (addrs.empty() ? "" : ",") + a.to_string();
+    rows.push_back({p.name.empty() ? "-" : p.name, p.state, addrs.empty() ? "-" : addrs,
+                    p.endpoint.empty() ? "-" : p.endpoint, ago(p.last_handshake, now_unix),
+                    human_bytes(p.rx_bytes) + " (" + std::to_string(p.rx_packets) + ")",
+                    human_bytes(p.tx_bytes) + " (" + std::to_string(p.tx_packets) + ")",
+                    p.public_key.to_base64()});
+  }
+  std::array<std::size_t, 8> width{};
+  for (const auto& r : rows)
+    for (std::size_t i = 0; i < r.size(); ++i)
+      width[i] = std::max(width[i], r[i].size());
+  out += "\n";
+  for (const auto& r : rows) {
+    std::string line = " ";
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      line += " " + r[i];
+      if (i + 1 < r.size())
+        line += std::string(width[i] - r[i].size(), ' ');
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+// ---- socket --------------------------------------------------------------------------------
+
+StatusServer::StatusServer(std::string ifname, StatusProvider provider, StatusServerOptions options)
+    : ifname_(std::move(ifname)), provider_(std::move(provider)), options_(std::move(options)) {
+  path_ = options_.socket_dir + "/" + ifname_ + ".sock";
+}
+
+StatusServer::~StatusServer() {
+  stop();
+}
+
+void StatusServer::start() {
+  if (ifname_.empty() || ifname_.find('/') != std::string::npos || ifname_ == "." ||
+      ifname_ == "..")
+    throw ControlError("invalid interface name '" + ifname_ + "'");
+  ::mkdir(options_.socket_dir.c_str(), 0700);
+  auto l = platform::listen_unix(
+      path_, platform::ListenOptions{.directory_mode = 0700, .socket_mode = 0600, .backlog = 16});
+  if (!l.ok()) {
+    if (l.error == EADDRINUSE)
+      throw ControlError("interface " + ifname_ + " is already served by another process (" +
+                         path_ + ")");
+    throw ControlError("cannot create status socket " + path_ + ": " + l.message());
+  }
+  listener_ = std::move(l.value);
+  thread_ = std::thread([this] { loop(); });
+}
+
+void StatusServer::stop() {
+  if (!listener_)
+    return;
+  listener_->interrupt();
+  if (thread_.joinable())
+    thread_.join();
+  listener_->close();
+  listener_.reset();
+}
+
+std::string StatusServer::handle(std::string_view line) {
+  auto space = line.find(' ');
+  std::string_view word = line.substr(0, space);
+  std::string_view arg = space == std::string_view::npos ? "" : line.substr(space + 1);
+  if (word == "status")
+    return to_json(provider_()) + "\n";
+  if (auto it = options_.commands.find(word); it != options_.commands.end())
+    return it->second(arg);
+  return "error: unknown request '" + std::string(word.substr(0, 32)) + "'\n";
+}
+
+void StatusServer::loop() {
+  for (;;) {
+    auto c = listener_->accept();
+    if (c.error == ECANCELED)
+      return;
+    if (!c.ok()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    platform::ControlConnection& conn = c.value;
+    if (auto uid = conn.peer_uid(); !uid || (*uid != 0 && *uid != ::geteuid()))
+      continue;  // defence in depth: the file modes already keep others out
+    std::string line;
+    char buf[512];
+    bool complete = false;
+    while (line.size() < kMaxRequest) {
+      auto r = conn.read(buf, kIoTimeout);
+      if (!r.ok() || r.value == 0)
+        break;
+      line.append(buf, r.value);
+      if (auto nl = line.find('\n'); nl != std::string::npos) {
+        line.resize(nl);
+        complete = true;
+        break;
+      }
+    }
+    if (!complete)
+      continue;  // timed out, too long or hung up: drop the connection
+    std::string reply;
+    try {
+      reply = handle(line);
+    } catch (const std::exception& e) {
+      reply = std::string("error: ") + e.what() + "\n";
+    }
+    (void)conn.write_all(reply, kIoTimeout);
+    conn.close();
+  }
+}
+
+std::string query_daemon(std::string_view ifname, std::string_view request,
+                         std::string_view socket_dir) {
+  const std::string path = std::string(socket_dir) + "/" + std::string(ifname) + ".sock";
+  auto c = platform::connect_unix(path);
+  if (!c.ok()) {
+    if (c.error == ENOENT || c.error == ECONNREFUSED)
+      throw ControlError("no warren daemon is running for interface " + std::string(ifname) + " (" +
+                         path + ")");
+    if (c.error == EACCES || c.error == EPERM)
+      throw ControlError("permission denied for " + path + " (run as root)");
+    throw ControlError("cannot connect to " + path + ": " + c.message());
+  }
+  std::string req = std::string(request) + "\n";
+  if (auto s = c.value.write_all(req, kIoTimeout); !s.ok())
+    throw ControlError("cannot send to " + path + ": " + s.message());
+  std::string reply;
+  char buf[4096];
+  for (;;) {
+    auto r = c.value.read(buf, std::chrono::milliseconds(10'000));
+    if (!r.ok())
+      throw ControlError("no answer from " + path + ": " + r.message());
+    if (r.value == 0)
+      break;
+    reply.append(buf, r.value);
+    if (reply.size() > kMaxReply)
+      throw ControlError("reply from " + path + " is too large");
+  }
+  return reply;
+}
+
+InterfaceStatus query_status(std::string_view ifname, std::string_view socket_dir) {
+  std::string reply = query_daemon(ifname, "status", socket_dir);
+  if (reply.starts_with("error:"))
+    throw ControlError(reply.substr(0, reply.find('\n')));
+  return status_from_json(reply);
+}
+
+std::vector<std::string> list_status_interfaces(std::string_view socket_dir) {
+  std::vector<std::string> out;
+  std::string dir(socket_dir);
+  DIR* d = ::opendir(dir.c_str());
+  if (!d)
+    return out;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n.size() > 5 && n.ends_with(".sock"))
+      out.push_back(n.substr(0, n.size() - 5));
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace warren::control

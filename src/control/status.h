@@ -1,0 +1,126 @@
+#pragma once
+/// Status of a running warren interface (server or client), its JSON form, a human table, and
+/// the root-only local socket that serves it.
+///
+///   daemon: StatusServer(ifname, provider) ── /var/run/warren/IFNAME.sock (dir 0700, sock 0600)
+///   `warren status`: query_status(ifname) ──"status\n"──► provider() ──JSON + "\n"──► close
+///
+/// JSON (schema version 1, stable; fields are only ever added):
+///   {"version":1,"interface":"wg0","role":"server","public_key":"<base64>","listen_port":51820,
+///    "peers":[{"name":"alice","public_key":"<base64>","addresses":["10.8.0.2/32"],
+///              "endpoint":"192.0.2.7:40000"|"","last_handshake":1764614400|0,
+///              "rx_bytes":0,"tx_bytes":0,"rx_packets":0,"tx_packets":0,
+///              "state":"connected"|"idle"|"never"}],
+///    "pool":{"v4":{"total":253,"used":3},"v6":{"total":..,"used":..}}}   (servers only)
+/// Only public keys appear; the types here cannot hold a private or preshared key.
+///
+/// The socket also carries a few one-word commands for the owner of the daemon (the server
+/// uses "sync" so that `warren server revoke` takes effect at once); see StatusServerOptions.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "control/tls.h"  // ControlError
+#include "crypto/x25519.h"
+#include "net/ip_address.h"
+#include "platform/control_socket.h"
+
+namespace warren::control {
+
+inline constexpr int kStatusVersion = 1;
+inline constexpr std::string_view kDefaultStatusDir = "/var/run/warren";
+
+struct PeerStatus {
+  std::string name;  ///< the enrolled name on a server; "" when unknown
+  crypto::PublicKey public_key;
+  std::vector<net::Prefix> addresses;
+  std::string endpoint;             ///< "" when none is known
+  std::int64_t last_handshake = 0;  ///< Unix seconds; 0 = never
+  std::uint64_t rx_bytes = 0, tx_bytes = 0, rx_packets = 0, tx_packets = 0;
+  std::string state;  ///< "connected", "idle" or "never" (peer_state)
+};
+
+struct PoolUsage {
+  std::uint64_t total = 0;  ///< assignable addresses (without network/broadcast/server)
+  std::uint64_t used = 0;
+};
+
+struct InterfaceStatus {
+  int version = kStatusVersion;
+  std::string interface;
+  std::string role;  ///< "server" or "client"
+  std::optional<crypto::PublicKey> public_key;
+  std::uint16_t listen_port = 0;
+  std::vector<PeerStatus> peers;
+  std::optional<PoolUsage> pool_v4, pool_v6;
+};
+
+/// "connected" when the last handshake is younger than 180 s (WireGuard's reject-after-time),
+/// "idle" when older, "never" when there was none.
+std::string peer_state(std::int64_t last_handshake, std::int64_t now_unix);
+
+std::string to_json(const InterfaceStatus& s);
+/// Throws ControlError naming the bad field.
+InterfaceStatus status_from_json(std::string_view json);
+/// A readable table (interface line, pool line, one row per peer).
+std::string format_table(const InterfaceStatus& s, std::int64_t now_unix);
+
+using StatusProvider = std::function<InterfaceStatus()>;
+/// A command handler: gets the rest of the request line, returns the reply text.
+using CommandHandler = std::function<std::string(std::string_view argument)>;
+
+struct StatusServerOptions {
+  std::string socket_dir = std::string(kDefaultStatusDir);
+  /// Extra one-word commands besides "status" ("sync", ...).
+  std::map<std::string, CommandHandler, std::less<>> commands;
+};
+
+/// Serves status on <socket_dir>/<ifname>.sock. One short request per connection, served one
+/// at a time with a 2 s read timeout. Only root can connect (directory 0700, socket 0600), and
+/// a connection whose peer (SO_PEERCRED) is neither root nor this process's user is closed
+/// unanswered. The provider and commands run on
+/// the server's thread.
+class StatusServer {
+ public:
+  StatusServer(std::string ifname, StatusProvider provider, StatusServerOptions options = {});
+  ~StatusServer();
+  StatusServer(const StatusServer&) = delete;
+  StatusServer& operator=(const StatusServer&) = delete;
+
+  /// Creates the directory (0700) and the socket (0600) and starts serving. Throws ControlError
+  /// (e.g. "interface NAME is already served by another process").
+  void start();
+  /// Stops and removes the socket. Idempotent; the destructor calls it.
+  void stop();
+  const std::string& socket_path() const { return path_; }
+
+ private:
+  void loop();
+  std::string handle(std::string_view line);
+
+  std::string ifname_;
+  StatusProvider provider_;
+  StatusServerOptions options_;
+  std::string path_;
+  std::unique_ptr<platform::ControlListener> listener_;
+  std::thread thread_;
+};
+
+/// Sends one request line to the daemon of `ifname` and returns its whole reply. Throws
+/// ControlError ("no warren daemon for IFNAME", permission denied, timeout).
+std::string query_daemon(std::string_view ifname, std::string_view request,
+                         std::string_view socket_dir = kDefaultStatusDir);
+InterfaceStatus query_status(std::string_view ifname,
+                             std::string_view socket_dir = kDefaultStatusDir);
+/// Interface names with a socket in `socket_dir`, sorted.
+std::vector<std::string> list_status_interfaces(std::string_view socket_dir = kDefaultStatusDir);
+
+}  // namespace warren::control

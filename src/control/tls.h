@@ -1,0 +1,168 @@
+#pragma once
+/// TLS 1.3 over TCP for the enrollment control channel, and the small TCP helpers it needs.
+///
+///   server: TlsIdentity (self-signed EC P-256 certificate, key file 0600) ──► TlsAcceptor
+///           ──accept_tls()──► TlsStream
+///   client: TlsStream::connect(host, port, pin) — the server certificate's SHA-256 (of its DER
+///           encoding) must equal `pin`; nothing is sent before that check passes.
+///
+/// There is no CA: trust comes from the fingerprint carried in the invite (like SSH's known
+/// host key, but delivered out of band with the invite). TLS 1.3 proves that the server holds
+/// the certificate's private key (CertificateVerify), so a pinned fingerprint authenticates it.
+///
+/// Every blocking step has a deadline: sockets are non-blocking and every wait is a poll(), so
+/// a silent or trickling peer costs one thread for a bounded time. This file and tls.cc are,
+/// with src/crypto, the only users of OpenSSL (libssl here).
+///
+/// Creating a stream or an acceptor makes the process ignore SIGPIPE (OpenSSL writes with
+/// write(2); a peer that hangs up must not kill us).
+///
+/// Errors are thrown as ControlError (configuration / control-plane boundary, never the data
+/// path).
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace warren::control {
+
+using SteadyClock = std::chrono::steady_clock;
+using Deadline = SteadyClock::time_point;
+
+/// Any failure of the control channel; the message is meant for the operator.
+class ControlError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+using Fingerprint = std::array<std::uint8_t, 32>;
+
+/// SHA-256 (OpenSSL EVP).
+Fingerprint sha256(std::span<const std::uint8_t> data);
+/// Lowercase hex, 64 characters.
+std::string fingerprint_to_hex(const Fingerprint& f);
+std::optional<Fingerprint> fingerprint_from_hex(std::string_view text);
+
+/// Unpadded base64url (RFC 4648 §5), as used in invites.
+std::string base64url_encode(std::span<const std::uint8_t> bytes);
+std::optional<std::vector<std::uint8_t>> base64url_decode(std::string_view text);
+
+/// "host:port" or "[v6]:port" split into its parts; nullopt when malformed (no port, port 0 or
+/// not a number, empty host).
+struct HostPort {
+  std::string host;
+  std::uint16_t port = 0;
+};
+std::optional<HostPort> split_host_port(std::string_view text);
+
+/// The server's certificate and private key.
+class TlsIdentity {
+ public:
+  /// Loads the PEM certificate and key, or creates both when neither file exists (key file
+  /// created 0600 with O_EXCL, certificate 0644). Throws ControlError naming the file when one
+  /// exists without the other, a file cannot be read or written, or they do not match.
+  static TlsIdentity load_or_create(const std::string& cert_path, const std::string& key_path);
+  /// A fresh identity in memory (tests).
+  static TlsIdentity generate();
+
+  const Fingerprint& fingerprint() const;
+
+  struct Impl;
+  std::shared_ptr<const Impl> impl() const { return impl_; }
+
+ private:
+  std::shared_ptr<const Impl> impl_;
+};
+
+/// One TLS connection. Owned by one thread; shutdown() may be called from another to wake it.
+class TlsStream {
+ public:
+  ~TlsStream();
+  TlsStream(const TlsStream&) = delete;
+  TlsStream& operator=(const TlsStream&) = delete;
+
+  /// Resolves `host` (a name or an address), connects (trying each address until the deadline)
+  /// and completes a TLS 1.3 handshake; throws ControlError unless the server's certificate has
+  /// SHA-256 fingerprint `pin` (compared in constant time).
+  static std::unique_ptr<TlsStream> connect(std::string_view host, std::uint16_t port,
+                                            const Fingerprint& pin, Deadline deadline);
+
+  /// Reads exactly out.size() bytes; throws ControlError on end of stream, error or deadline.
+  void read_exact(std::span<std::uint8_t> out, Deadline deadline);
+  void write_all(std::span<const std::uint8_t> data, Deadline deadline);
+  /// Sends close_notify (best effort, bounded by the deadline).
+  void close(Deadline deadline) noexcept;
+  /// Wakes a blocked owner (its call then fails). Any thread.
+  void shutdown() noexcept;
+
+  /// Frames: a 4-byte big-endian length, then that many bytes. read_frame throws when the
+  /// announced length exceeds `max_bytes` (before reading it).
+  void write_frame(std::string_view payload, Deadline deadline);
+  std::string read_frame(std::size_t max_bytes, Deadline deadline);
+
+  struct Impl;
+  explicit TlsStream(std::unique_ptr<Impl> impl);
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+/// A listening TCP socket whose connections are handed out after a TLS 1.3 server handshake.
+class TlsAcceptor {
+ public:
+  /// Binds `listen` ("0.0.0.0:7443", "[::]:7443", "127.0.0.1:0" for a random port). Throws
+  /// ControlError naming the address on failure.
+  TlsAcceptor(TlsIdentity identity, std::string_view listen);
+  ~TlsAcceptor();
+  TlsAcceptor(const TlsAcceptor&) = delete;
+  TlsAcceptor& operator=(const TlsAcceptor&) = delete;
+
+  std::uint16_t port() const;
+
+  /// Waits for the next TCP connection; nullopt once interrupt() was called. Transient accept
+  /// errors are retried after a short pause.
+  std::optional<int> accept_fd();
+  /// Performs the TLS handshake on an accepted descriptor by `deadline`. On success the stream
+  /// owns the descriptor; on failure (ControlError) the caller still does.
+  std::unique_ptr<TlsStream> handshake(int fd, Deadline deadline);
+  /// Makes accept_fd() return nullopt now and later. Any thread.
+  void interrupt() noexcept;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+/// A plain TCP listener for local HTTP (the Prometheus endpoint); same wake-up contract.
+class TcpListener {
+ public:
+  explicit TcpListener(std::string_view listen);
+  ~TcpListener();
+  TcpListener(const TcpListener&) = delete;
+  TcpListener& operator=(const TcpListener&) = delete;
+  std::uint16_t port() const { return port_; }
+  std::optional<int> accept_fd();
+  void interrupt() noexcept;
+
+ private:
+  int fd_ = -1;
+  int wake_[2] = {-1, -1};
+  std::uint16_t port_ = 0;
+};
+
+/// Plain-socket helpers for TcpListener connections (descriptor stays owned by the caller).
+/// read_until reads until `terminator` appears or `max_bytes` or the deadline is reached.
+std::string fd_read_until(int fd, std::string_view terminator, std::size_t max_bytes,
+                          Deadline deadline);
+void fd_write_all(int fd, std::string_view data, Deadline deadline);
+void fd_close(int fd) noexcept;
+
+}  // namespace warren::control

@@ -1,0 +1,455 @@
+// TOML server configuration (see config.h).
+
+#include "server/config.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "control/tls.h"
+
+namespace warren::server {
+namespace {
+
+class Parser {
+ public:
+  explicit Parser(std::string path) : path_(std::move(path)) {}
+
+  [[noreturn]] void fail(const toml::source_region& where, std::string_view key,
+                         const std::string& message) const {
+    std::string pos = path_;
+    if (where.begin.line > 0)
+      pos += ":" + std::to_string(where.begin.line) + ":" + std::to_string(where.begin.column);
+    throw ConfigError(pos + ": " + std::string(key) + ": " + message);
+  }
+  [[noreturn]] void fail(const toml::node& n, std::string_view key, const std::string& m) const {
+    fail(n.source(), key, m);
+  }
+
+  /// Refuses keys of `t` that are not in `allowed`.
+  void only(const toml::table& t, std::string_view prefix,
+            std::initializer_list<std::string_view> allowed) const {
+    for (auto&& [k, v] : t) {
+      if (std::find(allowed.begin(), allowed.end(), k.str()) == allowed.end()) {
+        std::string full = prefix.empty() ? std::string(k.str())
+                                          : std::string(prefix) + "." + std::string(k.str());
+        fail(k.source(), full, "unknown key");
+      }
+    }
+  }
+
+  const toml::table* table(const toml::table& root, std::string_view name) const {
+    const toml::node* n = root.get(name);
+    if (!n)
+      return nullptr;
+    if (!n->is_table())
+      fail(*n, name, "must be a table");
+    return n->as_table();
+  }
+
+  std::optional<std::string> string(const toml::table* t, std::string_view tname,
+                                    std::string_view key) const {
+    if (!t)
+      return std::nullopt;
+    const toml::node* n = t->get(key);
+    if (!n)
+      return std::nullopt;
+    if (!n->is_string())
+      fail(*n, full(tname, key), "must be a string");
+    return n->as_string()->get();
+  }
+
+  std::optional<std::int64_t> integer(const toml::table* t, std::string_view tname,
+                                      std::string_view key, std::int64_t lo,
+                                      std::int64_t hi) const {
+    if (!t)
+      return std::nullopt;
+    const toml::node* n = t->get(key);
+    if (!n)
+      return std::nullopt;
+    if (!n->is_integer())
+      fail(*n, full(tname, key), "must be an integer");
+    std::int64_t v = n->as_integer()->get();
+    if (v < lo || v > hi)
+      fail(*n, full(tname, key),
+           "must be " + std::to_string(lo) + ".." + std::to_string(hi) + " (got " +
+               std::to_string(v) + ")");
+    return v;
+  }
+
+  std::optional<bool> boolean(const toml::table* t, std::string_view tname,
+                              std::string_view key) const {
+    if (!t)
+      return std::nullopt;
+    const toml::node* n = t->get(key);
+    if (!n)
+      return std::nullopt;
+    if (!n->is_boolean())
+      fail(*n, full(tname, key), "must be true or false");
+    return n->as_boolean()->get();
+  }
+
+  /// An array of strings, each converted by `conv` (nullopt = bad element, with `what`).
+  template <typename T, typename F>
+  std::optional<std::vector<T>> list(const toml::table* t, std::string_view tname,
+                                     std::string_view key, const char* what, F conv) const {
+    if (!t)
+      return std::nullopt;
+    const toml::node* n = t->get(key);
+    if (!n)
+      return std::nullopt;
+    if (!n->is_array())
+      fail(*n, full(tname, key), std::string("must be a list of ") + what);
+    std::vector<T> out;
+    for (const toml::node& e : *n->as_array()) {
+      if (!e.is_string())
+        fail(e, full(tname, key), std::string("must be a list of ") + what);
+      std::optional<T> v = conv(e.as_string()->get());
+      if (!v)
+        fail(e, full(tname, key), "'" + e.as_string()->get() + "' is not " + what);
+      out.push_back(*v);
+    }
+    return out;
+  }
+
+  const toml::node* node(const toml::table* t, std::string_view key) const {
+    return t ? t->get(key) : nullptr;
+  }
+
+  static std::string full(std::string_view t, std::string_view k) {
+    return std::string(t) + "." + std::string(k);
+  }
+
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::string dir_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos)
+    return ".";
+  if (slash == 0)
+    return "/";
+  return path.substr(0, slash);
+}
+
+std::string resolve(const std::string& dir, const std::string& name) {
+  if (!name.empty() && name[0] == '/')
+    return name;
+  return dir + "/" + name;
+}
+
+bool valid_ifname(std::string_view n) {
+  return !n.empty() && n.size() <= 15 && n != "." && n != ".." &&
+         std::all_of(n.begin(), n.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+         });
+}
+
+}  // namespace
+
+const char* strategy_name(PoolStrategy s) {
+  switch (s) {
+    case PoolStrategy::kDynamic:
+      return "dynamic";
+    case PoolStrategy::kStatic:
+      return "static";
+    case PoolStrategy::kStaticOrDynamic:
+      return "static-or-dynamic";
+  }
+  return "?";
+}
+
+std::string ServerConfig::database_dir() const {
+  return dir_of(database);
+}
+
+std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
+  if (text == "0")
+    return std::chrono::seconds(0);
+  if (text.size() < 2)
+    return std::nullopt;
+  char unit = text.back();
+  std::string_view num = text.substr(0, text.size() - 1);
+  std::int64_t mult = 0;
+  switch (unit) {
+    case 's':
+      mult = 1;
+      break;
+    case 'm':
+      mult = 60;
+      break;
+    case 'h':
+      mult = 3600;
+      break;
+    case 'd':
+      mult = 86400;
+      break;
+    case 'w':
+      mult = 7 * 86400;
+      break;
+    default:
+      return std::nullopt;
+  }
+  if (num.empty() || num.size() > 9)
+    return std::nullopt;
+  std::int64_t v = 0;
+  for (char c : num) {
+    if (c < '0' || c > '9')
+      return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return std::chrono::seconds(v * mult);
+}
+
+bool valid_client_name(std::string_view n) {
+  return !n.empty() && n.size() <= 32 && n.front() != '-' && n.front() != '.' &&
+         std::all_of(n.begin(), n.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+         });
+}
+
+ServerConfig parse_config(std::string_view text, const std::string& path) {
+  Parser p(path);
+  toml::table root;
+  try {
+    root = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    throw ConfigError(path + ":" + std::to_string(e.source().begin.line) + ":" +
+                      std::to_string(e.source().begin.column) +
+                      ": syntax error: " + std::string(e.description()));
+  }
+  ServerConfig c;
+  c.path = path;
+  c.directory = dir_of(path);
+
+  p.only(root, "", {"interface", "pool", "clients", "nat", "enrollment", "metrics", "storage"});
+
+  // [interface]
+  const toml::table* itf = p.table(root, "interface");
+  if (!itf)
+    p.fail(toml::source_region{}, "interface", "missing table [interface]");
+  p.only(*itf, "interface",
+         {"name", "listen_port", "private_key_file", "address_v4", "address_v6", "mtu"});
+  if (auto v = p.string(itf, "interface", "name")) {
+    if (!valid_ifname(*v))
+      p.fail(*p.node(itf, "name"), "interface.name",
+             "'" + *v + "' is not an interface name (1-15 of A-Z a-z 0-9 . - _)");
+    c.interface = *v;
+  }
+  if (auto v = p.integer(itf, "interface", "listen_port", 1, 65535))
+    c.listen_port = static_cast<std::uint16_t>(*v);
+  if (auto v = p.integer(itf, "interface", "mtu", 1280, 9000))
+    c.mtu = static_cast<std::uint32_t>(*v);
+  c.private_key_file = resolve(
+      c.directory, p.string(itf, "interface", "private_key_file").value_or(c.interface + ".key"));
+  for (const char* key : {"address_v4", "address_v6"}) {
+    auto v = p.string(itf, "interface", key);
+    if (!v)
+      continue;
+    const bool want_v4 = key == std::string_view("address_v4");
+    const toml::node& n = *p.node(itf, key);
+    auto pre = net::Prefix::parse(*v);
+    if (!pre || v->find('/') == std::string::npos || pre->address.is_v4() != want_v4)
+      p.fail(n, std::string("interface.") + key,
+             "'" + *v + "' must be the server's " + (want_v4 ? "IPv4" : "IPv6") +
+                 " address with the tunnel prefix length, e.g. " +
+                 (want_v4 ? "10.8.0.1/24" : "fd00:8::1/64"));
+    const unsigned max = pre->max_length();
+    if (pre->length + 2u > max || pre->length < (want_v4 ? 8u : 16u))
+      p.fail(n, std::string("interface.") + key,
+             "prefix length /" + std::to_string(pre->length) + " leaves no room for clients");
+    TunnelNetwork tn{pre->canonical(), pre->address};
+    if (tn.server_address == tn.prefix.address)
+      p.fail(n, std::string("interface.") + key,
+             "the server's address cannot be the network address " + tn.prefix.to_string());
+    (want_v4 ? c.ipv4 : c.ipv6) = tn;
+  }
+  if (!c.ipv4 && !c.ipv6)
+    p.fail(itf->source(), "interface.address_v4",
+           "at least one of address_v4 and address_v6 is required");
+
+  // [pool]
+  const toml::table* pool = p.table(root, "pool");
+  if (pool) {
+    p.only(*pool, "pool", {"strategy", "lease_idle_time", "reservations"});
+    if (auto v = p.string(pool, "pool", "strategy")) {
+      if (*v == "dynamic")
+        c.strategy = PoolStrategy::kDynamic;
+      else if (*v == "static")
+        c.strategy = PoolStrategy::kStatic;
+      else if (*v == "static-or-dynamic")
+        c.strategy = PoolStrategy::kStaticOrDynamic;
+      else
+        p.fail(*p.node(pool, "strategy"), "pool.strategy",
+               "'" + *v + "' is not one of dynamic, static, static-or-dynamic");
+    }
+    if (auto v = p.string(pool, "pool", "lease_idle_time")) {
+      auto d = parse_duration(*v);
+      if (!d)
+        p.fail(*p.node(pool, "lease_idle_time"), "pool.lease_idle_time",
+               "'" + *v + "' is not a duration like 90s, 30m, 24h, 7d or 0 (never)");
+      c.lease_idle_time = *d;
+    }
+    if (const toml::node* rn = p.node(pool, "reservations")) {
+      if (!rn->is_table())
+        p.fail(*rn, "pool.reservations", "must be a table of NAME = [\"address\", ...]");
+      std::set<net::IpAddress> seen;
+      for (auto&& [k, v] : *rn->as_table()) {
+        std::string key = "pool.reservations." + std::string(k.str());
+        if (!valid_client_name(k.str()))
+          p.fail(k.source(), key, "not a client name (1-32 of A-Z a-z 0-9 . - _)");
+        if (!v.is_array())
+          p.fail(v, key, "must be a list of addresses");
+        std::vector<net::IpAddress> addrs;
+        bool has4 = false, has6 = false;
+        for (const toml::node& e : *v.as_array()) {
+          auto a = e.is_string() ? net::IpAddress::parse(e.as_string()->get()) : std::nullopt;
+          if (!a)
+            p.fail(e, key, "must be a list of addresses");
+          const std::optional<TunnelNetwork>& tn = a->is_v4() ? c.ipv4 : c.ipv6;
+          if (!tn || !tn->prefix.contains(*a))
+            p.fail(e, key, a->to_string() + " is outside the tunnel prefix");
+          if (*a == tn->server_address)
+            p.fail(e, key, a->to_string() + " is the server's own address");
+          const unsigned hostbits = tn->prefix.max_length() - tn->prefix.length;
+          net::IpAddress last = *a;  // broadcast check for IPv4
+          if (*a == tn->prefix.address ||
+              (a->is_v4() && hostbits >= 2 && a->masked(tn->prefix.length) == tn->prefix.address &&
+               [&] {
+                 std::uint32_t v4 = 0;
+                 for (int i = 0; i < 4; ++i)
+                   v4 = v4 << 8 | last.data()[i];
+                 std::uint32_t mask = hostbits >= 32 ? 0xffffffffu : ((1u << hostbits) - 1);
+                 return (v4 & mask) == mask;
+               }()))
+            p.fail(e, key, a->to_string() + " is the network or broadcast address");
+          if ((a->is_v4() && has4) || (a->is_v6() && has6))
+            p.fail(e, key, "at most one IPv4 and one IPv6 address per client");
+          (a->is_v4() ? has4 : has6) = true;
+          if (!seen.insert(*a).second)
+            p.fail(e, key, a->to_string() + " is reserved twice");
+          addrs.push_back(*a);
+        }
+        if (addrs.empty())
+          p.fail(v, key, "must list at least one address");
+        c.reservations[std::string(k.str())] = addrs;
+      }
+    }
+    if (c.strategy == PoolStrategy::kDynamic && !c.reservations.empty())
+      p.fail(*p.node(pool, "reservations"), "pool.reservations",
+             "reservations need strategy \"static\" or \"static-or-dynamic\"");
+  }
+
+  // [clients]
+  const toml::table* cl = p.table(root, "clients");
+  if (cl) {
+    p.only(*cl, "clients", {"dns", "routes", "persistent_keepalive", "client_to_client"});
+    if (auto v =
+            p.list<net::IpAddress>(cl, "clients", "dns", "an IP address",
+                                   [](const std::string& s) { return net::IpAddress::parse(s); }))
+      c.dns = *v;
+    if (auto v = p.list<net::Prefix>(cl, "clients", "routes", "a prefix like 10.0.0.0/8",
+                                     [](const std::string& s) -> std::optional<net::Prefix> {
+                                       auto pre = net::Prefix::parse(s);
+                                       if (pre)
+                                         return pre->canonical();
+                                       return std::nullopt;
+                                     }))
+      c.routes = *v;
+    if (auto v = p.integer(cl, "clients", "persistent_keepalive", 0, 65535))
+      c.persistent_keepalive = static_cast<std::uint16_t>(*v);
+    if (auto v = p.boolean(cl, "clients", "client_to_client"))
+      c.client_to_client = *v;
+  }
+  if (!cl || !cl->get("routes")) {
+    if (c.ipv4)
+      c.routes.push_back(c.ipv4->prefix);
+    if (c.ipv6)
+      c.routes.push_back(c.ipv6->prefix);
+  }
+
+  // [nat]
+  if (const toml::table* nat = p.table(root, "nat")) {
+    p.only(*nat, "nat", {"out_interface"});
+    auto v = p.string(nat, "nat", "out_interface");
+    if (!v)
+      p.fail(nat->source(), "nat.out_interface", "missing (the interface to masquerade out of)");
+    if (!valid_ifname(*v))
+      p.fail(*p.node(nat, "out_interface"), "nat.out_interface",
+             "'" + *v + "' is not an interface name");
+    if (!c.ipv4)
+      p.fail(*p.node(nat, "out_interface"), "nat.out_interface", "NAT needs interface.address_v4");
+    c.nat_interface = *v;
+  }
+
+  // [enrollment]
+  const toml::table* en = p.table(root, "enrollment");
+  if (!en)
+    p.fail(toml::source_region{}, "enrollment",
+           "missing table [enrollment] (public_endpoint is required)");
+  p.only(*en, "enrollment", {"listen", "public_endpoint", "control_endpoint"});
+  if (auto v = p.string(en, "enrollment", "listen")) {
+    if (!control::split_host_port(*v) || !net::IpAddress::parse(control::split_host_port(*v)->host))
+      p.fail(*p.node(en, "listen"), "enrollment.listen",
+             "'" + *v + "' is not address:port, e.g. 0.0.0.0:7443 or [::]:7443");
+    c.control_listen = *v;
+  }
+  auto pub = p.string(en, "enrollment", "public_endpoint");
+  if (!pub)
+    p.fail(en->source(), "enrollment.public_endpoint",
+           "missing (the host:port clients send WireGuard traffic to)");
+  if (!control::split_host_port(*pub))
+    p.fail(*p.node(en, "public_endpoint"), "enrollment.public_endpoint",
+           "'" + *pub + "' is not host:port");
+  c.public_endpoint = *pub;
+  if (auto v = p.string(en, "enrollment", "control_endpoint")) {
+    if (!control::split_host_port(*v))
+      p.fail(*p.node(en, "control_endpoint"), "enrollment.control_endpoint",
+             "'" + *v + "' is not host:port");
+    c.control_endpoint = *v;
+  } else {
+    auto host = control::split_host_port(c.public_endpoint)->host;
+    if (host.find(':') != std::string::npos)
+      host = "[" + host + "]";
+    c.control_endpoint =
+        host + ":" + std::to_string(control::split_host_port(c.control_listen)->port);
+  }
+
+  // [metrics]
+  if (const toml::table* m = p.table(root, "metrics")) {
+    p.only(*m, "metrics", {"listen"});
+    if (auto v = p.string(m, "metrics", "listen")) {
+      auto hp = control::split_host_port(*v);
+      if (!hp || !net::IpAddress::parse(hp->host))
+        p.fail(*p.node(m, "listen"), "metrics.listen", "'" + *v + "' is not address:port");
+      c.metrics_listen = *v;
+    }
+  }
+
+  // [storage]
+  const toml::table* st = p.table(root, "storage");
+  if (st)
+    p.only(*st, "storage", {"database"});
+  std::string stem = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+  if (auto dot = stem.rfind('.'); dot != std::string::npos && dot > 0)
+    stem.resize(dot);
+  c.database = resolve(c.directory, p.string(st, "storage", "database").value_or(stem + ".db"));
+  return c;
+}
+
+ServerConfig load_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw ConfigError(path + ": cannot read the config file: " + std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path);
+}
+
+}  // namespace warren::server

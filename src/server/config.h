@@ -1,0 +1,97 @@
+#pragma once
+/// The server's TOML configuration (docs/SERVER.md has the full reference and an example).
+///
+///   [interface]  name, listen_port, private_key_file, address_v4, address_v6, mtu
+///   [pool]       strategy, lease_idle_time, [pool.reservations] NAME = ["10.8.0.10", ...]
+///   [clients]    dns, routes, persistent_keepalive, client_to_client
+///   [nat]        out_interface
+///   [enrollment] listen, public_endpoint, control_endpoint
+///   [metrics]    listen
+///   [storage]    database
+///
+/// Relative file names are resolved against the config file's directory. Every error names
+/// the file, the line (and column) and the key: "server.toml:7:15: interface.listen_port: must
+/// be 1..65535". Unknown keys and tables are errors (a typo must not be silently ignored).
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "net/ip_address.h"
+
+namespace warren::server {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class PoolStrategy : std::uint8_t { kDynamic, kStatic, kStaticOrDynamic };
+const char* strategy_name(PoolStrategy s);
+
+/// The server's own address in a tunnel prefix: "10.8.0.1/24" gives address 10.8.0.1 and
+/// prefix 10.8.0.0/24.
+struct TunnelNetwork {
+  net::Prefix prefix;  ///< canonical
+  net::IpAddress server_address;
+  net::Prefix interface_address() const { return net::Prefix{server_address, prefix.length}; }
+};
+
+struct ServerConfig {
+  std::string path;       ///< the config file
+  std::string directory;  ///< its directory (relative names are resolved against it)
+
+  // [interface]
+  std::string interface = "warren0";
+  std::uint16_t listen_port = 51820;
+  std::string private_key_file;  ///< absolute; default <dir>/<interface>.key
+  std::optional<TunnelNetwork> ipv4, ipv6;
+  std::uint32_t mtu = 1420;
+
+  // [pool]
+  PoolStrategy strategy = PoolStrategy::kStaticOrDynamic;
+  std::chrono::seconds lease_idle_time{30 * 86400};  ///< 0 = never release
+  std::map<std::string, std::vector<net::IpAddress>> reservations;
+
+  // [clients]
+  std::vector<net::IpAddress> dns;
+  std::vector<net::Prefix> routes;  ///< default: the tunnel prefixes
+  std::uint16_t persistent_keepalive = 25;
+  bool client_to_client = false;
+
+  // [nat]
+  std::optional<std::string> nat_interface;
+
+  // [enrollment]
+  std::string control_listen = "0.0.0.0:7443";
+  std::string public_endpoint;   ///< required: "host:port" of the WireGuard UDP port
+  std::string control_endpoint;  ///< in invites; default: public host + control listen port
+
+  // [metrics]
+  std::optional<std::string> metrics_listen;
+
+  // [storage]
+  std::string database;  ///< absolute; default <dir>/<config stem>.db
+
+  /// Files beside the database for the control channel's certificate and key.
+  std::string tls_cert_file() const { return database_dir() + "/" + interface + "-control.crt"; }
+  std::string tls_key_file() const { return database_dir() + "/" + interface + "-control.key"; }
+  std::string database_dir() const;
+};
+
+/// Parses TOML text; `path` is used for error messages and relative names.
+ServerConfig parse_config(std::string_view text, const std::string& path);
+/// Reads and parses a file; errors name the file.
+ServerConfig load_config(const std::string& path);
+
+/// "90s", "30m", "24h", "7d", "2w" (a number and one unit); "0" means zero. nullopt otherwise.
+std::optional<std::chrono::seconds> parse_duration(std::string_view text);
+/// Client names: 1-32 of [A-Za-z0-9._-], not starting with '-' or '.'.
+bool valid_client_name(std::string_view name);
+
+}  // namespace warren::server

@@ -1,0 +1,305 @@
+#include "server/registry.h"
+
+#include <algorithm>
+
+namespace warren::server {
+namespace {
+
+std::set<net::IpAddress> reserved_of(const ServerConfig& c, net::Family f) {
+  std::set<net::IpAddress> out;
+  for (const auto& [name, addrs] : c.reservations)
+    for (const auto& a : addrs)
+      if (a.family() == f)
+        out.insert(a);
+  return out;
+}
+
+std::optional<net::IpAddress> reservation(const ServerConfig& c, const std::string& name,
+                                          net::Family f) {
+  auto it = c.reservations.find(name);
+  if (it == c.reservations.end())
+    return std::nullopt;
+  for (const auto& a : it->second)
+    if (a.family() == f)
+      return a;
+  return std::nullopt;
+}
+
+net::Prefix host_prefix(const net::IpAddress& a) {
+  return net::Prefix{a, static_cast<std::uint8_t>(a.is_v4() ? 32 : 128)};
+}
+
+}  // namespace
+
+Registry::Registry(const ServerConfig& config, LeaseStore& store,
+                   const crypto::PublicKey& server_key)
+    : config_(config), store_(store), server_key_(server_key) {
+  if (config.ipv4)
+    pool_v4_.emplace(*config.ipv4, reserved_of(config, net::Family::kV4));
+  if (config.ipv6)
+    pool_v6_.emplace(*config.ipv6, reserved_of(config, net::Family::kV6));
+}
+
+std::string Registry::create_invite(std::string_view name, std::chrono::seconds expires, int uses,
+                                    const control::Fingerprint& fingerprint, std::int64_t now) {
+  if (!valid_client_name(name))
+    throw RegistryError("invalid_request",
+                        "'" + std::string(name) +
+                            "' is not a client name (1-32 of A-Z a-z 0-9 . - _, not starting "
+                            "with - or .)");
+  if (uses < 1)
+    throw RegistryError("invalid_request", "--uses must be at least 1");
+  if (config_.strategy == PoolStrategy::kStatic && uses == 1 &&
+      !config_.reservations.count(std::string(name)))
+    throw RegistryError("no_reservation", "pool strategy is static and '" + std::string(name) +
+                                              "' has no reservation in [pool.reservations]");
+  control::Invite inv;
+  inv.control_endpoint = config_.control_endpoint;
+  inv.fingerprint = fingerprint;
+  inv.id = control::random_invite_id();
+  inv.secret = control::random_invite_secret();
+  InviteRecord rec;
+  rec.id = inv.id;
+  rec.name = std::string(name);
+  rec.secret_hash = control::sha256(inv.secret.span());
+  rec.created_at = now;
+  rec.expires_at = expires.count() == 0 ? 0 : now + expires.count();
+  rec.max_uses = uses;
+  rec.uses_left = uses;
+  store_.transaction([&](StoreTxn& t) { t.put_invite(rec); });
+  return control::format_invite(inv);
+}
+
+std::vector<Lease> Registry::allocate(StoreTxn& txn, const std::string& name,
+                                      const std::vector<Lease>& current) const {
+  std::vector<Lease> out;
+  std::set<net::IpAddress> used = txn.leased_addresses();
+  for (const Lease& l : current)
+    used.erase(l.address);  // ours may be kept
+  bool any_reservation = config_.reservations.count(name) != 0;
+  for (const std::optional<AddressPool>* pool : {&pool_v4_, &pool_v6_}) {
+    if (!*pool)
+      continue;
+    const AddressPool& p = **pool;
+    const net::Family f = p.network().prefix.address.family();
+    auto res = reservation(config_, name, f);
+    if (res) {
+      if (used.count(*res))
+        throw RegistryError("pool_exhausted", "the address reserved for '" + name + "' (" +
+                                                  res->to_string() +
+                                                  ") is leased to another client");
+      out.push_back(Lease{*res, false});
+      continue;
+    }
+    if (config_.strategy == PoolStrategy::kStatic)
+      continue;
+    // Keep a current dynamic lease that is still valid under this configuration.
+    auto keep = std::find_if(current.begin(), current.end(), [&](const Lease& l) {
+      return l.address.family() == f && p.assignable(l.address) && !p.reserved(l.address);
+    });
+    if (keep != current.end()) {
+      out.push_back(Lease{keep->address, true});
+      continue;
+    }
+    auto a = p.pick(used);
+    if (!a)
+      throw RegistryError("pool_exhausted", std::string("the ") +
+                                                (f == net::Family::kV4 ? "IPv4" : "IPv6") +
+                                                " address pool " + p.network().prefix.to_string() +
+                                                " is exhausted; ask the operator to free or "
+                                                "enlarge it");
+    used.insert(*a);
+    out.push_back(Lease{*a, true});
+  }
+  if (config_.strategy == PoolStrategy::kStatic && !any_reservation)
+    throw RegistryError("no_reservation",
+                        "pool strategy is static and '" + name + "' has no reservation");
+  return out;
+}
+
+control::EnrollReply Registry::enroll(const control::EnrollRequest& req, std::int64_t now) {
+  ClientRecord result;
+  try {
+    store_.transaction([&](StoreTxn& t) {
+      auto inv = t.find_invite(req.invite_id);
+      const auto hash = control::sha256(req.secret.span());
+      // Compare even for an unknown id, so both cases take the same time.
+      const std::array<std::uint8_t, 32> zero{};
+      const bool secret_ok = constant_time_equal(hash, inv ? inv->secret_hash : zero) && inv;
+      if (!secret_ok)
+        throw RegistryError("invite_invalid",
+                            "the invite is not valid (unknown, or its secret does not match)");
+      if (auto known = t.find_client_by_key(req.public_key)) {
+        if (known->revoked())
+          throw RegistryError("revoked", "this key was revoked by the operator");
+        // Joining again: same record, same addresses, the invite is not used up again.
+        known->leases = allocate(t, known->name, known->leases);
+        t.put_client(*known);
+        result = *known;
+        return;
+      }
+      if (inv->expires_at != 0 && now >= inv->expires_at)
+        throw RegistryError("invite_expired", "the invite has expired; ask for a new one");
+      if (inv->uses_left <= 0)
+        throw RegistryError("invite_used_up", "the invite has been used up; ask for a new one");
+      std::string name = inv->name;
+      if (inv->max_uses > 1) {
+        if (req.name.empty())
+          throw RegistryError("invalid_request",
+                              "this invite is for several clients: each must send its own name");
+        name += "-" + req.name;
+      }
+      if (!valid_client_name(name))
+        throw RegistryError("invalid_request", "'" + name + "' is not a valid client name");
+      ClientRecord c;
+      if (auto existing = t.find_client_by_name(name)) {
+        if (!existing->revoked())
+          throw RegistryError("name_taken",
+                              "a client named '" + name + "' is already enrolled with another key");
+        c = *existing;  // a revoked name invited again: a new key, a fresh record
+        c.leases.clear();
+      }
+      c.name = name;
+      c.public_key = req.public_key;
+      c.invite_id = inv->id;
+      c.enrolled_at = now;
+      c.last_seen = 0;
+      c.revoked_at = 0;
+      c.leases = allocate(t, name, {});
+      t.put_client(c);
+      inv->uses_left -= 1;
+      t.put_invite(*inv);
+      result = c;
+    });
+  } catch (const RegistryError& e) {
+    return control::EnrollReply::failure(e.code(), e.what());
+  } catch (const StoreError& e) {
+    return control::EnrollReply::failure("storage_error",
+                                         std::string("the server could not store the "
+                                                     "enrollment (nothing was changed): ") +
+                                             e.what());
+  } catch (const std::exception& e) {
+    return control::EnrollReply::failure("internal", e.what());
+  }
+  return control::EnrollReply{enrollment_for(result), {}, {}};
+}
+
+ClientRecord Registry::revoke(std::string_view name, std::int64_t now) {
+  ClientRecord before;
+  store_.transaction([&](StoreTxn& t) {
+    auto c = t.find_client_by_name(name);
+    if (!c)
+      throw RegistryError("unknown_client", "no client named '" + std::string(name) + "'");
+    if (c->revoked())
+      throw RegistryError("already_revoked", "'" + std::string(name) + "' is already revoked");
+    before = *c;
+    c->revoked_at = now;
+    c->leases.clear();
+    t.put_client(*c);
+  });
+  return before;
+}
+
+Registry::Exported Registry::export_client(std::string_view name, std::int64_t now,
+                                           RandomSource& rng) {
+  if (!valid_client_name(name))
+    throw RegistryError("invalid_request", "'" + std::string(name) + "' is not a client name");
+  Exported out;
+  out.private_key = crypto::generate_private_key(rng);
+  const crypto::PublicKey pub = crypto::derive_public_key(out.private_key);
+  try {
+    store_.transaction([&](StoreTxn& t) {
+      ClientRecord c;
+      if (auto existing = t.find_client_by_name(name)) {
+        c = *existing;
+        if (c.revoked())
+          c.leases.clear();
+      } else {
+        c.name = std::string(name);
+      }
+      c.public_key = pub;
+      c.enrolled_at = now;
+      c.revoked_at = 0;
+      c.leases = allocate(t, c.name, c.leases);
+      t.put_client(c);
+      out.client = c;
+    });
+  } catch (const StoreError& e) {
+    throw RegistryError("storage_error", e.what());
+  }
+  return out;
+}
+
+std::vector<std::string> Registry::release_idle(std::int64_t now) {
+  std::vector<std::string> released;
+  const std::int64_t idle = config_.lease_idle_time.count();
+  if (idle == 0)
+    return released;
+  store_.transaction([&](StoreTxn& t) {
+    for (ClientRecord c : t.clients()) {
+      if (c.revoked())
+        continue;
+      const std::int64_t seen = std::max(c.last_seen, c.enrolled_at);
+      if (now - seen < idle)
+        continue;
+      auto before = c.leases.size();
+      std::erase_if(c.leases, [](const Lease& l) { return l.dynamic; });
+      if (c.leases.size() == before)
+        continue;
+      t.put_client(c);
+      released.push_back(c.name);
+    }
+  });
+  return released;
+}
+
+control::Enrollment Registry::enrollment_for(const ClientRecord& c) const {
+  control::Enrollment e;
+  e.name = c.name;
+  for (const Lease& l : c.leases)
+    e.addresses.push_back(host_prefix(l.address));
+  e.server_public_key = server_key_;
+  e.server_endpoint = config_.public_endpoint;
+  e.routes = config_.routes;
+  e.dns = config_.dns;
+  e.mtu = config_.mtu;
+  e.persistent_keepalive = config_.persistent_keepalive;
+  return e;
+}
+
+std::string Registry::wg_quick_config(const ClientRecord& c, const crypto::PrivateKey& key) const {
+  control::Enrollment e = enrollment_for(c);
+  auto join = [](const auto& v) {
+    std::string s;
+    for (const auto& x : v)
+      s += (s.empty() ? "" : ", ") + x.to_string();
+    return s;
+  };
+  std::string out = "# warren client '" + c.name + "' (warren server export)\n[Interface]\n";
+  out += "PrivateKey = " + crypto::secret_to_base64(key) + "\n";
+  out += "Address = " + join(e.addresses) + "\n";
+  if (!e.dns.empty())
+    out += "DNS = " + join(e.dns) + "\n";
+  out += "MTU = " + std::to_string(e.mtu) + "\n\n[Peer]\n";
+  out += "PublicKey = " + e.server_public_key.to_base64() + "\n";
+  out += "Endpoint = " + e.server_endpoint + "\n";
+  out += "AllowedIPs = " + join(e.routes) + "\n";
+  if (e.persistent_keepalive)
+    out += "PersistentKeepalive = " + std::to_string(e.persistent_keepalive) + "\n";
+  return out;
+}
+
+std::optional<control::PoolUsage> Registry::usage(net::Family f,
+                                                  const std::set<net::IpAddress>& leased) const {
+  const auto& pool = f == net::Family::kV4 ? pool_v4_ : pool_v6_;
+  if (!pool)
+    return std::nullopt;
+  control::PoolUsage u;
+  u.total = pool->total();
+  for (const auto& a : leased)
+    if (pool->assignable(a))
+      ++u.used;
+  return u;
+}
+
+}  // namespace warren::server

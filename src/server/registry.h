@@ -1,0 +1,99 @@
+#pragma once
+/// Registry: the server's enrollment policy over a LeaseStore — invites, enrolling, revoking,
+/// exporting, idle release. No I/O besides the store; time is passed in (Unix seconds), so
+/// tests inject it.
+///
+/// Enrollment rules (docs/SERVER.md "Enrollment"):
+///   * the invite id must exist and SHA-256(secret) must match (constant time); otherwise
+///     "invite_invalid" (the same answer for both, so ids cannot be probed);
+///   * a key that is already enrolled (not revoked) gets its record back — same addresses, a
+///     fresh lease if its dynamic one was released — without using up the invite and even if
+///     it has expired since: joining again is idempotent;
+///   * otherwise the invite must be unexpired ("invite_expired") with uses left
+///     ("invite_used_up"); the name is the invite's name for a single-use invite, and
+///     "<invite name>-<client's name>" for a multi-use one; a name enrolled with another
+///     key is "name_taken"; a revoked key is "revoked";
+///   * addresses: the client's reservation if it has one; else with strategy dynamic or
+///     static-or-dynamic the lowest free address ("pool_exhausted" when none); with strategy
+///     static and no reservation, "no_reservation";
+///   * everything (client, leases, invite use) is one store transaction, committed before the
+///     reply is built; any failure changes nothing.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "base/random.h"
+#include "control/enroll.h"
+#include "control/status.h"
+#include "server/config.h"
+#include "server/pool.h"
+#include "server/store.h"
+
+namespace warren::server {
+
+class RegistryError : public std::runtime_error {
+ public:
+  RegistryError(std::string code, const std::string& message)
+      : std::runtime_error(message), code_(std::move(code)) {}
+  const std::string& code() const { return code_; }
+
+ private:
+  std::string code_;
+};
+
+class Registry {
+ public:
+  /// `config` and `store` must outlive the registry.
+  Registry(const ServerConfig& config, LeaseStore& store, const crypto::PublicKey& server_key);
+
+  /// Stores a new invite and returns its line. `expires` 0 = never; `uses` >= 1.
+  std::string create_invite(std::string_view name, std::chrono::seconds expires, int uses,
+                            const control::Fingerprint& fingerprint, std::int64_t now);
+
+  /// Decides an enrollment request (see the rules above). Never throws.
+  control::EnrollReply enroll(const control::EnrollRequest& request, std::int64_t now);
+
+  /// Marks NAME revoked and frees its addresses; returns the record as it was before. Throws
+  /// RegistryError("unknown_client") / ("already_revoked").
+  ClientRecord revoke(std::string_view name, std::int64_t now);
+
+  /// Enrolls (or re-keys) NAME with a fresh key pair for a stock WireGuard client: keeps its
+  /// addresses when it has them. The private key is returned to be printed once; it is not
+  /// stored anywhere.
+  struct Exported {
+    ClientRecord client;
+    crypto::PrivateKey private_key;
+  };
+  Exported export_client(std::string_view name, std::int64_t now, RandomSource& rng);
+
+  /// Releases dynamic leases of clients not seen (handshake) for the idle time; returns the
+  /// names whose leases were released. Does nothing when the idle time is 0.
+  std::vector<std::string> release_idle(std::int64_t now);
+
+  /// What a client with this record is told.
+  control::Enrollment enrollment_for(const ClientRecord& client) const;
+  /// wg-quick text for a stock client.
+  std::string wg_quick_config(const ClientRecord& client, const crypto::PrivateKey& key) const;
+
+  /// Pool usage given the leased addresses.
+  std::optional<control::PoolUsage> usage(net::Family family,
+                                          const std::set<net::IpAddress>& leased) const;
+  const std::optional<AddressPool>& pool_v4() const { return pool_v4_; }
+  const std::optional<AddressPool>& pool_v6() const { return pool_v6_; }
+
+ private:
+  /// The client's leases after (re)allocation; throws RegistryError.
+  std::vector<Lease> allocate(StoreTxn& txn, const std::string& name,
+                              const std::vector<Lease>& current) const;
+
+  const ServerConfig& config_;
+  LeaseStore& store_;
+  crypto::PublicKey server_key_;
+  std::optional<AddressPool> pool_v4_, pool_v6_;
+};
+
+}  // namespace warren::server

@@ -1,0 +1,365 @@
+// SQLite implementation of LeaseStore (see store.h).
+//
+// One connection per store, guarded by a mutex; write transactions are BEGIN IMMEDIATE, so
+// they take SQLite's write lock up front and serialise against every other connection (other
+// threads' stores, `warren server invite` in another process). busy_timeout makes a second
+// writer wait instead of failing. WAL + synchronous=FULL: a commit is on disk (fsync'd WAL)
+// when COMMIT returns, so a kill -9 right after an enrollment answer loses nothing.
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <mutex>
+
+#include "server/store.h"
+
+namespace warren::server {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE invites(
+  id          TEXT PRIMARY KEY,
+  name        TEXT NOT NULL,
+  secret_hash BLOB NOT NULL,
+  created_at  INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL,
+  max_uses    INTEGER NOT NULL,
+  uses_left   INTEGER NOT NULL
+);
+CREATE TABLE clients(
+  name        TEXT PRIMARY KEY,
+  public_key  TEXT NOT NULL UNIQUE,
+  invite_id   TEXT NOT NULL,
+  enrolled_at INTEGER NOT NULL,
+  last_seen   INTEGER NOT NULL,
+  revoked_at  INTEGER NOT NULL
+);
+CREATE TABLE leases(
+  address     TEXT PRIMARY KEY,
+  client_name TEXT NOT NULL REFERENCES clients(name) ON DELETE CASCADE,
+  dynamic     INTEGER NOT NULL
+);
+CREATE INDEX leases_by_client ON leases(client_name);
+PRAGMA user_version = 1;
+)sql";
+
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql, const std::string& path) : db_(db), path_(path) {
+    if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK)
+      fail("prepare");
+  }
+  ~Stmt() { sqlite3_finalize(s_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  Stmt& bind(int i, std::string_view v) {
+    check(sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+  Stmt& bind(int i, std::int64_t v) {
+    check(sqlite3_bind_int64(s_, i, v));
+    return *this;
+  }
+  Stmt& bind_blob(int i, const void* p, int n) {
+    check(sqlite3_bind_blob(s_, i, p, n, SQLITE_TRANSIENT));
+    return *this;
+  }
+  /// True while there is a row.
+  bool step() {
+    int r = sqlite3_step(s_);
+    if (r == SQLITE_ROW)
+      return true;
+    if (r == SQLITE_DONE)
+      return false;
+    fail("step");
+  }
+  void run() {
+    while (step()) {
+    }
+  }
+  std::string text(int c) {
+    auto p = sqlite3_column_text(s_, c);
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<std::size_t>(sqlite3_column_bytes(s_, c)))
+             : std::string();
+  }
+  std::int64_t i64(int c) { return sqlite3_column_int64(s_, c); }
+  std::vector<std::uint8_t> blob(int c) {
+    auto p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s_, c));
+    return std::vector<std::uint8_t>(p, p + sqlite3_column_bytes(s_, c));
+  }
+
+ private:
+  void check(int r) {
+    if (r != SQLITE_OK)
+      fail("bind");
+  }
+  [[noreturn]] void fail(const char* what) {
+    throw StoreError(path_ + ": database " + what + " failed: " + sqlite3_errmsg(db_));
+  }
+  sqlite3* db_;
+  sqlite3_stmt* s_ = nullptr;
+  const std::string& path_;
+};
+
+crypto::PublicKey key_of(const std::string& s, const std::string& path) {
+  auto k = crypto::PublicKey::from_base64(s);
+  if (!k)
+    throw StoreError(path + ": corrupt public key in the database");
+  return *k;
+}
+
+class SqliteStore;
+
+class SqliteTxn final : public StoreTxn {
+ public:
+  SqliteTxn(sqlite3* db, const std::string& path) : db_(db), path_(path) {}
+
+  std::optional<InviteRecord> find_invite(std::string_view id) override {
+    Stmt s(db_,
+           "SELECT id,name,secret_hash,created_at,expires_at,max_uses,uses_left FROM invites "
+           "WHERE id=?",
+           path_);
+    s.bind(1, id);
+    if (!s.step())
+      return std::nullopt;
+    InviteRecord r;
+    r.id = s.text(0);
+    r.name = s.text(1);
+    auto h = s.blob(2);
+    if (h.size() != r.secret_hash.size())
+      throw StoreError(path_ + ": corrupt invite in the database");
+    std::copy(h.begin(), h.end(), r.secret_hash.begin());
+    r.created_at = s.i64(3);
+    r.expires_at = s.i64(4);
+    r.max_uses = s.i64(5);
+    r.uses_left = s.i64(6);
+    return r;
+  }
+
+  void put_invite(const InviteRecord& r) override {
+    Stmt s(db_,
+           "INSERT OR REPLACE INTO invites(id,name,secret_hash,created_at,expires_at,max_uses,"
+           "uses_left) VALUES(?,?,?,?,?,?,?)",
+           path_);
+    s.bind(1, r.id).bind(2, r.name).bind_blob(3, r.secret_hash.data(), 32);
+    s.bind(4, r.created_at).bind(5, r.expires_at).bind(6, r.max_uses).bind(7, r.uses_left);
+    s.run();
+  }
+
+  std::vector<ClientRecord> select_clients(const char* where, std::string_view arg) {
+    std::string sql = std::string(
+                          "SELECT name,public_key,invite_id,enrolled_at,last_seen,revoked_at FROM "
+                          "clients ") +
+                      where + " ORDER BY name";
+    Stmt s(db_, sql.c_str(), path_);
+    if (!arg.empty())
+      s.bind(1, arg);
+    std::vector<ClientRecord> out;
+    while (s.step()) {
+      ClientRecord c;
+      c.name = s.text(0);
+      c.public_key = key_of(s.text(1), path_);
+      c.invite_id = s.text(2);
+      c.enrolled_at = s.i64(3);
+      c.last_seen = s.i64(4);
+      c.revoked_at = s.i64(5);
+      out.push_back(std::move(c));
+    }
+    for (auto& c : out) {
+      Stmt l(db_, "SELECT address,dynamic FROM leases WHERE client_name=? ORDER BY address", path_);
+      l.bind(1, c.name);
+      while (l.step()) {
+        auto a = net::IpAddress::parse(l.text(0));
+        if (!a)
+          throw StoreError(path_ + ": corrupt lease address in the database");
+        c.leases.push_back(Lease{*a, l.i64(1) != 0});
+      }
+      // v4 first, then v6 (text order would put "10.8.0.10" before "10.8.0.2": irrelevant)
+      std::stable_sort(c.leases.begin(), c.leases.end(), [](const Lease& x, const Lease& y) {
+        return x.address.is_v4() && y.address.is_v6();
+      });
+    }
+    return out;
+  }
+
+  std::optional<ClientRecord> find_client_by_name(std::string_view name) override {
+    auto v = select_clients("WHERE name=?", name);
+    if (v.empty())
+      return std::nullopt;
+    return v.front();
+  }
+  std::optional<ClientRecord> find_client_by_key(const crypto::PublicKey& key) override {
+    auto v = select_clients("WHERE public_key=?", key.to_base64());
+    if (v.empty())
+      return std::nullopt;
+    return v.front();
+  }
+  std::vector<ClientRecord> clients() override { return select_clients("", ""); }
+
+  void put_client(const ClientRecord& c) override {
+    {
+      Stmt s(db_, "SELECT name FROM clients WHERE public_key=? AND name<>?", path_);
+      s.bind(1, c.public_key.to_base64()).bind(2, c.name);
+      if (s.step())
+        throw StoreError("the public key is already enrolled as '" + s.text(0) + "'");
+    }
+    {
+      Stmt s(db_,
+             "INSERT INTO clients(name,public_key,invite_id,enrolled_at,last_seen,revoked_at) "
+             "VALUES(?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET public_key=excluded.public_key,"
+             "invite_id=excluded.invite_id,enrolled_at=excluded.enrolled_at,"
+             "last_seen=excluded.last_seen,revoked_at=excluded.revoked_at",
+             path_);
+      s.bind(1, c.name).bind(2, c.public_key.to_base64()).bind(3, c.invite_id);
+      s.bind(4, c.enrolled_at).bind(5, c.last_seen).bind(6, c.revoked_at);
+      s.run();
+    }
+    {
+      Stmt s(db_, "DELETE FROM leases WHERE client_name=?", path_);
+      s.bind(1, c.name);
+      s.run();
+    }
+    for (const Lease& l : c.leases) {
+      Stmt chk(db_, "SELECT client_name FROM leases WHERE address=?", path_);
+      chk.bind(1, l.address.to_string());
+      if (chk.step())
+        throw StoreError("address " + l.address.to_string() + " is already leased to '" +
+                         chk.text(0) + "'");
+      Stmt s(db_, "INSERT INTO leases(address,client_name,dynamic) VALUES(?,?,?)", path_);
+      s.bind(1, l.address.to_string()).bind(2, c.name).bind(3, std::int64_t{l.dynamic ? 1 : 0});
+      s.run();
+    }
+  }
+
+  std::set<net::IpAddress> leased_addresses() override {
+    Stmt s(db_, "SELECT address FROM leases", path_);
+    std::set<net::IpAddress> out;
+    while (s.step()) {
+      auto a = net::IpAddress::parse(s.text(0));
+      if (!a)
+        throw StoreError(path_ + ": corrupt lease address in the database");
+      out.insert(*a);
+    }
+    return out;
+  }
+
+ private:
+  sqlite3* db_;
+  const std::string& path_;
+};
+
+class SqliteStore final : public LeaseStore {
+ public:
+  explicit SqliteStore(std::string path) : path_(std::move(path)) {
+    // Create the file 0600 ourselves: SQLite would create it with the umask's mode.
+    int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+      throw StoreError(path_ + ": cannot open the database: " + std::strerror(errno));
+    ::close(fd);
+    if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
+                        nullptr) != SQLITE_OK) {
+      std::string m = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      throw StoreError(path_ + ": cannot open the database: " + m);
+    }
+    sqlite3_busy_timeout(db_, 10'000);
+    try {
+      exec("PRAGMA journal_mode=WAL");
+      exec("PRAGMA synchronous=FULL");
+      exec("PRAGMA foreign_keys=ON");
+      transaction([&](StoreTxn&) {
+        Stmt v(db_, "PRAGMA user_version", path_);
+        int version = v.step() ? static_cast<int>(v.i64(0)) : 0;
+        if (version == 0) {
+          exec(kSchema);
+        } else if (version > kSchemaVersion) {
+          throw StoreError(path_ + ": database schema version " + std::to_string(version) +
+                           " is newer than this warren understands (" +
+                           std::to_string(kSchemaVersion) + ")");
+        }
+      });
+    } catch (...) {
+      sqlite3_close(db_);
+      throw;
+    }
+    for (const char* suffix : {"-wal", "-shm"})
+      ::chmod((path_ + suffix).c_str(), 0600);
+  }
+  ~SqliteStore() override { sqlite3_close(db_); }
+
+  void transaction(const std::function<void(StoreTxn&)>& fn) override {
+    std::lock_guard lock(mutex_);
+    exec("BEGIN IMMEDIATE");
+    try {
+      SqliteTxn txn(db_, path_);
+      fn(txn);
+      exec("COMMIT");
+    } catch (...) {
+      (void)sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
+    }
+  }
+
+  std::vector<ClientRecord> clients() override {
+    std::vector<ClientRecord> out;
+    transaction([&](StoreTxn& t) { out = t.clients(); });
+    return out;
+  }
+
+  void touch(const std::vector<std::pair<std::string, std::int64_t>>& seen) override {
+    if (seen.empty())
+      return;
+    std::lock_guard lock(mutex_);
+    exec("BEGIN IMMEDIATE");
+    try {
+      for (const auto& [name, t] : seen) {
+        Stmt s(db_, "UPDATE clients SET last_seen=? WHERE name=? AND last_seen<?", path_);
+        s.bind(1, t).bind(2, name).bind(3, t);
+        s.run();
+      }
+      exec("COMMIT");
+    } catch (...) {
+      (void)sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
+    }
+  }
+
+  void limit_pages(int extra) {
+    std::lock_guard lock(mutex_);
+    Stmt c(db_, "PRAGMA page_count", path_);
+    std::int64_t pages = c.step() ? c.i64(0) : 0;
+    exec(("PRAGMA max_page_count=" + std::to_string(pages + extra)).c_str());
+  }
+
+ private:
+  void exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string m = err ? err : sqlite3_errmsg(db_);
+      sqlite3_free(err);
+      throw StoreError(path_ + ": database write failed: " + m);
+    }
+  }
+
+  std::string path_;
+  sqlite3* db_ = nullptr;
+  std::mutex mutex_;
+};
+
+}  // namespace
+
+std::unique_ptr<LeaseStore> open_sqlite_store(const std::string& path) {
+  return std::make_unique<SqliteStore>(path);
+}
+
+void limit_sqlite_store_pages(LeaseStore& store, int extra_pages) {
+  dynamic_cast<SqliteStore&>(store).limit_pages(extra_pages);
+}
+
+}  // namespace warren::server

@@ -1,0 +1,278 @@
+#!/usr/bin/env bash
+# tests/integration/test_server.sh - `warren server` with many clients in network namespaces.
+#
+# Hosts: a server S, NCLIENTS (default 20) clients on one bridge in S (192.168.77.0/24), an
+# "outside" host O behind S (198.51.100.0/24), and a stock wg-quick client K. Clients run
+# `warren join INVITE --interface IFNAME` (the warren client: key, enrollment, config file,
+# daemon); K uses `wg-quick` with wireguard-go and an exported config.
+# Checks, in order:
+#   * bad config files and command lines: errors name file:line:key, usage exit 2;
+#   * 20 clients enroll concurrently with their own invites: distinct addresses, the reserved
+#     address for its owner, all reach the server's tunnel address; `wg show`, `warren status`
+#     (table and --json) and the Prometheus endpoint report them;
+#   * isolation on: client to client fails; bad, used-up and wrong-secret invites are refused
+#     and change nothing;
+#   * kill -9 of the server, restart with client_to_client = true: every client keeps its
+#     address, traffic resumes within 30 s without touching the clients, and clients reach
+#     each other;
+#   * a revoked client can no longer send or receive; its address goes to the next enrollee;
+#   * a stock wg-quick client with an exported config works;
+#   * a client brought up again (`warren down`, `warren up`) with AllowedIPs 0.0.0.0/0 (full
+#     tunnel) reaches O through the server's NAT; the NAT rule is removed when the server stops.
+set -euo pipefail
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+require_root
+require_tools ip wg ping iptables
+[[ -x $WARREN_BIN/warren ]] || skip_all "warren not built in $WARREN_BIN"
+NCLIENTS=${NCLIENTS:-20}
+
+wit_init
+W=$WARREN_BIN/warren
+S="${WIT_PREFIX}s" O="${WIT_PREFIX}o" K="${WIT_PREFIX}k"
+SIF="${WIT_PREFIX}s"  # server interface (names are global: /var/run/wireguard, /var/run/warren)
+CONF="$WIT_TMP/srv/server.toml"
+mkdir -m 700 "$WIT_TMP/srv"
+SERVER_PID=""
+cleanup_server_files() { rm -f "/var/run/warren/$SIF.sock"; }
+
+write_config() { # write_config CLIENT_TO_CLIENT
+  cat >"$CONF" <<EOF
+[interface]
+name = "$SIF"
+listen_port = 51820
+address_v4 = "10.77.0.1/24"
+address_v6 = "fd77::1/64"
+
+[pool]
+strategy = "static-or-dynamic"
+lease_idle_time = "0"
+[pool.reservations]
+c1 = ["10.77.0.201"]
+
+[clients]
+routes = ["10.77.0.0/24", "fd77::/64"]
+persistent_keepalive = 5
+client_to_client = $1
+
+[nat]
+out_interface = "vso"
+
+[enrollment]
+listen = "192.168.77.1:7443"
+public_endpoint = "192.168.77.1:51820"
+
+[metrics]
+listen = "127.0.0.1:9586"
+EOF
+}
+
+start_server() {
+  bg_start server "$S" "$W" server --config "$CONF"
+  SERVER_PID=$BG_PID
+  wait_until 10 test -S "/var/run/warren/$SIF.sock" || {
+    sed 's/^/#   /' "$WIT_TMP/server.err" | tail -n 20
+    return 1
+  }
+}
+
+# ---- topology --------------------------------------------------------------------------------------
+new_ns "$S"
+new_ns "$O"
+ip -n "$S" link add br0 type bridge
+ip -n "$S" link set br0 up
+add_addr "$S" br0 192.168.77.1/24
+veth_pair "$S" vso "$O" voo
+add_addr "$S" vso 198.51.100.1/24
+add_addr "$O" voo 198.51.100.2/24
+for i in $(seq 1 "$NCLIENTS"); do
+  ns="${WIT_PREFIX}c$i"
+  new_ns "$ns"
+  ip -n "$ns" link add vc type veth peer name "vb$i" netns "$S"
+  ip -n "$S" link set "vb$i" master br0 up
+  ip -n "$ns" link set vc up
+  add_addr "$ns" vc "192.168.77.$((10 + i))/24"
+done
+
+# ---- bad configs and command lines ---------------------------------------------------------------
+bad="$WIT_TMP/srv/bad.toml"
+printf '[interface]\naddress_v4 = "10.77.0.1/24"\nlisten_prot = 5\n[enrollment]\npublic_endpoint = "h:1"\n' >"$bad"
+out=$("$W" server --config "$bad" 2>&1) && rc=0 || rc=$?
+check_eq "unknown key: exit 1" 1 "$rc"
+check "unknown key: error names file:line:col and key" grep -qF "$bad:3:1: interface.listen_prot: unknown key" <<<"$out"
+printf '[interface]\naddress_v4 = "10.77.0.1/24"\n[pool]\nstrategy = "random"\n[enrollment]\npublic_endpoint = "h:1"\n' >"$bad"
+out=$("$W" server --config "$bad" 2>&1) || true
+check "bad value: error names file:line:col and key" grep -qF "$bad:4:12: pool.strategy: 'random' is not one of" <<<"$out"
+printf '[interface]\naddress_v4 = "10.77.0.1/24"\n[enrollment]\npublic_endpoint = "h:1"\nlisten = "0.0.0.0:99999"\n' >"$bad"
+out=$("$W" server --config "$bad" 2>&1) || true
+check "bad listen: error names file:line and key" grep -qF "$bad:5:10: enrollment.listen" <<<"$out"
+"$W" server invite --config "$CONF" >/dev/null 2>&1 && rc=0 || rc=$?
+check_eq "invite without --name: usage, exit 2" 2 "$rc"
+"$W" server bogus >/dev/null 2>&1 && rc=0 || rc=$?
+check_eq "unknown subcommand: exit 2" 2 "$rc"
+
+# ---- server up, 20 clients enroll concurrently ----------------------------------------------------
+write_config false
+start_server || fatal "server starts"
+ok "server starts; status socket present"
+check "UAPI socket: wg show sees the server's port" bash -c "wg show '$SIF' listen-port | grep -qx 51820"
+check "key file and control key are 0600" bash -c \
+  "[[ \$(stat -c %a '$WIT_TMP/srv/$SIF.key') == 600 && \$(stat -c %a '$WIT_TMP/srv/$SIF-control.key') == 600 ]]"
+
+for i in $(seq 1 "$NCLIENTS"); do
+  "$W" server invite --config "$CONF" --name "c$i" --expires 1h >"$WIT_TMP/inv$i" 2>"$WIT_TMP/inv$i.err" ||
+    not_ok "invite c$i: $(cat "$WIT_TMP/inv$i.err")"
+done
+check "invite lines look right" grep -q '^warren1:' "$WIT_TMP/inv1"
+
+pids=()
+for i in $(seq 1 "$NCLIENTS"); do
+  mkdir -m 700 "$WIT_TMP/cl$i"
+  ip netns exec "${WIT_PREFIX}c$i" "$W" join "$(cat "$WIT_TMP/inv$i")" --interface "${WIT_PREFIX}c$i" \
+    --config-dir "$WIT_TMP/cl$i" --name "host$i" >"$WIT_TMP/join$i.out" 2>&1 &
+  pids+=($!)
+done
+fails=0
+for p in "${pids[@]}"; do wait "$p" || fails=$((fails + 1)); done
+check_eq "20 concurrent 'warren join's succeed" 0 "$fails"
+if ((fails > 0)); then
+  for i in $(seq 1 "$NCLIENTS"); do sed "s/^/#   c$i: /" "$WIT_TMP/join$i.out" | tail -n 3; done
+fi
+conf_of() { printf '%s\n' "$WIT_TMP/cl$1/${WIT_PREFIX}c$1.conf"; }
+addr_line() { sed -n 's/^Address *= *//p' "$(conf_of "$1")" | tr -d ' '; }
+v4s=$(for i in $(seq 1 "$NCLIENTS"); do addr_line "$i" | cut -d, -f1; done)
+check_eq "all IPv4 addresses distinct" "$NCLIENTS" "$(sort -u <<<"$v4s" | grep -c /32)"
+check "the reserved address goes to its owner" grep -q "^10.77.0.201/32" <<<"$(addr_line 1)"
+check_not "nobody else got the reserved address" grep -q "10.77.0.201/" <<<"$(for i in $(seq 2 "$NCLIENTS"); do addr_line "$i"; done)"
+check "client configs are 0600" bash -c "[[ \$(stat -c %a '$(conf_of 2)') == 600 ]]"
+declare -A ADDR_OF
+for i in $(seq 1 "$NCLIENTS"); do ADDR_OF[$i]=$(addr_line "$i" | cut -d, -f1 | cut -d/ -f1); done
+
+reach_all() { # reach_all TIMEOUT: every client pings the server's tunnel address (in parallel)
+  local i pids=() bad=0
+  for i in $(seq 1 "$NCLIENTS"); do
+    ping_until "${WIT_PREFIX}c$i" "$1" 10.77.0.1 >/dev/null 2>&1 &
+    pids+=($!)
+  done
+  for i in "${pids[@]}"; do wait "$i" || bad=$((bad + 1)); done
+  echo "unreachable: $bad"
+  ((bad == 0))
+}
+check "every client reaches the server's tunnel address" reach_all 20
+check "IPv6 through the tunnel" ping_until "${WIT_PREFIX}c2" 5 fd77::1
+check_eq "wg show lists every client" "$NCLIENTS" "$(wg show "$SIF" peers | wc -l)"
+st=$("$W" status "$SIF")
+check "warren status: table with names and pool" bash -c "grep -q 'c7 ' <<<'$st' && grep -q 'pool v4: *20 of 253 used' <<<'$st'"
+json=$("$W" status --json "$SIF")
+check "warren status --json: version, role, peers" bash -c \
+  "grep -q '\"version\": 1' <<<'$json' && grep -q '\"role\": \"server\"' <<<'$json' && [[ \$(grep -c '\"name\": \"c' <<<'$json') == $NCLIENTS ]]"
+check_not "status never shows a private key" grep -qF "$(cat "$WIT_TMP/srv/$SIF.key")" <<<"$json$st"
+metrics=$(ip netns exec "$S" bash -c 'exec 3<>/dev/tcp/127.0.0.1/9586; printf "GET /metrics HTTP/1.0\r\n\r\n" >&3; cat <&3')
+check "Prometheus endpoint: per-peer counters and pool usage" bash -c \
+  "grep -q 'warren_peer_rx_bytes_total{interface=\"$SIF\",name=\"c3\"' <<<'$metrics' && grep -q 'warren_pool_addresses_used{interface=\"$SIF\",family=\"v4\"} 20' <<<'$metrics'"
+
+# ---- isolation and refused invites -----------------------------------------------------------------
+check "isolation on: client 2 cannot reach client 3" ping_fails "${WIT_PREFIX}c2" "${ADDR_OF[3]}"
+peers_before=$(wg show "$SIF" peers | wc -l)
+mkdir -m 700 "$WIT_TMP/clx"
+try_join() { # try_join INVITE NAME: warren join in client 2's namespace, on a fresh interface name
+  ip netns exec "${WIT_PREFIX}c2" "$W" join "$1" --interface "${WIT_PREFIX}x" --config-dir "$WIT_TMP/clx" \
+    --name "$2" 2>&1
+}
+out=$(try_join "$(cat "$WIT_TMP/inv5")" x) && rc=0 || rc=$?
+check "used-up invite refused with a clear error" bash -c "[[ $rc == 1 ]] && grep -q 'used up' <<<'$out'"
+tampered=$(sed 's/.$/A/' "$WIT_TMP/inv6")
+[[ $tampered == "$(cat "$WIT_TMP/inv6")" ]] && tampered=$(sed 's/.$/B/' "$WIT_TMP/inv6")
+out=$(try_join "$tampered" x) && rc=0 || rc=$?
+check "tampered invite refused" bash -c "[[ $rc == 1 ]] && grep -qiE 'not valid|invalid invite|fingerprint' <<<'$out'"
+out=$(try_join "warren1:garbage!" x) || true
+check "malformed invite: clear error" grep -q 'invalid invite' <<<"$out"
+check_not "refused joins leave no client config" test -e "$WIT_TMP/clx/${WIT_PREFIX}x.conf"
+check_not "refused joins leave no interface" ip -n "${WIT_PREFIX}c2" link show "${WIT_PREFIX}x"
+check_eq "refused enrollments change nothing" "$peers_before" "$(wg show "$SIF" peers | wc -l)"
+
+# ---- kill -9, restart, addresses kept, traffic resumes -------------------------------------------
+kill -KILL "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+write_config true
+t0=$SECONDS
+start_server || fatal "server restarts after kill -9"
+ok "server restarts after kill -9"
+check "every client's traffic resumes within 30 s, clients untouched" reach_all 30
+log "traffic resumed after $((SECONDS - t0)) s"
+json=$("$W" status --json "$SIF")
+kept=0
+for i in $(seq 1 "$NCLIENTS"); do
+  grep -q "\"${ADDR_OF[$i]}/32\"" <<<"$json" && kept=$((kept + 1))
+done
+check_eq "every client keeps its address" "$NCLIENTS" "$kept"
+check "client_to_client on: client 2 reaches client 3" ping_until "${WIT_PREFIX}c2" 10 "${ADDR_OF[3]}"
+
+# ---- revoke ----------------------------------------------------------------------------------------
+revoked_addr=${ADDR_OF[4]}
+check "revoke c4" "$W" server revoke --config "$CONF" c4
+check_not "revoked peer removed from the interface" bash -c "wg show '$SIF' allowed-ips | grep -q '$revoked_addr/32'"
+check "revoked client cannot send" ping_fails "${WIT_PREFIX}c4" 10.77.0.1
+check "revoked client cannot receive" ping_fails "$S" "$revoked_addr"
+"$W" server invite --config "$CONF" --name late >"$WIT_TMP/invlate"
+out=$(try_join "$(cat "$WIT_TMP/invlate")" late) || true
+check "the revoked address returns to the pool (next enrollee gets it)" \
+  grep -q "^Address *= *$revoked_addr/32" "$WIT_TMP/clx/${WIT_PREFIX}x.conf"
+ip netns exec "${WIT_PREFIX}c2" "$W" down "${WIT_PREFIX}x" >/dev/null 2>&1 || true
+
+# ---- stock wg-quick client with an exported config ------------------------------------------------
+if command -v wg-quick >/dev/null && command -v wireguard-go >/dev/null && [[ ! -e /sys/module/wireguard ]]; then
+  new_ns "$K"
+  ip -n "$K" link add vc type veth peer name vbk netns "$S"
+  ip -n "$S" link set vbk master br0 up
+  ip -n "$K" link set vc up
+  add_addr "$K" vc 192.168.77.250/24
+  "$W" server export --config "$CONF" stock >"$WIT_TMP/$K.conf" 2>"$WIT_TMP/export.err"
+  chmod 600 "$WIT_TMP/$K.conf"
+  check "export prints a wg-quick config" grep -q '^PrivateKey = ' "$WIT_TMP/$K.conf"
+  kaddr=$(sed -n 's/^Address = \([0-9.]*\)\/32.*/\1/p' "$WIT_TMP/$K.conf")
+  if ip netns exec "$K" env WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go WG_SUDO=1 \
+    wg-quick up "$WIT_TMP/$K.conf" >"$WIT_TMP/wgq.out" 2>&1; then
+    adopt_daemon "$K" "$K" || true
+    check "stock wg-quick client reaches the server" ping_until "$K" 15 10.77.0.1
+    check "the server reaches the stock client" ping_until "$S" 5 "$kaddr"
+    ip netns exec "$K" wg-quick down "$WIT_TMP/$K.conf" >/dev/null 2>&1 || true
+  else
+    not_ok "wg-quick up with the exported config"
+    sed 's/^/#   /' "$WIT_TMP/wgq.out" | tail -n 10
+  fi
+else
+  log "skipping the wg-quick client: wg-quick or wireguard-go missing, or the kernel module is loaded"
+fi
+
+# ---- NAT for a full-tunnel client ------------------------------------------------------------------
+n="$NCLIENTS" ns="${WIT_PREFIX}c$NCLIENTS" ifn="${WIT_PREFIX}c$NCLIENTS"
+ip netns exec "$ns" "$W" down "$ifn" >/dev/null 2>&1 || not_ok "warren down $ifn"
+sed -i 's|^AllowedIPs *=.*|AllowedIPs = 0.0.0.0/0, ::/0|' "$(conf_of "$n")"
+ip netns exec "$ns" "$W" up "$(conf_of "$n")" >"$WIT_TMP/up$n.out" 2>&1 || {
+  not_ok "warren up with a full tunnel"
+  sed 's/^/#   /' "$WIT_TMP/up$n.out" | tail -n 5
+}
+check "NAT rule installed" bash -c "ip netns exec '$S' iptables -t nat -S POSTROUTING | grep -q 'warren:$SIF'"
+nat_reach() { # on failure, show what the server's forwarding and NAT looked like
+  ping_until "$ns" 20 198.51.100.2 && return 0
+  echo "ip_forward in S: $(ip netns exec "$S" cat /proc/sys/net/ipv4/ip_forward)"
+  ip netns exec "$S" iptables -t nat -L POSTROUTING -v -n
+  ip -n "$ns" route get 198.51.100.2
+  ip -n "$ns" rule
+  wg show "$ifn"
+  return 1
+}
+check "full-tunnel client reaches the outside host through NAT" nat_reach
+check_not "(the outside host has no route back to the tunnel: replies need the NAT)" \
+  ip -n "$O" route get 10.77.0.20
+
+kill -TERM "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null && rc=0 || rc=$?
+check_eq "server exits 0 on SIGTERM" 0 "$rc"
+check_not "NAT rule removed on exit" bash -c "ip netns exec '$S' iptables -t nat -S POSTROUTING | grep -q 'warren:$SIF'"
+check_not "status socket removed on exit" test -e "/var/run/warren/$SIF.sock"
+check_not "UAPI socket removed on exit" test -e "/var/run/wireguard/$SIF.sock"
+cleanup_server_files
+finish

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# tests/tools/sanitizer_run.sh BUILD_DIR address|thread: runs the unit tests and the namespace
+# tests of a sanitizer build tree (make test-asan / test-tsan).
+#
+# Every instrumented process (test binaries, warren-wg daemons - which fork and close their
+# stdio, so a report on stderr would be lost - and warren-flood) writes its reports to
+# log_path=<dir>/<kind>.<pid>; any such file afterwards fails the run, whether or not the test
+# that caused it noticed. halt_on_error: the first report ends that process.
+set -euo pipefail
+build=$1
+kind=$2
+jobs=${JOBS:-2}
+reports=$(mktemp -d /tmp/warren-$kind-reports.XXXXXX)
+chmod 1777 "$reports"  # tests that drop privileges (setpriv nobody) may write reports too
+here="$(cd "$(dirname "$0")/../.." && pwd)"
+common="halt_on_error=1:log_path=$reports/$kind"
+case $kind in
+  address)
+    export ASAN_OPTIONS="$common:abort_on_error=0:detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1"
+    export UBSAN_OPTIONS="$common:print_stacktrace=1"
+    export LSAN_OPTIONS="suppressions=$here/tests/tools/lsan.supp"
+    # Slower daemons: the strict flood part at a rate the instrumented build can answer.
+    export FLOOD_STRICT_RATE=${FLOOD_STRICT_RATE:-15000} FLOOD_MIN_PPS=${FLOOD_MIN_PPS:-15000}
+    export FLOOD_RSS_KB=${FLOOD_RSS_KB:-400000}  # ASan's quarantine holds freed memory (256 MB)
+    ;;
+  thread)
+    export TSAN_OPTIONS="$common:second_deadlock_stack=1:suppressions=$here/tests/tools/tsan.supp"
+    export FLOOD_STRICT_RATE=${FLOOD_STRICT_RATE:-5000} FLOOD_MIN_PPS=${FLOOD_MIN_PPS:-5000}
+    export FLOOD_RSS_KB=${FLOOD_RSS_KB:-400000}
+    ;;
+  *) echo "usage: $0 BUILD_DIR address|thread" >&2; exit 2 ;;
+esac
+export WARREN_SANITIZER=$kind  # tests skip what only the sanitizer runtime could fail
+rc=0
+# SANITIZER_TESTS=REGEX narrows both runs (ctest -R), for re-running one suite by hand.
+filter=()
+[[ -n ${SANITIZER_TESTS:-} ]] && filter=(-R "$SANITIZER_TESTS")
+(cd "$build" && ctest --output-on-failure -j "$jobs" -LE root "${filter[@]}") || rc=1
+(cd "$build" && ctest --output-on-failure -L root "${filter[@]}") || rc=1
+shopt -s nullglob
+files=("$reports"/*)
+if ((${#files[@]} > 0)); then
+  echo "sanitizer ($kind): ${#files[@]} report file(s):" >&2
+  for f in "${files[@]}"; do
+    echo "==== $f" >&2
+    head -n 60 "$f" >&2
+  done
+  rc=1
+else
+  echo "sanitizer ($kind): no reports"
+fi
+rm -rf -- "$reports"
+exit "$rc"

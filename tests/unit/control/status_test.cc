@@ -1,0 +1,195 @@
+// Status documents and the status socket.
+
+#include "control/status.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "crypto/x25519.h"
+
+namespace warren::control {
+namespace {
+
+crypto::PrivateKey priv(std::uint8_t seed) {
+  crypto::PrivateKey k;
+  for (std::size_t i = 0; i < k.size(); ++i)
+    k.data()[i] = static_cast<std::uint8_t>(seed * 7 + i);
+  return k;
+}
+
+InterfaceStatus sample() {
+  InterfaceStatus s;
+  s.interface = "wg0";
+  s.role = "server";
+  s.public_key = crypto::derive_public_key(priv(1));
+  s.listen_port = 51820;
+  PeerStatus p;
+  p.name = "alice";
+  p.public_key = crypto::derive_public_key(priv(2));
+  p.addresses = {*net::Prefix::parse("10.8.0.2/32"), *net::Prefix::parse("fd00::2/128")};
+  p.endpoint = "192.0.2.7:40000";
+  p.last_handshake = 1'764'614'400;
+  p.rx_bytes = 1ull << 40;
+  p.tx_bytes = 12;
+  p.rx_packets = 3;
+  p.tx_packets = 4;
+  p.state = "connected";
+  s.peers.push_back(p);
+  p.name = "bob";
+  p.public_key = crypto::derive_public_key(priv(3));
+  p.addresses = {};
+  p.endpoint = "";
+  p.last_handshake = 0;
+  p.state = "never";
+  s.peers.push_back(p);
+  s.pool_v4 = PoolUsage{253, 2};
+  s.pool_v6 = PoolUsage{18446744073709551615ull, 2};
+  return s;
+}
+
+TEST(StatusJson, RoundTrip) {
+  InterfaceStatus s = sample();
+  std::string j = to_json(s);
+  EXPECT_NE(j.find("\"version\": 1"), std::string::npos) << j;
+  InterfaceStatus b = status_from_json(j);
+  EXPECT_EQ(b.interface, "wg0");
+  EXPECT_EQ(b.role, "server");
+  EXPECT_EQ(b.public_key, s.public_key);
+  EXPECT_EQ(b.listen_port, 51820);
+  ASSERT_EQ(b.peers.size(), 2u);
+  EXPECT_EQ(b.peers[0].name, "alice");
+  EXPECT_EQ(b.peers[0].public_key, s.peers[0].public_key);
+  EXPECT_EQ(b.peers[0].addresses, s.peers[0].addresses);
+  EXPECT_EQ(b.peers[0].endpoint, "192.0.2.7:40000");
+  EXPECT_EQ(b.peers[0].last_handshake, 1'764'614'400);
+  EXPECT_EQ(b.peers[0].rx_bytes, 1ull << 40);
+  EXPECT_EQ(b.peers[0].tx_packets, 4u);
+  EXPECT_EQ(b.peers[1].state, "never");
+  ASSERT_TRUE(b.pool_v4 && b.pool_v6);
+  EXPECT_EQ(b.pool_v4->total, 253u);
+  EXPECT_EQ(b.pool_v6->total, 18446744073709551615ull);
+  InterfaceStatus client;
+  client.interface = "wc0";
+  client.role = "client";
+  auto c = status_from_json(to_json(client));
+  EXPECT_FALSE(c.public_key);
+  EXPECT_FALSE(c.pool_v4);
+}
+
+TEST(StatusJson, NoPrivateKeyAppears) {
+  InterfaceStatus s = sample();
+  std::string all = to_json(s) + format_table(s, 1'764'614'410);
+  for (std::uint8_t seed : {1, 2, 3}) {
+    auto k = priv(seed);
+    EXPECT_EQ(all.find(crypto::secret_to_base64(k)), std::string::npos);
+    EXPECT_EQ(all.find(crypto::secret_to_hex(k)), std::string::npos);
+  }
+  EXPECT_NE(all.find(s.peers[0].public_key.to_base64()), std::string::npos);
+}
+
+TEST(StatusJson, RejectsBadDocuments) {
+  EXPECT_THROW(status_from_json("nope"), ControlError);
+  EXPECT_THROW(status_from_json("{\"version\":2}"), ControlError);
+  std::string j = to_json(sample());
+  auto pos = j.find("\"rx_bytes\": ");
+  std::string bad = j.substr(0, pos) + "\"rx_bytes\": -1" + j.substr(j.find(',', pos));
+  EXPECT_THROW(status_from_json(bad), ControlError);
+}
+
+TEST(StatusTable, ShowsPeersAndPool) {
+  std::string t = format_table(sample(), 1'764'614'410);
+  EXPECT_NE(t.find("interface: wg0 (server)"), std::string::npos) << t;
+  EXPECT_NE(t.find("2 of 253 used"), std::string::npos) << t;
+  EXPECT_NE(t.find("alice"), std::string::npos);
+  EXPECT_NE(t.find("10s ago"), std::string::npos) << t;
+  EXPECT_NE(t.find("1.0 TiB"), std::string::npos) << t;
+  EXPECT_NE(t.find("never"), std::string::npos);
+}
+
+TEST(PeerState, Thresholds) {
+  EXPECT_EQ(peer_state(0, 1000), "never");
+  EXPECT_EQ(peer_state(900, 1000), "connected");
+  EXPECT_EQ(peer_state(800, 1000), "idle");
+}
+
+TEST(StatusServer, ServesOverSocketAndCommands) {
+  char dir[] = "/tmp/warren_status_XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  std::string sockdir = std::string(dir) + "/run";
+  int synced = 0;
+  StatusServerOptions opt;
+  opt.socket_dir = sockdir;
+  opt.commands["sync"] = [&](std::string_view arg) {
+    ++synced;
+    return "ok " + std::string(arg) + "\n";
+  };
+  StatusServer server(
+      "wgt0", [] { return sample(); }, opt);
+  server.start();
+  struct stat st {};
+  ASSERT_EQ(::stat(sockdir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ASSERT_EQ(::stat(server.socket_path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0077, 0u);
+  InterfaceStatus s = query_status("wgt0", sockdir);
+  EXPECT_EQ(s.peers.size(), 2u);
+  EXPECT_EQ(query_daemon("wgt0", "sync now", sockdir), "ok now\n");
+  EXPECT_EQ(synced, 1);
+  EXPECT_EQ(query_daemon("wgt0", "bogus", sockdir).rfind("error:", 0), 0u);
+  EXPECT_EQ(list_status_interfaces(sockdir), std::vector<std::string>{"wgt0"});
+  // A second server for the same name is refused.
+  StatusServer dup(
+      "wgt0", [] { return sample(); }, opt);
+  EXPECT_THROW(dup.start(), ControlError);
+  server.stop();
+  EXPECT_THROW(query_status("wgt0", sockdir), ControlError);
+  EXPECT_TRUE(list_status_interfaces(sockdir).empty());
+  ::rmdir(sockdir.c_str());
+  ::rmdir(dir);
+}
+
+}  // namespace
+}  // namespace warren::control
+
+namespace warren::control {
+namespace {
+
+// Only root (or the daemon's own user) may read status: another user is refused by the file
+// modes before SO_PEERCRED is even consulted.
+TEST(StatusServer, OtherUsersAreRefused) {
+  if (::geteuid() != 0)
+    GTEST_SKIP() << "needs root to switch to another user";
+  char dir[] = "/tmp/warren_status_XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  ASSERT_EQ(::chmod(dir, 0755), 0);  // even with an open parent directory
+  std::string sockdir = std::string(dir) + "/run";
+  StatusServerOptions opt;
+  opt.socket_dir = sockdir;
+  StatusServer server(
+      "wgt1", [] { return sample(); }, opt);
+  server.start();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0)
+      ::_exit(3);
+    try {
+      (void)query_status("wgt1", sockdir);
+      ::_exit(0);  // answered: wrong
+    } catch (const ControlError&) {
+      ::_exit(1);
+    }
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_EQ(query_status("wgt1", sockdir).interface, "wg0");  // root still is
+  server.stop();
+  ::rmdir(sockdir.c_str());
+  ::rmdir(dir);
+}
+
+}  // namespace
+}  // namespace warren::control

@@ -1,0 +1,134 @@
+// The real enrollment path: EnrollServer over loopback TLS in front of a Registry and a SQLite
+// store, as the running server wires them (without the data plane).
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "control/enroll.h"
+#include "server/registry.h"
+#include "server/state.h"
+
+namespace warren::server {
+namespace {
+
+crypto::PublicKey key(int seed) {
+  crypto::PrivateKey k;
+  k.data()[5] = static_cast<std::uint8_t>(seed);
+  k.data()[9] = 3;
+  return crypto::derive_public_key(k);
+}
+
+class EnrollOverTls : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char d[] = "/tmp/warren_enr_XXXXXX";
+    ASSERT_NE(::mkdtemp(d), nullptr);
+    dir_ = d;
+    auto p = *net::Prefix::parse("10.5.0.1/29");
+    cfg_.interface = "we0";
+    cfg_.ipv4 = TunnelNetwork{p.canonical(), p.address};
+    cfg_.strategy = PoolStrategy::kDynamic;
+    cfg_.public_endpoint = "192.0.2.1:51820";
+    cfg_.routes = {cfg_.ipv4->prefix};
+    cfg_.database = dir_ + "/s.db";
+    store_ = open_sqlite_store(cfg_.database);
+    reg_ = std::make_unique<Registry>(cfg_, *store_, key(200));
+    identity_ = control::TlsIdentity::generate();
+    server_ = std::make_unique<control::EnrollServer>(
+        identity_, "127.0.0.1:0",
+        [this](const control::EnrollRequest& r) { return reg_->enroll(r, now_); });
+    server_->start();
+    cfg_.control_endpoint = "127.0.0.1:" + std::to_string(server_->port());
+  }
+  void TearDown() override {
+    server_->stop();
+    (void)!std::system(("rm -rf " + dir_).c_str());
+  }
+  control::Invite invite(const std::string& name, int uses, std::chrono::seconds exp) {
+    return *control::parse_invite(
+                reg_->create_invite(name, exp, uses, identity_.fingerprint(), now_))
+                .value;
+  }
+  std::string code_of(const control::Invite& inv, const std::string& name, int seed) {
+    try {
+      (void)control::enroll(inv, name, key(seed));
+      return "ok";
+    } catch (const control::EnrollError& e) {
+      return e.code();
+    }
+  }
+
+  std::string dir_;
+  ServerConfig cfg_;
+  std::unique_ptr<LeaseStore> store_;
+  std::unique_ptr<Registry> reg_;
+  control::TlsIdentity identity_;
+  std::unique_ptr<control::EnrollServer> server_;
+  std::atomic<std::int64_t> now_{10'000};
+};
+
+TEST_F(EnrollOverTls, GoodRejoinUsedUpExpired) {
+  auto inv = invite("alice", 1, std::chrono::seconds(3600));
+  auto e = control::enroll(inv, "laptop", key(1));
+  EXPECT_EQ(e.name, "alice");
+  ASSERT_EQ(e.addresses.size(), 1u);
+  EXPECT_EQ(e.addresses[0].to_string(), "10.5.0.2/32");
+  EXPECT_EQ(e.server_public_key, key(200));
+  EXPECT_EQ(e.server_endpoint, "192.0.2.1:51820");
+  // Same key again: same address, no use burned (the invite had one).
+  EXPECT_EQ(control::enroll(inv, "laptop", key(1)).addresses, e.addresses);
+  EXPECT_EQ(code_of(inv, "other", 2), "invite_used_up");
+
+  auto soon = invite("bob", 1, std::chrono::seconds(60));
+  now_ += 61;
+  EXPECT_EQ(code_of(soon, "", 3), "invite_expired");
+  EXPECT_EQ(store_->clients().size(), 1u);
+}
+
+TEST_F(EnrollOverTls, ExhaustionIsAClearError) {
+  auto inv = invite("grp", 10, {});
+  for (int i = 0; i < 5; ++i)  // /29: .2 .. .6
+    EXPECT_EQ(code_of(inv, "m" + std::to_string(i), 10 + i), "ok");
+  try {
+    (void)control::enroll(inv, "m9", key(30));
+    FAIL();
+  } catch (const control::EnrollError& e) {
+    EXPECT_EQ(e.code(), "pool_exhausted");
+    EXPECT_NE(std::string(e.what()).find("10.5.0.0/29 is exhausted"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST_F(EnrollOverTls, WrongCertificateNeverReachesRegistry) {
+  auto inv = invite("alice", 1, {});
+  inv.fingerprint = control::TlsIdentity::generate().fingerprint();
+  EXPECT_EQ(code_of(inv, "", 1), "transport");
+  store_->transaction([&](StoreTxn& t) { EXPECT_EQ(t.find_invite(inv.id)->uses_left, 1); });
+}
+
+TEST(PrivateKeyFile, CreatedThenReadAndPermissionsWarned) {
+  char d[] = "/tmp/warren_key_XXXXXX";
+  ASSERT_NE(::mkdtemp(d), nullptr);
+  std::string path = std::string(d) + "/k";
+  std::string warning;
+  auto a = load_or_create_private_key(path, &warning);
+  EXPECT_TRUE(warning.empty());
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto b = load_or_create_private_key(path, &warning);
+  EXPECT_EQ(crypto::derive_public_key(a), crypto::derive_public_key(b));
+  EXPECT_TRUE(warning.empty());
+  ::chmod(path.c_str(), 0644);
+  (void)load_or_create_private_key(path, &warning);
+  EXPECT_NE(warning.find("readable by group or others"), std::string::npos) << warning;
+  { std::ofstream(path) << "not a key\n"; }
+  EXPECT_THROW(load_or_create_private_key(path, &warning), std::runtime_error);
+  (void)!std::system((std::string("rm -rf ") + d).c_str());
+}
+
+}  // namespace
+}  // namespace warren::server

@@ -1,0 +1,435 @@
+// Address pool, SQLite store and enrollment policy (invites, re-join, revoke, idle release).
+
+#include "server/registry.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "crypto/random.h"
+#include "server/pool.h"
+#include "server/store.h"
+
+namespace warren::server {
+namespace {
+
+net::IpAddress ip(const char* s) {
+  return *net::IpAddress::parse(s);
+}
+
+TunnelNetwork tn(const char* s) {
+  auto p = *net::Prefix::parse(s);
+  return TunnelNetwork{p.canonical(), p.address};
+}
+
+TEST(Pool, SkipsNetworkBroadcastServerAndReserved) {
+  AddressPool p(tn("10.0.0.1/29"), {ip("10.0.0.3")});
+  EXPECT_EQ(p.total(), 5u);  // .1-.6 minus the server
+  EXPECT_FALSE(p.assignable(ip("10.0.0.0")));
+  EXPECT_FALSE(p.assignable(ip("10.0.0.1")));
+  EXPECT_FALSE(p.assignable(ip("10.0.0.7")));
+  EXPECT_FALSE(p.assignable(ip("10.0.0.8")));
+  EXPECT_TRUE(p.assignable(ip("10.0.0.3")));
+  std::set<net::IpAddress> used;
+  std::vector<std::string> got;
+  while (auto a = p.pick(used)) {
+    used.insert(*a);
+    got.push_back(a->to_string());
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"10.0.0.2", "10.0.0.4", "10.0.0.5", "10.0.0.6"}));
+}
+
+TEST(Pool, V6) {
+  AddressPool p(tn("fd00::1/64"), {});
+  EXPECT_EQ(p.total(), UINT64_MAX);
+  std::set<net::IpAddress> used;
+  auto a = p.pick(used);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->to_string(), "fd00::2");
+  used.insert(*a);
+  EXPECT_EQ(p.pick(used)->to_string(), "fd00::3");
+  AddressPool small(tn("fd00::1/126"), {});
+  EXPECT_EQ(small.total(), 2u);  // ::2, ::3 (no broadcast in IPv6)
+}
+
+class TempDir : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char d[] = "/tmp/warren_srv_XXXXXX";
+    ASSERT_NE(::mkdtemp(d), nullptr);
+    dir_ = d;
+  }
+  void TearDown() override { (void)!std::system(("rm -rf " + dir_).c_str()); }
+  std::string db() const { return dir_ + "/state.db"; }
+  std::string dir_;
+};
+
+ClientRecord client(const std::string& name, std::uint8_t seed, std::vector<Lease> leases) {
+  ClientRecord c;
+  c.name = name;
+  crypto::PrivateKey k;
+  k.data()[5] = seed;  // not byte 0: clamping would merge seeds
+  k.data()[1] = 1;
+  for (std::size_t i = 0; seed == 0 && i < name.size() && i < 20; ++i)
+    k.data()[10 + i] = static_cast<std::uint8_t>(name[i]);
+  c.public_key = crypto::derive_public_key(k);
+  c.enrolled_at = 100;
+  c.leases = std::move(leases);
+  return c;
+}
+
+using StoreTest = TempDir;
+
+TEST_F(StoreTest, PersistsAcrossReopenAndIs0600) {
+  {
+    auto s = open_sqlite_store(db());
+    s->transaction([&](StoreTxn& t) {
+      t.put_client(client("alice", 1, {{ip("10.0.0.2"), true}, {ip("fd00::2"), false}}));
+      InviteRecord inv;
+      inv.id = "0011223344556677";
+      inv.name = "alice";
+      inv.secret_hash[0] = 9;
+      inv.uses_left = 3;
+      t.put_invite(inv);
+    });
+  }
+  struct stat st {};
+  ASSERT_EQ(::stat(db().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto s = open_sqlite_store(db());
+  auto all = s->clients();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].name, "alice");
+  EXPECT_EQ(all[0].leases, (std::vector<Lease>{{ip("10.0.0.2"), true}, {ip("fd00::2"), false}}));
+  s->transaction([&](StoreTxn& t) {
+    auto inv = t.find_invite("0011223344556677");
+    ASSERT_TRUE(inv);
+    EXPECT_EQ(inv->uses_left, 3);
+    EXPECT_EQ(inv->secret_hash[0], 9);
+    EXPECT_FALSE(t.find_invite("ffffffffffffffff"));
+    EXPECT_TRUE(t.find_client_by_key(all[0].public_key));
+  });
+}
+
+TEST_F(StoreTest, DuplicateAddressOrKeyRefusedAndRolledBack) {
+  auto s = open_sqlite_store(db());
+  s->transaction([&](StoreTxn& t) { t.put_client(client("a", 1, {{ip("10.0.0.2"), true}})); });
+  EXPECT_THROW(s->transaction([&](StoreTxn& t) {
+    t.put_client(client("b", 2, {{ip("10.0.0.3"), true}}));
+    t.put_client(client("c", 3, {{ip("10.0.0.2"), true}}));  // taken: whole txn undone
+  }),
+               StoreError);
+  EXPECT_THROW(s->transaction([&](StoreTxn& t) { t.put_client(client("d", 1, {})); }),
+               StoreError);  // key of "a"
+  auto all = s->clients();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].name, "a");
+}
+
+TEST_F(StoreTest, ThrowInsideTransactionChangesNothing) {
+  auto s = open_sqlite_store(db());
+  EXPECT_THROW(s->transaction([&](StoreTxn& t) {
+    t.put_client(client("a", 1, {{ip("10.0.0.2"), true}}));
+    throw std::runtime_error("boom");
+  }),
+               std::runtime_error);
+  EXPECT_TRUE(s->clients().empty());
+}
+
+TEST_F(StoreTest, FullDatabaseFailsCleanly) {
+  auto s = open_sqlite_store(db());
+  s->transaction([&](StoreTxn& t) { t.put_client(client("a", 1, {{ip("10.0.0.2"), true}})); });
+  limit_sqlite_store_pages(*s, 0);
+  EXPECT_THROW(s->transaction([&](StoreTxn& t) {
+    for (int i = 0; i < 200; ++i)
+      t.put_client(
+          client("bulk" + std::to_string(i), static_cast<std::uint8_t>(i + 10),
+                 {{net::IpAddress::v4(0x0a010000u + static_cast<std::uint32_t>(i)), true}}));
+  }),
+               StoreError);
+  EXPECT_EQ(s->clients().size(), 1u);
+}
+
+TEST_F(StoreTest, NewerSchemaRefused) {
+  { auto s = open_sqlite_store(db()); }
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(db().c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, "PRAGMA user_version=7", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(raw);
+  try {
+    auto s = open_sqlite_store(db());
+    FAIL() << "opened a schema from the future";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("newer"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(db()), std::string::npos) << e.what();
+  }
+}
+
+// ---- registry ------------------------------------------------------------------------------
+
+ServerConfig config(PoolStrategy strategy, const char* v4 = "10.0.0.1/28") {
+  ServerConfig c;
+  c.interface = "wt0";
+  c.ipv4 = tn(v4);
+  c.ipv6 = tn("fd00::1/64");
+  c.strategy = strategy;
+  c.public_endpoint = "vpn.example.com:51820";
+  c.control_endpoint = "vpn.example.com:7443";
+  c.routes = {c.ipv4->prefix};
+  c.lease_idle_time = std::chrono::seconds(3600);
+  return c;
+}
+
+crypto::PublicKey key(int seed) {
+  crypto::PrivateKey k;
+  k.data()[5] = static_cast<std::uint8_t>(seed);
+  k.data()[6] = static_cast<std::uint8_t>(seed >> 8);
+  k.data()[2] = 7;
+  return crypto::derive_public_key(k);
+}
+
+control::EnrollRequest request(const std::string& line, const std::string& name, int seed) {
+  auto inv = control::parse_invite(line);
+  EXPECT_TRUE(inv.ok()) << inv.error;
+  control::EnrollRequest r;
+  r.invite_id = inv.value->id;
+  r.secret = inv.value->secret;
+  r.name = name;
+  r.public_key = key(seed);
+  return r;
+}
+
+class RegistryTest : public TempDir {
+ protected:
+  void make(ServerConfig c) {
+    cfg_ = std::move(c);
+    store_ = open_sqlite_store(db());
+    reg_ = std::make_unique<Registry>(cfg_, *store_, key(9999));
+  }
+  std::string invite(const std::string& name, int uses = 1, std::chrono::seconds exp = {}) {
+    return reg_->create_invite(name, exp, uses, control::Fingerprint{}, 1000);
+  }
+  ServerConfig cfg_;
+  std::unique_ptr<LeaseStore> store_;
+  std::unique_ptr<Registry> reg_;
+};
+
+TEST_F(RegistryTest, EnrollGivesAddressesAndSettings) {
+  make(config(PoolStrategy::kDynamic));
+  auto r = reg_->enroll(request(invite("alice"), "laptop", 1), 1000);
+  ASSERT_TRUE(r.enrollment) << r.error_message;
+  EXPECT_EQ(r.enrollment->name, "alice");
+  ASSERT_EQ(r.enrollment->addresses.size(), 2u);
+  EXPECT_EQ(r.enrollment->addresses[0].to_string(), "10.0.0.2/32");
+  EXPECT_EQ(r.enrollment->addresses[1].to_string(), "fd00::2/128");
+  EXPECT_EQ(r.enrollment->server_public_key, key(9999));
+  EXPECT_EQ(r.enrollment->server_endpoint, "vpn.example.com:51820");
+}
+
+TEST_F(RegistryTest, InviteStoredAsHashOnly) {
+  make(config(PoolStrategy::kDynamic));
+  std::string line = invite("alice");
+  auto inv = control::parse_invite(line);
+  store_->transaction([&](StoreTxn& t) {
+    auto rec = t.find_invite(inv.value->id);
+    ASSERT_TRUE(rec);
+    EXPECT_EQ(rec->secret_hash, control::sha256(inv.value->secret.span()));
+  });
+}
+
+TEST_F(RegistryTest, BadSecretExpiredUsedUpChangeNothing) {
+  make(config(PoolStrategy::kDynamic));
+  auto bad = request(invite("alice"), "", 1);
+  bad.secret.data()[0] ^= 1;
+  EXPECT_EQ(reg_->enroll(bad, 1000).error_code, "invite_invalid");
+  bad.invite_id = "0000000000000000";
+  EXPECT_EQ(reg_->enroll(bad, 1000).error_code, "invite_invalid");
+
+  std::string exp = invite("bob", 1, std::chrono::seconds(60));
+  EXPECT_EQ(reg_->enroll(request(exp, "", 2), 1060).error_code, "invite_expired");
+  EXPECT_TRUE(reg_->enroll(request(exp, "", 2), 1059).enrollment);
+
+  std::string once = invite("carol");
+  EXPECT_TRUE(reg_->enroll(request(once, "", 3), 1000).enrollment);
+  EXPECT_EQ(reg_->enroll(request(once, "", 4), 1000).error_code, "invite_used_up");
+  EXPECT_EQ(store_->clients().size(), 2u);  // bob and carol only
+}
+
+TEST_F(RegistryTest, RejoinKeepsAddressAndDoesNotBurnUse) {
+  make(config(PoolStrategy::kDynamic));
+  std::string line = invite("alice");
+  auto a = reg_->enroll(request(line, "", 1), 1000);
+  auto b = reg_->enroll(request(line, "", 1), 2000);  // used up, but same key
+  ASSERT_TRUE(a.enrollment && b.enrollment) << b.error_message;
+  EXPECT_EQ(a.enrollment->addresses, b.enrollment->addresses);
+  // And after a restart of the store.
+  store_.reset();
+  reg_.reset();
+  make(config(PoolStrategy::kDynamic));
+  auto c = reg_->enroll(request(line, "", 1), 3000);
+  ASSERT_TRUE(c.enrollment);
+  EXPECT_EQ(c.enrollment->addresses, a.enrollment->addresses);
+}
+
+TEST_F(RegistryTest, MultiUseInviteNamesAndNameTaken) {
+  make(config(PoolStrategy::kDynamic));
+  std::string line = invite("lab", 3);
+  EXPECT_EQ(reg_->enroll(request(line, "", 1), 1000).error_code, "invalid_request");
+  auto a = reg_->enroll(request(line, "pc1", 1), 1000);
+  ASSERT_TRUE(a.enrollment);
+  EXPECT_EQ(a.enrollment->name, "lab-pc1");
+  EXPECT_EQ(reg_->enroll(request(line, "pc1", 2), 1000).error_code, "name_taken");
+  EXPECT_TRUE(reg_->enroll(request(line, "pc2", 2), 1000).enrollment);
+}
+
+TEST_F(RegistryTest, StaticReservationsNeverGivenToOthers) {
+  auto c = config(PoolStrategy::kStaticOrDynamic, "10.0.0.1/29");  // .2-.6
+  c.reservations["alice"] = {ip("10.0.0.2")};
+  make(c);
+  auto b = reg_->enroll(request(invite("bob"), "", 2), 1000);
+  ASSERT_TRUE(b.enrollment);
+  EXPECT_EQ(b.enrollment->addresses[0].to_string(), "10.0.0.3/32");
+  auto a = reg_->enroll(request(invite("alice"), "", 1), 1000);
+  ASSERT_TRUE(a.enrollment);
+  EXPECT_EQ(a.enrollment->addresses[0].to_string(), "10.0.0.2/32");
+  // Exhaustion: .4 .5 .6 left for dynamic clients.
+  for (int i = 0; i < 3; ++i)
+    EXPECT_TRUE(
+        reg_->enroll(request(invite("d" + std::to_string(i)), "", 10 + i), 1000).enrollment);
+  auto full = reg_->enroll(request(invite("late"), "", 20), 1000);
+  EXPECT_EQ(full.error_code, "pool_exhausted");
+  EXPECT_NE(full.error_message.find("exhausted"), std::string::npos);
+  EXPECT_EQ(store_->clients().size(), 5u);
+}
+
+TEST_F(RegistryTest, StaticOnly) {
+  auto c = config(PoolStrategy::kStatic);
+  c.reservations["alice"] = {ip("10.0.0.9")};
+  make(c);
+  EXPECT_THROW(invite("bob"), RegistryError);
+  auto a = reg_->enroll(request(invite("alice"), "", 1), 1000);
+  ASSERT_TRUE(a.enrollment);
+  ASSERT_EQ(a.enrollment->addresses.size(), 1u);  // no v6 reservation: none
+  EXPECT_EQ(a.enrollment->addresses[0].to_string(), "10.0.0.9/32");
+}
+
+TEST_F(RegistryTest, RevokeFreesAddressAndRefusesKey) {
+  make(config(PoolStrategy::kDynamic));
+  std::string line = invite("alice");
+  auto a = reg_->enroll(request(line, "", 1), 1000);
+  auto before = reg_->revoke("alice", 1100);
+  EXPECT_EQ(before.public_key, key(1));
+  EXPECT_THROW(reg_->revoke("alice", 1100), RegistryError);
+  EXPECT_THROW(reg_->revoke("nobody", 1100), RegistryError);
+  EXPECT_EQ(reg_->enroll(request(line, "", 1), 1200).error_code, "revoked");
+  auto b = reg_->enroll(request(invite("bob"), "", 2), 1300);
+  ASSERT_TRUE(b.enrollment);
+  EXPECT_EQ(b.enrollment->addresses, a.enrollment->addresses);  // returned to the pool
+}
+
+TEST_F(RegistryTest, IdleDynamicLeasesReleasedStaticKept) {
+  auto c = config(PoolStrategy::kStaticOrDynamic);
+  c.reservations["alice"] = {ip("10.0.0.9"), ip("fd00::9")};
+  make(c);
+  ASSERT_TRUE(reg_->enroll(request(invite("alice"), "", 1), 1000).enrollment);
+  ASSERT_TRUE(reg_->enroll(request(invite("bob"), "", 2), 1000).enrollment);
+  ASSERT_TRUE(reg_->enroll(request(invite("carol"), "", 3), 1000).enrollment);
+  store_->touch({{"carol", 4000}});
+  EXPECT_TRUE(reg_->release_idle(4599).empty());
+  EXPECT_EQ(reg_->release_idle(4600), std::vector<std::string>{"bob"});
+  for (const auto& cl : store_->clients()) {
+    if (cl.name == "bob")
+      EXPECT_TRUE(cl.leases.empty());
+    else
+      EXPECT_FALSE(cl.leases.empty()) << cl.name;
+  }
+  EXPECT_EQ(reg_->release_idle(7600), std::vector<std::string>{"carol"});
+}
+
+TEST_F(RegistryTest, ExportMakesKeyAndConfig) {
+  make(config(PoolStrategy::kDynamic));
+  auto e = reg_->export_client("phone", 1000, crypto::SystemRandom::instance());
+  EXPECT_EQ(e.client.public_key, crypto::derive_public_key(e.private_key));
+  std::string conf = reg_->wg_quick_config(e.client, e.private_key);
+  EXPECT_NE(conf.find("PrivateKey = " + crypto::secret_to_base64(e.private_key)),
+            std::string::npos);
+  EXPECT_NE(conf.find("Address = 10.0.0.2/32, fd00::2/128"), std::string::npos) << conf;
+  EXPECT_NE(conf.find("Endpoint = vpn.example.com:51820"), std::string::npos);
+  EXPECT_NE(conf.find("PublicKey = " + key(9999).to_base64()), std::string::npos);
+  // Re-export: new key, same address.
+  auto e2 = reg_->export_client("phone", 1001, crypto::SystemRandom::instance());
+  EXPECT_NE(e2.client.public_key, e.client.public_key);
+  EXPECT_EQ(e2.client.leases, e.client.leases);
+}
+
+TEST_F(RegistryTest, StorageFailureGivesErrorAndChangesNothing) {
+  make(config(PoolStrategy::kDynamic));
+  std::string line = invite("alice");
+  limit_sqlite_store_pages(*store_, 0);
+  // Fill the clients and leases tables' pages, one committed row at a time, until the next
+  // row does not fit: the enrollment then needs a page the "disk" does not have.
+  int stored = 0;
+  for (int i = 0; i < 5000; ++i) {
+    try {
+      store_->transaction([&](StoreTxn& t) {
+        t.put_client(
+            client("fill" + std::to_string(i), 0,
+                   {{net::IpAddress::v4(0x0b000000u + static_cast<std::uint32_t>(i)), true}}));
+      });
+      ++stored;
+    } catch (const StoreError&) {
+      break;
+    }
+  }
+  ASSERT_LT(stored, 5000);
+  auto r = reg_->enroll(request(line, "", 1), 1000);
+  EXPECT_EQ(r.error_code, "storage_error") << r.error_message;
+  EXPECT_EQ(store_->clients().size(), static_cast<std::size_t>(stored));
+  store_->transaction([&](StoreTxn& t) {
+    EXPECT_FALSE(t.find_client_by_key(key(1)));
+    EXPECT_EQ(t.find_invite(control::parse_invite(line).value->id)->uses_left, 1);
+  });
+}
+
+// Many threads, each with its own connection to the same database (as separate processes
+// would be), enroll at once: every address is distinct.
+TEST_F(RegistryTest, ConcurrentEnrollmentsGetDistinctAddresses) {
+  auto c = config(PoolStrategy::kDynamic, "10.0.0.1/24");
+  make(c);
+  std::string line = reg_->create_invite("many", {}, 1000, control::Fingerprint{}, 1000);
+  constexpr int kThreads = 6, kPer = 10;
+  std::vector<std::thread> threads;
+  std::mutex m;
+  std::vector<std::string> addrs;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto store = open_sqlite_store(db());
+      Registry reg(c, *store, key(9999));
+      for (int i = 0; i < kPer; ++i) {
+        int id = t * kPer + i;
+        auto r = reg.enroll(request(line, "c" + std::to_string(id), 100 + id), 1000);
+        if (!r.enrollment) {
+          ++failures;
+          continue;
+        }
+        std::lock_guard lock(m);
+        for (const auto& a : r.enrollment->addresses)
+          addrs.push_back(a.to_string());
+      }
+    });
+  }
+  for (auto& th : threads)
+    th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(addrs.size(), 2u * kThreads * kPer);
+  std::set<std::string> unique(addrs.begin(), addrs.end());
+  EXPECT_EQ(unique.size(), addrs.size());
+}
+
+}  // namespace
+}  // namespace warren::server
