@@ -1,0 +1,69 @@
+// The enrollment control channel's messages (src/control): invite lines, the client's request
+// and the server's enrollment reply (JSON), and the status document. The first byte picks the
+// parser. Contract: bad input is an error value or a ControlError naming the problem (no other
+// exception, no crash); whatever parses formats back into text that parses to the same value.
+
+#include <string>
+
+#include "control/enroll.h"
+#include "control/status.h"
+#include "control/tls.h"
+#include "fuzz_support.h"
+
+using namespace warren;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0)
+    return 0;
+  const std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
+  switch (data[0] % 4) {
+    case 0: {
+      auto inv = control::parse_invite(text);
+      if (!inv.ok()) {
+        WARREN_FUZZ_CHECK(!inv.error.empty());
+        break;
+      }
+      const std::string line = control::format_invite(*inv.value);
+      auto back = control::parse_invite(line);
+      WARREN_FUZZ_CHECK(back.ok());
+      WARREN_FUZZ_CHECK(back.value->id == inv.value->id);
+      WARREN_FUZZ_CHECK(back.value->control_endpoint == inv.value->control_endpoint);
+      WARREN_FUZZ_CHECK(back.value->fingerprint == inv.value->fingerprint);
+      WARREN_FUZZ_CHECK(control::format_invite(*back.value) == line);
+      break;
+    }
+    case 1: {
+      auto req = control::parse_enroll_request(text);
+      if (!req.ok()) {
+        WARREN_FUZZ_CHECK(!req.error.empty());
+        break;
+      }
+      const std::string json = control::enroll_request_to_json(*req.value);
+      auto back = control::parse_enroll_request(json);
+      WARREN_FUZZ_CHECK(back.ok());
+      WARREN_FUZZ_CHECK(back.value->invite_id == req.value->invite_id);
+      WARREN_FUZZ_CHECK(back.value->name == req.value->name);
+      WARREN_FUZZ_CHECK(back.value->public_key == req.value->public_key);
+      break;
+    }
+    case 2: {
+      try {
+        const control::Enrollment e = control::enrollment_from_json(text);
+        const std::string json = control::enrollment_to_json(e);
+        WARREN_FUZZ_CHECK(control::enrollment_to_json(control::enrollment_from_json(json)) == json);
+      } catch (const control::ControlError&) {
+      }
+      break;
+    }
+    default: {
+      try {
+        const control::InterfaceStatus s = control::status_from_json(text);
+        const std::string json = control::to_json(s);
+        WARREN_FUZZ_CHECK(control::to_json(control::status_from_json(json)) == json);
+      } catch (const control::ControlError&) {
+      }
+      break;
+    }
+  }
+  return 0;
+}
