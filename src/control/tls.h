@@ -50,10 +50,6 @@ Fingerprint sha256(std::span<const std::uint8_t> data);
 std::string fingerprint_to_hex(const Fingerprint& f);
 std::optional<Fingerprint> fingerprint_from_hex(std::string_view text);
 
-/// Unpadded base64url (RFC 4648 §5), as used in invites.
-std::string base64url_encode(std::span<const std::uint8_t> bytes);
-std::optional<std::vector<std::uint8_t>> base64url_decode(std::string_view text);
-
 /// "host:port" or "[v6]:port" split into its parts; nullopt when malformed (no port, port 0 or
 /// not a number, empty host).
 struct HostPort {
