@@ -206,36 +206,6 @@ std::optional<Fingerprint> fingerprint_from_hex(std::string_view text) {
   return f;
 }
 
-std::optional<HostPort> split_host_port(std::string_view text) {
-  HostPort hp;
-  std::string_view port;
-  if (!text.empty() && text.front() == '[') {
-    auto close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
-      return std::nullopt;
-    hp.host = std::string(text.substr(1, close - 1));
-    port = text.substr(close + 2);
-  } else {
-    auto colon = text.rfind(':');
-    if (colon == std::string_view::npos || text.find(':') != colon)
-      return std::nullopt;
-    hp.host = std::string(text.substr(0, colon));
-    port = text.substr(colon + 1);
-  }
-  if (hp.host.empty() || port.empty() || port.size() > 5)
-    return std::nullopt;
-  unsigned v = 0;
-  for (char c : port) {
-    if (c < '0' || c > '9')
-      return std::nullopt;
-    v = v * 10 + static_cast<unsigned>(c - '0');
-  }
-  if (v == 0 || v > 65535)
-    return std::nullopt;
-  hp.port = static_cast<std::uint16_t>(v);
-  return hp;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Identity
 
