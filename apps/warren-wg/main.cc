@@ -27,6 +27,7 @@
 
 #include "crypto/random.h"
 #include "dataplane/engine.h"
+#include "dataplane/workers.h"
 #include "platform/clock.h"
 #include "platform/control_socket.h"
 #include "platform/event_loop.h"
@@ -76,17 +77,6 @@ class EngineHandler final : public uapi::Handler {
  private:
   dataplane::Engine* engine_ = nullptr;
 };
-
-std::size_t worker_count() {
-  if (const char* v = std::getenv("WARREN_WORKERS")) {
-    char* end = nullptr;
-    unsigned long n = std::strtoul(v, &end, 10);
-    if (end && *end == '\0' && n >= 1 && n <= 64)
-      return n;
-  }
-  unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : n;
-}
 
 // LOG_LEVEL=debug: one line of the engine's counters and every non-zero drop counter (the
 // operator's and the flood tests' view of what was received and why it was dropped). Numbers
@@ -167,7 +157,7 @@ int run(const std::string& name, bool foreground, platform::StartupReport& repor
                 "\" (use all, off, or a comma-separated list of tun, gso, gro)");
   }
 
-  const std::size_t workers = worker_count();
+  const std::size_t workers = dataplane::worker_count_from_environment();
   auto tun = platform::create_tun(platform::TunOptions{
       .name = name, .queues = workers, .vnet_hdr = offloads.offloads.tun, .mtu = wg::kDefaultMtu});
   if (!tun.ok())

@@ -7,6 +7,7 @@ namespace {
 
 constexpr char kHexDigits[] = "0123456789abcdef";
 constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr char kB64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9')
@@ -18,18 +19,84 @@ int hex_value(char c) {
   return -1;
 }
 
-int b64_value(char c) {
+/// The two base64 alphabets (RFC 4648 §4 and §5) differ only in the characters for 62 and 63.
+struct B64Alphabet {
+  const char* digits;
+  char c62;
+  char c63;
+};
+constexpr B64Alphabet kStd{kB64, '+', '/'};
+constexpr B64Alphabet kUrl{kB64Url, '-', '_'};
+
+int b64_value(char c, const B64Alphabet& a) {
   if (c >= 'A' && c <= 'Z')
     return c - 'A';
   if (c >= 'a' && c <= 'z')
     return c - 'a' + 26;
   if (c >= '0' && c <= '9')
     return c - '0' + 52;
-  if (c == '+')
+  if (c == a.c62)
     return 62;
-  if (c == '/')
+  if (c == a.c63)
     return 63;
   return -1;
+}
+
+std::string encode_b64(std::span<const std::uint8_t> bytes, const B64Alphabet& a, bool pad) {
+  std::string s;
+  s.reserve((bytes.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    std::uint32_t v = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+    for (int k = 3; k >= 0; --k)
+      s.push_back(a.digits[(v >> (6 * k)) & 63]);
+  }
+  std::size_t rest = bytes.size() - i;
+  if (rest == 1) {
+    std::uint32_t v = bytes[i] << 16;
+    s.push_back(a.digits[(v >> 18) & 63]);
+    s.push_back(a.digits[(v >> 12) & 63]);
+    if (pad)
+      s += "==";
+  } else if (rest == 2) {
+    std::uint32_t v = (bytes[i] << 16) | (bytes[i + 1] << 8);
+    s.push_back(a.digits[(v >> 18) & 63]);
+    s.push_back(a.digits[(v >> 12) & 63]);
+    s.push_back(a.digits[(v >> 6) & 63]);
+    if (pad)
+      s.push_back('=');
+  }
+  return s;
+}
+
+/// The one decoder: unpadded base64 over `a`, written straight into `out` (so a caller decoding
+/// a secret never gets a heap copy of it). Returns the number of bytes written, or nullopt on a
+/// character outside the alphabet, a length = 1 (mod 4), non-zero trailing bits (non-canonical
+/// encoding) or more bytes than `out` holds.
+std::optional<std::size_t> decode_b64(std::string_view text, const B64Alphabet& a,
+                                      std::span<std::uint8_t> out) {
+  if (text.size() % 4 == 1)
+    return std::nullopt;
+  std::size_t o = 0;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    int v = b64_value(c, a);
+    if (v < 0)
+      return std::nullopt;
+    acc = (acc << 6) | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      if (o >= out.size())
+        return std::nullopt;
+      out[o++] = static_cast<std::uint8_t>(acc >> bits);
+      acc &= (1u << bits) - 1;
+    }
+  }
+  if (acc != 0)  // non-canonical trailing bits
+    return std::nullopt;
+  return o;
 }
 
 }  // namespace
@@ -67,66 +134,31 @@ std::optional<std::vector<std::uint8_t>> from_hex(std::string_view text) {
 }
 
 std::string to_base64(std::span<const std::uint8_t> bytes) {
-  std::string s;
-  s.reserve((bytes.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    std::uint32_t v = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
-    for (int k = 3; k >= 0; --k)
-      s.push_back(kB64[(v >> (6 * k)) & 63]);
-  }
-  std::size_t rest = bytes.size() - i;
-  if (rest == 1) {
-    std::uint32_t v = bytes[i] << 16;
-    s.push_back(kB64[(v >> 18) & 63]);
-    s.push_back(kB64[(v >> 12) & 63]);
-    s += "==";
-  } else if (rest == 2) {
-    std::uint32_t v = (bytes[i] << 16) | (bytes[i + 1] << 8);
-    s.push_back(kB64[(v >> 18) & 63]);
-    s.push_back(kB64[(v >> 12) & 63]);
-    s.push_back(kB64[(v >> 6) & 63]);
-    s.push_back('=');
-  }
-  return s;
+  return encode_b64(bytes, kStd, /*pad=*/true);
 }
 
 bool from_base64(std::string_view text, std::span<std::uint8_t> out) {
   if (text.size() != (out.size() + 2) / 3 * 4)
     return false;
-  std::size_t o = 0;
-  for (std::size_t i = 0; i < text.size(); i += 4) {
-    std::array<int, 4> v{};
-    int pad = 0;
-    for (int k = 0; k < 4; ++k) {
-      char c = text[i + k];
-      if (c == '=' && i + 4 == text.size() && k >= 2) {
-        v[k] = 0;
-        ++pad;
-      } else {
-        if (pad)
-          return false;  // data after padding
-        v[k] = b64_value(c);
-        if (v[k] < 0)
-          return false;
-      }
-    }
-    std::uint32_t w = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
-    std::uint8_t bytes[3] = {static_cast<std::uint8_t>(w >> 16), static_cast<std::uint8_t>(w >> 8),
-                             static_cast<std::uint8_t>(w)};
-    int n = 3 - pad;
-    // Non-canonical encodings (bits set beyond the data) are refused.
-    if (pad == 1 && (w & 0xff) != 0)
-      return false;
-    if (pad == 2 && (w & 0xffff) != 0)
-      return false;
-    for (int k = 0; k < n; ++k) {
-      if (o >= out.size())
-        return false;
-      out[o++] = bytes[k];
-    }
-  }
-  return o == out.size();
+  // Padding: at most two '=' and only at the end; any other '=' is refused by the decoder as a
+  // character outside the alphabet. The fixed length above then makes the pad count exact.
+  for (int k = 0; k < 2 && !text.empty() && text.back() == '='; ++k)
+    text.remove_suffix(1);
+  auto n = decode_b64(text, kStd, out);
+  return n && *n == out.size();
+}
+
+std::string to_base64url(std::span<const std::uint8_t> bytes) {
+  return encode_b64(bytes, kUrl, /*pad=*/false);
+}
+
+std::optional<std::vector<std::uint8_t>> from_base64url(std::string_view text) {
+  std::vector<std::uint8_t> out(text.size() * 3 / 4);
+  auto n = decode_b64(text, kUrl, out);
+  if (!n)
+    return std::nullopt;
+  out.resize(*n);
+  return out;
 }
 
 }  // namespace warren

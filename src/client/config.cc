@@ -282,36 +282,17 @@ class Parser {
 
 }  // namespace
 
-std::string HostPort::to_string() const {
-  if (host.find(':') != std::string::npos)
-    return "[" + host + "]:" + std::to_string(port);
-  return host + ":" + std::to_string(port);
-}
-
 std::optional<HostPort> parse_host_port(std::string_view text) {
-  HostPort hp;
-  std::string_view port;
-  if (!text.empty() && text.front() == '[') {
-    auto close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
-      return std::nullopt;
-    hp.host = std::string(text.substr(1, close - 1));
-    port = text.substr(close + 2);
-    if (!net::IpAddress::parse(hp.host) || !net::IpAddress::parse(hp.host)->is_v6())
-      return std::nullopt;
-  } else {
-    auto colon = text.rfind(':');
-    if (colon == std::string_view::npos || text.find(':') != colon)
-      return std::nullopt;
-    hp.host = std::string(text.substr(0, colon));
-    port = text.substr(colon + 1);
-    if (!valid_hostname(hp.host))
-      return std::nullopt;
-  }
-  auto n = parse_number<std::uint16_t>(port, 65535);
-  if (!n || *n == 0)
+  auto hp = net::split_host_port(text);
+  if (!hp)
     return std::nullopt;
-  hp.port = *n;
+  if (text.front() == '[') {
+    auto ip = net::IpAddress::parse(hp->host);
+    if (!ip || !ip->is_v6())
+      return std::nullopt;
+  } else if (!valid_hostname(hp->host)) {
+    return std::nullopt;
+  }
   return hp;
 }
 

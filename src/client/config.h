@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "crypto/x25519.h"
+#include "net/host_port.h"
 #include "net/ip_address.h"
 
 namespace warren::client {
@@ -37,12 +38,7 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-struct HostPort {
-  std::string host;  ///< a literal address (without brackets) or a DNS name
-  std::uint16_t port = 0;
-  std::string to_string() const;  ///< "host:port", "[v6]:port"
-  friend bool operator==(const HostPort&, const HostPort&) = default;
-};
+using HostPort = net::HostPort;  ///< "host:port", "[v6]:port" (net/host_port.h)
 
 struct PeerConfig {
   crypto::PublicKey public_key;
@@ -87,7 +83,8 @@ ClientConfig load_config(const std::string& path, std::string* warning = nullptr
 /// Formats a configuration as a wg-quick file (what join writes); parse_config reads it back.
 std::string format_config(const ClientConfig& config);
 
-/// Splits "host:port" / "[v6]:port"; nullopt when malformed.
+/// Splits "host:port" / "[v6]:port" (net::split_host_port) and checks the host: a bracketed one
+/// must be an IPv6 literal, any other a hostname or IPv4 literal; nullopt when malformed.
 std::optional<HostPort> parse_host_port(std::string_view text);
 
 }  // namespace warren::client

@@ -21,6 +21,7 @@
 #include "control/status.h"
 #include "crypto/random.h"
 #include "dataplane/engine.h"
+#include "dataplane/workers.h"
 #include "platform/clock.h"
 #include "platform/control_socket.h"
 #include "platform/event_loop.h"
@@ -38,18 +39,6 @@ namespace {
 
 constexpr auto kWatchInterval = std::chrono::seconds(1);
 constexpr auto kDownTimeout = std::chrono::seconds(20);
-
-// As warren-wg: one worker per CPU, WARREN_WORKERS=N overrides.
-std::size_t worker_count() {
-  if (const char* v = std::getenv("WARREN_WORKERS")) {
-    char* end = nullptr;
-    unsigned long n = std::strtoul(v, &end, 10);
-    if (end && *end == '\0' && n >= 1 && n <= 64)
-      return n;
-  }
-  unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : n;
-}
 
 bool process_is_warren(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
@@ -97,7 +86,9 @@ class Daemon {
              uapi_path + ")";
     const std::uint32_t mtu = config_.mtu.value_or(wg::kDefaultMtu);
     auto tun = platform::create_tun(
-        platform::TunOptions{.name = config_.interface, .queues = worker_count(), .mtu = mtu});
+        platform::TunOptions{.name = config_.interface,
+                             .queues = dataplane::worker_count_from_environment(),
+                             .mtu = mtu});
     if (!tun.ok())
       return "cannot create TUN device " + config_.interface + ": " + tun.message() +
              (tun.error == EBUSY ? " (the interface exists already)" : "");

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "base/encoding.h"
 #include "crypto/random.h"
 
 namespace warren::control {
@@ -47,7 +48,7 @@ Expected<Invite> parse_invite(std::string_view text) {
     return fail(
         "it does not start with \"warren1:\" (copy the whole line printed by "
         "`warren server invite`)");
-  auto bytes = base64url_decode(text.substr(kInvitePrefix.size()));
+  auto bytes = from_base64url(text.substr(kInvitePrefix.size()));
   if (!bytes)
     return fail("the text after \"warren1:\" is not base64url (truncated or mistyped?)");
   if (bytes->empty() || (*bytes)[0] != kInviteVersion)
@@ -77,7 +78,7 @@ std::string format_invite(const Invite& inv) {
   }
   b.insert(b.end(), inv.secret.data(), inv.secret.data() + kInviteSecretBytes);
   b.insert(b.end(), inv.control_endpoint.begin(), inv.control_endpoint.end());
-  std::string s = std::string(kInvitePrefix) + base64url_encode(b);
+  std::string s = std::string(kInvitePrefix) + to_base64url(b);
   secure_zero(b.data(), b.size());
   return s;
 }
@@ -193,7 +194,7 @@ std::string enroll_request_to_json(const EnrollRequest& r) {
   j["version"] = kProtocolVersion;
   j["type"] = "enroll";
   j["invite_id"] = r.invite_id;
-  j["secret"] = base64url_encode(r.secret.span());
+  j["secret"] = to_base64url(r.secret.span());
   j["name"] = r.name;
   j["public_key"] = r.public_key.to_base64();
   return j.dump();
@@ -214,7 +215,7 @@ Expected<EnrollRequest> parse_enroll_request(std::string_view text) {
     r.invite_id = field(j, "invite_id", json::value_t::string).get<std::string>();
     if (!is_hex_id(r.invite_id))
       return fail("field \"invite_id\" is not 16 hex digits");
-    auto secret = base64url_decode(field(j, "secret", json::value_t::string).get<std::string>());
+    auto secret = from_base64url(field(j, "secret", json::value_t::string).get<std::string>());
     if (!secret || secret->size() != kInviteSecretBytes)
       return fail("field \"secret\" is not a 32-byte base64url value");
     std::copy(secret->begin(), secret->end(), r.secret.data());
@@ -423,8 +424,9 @@ void EnrollServer::serve(Conn& c) {
     s.close(deadline);
     std::lock_guard lock(mutex_);
     ++served_;
-  } catch (const ControlError&) {
-    // Handshake failure, timeout or a peer that went away: nothing to answer.
+  } catch (const std::exception&) {
+    // Handshake failure, timeout or a peer that went away: nothing to answer. (Anything else
+    // thrown here, e.g. bad_alloc, also ends only this connection.)
   }
   std::lock_guard lock(mutex_);
   if (c.raw_fd >= 0) {

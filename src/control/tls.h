@@ -31,6 +31,8 @@
 #include <string_view>
 #include <vector>
 
+#include "net/host_port.h"
+
 namespace warren::control {
 
 using SteadyClock = std::chrono::steady_clock;
@@ -50,17 +52,10 @@ Fingerprint sha256(std::span<const std::uint8_t> data);
 std::string fingerprint_to_hex(const Fingerprint& f);
 std::optional<Fingerprint> fingerprint_from_hex(std::string_view text);
 
-/// Unpadded base64url (RFC 4648 §5), as used in invites.
-std::string base64url_encode(std::span<const std::uint8_t> bytes);
-std::optional<std::vector<std::uint8_t>> base64url_decode(std::string_view text);
-
-/// "host:port" or "[v6]:port" split into its parts; nullopt when malformed (no port, port 0 or
-/// not a number, empty host).
-struct HostPort {
-  std::string host;
-  std::uint16_t port = 0;
-};
-std::optional<HostPort> split_host_port(std::string_view text);
+/// "host:port" or "[v6]:port" split into its parts (net/host_port.h); nullopt when malformed
+/// (no port, port 0 or not a number, empty host).
+using net::HostPort;
+using net::split_host_port;
 
 /// The server's certificate and private key.
 class TlsIdentity {

@@ -25,6 +25,7 @@
 #include "platform/log.h"
 #include "platform/netlink.h"
 #include "platform/notifier.h"
+#include "platform/offloads.h"
 #include "platform/process.h"
 #include "platform/tun_device.h"
 #include "platform/udp.h"
@@ -37,7 +38,9 @@ namespace {
 constexpr auto kMaintenanceInterval = std::chrono::seconds(5);
 constexpr std::int64_t kIdleCheckSeconds = 60;
 
-std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+std::int64_t unix_now() {
+  return static_cast<std::int64_t>(std::time(nullptr));
+}
 
 /// Runs a program (no shell); returns its exit status, or -1 if it could not run.
 int run_program(const std::vector<std::string>& argv, bool quiet) {
@@ -107,8 +110,8 @@ class NatGuard {
     if (rc != 0)
       throw std::runtime_error(rc == 127 || rc == -1
                                    ? "cannot run iptables (install the iptables package)"
-                                   : "iptables refused the NAT rule (exit " +
-                                         std::to_string(rc) + ")");
+                                   : "iptables refused the NAT rule (exit " + std::to_string(rc) +
+                                         ")");
     added_ = true;
   }
   ~NatGuard() {
@@ -158,8 +161,8 @@ class Server {
     p.allowed_ips_add = reply.enrollment->addresses;
     d.peers.push_back(p);
     if (auto e = engine_.apply(d)) {
-      platform::log_error("Cannot add peer %s to the interface: %s",
-                          reply.enrollment->name.c_str(), e.message.c_str());
+      platform::log_error("Cannot add peer %s to the interface: %s", reply.enrollment->name.c_str(),
+                          e.message.c_str());
       return control::EnrollReply::failure("internal", "the server could not add the peer");
     }
     std::string addrs;
@@ -216,8 +219,8 @@ class Server {
              p.public_key.to_base64() + "\"}";
     };
     auto family = [&](const char* metric, const char* help, const char* type, auto value) {
-      out += std::string("# HELP ") + metric + " " + help + "\n# TYPE " + metric + " " + type +
-             "\n";
+      out +=
+          std::string("# HELP ") + metric + " " + help + "\n# TYPE " + metric + " " + type + "\n";
       for (const auto& p : s.peers)
         out += metric + label(p) + " " + std::to_string(value(p)) + "\n";
     };
@@ -231,10 +234,12 @@ class Server {
            [](const auto& p) { return p.tx_packets; });
     family("warren_peer_last_handshake_seconds", "Unix time of the last handshake (0 = never).",
            "gauge", [](const auto& p) { return p.last_handshake; });
-    out += "# HELP warren_pool_addresses Assignable addresses in the pool.\n"
-           "# TYPE warren_pool_addresses gauge\n";
-    std::string used = "# HELP warren_pool_addresses_used Addresses leased to clients.\n"
-                       "# TYPE warren_pool_addresses_used gauge\n";
+    out +=
+        "# HELP warren_pool_addresses Assignable addresses in the pool.\n"
+        "# TYPE warren_pool_addresses gauge\n";
+    std::string used =
+        "# HELP warren_pool_addresses_used Addresses leased to clients.\n"
+        "# TYPE warren_pool_addresses_used gauge\n";
     for (auto [fam, pool] : {std::pair{"v4", s.pool_v4}, std::pair{"v6", s.pool_v6}}) {
       if (!pool)
         continue;
@@ -280,7 +285,8 @@ class Server {
         continue;
       auto& v = want[c.public_key];
       for (const auto& l : c.leases)
-        v.push_back(net::Prefix{l.address, static_cast<std::uint8_t>(l.address.is_v4() ? 32 : 128)});
+        v.push_back(
+            net::Prefix{l.address, static_cast<std::uint8_t>(l.address.is_v4() ? 32 : 128)});
     }
     wg::ConfigDelta d;
     for (const auto& p : engine_.snapshot().peers) {
@@ -352,8 +358,17 @@ std::size_t worker_count() {
 }  // namespace
 
 std::vector<std::string> nat_rule(const ServerConfig& c) {
-  return {"POSTROUTING", "-s", c.ipv4->prefix.to_string(), "-o", *c.nat_interface, "-j",
-          "MASQUERADE", "-m", "comment", "--comment", "warren:" + c.interface};
+  return {"POSTROUTING",
+          "-s",
+          c.ipv4->prefix.to_string(),
+          "-o",
+          *c.nat_interface,
+          "-j",
+          "MASQUERADE",
+          "-m",
+          "comment",
+          "--comment",
+          "warren:" + c.interface};
 }
 
 int run_server(const ServerConfig& config) {
@@ -390,10 +405,20 @@ int run_server(const ServerConfig& config) {
                   probe_path + ")");
   }
 
-  auto tun = platform::create_tun(platform::TunOptions{
-      .name = config.interface, .queues = worker_count(), .mtu = config.mtu});
+  // Kernel offloads as warren-wg chooses them (WARREN_OFFLOADS, all on when unset).
+  const platform::OffloadsParse offloads = platform::offloads_from_environment();
+  if (!offloads.ok)
+    return fail("invalid WARREN_OFFLOADS: unknown offload \"" + offloads.bad_word +
+                "\" (use all, off, or a comma-separated list of tun, gso, gro)");
+  auto tun = platform::create_tun(platform::TunOptions{.name = config.interface,
+                                                       .queues = worker_count(),
+                                                       .vnet_hdr = offloads.offloads.tun,
+                                                       .mtu = config.mtu});
   if (!tun.ok())
     return fail("cannot create TUN device " + config.interface + ": " + tun.message());
+  platform::log_verbose("Offloads requested: %s; TUN offloads in use: %s",
+                        offloads.offloads.to_string().c_str(),
+                        tun.value->offloads().to_string().c_str());
   const std::uint32_t ifindex = tun.value->ifindex();
 
   auto netcfg = platform::open_net_config();
@@ -415,10 +440,11 @@ int run_server(const ServerConfig& config) {
   auto binds = platform::make_system_bind_factory();
   dataplane::EngineOptions eopt;
   eopt.listen_port = config.listen_port;
+  eopt.offloads = offloads.offloads;
   eopt.device.isolate_peers = !config.client_to_client;
-  auto created = dataplane::Engine::create(std::move(tun.value), *binds, clock,
-                                           crypto::SystemRandom::instance(),
-                                           std::move(monitor.value), eopt);
+  auto created =
+      dataplane::Engine::create(std::move(tun.value), *binds, clock,
+                                crypto::SystemRandom::instance(), std::move(monitor.value), eopt);
   if (!created.ok())
     return fail("cannot bind UDP port " + std::to_string(config.listen_port) + ": " +
                 created.message());
@@ -480,16 +506,16 @@ int run_server(const ServerConfig& config) {
       server.sync();
       return std::string("ok\n");
     };
-    status = std::make_unique<control::StatusServer>(config.interface,
-                                                     [&] { return server.status(); }, sopt);
+    status = std::make_unique<control::StatusServer>(
+        config.interface, [&] { return server.status(); }, sopt);
     status->start();
     enroll = std::make_unique<control::EnrollServer>(
         state.tls, config.control_listen,
         [&](const control::EnrollRequest& r) { return server.enroll(r); });
     enroll->start();
     if (config.metrics_listen)
-      metrics = std::make_unique<MetricsServer>(*config.metrics_listen,
-                                                [&] { return server.metrics(); });
+      metrics =
+          std::make_unique<MetricsServer>(*config.metrics_listen, [&] { return server.metrics(); });
   } catch (const std::exception& e) {
     return fail(e.what());
   }

@@ -2,9 +2,9 @@
 # tests/integration/test_server.sh - `warren server` with many clients in network namespaces.
 #
 # Hosts: a server S, NCLIENTS (default 20) clients on one bridge in S (192.168.77.0/24), an
-# "outside" host O behind S (198.51.100.0/24), and a stock wg-quick client K. Clients are
-# plain warren-wg daemons enrolled with the control library (tests/tools/enroll_tool.cc) and
-# configured with `wg set`; K uses `wg-quick` with wireguard-go and an exported config.
+# "outside" host O behind S (198.51.100.0/24), and a stock wg-quick client K. Clients run
+# `warren join INVITE --interface IFNAME` (the warren client: key, enrollment, config file,
+# daemon); K uses `wg-quick` with wireguard-go and an exported config.
 # Checks, in order:
 #   * bad config files and command lines: errors name file:line:key, usage exit 2;
 #   * 20 clients enroll concurrently with their own invites: distinct addresses, the reserved
@@ -17,21 +17,19 @@
 #     each other;
 #   * a revoked client can no longer send or receive; its address goes to the next enrollee;
 #   * a stock wg-quick client with an exported config works;
-#   * a client routing 0.0.0.0/0 into the tunnel reaches O through the server's NAT; the NAT
-#     rule is removed when the server stops.
+#   * a client brought up again (`warren down`, `warren up`) with AllowedIPs 0.0.0.0/0 (full
+#     tunnel) reaches O through the server's NAT; the NAT rule is removed when the server stops.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 require_root
 require_tools ip wg ping iptables
-[[ -x $WARREN_BIN/warren && -x $WARREN_BIN/warren_enroll_tool && -x $WARREN_BIN/warren-wg ]] ||
-  skip_all "warren, warren-wg or warren_enroll_tool not built in $WARREN_BIN"
+[[ -x $WARREN_BIN/warren ]] || skip_all "warren not built in $WARREN_BIN"
 NCLIENTS=${NCLIENTS:-20}
 
 wit_init
 W=$WARREN_BIN/warren
-TOOL=$WARREN_BIN/warren_enroll_tool
 S="${WIT_PREFIX}s" O="${WIT_PREFIX}o" K="${WIT_PREFIX}k"
 SIF="${WIT_PREFIX}s"  # server interface (names are global: /var/run/wireguard, /var/run/warren)
 CONF="$WIT_TMP/srv/server.toml"
@@ -128,34 +126,28 @@ for i in $(seq 1 "$NCLIENTS"); do
 done
 check "invite lines look right" grep -q '^warren1:' "$WIT_TMP/inv1"
 
-setup_client() { # setup_client I: start warren-wg, enroll (already done), configure
-  local i=$1 ns="${WIT_PREFIX}c$i" ifn="${WIT_PREFIX}c$i" a r
-  # shellcheck disable=SC1090
-  source "$WIT_TMP/enr$i"
-  start_wg "$ns" "$ifn" warren >/dev/null || return 1
-  wg set "$ifn" private-key "$WIT_TMP/key$i" peer "$SERVER_KEY" endpoint "$ENDPOINT" \
-    allowed-ips "${ROUTES// /,}" persistent-keepalive "$KEEPALIVE"
-  for a in $ADDRESSES; do ip -n "$ns" addr add "$a" dev "$ifn" $([[ $a == *:* ]] && echo nodad); done
-  ip -n "$ns" link set "$ifn" mtu "$MTU" up
-  for r in $ROUTES; do ip -n "$ns" route add "$r" dev "$ifn"; done
-}
-
 pids=()
 for i in $(seq 1 "$NCLIENTS"); do
-  ip netns exec "${WIT_PREFIX}c$i" "$TOOL" "$(cat "$WIT_TMP/inv$i")" "host$i" "$WIT_TMP/key$i" \
-    >"$WIT_TMP/enr$i" 2>"$WIT_TMP/enr$i.err" &
+  mkdir -m 700 "$WIT_TMP/cl$i"
+  ip netns exec "${WIT_PREFIX}c$i" "$W" join "$(cat "$WIT_TMP/inv$i")" --interface "${WIT_PREFIX}c$i" \
+    --config-dir "$WIT_TMP/cl$i" --name "host$i" >"$WIT_TMP/join$i.out" 2>&1 &
   pids+=($!)
 done
 fails=0
 for p in "${pids[@]}"; do wait "$p" || fails=$((fails + 1)); done
-check_eq "20 concurrent enrollments succeed" 0 "$fails"
-v4s=$(for i in $(seq 1 "$NCLIENTS"); do (source "$WIT_TMP/enr$i" && echo "${ADDRESSES%% *}"); done)
+check_eq "20 concurrent 'warren join's succeed" 0 "$fails"
+if ((fails > 0)); then
+  for i in $(seq 1 "$NCLIENTS"); do sed "s/^/#   c$i: /" "$WIT_TMP/join$i.out" | tail -n 3; done
+fi
+conf_of() { printf '%s\n' "$WIT_TMP/cl$1/${WIT_PREFIX}c$1.conf"; }
+addr_line() { sed -n 's/^Address *= *//p' "$(conf_of "$1")" | tr -d ' '; }
+v4s=$(for i in $(seq 1 "$NCLIENTS"); do addr_line "$i" | cut -d, -f1; done)
 check_eq "all IPv4 addresses distinct" "$NCLIENTS" "$(sort -u <<<"$v4s" | grep -c /32)"
-check "the reserved address goes to its owner" grep -q "^ADDRESSES='10.77.0.201/32 fd77::" "$WIT_TMP/enr1"
-check_not "nobody else got the reserved address" grep -l "10.77.0.201/" $(for i in $(seq 2 "$NCLIENTS"); do echo "$WIT_TMP/enr$i"; done)
-for i in $(seq 1 "$NCLIENTS"); do setup_client "$i" || not_ok "client $i set up"; done
+check "the reserved address goes to its owner" grep -q "^10.77.0.201/32" <<<"$(addr_line 1)"
+check_not "nobody else got the reserved address" grep -q "10.77.0.201/" <<<"$(for i in $(seq 2 "$NCLIENTS"); do addr_line "$i"; done)"
+check "client configs are 0600" bash -c "[[ \$(stat -c %a '$(conf_of 2)') == 600 ]]"
 declare -A ADDR_OF
-for i in $(seq 1 "$NCLIENTS"); do ADDR_OF[$i]=$(source "$WIT_TMP/enr$i" && echo "${ADDRESSES%%/*}"); done
+for i in $(seq 1 "$NCLIENTS"); do ADDR_OF[$i]=$(addr_line "$i" | cut -d, -f1 | cut -d/ -f1); done
 
 reach_all() { # reach_all TIMEOUT: every client pings the server's tunnel address (in parallel)
   local i pids=() bad=0
@@ -183,14 +175,21 @@ check "Prometheus endpoint: per-peer counters and pool usage" bash -c \
 # ---- isolation and refused invites -----------------------------------------------------------------
 check "isolation on: client 2 cannot reach client 3" ping_fails "${WIT_PREFIX}c2" "${ADDR_OF[3]}"
 peers_before=$(wg show "$SIF" peers | wc -l)
-out=$(ip netns exec "${WIT_PREFIX}c2" "$TOOL" "$(cat "$WIT_TMP/inv5")" x "$WIT_TMP/keyx" 2>&1) && rc=0 || rc=$?
-check "used-up invite refused with a clear error" bash -c "[[ $rc == 1 ]] && grep -q '^invite_used_up: .*used up' <<<'$out'"
+mkdir -m 700 "$WIT_TMP/clx"
+try_join() { # try_join INVITE NAME: warren join in client 2's namespace, on a fresh interface name
+  ip netns exec "${WIT_PREFIX}c2" "$W" join "$1" --interface "${WIT_PREFIX}x" --config-dir "$WIT_TMP/clx" \
+    --name "$2" 2>&1
+}
+out=$(try_join "$(cat "$WIT_TMP/inv5")" x) && rc=0 || rc=$?
+check "used-up invite refused with a clear error" bash -c "[[ $rc == 1 ]] && grep -q 'used up' <<<'$out'"
 tampered=$(sed 's/.$/A/' "$WIT_TMP/inv6")
 [[ $tampered == "$(cat "$WIT_TMP/inv6")" ]] && tampered=$(sed 's/.$/B/' "$WIT_TMP/inv6")
-out=$(ip netns exec "${WIT_PREFIX}c2" "$TOOL" "$tampered" x "$WIT_TMP/keyx" 2>&1) || true
-check "tampered invite refused" grep -qE '^(invite_invalid|invalid_invite|transport):' <<<"$out"
-out=$(ip netns exec "${WIT_PREFIX}c2" "$TOOL" "warren1:garbage!" x "$WIT_TMP/keyx" 2>&1) || true
+out=$(try_join "$tampered" x) && rc=0 || rc=$?
+check "tampered invite refused" bash -c "[[ $rc == 1 ]] && grep -qiE 'not valid|invalid invite|fingerprint' <<<'$out'"
+out=$(try_join "warren1:garbage!" x) || true
 check "malformed invite: clear error" grep -q 'invalid invite' <<<"$out"
+check_not "refused joins leave no client config" test -e "$WIT_TMP/clx/${WIT_PREFIX}x.conf"
+check_not "refused joins leave no interface" ip -n "${WIT_PREFIX}c2" link show "${WIT_PREFIX}x"
 check_eq "refused enrollments change nothing" "$peers_before" "$(wg show "$SIF" peers | wc -l)"
 
 # ---- kill -9, restart, addresses kept, traffic resumes -------------------------------------------
@@ -217,8 +216,10 @@ check_not "revoked peer removed from the interface" bash -c "wg show '$SIF' allo
 check "revoked client cannot send" ping_fails "${WIT_PREFIX}c4" 10.77.0.1
 check "revoked client cannot receive" ping_fails "$S" "$revoked_addr"
 "$W" server invite --config "$CONF" --name late >"$WIT_TMP/invlate"
-out=$(ip netns exec "${WIT_PREFIX}c4" "$TOOL" "$(cat "$WIT_TMP/invlate")" x "$WIT_TMP/keylate" 2>&1) || true
-check "the revoked address returns to the pool (next enrollee gets it)" grep -q "ADDRESSES='$revoked_addr/32" <<<"$out"
+out=$(try_join "$(cat "$WIT_TMP/invlate")" late) || true
+check "the revoked address returns to the pool (next enrollee gets it)" \
+  grep -q "^Address *= *$revoked_addr/32" "$WIT_TMP/clx/${WIT_PREFIX}x.conf"
+ip netns exec "${WIT_PREFIX}c2" "$W" down "${WIT_PREFIX}x" >/dev/null 2>&1 || true
 
 # ---- stock wg-quick client with an exported config ------------------------------------------------
 if command -v wg-quick >/dev/null && command -v wireguard-go >/dev/null && [[ ! -e /sys/module/wireguard ]]; then
@@ -247,10 +248,23 @@ fi
 
 # ---- NAT for a full-tunnel client ------------------------------------------------------------------
 n="$NCLIENTS" ns="${WIT_PREFIX}c$NCLIENTS" ifn="${WIT_PREFIX}c$NCLIENTS"
-(source "$WIT_TMP/enr$n" && wg set "$ifn" peer "$SERVER_KEY" allowed-ips 0.0.0.0/0,::/0)
-ip -n "$ns" route add 198.51.100.0/24 dev "$ifn"
+ip netns exec "$ns" "$W" down "$ifn" >/dev/null 2>&1 || not_ok "warren down $ifn"
+sed -i 's|^AllowedIPs *=.*|AllowedIPs = 0.0.0.0/0, ::/0|' "$(conf_of "$n")"
+ip netns exec "$ns" "$W" up "$(conf_of "$n")" >"$WIT_TMP/up$n.out" 2>&1 || {
+  not_ok "warren up with a full tunnel"
+  sed 's/^/#   /' "$WIT_TMP/up$n.out" | tail -n 5
+}
 check "NAT rule installed" bash -c "ip netns exec '$S' iptables -t nat -S POSTROUTING | grep -q 'warren:$SIF'"
-check "full-tunnel client reaches the outside host through NAT" ping_until "$ns" 10 198.51.100.2
+nat_reach() { # on failure, show what the server's forwarding and NAT looked like
+  ping_until "$ns" 20 198.51.100.2 && return 0
+  echo "ip_forward in S: $(ip netns exec "$S" cat /proc/sys/net/ipv4/ip_forward)"
+  ip netns exec "$S" iptables -t nat -L POSTROUTING -v -n
+  ip -n "$ns" route get 198.51.100.2
+  ip -n "$ns" rule
+  wg show "$ifn"
+  return 1
+}
+check "full-tunnel client reaches the outside host through NAT" nat_reach
 check_not "(the outside host has no route back to the tunnel: replies need the NAT)" \
   ip -n "$O" route get 10.77.0.20
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace warren {
@@ -152,6 +153,65 @@ TEST(Base64, RefusesMalformedInput) {
   std::array<std::uint8_t, 2> two{};
   EXPECT_FALSE(from_base64("Zg==", two));  // "Zg==" is one byte, not two
   EXPECT_FALSE(from_base64("Z===", two));
+}
+
+// RFC 4648 §10 test vectors, unpadded; the url alphabet only differs in 62/63.
+TEST(Base64Url, EncodesRfcVectorsWithoutPadding) {
+  auto enc = [](std::string_view s) {
+    return to_base64url(std::span(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()));
+  };
+  EXPECT_EQ(enc(""), "");
+  EXPECT_EQ(enc("f"), "Zg");
+  EXPECT_EQ(enc("fo"), "Zm8");
+  EXPECT_EQ(enc("foo"), "Zm9v");
+  EXPECT_EQ(enc("foob"), "Zm9vYg");
+  EXPECT_EQ(enc("fooba"), "Zm9vYmE");
+  EXPECT_EQ(enc("foobar"), "Zm9vYmFy");
+  const std::vector<std::uint8_t> high = {0xfb, 0xff, 0xbf};
+  EXPECT_EQ(to_base64url(high), "-_-_");
+  EXPECT_EQ(to_base64(high), "+/+/");
+}
+
+TEST(Base64Url, RoundTripsEveryLength) {
+  std::mt19937 rng(7);
+  for (std::size_t n = 0; n <= 100; ++n) {
+    std::vector<std::uint8_t> b(n);
+    for (auto& x : b)
+      x = static_cast<std::uint8_t>(rng());
+    auto s = to_base64url(b);
+    EXPECT_EQ(s.find_first_of("+/="), std::string::npos) << s;
+    EXPECT_EQ(s.size(), (n * 4 + 2) / 3);
+    auto back = from_base64url(s);
+    ASSERT_TRUE(back) << "length " << n << ": " << s;
+    EXPECT_EQ(*back, b);
+  }
+}
+
+TEST(Base64Url, RefusesNonCanonicalTrailingBits) {
+  ASSERT_TRUE(from_base64url("Zg"));
+  EXPECT_FALSE(from_base64url("Zh"));  // low 4 bits of 'h' would be dropped
+  ASSERT_TRUE(from_base64url("Zm8"));
+  EXPECT_FALSE(from_base64url("Zm9"));  // low 2 bits of '9' would be dropped
+}
+
+TEST(Base64Url, RefusesCharactersOutsideTheAlphabet) {
+  EXPECT_FALSE(from_base64url("Zm9v+A"));  // standard alphabet's 62
+  EXPECT_FALSE(from_base64url("Zm9v/A"));  // standard alphabet's 63
+  EXPECT_FALSE(from_base64url("Zg=="));    // padding
+  EXPECT_FALSE(from_base64url("Zm 9"));
+  EXPECT_FALSE(from_base64url("!!!!"));
+  std::array<std::uint8_t, 3> out{};
+  EXPECT_FALSE(from_base64("-_-_", out));  // and the other way round
+  ASSERT_TRUE(from_base64("+/+/", out));
+}
+
+TEST(Base64Url, RefusesLengthOneModFour) {
+  EXPECT_FALSE(from_base64url("Z"));
+  EXPECT_FALSE(from_base64url("Zm9vY"));
+  EXPECT_FALSE(from_base64url("Zm9vYmFyA"));
+  auto empty = from_base64url("");
+  ASSERT_TRUE(empty);
+  EXPECT_TRUE(empty->empty());
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <thread>
 
+#include "base/encoding.h"
 #include "crypto/random.h"
 
 namespace warren::control {
@@ -67,7 +68,7 @@ TEST(Invite, BadFormatsHaveClearErrors) {
       {"warren1:!!!!", "base64url"},
       {"warren1:AgAA", "version"},  // version 2
       {good.substr(0, good.size() - 10), "too short"},
-      {"warren1:" + base64url_encode(std::vector<std::uint8_t>(80, 1)), "host:port"},
+      {"warren1:" + to_base64url(std::vector<std::uint8_t>(80, 1)), "host:port"},
   };
   for (const auto& c : cases) {
     auto r = parse_invite(c.text);
@@ -78,7 +79,7 @@ TEST(Invite, BadFormatsHaveClearErrors) {
   bad[0] = 1;
   std::string ep = "nport";
   std::copy(ep.begin(), ep.end(), bad.begin() + 73);
-  auto r = parse_invite("warren1:" + base64url_encode(bad));
+  auto r = parse_invite("warren1:" + to_base64url(bad));
   EXPECT_FALSE(r.ok());
   EXPECT_NE(r.error.find("host:port"), std::string::npos) << r.error;
 }
@@ -88,14 +89,14 @@ TEST(Base64Url, RoundTripAllLengths) {
     std::vector<std::uint8_t> b(n);
     for (std::size_t i = 0; i < n; ++i)
       b[i] = static_cast<std::uint8_t>(i * 37 + n);
-    auto s = base64url_encode(b);
-    auto back = base64url_decode(s);
+    auto s = to_base64url(b);
+    auto back = from_base64url(s);
     ASSERT_TRUE(back) << n;
     EXPECT_EQ(*back, b);
   }
-  EXPECT_FALSE(base64url_decode("A"));
-  EXPECT_FALSE(base64url_decode("AB"));  // non-canonical trailing bits
-  EXPECT_FALSE(base64url_decode("A+=="));
+  EXPECT_FALSE(from_base64url("A"));
+  EXPECT_FALSE(from_base64url("AB"));  // non-canonical trailing bits
+  EXPECT_FALSE(from_base64url("A+=="));
 }
 
 TEST(HostPort, Split) {
