@@ -11,21 +11,22 @@ namespace {
 constexpr const char* kVersion = "0.1.0";
 
 void usage(std::FILE* out) {
-  std::fprintf(out,
-               "Usage: warren COMMAND [ARGS]\n"
-               "\n"
-               "Server:\n"
-               "  warren server --config FILE                 run a server\n"
-               "  warren server invite --config FILE --name NAME [--expires DURATION] [--uses N]\n"
-               "  warren server revoke --config FILE NAME\n"
-               "  warren server export --config FILE NAME\n"
-               "Client:\n"
-               "  warren join INVITE --interface IFNAME       enroll, write the config, bring it up\n"
-               "  warren up CONFIG                            bring up a warren or wg-quick config\n"
-               "  warren down IFNAME                          take it down and restore everything\n"
-               "Both:\n"
-               "  warren status [--json] [IFNAME]\n"
-               "  warren --version | --help\n");
+  std::fprintf(
+      out,
+      "Usage: warren COMMAND [ARGS]\n"
+      "\n"
+      "Server:\n"
+      "  warren server --config FILE                 run a server\n"
+      "  warren server invite --config FILE --name NAME [--expires DURATION] [--uses N]\n"
+      "  warren server revoke --config FILE NAME\n"
+      "  warren server export --config FILE NAME\n"
+      "Client:\n"
+      "  warren join INVITE --interface IFNAME       enroll, write the config, bring it up\n"
+      "  warren up CONFIG                            bring up a warren or wg-quick config\n"
+      "  warren down IFNAME                          take it down and restore everything\n"
+      "Both:\n"
+      "  warren status [--json] [IFNAME]\n"
+      "  warren --version | --help\n");
 }
 
 }  // namespace

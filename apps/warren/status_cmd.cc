@@ -23,7 +23,8 @@ int status_main(int argc, char** argv) {
       std::printf("Usage: warren status [--json] [IFNAME]\n");
       return 0;
     } else if (!a.empty() && a[0] == '-') {
-      std::fprintf(stderr, "warren status: unknown option '%s'\n\nUsage: warren status [--json] [IFNAME]\n",
+      std::fprintf(stderr,
+                   "warren status: unknown option '%s'\n\nUsage: warren status [--json] [IFNAME]\n",
                    argv[i]);
       return 2;
     } else {
@@ -31,7 +32,8 @@ int status_main(int argc, char** argv) {
     }
   }
   if (names.size() > 1) {
-    std::fprintf(stderr, "warren status: at most one IFNAME\n\nUsage: warren status [--json] [IFNAME]\n");
+    std::fprintf(stderr,
+                 "warren status: at most one IFNAME\n\nUsage: warren status [--json] [IFNAME]\n");
     return 2;
   }
   const bool all = names.empty();

@@ -25,6 +25,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/encoding.h"
 #include "base/secure.h"
 
 namespace warren::control {
@@ -175,34 +176,13 @@ Fingerprint sha256(std::span<const std::uint8_t> data) {
 }
 
 std::string fingerprint_to_hex(const Fingerprint& f) {
-  static const char* digits = "0123456789abcdef";
-  std::string s;
-  for (auto b : f) {
-    s += digits[b >> 4];
-    s += digits[b & 15];
-  }
-  return s;
+  return to_hex(f);
 }
 
 std::optional<Fingerprint> fingerprint_from_hex(std::string_view text) {
-  if (text.size() != 64)
-    return std::nullopt;
   Fingerprint f{};
-  auto nib = [](char c) -> int {
-    if (c >= '0' && c <= '9')
-      return c - '0';
-    if (c >= 'a' && c <= 'f')
-      return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-      return c - 'A' + 10;
-    return -1;
-  };
-  for (std::size_t i = 0; i < 32; ++i) {
-    int h = nib(text[2 * i]), l = nib(text[2 * i + 1]);
-    if (h < 0 || l < 0)
-      return std::nullopt;
-    f[i] = static_cast<std::uint8_t>(h << 4 | l);
-  }
+  if (!from_hex(text, f))
+    return std::nullopt;
   return f;
 }
 

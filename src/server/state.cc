@@ -23,8 +23,8 @@ crypto::PrivateKey load_or_create_private_key(const std::string& path, std::stri
     std::string text = crypto::secret_to_base64(key) + "\n";
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
-      throw std::runtime_error(path + ": cannot create the private key file: " +
-                               std::strerror(errno));
+      throw std::runtime_error(path +
+                               ": cannot create the private key file: " + std::strerror(errno));
     bool ok = ::fchmod(fd, 0600) == 0 &&
               ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
               ::fsync(fd) == 0;

@@ -61,7 +61,12 @@ void BM_UdpBatch(benchmark::State& state) {
   state.counters["gso"] = a.value->offload_state(0).gso;
   state.counters["gro"] = b.value->offload_state(0).gro;
 }
-BENCHMARK(BM_UdpBatch)->ArgNames({"gso", "gro"})->Args({0, 0})->Args({1, 0})->Args({0, 1})->Args({1, 1});
+BENCHMARK(BM_UdpBatch)
+    ->ArgNames({"gso", "gro"})
+    ->Args({0, 0})
+    ->Args({1, 0})
+    ->Args({0, 1})
+    ->Args({1, 1});
 
 }  // namespace
 }  // namespace warren::platform

@@ -40,10 +40,12 @@ TEST(DeviceConcurrency, DataFlowsWhileConfigChanges) {
     for (int i = 0; i < kPerThread; ++i) {
       std::memcpy(buf.data() + kSendHeadroom, pkt.data(), pkt.size());
       auto s = from.device.encapsulate(buf, pkt.size(), now, sink_from);
-      if (s.verdict != Verdict::kToNetwork) continue;
-      auto r = to.device.decapsulate({from.addr, std::nullopt, 0},
-                                     Bytes(buf.data(), s.length), now, sink_to);
-      if (r.verdict == Verdict::kToTun) delivered.fetch_add(1);
+      if (s.verdict != Verdict::kToNetwork)
+        continue;
+      auto r = to.device.decapsulate({from.addr, std::nullopt, 0}, Bytes(buf.data(), s.length), now,
+                                     sink_to);
+      if (r.verdict == Verdict::kToTun)
+        delivered.fetch_add(1);
     }
   };
   std::thread config([&] {
@@ -70,7 +72,8 @@ TEST(DeviceConcurrency, DataFlowsWhileConfigChanges) {
     workers.emplace_back(pump, std::ref(a), std::ref(b), "10.0.0.1", "10.0.0.2");
     workers.emplace_back(pump, std::ref(b), std::ref(a), "10.0.0.2", "10.0.0.1");
   }
-  for (auto& w : workers) w.join();
+  for (auto& w : workers)
+    w.join();
   stop.store(true);
   config.join();
   // Nonces are unique across threads, and every packet lands inside the 8128-packet window.
