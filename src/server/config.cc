@@ -50,29 +50,37 @@ class Parser {
     return n->as_table();
   }
 
-  std::optional<std::string> string(const toml::table* t, std::string_view tname,
-                                    std::string_view key) const {
+  /// The value of `key` in `t` as a T (toml++'s native types), nullopt when absent; any
+  /// other type fails with "tname.key: <must>". Every typed getter below goes through it.
+  template <typename T>
+  std::optional<T> typed(const toml::table* t, std::string_view tname, std::string_view key,
+                         const char* must, const toml::node** where = nullptr) const {
     if (!t)
       return std::nullopt;
     const toml::node* n = t->get(key);
     if (!n)
       return std::nullopt;
-    if (!n->is_string())
-      fail(*n, full(tname, key), "must be a string");
-    return n->as_string()->get();
+    const auto* v = n->as<T>();
+    if (!v)
+      fail(*n, full(tname, key), must);
+    if (where)
+      *where = n;
+    return v->get();
+  }
+
+  std::optional<std::string> string(const toml::table* t, std::string_view tname,
+                                    std::string_view key) const {
+    return typed<std::string>(t, tname, key, "must be a string");
   }
 
   std::optional<std::int64_t> integer(const toml::table* t, std::string_view tname,
                                       std::string_view key, std::int64_t lo,
                                       std::int64_t hi) const {
-    if (!t)
+    const toml::node* n = nullptr;
+    const auto got = typed<std::int64_t>(t, tname, key, "must be an integer", &n);
+    if (!got)
       return std::nullopt;
-    const toml::node* n = t->get(key);
-    if (!n)
-      return std::nullopt;
-    if (!n->is_integer())
-      fail(*n, full(tname, key), "must be an integer");
-    std::int64_t v = n->as_integer()->get();
+    const std::int64_t v = *got;
     if (v < lo || v > hi)
       fail(*n, full(tname, key),
            "must be " + std::to_string(lo) + ".." + std::to_string(hi) + " (got " +
@@ -82,14 +90,7 @@ class Parser {
 
   std::optional<bool> boolean(const toml::table* t, std::string_view tname,
                               std::string_view key) const {
-    if (!t)
-      return std::nullopt;
-    const toml::node* n = t->get(key);
-    if (!n)
-      return std::nullopt;
-    if (!n->is_boolean())
-      fail(*n, full(tname, key), "must be true or false");
-    return n->as_boolean()->get();
+    return typed<bool>(t, tname, key, "must be true or false");
   }
 
   /// An array of strings, each converted by `conv` (nullopt = bad element, with `what`).
