@@ -3,7 +3,10 @@
 //          ┌──────────── worker 0 (thread + epoll) ─────────────┐
 //   TUN q0 ─► read ≤128 ─► Device::encapsulate (in place) ─► sendmmsg ─► bind 0 ─┐
 //   TUN q0 ◄─ write ◄──── Device::decapsulate (in place) ◄── recvmmsg ◄─ bind 0 ◄┤ UDP port P
-//          │  timerfd ─► Device::tick      link monitor ─► MTU, deletion        │ (SO_REUSEPORT)
+//          │                                       handshakes │ (lane_of)       │ (SO_REUSEPORT)
+//          │  HandshakeQueue ◄──── bounded lanes, early drop ◄┘                 │
+//          │        └─► ≤64 a round ─► Device::decapsulate ─► replies, sendmmsg │
+//          │  timerfd ─► Device::tick      link monitor ─► MTU, deletion        │
 //          └────────────────────────────────────────────────────┘               │
 //          ┌──────────── worker 1 ... n-1: the same, without timers ──────┐     │
 //   TUN qi ─► ... ─► bind i ──────────────────────────────────────────────┴─────┘
@@ -26,9 +29,16 @@
 //     replay window only.
 //   * Run to completion: a worker finishes a batch (read → crypto → write) before looking at
 //     the next source; level-triggered readiness makes busy sources take turns.
-//   * Replies the Device produces while handling a packet (handshake responses, cookie
-//     replies, staged packets, keepalives) go out through the Sink of the worker that handled
-//     the packet, i.e. through that worker's own socket, before the rest of its batch.
+//   * Handshake messages (types 1 and 2 of the right size) do not run in the receive batch:
+//     they are copied into the worker's HandshakeQueue (a full lane drops them on arrival) and
+//     handled after it, at most kHandshakeBudget per loop round, best lane first (wg::Lane).
+//     Receiving, and so established peers' data, never waits behind handshake work; under a
+//     flood the excess is dropped in user space at the cost of a copy instead of in a full
+//     socket buffer, where it would take data packets with it.
+//   * Replies the Device produces while handling a packet go out through the worker's own
+//     socket: those of a data packet (staged packets, keepalives) at once, before the rest of
+//     its batch; those of queued handshakes (responses, cookie replies) gathered and sent in
+//     one sendmmsg per round.
 //   * Timers: worker 0 runs Device::tick at the device's next deadline, and at least every
 //     max_tick_interval, because a packet on another worker may create an earlier deadline.
 //   * Configuration: apply() runs on the UAPI thread. Device state is the Device's business
@@ -48,6 +58,7 @@
 #include <cstring>
 #include <system_error>
 
+#include "dataplane/handshake_queue.h"
 #include "platform/event_loop.h"
 #include "platform/log.h"
 #include "wg/constants.h"
@@ -88,6 +99,21 @@ constexpr std::size_t kUdpSlot = round_up(kMaxPacketSize, 64);
 // worker is not keeping up) further ones are dropped, as a full NIC ring would.
 constexpr std::size_t kInboxMaxPackets = 1024;
 constexpr std::size_t kInboxMaxBytes = 4 << 20;
+
+// Handshake messages waiting per worker, per lane (wg::Lane order: known endpoints, with mac2,
+// the rest): about 300 KiB a worker. The flood lane holds ~25 ms of what one worker answers
+// under a flood; wireguard-go keeps 4096 for a whole device.
+constexpr std::array<std::size_t, wg::kHandshakeLanes> kHandshakeLaneSlots = {256, 256, 1024};
+// Handshake messages a worker handles per round of its loop, between two receive batches: small
+// enough that the sockets are drained between rounds (a round then costs well under a
+// millisecond even when each message is a cookie reply), large enough to batch the replies.
+// After a full receive batch the socket is behind (the worker lost its core for a while, or
+// the flood outruns it): receiving then comes first, and only a quarter of that is spent.
+constexpr std::size_t kHandshakeBudget = 64;
+constexpr std::size_t kHandshakeBudgetBacklogged = kHandshakeBudget / 4;
+// Replies up to this size are gathered and sent with one sendmmsg per round; a larger datagram
+// (a staged data packet flushed when a handshake completes) flushes them and goes alone.
+constexpr std::size_t kGatheredReplyMax = 128;
 
 // A hash of an IP packet's flow (addresses, protocol, and TCP/UDP/SCTP ports of an IPv4 packet
 // or an IPv6 packet without extension headers). Every packet of one flow gets the same value;
@@ -130,6 +156,8 @@ class Worker {
         index_(index),
         bind_(std::move(bind)),
         sink_(*this),
+        gathering_sink_(*this),
+        handshakes_(kHandshakeLaneSlots),
         tun_memory_(new std::uint8_t[kTunSlot * kMaxBatch]),
         udp_memory_(new std::uint8_t[kUdpSlot * kMaxBatch]) {
     for (std::size_t i = 0; i < kMaxBatch; ++i) {
@@ -164,12 +192,16 @@ class Worker {
     // Anything posted before the loop existed.
     process_mailbox();
     while (!stop_.load(std::memory_order_acquire)) {
-      auto r = loop.run_once(Duration(-1));
+      // Queued handshake work means: look at the sources without sleeping, then do a budget of
+      // it, so receiving and handshakes take turns.
+      auto r = loop.run_once(handshakes_.empty() ? Duration(-1) : Duration::zero());
       if (!r.ok()) {
         platform::log_error("Worker %zu: %s", index_, r.message().c_str());
         engine_.request_stop(StopReason::kFatalError);
         break;
       }
+      process_handshakes(receive_backlog_ ? kHandshakeBudgetBacklogged : kHandshakeBudget);
+      receive_backlog_ = false;
     }
     std::lock_guard lock(mailbox_mutex_);
     running_ = false;
@@ -296,11 +328,21 @@ class Worker {
       return false;
     }
     udp_received_.fetch_add(r.count, std::memory_order_relaxed);
+    if (r.count == kMaxBatch)
+      receive_backlog_ = true;
     std::size_t n = 0;
     for (std::size_t i = 0; i < r.count; ++i) {
       if (udp_sizes_[i] == 0)
         continue;  // truncated
       Bytes datagram = udp_views_[i].first(udp_sizes_[i]);
+      if (const wg::Lane lane = engine_.device_->lane_of(paths_[i], datagram);
+          lane != wg::Lane::kDirect) {
+        // Handshake work waits for process_handshakes(); a full lane drops it right here.
+        if (!handshakes_.push(lane, paths_[i], datagram))
+          handshake_dropped_[static_cast<std::size_t>(lane)].fetch_add(1,
+                                                                       std::memory_order_relaxed);
+        continue;
+      }
       wg::RecvResult d = engine_.device_->decapsulate(paths_[i], datagram, now, sink_);
       if (d.verdict == wg::Verdict::kToTun && d.length > 0) {
         tun_out_[n++] = ConstBytes(datagram.data() + d.offset, d.length);
@@ -308,6 +350,27 @@ class Worker {
     }
     if (n > 0)
       write_tun(distribute(n));
+    return true;
+  }
+
+  /// Up to `budget` queued handshake messages, best lane first; their replies leave in one
+  /// batch. True if any was handled.
+  bool process_handshakes(std::size_t budget) {
+    if (handshakes_.empty())
+      return false;
+    const Now now = engine_.clock_.now();
+    std::size_t done = 0;
+    for (; done < budget; ++done) {
+      HandshakeQueue::Entry* e = handshakes_.front();
+      if (e == nullptr)
+        break;
+      // A handshake message never yields a packet for the TUN: its verdict is a drop (counted
+      // by the Device) or "consumed", and what it produces went to the sink.
+      (void)engine_.device_->decapsulate(e->from, e->datagram(), now, gathering_sink_);
+      handshakes_.pop();
+    }
+    gathering_sink_.flush();
+    handshakes_done_.fetch_add(done, std::memory_order_relaxed);
     return true;
   }
 
@@ -383,6 +446,9 @@ class Worker {
     c.stale_sources += stale_sources_.load(std::memory_order_relaxed);
     c.handed_off += handed_off_.load(std::memory_order_relaxed);
     c.handoff_dropped += inbox_dropped_.load(std::memory_order_relaxed);
+    c.handshakes_handled += handshakes_done_.load(std::memory_order_relaxed);
+    for (std::size_t l = 0; l < wg::kHandshakeLanes; ++l)
+      c.handshakes_dropped[l] += handshake_dropped_[l].load(std::memory_order_relaxed);
   }
 
   /// Sizes the per-target hand-off lists once the worker count is known (before any traffic).
@@ -403,6 +469,38 @@ class Worker {
 
    private:
     Worker& worker_;
+  };
+
+  // The Device's output while the worker handles queued handshakes: small replies are copied
+  // and sent together by flush() (one sendmmsg instead of one per cookie reply under a flood);
+  // a large datagram first flushes what is gathered, so the order out of the socket is kept.
+  class GatheringSink final : public wg::Sink {
+   public:
+    explicit GatheringSink(Worker& w) : worker_(w) {}
+    void send_datagram(const net::Path& to, ConstBytes datagram) override {
+      if (datagram.size() > kGatheredReplyMax) {
+        flush();
+        worker_.send_one(to, datagram);
+        return;
+      }
+      if (count_ == kMaxBatch)
+        flush();
+      std::memcpy(bytes_[count_].data(), datagram.data(), datagram.size());
+      out_[count_] = OutDatagram{ConstBytes(bytes_[count_].data(), datagram.size()), to, false};
+      ++count_;
+    }
+    void flush() {
+      if (count_ == 0)
+        return;
+      worker_.send_batch(std::span<OutDatagram>(out_.data(), count_));
+      count_ = 0;
+    }
+
+   private:
+    Worker& worker_;
+    std::size_t count_ = 0;
+    std::array<std::array<std::uint8_t, kGatheredReplyMax>, kMaxBatch> bytes_{};
+    std::array<OutDatagram, kMaxBatch> out_{};
   };
 
   // Keeps in tun_out_ the packets whose flow belongs to this worker's queue and hands the others
@@ -496,6 +594,9 @@ class Worker {
   const std::size_t index_;
   std::unique_ptr<platform::UdpBind> bind_;
   BindSink sink_;
+  GatheringSink gathering_sink_;
+  HandshakeQueue handshakes_;
+  bool receive_backlog_ = false;  // a receive batch this round came back full
   std::unique_ptr<platform::EventLoop> loop_;
   std::atomic<bool> stop_{false};
   Duration next_tick_ = Duration::zero();
@@ -529,7 +630,8 @@ class Worker {
   bool running_ = false;                                                        // guarded
 
   std::atomic<std::uint64_t> tun_read_{0}, udp_sent_{0}, udp_received_{0}, tun_written_{0},
-      send_errors_{0}, stale_sources_{0}, handed_off_{0}, inbox_dropped_{0};
+      send_errors_{0}, stale_sources_{0}, handed_off_{0}, inbox_dropped_{0}, handshakes_done_{0};
+  std::array<std::atomic<std::uint64_t>, wg::kHandshakeLanes> handshake_dropped_{};
 };
 
 namespace {
@@ -673,6 +775,7 @@ bool Engine::pump() {
     did |= w->process_tun();
     for (std::size_t s = 0; s < w->socket_count(); ++s)
       did |= w->process_udp(s);
+    did |= w->process_handshakes(kHandshakeBudget);
   }
   Worker& w0 = *workers_.front();
   if (link_monitor_)

@@ -19,6 +19,7 @@
 /// fwmark(), request_stop() and stop_reason() may be called from any thread. start(), stop()
 /// and pump() belong to the owner's thread; pump() must not be used while started.
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
@@ -72,14 +73,17 @@ enum class StopReason : std::uint8_t {
 const char* stop_reason_name(StopReason r);
 
 struct EngineCounters {
-  std::uint64_t tun_read = 0;         ///< packets read from the TUN
-  std::uint64_t udp_sent = 0;         ///< datagrams handed to the kernel (data path + sink)
-  std::uint64_t udp_received = 0;     ///< datagrams received
-  std::uint64_t tun_written = 0;      ///< packets written to the TUN
-  std::uint64_t send_errors = 0;      ///< datagrams the kernel refused or that were dropped
-  std::uint64_t stale_sources = 0;    ///< sends retried without their sticky source
-  std::uint64_t handed_off = 0;       ///< decrypted packets written by their flow's worker
-  std::uint64_t handoff_dropped = 0;  ///< ... dropped because that worker's inbox was full
+  std::uint64_t tun_read = 0;            ///< packets read from the TUN
+  std::uint64_t udp_sent = 0;            ///< datagrams handed to the kernel (data path + sink)
+  std::uint64_t udp_received = 0;        ///< datagrams received
+  std::uint64_t tun_written = 0;         ///< packets written to the TUN
+  std::uint64_t send_errors = 0;         ///< datagrams the kernel refused or that were dropped
+  std::uint64_t stale_sources = 0;       ///< sends retried without their sticky source
+  std::uint64_t handed_off = 0;          ///< decrypted packets written by their flow's worker
+  std::uint64_t handoff_dropped = 0;     ///< ... dropped because that worker's inbox was full
+  std::uint64_t handshakes_handled = 0;  ///< queued handshake messages given to the Device
+  /// Handshake messages dropped on arrival because their lane (wg::Lane order) was full.
+  std::array<std::uint64_t, wg::kHandshakeLanes> handshakes_dropped{};
 };
 
 class Worker;

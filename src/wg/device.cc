@@ -28,9 +28,11 @@
 #include <unordered_map>
 
 #include "crypto/aead.h"
+#include "crypto/blake2s.h"
 #include "net/ip_header.h"
 #include "wg/allowed_ips.h"
 #include "wg/cookie.h"
+#include "wg/endpoint_book.h"
 #include "wg/messages.h"
 #include "wg/noise.h"
 #include "wg/peer.h"
@@ -137,6 +139,7 @@ struct Device::Impl {
   std::unordered_map<PeerId, std::shared_ptr<Peer>> peers_by_id;
   PeerId next_peer_id = 1;
   AllowedIps allowed;
+  EndpointBook endpoint_book;  // every peer's current endpoint address (for lane_of)
   CookieChecker cookie_checker;
   RateLimiter rate_limiter;
 
@@ -203,6 +206,16 @@ struct Device::Impl {
       unregister_index(p.handshake_local_index);
     p.handshake.clear();
     p.stage = HandshakeStage::kZeroed;
+  }
+
+  // Peer lock held. Every endpoint change goes through here so the book stays exact.
+  void set_endpoint(Peer& p, const net::Path& to) {
+    if (!p.endpoint || p.endpoint->remote.address != to.remote.address) {
+      if (p.endpoint)
+        endpoint_book.remove(p.endpoint->remote.address);
+      endpoint_book.add(to.remote.address);
+    }
+    p.endpoint = to;
   }
 
   // Handshake messages per second over the whole device; above the threshold the device is
@@ -436,7 +449,7 @@ struct Device::Impl {
     p.handshake = hs;
     p.handshake_remote_index = sender;
     p.stage = HandshakeStage::kInitiationConsumed;
-    p.endpoint = from;
+    set_endpoint(p, from);
     p.rx_bytes.fetch_add(m.size(), std::memory_order_relaxed);
     p.rx_packets.fetch_add(1, std::memory_order_relaxed);
     timers_any_authenticated_packet_traversal(p, now);
@@ -523,7 +536,7 @@ struct Device::Impl {
     }
     p.current = kp;
 
-    p.endpoint = from;
+    set_endpoint(p, from);
     p.rx_bytes.fetch_add(m.size(), std::memory_order_relaxed);
     p.rx_packets.fetch_add(1, std::memory_order_relaxed);
     timers_any_authenticated_packet_traversal(p, now);
@@ -585,7 +598,7 @@ struct Device::Impl {
         timers_handshake_complete(p, now);
         flush_staged(peer, now, sink);
       }
-      p.endpoint = from;  // roaming: only authenticated packets move the endpoint
+      set_endpoint(p, from);  // roaming: only authenticated packets move the endpoint
       p.rx_bytes.fetch_add(m.size(), std::memory_order_relaxed);
       p.rx_packets.fetch_add(1, std::memory_order_relaxed);
       timers_any_authenticated_packet_traversal(p, now);
@@ -631,6 +644,9 @@ struct Device::Impl {
       delete_keypair(peer->current);
       delete_keypair(peer->next);
       peer->staged.clear();
+      if (peer->endpoint)
+        endpoint_book.remove(peer->endpoint->remote.address);
+      peer->endpoint.reset();
     }
     allowed.remove_peer(peer->id);
     peers_by_id.erase(peer->id);
@@ -804,6 +820,22 @@ RecvResult Device::decapsulate(const net::Path& from, Bytes datagram, Now now, S
   }
 }
 
+Lane Device::lane_of(const net::Path& from, ConstBytes datagram) const {
+  const auto type = msg::type_of(datagram);
+  if (!type)
+    return Lane::kDirect;
+  if (!(*type == kMessageInitiation && datagram.size() == kInitiationSize) &&
+      !(*type == kMessageResponse && datagram.size() == kResponseSize)) {
+    return Lane::kDirect;
+  }
+  if (impl_->endpoint_book.contains(from.remote.address))
+    return Lane::kKnownEndpoint;
+  const ConstBytes mac2 = datagram.subspan(msg::mac2_offset(*type), crypto::kMacSize);
+  const bool has_mac2 =
+      std::any_of(mac2.begin(), mac2.end(), [](std::uint8_t b) { return b != 0; });
+  return has_mac2 ? Lane::kWithMac2 : Lane::kOther;
+}
+
 void Device::tick(Now now, Sink& sink) {
   Impl& d = *impl_;
   std::shared_lock dlock(d.mu);
@@ -959,7 +991,7 @@ ApplyError Device::apply(const ConfigDelta& delta, Now now, Sink& sink) {
     if (pd.preshared_key)
       p.preshared_key = *pd.preshared_key;
     if (pd.endpoint)
-      p.endpoint = net::Path{*pd.endpoint, std::nullopt, 0};
+      d.set_endpoint(p, net::Path{*pd.endpoint, std::nullopt, 0});
     if (pd.replace_allowed_ips)
       d.allowed.remove_peer(p.id);
     for (const auto& pfx : pd.allowed_ips_remove)

@@ -87,6 +87,19 @@ struct RecvResult {
   std::size_t length = 0;
 };
 
+/// Handshake triage, for a caller that defers handshake work to bounded queues (the engine;
+/// wireguard-go's handshake queue, the kernel's MAX_QUEUED_INCOMING_HANDSHAKES). Data and
+/// cookie replies are cheap and go straight to decapsulate(); a handshake message costs a cookie
+/// reply under load or a Diffie-Hellman otherwise, so under a flood only some can be answered.
+/// The lanes say which to keep first, cheapest test first and without cryptography:
+enum class Lane : std::uint8_t {
+  kKnownEndpoint,  ///< from the address of some peer's current endpoint (a re-handshake)
+  kWithMac2,       ///< carries a non-zero mac2: its sender holds one of our cookies
+  kOther,          ///< any other handshake message (first contact, and floods)
+  kDirect,         ///< not a well-sized handshake message: decapsulate() at once
+};
+inline constexpr std::size_t kHandshakeLanes = 3;  ///< the lanes before kDirect, best first
+
 struct DeviceOptions {
   /// Handshake messages per second (all peers) above which the device is under load and
   /// demands cookies (whitepaper §5.3); sticky for kUnderLoadAfterTime.
@@ -123,6 +136,11 @@ class Device {
   /// `datagram` is modified in place (decryption). On kToTun the IP packet is at
   /// datagram[offset, offset + length).
   [[nodiscard]] RecvResult decapsulate(const net::Path& from, Bytes datagram, Now now, Sink& sink);
+
+  /// The lane of a received datagram (see Lane). Neither authenticates anything nor changes
+  /// state: a spoofed source or a forged mac2 only changes the order in which a message waits,
+  /// and decapsulate() still checks mac1, mac2 and the rate limit of everything that waited.
+  Lane lane_of(const net::Path& from, ConstBytes datagram) const;
 
   /// Runs due timers: retransmissions, keepalives, rekeys, key zeroing.
   void tick(Now now, Sink& sink);

@@ -8,13 +8,16 @@
 # lost in the kernel by /proc/net/snmp) and printed as "# figures:" lines.
 #   1. handshake initiations with valid mac1 from spoofed random sources (10.200.0.0/16, random
 #      ports), while C2 pings through its established session and C1 starts over (peer removed
-#      and re-added: a new handshake through the under-load / cookie path). Checks: the flood
-#      puts S under load (cookie replies counted), S's VmRSS grows by less than FLOOD_RSS_KB, and
-#      at FLOOD_STRICT_RATE (50,000/s) C1's handshake completes with at most one retransmission
-#      (the cookie reply is used by the retransmission REKEY_TIMEOUT = 5 s later, as in
-#      WireGuard) and C2 loses at most 2% of its pings; at the tool's full rate (which outruns
-#      what S can answer on a 2-core machine) C1 and C2 must still get through (bounds below);
-#      then initiations from A's own address with random mac1 (all bad_mac1).
+#      and re-added: a new handshake through the under-load / cookie path). Run at the tool's
+#      full rate (on the 2-core project VM ~185,000/s: more than S can answer with cookie
+#      replies, so S's handshake queue drops the excess on arrival) and at FLOOD_STRICT_RATE
+#      (50,000/s, all answered). Checks, at both rates: every initiation S read was answered
+#      with a cookie reply or dropped by a full handshake-queue lane, and counted; C1's handshake
+#      completes with at most one retransmission (the cookie reply is used by the
+#      retransmission REKEY_TIMEOUT = 5 s later, as in WireGuard; C1 re-handshakes from its
+#      known endpoint, the queue's first lane); C2 loses at most 2% of its pings; S's VmRSS
+#      grows by less than FLOOD_RSS_KB. Then initiations from A's own address with random mac1
+#      (all bad_mac1, or dropped on arrival).
 #   2. garbage (random lengths and types) from spoofed sources: every datagram the daemon read is
 #      dropped and counted; C2's pings keep flowing.
 #   3. replay: C2's own transport packets (captured on S's side) resent by A at full rate: all
@@ -104,23 +107,33 @@ c1_rehandshake() {
   C1_OK=$([[ $(wg_latest "$WG_C1" "$PUB_S") != 0 ]] && echo 1 || echo 0)
   echo "$C1_HANDSHAKE_S $C1_OK" >"$WIT_TMP/c1.result"
 }
-# init_flood NAME STRICT FLOOD-ARGS...: STRICT=1 holds C1 to one retransmission and C2 to 2% loss;
-# STRICT=0 (the full-rate run, where on a small machine the daemon cannot answer every initiation
-# with a cookie reply and the kernel drops the excess, legitimate packets included) only to
-# getting through: C1 within three retransmissions, C2 keeping at least half its pings.
+# queue_drops IFNAME: handshake messages S dropped on arrival (all lanes of its handshake queues).
+queue_drops() {
+  echo $(($(stats_field "$1" queue_full_known_endpoint) + $(stats_field "$1" queue_full_with_mac2) +
+    $(stats_field "$1" queue_full_other)))
+}
+# init_flood NAME FULL_RATE FLOOD-ARGS...: C1 is held to one retransmission (6.5 s) and C2 to 2%
+# loss. FULL_RATE=1 marks the run at the tool's full rate, which under a sanitizer (an
+# instrumented daemon answers a fraction of it) is run but not judged on time and loss.
 init_flood() {
-  local name=$1 strict=$2 cookies0 cookies max_s max_loss
+  local name=$1 full=$2 cookies0 cookies q0 qdrops f0 failed max_s=6.5 max_loss=$((FLOOD_SECONDS * 20 / 50))
   shift 2
-  cookies0=$(stats_field "$WG_S" cookie_sent)
+  cookies0=$(stats_field "$WG_S" cookie_sent) q0=$(queue_drops "$WG_S")
+  f0=$(stats_field "$WG_S" handshake_failed)
   DURING_FLOOD=c1_rehandshake flood_part "$name" --mode init --spoof 10.200.0.0/16 --mac1-key "$PUB_S" "$@"
   DURING_FLOOD=
   read -r C1_HANDSHAKE_S C1_OK <"$WIT_TMP/c1.result"
   cookies=$(($(stats_field "$WG_S" cookie_sent) - cookies0))
-  log "figures: $name: cookie_replies=$cookies c1_handshake_s=$C1_HANDSHAKE_S"
-  if ((strict)); then max_s=6.5 max_loss=$((FLOOD_SECONDS * 20 / 50)); else max_s=17 max_loss=$((FLOOD_SECONDS * 10)); fi
+  qdrops=$(($(queue_drops "$WG_S") - q0))
+  failed=$(($(stats_field "$WG_S" handshake_failed) - f0))
+  log "figures: $name: cookie_replies=$cookies dropped_on_arrival=$qdrops" \
+    "handshake_failed=$failed c1_handshake_s=$C1_HANDSHAKE_S"
   check "$name: every initiation accounted for (daemon or kernel)" accounted 400
-  check "$name: S was under load and answered with cookie replies ($cookies)" test "$cookies" -gt $((RECV / 2))
-  if ((!strict)) && [[ -n ${WARREN_SANITIZER:-} ]]; then
+  check "$name: S was under load and answered with cookie replies ($cookies)" test "$cookies" -gt $((RECV / 20))
+  # handshake_failed: the ones S decrypted in full (a DH each) before the rate put it under load.
+  check "$name: every initiation S read was answered, dropped on arrival or failed, and counted ($cookies + $qdrops + $failed of $RECV)" \
+    test $((cookies + qdrops + failed)) -ge $((RECV - 400))
+  if ((full)) && [[ -n ${WARREN_SANITIZER:-} ]]; then
     # An instrumented daemon answers a fraction of the full rate; what it then loses says
     # nothing about warren. The part still runs: the sanitizer watches the paths it drives.
     log "skip - $name: handshake time and loss not judged under the $WARREN_SANITIZER sanitizer"
@@ -133,15 +146,15 @@ init_flood() {
   check "$name: S's VmRSS grew by $RSS_GROWTH kB (< $FLOOD_RSS_KB)" test "$RSS_GROWTH" -lt "$FLOOD_RSS_KB"
   check "$name: C1 traffic after the flood" ping_until "$NS_C1" 5 10.92.0.1
 }
-init_flood init-spoofed-max 0
+init_flood init-spoofed-max 1
 check "init-spoofed-max: at least ${FLOOD_MIN_PPS} initiations/s sent (${PPS:-0} pps)" test "${PPS:-0}" -ge "$FLOOD_MIN_PPS"
-init_flood init-spoofed-50k 1 --rate "${FLOOD_STRICT_RATE:-50000}"
+init_flood init-spoofed-50k 0 --rate "${FLOOD_STRICT_RATE:-50000}"
 
-bad0=$(stats_field "$WG_S" bad_mac1)
+bad0=$(stats_field "$WG_S" bad_mac1) q0=$(queue_drops "$WG_S")
 flood_part init-own-address --mode init
-bad=$(($(stats_field "$WG_S" bad_mac1) - bad0))
-check "init flood from A's address, random mac1: all read ones dropped as bad_mac1 ($bad of $RECV)" \
-  test "$bad" -ge $((RECV - 400))
+bad=$(($(stats_field "$WG_S" bad_mac1) - bad0)) qdrops=$(($(queue_drops "$WG_S") - q0))
+check "init flood from A's address, random mac1: all read ones dropped as bad_mac1 or on arrival ($bad + $qdrops of $RECV)" \
+  test $((bad + qdrops)) -ge $((RECV - 400))
 check "init flood from A's address: accounted for" accounted 400
 check "init flood from A's address: C2 kept flowing (lost $PING_LOSS)" test "$PING_LOSS" -le $((FLOOD_SECONDS * 20 / 50))
 

@@ -415,7 +415,10 @@ class LinuxBind final : public UdpBind {
                           std::span<std::size_t> sizes, std::span<net::Path> paths, std::size_t n) {
     BatchResult result;
     std::size_t out = hand_out(g, bufs, sizes, paths, 0, n);
-    if (out < n && !g.pending()) {
+    // The scratch area holds kGroMessages messages; small datagrams that did not coalesce
+    // (many sources: a flood) would then come 8 per call, and a socket read that slowly
+    // overflows. So refill until the caller's buffers are full or the socket is empty.
+    while (out < n && !g.pending()) {
       const std::size_t want = std::min(kGroMessages, n - out);
       for (std::size_t i = 0; i < want; ++i)
         prepare_receive(i, g.scratch.get() + i * kGroSlot, kGroSlot);
@@ -424,7 +427,9 @@ class LinuxBind final : public UdpBind {
         // Segments handed out already are this call's result; the error (EAGAIN) waits.
         if (out == 0)
           result.error = errno;
-      } else {
+        break;
+      }
+      {
         g.count = static_cast<std::size_t>(r);
         g.next = 0;
         g.offset = 0;
@@ -439,6 +444,8 @@ class LinuxBind final : public UdpBind {
         }
         out = hand_out(g, bufs, sizes, paths, out, n);
       }
+      if (static_cast<std::size_t>(r) < want)
+        break;  // the socket is empty now: no second syscall to learn it
     }
     update_readiness(g);
     result.count = out;

@@ -13,6 +13,8 @@
 #include "platform/fake/fake_network.h"
 #include "platform/fake/fake_tun.h"
 #include "unit/platform/test_packets.h"
+#include "wg/cookie.h"
+#include "wg/messages.h"
 
 namespace warren::dataplane {
 namespace {
@@ -219,6 +221,84 @@ TEST_F(PumpedEngines, LostHandshakeIsRetransmittedByTick) {
   clock_.advance(std::chrono::milliseconds(5400));
   pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
   EXPECT_EQ(b_.tun->take_written().size(), 1u);
+}
+
+// b is under load and a flood of 16,000 initiations with valid mac1 from 40 strangers' addresses
+// sits in its sockets when a, an established peer, starts a new handshake from its known endpoint.
+// Every flood message is answered with a cookie reply or dropped on arrival by a full lane, and
+// counted; a's initiation, which arrives behind the whole flood, is in the first lane, so it
+// is answered (with a cookie) and a's retransmission 5 s later, carrying mac2, completes the
+// handshake. Without the first lane a's message is dropped as the flood's are, and this fails
+// (checked by disabling the known-endpoint test in Device::lane_of).
+TEST_F(PumpedEngines, HandshakeFloodIsDroppedOnArrivalWhileAKnownPeerGetsThrough) {
+  connect(a_, "10.0.0.1", b_, "10.0.0.2", "192.0.2.2");
+  a_.tun->inject(testing::make_ip_packet(ip("10.0.0.1"), ip("10.0.0.2"), 10));
+  pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
+  ASSERT_EQ(b_.tun->take_written().size(), 1u);
+  const std::uint64_t handled0 = b_.engine->counters().handshakes_handled;  // a's first one
+  b_.engine->device().force_under_load(true);
+
+  std::vector<IpAddress> strangers;
+  for (int i = 1; i <= 40; ++i)
+    strangers.push_back(ip(("198.51.100." + std::to_string(i)).c_str()));
+  FakeHost& attacker = net_.add_host(strangers);
+  auto bind = attacker.open(platform::BindOptions{});
+  ASSERT_TRUE(bind.ok()) << bind.message();
+  wg::CookieGenerator macs;
+  macs.set_peer_public_key(b_.public_key);
+  constexpr std::size_t kFlood = 16000;
+  std::mt19937_64 prng(7);
+  std::vector<std::uint8_t> m(wg::kInitiationSize);
+  for (std::size_t i = 0; i < kFlood; ++i) {
+    for (auto& byte : m)
+      byte = static_cast<std::uint8_t>(prng());
+    store_le32(m.data(), wg::kMessageInitiation);
+    macs.add_macs(m, clock_.now().mono);
+    std::array<platform::OutDatagram, 1> d{platform::OutDatagram{
+        m, net::Path{{ip("192.0.2.2"), 51821}, strangers[i % strangers.size()], 0}, false}};
+    ASSERT_EQ((*bind.value).send(d).count, 1u);
+  }
+
+  // a starts over (peer removed and added again) and sends: a new initiation, behind the flood.
+  wg::ConfigDelta remove;
+  remove.peers.push_back(wg::PeerDelta{.public_key = b_.public_key, .remove = true});
+  ASSERT_FALSE(a_.engine->apply(remove));
+  connect(a_, "10.0.0.1", b_, "10.0.0.2", "192.0.2.2");
+  const auto ping = testing::make_ip_packet(ip("10.0.0.1"), ip("10.0.0.2"), 30, 0x5a);
+  a_.tun->inject(ping);
+  pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
+
+  const EngineCounters c = b_.engine->counters();
+  const auto lane = [](wg::Lane l) { return static_cast<std::size_t>(l); };
+  const std::uint64_t cookies = b_.engine->device().drop_count(wg::Drop::kCookieSent);
+  EXPECT_GT(c.handshakes_dropped[lane(wg::Lane::kOther)], 0u) << "the flood outran the queue";
+  EXPECT_EQ(c.handshakes_dropped[lane(wg::Lane::kKnownEndpoint)], 0u);
+  EXPECT_EQ(cookies + c.handshakes_dropped[lane(wg::Lane::kOther)], kFlood + 1)
+      << "every initiation answered or dropped on arrival (a's answered too)";
+  EXPECT_EQ(c.handshakes_handled - handled0, cookies);
+  // The strangers got exactly the cookie replies b did not send to a.
+  std::size_t replies = 0;
+  testing::Buffers buf(128);
+  for (;;) {
+    auto r = (*bind.value).receive(0, buf.views, buf.sizes, buf.paths);
+    if (r.count == 0)
+      break;
+    for (std::size_t i = 0; i < r.count; ++i) {
+      EXPECT_EQ(buf.sizes[i], wg::kCookieReplySize);
+      EXPECT_EQ(load_le32(buf.storage[i].data()), wg::kMessageCookieReply);
+    }
+    replies += r.count;
+  }
+  EXPECT_EQ(replies, cookies - 1);
+  EXPECT_EQ(b_.tun->written_count(), 0u) << "no session without mac2 under load";
+
+  // REKEY_TIMEOUT (+ jitter) later a retransmits with the cookie's mac2: through.
+  clock_.advance(std::chrono::milliseconds(5400));
+  pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
+  auto got = b_.tun->take_written();
+  ASSERT_EQ(got.size(), 1u) << "a's handshake completes at its first retransmission";
+  EXPECT_EQ(got[0], ping);
+  b_.engine->device().force_under_load(std::nullopt);
 }
 
 TEST_F(PumpedEngines, ListenPortChangeAndFailureKeepsOldPort) {

@@ -361,6 +361,47 @@ TEST_F(UdpOffloadTest, SplitSegmentsAndPlainDatagramsInterleaveInOrder) {
   });
 }
 
+// Datagrams that did not coalesce (many sources, as under a flood) still fill the caller's
+// buffers in one call: the 8-message scratch area is refilled until they are full or the
+// socket is empty. At 8 per call a flooded socket was read too slowly and overflowed.
+TEST_F(UdpOffloadTest, ManyPlainDatagramsFillTheCallersBuffersInOneCall) {
+  with_loopback([&] {
+    auto a = open({.gso = false});
+    auto b = open({});
+    ASSERT_TRUE(b->offload_state(0).gro);
+    std::vector<std::vector<std::uint8_t>> sent;
+    std::vector<OutDatagram> out;
+    const net::Path to{{ip("127.0.0.1"), b->port()}, {}, 0};
+    for (int i = 0; i < 100; ++i)
+      sent.push_back(payload(60 + static_cast<std::size_t>(i), i));
+    for (auto& p : sent)
+      out.push_back(OutDatagram{p, to, false});
+    ASSERT_EQ(a->send(out).count, sent.size());
+    pollfd p{b->poll_fd(0), POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 1000), 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // let loopback deliver all
+
+    Buffers buf(64, 2048);
+    auto r = b->receive(0, buf.views, buf.sizes, buf.paths);
+    ASSERT_EQ(r.count, 64u);  // every buffer, not 8
+    for (std::size_t i = 0; i < r.count; ++i) {
+      EXPECT_EQ(
+          std::vector<std::uint8_t>(buf.storage[i].begin(), buf.storage[i].begin() + buf.sizes[i]),
+          sent[i])
+          << i;
+    }
+    // The rest in the next call, which ends at the empty socket with what it had.
+    r = b->receive(0, buf.views, buf.sizes, buf.paths);
+    ASSERT_EQ(r.count, 36u);
+    EXPECT_EQ(
+        std::vector<std::uint8_t>(buf.storage[35].begin(), buf.storage[35].begin() + buf.sizes[35]),
+        sent[99]);
+    r = b->receive(0, buf.views, buf.sizes, buf.paths);
+    EXPECT_EQ(r.count, 0u);
+    EXPECT_TRUE(r.would_block());
+  });
+}
+
 TEST_F(UdpOffloadTest, GroOffReceivesTheKernelsSegments) {
   with_loopback([&] {
     auto a = open({});

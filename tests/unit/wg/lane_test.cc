@@ -1,0 +1,171 @@
+// Handshake triage (Device::lane_of) and the EndpointBook behind it: which lane a datagram is
+// queued in follows the peers' current endpoints exactly, through configuration, handshakes,
+// roaming and removal, and never depends on anything the datagram could not forge for free.
+
+#include <gtest/gtest.h>
+
+#include "support/wg_harness.h"
+#include "wg/endpoint_book.h"
+#include "wg/messages.h"
+
+namespace warren::wg {
+namespace {
+
+using test::Network;
+using test::Node;
+
+net::IpAddress ip(const char* s) {
+  return *net::IpAddress::parse(s);
+}
+
+TEST(EndpointBook, CountsPeersPerAddress) {
+  EndpointBook book;
+  EXPECT_FALSE(book.contains(ip("192.0.2.1")));
+  book.add(ip("192.0.2.1"));
+  book.add(ip("192.0.2.1"));  // two peers behind one NAT
+  book.add(ip("2001:db8::1"));
+  EXPECT_EQ(book.size(), 2u);
+  book.remove(ip("192.0.2.1"));
+  EXPECT_TRUE(book.contains(ip("192.0.2.1")));  // the other peer is still there
+  book.remove(ip("192.0.2.1"));
+  EXPECT_FALSE(book.contains(ip("192.0.2.1")));
+  book.remove(ip("192.0.2.9"));  // unknown: a no-op
+  EXPECT_TRUE(book.contains(ip("2001:db8::1")));
+  EXPECT_EQ(book.size(), 1u);
+}
+
+TEST(EndpointBook, MappedAndPlainIpv4AreOneAddress) {
+  EndpointBook book;
+  book.add(ip("::ffff:192.0.2.7"));
+  EXPECT_TRUE(book.contains(ip("192.0.2.7")));
+  book.remove(ip("192.0.2.7"));
+  EXPECT_FALSE(book.contains(ip("::ffff:192.0.2.7")));
+}
+
+class Lanes : public ::testing::Test {
+ protected:
+  Lanes()
+      : a("a", 11, *net::Endpoint::parse("192.0.2.1:51820"), "10.0.0.1"),
+        b("b", 12, *net::Endpoint::parse("192.0.2.2:51820"), "10.0.0.2"),
+        c("c", 13, *net::Endpoint::parse("198.51.100.3:40000"), "10.0.0.3") {
+    net.nodes = {&a, &b, &c};
+  }
+
+  // A genuine initiation from `from` to `to` (to must be from's peer).
+  std::vector<std::uint8_t> initiation(Node& from) {
+    from.sink.out.clear();
+    net.send_ip(from, test::ipv4_packet(from.tunnel_ip.c_str(), "10.0.0.2", 20));
+    EXPECT_FALSE(from.sink.out.empty());
+    auto bytes = from.sink.out.at(0).bytes;
+    from.sink.out.clear();
+    EXPECT_EQ(load_le32(bytes.data()), kMessageInitiation);
+    return bytes;
+  }
+
+  static net::Path from(const Node& n) { return net::Path{n.addr, std::nullopt, 0}; }
+
+  Node a, b, c;
+  Network net;
+};
+
+TEST_F(Lanes, OnlyWellSizedHandshakeMessagesAreQueued) {
+  Network::connect(a, b);
+  const net::Path p = from(a);
+  std::vector<std::uint8_t> m(kInitiationSize, 0);
+  store_le32(m.data(), kMessageInitiation);
+  EXPECT_EQ(b.device.lane_of(p, m), Lane::kOther);
+  m.resize(kInitiationSize - 1);
+  EXPECT_EQ(b.device.lane_of(p, m), Lane::kDirect) << "short initiation";
+  m.resize(kInitiationSize + 1);
+  EXPECT_EQ(b.device.lane_of(p, m), Lane::kDirect) << "long initiation";
+  std::vector<std::uint8_t> r(kResponseSize, 0);
+  store_le32(r.data(), kMessageResponse);
+  EXPECT_EQ(b.device.lane_of(p, r), Lane::kOther);
+  r.resize(kInitiationSize);
+  EXPECT_EQ(b.device.lane_of(p, r), Lane::kDirect) << "response of an initiation's size";
+  std::vector<std::uint8_t> cookie(kCookieReplySize, 0);
+  store_le32(cookie.data(), kMessageCookieReply);
+  EXPECT_EQ(b.device.lane_of(p, cookie), Lane::kDirect);
+  std::vector<std::uint8_t> data(64, 0);
+  store_le32(data.data(), kMessageTransport);
+  EXPECT_EQ(b.device.lane_of(p, data), Lane::kDirect);
+  EXPECT_EQ(b.device.lane_of(p, std::vector<std::uint8_t>{1, 0}), Lane::kDirect);
+  std::vector<std::uint8_t> reserved(kInitiationSize, 0);
+  store_le32(reserved.data(), kMessageInitiation | 0x100u);  // non-zero reserved byte
+  EXPECT_EQ(b.device.lane_of(p, reserved), Lane::kDirect);
+}
+
+TEST_F(Lanes, NonZeroMac2RanksAboveNoMac2) {
+  Network::connect(a, b);
+  Network::connect(c, b);
+  auto m = initiation(c);  // c is no peer of b: its address is unknown to b
+  EXPECT_EQ(b.device.lane_of(from(c), m), Lane::kOther);
+  m[msg::kInitMac2 + 15] = 1;
+  EXPECT_EQ(b.device.lane_of(from(c), m), Lane::kWithMac2);
+}
+
+TEST_F(Lanes, ConfiguredEndpointIsKnownAndFollowsRoamingAndRemoval) {
+  Network::connect(a, b);
+  Network::connect(b, a);  // b knows a at 192.0.2.1 from its configuration
+  auto m = initiation(a);
+  EXPECT_EQ(b.device.lane_of(from(a), m), Lane::kKnownEndpoint);
+  // Another port at the same address (a NAT rebinding) still counts: the book keys addresses.
+  net::Path other_port{*net::Endpoint::parse("192.0.2.1:9"), std::nullopt, 0};
+  EXPECT_EQ(b.device.lane_of(other_port, m), Lane::kKnownEndpoint);
+  // A stranger's address does not, whatever the message says.
+  EXPECT_EQ(b.device.lane_of(from(c), m), Lane::kOther);
+
+  // The lost initiation is retransmitted and the staged packet delivered: a session.
+  net.elapse(std::chrono::seconds(6));
+  ASSERT_EQ(b.received.size(), 1u);
+  // a roams: after an authenticated packet from its new address, the old one is unknown.
+  const net::Endpoint old_addr = a.addr;
+  a.addr = *net::Endpoint::parse("203.0.113.5:51820");
+  net.send_ip(a, test::ipv4_packet("10.0.0.1", "10.0.0.2", 20));
+  net.run();
+  ASSERT_EQ(b.received.size(), 2u) << "the session works from the new address";
+  EXPECT_EQ(b.device.lane_of(from(a), m), Lane::kKnownEndpoint);
+  EXPECT_EQ(b.device.lane_of(net::Path{old_addr, std::nullopt, 0}, m), Lane::kOther);
+
+  // Removing the peer forgets its endpoint.
+  ConfigDelta d;
+  PeerDelta p;
+  p.public_key = a.pub;
+  p.remove = true;
+  d.peers.push_back(p);
+  test::CollectingSink s;
+  ASSERT_FALSE(b.device.apply(d, net.now, s));
+  EXPECT_EQ(b.device.lane_of(from(a), m), Lane::kOther);
+}
+
+TEST_F(Lanes, EndpointLearnedFromAHandshakeIsKnown) {
+  Network::connect(a, b);
+  Network::connect(b, a, /*with_endpoint=*/false);
+  auto m = initiation(a);
+  EXPECT_EQ(b.device.lane_of(from(a), m), Lane::kOther) << "b has no endpoint for a yet";
+  (void)b.device.decapsulate(from(a), m, net.now, b.sink);
+  EXPECT_EQ(b.device.lane_of(from(a), m), Lane::kKnownEndpoint);
+}
+
+TEST_F(Lanes, ReplacingPeersAndMovingTheConfiguredEndpointKeepTheBookExact) {
+  Network::connect(a, b);
+  Network::connect(b, a);
+  auto m = initiation(a);
+  ConfigDelta move;
+  PeerDelta p;
+  p.public_key = a.pub;
+  p.update_only = true;
+  p.endpoint = *net::Endpoint::parse("198.51.100.200:1");
+  move.peers.push_back(p);
+  test::CollectingSink s;
+  ASSERT_FALSE(b.device.apply(move, net.now, s));
+  EXPECT_EQ(b.device.lane_of(from(a), m), Lane::kOther);
+  EXPECT_EQ(b.device.lane_of(net::Path{*p.endpoint, std::nullopt, 0}, m), Lane::kKnownEndpoint);
+  ConfigDelta replace;
+  replace.replace_peers = true;
+  ASSERT_FALSE(b.device.apply(replace, net.now, s));
+  EXPECT_EQ(b.device.lane_of(net::Path{*p.endpoint, std::nullopt, 0}, m), Lane::kOther);
+}
+
+}  // namespace
+}  // namespace warren::wg
