@@ -574,6 +574,14 @@ struct Device::Impl {
     if (now.mono - kp->created >= kRejectAfterTime)
       return drop<RecvResult>(Drop::kExpiredKeypair);
 
+    {
+      // A counter the window already holds (a replay) or has passed is dropped before the AEAD
+      // open: a replay flood then costs a lookup, not a decryption, per packet. Nothing changes
+      // here; the window moves only after authentication, below.
+      std::lock_guard lock(kp->replay_mu);
+      if (!kp->replay.would_accept(counter, kRejectAfterMessages))
+        return drop<RecvResult>(Drop::kReplayedCounter);
+    }
     const std::size_t plain_len = m.size() - kKeepaliveSize;
     if (!crypto::aead_open(kp->recv_key.span(), counter, m.subspan(kTransportHeaderSize), {},
                            m.subspan(kTransportHeaderSize, plain_len))) {

@@ -53,6 +53,21 @@ class ReplayWindow {
     return fresh;
   }
 
+  /// What check_and_update(counter, limit) would answer, without marking anything: a cheap
+  /// test before authentication, so a replayed packet is dropped without an AEAD open (it cannot
+  /// move the window, since nothing changes). check_and_update must still follow.
+  [[nodiscard]] bool would_accept(std::uint64_t counter,
+                                  std::uint64_t limit = kRejectAfterMessages) const noexcept {
+    if (counter >= limit)
+      return false;
+    if (counter > last_)
+      return true;
+    if (last_ - counter > kWindowSize)
+      return false;
+    const std::uint64_t word = ring_[(counter >> kBlockShift) & kBlockMask];
+    return (word & (std::uint64_t{1} << (counter & (kBitsPerBlock - 1)))) == 0;
+  }
+
   /// Back to the initial state (nothing seen, counter 0 acceptable), e.g. for a new keypair.
   void reset() noexcept {
     ring_.fill(0);

@@ -5,7 +5,9 @@
 //      ciphertext): the replay window and AEAD open on attacker bytes;
 //   2: a type-1 or type-2 message (by size) with valid mac1: reaches the Noise decryption;
 //   3: as 2 with the device under load: the cookie-reply / mac2 path.
-// Then, whatever happened, the session must still carry data both ways.
+// Device::lane_of must sort each input as its shape says (a handshake message from b's peer's
+// endpoint, or not a handshake message). Then, whatever happened, the session must still carry
+// data both ways.
 
 #include "fuzz_support.h"
 #include "wg/messages.h"
@@ -54,6 +56,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                d.size() == wg::kResponseSize ? wg::kMessageResponse : wg::kMessageInitiation);
     fuzz::fix_macs(d, f.p.b.pub, f.net.now.mono);
   }
+  // Triage (what the engine queues) agrees with the message's shape: only a well-sized type-1
+  // or type-2 message is a handshake; the datagram comes from a's address, b's peer's endpoint.
+  const wg::Lane lane = f.p.b.device.lane_of(net::Path{f.p.a.addr, std::nullopt, 0}, d);
+  const bool handshake =
+      d.size() >= 4 &&
+      ((load_le32(d.data()) == wg::kMessageInitiation && d.size() == wg::kInitiationSize) ||
+       (load_le32(d.data()) == wg::kMessageResponse && d.size() == wg::kResponseSize));
+  WARREN_FUZZ_CHECK(lane == (handshake ? wg::Lane::kKnownEndpoint : wg::Lane::kDirect));
   f.p.b.device.force_under_load(mode == 3 ? std::optional<bool>(true) : std::nullopt);
   const auto before = f.p.b.received.size();
   auto r = f.p.deliver(f.p.a, f.p.b, d);

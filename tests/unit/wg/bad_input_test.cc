@@ -154,6 +154,22 @@ TEST_F(BadInput, UnderLoadOnlyValidMac1EarnsACookie) {
   EXPECT_GE(b.device.drop_count(Drop::kBadMac1), 1u);
 }
 
+// A data packet whose counter the window already holds is dropped before its AEAD open: a
+// replay with its ciphertext edited is still counted as replayed, not as a decryption failure
+// (a replay flood then costs no decryption), and the session goes on.
+TEST_F(BadInput, ReplayIsDroppedBeforeDecryption) {
+  auto replay = samples.at(kMessageTransport);  // a delivered packet: its counter is seen
+  replay[replay.size() - 1] ^= 0x01;            // the tag no longer verifies
+  const auto replayed0 = b.device.drop_count(Drop::kReplayedCounter);
+  const auto failed0 = b.device.drop_count(Drop::kDecryptFailed);
+  expect_dropped(b, a, replay, "edited replay");
+  EXPECT_EQ(b.device.drop_count(Drop::kReplayedCounter), replayed0 + 1);
+  EXPECT_EQ(b.device.drop_count(Drop::kDecryptFailed), failed0);
+  net.send_ip(a, test::ipv4_packet("10.0.0.1", "10.0.0.2", 20));
+  net.run();
+  EXPECT_EQ(b.received.size(), 3u);
+}
+
 TEST_F(BadInput, GarbageOfEverySizeNeverCrashes) {
   test::ScriptedRandom rng(99);
   for (std::size_t len = 0; len < 300; ++len) {

@@ -216,6 +216,19 @@ TEST(ReplayWindow, LimitIsExclusiveAndRejectionLeavesStateAlone) {
   EXPECT_FALSE(w.check_and_update(~std::uint64_t{0}));
 }
 
+TEST(ReplayWindow, WouldAcceptEdgesAndLimit) {
+  ReplayWindow w;
+  EXPECT_TRUE(w.would_accept(0));
+  EXPECT_FALSE(w.would_accept(kR)) << "the limit is exclusive";
+  EXPECT_FALSE(w.would_accept(5, 5));
+  ASSERT_TRUE(w.check_and_update(kW + 10));
+  EXPECT_FALSE(w.would_accept(kW + 10)) << "seen";
+  EXPECT_TRUE(w.would_accept(10)) << "exactly kWindowSize below: still acceptable";
+  EXPECT_FALSE(w.would_accept(9)) << "one further: too old";
+  EXPECT_TRUE(w.would_accept(kW + 11));
+  EXPECT_TRUE(w.check_and_update(10)) << "would_accept marked nothing";
+}
+
 TEST(ReplayWindow, Reset) {
   ReplayWindow w;
   ASSERT_TRUE(w.check_and_update(0));
@@ -258,6 +271,9 @@ TEST(ReplayWindow, RandomAgainstModel) {
         break;
     }
     const bool expect = seen.count(c) == 0 && (c > highest || highest - c <= kW);
+    // The pre-authentication test agrees with the model and changes nothing (asked twice).
+    ASSERT_EQ(w.would_accept(c), expect) << "i " << i << " counter " << c;
+    ASSERT_EQ(w.would_accept(c), expect) << "i " << i << " counter " << c;
     ASSERT_EQ(w.check_and_update(c), expect) << "i " << i << " counter " << c;
     if (expect) {
       seen.insert(c);
