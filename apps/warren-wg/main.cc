@@ -97,12 +97,12 @@ void log_stats(dataplane::Engine& engine, std::string& last) {
       line += std::string(" ") + wg::drop_name(d) + "=" + std::to_string(n);
   }
   // Handshake messages dropped on arrival by a full lane of a worker's handshake queue.
-  static constexpr const char* kLaneNames[wg::kHandshakeLanes] = {
-      "queue_full_known_endpoint", "queue_full_with_mac2", "queue_full_other"};
   for (std::size_t l = 0; l < wg::kHandshakeLanes; ++l) {
     total += c.handshakes_dropped[l];
-    if (c.handshakes_dropped[l] != 0)
-      line += std::string(" ") + kLaneNames[l] + "=" + std::to_string(c.handshakes_dropped[l]);
+    if (c.handshakes_dropped[l] != 0) {
+      line += std::string(" queue_full_") + wg::lane_name(static_cast<wg::Lane>(l)) + "=" +
+              std::to_string(c.handshakes_dropped[l]);
+    }
   }
   line += " total=" + std::to_string(total) +
           " handshakes_handled=" + std::to_string(c.handshakes_handled);

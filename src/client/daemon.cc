@@ -175,16 +175,9 @@ class Daemon {
     s.listen_port = snap.listen_port;
     std::lock_guard lock(states_mutex_);
     for (const auto& p : snap.peers) {
-      control::PeerStatus ps;
-      ps.public_key = p.public_key;
+      control::PeerStatus ps = control::peer_status(p, 0);
       ps.name = config_.server_name;
       ps.addresses = config_.addresses;  // ours, inside this tunnel
-      ps.endpoint = p.endpoint ? p.endpoint->to_string() : "";
-      ps.last_handshake = p.last_handshake_sec;
-      ps.rx_bytes = p.rx_bytes;
-      ps.tx_bytes = p.tx_bytes;
-      ps.rx_packets = p.rx_packets;
-      ps.tx_packets = p.tx_packets;
       ps.state = "connecting";
       for (std::size_t i = 0; i < config_.peers.size() && i < states_.size(); ++i)
         if (config_.peers[i].public_key == p.public_key)

@@ -89,6 +89,20 @@ std::string peer_state(std::int64_t last_handshake, std::int64_t now_unix) {
   return now_unix - last_handshake < kRejectAfterTime ? "connected" : "idle";
 }
 
+PeerStatus peer_status(const wg::PeerSnapshot& p, std::int64_t now_unix) {
+  PeerStatus ps;
+  ps.public_key = p.public_key;
+  ps.addresses = p.allowed_ips;
+  ps.endpoint = p.endpoint ? p.endpoint->to_string() : "";
+  ps.last_handshake = p.last_handshake_sec;
+  ps.rx_bytes = p.rx_bytes;
+  ps.tx_bytes = p.tx_bytes;
+  ps.rx_packets = p.rx_packets;
+  ps.tx_packets = p.tx_packets;
+  ps.state = peer_state(p.last_handshake_sec, now_unix);
+  return ps;
+}
+
 std::string to_json(const InterfaceStatus& s) {
   json j;
   j["version"] = s.version;

@@ -32,6 +32,7 @@
 #include "crypto/x25519.h"
 #include "net/ip_address.h"
 #include "platform/control_socket.h"
+#include "wg/config.h"
 
 namespace warren::control {
 
@@ -66,6 +67,10 @@ struct InterfaceStatus {
 /// "connected" when the last handshake is younger than 180 s (WireGuard's reject-after-time),
 /// "idle" when older, "never" when there was none.
 std::string peer_state(std::int64_t last_handshake, std::int64_t now_unix);
+
+/// A device peer's status: key, allowed IPs as addresses, endpoint, handshake time, counters and
+/// peer_state(); the caller adds what only it knows (the name, another state).
+PeerStatus peer_status(const wg::PeerSnapshot& peer, std::int64_t now_unix);
 
 std::string to_json(const InterfaceStatus& s);
 /// Throws ControlError naming the bad field.

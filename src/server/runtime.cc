@@ -190,18 +190,9 @@ class Server {
     s.listen_port = snap.listen_port;
     const std::int64_t now = unix_now();
     for (const auto& p : snap.peers) {
-      control::PeerStatus ps;
+      control::PeerStatus ps = control::peer_status(p, now);
       if (auto it = by_key.find(p.public_key); it != by_key.end())
         ps.name = it->second->name;
-      ps.public_key = p.public_key;
-      ps.addresses = p.allowed_ips;
-      ps.endpoint = p.endpoint ? p.endpoint->to_string() : "";
-      ps.last_handshake = p.last_handshake_sec;
-      ps.rx_bytes = p.rx_bytes;
-      ps.tx_bytes = p.tx_bytes;
-      ps.rx_packets = p.rx_packets;
-      ps.tx_packets = p.tx_packets;
-      ps.state = control::peer_state(p.last_handshake_sec, now);
       s.peers.push_back(std::move(ps));
     }
     std::sort(s.peers.begin(), s.peers.end(),

@@ -828,6 +828,20 @@ RecvResult Device::decapsulate(const net::Path& from, Bytes datagram, Now now, S
   }
 }
 
+const char* lane_name(Lane l) {
+  switch (l) {
+    case Lane::kKnownEndpoint:
+      return "known_endpoint";
+    case Lane::kWithMac2:
+      return "with_mac2";
+    case Lane::kOther:
+      return "other";
+    case Lane::kDirect:
+      return "direct";
+  }
+  return "?";
+}
+
 Lane Device::lane_of(const net::Path& from, ConstBytes datagram) const {
   const auto type = msg::type_of(datagram);
   if (!type)

@@ -100,6 +100,9 @@ enum class Lane : std::uint8_t {
 };
 inline constexpr std::size_t kHandshakeLanes = 3;  ///< the lanes before kDirect, best first
 
+/// "known_endpoint", "with_mac2", "other", "direct".
+const char* lane_name(Lane l);
+
 struct DeviceOptions {
   /// Handshake messages per second (all peers) above which the device is under load and
   /// demands cookies (whitepaper §5.3); sticky for kUnderLoadAfterTime.

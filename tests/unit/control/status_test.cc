@@ -114,6 +114,32 @@ TEST(PeerState, Thresholds) {
   EXPECT_EQ(peer_state(800, 1000), "idle");
 }
 
+TEST(PeerStatus, FromADevicePeerSnapshot) {
+  wg::PeerSnapshot p;
+  p.public_key.bytes[0] = 7;
+  p.preshared_key.data()[0] = 9;  // never copied: PeerStatus has no place for it
+  p.endpoint = *net::Endpoint::parse("192.0.2.4:51820");
+  p.allowed_ips = {*net::Prefix::parse("10.9.0.2/32")};
+  p.last_handshake_sec = 900;
+  p.rx_bytes = 1;
+  p.tx_bytes = 2;
+  p.rx_packets = 3;
+  p.tx_packets = 4;
+  const PeerStatus s = peer_status(p, 1000);
+  EXPECT_EQ(s.public_key, p.public_key);
+  EXPECT_EQ(s.addresses, p.allowed_ips);
+  EXPECT_EQ(s.endpoint, "192.0.2.4:51820");
+  EXPECT_EQ(s.last_handshake, 900);
+  EXPECT_EQ(s.rx_bytes + 10 * s.tx_bytes + 100 * s.rx_packets + 1000 * s.tx_packets, 4321u);
+  EXPECT_EQ(s.state, "connected");
+  EXPECT_EQ(s.name, "");
+  p.endpoint.reset();
+  p.last_handshake_sec = 0;
+  const PeerStatus never = peer_status(p, 1000);
+  EXPECT_EQ(never.endpoint, "");
+  EXPECT_EQ(never.state, "never");
+}
+
 TEST(StatusServer, ServesOverSocketAndCommands) {
   char dir[] = "/tmp/warren_status_XXXXXX";
   ASSERT_NE(::mkdtemp(dir), nullptr);

@@ -68,6 +68,13 @@ class Lanes : public ::testing::Test {
   Network net;
 };
 
+TEST(LaneName, NamesEveryLane) {
+  EXPECT_STREQ(lane_name(Lane::kKnownEndpoint), "known_endpoint");
+  EXPECT_STREQ(lane_name(Lane::kWithMac2), "with_mac2");
+  EXPECT_STREQ(lane_name(Lane::kOther), "other");
+  EXPECT_STREQ(lane_name(Lane::kDirect), "direct");
+}
+
 TEST_F(Lanes, OnlyWellSizedHandshakeMessagesAreQueued) {
   Network::connect(a, b);
   const net::Path p = from(a);
