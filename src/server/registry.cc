@@ -138,6 +138,8 @@ control::EnrollReply Registry::enroll(const control::EnrollRequest& req, std::in
         result = *known;
         return;
       }
+      if (inv->revoked())
+        throw RegistryError("invite_revoked", "the invite was revoked by the operator");
       if (inv->expires_at != 0 && now >= inv->expires_at)
         throw RegistryError("invite_expired", "the invite has expired; ask for a new one");
       if (inv->uses_left <= 0)
@@ -156,6 +158,15 @@ control::EnrollReply Registry::enroll(const control::EnrollRequest& req, std::in
         if (!existing->revoked())
           throw RegistryError("name_taken",
                               "a client named '" + name + "' is already enrolled with another key");
+        // A revoked name comes back only through an invite the operator issued for exactly
+        // this name after the revocation; a group invite or an older one cannot revive it.
+        const bool invited_again = inv->max_uses == 1 && inv->name == name &&
+                                   inv->created_at >= existing->revoked_at &&
+                                   inv->id != existing->invite_id;
+        if (!invited_again)
+          throw RegistryError("revoked", "the name '" + name +
+                                             "' was revoked by the operator; only a new invite "
+                                             "for it can enroll it again");
         c = *existing;  // a revoked name invited again: a new key, a fresh record
         c.leases.clear();
       }
@@ -198,6 +209,27 @@ ClientRecord Registry::revoke(std::string_view name, std::int64_t now) {
     t.put_client(*c);
   });
   return before;
+}
+
+std::vector<InviteRecord> Registry::invites() {
+  std::vector<InviteRecord> out;
+  store_.transaction([&](StoreTxn& t) { out = t.invites(); });
+  return out;
+}
+
+InviteRecord Registry::revoke_invite(std::string_view id, std::int64_t now) {
+  InviteRecord out;
+  store_.transaction([&](StoreTxn& t) {
+    auto inv = t.find_invite(id);
+    if (!inv)
+      throw RegistryError("unknown_invite", "no invite with id '" + std::string(id) + "'");
+    if (inv->revoked())
+      throw RegistryError("already_revoked", "invite '" + std::string(id) + "' is already revoked");
+    inv->revoked_at = now;
+    t.put_invite(*inv);
+    out = *inv;
+  });
+  return out;
 }
 
 Registry::Exported Registry::export_client(std::string_view name, std::int64_t now,

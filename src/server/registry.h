@@ -13,6 +13,11 @@
 ///     ("invite_used_up"); the name is the invite's name for a single-use invite, and
 ///     "<invite name>-<client's name>" for a multi-use one; a name enrolled with another
 ///     key is "name_taken"; a revoked key is "revoked";
+///   * a revoked name stays refused ("revoked") until the operator issues a new single-use
+///     invite for exactly that name after the revocation: holders of a group invite (or of
+///     an old invite) cannot take a revoked member's name, or its reservation, back;
+///   * an invite revoked by the operator (`warren server invite revoke ID`) is
+///     "invite_revoked" once its secret matched;
 ///   * addresses: the client's reservation if it has one; else with strategy dynamic or
 ///     static-or-dynamic the lowest free address ("pool_exhausted" when none); with strategy
 ///     static and no reservation, "no_reservation";
@@ -53,6 +58,12 @@ class Registry {
   /// Stores a new invite and returns its line. `expires` 0 = never; `uses` >= 1.
   std::string create_invite(std::string_view name, std::chrono::seconds expires, int uses,
                             const control::Fingerprint& fingerprint, std::int64_t now);
+
+  /// Every invite, oldest first, with what an operator may see (never the secret).
+  std::vector<InviteRecord> invites();
+  /// Marks invite ID revoked: it enrolls nobody from now on (clients it enrolled stay). Throws
+  /// RegistryError("unknown_invite") / ("already_revoked").
+  InviteRecord revoke_invite(std::string_view id, std::int64_t now);
 
   /// Decides an enrollment request (see the rules above). Never throws.
   control::EnrollReply enroll(const control::EnrollRequest& request, std::int64_t now);

@@ -57,6 +57,8 @@ struct InviteRecord {
   std::int64_t expires_at = 0;  ///< 0 = never
   std::int64_t max_uses = 1;
   std::int64_t uses_left = 1;
+  std::int64_t revoked_at = 0;  ///< 0 = valid; else Unix seconds of `warren server invite revoke`
+  bool revoked() const { return revoked_at != 0; }
 };
 
 class StoreTxn {
@@ -65,6 +67,8 @@ class StoreTxn {
   virtual std::optional<InviteRecord> find_invite(std::string_view id) = 0;
   /// Inserts or replaces by id.
   virtual void put_invite(const InviteRecord& invite) = 0;
+  /// Every invite, oldest first.
+  virtual std::vector<InviteRecord> invites() = 0;
   virtual std::optional<ClientRecord> find_client_by_name(std::string_view name) = 0;
   virtual std::optional<ClientRecord> find_client_by_key(const crypto::PublicKey& key) = 0;
   /// Inserts or replaces by name; the client's leases become exactly `client.leases`. Throws

@@ -188,6 +188,18 @@ out=$(try_join "$tampered" x) && rc=0 || rc=$?
 check "tampered invite refused" bash -c "[[ $rc == 1 ]] && grep -qiE 'not valid|invalid invite|fingerprint' <<<'$out'"
 out=$(try_join "warren1:garbage!" x) || true
 check "malformed invite: clear error" grep -q 'invalid invite' <<<"$out"
+# Invites are listed (never their secret) and can be revoked; a revoked one enrolls nobody.
+"$W" server invite --config "$CONF" --name grp --uses 3 >"$WIT_TMP/invgrp"
+list=$("$W" server invites --config "$CONF")
+grp_id=$(awk '$2 == "grp" {print $1}' <<<"$list")
+check "invites: lists the group invite, valid, 3 of 3 uses" grep -qE "^$grp_id +grp +valid +3/3" <<<"$list"
+secret_part=$(cut -c 10-30 "$WIT_TMP/invgrp")
+check_not "invites: the listing carries no part of the invite line" grep -qF "$secret_part" <<<"$list"
+check "invite revoke ID" "$W" server invite revoke --config "$CONF" "$grp_id"
+out=$(try_join "$(cat "$WIT_TMP/invgrp")" x) && rc=0 || rc=$?
+check "revoked invite refused with a clear error" bash -c "[[ $rc == 1 ]] && grep -q 'revoked' <<<'$out'"
+check "invites --json: the invite is revoked" bash -c \
+  "'$W' server invites --config '$CONF' --json | grep -A7 '\"$grp_id\"' | grep -q '\"state\": \"revoked\"'"
 check_not "refused joins leave no client config" test -e "$WIT_TMP/clx/${WIT_PREFIX}x.conf"
 check_not "refused joins leave no interface" ip -n "${WIT_PREFIX}c2" link show "${WIT_PREFIX}x"
 check_eq "refused enrollments change nothing" "$peers_before" "$(wg show "$SIF" peers | wc -l)"
