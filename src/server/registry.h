@@ -19,8 +19,11 @@
 ///   * an invite revoked by the operator (`warren server invite revoke ID`) is
 ///     "invite_revoked" once its secret matched;
 ///   * addresses: the client's reservation if it has one; else with strategy dynamic or
-///     static-or-dynamic the lowest free address ("pool_exhausted" when none); with strategy
-///     static and no reservation, "no_reservation";
+///     static-or-dynamic its own quarantined address if it has one, or the lowest free address
+///     not in another client's quarantine ("pool_exhausted" when none); with strategy static
+///     and no reservation, "no_reservation";
+///   * a dynamic address freed by revoke or idle release is quarantined for
+///     `[pool] quarantine` (default 1 h) from every client but its former holder;
 ///   * everything (client, leases, invite use) is one store transaction, committed before the
 ///     reply is built; any failure changes nothing.
 
@@ -97,9 +100,13 @@ class Registry {
   const std::optional<AddressPool>& pool_v6() const { return pool_v6_; }
 
  private:
-  /// The client's leases after (re)allocation; throws RegistryError.
+  /// The client's leases after (re)allocation; throws RegistryError. Skips addresses in
+  /// another client's quarantine, and gives `name` its own quarantined address back first.
   std::vector<Lease> allocate(StoreTxn& txn, const std::string& name,
-                              const std::vector<Lease>& current) const;
+                              const std::vector<Lease>& current, std::int64_t now) const;
+  /// Quarantines the dynamic leases `name` held in `before` and no longer holds in `after`.
+  void quarantine_freed(StoreTxn& txn, const std::string& name, const std::vector<Lease>& before,
+                        const std::vector<Lease>& after, std::int64_t now) const;
 
   const ServerConfig& config_;
   LeaseStore& store_;

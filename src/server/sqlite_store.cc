@@ -18,8 +18,8 @@
 namespace warren::server {
 namespace {
 
-// Version 2 added invites.revoked_at (`warren server invite revoke`).
-constexpr int kSchemaVersion = 2;
+// Version 2 added invites.revoked_at (`warren server invite revoke`), 3 the quarantine table.
+constexpr int kSchemaVersion = 3;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE invites(
@@ -46,13 +46,21 @@ CREATE TABLE leases(
   dynamic     INTEGER NOT NULL
 );
 CREATE INDEX leases_by_client ON leases(client_name);
-PRAGMA user_version = 2;
+CREATE TABLE quarantine(
+  address     TEXT PRIMARY KEY,
+  client_name TEXT NOT NULL,
+  freed_at    INTEGER NOT NULL
+);
+PRAGMA user_version = 3;
 )sql";
 
 // Each entry upgrades a database of version i + 1 to i + 2, inside the opening transaction.
 constexpr const char* kMigrations[] = {
     "ALTER TABLE invites ADD COLUMN revoked_at INTEGER NOT NULL DEFAULT 0;"
     "PRAGMA user_version = 2;",
+    "CREATE TABLE quarantine(address TEXT PRIMARY KEY, client_name TEXT NOT NULL,"
+    " freed_at INTEGER NOT NULL);"
+    "PRAGMA user_version = 3;",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion - 1);
 
@@ -275,6 +283,31 @@ class SqliteTxn final : public StoreTxn {
       out.insert(*a);
     }
     return out;
+  }
+
+  void put_quarantine(const Quarantined& q) override {
+    Stmt s(db_, "INSERT OR REPLACE INTO quarantine(address,client_name,freed_at) VALUES(?,?,?)",
+           path_);
+    s.bind(1, q.address.to_string()).bind(2, q.client_name).bind(3, q.freed_at);
+    s.run();
+  }
+
+  std::vector<Quarantined> quarantined() override {
+    Stmt s(db_, "SELECT address,client_name,freed_at FROM quarantine ORDER BY freed_at", path_);
+    std::vector<Quarantined> out;
+    while (s.step()) {
+      auto a = net::IpAddress::parse(s.text(0));
+      if (!a)
+        throw StoreError(path_ + ": corrupt quarantined address in the database");
+      out.push_back(Quarantined{*a, s.text(1), s.i64(2)});
+    }
+    return out;
+  }
+
+  void end_quarantine(const net::IpAddress& address) override {
+    Stmt s(db_, "DELETE FROM quarantine WHERE address=?", path_);
+    s.bind(1, address.to_string());
+    s.run();
   }
 
  private:

@@ -61,6 +61,13 @@ struct InviteRecord {
   bool revoked() const { return revoked_at != 0; }
 };
 
+/// A freed dynamic address, kept from other clients until `freed_at` + the quarantine.
+struct Quarantined {
+  net::IpAddress address;
+  std::string client_name;  ///< who held it: the one client that may take it back early
+  std::int64_t freed_at = 0;
+};
+
 class StoreTxn {
  public:
   virtual ~StoreTxn() = default;
@@ -77,6 +84,12 @@ class StoreTxn {
   virtual std::vector<ClientRecord> clients() = 0;
   /// Every leased address (both families).
   virtual std::set<net::IpAddress> leased_addresses() = 0;
+  /// Records (or renews) a freed address's quarantine.
+  virtual void put_quarantine(const Quarantined& q) = 0;
+  /// Every quarantined address, expired ones included.
+  virtual std::vector<Quarantined> quarantined() = 0;
+  /// Ends a quarantine (the address was leased again, or its time is up); absent is fine.
+  virtual void end_quarantine(const net::IpAddress& address) = 0;
 };
 
 class LeaseStore {

@@ -350,7 +350,9 @@ TEST_F(RegistryTest, StaticOnly) {
 }
 
 TEST_F(RegistryTest, RevokeFreesAddressAndRefusesKey) {
-  make(config(PoolStrategy::kDynamic));
+  auto cfg = config(PoolStrategy::kDynamic);
+  cfg.address_quarantine = std::chrono::seconds(0);  // reuse at once (see Quarantine* below)
+  make(cfg);
   std::string line = invite("alice");
   auto a = reg_->enroll(request(line, "", 1), 1000);
   auto before = reg_->revoke("alice", 1100);
@@ -440,6 +442,52 @@ TEST_F(RegistryTest, InvitesAreListedAndRevocable) {
     EXPECT_EQ(e.code(), "unknown_invite");
   }
   EXPECT_EQ(reg_->invites()[1].revoked_at, 1100);
+}
+
+// Issue 12 (5): the next client must not inherit a revoked client's address (conntrack
+// entries, address-keyed firewall rules, other clients' sessions to it).
+TEST_F(RegistryTest, QuarantineKeepsARevokedAddressFromTheNextClient) {
+  make(config(PoolStrategy::kDynamic));  // quarantine: 1 h by default
+  ASSERT_EQ(cfg_.address_quarantine, std::chrono::seconds(3600));
+  auto a = reg_->enroll(request(invite("alice"), "", 1), 1000);
+  ASSERT_TRUE(a.enrollment);
+  EXPECT_EQ(a.enrollment->addresses[0].to_string(), "10.0.0.2/32");
+  (void)reg_->revoke("alice", 1100);
+  auto b = reg_->enroll(request(invite("bob"), "", 2), 1200);
+  ASSERT_TRUE(b.enrollment) << b.error_message;
+  EXPECT_EQ(b.enrollment->addresses[0].to_string(), "10.0.0.3/32");
+  EXPECT_EQ(b.enrollment->addresses[1].to_string(), "fd00::3/128");
+  // Just before the hour is up it is still held back; then it returns to the pool.
+  auto c = reg_->enroll(request(invite("carol"), "", 3), 1100 + 3599);
+  EXPECT_EQ(c.enrollment->addresses[0].to_string(), "10.0.0.4/32");
+  auto d = reg_->enroll(request(invite("dave"), "", 4), 1100 + 3600);
+  EXPECT_EQ(d.enrollment->addresses[0].to_string(), "10.0.0.2/32");
+}
+
+TEST_F(RegistryTest, QuarantinedAddressGoesBackToItsFormerHolder) {
+  auto cfg = config(PoolStrategy::kDynamic);
+  cfg.lease_idle_time = std::chrono::seconds(100);
+  make(cfg);
+  std::string line = invite("alice");
+  ASSERT_TRUE(reg_->enroll(request(line, "", 1), 1000).enrollment);
+  EXPECT_EQ(reg_->release_idle(1200), std::vector<std::string>{"alice"});
+  auto b = reg_->enroll(request(invite("bob"), "", 2), 1300);
+  EXPECT_EQ(b.enrollment->addresses[0].to_string(), "10.0.0.3/32");  // not alice's
+  auto again = reg_->enroll(request(line, "", 1), 1400);  // alice re-joins
+  ASSERT_TRUE(again.enrollment) << again.error_message;
+  EXPECT_EQ(again.enrollment->addresses[0].to_string(), "10.0.0.2/32");
+  EXPECT_EQ(again.enrollment->addresses[1].to_string(), "fd00::2/128");
+}
+
+TEST_F(RegistryTest, ReservationsAreNotQuarantined) {
+  auto cfg = config(PoolStrategy::kStaticOrDynamic);
+  cfg.reservations["alice"] = {ip("10.0.0.9")};
+  make(cfg);
+  ASSERT_TRUE(reg_->enroll(request(invite("alice"), "", 1), 1000).enrollment);
+  (void)reg_->revoke("alice", 1100);
+  auto r = reg_->enroll(request(invite("alice", 1, {}, 1200), "", 2), 1200);
+  ASSERT_TRUE(r.enrollment) << r.error_message;
+  EXPECT_EQ(r.enrollment->addresses[0].to_string(), "10.0.0.9/32");
 }
 
 TEST_F(RegistryTest, IdleDynamicLeasesReleasedStaticKept) {
