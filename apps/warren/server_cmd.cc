@@ -10,7 +10,9 @@
 // invite/revoke/export open the same state files as the running server (SQLite serialises
 // the writers) and then ask a running server, through its root-only status socket, to apply
 // the change to its interface at once ("sync"). Without a running server the change applies
-// at its next start.
+// at its next start. A running server that does not confirm in time is an error (exit 1): the
+// change is stored, and the server applies it by itself within seconds (it watches the
+// database), but the operator must not be told it took effect when that is not known.
 
 #include <cstdio>
 #include <cstdlib>
@@ -60,21 +62,36 @@ struct Args {
   std::vector<std::string> positional;
 };
 
-/// Tells a running server to reload its peers; quiet when none runs.
-void notify_running_server(const server::ServerConfig& cfg) {
+constexpr auto kSyncTimeout = std::chrono::seconds(5);
+
+/// Tells a running server to reload its peers. Returns the exit code: 0 when it confirmed or
+/// when none runs, 1 (with a precise message) when one runs and did not confirm.
+int notify_running_server(const server::ServerConfig& cfg) {
+  std::string why;
   try {
-    std::string reply = control::query_daemon(cfg.interface, "sync");
-    if (reply.rfind("ok", 0) != 0)
-      std::fprintf(stderr, "warren server: the running server answered: %s", reply.c_str());
-    else
+    std::string reply = control::query_daemon(cfg.interface, "sync",
+                                              control::kDefaultStatusDir, kSyncTimeout);
+    if (reply.rfind("ok", 0) == 0) {
       std::fprintf(stderr, "warren server: applied to the running server on %s\n",
                    cfg.interface.c_str());
-  } catch (const control::ControlError&) {
+      return 0;
+    }
+    why = "it answered: " + reply.substr(0, reply.find('\n'));
+  } catch (const control::DaemonNotRunning&) {
     std::fprintf(stderr,
                  "warren server: no server is running for %s; the change applies at its next "
                  "start\n",
                  cfg.interface.c_str());
+    return 0;
+  } catch (const control::ControlError& e) {
+    why = e.what();
   }
+  std::fprintf(stderr,
+               "warren server: the change is stored, but the server running on %s did not "
+               "confirm it (%s); a live server applies it by itself within a few seconds — "
+               "check with `warren status %s`\n",
+               cfg.interface.c_str(), why.c_str(), cfg.interface.c_str());
+  return 1;
 }
 
 std::string unix_time_text(std::int64_t t) {
@@ -241,8 +258,7 @@ int server_main(int argc, char** argv) {
         addrs += " " + l.address.to_string();
       std::fprintf(stderr, "warren server: revoked %s (freed:%s)\n", a.name.c_str(),
                    addrs.empty() ? " nothing" : addrs.c_str());
-      notify_running_server(cfg);
-      return 0;
+      return notify_running_server(cfg);
     }
     // export: the one place where warren prints a private key, on purpose: a stock
     // WireGuard client needs it in its config file.
@@ -251,8 +267,7 @@ int server_main(int argc, char** argv) {
     std::fputs(conf.c_str(), stdout);
     std::fflush(stdout);
     secure_zero(conf.data(), conf.size());
-    notify_running_server(cfg);
-    return 0;
+    return notify_running_server(cfg);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "warren server: %s\n", e.what());
     return 1;

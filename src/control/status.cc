@@ -325,13 +325,13 @@ void StatusServer::loop() {
 }
 
 std::string query_daemon(std::string_view ifname, std::string_view request,
-                         std::string_view socket_dir) {
+                         std::string_view socket_dir, std::chrono::milliseconds timeout) {
   const std::string path = std::string(socket_dir) + "/" + std::string(ifname) + ".sock";
   auto c = platform::connect_unix(path);
   if (!c.ok()) {
     if (c.error == ENOENT || c.error == ECONNREFUSED)
-      throw ControlError("no warren daemon is running for interface " + std::string(ifname) + " (" +
-                         path + ")");
+      throw DaemonNotRunning("no warren daemon is running for interface " + std::string(ifname) +
+                             " (" + path + ")");
     if (c.error == EACCES || c.error == EPERM)
       throw ControlError("permission denied for " + path + " (run as root)");
     throw ControlError("cannot connect to " + path + ": " + c.message());
@@ -342,7 +342,7 @@ std::string query_daemon(std::string_view ifname, std::string_view request,
   std::string reply;
   char buf[4096];
   for (;;) {
-    auto r = c.value.read(buf, std::chrono::milliseconds(10'000));
+    auto r = c.value.read(buf, timeout);
     if (!r.ok())
       throw ControlError("no answer from " + path + ": " + r.message());
     if (r.value == 0)

@@ -18,6 +18,7 @@
 /// uses "sync" so that `warren server revoke` takes effect at once); see StatusServerOptions.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -119,10 +120,18 @@ class StatusServer {
   std::thread thread_;
 };
 
-/// Sends one request line to the daemon of `ifname` and returns its whole reply. Throws
-/// ControlError ("no warren daemon for IFNAME", permission denied, timeout).
+/// No daemon listens on the interface's status socket (missing, or nobody accepts).
+class DaemonNotRunning : public ControlError {
+ public:
+  using ControlError::ControlError;
+};
+
+/// Sends one request line to the daemon of `ifname` and returns its whole reply, waiting at
+/// most `timeout` for it. Throws DaemonNotRunning when no daemon serves the socket, and
+/// ControlError otherwise (permission denied, no answer in time).
 std::string query_daemon(std::string_view ifname, std::string_view request,
-                         std::string_view socket_dir = kDefaultStatusDir);
+                         std::string_view socket_dir = kDefaultStatusDir,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(10));
 InterfaceStatus query_status(std::string_view ifname,
                              std::string_view socket_dir = kDefaultStatusDir);
 /// Interface names with a socket in `socket_dir`, sorted.

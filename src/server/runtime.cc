@@ -35,7 +35,11 @@
 namespace warren::server {
 namespace {
 
-constexpr auto kMaintenanceInterval = std::chrono::seconds(5);
+// Maintenance runs every second: it notices database changes made by other processes (a
+// revoke whose `sync` did not reach us) within that; the heavier part (handshake times, idle
+// release) runs every kHeavyMaintenanceEvery rounds.
+constexpr auto kMaintenanceInterval = std::chrono::seconds(1);
+constexpr int kHeavyMaintenanceEvery = 5;
 constexpr std::int64_t kIdleCheckSeconds = 60;
 
 std::int64_t unix_now() {
@@ -241,8 +245,22 @@ class Server {
     return out + used;
   }
 
-  /// Handshake times to the store; idle dynamic leases released (and their peers removed).
+  /// Re-syncs the interface when another process committed to the database (revoke, export,
+  /// enrollment through the CLI) since the last look.
+  void apply_store_changes() {
+    const std::int64_t v = state_.store->data_version();
+    if (v == store_version_)
+      return;
+    store_version_ = v;
+    sync();
+  }
+
+  /// Every second: database changes by others. Every kHeavyMaintenanceEvery seconds also:
+  /// handshake times to the store; idle dynamic leases released (and their peers removed).
   void maintain() {
+    apply_store_changes();
+    if (++rounds_ % kHeavyMaintenanceEvery != 0)
+      return;
     wg::DeviceSnapshot snap = engine_.snapshot();
     std::map<crypto::PublicKey, std::int64_t> hs;
     for (const auto& p : snap.peers)
@@ -304,6 +322,8 @@ class Server {
   dataplane::Engine& engine_;
   std::mutex mutex_;
   std::int64_t last_idle_check_ = 0;
+  std::int64_t store_version_ = -1;  // main thread only (maintain)
+  std::uint64_t rounds_ = 0;         // main thread only (maintain)
 };
 
 /// Serves GET /metrics (any path) on a local TCP address, one request at a time.

@@ -376,6 +376,15 @@ class SqliteStore final : public LeaseStore {
     return out;
   }
 
+  std::int64_t data_version() override {
+    std::lock_guard lock(mutex_);
+    // SQLite's per-connection counter: it moves when another connection commits.
+    Stmt v(db_, "PRAGMA data_version", path_);
+    if (!v.step())
+      throw StoreError(path_ + ": cannot read PRAGMA data_version");
+    return v.i64(0);
+  }
+
   void touch(const std::vector<std::pair<std::string, std::int64_t>>& seen) override {
     if (seen.empty())
       return;

@@ -100,6 +100,10 @@ class LeaseStore {
   virtual std::vector<ClientRecord> clients() = 0;
   /// Records handshake times (name -> Unix seconds) in one transaction; unknown names ignored.
   virtual void touch(const std::vector<std::pair<std::string, std::int64_t>>& seen) = 0;
+  /// A number that changes whenever another connection or process commits to the store (not
+  /// on this store's own commits). The running server polls it, so a revocation written while
+  /// the server could not be told (busy, stopped for a moment) still takes effect by itself.
+  virtual std::int64_t data_version() = 0;
 };
 
 /// Opens (creating when missing, file mode 0600) a SQLite database in WAL mode with

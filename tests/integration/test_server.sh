@@ -234,6 +234,23 @@ check "the next enrollee gets an address" grep -q "^Address *= *10.77.0." "$WIT_
 check_not "the revoked address is quarantined (not given to the next enrollee)" \
   grep -q "^Address *= *$revoked_addr/32" "$WIT_TMP/clx/${WIT_PREFIX}x.conf"
 ip netns exec "${WIT_PREFIX}c2" "$W" down "${WIT_PREFIX}x" >/dev/null 2>&1 || true
+# A revoke the running server is not told of (written through another config naming the same
+# database) still takes effect: the server watches the database.
+sed -e "s/^name = .*/name = \"${SIF}z\"/" -e '/^\[storage\]/,$d' "$CONF" >"$WIT_TMP/srv/alias.toml"
+printf '[storage]\ndatabase = "%s"\n' "$WIT_TMP/srv/server.db" >>"$WIT_TMP/srv/alias.toml"
+out=$("$W" server revoke --config "$WIT_TMP/srv/alias.toml" c5 2>&1) && rc=0 || rc=$?
+check "revoke through another config: stored, no server told (exit 0)" \
+  bash -c "[[ $rc == 0 ]] && grep -q 'no server is running' <<<'$out'"
+check "the running server removes the peer by itself within 3 s" \
+  wait_until 3 bash -c "! wg show '$SIF' allowed-ips | grep -q '${ADDR_OF[5]}/32'"
+# A running server that does not answer: the revoke is stored, and the command says so and fails.
+kill -STOP "$SERVER_PID"
+out=$("$W" server revoke --config "$CONF" c6 2>&1) && rc=0 || rc=$?
+kill -CONT "$SERVER_PID"
+check "revoke while the server does not answer: exit 1, precise message" \
+  bash -c "[[ $rc == 1 ]] && grep -q 'did not confirm' <<<'$out'"
+check "... and the server applies it once it runs again" \
+  wait_until 5 bash -c "! wg show '$SIF' allowed-ips | grep -q '${ADDR_OF[6]}/32'"
 
 # ---- stock wg-quick client with an exported config ------------------------------------------------
 if command -v wg-quick >/dev/null && command -v wireguard-go >/dev/null && [[ ! -e /sys/module/wireguard ]]; then

@@ -200,6 +200,18 @@ TEST_F(StoreTest, SchemaVersion1IsUpgraded) {
   s->transaction([&](StoreTxn& t) { EXPECT_EQ(t.find_invite("0011223344556677")->revoked_at, 5); });
 }
 
+TEST_F(StoreTest, DataVersionMovesOnOtherConnectionsCommitsOnly) {
+  auto server = open_sqlite_store(db());
+  auto cli = open_sqlite_store(db());  // `warren server revoke` in another process
+  const std::int64_t v0 = server->data_version();
+  server->transaction([&](StoreTxn& t) { t.put_client(client("a", 1, {})); });
+  EXPECT_EQ(server->data_version(), v0) << "its own commits must not trigger a re-sync";
+  cli->transaction([&](StoreTxn& t) { t.put_client(client("b", 2, {})); });
+  const std::int64_t v1 = server->data_version();
+  EXPECT_NE(v1, v0);
+  EXPECT_EQ(server->data_version(), v1);  // stable until the next foreign commit
+}
+
 // ---- registry ------------------------------------------------------------------------------
 
 ServerConfig config(PoolStrategy strategy, const char* v4 = "10.0.0.1/28") {
