@@ -1,34 +1,56 @@
 #!/usr/bin/env bash
-# tools/bench.sh BIN_DIR - throughput / CPU / memory / latency of warren-wg against wireguard-go
+# tools/bench.sh BIN_DIR - throughput / CPU / memory / latency of warren against wireguard-go
 # (run by `sudo make bench`; not part of `make test`).
 #
 # Topology: two network namespaces ("hosts" A and B) joined by one veth pair (MTU 1500), a tunnel
 # interface in each (MTU 1420), the UDP sockets and the TUN of each daemon in its own host. iperf3
 # server in B, client in A; "A>B" means A sends (A encrypts, B decrypts), "B>A" is iperf3 -R.
 #
-# Setups (every round runs all of them, in a rotated order, so warren and wireguard-go alternate
-# and a load change on the shared machine hits both):
-#   raw veth (no tunnel); warren<->warren; wireguard-go<->wireguard-go; warren<->wireguard-go;
-#   wireguard-go<->warren; and every setup with warren again with WARREN_OFFLOADS=tun (UDP GSO/GRO
-#   off: veth hands GSO super-datagrams across unsegmented, which flatters one-host figures; "tun"
-#   keeps the TUN offloads, so these rows show what a real NIC without UDP offloads would see).
+#   host A  ── veth 192.168.91.0/24 ──  host B        tunnel 10.91.0.0/24: A .1, B .2
+#   daemon A, iperf3 -c                 daemon B, iperf3 -s
+#
+# References (wireguard-go, the userspace WireGuard to compare with), each measured when present:
+#   debian    Debian's wireguard-go (0.0.20220316 on bookworm, no offloads): `wireguard-go` on PATH,
+#             or WARREN_BENCH_WGGO_DEBIAN=PATH;
+#   upstream  current upstream wireguard-go 0.0.20250522 (TUN and UDP offloads): REPO/../shared/bin/
+#             wireguard-go-0.0.20250522 (see that directory's README), or WARREN_BENCH_WGGO_UPSTREAM=PATH.
+# Either may be set to "none" to leave it out. The output names the references it measured and
+# says which it did not, and why (a new user's machine has only Debian's).
+#
+# Setups (names for WARREN_BENCH_ONLY; every round runs all of them, in a rotated order, so warren
+# and wireguard-go alternate and a load change on the shared machine hits both):
+#   raw                    the veth without a tunnel (the ceiling);
+#   warren-warren          warren-wg in A and B, configured with `wg`;
+#   server-join            `warren server` in A, a client enrolled with `warren join` in B (the
+#                          invite over the control channel, the client daemon behind `warren up`);
+#                          the issue-11 target: within 10 % of warren-warren;
+#   debian-debian, upstream-upstream   a reference in A and B;
+#   warren-REF, REF-warren warren against the newest reference present (upstream, else debian);
+#   warren-warren/udp-off  warren-wg with WARREN_OFFLOADS=tun (UDP GSO/GRO off: veth hands GSO
+#                          super-datagrams across unsegmented, which flatters one-host figures;
+#                          this row shows what a real NIC without UDP offloads would see);
+#   baseline-baseline      only with WARREN_BENCH_BASELINE=DIR: the warren-wg in DIR (an older
+#                          build) in A and B, for before/after figures in the same run.
 # Per setup: idle ping RTT (20 pings, median), then iperf3 TCP with 1 and 4 streams in both
 # directions. Per test: throughput (iperf3 receiver), CPU seconds of the two daemons during the
 # test (utime + stime from /proc/PID/stat), megabits per CPU-second, peak RSS of the daemon in A and
 # of the one in B (VmHWM since its start). The table shows medians over the rounds.
-# Last, a memory row: VmRSS / VmHWM of warren-wg (and wireguard-go) with 1,000 configured idle peers.
+# Last, a memory row per implementation: VmRSS / VmHWM with 1,000 configured idle peers.
 #
 # Environment: WARREN_BENCH_ROUNDS (default 3), WARREN_BENCH_SECONDS (iperf3 duration per test,
-# default 4), WARREN_BENCH_ONLY (a regular expression over setup names, to run a subset).
-# Namespaces, daemons, iperf3 and temp files are removed on exit, also on failure or Ctrl-C.
+# default 4), WARREN_BENCH_ONLY (a regular expression over setup names, to run a subset; the memory
+# rows always run), WARREN_BENCH_WGGO_DEBIAN, WARREN_BENCH_WGGO_UPSTREAM, WARREN_BENCH_BASELINE.
+# Namespaces, daemons (also `warren down` of the joined client), iperf3, state files under
+# /var/run/warren and /var/run/wireguard, and temp files are removed on exit, also on failure or
+# Ctrl-C.
 set -euo pipefail
 
 if [[ $# -ne 1 ]]; then
-  echo "usage: sudo $0 BIN_DIR   (BIN_DIR holds warren-wg, e.g. build/bin)" >&2
+  echo "usage: sudo $0 BIN_DIR   (BIN_DIR holds warren-wg and warren, e.g. build/bin)" >&2
   exit 2
 fi
 BIN_DIR=$1
-WARREN=$(realpath "$BIN_DIR/warren-wg" 2>/dev/null || true)
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=${WARREN_BENCH_ROUNDS:-3}
 SECS=${WARREN_BENCH_SECONDS:-4}
 ONLY=${WARREN_BENCH_ONLY:-.}
@@ -40,34 +62,139 @@ if [[ $(id -u) -ne 0 ]]; then
   echo "bench: needs root for network namespaces and TUN devices: sudo make bench" >&2
   exit 1
 fi
+WARREN=$(realpath "$BIN_DIR/warren-wg" 2>/dev/null || true)
+WARREN_CLI=$(realpath "$BIN_DIR/warren" 2>/dev/null || true)
 [[ -x $WARREN ]] || { echo "bench: $BIN_DIR/warren-wg not found (make build)" >&2; exit 1; }
-WGGO=$(command -v wireguard-go || true)
-[[ -n $WGGO ]] || { echo "bench: wireguard-go not installed (sudo make setup)" >&2; exit 1; }
-for t in ip wg ping iperf3 awk ss; do
+for t in ip wg ping iperf3 awk ss timeout; do
   command -v "$t" >/dev/null || { echo "bench: missing tool $t (sudo make setup)" >&2; exit 1; }
 done
 
+# ---- implementations ------------------------------------------------------------------------
+# BIN[key]: absolute path; LABEL[key]: its name in the table; WHAT[key]: the header's description.
+declare -A BIN LABEL WHAT
+BIN[warren]=$WARREN LABEL[warren]="warren" WHAT[warren]="warren-wg $WARREN"
+REFS_MEASURED=()
+REFS_MISSING=()
+
+# add_reference KEY DESCRIPTION SETTING DEFAULT: KEY is measured when SETTING (or DEFAULT when the
+# setting is unset) names an executable wireguard-go; otherwise the reason is kept for the output.
+add_reference() {
+  local key=$1 desc=$2 setting=$3 default=$4 path version
+  path=${!setting-$default}
+  if [[ $path == none ]]; then
+    REFS_MISSING+=("$desc: left out ($setting=none)")
+    return 0
+  fi
+  if [[ -z $path || ! -x $path ]]; then
+    REFS_MISSING+=("$desc: not found${path:+ at $path} (set $setting=PATH)")
+    return 0
+  fi
+  path=$(realpath "$path")
+  version=$("$path" --version 2>/dev/null | sed -n '1s/^wireguard-go v//p')
+  if [[ -z $version ]]; then
+    REFS_MISSING+=("$desc: $path does not print a wireguard-go version")
+    return 0
+  fi
+  local other
+  for other in "${!BIN[@]}"; do
+    if [[ ${BIN[$other]} == "$path" ]]; then
+      REFS_MISSING+=("$desc: same binary as the $other reference ($path)")
+      return 0
+    fi
+  done
+  BIN[$key]=$path LABEL[$key]="wg-go $version" WHAT[$key]="reference: wg-go $version = $desc, $path"
+  REFS_MEASURED+=("$key")
+}
+add_reference debian "Debian's wireguard-go" WARREN_BENCH_WGGO_DEBIAN "$(command -v wireguard-go || true)"
+add_reference upstream "upstream wireguard-go" WARREN_BENCH_WGGO_UPSTREAM \
+  "$(realpath -m "$REPO/../shared/bin/wireguard-go-0.0.20250522")"
+if [[ -n ${WARREN_BENCH_BASELINE:-} ]]; then
+  b=$(realpath "$WARREN_BENCH_BASELINE/warren-wg" 2>/dev/null || true)
+  [[ -x $b ]] || { echo "bench: WARREN_BENCH_BASELINE: no warren-wg in $WARREN_BENCH_BASELINE" >&2; exit 1; }
+  [[ $b != "$WARREN" ]] || { echo "bench: WARREN_BENCH_BASELINE is the warren-wg under test" >&2; exit 1; }
+  BIN[baseline]=$b LABEL[baseline]="warren (baseline)" WHAT[baseline]="warren (baseline) = warren-wg $b"
+fi
+
+# Setups in their base order (rounds rotate it). server-join sits next to warren-warren so that
+# the two rows compared by the issue-11 target run close together in time.
+ORDER=(raw warren-warren server-join)
+[[ -n ${BIN[baseline]:-} ]] && ORDER+=(baseline-baseline)
+[[ -n ${BIN[debian]:-} ]] && ORDER+=(debian-debian)
+[[ -n ${BIN[upstream]:-} ]] && ORDER+=(upstream-upstream)
+REF=""
+[[ -n ${BIN[debian]:-} ]] && REF=debian
+[[ -n ${BIN[upstream]:-} ]] && REF=upstream
+[[ -n $REF ]] && ORDER+=("warren-$REF" "$REF-warren")
+ORDER+=(warren-warren/udp-off)
+SELECTED=()
+for s in "${ORDER[@]}"; do [[ $s =~ $ONLY ]] && SELECTED+=("$s"); done
+if ((${#SELECTED[@]} == 0)); then
+  echo "bench: WARREN_BENCH_ONLY=$ONLY selects no setup (setups: ${ORDER[*]})" >&2
+  exit 2
+fi
+if [[ " ${SELECTED[*]} " == *" server-join "* ]] && [[ ! -x $WARREN_CLI ]]; then
+  echo "bench: $BIN_DIR/warren not found (make build), needed by the server-join setup" >&2
+  exit 1
+fi
+
+label() {
+  local base=${1%/udp-off} suffix=""
+  [[ $1 == */udp-off ]] && suffix=", UDP GSO/GRO off"
+  case $base in
+    raw) echo "raw veth (no tunnel)" ;;
+    server-join) echo "warren server <-> warren join$suffix" ;;
+    *) echo "${LABEL[${base%%-*}]} <-> ${LABEL[${base#*-}]}$suffix" ;;
+  esac
+}
+
+# ---- namespaces and cleanup -----------------------------------------------------------------
 SFX=$(printf '%04x' $(((RANDOM ^ $$ ^ (RANDOM << 3)) & 0xffff)))
 NSA="wib${SFX}a" NSB="wib${SFX}b"
 IFA="wib${SFX}a" IFB="wib${SFX}b"
 TMP=$(mktemp -d /tmp/warren-bench.XXXXXX)
+# The joined client gets its own resolv.conf (ip netns exec bind-mounts /etc/netns/NSB/*), so even
+# a server that pushed DNS could never touch the host's; the bench config pushes none.
+NETNS_ETC=/etc/netns/$NSB
 CREATED_NS=()
-DAEMONS=()
+DAEMONS=()      # PIDs of the daemons of the current setup: A's first, then B's
+SERVER_PID=""   # `warren server`, a child of this shell
+CLIENT_UP=0     # a `warren join`ed client is up in B
+
+# alive PID: the process exists and is not a zombie (the server is our child until reaped).
+alive() {
+  local state
+  state=$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z ]]
+}
 
 stop_daemons() {
   local pid
+  if ((CLIENT_UP)); then
+    # `warren down` stops the client daemon and undoes what it changed (routes, journal, pid file).
+    if ! timeout 15 ip netns exec "$NSB" "$WARREN_CLI" down "$IFB" >"$TMP/down.log" 2>&1 &&
+      ! grep -q "is not up" "$TMP/down.log"; then  # "not up": the join itself failed
+      echo "bench: warren down $IFB failed:" >&2
+      cat "$TMP/down.log" >&2
+    fi
+    CLIENT_UP=0
+  fi
   ip -n "$NSA" link del "$IFA" 2>/dev/null || true
   ip -n "$NSB" link del "$IFB" 2>/dev/null || true
   for pid in "${DAEMONS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for _ in $(seq 30); do
-    local alive=0
-    for pid in "${DAEMONS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    ((alive)) || break
+    local live=0
+    for pid in "${DAEMONS[@]}"; do alive "$pid" && live=1; done
+    ((live)) || break
     sleep 0.1
   done
   for pid in "${DAEMONS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  if [[ -n $SERVER_PID ]]; then
+    { wait "$SERVER_PID"; } 2>/dev/null || true
+    SERVER_PID=""
+  fi
   DAEMONS=()
   rm -f "/var/run/wireguard/$IFA.sock" "/var/run/wireguard/$IFB.sock"
+  rm -f "/var/run/warren/$IFA".* "/var/run/warren/$IFB".*
 }
 
 cleanup() {
@@ -80,6 +207,8 @@ cleanup() {
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
   done
   for ns in "${CREATED_NS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+  rm -f "/var/run/warren/$IFA".* "/var/run/warren/$IFB".*
+  [[ -d $NETNS_ETC ]] && rm -rf -- "$NETNS_ETC"
   rm -rf "$TMP"
   exit "$rc"
 }
@@ -108,6 +237,8 @@ ip -n "$NSB" link set vb mtu 1500 up
 )
 PUBA=$(wg pubkey <"$TMP/a.key")
 PUBB=$(wg pubkey <"$TMP/b.key")
+mkdir -p "$NETNS_ETC"
+printf '# warren bench: %s\nnameserver 127.0.0.1\n' "$NSB" >"$NETNS_ETC/resolv.conf"
 
 ip netns exec "$NSB" iperf3 -s -p 5201 >"$TMP/iperf-server.log" 2>&1 </dev/null &
 disown
@@ -116,32 +247,28 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 
-# daemon_pid NS COMM: the daemon process (it daemonized) in NS.
-daemon_pid() {
+# pid_of_exe NS EXE: the one process in NS running EXE (an absolute, resolved path).
+pid_of_exe() {
   local pid
   for pid in $(ip netns pids "$1"); do
-    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$2" ]] && { echo "$pid"; return 0; }
+    [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == "$2" ]] && { echo "$pid"; return 0; }
   done
   return 1
 }
 
-# start_daemon NS IF IMPL OFFLOADS LOG
+# start_daemon NS IF KEY OFFLOADS LOG: a warren-wg or wireguard-go, daemonized the wg-quick way.
 start_daemon() {
-  local ns=$1 ifname=$2 impl=$3 offloads=$4 log=$5 comm pid
-  comm=$(basename "$impl")
-  if [[ -n $offloads ]]; then
-    ip netns exec "$ns" env WARREN_OFFLOADS="$offloads" "$impl" "$ifname" >"$log" 2>&1 ||
-      { cat "$log" >&2; die "could not start $impl $ifname"; }
-  else
-    ip netns exec "$ns" "$impl" "$ifname" >"$log" 2>&1 || { cat "$log" >&2; die "could not start $impl $ifname"; }
-  fi
+  local ns=$1 ifname=$2 bin=${BIN[$3]} offloads=$4 log=$5 pid vars=()
+  [[ -n $offloads ]] && vars=("WARREN_OFFLOADS=$offloads")
+  ip netns exec "$ns" env "${vars[@]}" "$bin" "$ifname" >"$log" 2>&1 </dev/null ||
+    { cat "$log" >&2; die "could not start $bin $ifname"; }
   for _ in $(seq 50); do [[ -S /var/run/wireguard/$ifname.sock ]] && break; sleep 0.1; done
   [[ -S /var/run/wireguard/$ifname.sock ]] || die "no UAPI socket for $ifname"
-  pid=$(daemon_pid "$ns" "$comm") || die "cannot find the $comm process in $ns"
+  pid=$(pid_of_exe "$ns" "$bin") || die "cannot find the $bin process in $ns"
   DAEMONS+=("$pid")
 }
 
-cpu_ticks() { # utime + stime of every PID given
+cpu_ticks() { # utime + stime of every PID given (all threads of each process)
   local pid total=0 t
   for pid in "$@"; do
     t=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2>/dev/null || echo 0)
@@ -155,7 +282,15 @@ hwm_kib() { # VmHWM of one PID in KiB
 HZ=$(getconf CLK_TCK)
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# tunnel_up A_IMPL B_IMPL A_OFFLOADS B_OFFLOADS
+# ping_through DST: the tunnel carries a ping from A to DST within 5 tries of 2 s.
+ping_through() {
+  for _ in 1 2 3 4 5; do
+    ip netns exec "$NSA" ping -n -c 1 -W 2 "$1" >/dev/null 2>&1 && return 0
+  done
+  return 1
+}
+
+# tunnel_up A_KEY B_KEY A_OFFLOADS B_OFFLOADS: two daemons configured with `wg`.
 tunnel_up() {
   start_daemon "$NSA" "$IFA" "$1" "$3" "$TMP/a.log"
   start_daemon "$NSB" "$IFB" "$2" "$4" "$TMP/b.log"
@@ -167,11 +302,57 @@ tunnel_up() {
   ip -n "$NSB" addr add 10.91.0.2/24 dev "$IFB"
   ip -n "$NSA" link set "$IFA" mtu 1420 up
   ip -n "$NSB" link set "$IFB" mtu 1420 up
-  local ok=0
-  for _ in 1 2 3 4 5; do
-    ip netns exec "$NSA" ping -n -c 1 -W 2 10.91.0.2 >/dev/null 2>&1 && { ok=1; break; }
+  ping_through 10.91.0.2 || die "no ping through the tunnel ($1 <-> $2)"
+}
+
+# server_join_up: `warren server` in A (a fresh state directory each time), an invite, `warren
+# join` in B over the control channel; sets JOIN_ADDR to the client's tunnel address. The config pushes no DNS
+# and sets up no NAT: the bench measures the data plane, and must not touch the host.
+server_join_up() {
+  local srv="$TMP/srv" cl="$TMP/cl"
+  rm -rf "$srv" "$cl"
+  mkdir -m 700 "$srv" "$cl"
+  cat >"$srv/server.toml" <<EOF
+[interface]
+name = "$IFA"
+listen_port = 51820
+address_v4 = "10.91.0.1/24"
+mtu = 1420
+
+[pool]
+[pool.reservations]
+bench = ["10.91.0.2"]
+
+[enrollment]
+listen = "192.168.91.1:7443"
+public_endpoint = "192.168.91.1:51820"
+EOF
+  ip netns exec "$NSA" "$WARREN_CLI" server --config "$srv/server.toml" >"$TMP/server.log" 2>&1 </dev/null &
+  SERVER_PID=$!
+  DAEMONS+=("$SERVER_PID")
+  local ready=0
+  for _ in $(seq 100); do
+    alive "$SERVER_PID" || break
+    if [[ -S /var/run/wireguard/$IFA.sock ]] && [[ -n $(ip netns exec "$NSA" ss -Htln 'sport = :7443') ]]; then
+      ready=1
+      break
+    fi
+    sleep 0.1
   done
-  ((ok)) || die "no ping through the tunnel ($1 <-> $2)"
+  ((ready)) || { tail -n 20 "$TMP/server.log" >&2; die "warren server did not come up (UAPI socket, enrollment port)"; }
+  "$WARREN_CLI" server invite --config "$srv/server.toml" --name bench --expires 1h >"$srv/invite" 2>"$TMP/invite.log" ||
+    { cat "$TMP/invite.log" >&2; die "warren server invite failed"; }
+  CLIENT_UP=1
+  timeout 60 ip netns exec "$NSB" "$WARREN_CLI" join "$(cat "$srv/invite")" --interface "$IFB" \
+    --config-dir "$cl" --name bench-client >"$TMP/join.log" 2>&1 </dev/null ||
+    { tail -n 20 "$TMP/join.log" >&2; die "warren join failed"; }
+  grep -qi '^DNS' "$cl/$IFB.conf" && die "the joined client got DNS settings; the bench config must push none"
+  local pid
+  pid=$(pid_of_exe "$NSB" "$WARREN_CLI") || die "cannot find the client daemon in $NSB"
+  DAEMONS+=("$pid")
+  JOIN_ADDR=$(sed -n 's/^Address *= *\([0-9.]*\)\/.*/\1/p' "$cl/$IFB.conf")
+  [[ -n $JOIN_ADDR ]] || die "no IPv4 address in the joined client's config"
+  ping_through "$JOIN_ADDR" || die "no ping through the tunnel (warren server <-> warren join)"
 }
 
 # ping_median DST: median RTT of 20 idle pings in ms (the median, because on a shared machine one
@@ -207,42 +388,40 @@ run_iperf() {
     hwm_b=$(hwm_kib "${DAEMONS[1]}")
   fi
   echo "$setup $streams $dir $round ok $mbps $cpu $bytes $hwm_a $hwm_b" >>"$TMP/results"
-  printf '    %-26s %d stream(s) %s  %6s Mbit/s  cpu %5s s\n' "$setup" "$streams" "$dir" "$mbps" "$cpu" >&2
+  printf '    %-30s %d stream(s) %s  %6s Mbit/s  cpu %5s s\n' "$setup" "$streams" "$dir" "$mbps" "$cpu" >&2
 }
-
-# Setup name -> "A_IMPL B_IMPL A_OFFLOADS B_OFFLOADS" (empty offloads = the default, all on).
-declare -A SETUP=(
-  [warren-warren]="$WARREN $WARREN - -"
-  [wggo-wggo]="$WGGO $WGGO - -"
-  [warren-wggo]="$WARREN $WGGO - -"
-  [wggo-warren]="$WGGO $WARREN - -"
-  [warren-warren/udp-off]="$WARREN $WARREN tun tun"
-  [warren-wggo/udp-off]="$WARREN $WGGO tun -"
-  [wggo-warren/udp-off]="$WGGO $WARREN - tun"
-)
-ORDER=(raw warren-warren wggo-wggo warren-wggo wggo-warren warren-warren/udp-off warren-wggo/udp-off wggo-warren/udp-off)
-SELECTED=()
-for s in "${ORDER[@]}"; do [[ $s =~ $ONLY ]] && SELECTED+=("$s"); done
-((${#SELECTED[@]} > 0)) || die "WARREN_BENCH_ONLY=$ONLY selects no setup"
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$(date +%s)
 echo "bench: ${#SELECTED[@]} setups x 4 tests x $ROUNDS rounds, ${SECS} s each (load before: $LOAD_BEFORE)" >&2
+echo "bench: setups: ${SELECTED[*]}" >&2
+for k in "${REFS_MEASURED[@]}"; do echo "bench: ${WHAT[$k]}" >&2; done
+for msg in "${REFS_MISSING[@]}"; do echo "bench: not measured: $msg" >&2; done
 for ((round = 1; round <= ROUNDS; round++)); do
   echo "  round $round" >&2
   n=${#SELECTED[@]}
   for ((k = 0; k < n; k++)); do
     setup=${SELECTED[$(((k + round - 1) % n))]}
-    if [[ $setup == raw ]]; then
-      DAEMONS=()
-      dst=192.168.91.2
-    else
-      read -r a b oa ob <<<"${SETUP[$setup]}"
-      [[ $oa == - ]] && oa=""
-      [[ $ob == - ]] && ob=""
-      tunnel_up "$a" "$b" "$oa" "$ob"
-      dst=10.91.0.2
-    fi
+    case $setup in
+      raw)
+        DAEMONS=()
+        dst=192.168.91.2
+        ;;
+      server-join)
+        server_join_up
+        dst=$JOIN_ADDR
+        ;;
+      *)
+        base=${setup%/udp-off}
+        oa="" ob=""
+        if [[ $setup == */udp-off ]]; then
+          [[ ${base%%-*} == warren ]] && oa=tun
+          [[ ${base#*-} == warren ]] && ob=tun
+        fi
+        tunnel_up "${base%%-*}" "${base#*-}" "$oa" "$ob"
+        dst=10.91.0.2
+        ;;
+    esac
     echo "$setup rtt $round $(ping_median "$dst")" >>"$TMP/rtts"
     for streams in 1 4; do
       for dir in "A>B" "B>A"; do
@@ -254,57 +433,68 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 
 # ---- memory with 1,000 idle peers ----------------------------------------------------------
-# peers_config N: a wg setconf file with N peers (random public keys; one /32 and an endpoint each).
+# peers_config N: a wg setconf file with N peers (random public keys; one /32 and an endpoint each),
+# written by one awk instead of a process per key. A key is 42 random base64 characters (31.5
+# bytes), one character that leaves the unused low bits zero, and "=": 32 bytes, as wg expects.
+# The private key comes from its file, not from a command line.
 peers_config() {
-  echo "[Interface]"
-  echo "PrivateKey = $(cat "$TMP/a.key")"
-  echo "ListenPort = 51830"
-  local i
-  for ((i = 0; i < $1; i++)); do
-    echo "[Peer]"
-    echo "PublicKey = $(head -c 32 /dev/urandom | base64)"
-    echo "AllowedIPs = 10.$((100 + i / 65536)).$(((i / 256) % 256)).$((i % 256))/32"
-    echo "Endpoint = 192.168.91.$((3 + i % 200)):$((20000 + i))"
-  done
+  # (whole pairs of lines: 2 lines of 42 characters are 63 bytes)
+  # shellcheck disable=SC2017
+  head -c $((($1 + 1) / 2 * 63)) /dev/urandom | base64 -w 42 | awk -v n="$1" '
+    NR == FNR { priv = $0; next }
+    FNR == 1 { print "[Interface]"; print "PrivateKey = " priv; print "ListenPort = 51830" }
+    FNR <= n {
+      i = FNR - 1
+      print "[Peer]"
+      printf "PublicKey = %s%s=\n", $0, substr("AEIMQUYcgkosw048", i % 16 + 1, 1)
+      printf "AllowedIPs = 10.%d.%d.%d/32\n", 100 + int(i / 65536), int(i / 256) % 256, i % 256
+      printf "Endpoint = 192.168.91.%d:%d\n", 3 + i % 200, 20000 + i
+    }' "$TMP/a.key" -
 }
 peers_config 1000 >"$TMP/peers.conf"
 MEM_ROWS=()
-for impl in "$WARREN" "$WGGO"; do
-  start_daemon "$NSA" "$IFA" "$impl" "" "$TMP/mem.log"
+for key in warren baseline "${REFS_MEASURED[@]}"; do
+  [[ -n ${BIN[$key]:-} ]] || continue
+  start_daemon "$NSA" "$IFA" "$key" "" "$TMP/mem.log"
   wg setconf "$IFA" "$TMP/peers.conf"
   ip -n "$NSA" link set "$IFA" mtu 1420 up
   sleep 2
   npeers=$(wg show "$IFA" peers | wc -l)
   rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/${DAEMONS[0]}/status")
   hwm=$(hwm_kib "${DAEMONS[0]}")
-  MEM_ROWS+=("$(basename "$impl") $npeers $rss $hwm")
+  MEM_ROWS+=("$key $npeers $rss $hwm")
   stop_daemons
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 ELAPSED=$(($(date +%s) - START))
 
 # ---- the table ------------------------------------------------------------------------------
-label() {
-  case $1 in
-    raw) echo "raw veth (no tunnel)" ;;
-    warren-warren) echo "warren <-> warren" ;;
-    wggo-wggo) echo "wg-go <-> wg-go" ;;
-    warren-wggo) echo "warren <-> wg-go" ;;
-    wggo-warren) echo "wg-go <-> warren" ;;
-    warren-warren/udp-off) echo "warren <-> warren, UDP GSO/GRO off" ;;
-    warren-wggo/udp-off) echo "warren <-> wg-go, UDP GSO/GRO off" ;;
-    wggo-warren/udp-off) echo "wg-go <-> warren, UDP GSO/GRO off" ;;
-  esac
-}
+W=20
+for setup in "${SELECTED[@]}"; do
+  l=$(label "$setup")
+  ((${#l} > W)) && W=${#l}
+done
 
 echo
 echo "warren benchmark: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), kernel $(uname -r)"
-echo "  warren-wg $WARREN; $("$WGGO" --version 2>&1 | head -n 1); iperf3 TCP, $SECS s per test, medians of $ROUNDS rounds"
+echo "  ${WHAT[warren]}${WARREN_CLI:+ and warren (server, join) $WARREN_CLI}; iperf3 TCP, $SECS s per test, medians of $ROUNDS rounds"
+for key in baseline "${REFS_MEASURED[@]}"; do
+  [[ -n ${WHAT[$key]:-} ]] && echo "  ${WHAT[$key]}"
+done
+if ((${#REFS_MEASURED[@]} == 0)); then
+  echo "  references measured: none"
+fi
+for msg in "${REFS_MISSING[@]}"; do echo "  not measured: $msg"; done
+for v in WARREN_OFFLOADS WARREN_WORKERS; do
+  [[ -n ${!v:-} ]] && echo "  $v=${!v} in the environment (every warren daemon; udp-off rows set WARREN_OFFLOADS=tun)"
+done
 echo "  veth MTU 1500, tunnel MTU 1420; A>B = host A sends; CPU = both daemons' CPU seconds during the test"
+echo "  warren server <-> warren join: the server is host A, the joined client host B"
 echo "  load average before: $LOAD_BEFORE, after: $LOAD_AFTER; run time ${ELAPSED} s"
 echo
-printf '| %-36s | %-7s | %-4s | %10s | %7s | %12s | %11s | %8s |\n' "setup" "streams" "dir" "Mbit/s" "CPU s" "Mbit/CPU-s" "RSS A/B MiB" "RTT ms"
-printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' "--------------------------------------" "---------" "------" "------------" "---------" "--------------" "-------------" "----------"
+dashes() { printf '%*s' "$1" '' | tr ' ' '-'; }
+printf "| %-${W}s | %-7s | %-4s | %10s | %7s | %12s | %11s | %8s |\n" "setup" "streams" "dir" "Mbit/s" "CPU s" "Mbit/CPU-s" "RSS A/B MiB" "RTT ms"
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' "$(dashes $((W + 2)))" "---------" "------" "------------" "---------" "--------------" "-------------" "----------"
 for setup in "${SELECTED[@]}"; do
   rtt=$(awk -v s="$setup" '$1 == s && $4 != "" { print $4 }' "$TMP/rtts" | median)
   for streams in 1 4; do
@@ -319,43 +509,60 @@ for setup in "${SELECTED[@]}"; do
       rss=$(awk -v a="$rss_a" -v b="$rss_b" 'BEGIN { printf "%.1f/%.1f", a / 1024, b / 1024 }')
       [[ $setup == raw ]] && { cpu="-"; eff="-"; rss="-"; }
       ((fails > 0)) && mbps="$mbps ($fails failed)"
-      printf '| %-36s | %7s | %-4s | %10s | %7s | %12s | %11s | %8s |\n' "$(label "$setup")" "$streams" "$dir" "$mbps" "$cpu" "$eff" "$rss" "$rtt"
+      printf "| %-${W}s | %7s | %-4s | %10s | %7s | %12s | %11s | %8s |\n" "$(label "$setup")" "$streams" "$dir" "$mbps" "$cpu" "$eff" "$rss" "$rtt"
       echo "$setup $streams $dir ${mbps%% *} $rss $rtt" >>"$TMP/medians"
     done
   done
 done
 echo
 for row in "${MEM_ROWS[@]}"; do
-  read -r name npeers rss hwm <<<"$row"
-  printf '| %-36s | %7s peers idle | VmRSS %6.1f MiB | VmHWM %6.1f MiB |\n' "$name, memory" "$npeers" \
+  read -r key npeers rss hwm <<<"$row"
+  printf "| %-${W}s | %7s peers idle | VmRSS %6.1f MiB | VmHWM %6.1f MiB |\n" "${LABEL[$key]}, memory" "$npeers" \
     "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$(awk -v k="$hwm" 'BEGIN { print k / 1024 }')"
 done
 
-# ---- the issue's targets, from the medians above ---------------------------------------------
+# ---- the targets, from the medians above -----------------------------------------------------
+# Lines whose setups did not run (WARREN_BENCH_ONLY, a missing reference) are left out.
 echo
 m() { awk -v s="$1" -v p="$2" -v d="$3" -v f="$4" '$1 == s && $2 == p && $3 == d { print $f }' "$TMP/medians"; }
-verdict() { awk -v a="$1" -v b="$2" -v k="$3" 'BEGIN { if (a == "" || b == "" || a == "-" || b == "-") print "n/a"; else printf "%.2fx %s\n", a / b, (a >= k * b ? "met" : "NOT met") }'; }
-if [[ -f $TMP/medians ]]; then
-  echo "Targets (issue 4), from the medians:"
-  for dir in "A>B" "B>A"; do
-    printf '  warren<->warren 1 stream %s vs wg-go<->wg-go (>= 8x):   %s\n' "$dir" \
-      "$(verdict "$(m warren-warren 1 "$dir" 4)" "$(m wggo-wggo 1 "$dir" 4)" 8)"
-  done
-  for setup in warren-wggo wggo-warren warren-wggo/udp-off wggo-warren/udp-off; do
+# ratio A B [K]: "A/Bx", and "met"/"NOT met" against A >= K*B when K is given; empty if A or B is missing.
+ratio() {
+  awk -v a="$1" -v b="$2" -v k="${3:-}" 'BEGIN {
+    if (a == "" || b == "" || a == "-" || b == "-" || b + 0 == 0) exit
+    printf "%.2fx", a / b
+    if (k != "") printf " %s", (a >= k * b ? "met" : "NOT met")
+    printf "\n" }'
+}
+# target TEXT A_SETUP B_SETUP K [STREAMS...]: one line per streams x direction with both setups run.
+target() {
+  local text=$1 a=$2 b=$3 k=$4 streams dir v
+  shift 4
+  for streams in "${@:-1}"; do
     for dir in "A>B" "B>A"; do
-      v=$(verdict "$(m "$setup" 1 "$dir" 4)" "$(m wggo-wggo 1 "$dir" 4)" 1)
-      [[ $v == n/a ]] && continue  # setup not run (WARREN_BENCH_ONLY)
-      printf '  %-26s 1 stream %s vs wg-go<->wg-go (>= 1x): %s\n' "$(label "$setup" | sed 's/, UDP GSO\/GRO off/ (udp off)/')" "$dir" "$v"
+      v=$(ratio "$(m "$a" "$streams" "$dir" 4)" "$(m "$b" "$streams" "$dir" 4)" "$k")
+      [[ -n $v ]] && printf '  %-58s %s\n' "$text, $streams stream(s) $dir:" "$v"
     done
   done
-  for dir in "A>B" "B>A"; do
-    printf '  warren<->warren 4 streams %s vs 1 stream (>= 1x):      %s\n' "$dir" \
-      "$(verdict "$(m warren-warren 4 "$dir" 4)" "$(m warren-warren 1 "$dir" 4)" 1)"
+  return 0
+}
+if [[ -f $TMP/medians ]]; then
+  echo "Targets, from the medians:"
+  target "issue 11: server <-> join vs warren <-> warren (>= 0.90x)" server-join warren-warren 0.90 1 4
+  target "warren <-> warren vs warren (baseline) pair (no slower)" warren-warren baseline-baseline "" 1 4
+  [[ -n ${BIN[debian]:-} ]] &&
+    target "issue 4: warren pair vs ${LABEL[debian]} pair (>= 8x)" warren-warren debian-debian 8
+  [[ -n ${BIN[upstream]:-} ]] &&
+    target "warren pair vs ${LABEL[upstream]} pair (no target)" warren-warren upstream-upstream ""
+  if [[ -n $REF ]]; then
+    target "warren <-> ${LABEL[$REF]} vs ${LABEL[$REF]} pair (>= 1x)" "warren-$REF" "$REF-$REF" 1
+    target "${LABEL[$REF]} <-> warren vs ${LABEL[$REF]} pair (>= 1x)" "$REF-warren" "$REF-$REF" 1
+  fi
+  for ref in "${REFS_MEASURED[@]}"; do
+    rw=$(m warren-warren 1 "A>B" 6)
+    rg=$(m "$ref-$ref" 1 "A>B" 6)
+    [[ -n $rw && -n $rg ]] || continue
+    printf '  %-58s %s\n' "idle RTT warren pair vs ${LABEL[$ref]} pair (<= 1x):" "$rw ms vs $rg ms, $(awk -v a="$rw" -v b="$rg" 'BEGIN { print (a <= b ? "met" : "NOT met") }')"
   done
-  rw=$(m warren-warren 1 "A>B" 6)
-  rg=$(m wggo-wggo 1 "A>B" 6)
-  printf '  idle RTT warren<->warren vs wg-go<->wg-go (<= 1x):      %s ms vs %s ms, %s\n' "$rw" "$rg" \
-    "$(awk -v a="$rw" -v b="$rg" 'BEGIN { if (a == "" || b == "") print "n/a"; else print (a <= b ? "met" : "NOT met") }')"
-  maxrss=$(awk '$1 ~ /^warren-warren/ && $5 != "-" { split($5, r, "/"); for (i in r) if (r[i] + 0 > m) m = r[i] + 0 } END { print m + 0 }' "$TMP/medians")
-  printf '  warren<->warren peak RSS under load (<= 64 MiB):       %s MiB\n' "$maxrss"
+  maxrss=$(awk '($1 ~ /^warren-warren/ || $1 == "server-join") && $5 != "-" { split($5, r, "/"); for (i in r) if (r[i] + 0 > m) m = r[i] + 0 } END { if (m > 0) print m }' "$TMP/medians")
+  [[ -n $maxrss ]] && printf '  %-58s %s\n' "peak RSS of warren under load (<= 64 MiB):" "$maxrss MiB"
 fi
