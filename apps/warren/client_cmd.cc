@@ -2,12 +2,16 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iostream>
 #include <string>
 #include <string_view>
 
+#include "base/result.h"
 #include "client/config.h"
 #include "client/daemon.h"
 #include "client/join.h"
@@ -133,18 +137,47 @@ int down_main(int argc, char** argv) {
   return client::run_down(name, o);
 }
 
+namespace {
+
+/// The invite line from `source` ("-" = standard input, else a file): its first non-empty
+/// line, trimmed.
+Result<std::string> read_invite(const std::string& source) {
+  const std::string what = source == "-" ? std::string("standard input") : source;
+  std::ifstream file;
+  if (source != "-") {
+    file.open(source);
+    if (!file)
+      return Error(ENOENT, "cannot read the invite from " + what);
+  }
+  std::istream& in = source == "-" ? std::cin : file;
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto b = line.find_first_not_of(" \t\r");
+    if (b == std::string::npos)
+      continue;
+    const auto e = line.find_last_not_of(" \t\r");
+    return line.substr(b, e - b + 1);
+  }
+  return Error(EINVAL, "no invite line in " + what);
+}
+
+}  // namespace
+
 int join_main(int argc, char** argv) {
   auto usage = [](std::FILE* out) {
     std::fprintf(out,
-                 "Usage: warren join INVITE --interface IFNAME [--config-dir DIR] [--name NAME]\n"
-                 "                   [-f|--foreground]\n"
+                 "Usage: warren join (--invite-file FILE | - | INVITE) --interface IFNAME\n"
+                 "                   [--config-dir DIR] [--name NAME] [-f|--foreground]\n"
                  "  Makes or reuses DIR/IFNAME.key, enrolls with the server named in the invite,\n"
                  "  writes DIR/IFNAME.conf (0600, wg-quick format; DIR defaults to /etc/warren)\n"
-                 "  and brings the interface up as `warren up DIR/IFNAME.conf` does.\n");
+                 "  and brings the interface up as `warren up DIR/IFNAME.conf` does.\n"
+                 "  The invite is a secret: read it from FILE or, with -, from standard input.\n"
+                 "  On the command line it is visible to every local user until warren starts.\n");
   };
   client::JoinOptions jo;
   DaemonOptions o;
   std::string invite;
+  std::string invite_source;  // "" (none yet), "argv", "-" or a file name
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "-h" || a == "--help") {
@@ -158,17 +191,33 @@ int join_main(int argc, char** argv) {
       jo.config_dir = argv[++i];
     } else if (a == "--name" && i + 1 < argc) {
       jo.client_name = argv[++i];
-    } else if (!a.empty() && a[0] != '-' && invite.empty()) {
+    } else if (a == "--invite-file" && i + 1 < argc && invite_source.empty()) {
+      invite_source = argv[++i];
+    } else if (a == "-" && invite_source.empty()) {
+      invite_source = "-";
+    } else if (!a.empty() && a[0] != '-' && invite_source.empty()) {
+      invite_source = "argv";
       invite = a;
+      // The process list shows argv to every local user, and this process becomes the
+      // long-running daemon: wipe the secret from it now (its copy lives on in `invite`).
+      std::fill(argv[i], argv[i] + a.size(), 'x');
     } else {
       std::fprintf(stderr, "warren join: unexpected argument '%s'\n", argv[i]);
       usage(stderr);
       return 2;
     }
   }
-  if (invite.empty() || jo.interface.empty()) {
+  if (invite_source.empty() || jo.interface.empty()) {
     usage(stderr);
     return 2;
+  }
+  if (invite_source != "argv") {
+    auto read = read_invite(invite_source);
+    if (!read) {
+      std::fprintf(stderr, "warren join: %s\n", read.message().c_str());
+      return 1;
+    }
+    invite = std::move(*read);
   }
   if (!dns_override(o))
     return 2;

@@ -130,8 +130,10 @@ check "invite lines look right" grep -q '^warren1:' "$WIT_TMP/inv1"
 pids=()
 for i in $(seq 1 "$NCLIENTS"); do
   mkdir -m 700 "$WIT_TMP/cl$i"
-  ip netns exec "${WIT_PREFIX}c$i" "$W" join "$(cat "$WIT_TMP/inv$i")" --interface "${WIT_PREFIX}c$i" \
-    --config-dir "$WIT_TMP/cl$i" --name "host$i" >"$WIT_TMP/join$i.out" 2>&1 &
+  # The invite is a secret: half read it from a file, half from standard input.
+  if ((i % 2)); then src=(--invite-file "$WIT_TMP/inv$i"); else src=(-); fi
+  ip netns exec "${WIT_PREFIX}c$i" "$W" join "${src[@]}" --interface "${WIT_PREFIX}c$i" \
+    --config-dir "$WIT_TMP/cl$i" --name "host$i" <"$WIT_TMP/inv$i" >"$WIT_TMP/join$i.out" 2>&1 &
   pids+=($!)
 done
 fails=0
@@ -229,7 +231,13 @@ check_not "revoked peer removed from the interface" bash -c "wg show '$SIF' allo
 check "revoked client cannot send" ping_fails "${WIT_PREFIX}c4" 10.77.0.1
 check "revoked client cannot receive" ping_fails "$S" "$revoked_addr"
 "$W" server invite --config "$CONF" --name late >"$WIT_TMP/invlate"
-out=$(try_join "$(cat "$WIT_TMP/invlate")" late) || true
+# c2's own tunnel goes down first: the late client's routes are the same prefixes.
+ip netns exec "${WIT_PREFIX}c2" "$W" down "${WIT_PREFIX}c2" >/dev/null 2>&1 || not_ok "warren down c2"
+out=$(try_join "$(cat "$WIT_TMP/invlate")" late) || not_ok "late join: $out"
+late_pid=$(cat "/var/run/warren/${WIT_PREFIX}x.pid" 2>/dev/null || echo 0)
+late_secret=$(cut -c 10-40 "$WIT_TMP/invlate")
+check "an invite given on the command line is wiped from the daemon's argv" \
+  bash -c "[[ $late_pid != 0 ]] && ! tr '\\0' ' ' </proc/$late_pid/cmdline | grep -qF '$late_secret'"
 check "the next enrollee gets an address" grep -q "^Address *= *10.77.0." "$WIT_TMP/clx/${WIT_PREFIX}x.conf"
 check_not "the revoked address is quarantined (not given to the next enrollee)" \
   grep -q "^Address *= *$revoked_addr/32" "$WIT_TMP/clx/${WIT_PREFIX}x.conf"
