@@ -63,8 +63,14 @@ Expected<Invite> parse_invite(std::string_view text) {
   std::copy_n(bytes->begin() + 33 + kInviteIdBytes, kInviteSecretBytes, inv.secret.data());
   inv.control_endpoint.assign(bytes->begin() + kInviteFixedBytes, bytes->end());
   secure_zero(bytes->data(), bytes->size());
-  if (!split_host_port(inv.control_endpoint))
+  auto hp = split_host_port(inv.control_endpoint);
+  if (!hp)
     return fail("its control endpoint is not host:port");
+  // The host comes from whoever wrote the invite: it is resolved, printed and logged, so it
+  // must be a plain host name or address (no control characters, spaces or other syntax).
+  if (!net::valid_host(hp->host))
+    return fail("its control endpoint's host '" + net::printable(hp->host) +
+                "' is not a host name or an IP address");
   return Expected<Invite>{std::move(inv), {}};
 }
 

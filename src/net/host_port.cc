@@ -1,5 +1,7 @@
 #include "net/host_port.h"
 
+#include "net/ip_address.h"
+
 namespace warren::net {
 
 std::string HostPort::to_string() const {
@@ -47,6 +49,42 @@ std::optional<HostPort> split_host_port(std::string_view text, std::string* why)
     return fail("port '" + std::string(port) + "' is not a number from 1 to 65535");
   hp.port = static_cast<std::uint16_t>(v);
   return hp;
+}
+
+bool valid_host(std::string_view host) {
+  if (IpAddress::parse(host))
+    return true;
+  if (!host.empty() && host.back() == '.')
+    host.remove_suffix(1);
+  if (host.empty() || host.size() > 253)
+    return false;
+  std::size_t label = 0;
+  char prev = '.';
+  for (char c : host) {
+    if (c == '.') {
+      if (label == 0 || prev == '-')
+        return false;
+      label = 0;
+    } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '-') {
+      if (c == '-' && label == 0)
+        return false;
+      if (++label > 63)
+        return false;
+    } else {
+      return false;
+    }
+    prev = c;
+  }
+  return prev != '-';
+}
+
+std::string printable(std::string_view text) {
+  std::string out(text);
+  for (char& c : out)
+    if (c < 0x20 || c > 0x7e)
+      c = '?';
+  return out;
 }
 
 }  // namespace warren::net

@@ -21,4 +21,15 @@ struct HostPort {
 /// failure returns nullopt and, when `why` is given, stores a reason naming what was wrong.
 std::optional<HostPort> split_host_port(std::string_view text, std::string* why = nullptr);
 
+/// True when `host` is a literal IPv4/IPv6 address or a DNS host name (RFC 1123: dot-separated
+/// labels of 1-63 letters, digits and '-', not starting or ending with '-', at most 253
+/// characters, one optional trailing dot). Anything else — control characters, spaces,
+/// shell or URL syntax — is refused, so a host from an untrusted source (an invite) can be
+/// printed, logged and resolved safely.
+bool valid_host(std::string_view host);
+
+/// `text` with every byte outside printable ASCII shown as '?', for error messages about
+/// untrusted input.
+std::string printable(std::string_view text);
+
 }  // namespace warren::net

@@ -84,6 +84,20 @@ TEST(Invite, BadFormatsHaveClearErrors) {
   EXPECT_NE(r.error.find("host:port"), std::string::npos) << r.error;
 }
 
+// Issue 12 (8): the invite's host is resolved, printed and logged; an invite made by an
+// attacker must not smuggle control characters (terminal escapes, fake log lines) into them.
+TEST(Invite, HostMustBeANameOrAddress) {
+  for (const char* ep : {"vpn.example.com\n2026-12-07 fake log line:7443",
+                         "evil\x1b]0;owned\x07.com:7443", "a b:7443", "host;reboot:7443",
+                         "-oProxyCommand=x:7443"}) {
+    auto r = parse_invite(format_invite(make_invite(ep, Fingerprint{})));
+    EXPECT_FALSE(r.ok()) << ep;
+    EXPECT_NE(r.error.find("is not a host name or an IP address"), std::string::npos) << r.error;
+    EXPECT_EQ(r.error.find_first_of("\n\x1b\x07"), std::string::npos) << "echoed raw: " << r.error;
+  }
+  EXPECT_TRUE(parse_invite(format_invite(make_invite("vpn.example.com.:7443", Fingerprint{}))).ok());
+}
+
 TEST(Base64Url, RoundTripAllLengths) {
   for (std::size_t n = 0; n < 40; ++n) {
     std::vector<std::uint8_t> b(n);

@@ -61,5 +61,24 @@ TEST(HostPort, RefusesWithAReason) {
   }
 }
 
+TEST(ValidHost, NamesAndAddresses) {
+  for (const char* ok : {"vpn.example.com", "vpn.example.com.", "localhost", "a", "a-b.c0",
+                         "192.0.2.1", "2001:db8::1", "::1", "xn--bcher-kva.example"}) {
+    EXPECT_TRUE(valid_host(ok)) << ok;
+  }
+  const std::string long_label(64, 'a');
+  const std::string long_name = std::string(63, 'a') + "." + std::string(63, 'b') + "." +
+                                std::string(63, 'c') + "." + std::string(63, 'd');  // 255
+  for (const std::string& bad :
+       {std::string(""), std::string("."), std::string("a..b"), std::string("-a.com"),
+        std::string("a-.com"), std::string("a.-b"), std::string("vpn example.com"),
+        std::string("vpn.example.com\n"), std::string("evil\x1b[2J.com"), std::string("a;rm -rf"),
+        std::string("user@host"), std::string("host/path"), std::string("a_b.com"), long_label,
+        long_name, std::string("h\0st", 4)}) {
+    EXPECT_FALSE(valid_host(bad)) << printable(bad);
+  }
+  EXPECT_EQ(printable("a\nb\x7f"), "a?b?");
+}
+
 }  // namespace
 }  // namespace warren::net
