@@ -1,6 +1,7 @@
 // platform/host_io.h on Linux: POSIX files with fsync, fork/exec with a pipe for stdin and one
 // for the output.
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -129,21 +130,43 @@ warren::Result<ProgramExit> run_program(const std::vector<std::string>& argv,
   // it before reading the output cannot deadlock.
   (void)write_all(in_w.get(), input, argv[0], false);
   in_w.reset();
+  // Read the output until EOF, or until the program has exited: something it started in the
+  // background (a resolvconf hook restarting a daemon) may keep the pipe open for good.
   ProgramExit r;
   char buf[1024];
+  int status = 0;
+  bool exited = false;
   for (;;) {
-    ssize_t n = ::read(out_r.get(), buf, sizeof buf);
+    if (!exited) {
+      const pid_t w = ::waitpid(pid, &status, WNOHANG);
+      if (w < 0 && errno != EINTR)
+        return file_error("waitpid for", argv[0], errno);
+      exited = w == pid;
+    }
+    pollfd p{out_r.get(), POLLIN, 0};
+    const int n = ::poll(&p, 1, exited ? 0 : 50);
     if (n < 0 && errno == EINTR)
       continue;
-    if (n <= 0)
+    if (n <= 0) {
+      if (exited)
+        break;  // exited, and nothing more to read now
+      continue;
+    }
+    const ssize_t got = ::read(out_r.get(), buf, sizeof buf);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0) {
+      if (exited)
+        break;
+      // EOF before the exit: wait for it.
+      while (::waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR)
+          return file_error("waitpid for", argv[0], errno);
+      }
       break;
+    }
     if (r.output.size() < kMaxOutput)
-      r.output.append(buf, static_cast<std::size_t>(n));
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR)
-      return file_error("waitpid for", argv[0], errno);
+      r.output.append(buf, static_cast<std::size_t>(got));
   }
   if (WIFSIGNALED(status))
     return warren::Error(EINTR, argv[0] + " was killed by signal " +
