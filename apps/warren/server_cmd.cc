@@ -2,6 +2,8 @@
 //
 //   warren server --config FILE
 //   warren server invite --config FILE --name NAME [--expires DURATION] [--uses N]
+//   warren server invite revoke --config FILE ID
+//   warren server invites --config FILE [--json]
 //   warren server revoke --config FILE NAME
 //   warren server export --config FILE NAME
 //   warren server cleanup --config FILE
@@ -22,6 +24,8 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
 #include "control/status.h"
 #include "crypto/random.h"
@@ -40,6 +44,8 @@ void server_usage(std::FILE* out) {
                "Usage:\n"
                "  warren server --config FILE\n"
                "  warren server invite --config FILE --name NAME [--expires DURATION] [--uses N]\n"
+               "  warren server invite revoke --config FILE ID\n"
+               "  warren server invites --config FILE [--json]\n"
                "  warren server revoke --config FILE NAME\n"
                "  warren server export --config FILE NAME\n"
                "  warren server cleanup --config FILE   (after a crash: restore ip_forward and "
@@ -54,11 +60,12 @@ int usage_error(const std::string& message) {
 }
 
 struct Args {
-  std::string verb;  // "", invite, revoke, export, cleanup
+  std::string verb;  // "", invite, invite-revoke, invites, revoke, export, cleanup
   std::string config;
   std::string name;
   std::string expires = "7d";
   std::string uses = "1";
+  bool json = false;
   std::vector<std::string> positional;
 };
 
@@ -79,6 +86,50 @@ void notify_running_server(const server::ServerConfig& cfg) {
   }
 }
 
+std::string unix_time_text(std::int64_t t) {
+  if (t == 0)
+    return "never";
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+/// `warren server invites`: what an operator may know of each invite; never its secret (only
+/// its hash is stored anyway).
+void print_invites(const std::vector<server::InviteRecord>& invites, std::int64_t now, bool json) {
+  auto state = [now](const server::InviteRecord& r) {
+    if (r.revoked())
+      return "revoked";
+    if (r.expires_at != 0 && now >= r.expires_at)
+      return "expired";
+    if (r.uses_left <= 0)
+      return "used_up";
+    return "valid";
+  };
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& r : invites)
+      out.push_back({{"id", r.id},
+                     {"name", r.name},
+                     {"state", state(r)},
+                     {"uses_left", r.uses_left},
+                     {"max_uses", r.max_uses},
+                     {"created_at", r.created_at},
+                     {"expires_at", r.expires_at},
+                     {"revoked_at", r.revoked_at}});
+    std::printf("%s\n", out.dump(2).c_str());
+    return;
+  }
+  std::printf("%-16s  %-24s  %-8s  %-9s  %s\n", "ID", "NAME", "STATE", "USES LEFT", "EXPIRES");
+  for (const auto& r : invites)
+    std::printf("%-16s  %-24s  %-8s  %4lld/%-4lld  %s\n", r.id.c_str(), r.name.c_str(), state(r),
+                static_cast<long long>(r.uses_left), static_cast<long long>(r.max_uses),
+                unix_time_text(r.expires_at).c_str());
+}
+
 }  // namespace
 
 int server_main(int argc, char** argv) {
@@ -90,8 +141,13 @@ int server_main(int argc, char** argv) {
       server_usage(stdout);
       return 0;
     }
-    if (a.verb != "invite" && a.verb != "revoke" && a.verb != "export" && a.verb != "cleanup")
+    if (a.verb != "invite" && a.verb != "invites" && a.verb != "revoke" && a.verb != "export" &&
+        a.verb != "cleanup")
       return usage_error("unknown subcommand '" + a.verb + "'");
+    if (a.verb == "invite" && i < argc && std::string_view(argv[i]) == "revoke") {
+      a.verb = "invite-revoke";
+      ++i;
+    }
   }
   for (; i < argc; ++i) {
     std::string_view arg = argv[i];
@@ -116,6 +172,8 @@ int server_main(int argc, char** argv) {
     } else if (arg == "--uses" && a.verb == "invite") {
       if (!value(a.uses))
         return usage_error("--uses needs a number");
+    } else if (arg == "--json" && a.verb == "invites") {
+      a.json = true;
     } else if (!arg.empty() && arg[0] == '-') {
       return usage_error("unknown option '" + std::string(arg) + "'");
     } else {
@@ -127,6 +185,10 @@ int server_main(int argc, char** argv) {
   if (a.verb == "revoke" || a.verb == "export") {
     if (a.positional.size() != 1)
       return usage_error(a.verb + " needs exactly one client NAME");
+    a.name = a.positional[0];
+  } else if (a.verb == "invite-revoke") {
+    if (a.positional.size() != 1)
+      return usage_error("invite revoke needs exactly one invite ID (see `warren server invites`)");
     a.name = a.positional[0];
   } else if (!a.positional.empty()) {
     return usage_error("unexpected argument '" + a.positional[0] + "'");
@@ -184,6 +246,17 @@ int server_main(int argc, char** argv) {
       std::string line = st.registry->create_invite(a.name, *expires, static_cast<int>(uses),
                                                     st.tls.fingerprint(), now);
       std::printf("%s\n", line.c_str());
+      return 0;
+    }
+    if (a.verb == "invites") {
+      print_invites(st.registry->invites(), now, a.json);
+      return 0;
+    }
+    if (a.verb == "invite-revoke") {
+      auto rec = st.registry->revoke_invite(a.name, now);
+      std::fprintf(stderr,
+                   "warren server: revoked invite %s (%s); clients it enrolled stay enrolled\n",
+                   rec.id.c_str(), rec.name.c_str());
       return 0;
     }
     if (a.verb == "revoke") {

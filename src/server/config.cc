@@ -278,7 +278,7 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
   // [pool]
   const toml::table* pool = p.table(root, "pool");
   if (pool) {
-    p.only(*pool, "pool", {"strategy", "lease_idle_time", "reservations"});
+    p.only(*pool, "pool", {"strategy", "lease_idle_time", "quarantine", "reservations"});
     if (auto v = p.string(pool, "pool", "strategy")) {
       if (*v == "dynamic")
         c.strategy = PoolStrategy::kDynamic;
@@ -296,6 +296,13 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
         p.fail(*p.node(pool, "lease_idle_time"), "pool.lease_idle_time",
                "'" + *v + "' is not a duration like 90s, 30m, 24h, 7d or 0 (never)");
       c.lease_idle_time = *d;
+    }
+    if (auto v = p.string(pool, "pool", "quarantine")) {
+      auto d = parse_duration(*v);
+      if (!d)
+        p.fail(*p.node(pool, "quarantine"), "pool.quarantine",
+               "'" + *v + "' is not a duration like 90s, 30m, 1h or 0 (reuse at once)");
+      c.address_quarantine = *d;
     }
     if (const toml::node* rn = p.node(pool, "reservations")) {
       if (!rn->is_table())

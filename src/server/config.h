@@ -2,7 +2,7 @@
 /// The server's TOML configuration (docs/SERVER.md has the full reference and an example).
 ///
 ///   [interface]  name, listen_port, private_key_file, address_v4, address_v6, mtu
-///   [pool]       strategy, lease_idle_time, [pool.reservations] NAME = ["10.8.0.10", ...]
+///   [pool]       strategy, lease_idle_time, quarantine, [pool.reservations] NAME = ["10.8.0.10", ...]
 ///   [clients]    dns, routes, persistent_keepalive, client_to_client
 ///   [nat]        out_interface
 ///   [enrollment] listen, public_endpoint, control_endpoint
@@ -56,6 +56,10 @@ struct ServerConfig {
   // [pool]
   PoolStrategy strategy = PoolStrategy::kStaticOrDynamic;
   std::chrono::seconds lease_idle_time{30 * 86400};  ///< 0 = never release
+  /// A freed dynamic address (revoke, idle release) goes to no other client for this long, so
+  /// the next one inherits none of the old one's conntrack entries, address-keyed firewall
+  /// rules or peers' sessions; its former holder may take it back. 0 = reuse at once.
+  std::chrono::seconds address_quarantine{3600};
   std::map<std::string, std::vector<net::IpAddress>> reservations;
 
   // [clients]

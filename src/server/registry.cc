@@ -71,11 +71,24 @@ std::string Registry::create_invite(std::string_view name, std::chrono::seconds 
 }
 
 std::vector<Lease> Registry::allocate(StoreTxn& txn, const std::string& name,
-                                      const std::vector<Lease>& current) const {
+                                      const std::vector<Lease>& current, std::int64_t now) const {
   std::vector<Lease> out;
   std::set<net::IpAddress> used = txn.leased_addresses();
   for (const Lease& l : current)
     used.erase(l.address);  // ours may be kept
+  // Freed addresses still in quarantine are nobody's to take but their former holder's; the
+  // holder gets its own back first. Expired quarantines end here.
+  std::vector<net::IpAddress> own_quarantined;
+  for (const Quarantined& q : txn.quarantined()) {
+    if (now - q.freed_at >= config_.address_quarantine.count()) {
+      txn.end_quarantine(q.address);
+    } else if (q.client_name == name) {
+      if (!used.count(q.address))
+        own_quarantined.push_back(q.address);
+    } else {
+      used.insert(q.address);
+    }
+  }
   bool any_reservation = config_.reservations.count(name) != 0;
   for (const std::optional<AddressPool>* pool : {&pool_v4_, &pool_v6_}) {
     if (!*pool)
@@ -101,7 +114,11 @@ std::vector<Lease> Registry::allocate(StoreTxn& txn, const std::string& name,
       out.push_back(Lease{keep->address, true});
       continue;
     }
-    auto a = p.pick(used);
+    auto own = std::find_if(own_quarantined.begin(), own_quarantined.end(),
+                            [&](const net::IpAddress& a) {
+                              return a.family() == f && p.assignable(a) && !p.reserved(a);
+                            });
+    auto a = own != own_quarantined.end() ? std::optional<net::IpAddress>(*own) : p.pick(used);
     if (!a)
       throw RegistryError("pool_exhausted", std::string("the ") +
                                                 (f == net::Family::kV4 ? "IPv4" : "IPv6") +
@@ -109,6 +126,7 @@ std::vector<Lease> Registry::allocate(StoreTxn& txn, const std::string& name,
                                                 " is exhausted; ask the operator to free or "
                                                 "enlarge it");
     used.insert(*a);
+    txn.end_quarantine(*a);
     out.push_back(Lease{*a, true});
   }
   if (config_.strategy == PoolStrategy::kStatic && !any_reservation)
@@ -133,11 +151,13 @@ control::EnrollReply Registry::enroll(const control::EnrollRequest& req, std::in
         if (known->revoked())
           throw RegistryError("revoked", "this key was revoked by the operator");
         // Joining again: same record, same addresses, the invite is not used up again.
-        known->leases = allocate(t, known->name, known->leases);
+        known->leases = allocate(t, known->name, known->leases, now);
         t.put_client(*known);
         result = *known;
         return;
       }
+      if (inv->revoked())
+        throw RegistryError("invite_revoked", "the invite was revoked by the operator");
       if (inv->expires_at != 0 && now >= inv->expires_at)
         throw RegistryError("invite_expired", "the invite has expired; ask for a new one");
       if (inv->uses_left <= 0)
@@ -156,8 +176,16 @@ control::EnrollReply Registry::enroll(const control::EnrollRequest& req, std::in
         if (!existing->revoked())
           throw RegistryError("name_taken",
                               "a client named '" + name + "' is already enrolled with another key");
+        // A revoked name comes back only through an invite the operator issued for exactly
+        // this name after the revocation; a group invite or an older one cannot revive it.
+        const bool invited_again = inv->max_uses == 1 && inv->name == name &&
+                                   inv->created_at >= existing->revoked_at &&
+                                   inv->id != existing->invite_id;
+        if (!invited_again)
+          throw RegistryError("revoked", "the name '" + name +
+                                             "' was revoked by the operator; only a new invite "
+                                             "for it can enroll it again");
         c = *existing;  // a revoked name invited again: a new key, a fresh record
-        c.leases.clear();
       }
       c.name = name;
       c.public_key = req.public_key;
@@ -165,7 +193,7 @@ control::EnrollReply Registry::enroll(const control::EnrollRequest& req, std::in
       c.enrolled_at = now;
       c.last_seen = 0;
       c.revoked_at = 0;
-      c.leases = allocate(t, name, {});
+      c.leases = allocate(t, name, {}, now);
       t.put_client(c);
       inv->uses_left -= 1;
       t.put_invite(*inv);
@@ -196,8 +224,43 @@ ClientRecord Registry::revoke(std::string_view name, std::int64_t now) {
     c->revoked_at = now;
     c->leases.clear();
     t.put_client(*c);
+    quarantine_freed(t, c->name, before.leases, c->leases, now);
   });
   return before;
+}
+
+void Registry::quarantine_freed(StoreTxn& txn, const std::string& name,
+                                const std::vector<Lease>& before, const std::vector<Lease>& after,
+                                std::int64_t now) const {
+  if (config_.address_quarantine.count() == 0)
+    return;
+  for (const Lease& l : before) {
+    // A reservation goes only to its owner anyway: nothing to keep others from.
+    if (!l.dynamic || std::find(after.begin(), after.end(), l) != after.end())
+      continue;
+    txn.put_quarantine(Quarantined{l.address, name, now});
+  }
+}
+
+std::vector<InviteRecord> Registry::invites() {
+  std::vector<InviteRecord> out;
+  store_.transaction([&](StoreTxn& t) { out = t.invites(); });
+  return out;
+}
+
+InviteRecord Registry::revoke_invite(std::string_view id, std::int64_t now) {
+  InviteRecord out;
+  store_.transaction([&](StoreTxn& t) {
+    auto inv = t.find_invite(id);
+    if (!inv)
+      throw RegistryError("unknown_invite", "no invite with id '" + std::string(id) + "'");
+    if (inv->revoked())
+      throw RegistryError("already_revoked", "invite '" + std::string(id) + "' is already revoked");
+    inv->revoked_at = now;
+    t.put_invite(*inv);
+    out = *inv;
+  });
+  return out;
 }
 
 Registry::Exported Registry::export_client(std::string_view name, std::int64_t now,
@@ -212,15 +275,13 @@ Registry::Exported Registry::export_client(std::string_view name, std::int64_t n
       ClientRecord c;
       if (auto existing = t.find_client_by_name(name)) {
         c = *existing;
-        if (c.revoked())
-          c.leases.clear();
       } else {
         c.name = std::string(name);
       }
       c.public_key = pub;
       c.enrolled_at = now;
       c.revoked_at = 0;
-      c.leases = allocate(t, c.name, c.leases);
+      c.leases = allocate(t, c.name, c.leases, now);
       t.put_client(c);
       out.client = c;
     });
@@ -242,11 +303,12 @@ std::vector<std::string> Registry::release_idle(std::int64_t now) {
       const std::int64_t seen = std::max(c.last_seen, c.enrolled_at);
       if (now - seen < idle)
         continue;
-      auto before = c.leases.size();
+      const std::vector<Lease> before = c.leases;
       std::erase_if(c.leases, [](const Lease& l) { return l.dynamic; });
-      if (c.leases.size() == before)
+      if (c.leases.size() == before.size())
         continue;
       t.put_client(c);
+      quarantine_freed(t, c.name, before, c.leases, now);
       released.push_back(c.name);
     }
   });

@@ -13,9 +13,17 @@
 ///     ("invite_used_up"); the name is the invite's name for a single-use invite, and
 ///     "<invite name>-<client's name>" for a multi-use one; a name enrolled with another
 ///     key is "name_taken"; a revoked key is "revoked";
+///   * a revoked name stays refused ("revoked") until the operator issues a new single-use
+///     invite for exactly that name after the revocation: holders of a group invite (or of
+///     an old invite) cannot take a revoked member's name, or its reservation, back;
+///   * an invite revoked by the operator (`warren server invite revoke ID`) is
+///     "invite_revoked" once its secret matched;
 ///   * addresses: the client's reservation if it has one; else with strategy dynamic or
-///     static-or-dynamic the lowest free address ("pool_exhausted" when none); with strategy
-///     static and no reservation, "no_reservation";
+///     static-or-dynamic its own quarantined address if it has one, or the lowest free address
+///     not in another client's quarantine ("pool_exhausted" when none); with strategy static
+///     and no reservation, "no_reservation";
+///   * a dynamic address freed by revoke or idle release is quarantined for
+///     `[pool] quarantine` (default 1 h) from every client but its former holder;
 ///   * everything (client, leases, invite use) is one store transaction, committed before the
 ///     reply is built; any failure changes nothing.
 
@@ -54,6 +62,12 @@ class Registry {
   std::string create_invite(std::string_view name, std::chrono::seconds expires, int uses,
                             const control::Fingerprint& fingerprint, std::int64_t now);
 
+  /// Every invite, oldest first, with what an operator may see (never the secret).
+  std::vector<InviteRecord> invites();
+  /// Marks invite ID revoked: it enrolls nobody from now on (clients it enrolled stay). Throws
+  /// RegistryError("unknown_invite") / ("already_revoked").
+  InviteRecord revoke_invite(std::string_view id, std::int64_t now);
+
   /// Decides an enrollment request (see the rules above). Never throws.
   control::EnrollReply enroll(const control::EnrollRequest& request, std::int64_t now);
 
@@ -86,9 +100,13 @@ class Registry {
   const std::optional<AddressPool>& pool_v6() const { return pool_v6_; }
 
  private:
-  /// The client's leases after (re)allocation; throws RegistryError.
+  /// The client's leases after (re)allocation; throws RegistryError. Skips addresses in
+  /// another client's quarantine, and gives `name` its own quarantined address back first.
   std::vector<Lease> allocate(StoreTxn& txn, const std::string& name,
-                              const std::vector<Lease>& current) const;
+                              const std::vector<Lease>& current, std::int64_t now) const;
+  /// Quarantines the dynamic leases `name` held in `before` and no longer holds in `after`.
+  void quarantine_freed(StoreTxn& txn, const std::string& name, const std::vector<Lease>& before,
+                        const std::vector<Lease>& after, std::int64_t now) const;
 
   const ServerConfig& config_;
   LeaseStore& store_;

@@ -18,7 +18,8 @@
 namespace warren::server {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// Version 2 added invites.revoked_at (`warren server invite revoke`), 3 the quarantine table.
+constexpr int kSchemaVersion = 3;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE invites(
@@ -28,7 +29,8 @@ CREATE TABLE invites(
   created_at  INTEGER NOT NULL,
   expires_at  INTEGER NOT NULL,
   max_uses    INTEGER NOT NULL,
-  uses_left   INTEGER NOT NULL
+  uses_left   INTEGER NOT NULL,
+  revoked_at  INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE clients(
   name        TEXT PRIMARY KEY,
@@ -44,8 +46,23 @@ CREATE TABLE leases(
   dynamic     INTEGER NOT NULL
 );
 CREATE INDEX leases_by_client ON leases(client_name);
-PRAGMA user_version = 1;
+CREATE TABLE quarantine(
+  address     TEXT PRIMARY KEY,
+  client_name TEXT NOT NULL,
+  freed_at    INTEGER NOT NULL
+);
+PRAGMA user_version = 3;
 )sql";
+
+// Each entry upgrades a database of version i + 1 to i + 2, inside the opening transaction.
+constexpr const char* kMigrations[] = {
+    "ALTER TABLE invites ADD COLUMN revoked_at INTEGER NOT NULL DEFAULT 0;"
+    "PRAGMA user_version = 2;",
+    "CREATE TABLE quarantine(address TEXT PRIMARY KEY, client_name TEXT NOT NULL,"
+    " freed_at INTEGER NOT NULL);"
+    "PRAGMA user_version = 3;",
+};
+static_assert(std::size(kMigrations) == kSchemaVersion - 1);
 
 class Stmt {
  public:
@@ -116,18 +133,38 @@ crypto::PublicKey key_of(const std::string& s, const std::string& path) {
 
 class SqliteStore;
 
+// The invites columns, in the order invite_row() reads them and put_invite() binds them.
+constexpr const char* kSelectInvite =
+    "SELECT id,name,secret_hash,created_at,expires_at,max_uses,uses_left,revoked_at FROM invites "
+    "WHERE id=?";
+constexpr const char* kSelectInvites =
+    "SELECT id,name,secret_hash,created_at,expires_at,max_uses,uses_left,revoked_at FROM invites "
+    "ORDER BY created_at, id";
+constexpr const char* kPutInvite =
+    "INSERT OR REPLACE INTO invites(id,name,secret_hash,created_at,expires_at,max_uses,uses_left,"
+    "revoked_at) VALUES(?,?,?,?,?,?,?,?)";
+
 class SqliteTxn final : public StoreTxn {
  public:
   SqliteTxn(sqlite3* db, const std::string& path) : db_(db), path_(path) {}
 
   std::optional<InviteRecord> find_invite(std::string_view id) override {
-    Stmt s(db_,
-           "SELECT id,name,secret_hash,created_at,expires_at,max_uses,uses_left FROM invites "
-           "WHERE id=?",
-           path_);
+    Stmt s(db_, kSelectInvite, path_);
     s.bind(1, id);
     if (!s.step())
       return std::nullopt;
+    return invite_row(s);
+  }
+
+  std::vector<InviteRecord> invites() override {
+    Stmt s(db_, kSelectInvites, path_);
+    std::vector<InviteRecord> out;
+    while (s.step())
+      out.push_back(invite_row(s));
+    return out;
+  }
+
+  InviteRecord invite_row(Stmt& s) {
     InviteRecord r;
     r.id = s.text(0);
     r.name = s.text(1);
@@ -139,16 +176,15 @@ class SqliteTxn final : public StoreTxn {
     r.expires_at = s.i64(4);
     r.max_uses = s.i64(5);
     r.uses_left = s.i64(6);
+    r.revoked_at = s.i64(7);
     return r;
   }
 
   void put_invite(const InviteRecord& r) override {
-    Stmt s(db_,
-           "INSERT OR REPLACE INTO invites(id,name,secret_hash,created_at,expires_at,max_uses,"
-           "uses_left) VALUES(?,?,?,?,?,?,?)",
-           path_);
+    Stmt s(db_, kPutInvite, path_);
     s.bind(1, r.id).bind(2, r.name).bind_blob(3, r.secret_hash.data(), 32);
     s.bind(4, r.created_at).bind(5, r.expires_at).bind(6, r.max_uses).bind(7, r.uses_left);
+    s.bind(8, r.revoked_at);
     s.run();
   }
 
@@ -249,6 +285,31 @@ class SqliteTxn final : public StoreTxn {
     return out;
   }
 
+  void put_quarantine(const Quarantined& q) override {
+    Stmt s(db_, "INSERT OR REPLACE INTO quarantine(address,client_name,freed_at) VALUES(?,?,?)",
+           path_);
+    s.bind(1, q.address.to_string()).bind(2, q.client_name).bind(3, q.freed_at);
+    s.run();
+  }
+
+  std::vector<Quarantined> quarantined() override {
+    Stmt s(db_, "SELECT address,client_name,freed_at FROM quarantine ORDER BY freed_at", path_);
+    std::vector<Quarantined> out;
+    while (s.step()) {
+      auto a = net::IpAddress::parse(s.text(0));
+      if (!a)
+        throw StoreError(path_ + ": corrupt quarantined address in the database");
+      out.push_back(Quarantined{*a, s.text(1), s.i64(2)});
+    }
+    return out;
+  }
+
+  void end_quarantine(const net::IpAddress& address) override {
+    Stmt s(db_, "DELETE FROM quarantine WHERE address=?", path_);
+    s.bind(1, address.to_string());
+    s.run();
+  }
+
  private:
   sqlite3* db_;
   const std::string& path_;
@@ -278,6 +339,9 @@ class SqliteStore final : public LeaseStore {
         int version = v.step() ? static_cast<int>(v.i64(0)) : 0;
         if (version == 0) {
           exec(kSchema);
+        } else if (version < kSchemaVersion) {
+          for (int from = version; from < kSchemaVersion; ++from)
+            exec(kMigrations[from - 1]);
         } else if (version > kSchemaVersion) {
           throw StoreError(path_ + ": database schema version " + std::to_string(version) +
                            " is newer than this warren understands (" +

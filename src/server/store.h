@@ -57,6 +57,15 @@ struct InviteRecord {
   std::int64_t expires_at = 0;  ///< 0 = never
   std::int64_t max_uses = 1;
   std::int64_t uses_left = 1;
+  std::int64_t revoked_at = 0;  ///< 0 = valid; else Unix seconds of `warren server invite revoke`
+  bool revoked() const { return revoked_at != 0; }
+};
+
+/// A freed dynamic address, kept from other clients until `freed_at` + the quarantine.
+struct Quarantined {
+  net::IpAddress address;
+  std::string client_name;  ///< who held it: the one client that may take it back early
+  std::int64_t freed_at = 0;
 };
 
 class StoreTxn {
@@ -65,6 +74,8 @@ class StoreTxn {
   virtual std::optional<InviteRecord> find_invite(std::string_view id) = 0;
   /// Inserts or replaces by id.
   virtual void put_invite(const InviteRecord& invite) = 0;
+  /// Every invite, oldest first.
+  virtual std::vector<InviteRecord> invites() = 0;
   virtual std::optional<ClientRecord> find_client_by_name(std::string_view name) = 0;
   virtual std::optional<ClientRecord> find_client_by_key(const crypto::PublicKey& key) = 0;
   /// Inserts or replaces by name; the client's leases become exactly `client.leases`. Throws
@@ -73,6 +84,12 @@ class StoreTxn {
   virtual std::vector<ClientRecord> clients() = 0;
   /// Every leased address (both families).
   virtual std::set<net::IpAddress> leased_addresses() = 0;
+  /// Records (or renews) a freed address's quarantine.
+  virtual void put_quarantine(const Quarantined& q) = 0;
+  /// Every quarantined address, expired ones included.
+  virtual std::vector<Quarantined> quarantined() = 0;
+  /// Ends a quarantine (the address was leased again, or its time is up); absent is fine.
+  virtual void end_quarantine(const net::IpAddress& address) = 0;
 };
 
 class LeaseStore {

@@ -15,7 +15,8 @@
 #   * kill -9 of the server, restart with client_to_client = true: every client keeps its
 #     address, traffic resumes within 30 s without touching the clients, and clients reach
 #     each other;
-#   * a revoked client can no longer send or receive; its address goes to the next enrollee;
+#   * a revoked client can no longer send or receive; its address is quarantined (the next
+#     enrollee gets another);
 #   * a stock wg-quick client with an exported config works;
 #   * a client brought up again (`warren down`, `warren up`) with AllowedIPs 0.0.0.0/0 (full
 #     tunnel) reaches O through the server's NAT; the NAT rule is removed when the server stops.
@@ -200,6 +201,18 @@ out=$(try_join "$tampered" x) && rc=0 || rc=$?
 check "tampered invite refused" bash -c "[[ $rc == 1 ]] && grep -qiE 'not valid|invalid invite|fingerprint' <<<'$out'"
 out=$(try_join "warren1:garbage!" x) || true
 check "malformed invite: clear error" grep -q 'invalid invite' <<<"$out"
+# Invites are listed (never their secret) and can be revoked; a revoked one enrolls nobody.
+"$W" server invite --config "$CONF" --name grp --uses 3 >"$WIT_TMP/invgrp"
+list=$("$W" server invites --config "$CONF")
+grp_id=$(awk '$2 == "grp" {print $1}' <<<"$list")
+check "invites: lists the group invite, valid, 3 of 3 uses" grep -qE "^$grp_id +grp +valid +3/3" <<<"$list"
+secret_part=$(cut -c 10-30 "$WIT_TMP/invgrp")
+check_not "invites: the listing carries no part of the invite line" grep -qF "$secret_part" <<<"$list"
+check "invite revoke ID" "$W" server invite revoke --config "$CONF" "$grp_id"
+out=$(try_join "$(cat "$WIT_TMP/invgrp")" x) && rc=0 || rc=$?
+check "revoked invite refused with a clear error" bash -c "[[ $rc == 1 ]] && grep -q 'revoked' <<<'$out'"
+check "invites --json: the invite is revoked" bash -c \
+  "'$W' server invites --config '$CONF' --json | grep -A7 '\"$grp_id\"' | grep -q '\"state\": \"revoked\"'"
 check_not "refused joins leave no client config" test -e "$WIT_TMP/clx/${WIT_PREFIX}x.conf"
 check_not "refused joins leave no interface" ip -n "${WIT_PREFIX}c2" link show "${WIT_PREFIX}x"
 check_eq "refused enrollments change nothing" "$peers_before" "$(wg show "$SIF" peers | wc -l)"
@@ -234,7 +247,8 @@ check "revoked client cannot send" ping_fails "${WIT_PREFIX}c4" 10.77.0.1
 check "revoked client cannot receive" ping_fails "$S" "$revoked_addr"
 "$W" server invite --config "$CONF" --name late >"$WIT_TMP/invlate"
 out=$(try_join "$(cat "$WIT_TMP/invlate")" late) || true
-check "the revoked address returns to the pool (next enrollee gets it)" \
+check "the next enrollee gets an address" grep -q "^Address *= *10.77.0." "$WIT_TMP/clx/${WIT_PREFIX}x.conf"
+check_not "the revoked address is quarantined (not given to the next enrollee)" \
   grep -q "^Address *= *$revoked_addr/32" "$WIT_TMP/clx/${WIT_PREFIX}x.conf"
 ip netns exec "${WIT_PREFIX}c2" "$W" down "${WIT_PREFIX}x" >/dev/null 2>&1 || true
 

@@ -19,6 +19,7 @@ mtu = 1380
 [pool]
 strategy = "static-or-dynamic"
 lease_idle_time = "7d"
+quarantine = "30m"
 [pool.reservations]
 alice = ["10.8.0.10", "fd00:8::10"]
 bob = ["10.8.0.11"]
@@ -57,6 +58,7 @@ TEST(Config, EveryKey) {
   EXPECT_EQ(c.mtu, 1380u);
   EXPECT_EQ(c.strategy, PoolStrategy::kStaticOrDynamic);
   EXPECT_EQ(c.lease_idle_time, std::chrono::seconds(7 * 86400));
+  EXPECT_EQ(c.address_quarantine, std::chrono::seconds(30 * 60));
   ASSERT_EQ(c.reservations.size(), 2u);
   EXPECT_EQ(c.reservations["alice"].size(), 2u);
   EXPECT_EQ(c.reservations["bob"][0].to_string(), "10.8.0.11");
@@ -134,6 +136,7 @@ TEST(Config, ErrorsInLaterTables) {
   const std::pair<std::string, const char*> cases[] = {
       {base("", "[pool]\nstrategy = \"random\"\n"), "s.toml:6:12: pool.strategy: 'random'"},
       {base("", "[pool]\nlease_idle_time = \"5 days\"\n"), "s.toml:6:19: pool.lease_idle_time"},
+      {base("", "[pool]\nquarantine = \"soon\"\n"), "s.toml:6:14: pool.quarantine: 'soon'"},
       {base("", "[pool.reservations]\nalice = [\"10.10.0.5\"]\n"),
        "s.toml:6:10: pool.reservations.alice: 10.10.0.5 is outside"},
       {base("", "[pool.reservations]\nalice = [\"10.9.0.1\"]\n"), "server's own address"},

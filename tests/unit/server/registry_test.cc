@@ -169,6 +169,37 @@ TEST_F(StoreTest, NewerSchemaRefused) {
   }
 }
 
+TEST_F(StoreTest, SchemaVersion1IsUpgraded) {
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(db().c_str(), &raw), SQLITE_OK);
+  const char* v1 =
+      "CREATE TABLE invites(id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_hash BLOB NOT NULL,"
+      " created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, max_uses INTEGER NOT NULL,"
+      " uses_left INTEGER NOT NULL);"
+      "CREATE TABLE clients(name TEXT PRIMARY KEY, public_key TEXT NOT NULL UNIQUE,"
+      " invite_id TEXT NOT NULL, enrolled_at INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
+      " revoked_at INTEGER NOT NULL);"
+      "CREATE TABLE leases(address TEXT PRIMARY KEY, client_name TEXT NOT NULL REFERENCES"
+      " clients(name) ON DELETE CASCADE, dynamic INTEGER NOT NULL);"
+      "INSERT INTO invites VALUES('0011223344556677','alice',"
+      " x'0000000000000000000000000000000000000000000000000000000000000000',1,0,1,1);"
+      "PRAGMA user_version = 1;";
+  ASSERT_EQ(sqlite3_exec(raw, v1, nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(raw);
+  auto s = open_sqlite_store(db());
+  s->transaction([&](StoreTxn& t) {
+    auto inv = t.find_invite("0011223344556677");
+    ASSERT_TRUE(inv);
+    EXPECT_EQ(inv->name, "alice");
+    EXPECT_FALSE(inv->revoked());
+    inv->revoked_at = 5;
+    t.put_invite(*inv);
+  });
+  s.reset();
+  s = open_sqlite_store(db());  // version 2 now: opens without migrating again
+  s->transaction([&](StoreTxn& t) { EXPECT_EQ(t.find_invite("0011223344556677")->revoked_at, 5); });
+}
+
 // ---- registry ------------------------------------------------------------------------------
 
 ServerConfig config(PoolStrategy strategy, const char* v4 = "10.0.0.1/28") {
@@ -210,8 +241,9 @@ class RegistryTest : public TempDir {
     store_ = open_sqlite_store(db());
     reg_ = std::make_unique<Registry>(cfg_, *store_, key(9999));
   }
-  std::string invite(const std::string& name, int uses = 1, std::chrono::seconds exp = {}) {
-    return reg_->create_invite(name, exp, uses, control::Fingerprint{}, 1000);
+  std::string invite(const std::string& name, int uses = 1, std::chrono::seconds exp = {},
+                     std::int64_t now = 1000) {
+    return reg_->create_invite(name, exp, uses, control::Fingerprint{}, now);
   }
   ServerConfig cfg_;
   std::unique_ptr<LeaseStore> store_;
@@ -318,7 +350,9 @@ TEST_F(RegistryTest, StaticOnly) {
 }
 
 TEST_F(RegistryTest, RevokeFreesAddressAndRefusesKey) {
-  make(config(PoolStrategy::kDynamic));
+  auto cfg = config(PoolStrategy::kDynamic);
+  cfg.address_quarantine = std::chrono::seconds(0);  // reuse at once (see Quarantine* below)
+  make(cfg);
   std::string line = invite("alice");
   auto a = reg_->enroll(request(line, "", 1), 1000);
   auto before = reg_->revoke("alice", 1100);
@@ -329,6 +363,131 @@ TEST_F(RegistryTest, RevokeFreesAddressAndRefusesKey) {
   auto b = reg_->enroll(request(invite("bob"), "", 2), 1300);
   ASSERT_TRUE(b.enrollment);
   EXPECT_EQ(b.enrollment->addresses, a.enrollment->addresses);  // returned to the pool
+}
+
+// Issue 12 (1): whoever holds a group invite must not get a revoked member back, nor its
+// reservation.
+TEST_F(RegistryTest, GroupInviteCannotReviveRevokedMember) {
+  auto c = config(PoolStrategy::kStaticOrDynamic);
+  c.reservations["lab-pc1"] = {ip("10.0.0.9")};
+  make(c);
+  std::string group = invite("lab", 50);
+  auto a = reg_->enroll(request(group, "pc1", 1), 1000);
+  ASSERT_TRUE(a.enrollment) << a.error_message;
+  EXPECT_EQ(a.enrollment->addresses[0].to_string(), "10.0.0.9/32");
+  (void)reg_->revoke("lab-pc1", 1100);
+  auto again = reg_->enroll(request(group, "pc1", 2), 1200);  // a new key, the same name
+  EXPECT_EQ(again.error_code, "revoked") << again.error_message;
+  EXPECT_NE(again.error_message.find("lab-pc1"), std::string::npos) << again.error_message;
+  // The group still works for other names, and the reservation went to nobody.
+  EXPECT_TRUE(reg_->enroll(request(group, "pc2", 3), 1200).enrollment);
+  for (const auto& cl : store_->clients())
+    for (const auto& l : cl.leases)
+      EXPECT_NE(l.address, ip("10.0.0.9")) << cl.name;
+}
+
+TEST_F(RegistryTest, InviteFromBeforeTheRevocationCannotReviveTheName) {
+  make(config(PoolStrategy::kDynamic));
+  std::string old = invite("alice", 1, {}, 1000);  // never used
+  (void)reg_->export_client("alice", 1050, crypto::SystemRandom::instance());
+  (void)reg_->revoke("alice", 1100);
+  EXPECT_EQ(reg_->enroll(request(old, "", 1), 1200).error_code, "revoked");
+  EXPECT_TRUE(store_->clients().at(0).revoked());
+}
+
+TEST_F(RegistryTest, NewInviteForTheRevokedNameEnrollsItAgain) {
+  make(config(PoolStrategy::kDynamic));
+  ASSERT_TRUE(reg_->enroll(request(invite("alice"), "", 1), 1000).enrollment);
+  (void)reg_->revoke("alice", 1100);
+  std::string fresh = invite("alice", 1, {}, 1200);  // the operator's explicit decision
+  auto r = reg_->enroll(request(fresh, "", 2), 1300);
+  ASSERT_TRUE(r.enrollment) << r.error_message;
+  EXPECT_EQ(r.enrollment->name, "alice");
+  auto all = store_->clients();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_FALSE(all[0].revoked());
+  EXPECT_EQ(all[0].public_key, key(2));
+}
+
+TEST_F(RegistryTest, InvitesAreListedAndRevocable) {
+  make(config(PoolStrategy::kDynamic));
+  std::string a = invite("alice", 1, std::chrono::seconds(3600), 1000);
+  std::string lab = invite("lab", 10, {}, 1001);
+  ASSERT_TRUE(reg_->enroll(request(lab, "pc1", 1), 1002).enrollment);
+  auto list = reg_->invites();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].name, "alice");
+  EXPECT_EQ(list[0].expires_at, 4600);
+  EXPECT_EQ(list[1].name, "lab");
+  EXPECT_EQ(list[1].uses_left, 9);
+  EXPECT_FALSE(list[1].revoked());
+
+  const std::string lab_id = control::parse_invite(lab).value->id;
+  auto rec = reg_->revoke_invite(lab_id, 1100);
+  EXPECT_EQ(rec.revoked_at, 1100);
+  auto refused = reg_->enroll(request(lab, "pc2", 2), 1200);
+  EXPECT_EQ(refused.error_code, "invite_revoked");
+  // Its members stay enrolled: revoking an invite is not revoking its clients.
+  EXPECT_FALSE(store_->clients().at(0).revoked());
+  try {
+    (void)reg_->revoke_invite(lab_id, 1300);
+    FAIL() << "revoked twice";
+  } catch (const RegistryError& e) {
+    EXPECT_EQ(e.code(), "already_revoked");
+  }
+  try {
+    (void)reg_->revoke_invite("0123456789abcdef", 1300);
+    FAIL() << "revoked an unknown invite";
+  } catch (const RegistryError& e) {
+    EXPECT_EQ(e.code(), "unknown_invite");
+  }
+  EXPECT_EQ(reg_->invites()[1].revoked_at, 1100);
+}
+
+// Issue 12 (5): the next client must not inherit a revoked client's address (conntrack
+// entries, address-keyed firewall rules, other clients' sessions to it).
+TEST_F(RegistryTest, QuarantineKeepsARevokedAddressFromTheNextClient) {
+  make(config(PoolStrategy::kDynamic));  // quarantine: 1 h by default
+  ASSERT_EQ(cfg_.address_quarantine, std::chrono::seconds(3600));
+  auto a = reg_->enroll(request(invite("alice"), "", 1), 1000);
+  ASSERT_TRUE(a.enrollment);
+  EXPECT_EQ(a.enrollment->addresses[0].to_string(), "10.0.0.2/32");
+  (void)reg_->revoke("alice", 1100);
+  auto b = reg_->enroll(request(invite("bob"), "", 2), 1200);
+  ASSERT_TRUE(b.enrollment) << b.error_message;
+  EXPECT_EQ(b.enrollment->addresses[0].to_string(), "10.0.0.3/32");
+  EXPECT_EQ(b.enrollment->addresses[1].to_string(), "fd00::3/128");
+  // Just before the hour is up it is still held back; then it returns to the pool.
+  auto c = reg_->enroll(request(invite("carol"), "", 3), 1100 + 3599);
+  EXPECT_EQ(c.enrollment->addresses[0].to_string(), "10.0.0.4/32");
+  auto d = reg_->enroll(request(invite("dave"), "", 4), 1100 + 3600);
+  EXPECT_EQ(d.enrollment->addresses[0].to_string(), "10.0.0.2/32");
+}
+
+TEST_F(RegistryTest, QuarantinedAddressGoesBackToItsFormerHolder) {
+  auto cfg = config(PoolStrategy::kDynamic);
+  cfg.lease_idle_time = std::chrono::seconds(100);
+  make(cfg);
+  std::string line = invite("alice");
+  ASSERT_TRUE(reg_->enroll(request(line, "", 1), 1000).enrollment);
+  EXPECT_EQ(reg_->release_idle(1200), std::vector<std::string>{"alice"});
+  auto b = reg_->enroll(request(invite("bob"), "", 2), 1300);
+  EXPECT_EQ(b.enrollment->addresses[0].to_string(), "10.0.0.3/32");  // not alice's
+  auto again = reg_->enroll(request(line, "", 1), 1400);  // alice re-joins
+  ASSERT_TRUE(again.enrollment) << again.error_message;
+  EXPECT_EQ(again.enrollment->addresses[0].to_string(), "10.0.0.2/32");
+  EXPECT_EQ(again.enrollment->addresses[1].to_string(), "fd00::2/128");
+}
+
+TEST_F(RegistryTest, ReservationsAreNotQuarantined) {
+  auto cfg = config(PoolStrategy::kStaticOrDynamic);
+  cfg.reservations["alice"] = {ip("10.0.0.9")};
+  make(cfg);
+  ASSERT_TRUE(reg_->enroll(request(invite("alice"), "", 1), 1000).enrollment);
+  (void)reg_->revoke("alice", 1100);
+  auto r = reg_->enroll(request(invite("alice", 1, {}, 1200), "", 2), 1200);
+  ASSERT_TRUE(r.enrollment) << r.error_message;
+  EXPECT_EQ(r.enrollment->addresses[0].to_string(), "10.0.0.9/32");
 }
 
 TEST_F(RegistryTest, IdleDynamicLeasesReleasedStaticKept) {
