@@ -23,5 +23,7 @@ check() {  # check DIR allowed-prefix...
 check src/base base
 check src/net base net
 check src/wg base crypto net wg
+# Host changes: policy only; the system calls are in src/platform/linux (host_io, netlink).
+check src/host base net platform host
 if [ $fail -ne 0 ]; then exit 1; fi
 echo "layering: ok"

@@ -20,6 +20,7 @@ void usage(std::FILE* out) {
       "  warren server invite --config FILE --name NAME [--expires DURATION] [--uses N]\n"
       "  warren server revoke --config FILE NAME\n"
       "  warren server export --config FILE NAME\n"
+      "  warren server cleanup --config FILE         after a crash: restore ip_forward/NAT\n"
       "Client:\n"
       "  warren join INVITE --interface IFNAME       enroll, write the config, bring it up\n"
       "  warren up CONFIG                            bring up a warren or wg-quick config\n"

@@ -6,6 +6,7 @@
 //   warren server invites --config FILE [--json]
 //   warren server revoke --config FILE NAME
 //   warren server export --config FILE NAME
+//   warren server cleanup --config FILE
 //
 // invite/revoke/export open the same state files as the running server (SQLite serialises
 // the writers) and then ask a running server, through its root-only status socket, to apply
@@ -13,6 +14,10 @@
 // at its next start. A running server that does not confirm in time is an error (exit 1): the
 // change is stored, and the server applies it by itself within seconds (it watches the
 // database), but the operator must not be told it took effect when that is not known.
+//
+// cleanup undoes what a server killed without its shutdown (kill -9, a crash) left on the host:
+// it replays the journal of host changes (ip_forward, the NAT rule) and deletes the interface.
+// It refuses while that server runs.
 
 #include <cstdio>
 #include <cstdlib>
@@ -27,7 +32,9 @@
 #include "control/status.h"
 #include "crypto/random.h"
 #include "platform/log.h"
+#include "platform/process.h"
 #include "server/config.h"
+#include "server/host_setup.h"
 #include "server/runtime.h"
 #include "server/state.h"
 
@@ -43,6 +50,8 @@ void server_usage(std::FILE* out) {
                "  warren server invites --config FILE [--json]\n"
                "  warren server revoke --config FILE NAME\n"
                "  warren server export --config FILE NAME\n"
+               "  warren server cleanup --config FILE   (after a crash: restore ip_forward and "
+               "NAT, delete the interface)\n"
                "DURATION is a number and a unit: 90s, 30m, 24h, 7d, 2w (default 7d; 0 = never).\n");
 }
 
@@ -53,7 +62,7 @@ int usage_error(const std::string& message) {
 }
 
 struct Args {
-  std::string verb;  // "", invite, invite-revoke, invites, revoke, export
+  std::string verb;  // "", invite, invite-revoke, invites, revoke, export, cleanup
   std::string config;
   std::string name;
   std::string expires = "7d";
@@ -149,7 +158,8 @@ int server_main(int argc, char** argv) {
       server_usage(stdout);
       return 0;
     }
-    if (a.verb != "invite" && a.verb != "invites" && a.verb != "revoke" && a.verb != "export")
+    if (a.verb != "invite" && a.verb != "invites" && a.verb != "revoke" && a.verb != "export" &&
+        a.verb != "cleanup")
       return usage_error("unknown subcommand '" + a.verb + "'");
     if (a.verb == "invite" && i < argc && std::string_view(argv[i]) == "revoke") {
       a.verb = "invite-revoke";
@@ -220,6 +230,21 @@ int server_main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "warren server: %s\n", e.what());
     return 1;
+  }
+  if (a.verb == "cleanup") {
+    if (!platform::has_net_admin()) {
+      std::fprintf(stderr, "warren server: cleanup needs root or CAP_NET_ADMIN\n");
+      return 1;
+    }
+    auto done = server::cleanup(cfg);
+    if (!done) {
+      std::fprintf(stderr, "warren server: cleanup of %s: %s\n", cfg.interface.c_str(),
+                   done.error().text().c_str());
+      return 1;
+    }
+    for (const auto& line : *done)
+      std::fprintf(stderr, "warren server: %s\n", line.c_str());
+    return 0;
   }
   if (a.verb.empty()) {
     // A server logs enrollments by default; LOG_LEVEL=error|silent|debug overrides.

@@ -17,7 +17,6 @@
 #include "client/plan.h"
 #include "client/reconnect.h"
 #include "client/resolve.h"
-#include "client/system.h"
 #include "control/status.h"
 #include "crypto/random.h"
 #include "dataplane/engine.h"
@@ -138,21 +137,21 @@ class Daemon {
     if (uapi::ServerError e = server_->start())
       return "cannot open the UAPI socket: " + e.message;
 
-    try {
-      system_ = make_system();
-    } catch (const std::exception& e) {
-      return e.what();
-    }
+    auto sys = host::make_system();
+    if (!sys)
+      return sys.error().text();
+    system_ = std::move(*sys);
     PlanOptions po;
     po.state_dir = options_.state_dir;
     po.dns = options_.dns ? *options_.dns : detect_dns_method(*system_);
     for (const auto& ep : resolved)
       if (ep)
         po.endpoints.push_back(ep->address);
-    if (auto e = bring_up(*system_, config_, ifindex_, mtu, po,
-                          journal_path(options_, config_.interface), setup_);
-        !e.empty())
-      return e;
+    auto up = bring_up(*system_, config_, ifindex_, mtu, po,
+                       journal_path(options_, config_.interface));
+    if (!up)
+      return up.error().text();
+    setup_ = std::move(*up);
     status_ =
         std::make_unique<control::StatusServer>(config_.interface, [this] { return status(); });
     try {
@@ -230,8 +229,8 @@ class Daemon {
       status_->stop();
     if (setup_) {
       for (const auto& e : setup_->rollback()) {
-        platform::log_error("%s", e.c_str());
-        std::fprintf(stderr, "warren: %s\n", e.c_str());
+        platform::log_error("%s", e.text().c_str());
+        std::fprintf(stderr, "warren: %s\n", e.text().c_str());
         clean = false;
       }
       setup_.reset();
@@ -433,17 +432,18 @@ namespace {
 
 // Recovers from a previous run that died without restoring (kill -9, power loss).
 bool recover(const DaemonOptions& o, const std::string& ifname) {
-  std::unique_ptr<System> sys;
-  try {
-    sys = make_system();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "warren: %s\n", e.what());
+  auto sys = host::make_system();
+  if (!sys) {
+    std::fprintf(stderr, "warren: %s\n", sys.error().text().c_str());
     return false;
   }
-  ReplayResult r = replay_journal(*sys, journal_path(o, ifname));
+  ReplayResult r = replay_journal(**sys, journal_path(o, ifname));
   for (const auto& e : r.errors)
-    std::fprintf(stderr, "warren: recovering %s: %s\n", ifname.c_str(), e.c_str());
-  if (r.found && r.errors.empty())
+    std::fprintf(stderr, "warren: recovering %s: %s\n", ifname.c_str(), e.text().c_str());
+  if (r.stale)
+    std::fprintf(stderr, "warren: discarded %s from before the last reboot\n",
+                 journal_path(o, ifname).c_str());
+  else if (r.found && r.errors.empty())
     std::fprintf(stderr, "warren: %s was not shut down cleanly; restored %zu step(s) from %s\n",
                  ifname.c_str(), r.undone, journal_path(o, ifname).c_str());
   return r.errors.empty();

@@ -33,10 +33,10 @@ std::vector<std::unique_ptr<Step>> plan_steps(const ClientConfig& c, std::uint32
                                               const PlanOptions& o) {
   std::vector<std::unique_ptr<Step>> steps;
   if (c.mtu && *c.mtu != current_mtu)
-    steps.push_back(make_mtu_step(ifindex, *c.mtu, current_mtu));
+    steps.push_back(host::make_mtu_step(ifindex, *c.mtu, current_mtu));
   for (const auto& a : c.addresses)
-    steps.push_back(make_address_step(ifindex, a));
-  steps.push_back(make_link_up_step(ifindex));
+    steps.push_back(host::make_address_step(ifindex, a));
+  steps.push_back(host::make_link_up_step(ifindex));
 
   // Routes, deduplicated, in the order they appear.
   std::set<net::Prefix> connected;
@@ -62,9 +62,9 @@ std::vector<std::unique_ptr<Step>> plan_steps(const ClientConfig& c, std::uint32
       auto via = sys.net().route_get(ep);
       if (!via.ok() || via.value.ifindex == ifindex)
         continue;  // unreachable now, or already through the tunnel: nothing to pin
-      platform::RouteSpec host{via.value.destination, via.value.ifindex, 0, kEndpointRouteMetric,
-                               via.value.gateway};
-      steps.push_back(make_route_step(host));
+      platform::RouteSpec pin{via.value.destination, via.value.ifindex, 0, kEndpointRouteMetric,
+                              via.value.gateway};
+      steps.push_back(host::make_route_step(pin));
     }
   }
   if (routes) {
@@ -75,35 +75,29 @@ std::vector<std::unique_ptr<Step>> plan_steps(const ClientConfig& c, std::uint32
       }
       if (table == 0 && connected.count(p))
         continue;  // the kernel added it with the address
-      steps.push_back(make_route_step(platform::RouteSpec{p, ifindex, table, {}, {}}));
+      steps.push_back(host::make_route_step(platform::RouteSpec{p, ifindex, table, {}, {}}));
     }
   }
   for (net::Family f : {net::Family::kV4, net::Family::kV6}) {
     if (!(f == net::Family::kV4 ? default_v4 : default_v6))
       continue;
     const net::Prefix any{f == net::Family::kV4 ? net::IpAddress() : net::IpAddress::v6({}), 0};
-    steps.push_back(make_route_step(platform::RouteSpec{any, ifindex, mark, {}, {}}));
+    steps.push_back(host::make_route_step(platform::RouteSpec{any, ifindex, mark, {}, {}}));
     platform::RuleSpec not_ours;
     not_ours.family = f;
     not_ours.table = mark;
     not_ours.fwmark = mark;
     not_ours.invert = true;
-    steps.push_back(make_rule_step(not_ours));
+    steps.push_back(host::make_rule_step(not_ours));
     platform::RuleSpec main_specific;
     main_specific.family = f;
     main_specific.table = platform::kMainTable;
     main_specific.suppress_prefixlength = 0;
-    steps.push_back(make_rule_step(main_specific));
+    steps.push_back(host::make_rule_step(main_specific));
     if (f == net::Family::kV4) {
       const std::string path = o.sysctl_dir + "/net/ipv4/conf/all/src_valid_mark";
-      std::string old;
-      int err = 0;
-      if (sys.read_file(path, old, err)) {
-        while (!old.empty() && (old.back() == '\n' || old.back() == ' '))
-          old.pop_back();
-        if (old != "1")
-          steps.push_back(make_sysctl_step(path, "1", old.empty() ? "0" : old));
-      }
+      if (auto old = host::read_sysctl(sys, path); old && *old != "1")
+        steps.push_back(host::make_sysctl_step(path, "1", old->empty() ? "0" : *old));
     }
   }
 
@@ -114,22 +108,18 @@ std::vector<std::unique_ptr<Step>> plan_steps(const ClientConfig& c, std::uint32
   return steps;
 }
 
-std::string bring_up(System& sys, const ClientConfig& c, std::uint32_t ifindex,
-                     std::uint32_t current_mtu, const PlanOptions& o,
-                     const std::string& journal_path, std::unique_ptr<ActiveSetup>& out) {
-  std::unique_ptr<ActiveSetup> setup;
-  if (auto e = ActiveSetup::open(sys, journal_path, setup); !e.empty())
-    return "cannot write the state journal: " + e;
+Result<std::unique_ptr<ActiveSetup>> bring_up(System& sys, const ClientConfig& c,
+                                              std::uint32_t ifindex, std::uint32_t current_mtu,
+                                              const PlanOptions& o,
+                                              const std::string& journal_path) {
+  auto setup = ActiveSetup::open(sys, journal_path);
+  if (!setup)
+    return setup.error();
   for (auto& step : plan_steps(c, ifindex, current_mtu, sys, o)) {
-    if (auto e = setup->apply(std::move(step)); !e.empty()) {
-      auto undo_errors = setup->rollback();
-      for (const auto& u : undo_errors)
-        e += "\n  rollback: " + u;
-      return e;
-    }
+    if (auto s = (*setup)->apply(std::move(step)); !s)
+      return host::rollback_after(**setup, s.error());
   }
-  out = std::move(setup);
-  return "";
+  return setup;
 }
 
 DnsMethod detect_dns_method(System& sys) {

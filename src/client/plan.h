@@ -1,7 +1,7 @@
 #pragma once
 /// From a ClientConfig to the ordered set-up steps for its interface (what wg-quick's
 /// add_addr / set_mtu_up / add_route / add_default / set_dns do), applied through
-/// ActiveSetup.
+/// host::ActiveSetup (host/steps.h).
 ///
 /// Endpoint host routes: see PlanOptions::endpoints (looked up when the plan is made).
 /// Routes: every AllowedIPs prefix of every peer becomes a route on the interface (split
@@ -51,11 +51,12 @@ std::vector<std::unique_ptr<Step>> plan_steps(const ClientConfig& config, std::u
                                               std::uint32_t current_mtu, System& sys,
                                               const PlanOptions& options);
 
-/// Applies the plan. On success `out` owns the applied steps; on failure everything is rolled
-/// back and the message names the step that failed.
-std::string bring_up(System& sys, const ClientConfig& config, std::uint32_t ifindex,
-                     std::uint32_t current_mtu, const PlanOptions& options,
-                     const std::string& journal_path, std::unique_ptr<ActiveSetup>& out);
+/// Applies the plan: the set-up that owns the applied steps; on failure everything is rolled
+/// back and the error names the step that failed.
+Result<std::unique_ptr<ActiveSetup>> bring_up(System& sys, const ClientConfig& config,
+                                              std::uint32_t ifindex, std::uint32_t current_mtu,
+                                              const PlanOptions& options,
+                                              const std::string& journal_path);
 
 /// Picks resolvconf if installed, else systemd-resolved if running, else resolv.conf.
 DnsMethod detect_dns_method(System& sys);

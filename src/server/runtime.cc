@@ -2,16 +2,11 @@
 
 #include "server/runtime.h"
 
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -29,6 +24,7 @@
 #include "platform/process.h"
 #include "platform/tun_device.h"
 #include "platform/udp.h"
+#include "server/host_setup.h"
 #include "server/state.h"
 #include "uapi/server.h"
 
@@ -45,95 +41,6 @@ constexpr std::int64_t kIdleCheckSeconds = 60;
 std::int64_t unix_now() {
   return static_cast<std::int64_t>(std::time(nullptr));
 }
-
-/// Runs a program (no shell); returns its exit status, or -1 if it could not run.
-int run_program(const std::vector<std::string>& argv, bool quiet) {
-  pid_t pid = ::fork();
-  if (pid < 0)
-    return -1;
-  if (pid == 0) {
-    if (quiet) {
-      int null = ::open("/dev/null", O_WRONLY);
-      if (null >= 0) {
-        ::dup2(null, 1);
-        ::dup2(null, 2);
-      }
-    }
-    std::vector<char*> args;
-    for (const auto& a : argv)
-      args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/// A sysctl file set to a value, restored on destruction.
-class SysctlGuard {
- public:
-  SysctlGuard(std::string path, const std::string& value) : path_(std::move(path)) {
-    std::ifstream in(path_);
-    if (!(in >> old_))
-      throw std::runtime_error("cannot read " + path_);
-    if (old_ == value)
-      return;
-    std::ofstream out(path_);
-    if (!(out << value << "\n") || !out.flush())
-      throw std::runtime_error("cannot write " + path_);
-    changed_ = true;
-  }
-  ~SysctlGuard() {
-    if (changed_) {
-      std::ofstream out(path_);
-      out << old_ << "\n";
-    }
-  }
-  SysctlGuard(const SysctlGuard&) = delete;
-  SysctlGuard& operator=(const SysctlGuard&) = delete;
-
- private:
-  std::string path_;
-  std::string old_;
-  bool changed_ = false;
-};
-
-/// The iptables MASQUERADE rule, added unless already present (e.g. left by a kill -9),
-/// removed on destruction.
-class NatGuard {
- public:
-  explicit NatGuard(std::vector<std::string> rule) : rule_(std::move(rule)) {
-    if (run(rule_, "-C", true) == 0) {  // a previous run died with the rule in place: adopt it
-      added_ = true;
-      return;
-    }
-    int rc = run(rule_, "-A", false);
-    if (rc != 0)
-      throw std::runtime_error(rc == 127 || rc == -1
-                                   ? "cannot run iptables (install the iptables package)"
-                                   : "iptables refused the NAT rule (exit " + std::to_string(rc) +
-                                         ")");
-    added_ = true;
-  }
-  ~NatGuard() {
-    if (added_)
-      (void)run(rule_, "-D", true);
-  }
-  NatGuard(const NatGuard&) = delete;
-  NatGuard& operator=(const NatGuard&) = delete;
-
- private:
-  static int run(const std::vector<std::string>& rule, const char* op, bool quiet) {
-    std::vector<std::string> argv{"iptables", "-w", "5", "-t", "nat", op};
-    argv.insert(argv.end(), rule.begin(), rule.end());
-    return run_program(argv, quiet);
-  }
-  std::vector<std::string> rule_;
-  bool added_ = false;
-};
 
 /// The running server's moving parts. Threads: enrollment connections call enroll(); the
 /// status thread calls status() and sync(); the main thread runs maintenance. Engine and
@@ -368,20 +275,6 @@ std::size_t worker_count() {
 
 }  // namespace
 
-std::vector<std::string> nat_rule(const ServerConfig& c) {
-  return {"POSTROUTING",
-          "-s",
-          c.ipv4->prefix.to_string(),
-          "-o",
-          *c.nat_interface,
-          "-j",
-          "MASQUERADE",
-          "-m",
-          "comment",
-          "--comment",
-          "warren:" + c.interface};
-}
-
 int run_server(const ServerConfig& config) {
   auto fail = [](const std::string& m) {
     std::fprintf(stderr, "warren server: %s\n", m.c_str());
@@ -491,22 +384,13 @@ int run_server(const ServerConfig& config) {
   if (uapi::ServerError e = uapi_server->start())
     return fail("cannot start UAPI listener: " + e.message);
 
-  // Forwarding and NAT: needed for client-to-client traffic (the kernel routes it back into
-  // the TUN) and for full-tunnel clients.
-  std::unique_ptr<SysctlGuard> fwd4, fwd6;
-  std::unique_ptr<NatGuard> nat;
-  try {
-    if (config.client_to_client || config.nat_interface) {
-      if (config.ipv4)
-        fwd4 = std::make_unique<SysctlGuard>("/proc/sys/net/ipv4/ip_forward", "1");
-      if (config.ipv6 && config.client_to_client)
-        fwd6 = std::make_unique<SysctlGuard>("/proc/sys/net/ipv6/conf/all/forwarding", "1");
-    }
-    if (config.nat_interface)
-      nat = std::make_unique<NatGuard>(nat_rule(config));
-  } catch (const std::exception& e) {
-    return fail(e.what());
-  }
+  // Forwarding and NAT (server/host_setup.h): journaled; a crashed run's journal is replayed
+  // first. Undone when host_changes goes.
+  std::unique_ptr<HostSetup> host_changes;
+  if (auto h = HostSetup::start(config); !h)
+    return fail(h.error().text());
+  else
+    host_changes = std::move(*h);
 
   std::unique_ptr<control::StatusServer> status;
   std::unique_ptr<control::EnrollServer> enroll;
@@ -584,9 +468,7 @@ int run_server(const ServerConfig& config) {
   status->stop();
   uapi_server->stop();
   engine.stop();
-  nat.reset();
-  fwd6.reset();
-  fwd4.reset();
+  host_changes.reset();
   // Deleting the link removes its addresses and routes with it.
   (void)netcfg.value->delete_link(ifindex);
   platform::log_verbose("Shut down");

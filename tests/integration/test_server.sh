@@ -20,6 +20,10 @@
 #   * a stock wg-quick client with an exported config works;
 #   * a client brought up again (`warren down`, `warren up`) with AllowedIPs 0.0.0.0/0 (full
 #     tunnel) reaches O through the server's NAT; the NAT rule is removed when the server stops.
+#   * host changes are journaled: after kill -9 the NAT rule and ip_forward stay changed, a
+#     restart replays the journal and adds the rule once (`iptables -t nat -S` lists it once);
+#     `warren server cleanup` refuses while the server runs, and after a kill -9 restores
+#     ip_forward's old value and removes the rule and a leftover interface.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -69,10 +73,17 @@ listen = "127.0.0.1:9586"
 EOF
 }
 
+nat_rules() { # how many NAT rules of this server are in S
+  ip netns exec "$S" iptables -t nat -S POSTROUTING | grep -c "warren:$SIF\b" || true
+}
+forwarding() { ip netns exec "$S" cat /proc/sys/net/ipv4/ip_forward; }
+JOURNAL="$WIT_TMP/srv/$SIF-host.journal"
+
 start_server() {
   bg_start server "$S" "$W" server --config "$CONF"
   SERVER_PID=$BG_PID
-  wait_until 10 test -S "/var/run/warren/$SIF.sock" || {
+  # The status socket of a killed server stays behind: wait for this one's "up" line.
+  wait_until 10 grep -q "Server $SIF up:" "$WIT_TMP/server.err" || {
     sed 's/^/#   /' "$WIT_TMP/server.err" | tail -n 20
     return 1
   }
@@ -115,6 +126,7 @@ check_eq "unknown subcommand: exit 2" 2 "$rc"
 
 # ---- server up, 20 clients enroll concurrently ----------------------------------------------------
 write_config false
+FWD_BEFORE=$(forwarding)
 start_server || fatal "server starts"
 ok "server starts; status socket present"
 check "UAPI socket: wg show sees the server's port" bash -c "wg show '$SIF' listen-port | grep -qx 51820"
@@ -210,10 +222,15 @@ check_eq "refused enrollments change nothing" "$peers_before" "$(wg show "$SIF" 
 # ---- kill -9, restart, addresses kept, traffic resumes -------------------------------------------
 kill -KILL "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null || true
+check_eq "after kill -9 the NAT rule stays" 1 "$(nat_rules)"
+check_eq "after kill -9 ip_forward stays 1" 1 "$(forwarding)"
+check "after kill -9 the journal of host changes stays" test -s "$JOURNAL"
 write_config true
 t0=$SECONDS
 start_server || fatal "server restarts after kill -9"
 ok "server restarts after kill -9"
+check "the restart replayed the journal" grep -q "did not stop cleanly; undid" "$WIT_TMP/server.err"
+check_eq "the restart adds the NAT rule once (iptables -t nat -S)" 1 "$(nat_rules)"
 check "every client's traffic resumes within 30 s, clients untouched" reach_all 30
 log "traffic resumed after $((SECONDS - t0)) s"
 json=$("$W" status --json "$SIF")
@@ -313,5 +330,29 @@ check_eq "server exits 0 on SIGTERM" 0 "$rc"
 check_not "NAT rule removed on exit" bash -c "ip netns exec '$S' iptables -t nat -S POSTROUTING | grep -q 'warren:$SIF'"
 check_not "status socket removed on exit" test -e "/var/run/warren/$SIF.sock"
 check_not "UAPI socket removed on exit" test -e "/var/run/wireguard/$SIF.sock"
+check_eq "ip_forward restored on exit" "$FWD_BEFORE" "$(forwarding)"
+check_not "journal removed on exit" test -e "$JOURNAL"
+
+# ---- kill -9, then `warren server cleanup` -----------------------------------------------------------
+start_server || fatal "server starts again"
+out=$(ip netns exec "$S" "$W" server cleanup --config "$CONF" 2>&1) && rc=0 || rc=$?
+check_eq "cleanup refuses while the server runs: exit 1" 1 "$rc"
+check "cleanup refusal says why" grep -q "is running" <<<"$out"
+check_eq "the refused cleanup changed nothing" 1 "$(nat_rules)"
+kill -KILL "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+check_eq "after kill -9: NAT rule still there" 1 "$(nat_rules)"
+# The kernel deleted the server's TUN with its process; a persistent one of the same name
+# stands in for an interface left behind.
+ip -n "$S" tuntap add mode tun name "$SIF"
+out=$(ip netns exec "$S" "$W" server cleanup --config "$CONF" 2>&1) && rc=0 || rc=$?
+check_eq "cleanup after kill -9: exit 0" 0 "$rc"
+((rc == 0)) || sed 's/^/#   /' <<<"$out"
+check_eq "cleanup restores ip_forward's old value" "$FWD_BEFORE" "$(forwarding)"
+check_eq "cleanup removes the NAT rule" 0 "$(nat_rules)"
+check_not "cleanup deletes the leftover interface" ip -n "$S" link show "$SIF"
+check_not "cleanup removes the journal" test -e "$JOURNAL"
+out=$(ip netns exec "$S" "$W" server cleanup --config "$CONF" 2>&1) && rc=0 || rc=$?
+check_eq "cleanup again: nothing to do, exit 0" 0 "$rc"
 cleanup_server_files
 finish

@@ -2,14 +2,15 @@
 // step in turn leaves exactly the state from before `up`.
 #include <gtest/gtest.h>
 
-#include "client/fake/fake_system.h"
+#include "host/fake/fake_system.h"
 #include "client/plan.h"
 #include "client/steps.h"
 
 namespace warren::client {
 namespace {
 
-using fake::FakeSystem;
+using host::fake::FakeSystem;
+namespace fake = host::fake;
 
 constexpr const char* kPriv = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=";
 constexpr const char* kPub = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=";
@@ -57,6 +58,17 @@ struct Machine {
   }
 };
 
+// bring_up into `out`; the Status of it.
+Status up_into(std::unique_ptr<ActiveSetup>& out, System& sys, const ClientConfig& c,
+               std::uint32_t ifindex, std::uint32_t mtu, const PlanOptions& o,
+               const std::string& journal) {
+  auto r = bring_up(sys, c, ifindex, mtu, o, journal);
+  if (!r)
+    return r.error();
+  out = std::move(*r);
+  return ok();
+}
+
 void expect_restored_net(const fake::FakeSystemState& before, FakeSystem& sys) {
   EXPECT_EQ(sys.state().net, before.net);
 }
@@ -65,7 +77,7 @@ TEST(ClientSetup, SplitTunnelPlan) {
   Machine m;
   ClientConfig c = config("10.9.0.0/24, 10.20.0.0/16, fd20::/48");
   std::unique_ptr<ActiveSetup> up;
-  ASSERT_EQ(bring_up(m.sys, c, m.tun, 1420, options(), kJournal, up), "");
+  ASSERT_EQ(up_into(up, m.sys, c, m.tun, 1420, options(), kJournal).message(), "");
   const auto& st = m.sys.fake_net().state();
   EXPECT_EQ(st.links.at(m.tun).mtu, 1380u);
   EXPECT_TRUE(st.links.at(m.tun).up);
@@ -90,7 +102,7 @@ TEST(ClientSetup, FullTunnelAsWgQuick) {
   ClientConfig c = config("0.0.0.0/0, ::/0");
   EXPECT_EQ(effective_fwmark(c), kDefaultFullTunnelTable);
   std::unique_ptr<ActiveSetup> up;
-  ASSERT_EQ(bring_up(m.sys, c, m.tun, 1420, options(), kJournal, up), "");
+  ASSERT_EQ(up_into(up, m.sys, c, m.tun, 1420, options(), kJournal).message(), "");
   const auto& st = m.sys.fake_net().state();
   EXPECT_TRUE(
       st.routes.count(platform::RouteSpec{*net::Prefix::parse("0.0.0.0/0"), m.tun, 51820, {}, {}}));
@@ -120,7 +132,7 @@ TEST(ClientSetup, EndpointInsideRoutedPrefixGetsAHostRoute) {
   ClientConfig c = config("0.0.0.0/1, 128.0.0.0/1");
   const auto before = m.sys.state();
   std::unique_ptr<ActiveSetup> up;
-  ASSERT_EQ(bring_up(m.sys, c, m.tun, 1420, o, kJournal, up), "");
+  ASSERT_EQ(up_into(up, m.sys, c, m.tun, 1420, o, kJournal).message(), "");
   // Both endpoints lie inside 128.0.0.0/1: each is pinned to its current path (the uplink).
   int pinned = 0;
   for (const auto& route : m.sys.fake_net().state().routes)
@@ -140,7 +152,7 @@ TEST(ClientSetup, EndpointInsideRoutedPrefixGetsAHostRoute) {
   // Without overlap there is no host route.
   Machine m2;
   std::unique_ptr<ActiveSetup> up2;
-  ASSERT_EQ(bring_up(m2.sys, config("10.20.0.0/16"), m2.tun, 1420, o, kJournal, up2), "");
+  ASSERT_EQ(up_into(up2, m2.sys, config("10.20.0.0/16"), m2.tun, 1420, o, kJournal).message(), "");
   for (const auto& route : m2.sys.fake_net().state().routes)
     EXPECT_NE(route.metric, kEndpointRouteMetric);
 }
@@ -149,7 +161,7 @@ TEST(ClientSetup, ExplicitTableAndOff) {
   Machine m;
   std::unique_ptr<ActiveSetup> up;
   ASSERT_EQ(
-      bring_up(m.sys, config("0.0.0.0/0", "Table = 1234\n"), m.tun, 1420, options(), kJournal, up),
+      up_into(up, m.sys, config("0.0.0.0/0", "Table = 1234\n"), m.tun, 1420, options(), kJournal).message(),
       "");
   EXPECT_TRUE(m.sys.fake_net().state().routes.count(
       platform::RouteSpec{*net::Prefix::parse("0.0.0.0/0"), m.tun, 1234, {}, {}}));
@@ -158,8 +170,8 @@ TEST(ClientSetup, ExplicitTableAndOff) {
   Machine m2;
   std::unique_ptr<ActiveSetup> up2;  // after m2: destroyed (rolled back) before it
   const auto before = m2.sys.fake_net().state().routes;
-  ASSERT_EQ(bring_up(m2.sys, config("0.0.0.0/0, 10.1.0.0/16", "Table = off\n"), m2.tun, 1420,
-                     options(), kJournal, up2),
+  ASSERT_EQ(up_into(up2, m2.sys, config("0.0.0.0/0, 10.1.0.0/16", "Table = off\n"), m2.tun, 1420,
+                     options(), kJournal).message(),
             "");
   EXPECT_EQ(m2.sys.fake_net().state().routes, before);
 }
@@ -182,7 +194,7 @@ void fail_everywhere(DnsMethod dns, const std::string& allowed) {
     Machine m;
     std::unique_ptr<ActiveSetup> up;
     const unsigned n0 = m.sys.fake_net().mutations(), s0 = m.sys.ops();
-    ASSERT_EQ(bring_up(m.sys, config(allowed), m.tun, 1420, options(dns), kJournal, up), "");
+    ASSERT_EQ(up_into(up, m.sys, config(allowed), m.tun, 1420, options(dns), kJournal).message(), "");
     net_ops = m.sys.fake_net().mutations() - n0;
     sys_ops = m.sys.ops() - s0;
     const auto before_down = m.sys.state();
@@ -201,7 +213,7 @@ void fail_everywhere(DnsMethod dns, const std::string& allowed) {
         m.sys.fail_op(n);
       std::unique_ptr<ActiveSetup> up;
       const std::string e =
-          bring_up(m.sys, config(allowed), m.tun, 1420, options(dns), kJournal, up);
+          up_into(up, m.sys, config(allowed), m.tun, 1420, options(dns), kJournal).message();
       const std::string what = (kind == 0 ? "netlink op " : "system op ") + std::to_string(n);
       EXPECT_NE(e, "") << what;
       EXPECT_EQ(up, nullptr) << what;
@@ -228,8 +240,7 @@ TEST(ClientSetup, DownRestoresExactly) {
     Machine m;
     const auto before = m.sys.state();
     std::unique_ptr<ActiveSetup> up;
-    ASSERT_EQ(bring_up(m.sys, config("0.0.0.0/0, ::/0, 10.20.0.0/16"), m.tun, 1420, options(dns),
-                       kJournal, up),
+    ASSERT_EQ(up_into(up, m.sys, config("0.0.0.0/0, ::/0, 10.20.0.0/16"), m.tun, 1420, options(dns), kJournal).message(),
               "");
     EXPECT_NE(m.sys.state(), before);
     EXPECT_TRUE(m.sys.files().count(kJournal));
@@ -242,15 +253,13 @@ TEST(ClientSetup, DownRestoresExactly) {
 TEST(ClientSetup, ResolvconfAndResolvedCalls) {
   Machine m;
   std::unique_ptr<ActiveSetup> up;
-  ASSERT_EQ(bring_up(m.sys, config("10.20.0.0/16"), m.tun, 1420, options(DnsMethod::kResolvconf),
-                     kJournal, up),
+  ASSERT_EQ(up_into(up, m.sys, config("10.20.0.0/16"), m.tun, 1420, options(DnsMethod::kResolvconf), kJournal).message(),
             "");
   EXPECT_EQ(m.sys.state().resolvconf.at("tun.wg0"), "nameserver 10.9.0.1\nsearch corp.example\n");
   EXPECT_EQ(m.sys.commands().back(), "resolvconf -a tun.wg0 -m 0 -x");
   up.reset();  // RAII: destruction rolls back
   EXPECT_TRUE(m.sys.state().resolvconf.empty());
-  ASSERT_EQ(bring_up(m.sys, config("10.20.0.0/16"), m.tun, 1420, options(DnsMethod::kResolved),
-                     kJournal, up),
+  ASSERT_EQ(up_into(up, m.sys, config("10.20.0.0/16"), m.tun, 1420, options(DnsMethod::kResolved), kJournal).message(),
             "");
   EXPECT_EQ(m.sys.state().resolved.at("wg0"),
             (std::vector<std::string>{"dns:10.9.0.1", "domain:~.", "domain:corp.example"}));
@@ -280,8 +289,8 @@ TEST(ClientSetup, CrashRecoveryFromJournal) {
     {
       Machine probe;
       std::unique_ptr<ActiveSetup> p;
-      ASSERT_EQ(bring_up(probe.sys, config("0.0.0.0/0, ::/0, 10.20.0.0/16"), probe.tun, 1420,
-                         options(), kJournal, p),
+      ASSERT_EQ(up_into(p, probe.sys, config("0.0.0.0/0, ::/0, 10.20.0.0/16"), probe.tun, 1420,
+                         options(), kJournal).message(),
                 "");
       total = probe.sys.fake_net().mutations() + probe.sys.ops();
     }
@@ -291,14 +300,16 @@ TEST(ClientSetup, CrashRecoveryFromJournal) {
     std::string e;
     {
       std::unique_ptr<ActiveSetup> crashed;
-      ASSERT_EQ(ActiveSetup::open(m.sys, kJournal, crashed), "");
+      auto opened = ActiveSetup::open(m.sys, kJournal);
+      ASSERT_TRUE(opened.ok()) << opened.message();
+      crashed = std::move(*opened);
       auto steps =
           plan_steps(config("0.0.0.0/0, ::/0, 10.20.0.0/16"), m.tun, 1420, m.sys, options());
       unsigned done = 0;
       for (auto& s : steps) {
         if (done++ >= stop_after)
           break;
-        ASSERT_EQ(crashed->apply(std::move(s)), "");
+        ASSERT_EQ(crashed->apply(std::move(s)).message(), "");
       }
       crashed->abandon();  // kill -9: nothing is undone
     }
@@ -307,7 +318,7 @@ TEST(ClientSetup, CrashRecoveryFromJournal) {
     before_net.links.erase(m.tun);
     auto r = replay_journal(m.sys, kJournal);
     EXPECT_TRUE(r.found);
-    EXPECT_TRUE(r.errors.empty()) << r.errors.front();
+    EXPECT_TRUE(r.errors.empty()) << r.errors.front().text();
     auto after = m.sys.state();
     EXPECT_EQ(after.net, before_net) << "stopped after " << stop_after;
     EXPECT_EQ(after.files, before.files) << "stopped after " << stop_after;
@@ -321,13 +332,13 @@ TEST(ClientSetup, CrashRecoveryFromJournal) {
 TEST(ClientSetup, JournalFromAnotherNamespaceIsNotReplayed) {
   Machine m;
   std::unique_ptr<ActiveSetup> up;
-  ASSERT_EQ(bring_up(m.sys, config("0.0.0.0/0"), m.tun, 1420, options(), kJournal, up), "");
+  ASSERT_EQ(up_into(up, m.sys, config("0.0.0.0/0"), m.tun, 1420, options(), kJournal).message(), "");
   up->abandon();
   const auto rules = m.sys.fake_net().state().rules;
   m.sys.set_netns_id("other");
   auto r = replay_journal(m.sys, kJournal);
   ASSERT_EQ(r.errors.size(), 1u);
-  EXPECT_NE(r.errors[0].find("another network namespace"), std::string::npos);
+  EXPECT_NE(r.errors[0].text().find("another network namespace"), std::string::npos);
   EXPECT_EQ(m.sys.fake_net().state().rules, rules);
   EXPECT_TRUE(m.sys.files().count(kJournal));
 }
@@ -341,12 +352,12 @@ TEST(ClientSetup, StepsRoundTripThroughJournalLines) {
   platform::RouteSpec route{*net::Prefix::parse("10.0.0.0/8"), 3, 7, 100u,
                             net::IpAddress::parse("10.0.0.1")};
   std::vector<std::unique_ptr<Step>> steps;
-  steps.push_back(make_rule_step(rule));
-  steps.push_back(make_route_step(route));
-  steps.push_back(make_address_step(3, *net::Prefix::parse("fd00::2/64")));
-  steps.push_back(make_mtu_step(3, 1380, 1420));
-  steps.push_back(make_link_up_step(3));
-  steps.push_back(make_sysctl_step("/proc/sys/x", "1", "0"));
+  steps.push_back(host::make_rule_step(rule));
+  steps.push_back(host::make_route_step(route));
+  steps.push_back(host::make_address_step(3, *net::Prefix::parse("fd00::2/64")));
+  steps.push_back(host::make_mtu_step(3, 1380, 1420));
+  steps.push_back(host::make_link_up_step(3));
+  steps.push_back(host::make_sysctl_step("/proc/sys/net/x", "1", "0"));
   steps.push_back(make_dns_step(DnsMethod::kFile, "wg0", {}, "/etc/resolv.conf",
                                 "/run/warren/wg0.resolv.conf"));
   steps.push_back(make_dns_step(DnsMethod::kResolvconf, "wg0", {}, "", ""));

@@ -1,0 +1,59 @@
+// The real host::System: forwards to platform::NetConfig (rtnetlink) and platform/host_io.h.
+#include "host/system.h"
+
+namespace warren::host {
+namespace {
+
+class RealSystem final : public System {
+ public:
+  explicit RealSystem(std::unique_ptr<platform::NetConfig> net) : net_(std::move(net)) {}
+
+  platform::NetConfig& net() override { return *net_; }
+  Result<std::string> read_file(const std::string& path) override {
+    return platform::read_file(path);
+  }
+  Status write_file(const std::string& path, const std::string& content, unsigned mode,
+                    bool in_place) override {
+    return platform::write_file(path, content, mode, in_place);
+  }
+  Status append_file(const std::string& path, const std::string& line) override {
+    return platform::append_file(path, line);
+  }
+  Status remove_file(const std::string& path) override { return platform::remove_file(path); }
+  Result<ProgramExit> run(const std::vector<std::string>& argv,
+                          const std::string& input) override {
+    return platform::run_program(argv, input);
+  }
+  bool program_exists(const std::string& name) override { return platform::program_exists(name); }
+  bool resolved_running() override { return platform::resolved_running(); }
+  std::string netns_id() override { return platform::netns_id(); }
+  std::string boot_id() override { return platform::boot_id(); }
+
+ private:
+  std::unique_ptr<platform::NetConfig> net_;
+};
+
+}  // namespace
+
+Status run_checked(System& sys, const std::vector<std::string>& argv, const std::string& input) {
+  std::string cmd;
+  for (const auto& a : argv)
+    cmd += (cmd.empty() ? "" : " ") + a;
+  auto r = sys.run(argv, input);
+  if (!r)
+    return r.error();
+  if (r->status == 0)
+    return ok();
+  std::string line = r->output.substr(0, r->output.find('\n'));
+  return Error(EIO, "`" + cmd + "` exited with status " + std::to_string(r->status) +
+                        (line.empty() ? "" : ": " + line));
+}
+
+Result<std::unique_ptr<System>> make_system() {
+  auto net = platform::open_net_config();
+  if (!net.ok())
+    return Error(net.error, "cannot open rtnetlink: " + net.message());
+  return std::unique_ptr<System>(std::make_unique<RealSystem>(std::move(net.value)));
+}
+
+}  // namespace warren::host
