@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include <array>
+#include <atomic>
 #include <climits>
 #include <cstdint>
 #include <cstdio>
@@ -82,6 +83,10 @@ const EVP_CIPHER* chacha20_poly1305() {
   return cipher;
 }
 
+// Bumped by aead_retire_keys(): a context keyed before the current value holds a key that may
+// belong to a destroyed keypair.
+std::atomic<std::uint64_t> g_retired_epoch{0};
+
 class CipherContext {
  public:
   explicit CipherContext(int encrypt) : encrypt_(encrypt), ctx_(EVP_CIPHER_CTX_new()) {
@@ -99,7 +104,8 @@ class CipherContext {
 
   // Starts a new message under (key, nonce).
   bool start(AeadKeyView key, const std::uint8_t* nonce) {
-    const bool same_key = keyed_ && keys_equal(key_.data(), key.data());
+    const std::uint64_t epoch = g_retired_epoch.load(std::memory_order_relaxed);
+    const bool same_key = keyed_ && epoch_ == epoch && keys_equal(key_.data(), key.data());
     if (same_key) {
       // A nonce-only init resets the Poly1305 state and the text/AAD lengths; the one-time
       // Poly1305 key is derived again from (cached key, new nonce) on the first update.
@@ -111,7 +117,13 @@ class CipherContext {
     }
     std::memcpy(key_.data(), key.data(), kAeadKeySize);
     keyed_ = true;
+    epoch_ = epoch;
     return true;
+  }
+
+  bool keyed() const { return keyed_; }
+  bool retired() const {
+    return keyed_ && epoch_ != g_retired_epoch.load(std::memory_order_relaxed);
   }
 
   // Re-keys the context with an all-zero key so neither it nor the cache holds a real key.
@@ -134,6 +146,7 @@ class CipherContext {
   EVP_CIPHER_CTX* ctx_;
   std::array<std::uint8_t, kAeadKeySize> key_{};
   bool keyed_ = false;
+  std::uint64_t epoch_ = 0;  // g_retired_epoch when key_ was set
 };
 
 CipherContext& seal_context() {
@@ -259,6 +272,21 @@ bool aead_open(AeadKeyView key, std::uint64_t counter, std::span<const std::uint
 void aead_wipe_thread_keys() {
   seal_context().wipe();
   open_context().wipe();
+}
+
+void aead_retire_keys() {
+  g_retired_epoch.fetch_add(1, std::memory_order_relaxed);
+}
+
+void aead_wipe_thread_keys_if_retired() {
+  if (seal_context().retired())
+    seal_context().wipe();
+  if (open_context().retired())
+    open_context().wipe();
+}
+
+bool aead_thread_holds_key() {
+  return seal_context().keyed() || open_context().keyed();
 }
 
 bool aead_seal_nonce12(AeadKeyView key, std::span<const std::uint8_t, kAeadNonceSize> nonce,

@@ -55,6 +55,18 @@ inline constexpr std::size_t kAeadNonceSize = 12;
 /// idle or after keypairs are destroyed. Cheap and allocation-free.
 void aead_wipe_thread_keys();
 
+/// Says that session keys were destroyed somewhere (a keypair's destructor calls it). Every
+/// thread's cached key from before this call is then no longer reused (the next message re-keys
+/// its context) and is wiped by aead_wipe_thread_keys_if_retired(). Any thread; one atomic add.
+void aead_retire_keys();
+/// Wipes this thread's cached keys if aead_retire_keys() was called since they were set. For
+/// threads that may sleep holding a key: the engine's workers call it before they block, so a
+/// destroyed session's key does not linger in an idle worker. One atomic load when nothing
+/// was retired.
+void aead_wipe_thread_keys_if_retired();
+/// Whether this thread's contexts hold a real key now (tests of key erasure).
+bool aead_thread_holds_key();
+
 /// XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha), used only for cookie replies. Same size,
 /// aliasing and failure rules as aead_seal / aead_open.
 [[nodiscard]] bool xaead_seal(AeadKeyView key, std::span<const std::uint8_t, kXNonceSize> nonce,

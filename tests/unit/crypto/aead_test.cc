@@ -4,6 +4,8 @@
 #include <sodium.h>
 
 #include <array>
+#include <condition_variable>
+#include <mutex>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -421,6 +423,62 @@ TEST(XChaCha20Poly1305, InPlaceAndSizes) {
   std::array<std::uint8_t, kAeadTagSize> tag{};
   ASSERT_TRUE(xaead_seal(key, nonce, {}, {}, tag));
   EXPECT_TRUE(xaead_open(key, nonce, tag, {}, std::span<std::uint8_t>()));
+}
+
+}  // namespace
+}  // namespace warren::crypto
+
+namespace warren::crypto {
+namespace {
+
+// Issue 12 (8): a session key cached by another thread's context must not outlive its keypair
+// in that thread once the keypair is destroyed (the worker wipes before it goes to sleep).
+TEST(ChaCha20Poly1305, RetiredKeysAreWipedFromOtherThreads) {
+  const auto key = pattern_key(9);
+  const ByteVec pt = pattern(64, 1);
+  std::mutex mu;
+  std::condition_variable cv;
+  int step = 0;
+  bool held_before = false, held_after_retire = false, held_after_wipe = false;
+  std::thread worker([&] {
+    ByteVec ct(pt.size() + kAeadTagSize);
+    ASSERT_TRUE(aead_seal(key, 0, pt, {}, ct));
+    held_before = aead_thread_holds_key();
+    std::unique_lock lock(mu);
+    step = 1;
+    cv.notify_all();
+    cv.wait(lock, [&] { return step == 2; });  // the keypair is destroyed meanwhile
+    held_after_retire = aead_thread_holds_key();
+    aead_wipe_thread_keys_if_retired();  // what a worker does before it blocks
+    held_after_wipe = aead_thread_holds_key();
+  });
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return step == 1; });
+    aead_retire_keys();  // ~Keypair on this thread
+    step = 2;
+    cv.notify_all();
+  }
+  worker.join();
+  EXPECT_TRUE(held_before);
+  EXPECT_TRUE(held_after_retire);  // nothing reaches into another thread by itself ...
+  EXPECT_FALSE(held_after_wipe);   // ... until it checks
+}
+
+TEST(ChaCha20Poly1305, WipeIfRetiredKeepsCurrentKeys) {
+  const auto key = pattern_key(10);
+  const ByteVec pt = pattern(64, 2);
+  ByteVec ct(pt.size() + kAeadTagSize), again(pt.size() + kAeadTagSize);
+  aead_retire_keys();
+  ASSERT_TRUE(aead_seal(key, 1, pt, {}, ct));
+  aead_wipe_thread_keys_if_retired();  // keyed after the last retirement: kept
+  EXPECT_TRUE(aead_thread_holds_key());
+  aead_retire_keys();
+  // A context keyed before a retirement re-keys on its next use and still computes correctly.
+  ASSERT_TRUE(aead_seal(key, 1, pt, {}, again));
+  EXPECT_EQ(ct, again);
+  aead_wipe_thread_keys();
+  EXPECT_FALSE(aead_thread_holds_key());
 }
 
 }  // namespace
