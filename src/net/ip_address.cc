@@ -88,6 +88,17 @@ IpAddress IpAddress::masked(unsigned bits) const {
   return a;
 }
 
+bool IpAddress::is_loopback() const {
+  const IpAddress a = unmapped();
+  if (a.is_v4())
+    return a.bytes_[0] == 127;
+  for (std::size_t i = 0; i < 15; ++i) {
+    if (a.bytes_[i])
+      return false;
+  }
+  return a.bytes_[15] == 1;
+}
+
 bool IpAddress::is_unspecified() const {
   for (std::size_t i = 0; i < size(); ++i) {
     if (bytes_[i])

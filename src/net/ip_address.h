@@ -36,6 +36,8 @@ class IpAddress {
   /// Keeps the first `bits` bits, zeroes the rest.
   IpAddress masked(unsigned bits) const;
   bool is_unspecified() const;
+  /// 127.0.0.0/8, ::1, and ::ffff:127.x.y.z.
+  bool is_loopback() const;
   std::string to_string() const;
 
   friend bool operator==(const IpAddress&, const IpAddress&) = default;

@@ -431,11 +431,18 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
 
   // [metrics]
   if (const toml::table* m = p.table(root, "metrics")) {
-    p.only(*m, "metrics", {"listen"});
+    p.only(*m, "metrics", {"listen", "allow_remote"});
+    c.metrics_allow_remote = p.boolean(m, "metrics", "allow_remote").value_or(false);
     if (auto v = p.string(m, "metrics", "listen")) {
       auto hp = control::split_host_port(*v);
-      if (!hp || !net::IpAddress::parse(hp->host))
+      auto addr = hp ? net::IpAddress::parse(hp->host) : std::nullopt;
+      if (!addr)
         p.fail(*p.node(m, "listen"), "metrics.listen", "'" + *v + "' is not address:port");
+      if (!addr->is_loopback() && !c.metrics_allow_remote)
+        p.fail(*p.node(m, "listen"), "metrics.listen",
+               "'" + *v +
+                   "' is not a loopback address: the endpoint is unauthenticated plain HTTP "
+                   "naming every client; set allow_remote = true to serve it there anyway");
       c.metrics_listen = *v;
     }
   }

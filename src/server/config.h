@@ -6,7 +6,7 @@
 ///   [clients]    dns, routes, persistent_keepalive, client_to_client
 ///   [nat]        out_interface
 ///   [enrollment] listen, public_endpoint, control_endpoint
-///   [metrics]    listen
+///   [metrics]    listen, allow_remote
 ///   [storage]    database
 ///
 /// Relative file names are resolved against the config file's directory. Every error names
@@ -78,6 +78,9 @@ struct ServerConfig {
 
   // [metrics]
   std::optional<std::string> metrics_listen;
+  /// The metrics endpoint is plain, unauthenticated HTTP that names every client and key:
+  /// a non-loopback listen address is refused unless this is set.
+  bool metrics_allow_remote = false;
 
   // [storage]
   std::string database;  ///< absolute; default <dir>/<config stem>.db

@@ -131,3 +131,17 @@ TEST(IpHeader, UdpPorts) {
 
 }  // namespace
 }  // namespace warren::net
+
+namespace warren::net {
+namespace {
+
+TEST(IpAddress, Loopback) {
+  for (const char* yes : {"127.0.0.1", "127.255.0.9", "::1", "::ffff:127.0.0.1"})
+    EXPECT_TRUE(IpAddress::parse(yes)->is_loopback()) << yes;
+  for (const char* no : {"0.0.0.0", "::", "128.0.0.1", "10.0.0.1", "::2", "fe80::1", "1::1",
+                         "::ffff:10.0.0.1"})
+    EXPECT_FALSE(IpAddress::parse(no)->is_loopback()) << no;
+}
+
+}  // namespace
+}  // namespace warren::net
