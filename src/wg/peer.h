@@ -69,12 +69,18 @@ struct Peer {
   std::uint16_t persistent_keepalive = 0;
   CookieGenerator cookies;
 
-  // Timers (whitepaper §6; wireguard-go timers.go) as absolute monotonic deadlines.
+  // Timers (whitepaper §6; wireguard-go timers.go) as absolute monotonic deadlines. Every
+  // write of a finite deadline goes through Device::Impl::set_timer, which keeps
+  // `scheduled_at` <= the earliest of them (see the timer schedule in device.cc).
   Duration timer_retransmit = kNever;
   Duration timer_send_keepalive = kNever;
   Duration timer_new_handshake = kNever;
   Duration timer_zero_keys = kNever;
   Duration timer_persistent_keepalive = kNever;
+  /// The deadline of this peer's live entry in the device's timer heap (kNever = none). Only
+  /// an entry whose time equals it is live; older entries are skipped when they surface.
+  /// Written under `mu`; atomic only so the heap's compaction may read it without `mu`.
+  std::atomic<Duration> scheduled_at{kNever};
   int handshake_attempts = 0;
   bool need_another_keepalive = false;
   bool sent_last_minute_handshake = false;
