@@ -280,7 +280,7 @@ struct Device::Impl {
     std::lock_guard lock(timer_mu);
     timer_heap.push_back({at, id});
     std::push_heap(timer_heap.begin(), timer_heap.end(), Later{});
-    earliest.store(timer_heap.front().at, std::memory_order_release);
+    earliest.store(timer_heap.front().at);
   }
 
   // Peer lock held. One atomic load and a compare unless `at` is earlier than the peer's entry.
@@ -323,8 +323,7 @@ struct Device::Impl {
       due.push_back(timer_heap.back());
       timer_heap.pop_back();
     }
-    earliest.store(timer_heap.empty() ? kNever : timer_heap.front().at,
-                   std::memory_order_release);
+    earliest.store(timer_heap.empty() ? kNever : timer_heap.front().at);
     std::sort(due.begin(), due.end(), [](const TimerEntry& a, const TimerEntry& b) {
       return a.peer < b.peer || (a.peer == b.peer && a.at < b.at);
     });
@@ -1069,7 +1068,7 @@ Duration Device::next_deadline() const {
     }
     return next;
   }
-  return d.earliest.load(std::memory_order_acquire);
+  return d.earliest.load();  // sequentially consistent: the engine's wake-up relies on it
 }
 
 std::uint64_t Device::timer_visits() const {
