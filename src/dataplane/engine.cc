@@ -197,7 +197,7 @@ class Worker {
     while (!stop_.load(std::memory_order_acquire)) {
       // Queued handshake work means: look at the sources without sleeping, then do a budget of
       // it, so receiving and handshakes take turns.
-      auto r = loop.run_once(handshakes_.empty() ? Duration(-1) : Duration::zero());
+      auto r = loop.run_once(handshakes_.empty() ? kNoTimeout : Duration::zero());
       if (!r.ok()) {
         platform::log_error("Worker %zu: %s", index_, r.message().c_str());
         engine_.request_stop(StopReason::kFatalError);
@@ -426,13 +426,13 @@ class Worker {
 
   /// Runs due device timers (worker 0); returns the next deadline. tick() visits only due
   /// peers, so a call with nothing due costs a lock and a comparison.
-  Duration run_timers(Now now) {
+  MonoTime run_timers(Now now) {
     engine_.device_->tick(now, sink_);
     return engine_.device_->next_deadline();
   }
 
   /// The deadline worker 0's timer is armed for (any thread).
-  Duration timer_armed_at() const { return timer_armed_at_.load(); }
+  MonoTime timer_armed_at() const { return timer_armed_at_.load(); }
 
   bool poll_link_monitor() {
     auto r = engine_.link_monitor_->poll(
@@ -575,13 +575,13 @@ class Worker {
   }
 
   void arm_timer(Now now) {
-    Duration next = run_timers(now);
+    MonoTime next = run_timers(now);
     // Publish, then look again (both sequentially consistent): a worker that makes an earlier
     // deadline (stores it, then reads timer_armed_at_) either sees `next` and wakes us, or its
     // deadline is visible to the second look here. Neither side can miss the other.
     for (;;) {
       timer_armed_at_.store(next);
-      const Duration again = engine_.device_->next_deadline();
+      const MonoTime again = engine_.device_->next_deadline();
       if (again >= next)
         break;
       next = again;
@@ -619,7 +619,7 @@ class Worker {
   bool receive_backlog_ = false;  // a receive batch this round came back full
   std::unique_ptr<platform::EventLoop> loop_;
   std::atomic<bool> stop_{false};
-  std::atomic<Duration> timer_armed_at_{Duration::max()};  // worker 0
+  std::atomic<MonoTime> timer_armed_at_{kNoDeadline};  // worker 0
 
   std::unique_ptr<std::uint8_t[]> tun_memory_;
   std::unique_ptr<std::uint8_t[]> udp_memory_;

@@ -54,6 +54,8 @@
 
 namespace warren::wg {
 
+using namespace std::chrono_literals;
+
 const char* drop_name(Drop d) {
   switch (d) {
     case Drop::kNone:
@@ -167,7 +169,7 @@ struct Device::Impl {
   // The timer schedule (see the top of the file). Entry peer 0 is the device's own
   // housekeeping (rate limiter garbage collection, once a second while it holds sources).
   struct TimerEntry {
-    Duration at;
+    MonoTime at;
     PeerId peer;
   };
   struct Later {
@@ -178,9 +180,9 @@ struct Device::Impl {
   static constexpr PeerId kHousekeeping = 0;
   std::mutex timer_mu;
   std::vector<TimerEntry> timer_heap;      // a min-heap under Later; guarded by timer_mu
-  std::atomic<Duration> earliest{kNever};  // timer_heap's top, read without the lock
+  std::atomic<MonoTime> earliest{kNever};  // timer_heap's top, read without the lock
   std::atomic<bool> gc_scheduled{false};
-  std::atomic<Duration> gc_at{kNever};  // the housekeeping entry's time (reference mode)
+  std::atomic<MonoTime> gc_at{kNever};  // the housekeeping entry's time (reference mode)
   std::atomic<std::uint64_t> timer_visits{0};
 
   std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(Drop::kCount)> drops{};
@@ -252,7 +254,7 @@ struct Device::Impl {
   // under load for kUnderLoadAfterTime (wireguard-go uses a queue length; we have no queue, so
   // the arrival rate plays that role).
   void note_handshake_message(Now now) {
-    const std::int64_t t = now.mono.count();
+    const std::int64_t t = now.mono.time_since_epoch().count();
     std::int64_t start = load_window_start.load(std::memory_order_relaxed);
     if (t - start >= std::chrono::nanoseconds(1s).count()) {
       if (load_window_start.compare_exchange_strong(start, t))
@@ -266,7 +268,7 @@ struct Device::Impl {
     const int forced = forced_load.load();
     if (forced >= 0)
       return forced == 1;
-    return now.mono.count() < under_load_until.load();
+    return now.mono.time_since_epoch().count() < under_load_until.load();
   }
 
   bool keypair_usable(const Keypair& kp, Now now) const {
@@ -276,7 +278,7 @@ struct Device::Impl {
 
   // ---- timer schedule --------------------------------------------------------------------
 
-  void push_timer(Duration at, PeerId id) {
+  void push_timer(MonoTime at, PeerId id) {
     std::lock_guard lock(timer_mu);
     timer_heap.push_back({at, id});
     std::push_heap(timer_heap.begin(), timer_heap.end(), Later{});
@@ -284,7 +286,7 @@ struct Device::Impl {
   }
 
   // Peer lock held. One atomic load and a compare unless `at` is earlier than the peer's entry.
-  void schedule(Peer& p, Duration at) {
+  void schedule(Peer& p, MonoTime at) {
     if (at < p.scheduled_at.load(std::memory_order_relaxed)) {
       p.scheduled_at.store(at, std::memory_order_relaxed);
       push_timer(at, p.id);
@@ -292,12 +294,12 @@ struct Device::Impl {
   }
 
   // Peer lock held. Every finite timer deadline is written here, so none is missed by tick().
-  void set_timer(Peer& p, Duration& timer, Duration at) {
+  void set_timer(Peer& p, MonoTime& timer, MonoTime at) {
     timer = at;
     schedule(p, at);
   }
 
-  static Duration earliest_timer(const Peer& p) {
+  static MonoTime earliest_timer(const Peer& p) {
     return std::min({p.timer_retransmit, p.timer_send_keepalive, p.timer_new_handshake,
                      p.timer_zero_keys, p.timer_persistent_keepalive});
   }
@@ -305,7 +307,7 @@ struct Device::Impl {
   // Device lock held (shared). Removes and returns the entries due at `now`, sorted by peer
   // (so timers fire in the same order whatever order they were scheduled in). Compacts the
   // heap first when stale entries are the majority, so it stays O(peers).
-  std::vector<TimerEntry> pop_due(Duration now) {
+  std::vector<TimerEntry> pop_due(MonoTime now) {
     std::vector<TimerEntry> due;
     std::lock_guard lock(timer_mu);
     if (timer_heap.size() > 2 * peers_by_id.size() + 64) {
@@ -348,7 +350,7 @@ struct Device::Impl {
   // Peer lock held. Fires the peer's timers that are due at `now` (wireguard-go timers.go).
   void fire_due_timers(const std::shared_ptr<Peer>& peer, Now now, Sink& sink) {
     Peer& p = *peer;
-    auto due = [&](Duration& t) {
+    auto due = [&](MonoTime& t) {
       if (t == kNever || now.mono < t)
         return false;
       t = kNever;
@@ -1052,16 +1054,16 @@ void Device::tick(Now now, Sink& sink) {
     // set deadlines after now, push nothing; the peer's one next deadline is pushed below.
     d.fire_due_timers(peer, now, sink);
     p.scheduled_at.store(kNever, std::memory_order_relaxed);
-    if (const Duration next = Impl::earliest_timer(p); next != kNever)
+    if (const MonoTime next = Impl::earliest_timer(p); next != kNever)
       d.schedule(p, next);
   }
 }
 
-Duration Device::next_deadline() const {
+MonoTime Device::next_deadline() const {
   const Impl& d = *impl_;
   if (d.options.tick_visits_every_peer) {
     std::shared_lock dlock(d.mu);
-    Duration next = d.gc_at.load(std::memory_order_relaxed);
+    MonoTime next = d.gc_at.load(std::memory_order_relaxed);
     for (const auto& [id, peer] : d.peers_by_id) {
       std::lock_guard lock(peer->mu);
       next = std::min(next, Impl::earliest_timer(*peer));
@@ -1197,7 +1199,7 @@ DeviceSnapshot Device::snapshot() const {
     ps.preshared_key = p.preshared_key;
     if (p.endpoint)
       ps.endpoint = p.endpoint->remote;
-    const auto wall = p.last_handshake_wall.count();
+    const auto wall = p.last_handshake_wall.time_since_epoch().count();
     ps.last_handshake_sec = wall / 1000000000;
     ps.last_handshake_nsec = wall % 1000000000;
     ps.rx_bytes = p.rx_bytes.load();

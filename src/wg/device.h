@@ -151,11 +151,11 @@ class Device {
   /// Runs due timers: retransmissions, keepalives, rekeys, key zeroing, staged-packet expiry,
   /// rate-limiter garbage collection. Visits only the peers with a timer due at `now`.
   void tick(Now now, Sink& sink);
-  /// Monotonic time at which tick() next has work, or Duration::max(). Never later than the next due
+  /// Monotonic time at which tick() next has work, or kNoDeadline. Never later than the next due
   /// timer; may be earlier (tick() then finds nothing to do). Lock-free: an atomic load, cheap
   /// enough to compare after every batch. A call on any thread (a packet, apply()) may make it
   /// earlier; the caller that sleeps until it must be woken then (see dataplane/engine.cc).
-  Duration next_deadline() const;
+  MonoTime next_deadline() const;
   /// Peers tick() has visited, in total (tests: only due peers are visited).
   std::uint64_t timer_visits() const;
 

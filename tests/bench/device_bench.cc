@@ -121,7 +121,7 @@ void BM_TickIdlePeers(benchmark::State& state) {
     d.peers.push_back(p);
   }
   test::CollectingSink sink;
-  Now now{std::chrono::seconds(1000), std::chrono::seconds(1700000000)};
+  Now now{MonoTime(std::chrono::seconds(1000)), WallTime(std::chrono::seconds(1700000000))};
   if (device.apply(d, now, sink))
     state.SkipWithError("apply failed");
   for (auto _ : state) {

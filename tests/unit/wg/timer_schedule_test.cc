@@ -39,7 +39,7 @@ TEST(TimerSchedule, OnlyDuePeersAreVisited) {
   Network net;
   net.nodes = {&hub};
   ASSERT_EQ(hub.device.peer_count(), kPeers);
-  EXPECT_EQ(hub.device.next_deadline(), Duration::max());
+  EXPECT_EQ(hub.device.next_deadline(), kNoDeadline);
   for (int i = 0; i < 50; ++i) {
     net.advance(100ms);
     hub.device.tick(net.now, hub.sink);
@@ -47,12 +47,12 @@ TEST(TimerSchedule, OnlyDuePeersAreVisited) {
   EXPECT_EQ(hub.device.timer_visits(), 0u);
 
   // Traffic for one peer: staged, an initiation, and its retransmit timer 5 s + jitter later.
-  const Duration start = net.now.mono;
+  const MonoTime start = net.now.mono;
   ASSERT_EQ(net.send_ip(hub, test::ipv4_packet("10.255.0.1", spoke_tunnel_ip(500), 20)).verdict,
             Verdict::kQueued);
   ASSERT_EQ(hub.sink.out.size(), 1u);
   hub.sink.out.clear();
-  const Duration deadline = hub.device.next_deadline();
+  const MonoTime deadline = hub.device.next_deadline();
   EXPECT_GE(deadline, start + kRekeyTimeout);
   EXPECT_LE(deadline, start + kRekeyTimeout + std::chrono::milliseconds(kRekeyTimeoutJitterMaxMs));
 
@@ -81,7 +81,7 @@ TEST(TimerSchedule, ReferenceModeVisitsEveryPeer) {
                                             spoke_tunnel_ip(i)));
     Network::connect(hub, *spokes.back());
   }
-  hub.device.tick(Now{1000s, 0s}, hub.sink);
+  hub.device.tick(Now{MonoTime(1000s), WallTime{}}, hub.sink);
   EXPECT_EQ(hub.device.timer_visits(), 20u);
 }
 
@@ -130,14 +130,14 @@ TEST(TimerSchedule, SameDatagramsAsVisitingEveryPeer) {
   std::size_t deadline_ticks = 0;
   for (int step = 0; step < 4000; ++step) {
     // The heap's deadline may be early (a stale entry), never later than the reference's.
-    const Duration dh = heap.hub.device.next_deadline();
-    const Duration dr = ref.hub.device.next_deadline();
+    const MonoTime dh = heap.hub.device.next_deadline();
+    const MonoTime dr = ref.hub.device.next_deadline();
     ASSERT_LE(dh, dr) << "step " << step;
 
     // Move time to the next event: a random gap, or an earlier timer deadline (the hub's or a
     // spoke's), exactly as an engine would.
-    Duration next = heap.net.now.mono + std::chrono::milliseconds(pick(3000));
-    const Duration timer = std::min(dh, dr);
+    MonoTime next = heap.net.now.mono + std::chrono::milliseconds(pick(3000));
+    const MonoTime timer = std::min(dh, dr);
     if (timer < next) {
       next = std::max(timer, heap.net.now.mono);
       ++deadline_ticks;
