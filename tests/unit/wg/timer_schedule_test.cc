@@ -67,7 +67,10 @@ TEST(TimerSchedule, OnlyDuePeersAreVisited) {
   ASSERT_EQ(hub.sink.out.size(), 1u);
   EXPECT_EQ(load_le32(hub.sink.out[0].bytes.data()), kMessageInitiation);
   EXPECT_EQ(hub.sink.out[0].to.remote, spoke_addr(500));
+  // The retry's own retransmit timer is scheduled in turn.
   EXPECT_GE(hub.device.next_deadline(), deadline + kRekeyTimeout);
+  EXPECT_LE(hub.device.next_deadline(),
+            deadline + kRekeyTimeout + std::chrono::milliseconds(kRekeyTimeoutJitterMaxMs));
 }
 
 // The reference mode visits every peer: the counter above is a real measure.
