@@ -261,7 +261,7 @@ int run(const std::string& name, bool foreground, platform::StartupReport& repor
   (void)loop.set_timer(clock.now().mono + kSocketCheckInterval, check_socket);
 
   while (!done) {
-    auto r = loop.run_once(Duration(-1));
+    auto r = loop.run_once(kNoTimeout);
     if (!r.ok()) {
       platform::log_error("Event loop failed: %s", r.message().c_str());
       break;

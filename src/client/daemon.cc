@@ -212,7 +212,7 @@ class Daemon {
     };
     tick();
     while (!done) {
-      auto r = loop.run_once(Duration(-1));
+      auto r = loop.run_once(kNoTimeout);
       if (!r.ok()) {
         platform::log_error("Event loop failed: %s", r.message().c_str());
         break;

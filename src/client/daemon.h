@@ -26,7 +26,7 @@ struct DaemonOptions {
   std::string state_dir = "/var/run/warren";
   bool foreground = false;
   /// A peer that sent nothing for this long is prodded (see reconnect.h).
-  Duration dead_after = 135s;
+  Duration dead_after = std::chrono::seconds{135};
   std::optional<DnsMethod> dns;  ///< unset = detect (WARREN_DNS_BACKEND in the command)
 };
 

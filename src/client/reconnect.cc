@@ -37,7 +37,7 @@ bool PeerWatch::observe(Now now, const wg::PeerSnapshot& peer) {
   }
   const bool handshake_fresh =
       peer.last_handshake_sec != 0 &&
-      now.wall - std::chrono::seconds(peer.last_handshake_sec) < kRejectAfter;
+      now.wall - WallTime(std::chrono::seconds(peer.last_handshake_sec)) < kRejectAfter;
   const bool heard_recently = last_rx_change_ && now.mono - *last_rx_change_ < dead_after_;
   if (peer.has_session && handshake_fresh && heard_recently) {
     state_ = PeerState::kConnected;

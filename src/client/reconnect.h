@@ -19,8 +19,8 @@
 namespace warren::client {
 
 struct BackoffOptions {
-  Duration initial = 1s;
-  Duration max = 60s;
+  Duration initial = std::chrono::seconds{1};
+  Duration max = std::chrono::seconds{60};
 };
 
 class Backoff {
@@ -53,14 +53,14 @@ class PeerWatch {
   unsigned attempts() const { return attempts_total_; }
 
  private:
-  static constexpr Duration kRejectAfter = 180s;  // WireGuard Reject-After-Time
+  static constexpr Duration kRejectAfter = std::chrono::seconds{180};  // WireGuard Reject-After-Time
   Duration dead_after_;
   Backoff backoff_;
   PeerState state_ = PeerState::kConnecting;
   bool ever_connected_ = false;
   std::optional<std::uint64_t> last_rx_bytes_;
-  std::optional<Duration> last_rx_change_;
-  std::optional<Duration> next_attempt_;
+  std::optional<MonoTime> last_rx_change_;
+  std::optional<MonoTime> next_attempt_;
   unsigned attempts_total_ = 0;
 };
 

@@ -39,8 +39,11 @@
 //     socket: those of a data packet (staged packets, keepalives) at once, before the rest of
 //     its batch; those of queued handshakes (responses, cookie replies) gathered and sent in
 //     one sendmmsg per round.
-//   * Timers: worker 0 runs Device::tick at the device's next deadline, and at least every
-//     max_tick_interval, because a packet on another worker may create an earlier deadline.
+//   * Timers: worker 0 runs Device::tick at the device's next deadline (the top of its timer
+//     heap, an atomic load). A packet on any worker may make that deadline earlier: after each
+//     loop round a worker compares it with the time worker 0's timer is armed for and, when
+//     earlier, worker 0 re-arms (its own round) or is woken (another worker's). No periodic
+//     tick: an idle interface sleeps until its next timer.
 //   * Configuration: apply() runs on the UAPI thread. Device state is the Device's business
 //     (it locks internally); sockets are per worker, so a listen_port change opens the new
 //     binds first (failure ⇒ EADDRINUSE, nothing changed) and then hands each worker its new
@@ -194,7 +197,7 @@ class Worker {
     while (!stop_.load(std::memory_order_acquire)) {
       // Queued handshake work means: look at the sources without sleeping, then do a budget of
       // it, so receiving and handshakes take turns.
-      auto r = loop.run_once(handshakes_.empty() ? Duration(-1) : Duration::zero());
+      auto r = loop.run_once(handshakes_.empty() ? kNoTimeout : Duration::zero());
       if (!r.ok()) {
         platform::log_error("Worker %zu: %s", index_, r.message().c_str());
         engine_.request_stop(StopReason::kFatalError);
@@ -202,6 +205,13 @@ class Worker {
       }
       process_handshakes(receive_backlog_ ? kHandshakeBudgetBacklogged : kHandshakeBudget);
       receive_backlog_ = false;
+      // What this round did may have created an earlier timer deadline.
+      if (index_ == 0) {
+        if (engine_.device_->next_deadline() < timer_armed_at())
+          arm_timer(engine_.clock_.now());
+      } else {
+        engine_.wake_timers_if_earlier();
+      }
     }
     std::lock_guard lock(mailbox_mutex_);
     running_ = false;
@@ -414,15 +424,15 @@ class Worker {
     return true;
   }
 
-  /// Runs due device timers (worker 0); returns the next deadline.
-  Duration run_timers(Now now) {
-    if (now.mono >= next_tick_) {
-      engine_.device_->tick(now, sink_);
-      const Duration deadline = engine_.device_->next_deadline();
-      next_tick_ = std::min(deadline, now.mono + engine_.options_.max_tick_interval);
-    }
-    return next_tick_;
+  /// Runs due device timers (worker 0); returns the next deadline. tick() visits only due
+  /// peers, so a call with nothing due costs a lock and a comparison.
+  MonoTime run_timers(Now now) {
+    engine_.device_->tick(now, sink_);
+    return engine_.device_->next_deadline();
   }
+
+  /// The deadline worker 0's timer is armed for (any thread).
+  MonoTime timer_armed_at() const { return timer_armed_at_.load(); }
 
   bool poll_link_monitor() {
     auto r = engine_.link_monitor_->poll(
@@ -565,7 +575,17 @@ class Worker {
   }
 
   void arm_timer(Now now) {
-    const Duration next = run_timers(now);
+    MonoTime next = run_timers(now);
+    // Publish, then look again (both sequentially consistent): a worker that makes an earlier
+    // deadline (stores it, then reads timer_armed_at_) either sees `next` and wakes us, or its
+    // deadline is visible to the second look here. Neither side can miss the other.
+    for (;;) {
+      timer_armed_at_.store(next);
+      const MonoTime again = engine_.device_->next_deadline();
+      if (again >= next)
+        break;
+      next = again;
+    }
     check(loop_->set_timer(next, [this] { arm_timer(engine_.clock_.now()); }));
   }
 
@@ -599,7 +619,7 @@ class Worker {
   bool receive_backlog_ = false;  // a receive batch this round came back full
   std::unique_ptr<platform::EventLoop> loop_;
   std::atomic<bool> stop_{false};
-  Duration next_tick_ = Duration::zero();
+  std::atomic<MonoTime> timer_armed_at_{kNoDeadline};  // worker 0
 
   std::unique_ptr<std::uint8_t[]> tun_memory_;
   std::unique_ptr<std::uint8_t[]> udp_memory_;
@@ -768,6 +788,12 @@ void Engine::request_stop(StopReason reason) {
   }
 }
 
+void Engine::wake_timers_if_earlier() {
+  Worker& w0 = *workers_.front();
+  if (device_->next_deadline() < w0.timer_armed_at())
+    w0.wake();
+}
+
 bool Engine::pump() {
   bool did = false;
   for (auto& w : workers_) {
@@ -852,6 +878,7 @@ wg::ApplyError Engine::apply(const wg::ConfigDelta& delta) {
     revert_marks();
     return err;  // `fresh` closes the new sockets
   }
+  wake_timers_if_earlier();
   if (rebind) {
     const std::uint16_t new_port = fresh.front()->port();
     install_binds(std::move(fresh));

@@ -47,9 +47,6 @@ namespace warren::dataplane {
 struct EngineOptions {
   std::uint16_t listen_port = 0;  ///< 0 = a random free port
   std::uint32_t fwmark = 0;
-  /// Device::tick runs at its deadlines, and at least this often (deadlines created by other
-  /// workers are picked up this late at worst).
-  Duration max_tick_interval = std::chrono::milliseconds(100);
   int socket_buffer_bytes = 7 << 20;
   /// Device options; `mtu` is replaced by the TUN's MTU when the TUN reports one.
   wg::DeviceOptions device;
@@ -149,6 +146,9 @@ class Engine final : public uapi::Handler {
   /// not started).
   void install_binds(std::vector<std::unique_ptr<platform::UdpBind>> binds);
   void on_link_event(const platform::LinkEvent& event);
+  /// Wakes worker 0 when the device's next deadline is earlier than its armed timer (a packet
+  /// or apply() made one). Two atomic loads when not.
+  void wake_timers_if_earlier();
 
   std::unique_ptr<platform::TunDevice> tun_;
   platform::BindFactory& binds_;

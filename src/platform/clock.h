@@ -2,7 +2,7 @@
 /// Clocks for the code around the protocol core (which never reads a clock itself).
 ///
 /// `Now::mono` is the monotonic clock that EventLoop timers use (CLOCK_MONOTONIC on Linux,
-/// i.e. std::chrono::steady_clock); `Now::wall` is nanoseconds since the Unix epoch.
+/// i.e. std::chrono::steady_clock); `Now::wall` is Unix time (see base/time.h).
 /// Thread-safety: SystemClock and ManualClock may be read from any thread.
 
 #include <atomic>
@@ -24,10 +24,10 @@ class SystemClock final : public Clock {
   Now now() const override { return system_now(); }
   static Now system_now() {
     Now n;
-    n.mono =
-        std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now().time_since_epoch());
-    n.wall =
-        std::chrono::duration_cast<Duration>(std::chrono::system_clock::now().time_since_epoch());
+    // Same epoch as timerfd's CLOCK_MONOTONIC: steady_clock is CLOCK_MONOTONIC in libstdc++.
+    n.mono = MonoTime(
+        std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now().time_since_epoch()));
+    n.wall = std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
     return n;
   }
 };
@@ -35,12 +35,12 @@ class SystemClock final : public Clock {
 /// A clock that moves only when told to; both components advance together.
 class ManualClock final : public Clock {
  public:
-  explicit ManualClock(Duration mono = std::chrono::seconds(1000),
-                       Duration wall = std::chrono::seconds(1'700'000'000))
-      : mono_(mono.count()), wall_(wall.count()) {}
+  explicit ManualClock(MonoTime mono = MonoTime(std::chrono::seconds(1000)),
+                       WallTime wall = WallTime(std::chrono::seconds(1'700'000'000)))
+      : mono_(mono.time_since_epoch().count()), wall_(wall.time_since_epoch().count()) {}
   Now now() const override {
-    return Now{Duration(mono_.load(std::memory_order_acquire)),
-               Duration(wall_.load(std::memory_order_acquire))};
+    return Now{MonoTime(Duration(mono_.load(std::memory_order_acquire))),
+               WallTime(Duration(wall_.load(std::memory_order_acquire)))};
   }
   void advance(Duration d) {
     mono_.fetch_add(d.count(), std::memory_order_acq_rel);

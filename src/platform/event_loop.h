@@ -35,15 +35,15 @@ class EventLoop {
   virtual Status modify(int fd, std::uint32_t events) = 0;
   virtual Status remove(int fd) = 0;
 
-  /// Calls `handler` once Now::mono (CLOCK_MONOTONIC) reaches `deadline`; Duration::max()
+  /// Calls `handler` once Now::mono (CLOCK_MONOTONIC) reaches `deadline`; kNoDeadline
   /// disarms. A new call replaces the previous deadline and handler.
-  virtual Status set_timer(Duration deadline, std::function<void()> handler) = 0;
+  virtual Status set_timer(MonoTime deadline, std::function<void()> handler) = 0;
   /// Runs on the loop's thread after wake().
   virtual void set_wake_handler(std::function<void()> handler) = 0;
   /// Thread-safe.
   virtual void wake() noexcept = 0;
 
-  /// Waits for at most `timeout` (negative = no limit) and dispatches what is ready. Returns
+  /// Waits for at most `timeout` (kNoTimeout or any negative value = no limit) and dispatches what is ready. Returns
   /// the number of callbacks run; EINTR is not an error (returns 0).
   virtual Result<int> run_once(Duration timeout) = 0;
 };

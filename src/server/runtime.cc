@@ -456,7 +456,7 @@ int run_server(const ServerConfig& config) {
   };
   (void)loop.set_timer(clock.now().mono + kMaintenanceInterval, tick);
   while (!done) {
-    auto r = loop.run_once(Duration(-1));
+    auto r = loop.run_once(kNoTimeout);
     if (!r.ok()) {
       platform::log_error("Event loop failed: %s", r.message().c_str());
       rc = 1;

@@ -11,17 +11,17 @@ namespace warren::wg {
 // Timers and limits, whitepaper §6.1 (wireguard-go constants.go uses the same values).
 inline constexpr std::uint64_t kRekeyAfterMessages = 1ULL << 60;
 inline constexpr std::uint64_t kRejectAfterMessages = ~0ULL - (1ULL << 13);  // 2^64 - 2^13 - 1
-inline constexpr Duration kRekeyAfterTime = 120s;
-inline constexpr Duration kRejectAfterTime = 180s;
-inline constexpr Duration kRekeyAttemptTime = 90s;
-inline constexpr Duration kRekeyTimeout = 5s;
-inline constexpr Duration kKeepaliveTimeout = 10s;
-inline constexpr Duration kCookieRefreshTime = 120s;
-inline constexpr Duration kHandshakeInitiationRate = 20ms;  // 50 per second per peer
+inline constexpr Duration kRekeyAfterTime = std::chrono::seconds{120};
+inline constexpr Duration kRejectAfterTime = std::chrono::seconds{180};
+inline constexpr Duration kRekeyAttemptTime = std::chrono::seconds{90};
+inline constexpr Duration kRekeyTimeout = std::chrono::seconds{5};
+inline constexpr Duration kKeepaliveTimeout = std::chrono::seconds{10};
+inline constexpr Duration kCookieRefreshTime = std::chrono::seconds{120};
+inline constexpr Duration kHandshakeInitiationRate = std::chrono::milliseconds{20};  // 50 per second per peer
 inline constexpr std::uint32_t kRekeyTimeoutJitterMaxMs = 334;
 inline constexpr int kMaxTimerHandshakes =
     static_cast<int>(kRekeyAttemptTime / kRekeyTimeout);  // 18
-inline constexpr Duration kUnderLoadAfterTime = 1s;
+inline constexpr Duration kUnderLoadAfterTime = std::chrono::seconds{1};
 
 inline constexpr std::size_t kPaddingMultiple = 16;
 inline constexpr std::size_t kMaxPeers = 1u << 20;

@@ -43,7 +43,7 @@ bool CookieChecker::check_mac1(ConstBytes message) const {
   return constant_time_equal(mac, message.subspan(off, 16));
 }
 
-Mac CookieChecker::cookie_for(const net::Endpoint& from, Duration now, RandomSource* rng) {
+Mac CookieChecker::cookie_for(const net::Endpoint& from, MonoTime now, RandomSource* rng) {
   // Called with mu_ held. The secret is renewed lazily once it is two minutes old.
   if (rng && (!have_secret_ || now - secret_set_ > kCookieRefreshTime)) {
     rng->fill(secret_.span());
@@ -57,7 +57,7 @@ Mac CookieChecker::cookie_for(const net::Endpoint& from, Duration now, RandomSou
   return cookie;
 }
 
-bool CookieChecker::check_mac2(ConstBytes message, const net::Endpoint& from, Duration now) {
+bool CookieChecker::check_mac2(ConstBytes message, const net::Endpoint& from, MonoTime now) {
   std::lock_guard lock(mu_);
   if (!have_secret_ || now - secret_set_ > kCookieRefreshTime)
     return false;
@@ -69,7 +69,7 @@ bool CookieChecker::check_mac2(ConstBytes message, const net::Endpoint& from, Du
 }
 
 void CookieChecker::create_reply(ConstBytes message, std::uint32_t receiver_index,
-                                 const net::Endpoint& from, Duration now, RandomSource& rng,
+                                 const net::Endpoint& from, MonoTime now, RandomSource& rng,
                                  std::span<std::uint8_t, 64> out) {
   Mac cookie;
   {
@@ -88,7 +88,7 @@ void CookieChecker::create_reply(ConstBytes message, std::uint32_t receiver_inde
   secure_zero(cookie.data(), cookie.size());
 }
 
-void CookieChecker::set_secret_for_test(const Secret<32>& secret, Duration set_at) {
+void CookieChecker::set_secret_for_test(const Secret<32>& secret, MonoTime set_at) {
   std::lock_guard lock(mu_);
   secret_ = secret;
   secret_set_ = set_at;
@@ -100,7 +100,7 @@ void CookieGenerator::set_peer_public_key(const crypto::PublicKey& peer) {
   clear();
 }
 
-void CookieGenerator::add_macs(Bytes message, Duration now) {
+void CookieGenerator::add_macs(Bytes message, MonoTime now) {
   const std::size_t off = handshake_mac1_offset(message);
   crypto::blake2s_mac(mac1_key_, message.first(off), message.subspan(off).first<16>());
   std::memcpy(last_mac1_.data(), message.data() + off, 16);
@@ -113,7 +113,7 @@ void CookieGenerator::add_macs(Bytes message, Duration now) {
   }
 }
 
-bool CookieGenerator::consume_reply(ConstBytes reply, Duration now) {
+bool CookieGenerator::consume_reply(ConstBytes reply, MonoTime now) {
   if (!have_last_mac1_ || reply.size() != kCookieReplySize)
     return false;
   auto nonce = reply.subspan<msg::kCookieNonce, 24>();

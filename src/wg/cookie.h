@@ -35,21 +35,21 @@ class CookieChecker {
   /// mac1 of a type-1 or type-2 message (exact size already checked).
   [[nodiscard]] bool check_mac1(ConstBytes message) const;
   /// mac2 against the cookie for `from`; false once the secret is older than kCookieRefreshTime.
-  [[nodiscard]] bool check_mac2(ConstBytes message, const net::Endpoint& from, Duration now);
+  [[nodiscard]] bool check_mac2(ConstBytes message, const net::Endpoint& from, MonoTime now);
   /// Writes a 64-byte type-3 reply to `message` (whose sender index is `receiver_index`).
   void create_reply(ConstBytes message, std::uint32_t receiver_index, const net::Endpoint& from,
-                    Duration now, RandomSource& rng, std::span<std::uint8_t, 64> out);
+                    MonoTime now, RandomSource& rng, std::span<std::uint8_t, 64> out);
   /// For the test vector: fix the secret and the time it was set.
-  void set_secret_for_test(const Secret<32>& secret, Duration set_at);
+  void set_secret_for_test(const Secret<32>& secret, MonoTime set_at);
 
  private:
-  Mac cookie_for(const net::Endpoint& from, Duration now, RandomSource* rng);
+  Mac cookie_for(const net::Endpoint& from, MonoTime now, RandomSource* rng);
 
   std::array<std::uint8_t, 32> mac1_key_{};
   std::array<std::uint8_t, 32> cookie_key_{};
   mutable std::mutex mu_;
   Secret<32> secret_;
-  Duration secret_set_{0};
+  MonoTime secret_set_{};
   bool have_secret_ = false;
 };
 
@@ -57,17 +57,17 @@ class CookieGenerator {
  public:
   void set_peer_public_key(const crypto::PublicKey& peer);
   /// Fills mac1 and mac2 of a type-1 or type-2 message in place; remembers mac1.
-  void add_macs(Bytes message, Duration now);
+  void add_macs(Bytes message, MonoTime now);
   /// Opens a cookie reply with the last mac1 we sent; stores the cookie. False if we sent no
   /// handshake message yet or the reply does not authenticate.
-  [[nodiscard]] bool consume_reply(ConstBytes reply, Duration now);
+  [[nodiscard]] bool consume_reply(ConstBytes reply, MonoTime now);
   void clear();
 
  private:
   std::array<std::uint8_t, 32> mac1_key_{};
   std::array<std::uint8_t, 32> cookie_key_{};
   Secret<16> cookie_;
-  Duration cookie_set_{0};
+  MonoTime cookie_set_{};
   bool have_cookie_ = false;
   Mac last_mac1_{};
   bool have_last_mac1_ = false;

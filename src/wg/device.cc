@@ -14,8 +14,22 @@
 // table has its own lock. Order: device → peer → index. Encryption and decryption run without
 // the peer lock (keypairs are reference-counted and their send counter is atomic).
 //
-// Timers are deadlines stored per peer and evaluated by tick() (whitepaper §6; the hooks carry
-// wireguard-go's names so the two can be read side by side).
+// Timers are deadlines stored per peer (whitepaper §6; the hooks carry wireguard-go's names so
+// the two can be read side by side). tick() visits only the peers that are due:
+//
+//   hook sets peer.timer_x = t ──► t < peer.scheduled_at? ──no──► nothing (the common case)
+//                                          │yes
+//                                          ▼
+//                      scheduled_at = t; push (t, id) on the timer heap (timer_mu)
+//   tick(now): pop every entry with at <= now ─► skip it unless at == peer.scheduled_at
+//              (stale) ─► fire the peer's due timers ─► push its earliest remaining deadline
+//   next_deadline(): the heap's top (an atomic copy; never later than the next due timer,
+//                    early when the top entry is stale)
+//
+// A deadline that moves later (a keepalive pushed back by traffic) costs nothing at once: the
+// old entry surfaces, the peer is visited, and its real deadline is pushed. So the data path
+// does no heap operation per packet, and a tick costs O(due entries · log heap). The heap is
+// compacted when stale entries outnumber the live ones. Lock order: device → peer → timer_mu.
 
 #include "wg/device.h"
 
@@ -39,6 +53,8 @@
 #include "wg/rate_limiter.h"
 
 namespace warren::wg {
+
+using namespace std::chrono_literals;
 
 const char* drop_name(Drop d) {
   switch (d) {
@@ -150,8 +166,24 @@ struct Device::Impl {
   std::atomic<std::int64_t> load_window_start{0};
   std::atomic<std::uint32_t> load_window_count{0};
   std::atomic<std::int64_t> under_load_until{0};
-  Duration next_gc{0};
-  std::mutex gc_mu;
+  // The timer schedule (see the top of the file). Entry peer 0 is the device's own
+  // housekeeping (rate limiter garbage collection, once a second while it holds sources).
+  struct TimerEntry {
+    MonoTime at;
+    PeerId peer;
+  };
+  struct Later {
+    bool operator()(const TimerEntry& a, const TimerEntry& b) const {
+      return a.at > b.at || (a.at == b.at && a.peer > b.peer);
+    }
+  };
+  static constexpr PeerId kHousekeeping = 0;
+  std::mutex timer_mu;
+  std::vector<TimerEntry> timer_heap;      // a min-heap under Later; guarded by timer_mu
+  std::atomic<MonoTime> earliest{kNever};  // timer_heap's top, read without the lock
+  std::atomic<bool> gc_scheduled{false};
+  std::atomic<MonoTime> gc_at{kNever};  // the housekeeping entry's time (reference mode)
+  std::atomic<std::uint64_t> timer_visits{0};
 
   std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(Drop::kCount)> drops{};
 
@@ -222,7 +254,7 @@ struct Device::Impl {
   // under load for kUnderLoadAfterTime (wireguard-go uses a queue length; we have no queue, so
   // the arrival rate plays that role).
   void note_handshake_message(Now now) {
-    const std::int64_t t = now.mono.count();
+    const std::int64_t t = now.mono.time_since_epoch().count();
     std::int64_t start = load_window_start.load(std::memory_order_relaxed);
     if (t - start >= std::chrono::nanoseconds(1s).count()) {
       if (load_window_start.compare_exchange_strong(start, t))
@@ -236,7 +268,7 @@ struct Device::Impl {
     const int forced = forced_load.load();
     if (forced >= 0)
       return forced == 1;
-    return now.mono.count() < under_load_until.load();
+    return now.mono.time_since_epoch().count() < under_load_until.load();
   }
 
   bool keypair_usable(const Keypair& kp, Now now) const {
@@ -244,16 +276,137 @@ struct Device::Impl {
            now.mono - kp.created < kRejectAfterTime;
   }
 
+  // ---- timer schedule --------------------------------------------------------------------
+
+  void push_timer(MonoTime at, PeerId id) {
+    std::lock_guard lock(timer_mu);
+    timer_heap.push_back({at, id});
+    std::push_heap(timer_heap.begin(), timer_heap.end(), Later{});
+    earliest.store(timer_heap.front().at);
+  }
+
+  // Peer lock held. One atomic load and a compare unless `at` is earlier than the peer's entry.
+  void schedule(Peer& p, MonoTime at) {
+    if (at < p.scheduled_at.load(std::memory_order_relaxed)) {
+      p.scheduled_at.store(at, std::memory_order_relaxed);
+      push_timer(at, p.id);
+    }
+  }
+
+  // Peer lock held. Every finite timer deadline is written here, so none is missed by tick().
+  void set_timer(Peer& p, MonoTime& timer, MonoTime at) {
+    timer = at;
+    schedule(p, at);
+  }
+
+  static MonoTime earliest_timer(const Peer& p) {
+    return std::min({p.timer_retransmit, p.timer_send_keepalive, p.timer_new_handshake,
+                     p.timer_zero_keys, p.timer_persistent_keepalive});
+  }
+
+  // Device lock held (shared). Removes and returns the entries due at `now`, sorted by peer
+  // (so timers fire in the same order whatever order they were scheduled in). Compacts the
+  // heap first when stale entries are the majority, so it stays O(peers).
+  std::vector<TimerEntry> pop_due(MonoTime now) {
+    std::vector<TimerEntry> due;
+    std::lock_guard lock(timer_mu);
+    if (timer_heap.size() > 2 * peers_by_id.size() + 64) {
+      std::erase_if(timer_heap, [&](const TimerEntry& e) {
+        if (e.peer == kHousekeeping)
+          return false;
+        auto it = peers_by_id.find(e.peer);
+        return it == peers_by_id.end() ||
+               it->second->scheduled_at.load(std::memory_order_relaxed) != e.at;
+      });
+      std::make_heap(timer_heap.begin(), timer_heap.end(), Later{});
+    }
+    while (!timer_heap.empty() && timer_heap.front().at <= now) {
+      std::pop_heap(timer_heap.begin(), timer_heap.end(), Later{});
+      due.push_back(timer_heap.back());
+      timer_heap.pop_back();
+    }
+    earliest.store(timer_heap.empty() ? kNever : timer_heap.front().at);
+    std::sort(due.begin(), due.end(), [](const TimerEntry& a, const TimerEntry& b) {
+      return a.peer < b.peer || (a.peer == b.peer && a.at < b.at);
+    });
+    return due;
+  }
+
+  // Once a second while the rate limiter holds sources (it only does under load).
+  void schedule_gc(Now now) {
+    if (!gc_scheduled.load(std::memory_order_relaxed) && !gc_scheduled.exchange(true)) {
+      gc_at.store(now.mono + 1s, std::memory_order_relaxed);
+      push_timer(now.mono + 1s, kHousekeeping);
+    }
+  }
+  void run_housekeeping(Now now) {
+    gc_at.store(kNever, std::memory_order_relaxed);
+    gc_scheduled.store(false);
+    rate_limiter.collect_garbage(now.mono);
+    if (rate_limiter.size() > 0)
+      schedule_gc(now);
+  }
+
+  // Peer lock held. Fires the peer's timers that are due at `now` (wireguard-go timers.go).
+  void fire_due_timers(const std::shared_ptr<Peer>& peer, Now now, Sink& sink) {
+    Peer& p = *peer;
+    auto due = [&](MonoTime& t) {
+      if (t == kNever || now.mono < t)
+        return false;
+      t = kNever;
+      return true;
+    };
+    if (due(p.timer_zero_keys)) {
+      // wireguard-go expiredZeroKeyMaterial: nothing heard for 3 × REJECT_AFTER_TIME.
+      delete_keypair(p.previous);
+      delete_keypair(p.current);
+      delete_keypair(p.next);
+      clear_handshake(p);
+    }
+    if (due(p.timer_retransmit)) {
+      if (p.handshake_attempts > kMaxTimerHandshakes) {
+        // Give up (REKEY_ATTEMPT_TIME passed): drop what waited, forget keys later.
+        p.timer_send_keepalive = kNever;
+        p.staged.clear();
+        clear_handshake(p);
+        if (p.timer_zero_keys == kNever)
+          set_timer(p, p.timer_zero_keys, now.mono + kRejectAfterTime * 3);
+      } else {
+        ++p.handshake_attempts;
+        if (p.endpoint)
+          p.endpoint->local.reset();  // the sticky source may be stale
+        send_initiation(peer, now, sink, true);
+      }
+    }
+    if (due(p.timer_new_handshake)) {
+      // Data sent, nothing authenticated heard back for 15 s: renew the session.
+      if (p.endpoint)
+        p.endpoint->local.reset();
+      send_initiation(peer, now, sink, false);
+    }
+    if (due(p.timer_send_keepalive)) {
+      send_keepalive(peer, now, sink);
+      if (p.need_another_keepalive) {
+        p.need_another_keepalive = false;
+        set_timer(p, p.timer_send_keepalive, now.mono + kKeepaliveTimeout);
+      }
+    }
+    if (due(p.timer_persistent_keepalive) && p.persistent_keepalive > 0) {
+      send_keepalive(peer, now, sink);
+    }
+  }
+
   // ---- timers (wireguard-go timers.go names) ---------------------------------------------
 
   void timers_data_sent(Peer& p, Now now) {
     if (p.timer_new_handshake == kNever) {
-      p.timer_new_handshake = now.mono + kKeepaliveTimeout + kRekeyTimeout + jitter();
+      set_timer(p, p.timer_new_handshake,
+                now.mono + kKeepaliveTimeout + kRekeyTimeout + jitter());
     }
   }
   void timers_data_received(Peer& p, Now now) {
     if (p.timer_send_keepalive == kNever) {
-      p.timer_send_keepalive = now.mono + kKeepaliveTimeout;
+      set_timer(p, p.timer_send_keepalive, now.mono + kKeepaliveTimeout);
     } else {
       p.need_another_keepalive = true;
     }
@@ -261,7 +414,7 @@ struct Device::Impl {
   void timers_any_authenticated_packet_sent(Peer& p) { p.timer_send_keepalive = kNever; }
   void timers_any_authenticated_packet_received(Peer& p) { p.timer_new_handshake = kNever; }
   void timers_handshake_initiated(Peer& p, Now now) {
-    p.timer_retransmit = now.mono + kRekeyTimeout + jitter();
+    set_timer(p, p.timer_retransmit, now.mono + kRekeyTimeout + jitter());
   }
   void timers_handshake_complete(Peer& p, Now now) {
     p.timer_retransmit = kNever;
@@ -270,11 +423,12 @@ struct Device::Impl {
     p.last_handshake_wall = now.wall;
   }
   void timers_session_derived(Peer& p, Now now) {
-    p.timer_zero_keys = now.mono + kRejectAfterTime * 3;
+    set_timer(p, p.timer_zero_keys, now.mono + kRejectAfterTime * 3);
   }
   void timers_any_authenticated_packet_traversal(Peer& p, Now now) {
     if (p.persistent_keepalive > 0) {
-      p.timer_persistent_keepalive = now.mono + std::chrono::seconds(p.persistent_keepalive);
+      set_timer(p, p.timer_persistent_keepalive,
+                now.mono + std::chrono::seconds(p.persistent_keepalive));
     }
   }
 
@@ -399,7 +553,9 @@ struct Device::Impl {
         sink.send_datagram(from, reply);
         return Drop::kCookieSent;
       }
-      if (!rate_limiter.allow(from.remote.address, now.mono))
+      const bool admitted = rate_limiter.allow(from.remote.address, now.mono);
+      schedule_gc(now);
+      if (!admitted)
         return Drop::kRateLimited;
     }
     return Drop::kNone;
@@ -655,6 +811,7 @@ struct Device::Impl {
       if (peer->endpoint)
         endpoint_book.remove(peer->endpoint->remote.address);
       peer->endpoint.reset();
+      peer->scheduled_at.store(kNever);  // its heap entries are skipped (no such peer)
     }
     allowed.remove_peer(peer->id);
     peers_by_id.erase(peer->id);
@@ -861,74 +1018,63 @@ Lane Device::lane_of(const net::Path& from, ConstBytes datagram) const {
 void Device::tick(Now now, Sink& sink) {
   Impl& d = *impl_;
   std::shared_lock dlock(d.mu);
-  {
-    std::lock_guard gc(d.gc_mu);
-    if (now.mono >= d.next_gc) {
-      d.rate_limiter.collect_garbage(now.mono);
-      d.next_gc = now.mono + 1s;
+  const auto due = d.pop_due(now.mono);
+  if (d.options.tick_visits_every_peer) {
+    // The reference behaviour (every peer, in id order), for differential tests.
+    for (const auto& e : due) {
+      if (e.peer == Impl::kHousekeeping)
+        d.run_housekeeping(now);
     }
+    std::vector<std::shared_ptr<Peer>> all;
+    for (const auto& [id, peer] : d.peers_by_id)
+      all.push_back(peer);
+    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a->id < b->id; });
+    for (const auto& peer : all) {
+      std::lock_guard lock(peer->mu);
+      d.timer_visits.fetch_add(1, std::memory_order_relaxed);
+      d.fire_due_timers(peer, now, sink);
+    }
+    return;
   }
-  for (auto& [id, peer] : d.peers_by_id) {
+  for (const auto& e : due) {
+    if (e.peer == Impl::kHousekeeping) {
+      d.run_housekeeping(now);
+      continue;
+    }
+    auto it = d.peers_by_id.find(e.peer);
+    if (it == d.peers_by_id.end())
+      continue;  // removed since
+    const std::shared_ptr<Peer>& peer = it->second;
     Peer& p = *peer;
     std::lock_guard lock(p.mu);
-    auto due = [&](Duration& t) {
-      if (t == kNever || now.mono < t)
-        return false;
-      t = kNever;
-      return true;
-    };
-    if (due(p.timer_zero_keys)) {
-      // wireguard-go expiredZeroKeyMaterial: nothing heard for 3 × REJECT_AFTER_TIME.
-      d.delete_keypair(p.previous);
-      d.delete_keypair(p.current);
-      d.delete_keypair(p.next);
-      d.clear_handshake(p);
-    }
-    if (due(p.timer_retransmit)) {
-      if (p.handshake_attempts > kMaxTimerHandshakes) {
-        // Give up (REKEY_ATTEMPT_TIME passed): drop what waited, forget keys later.
-        p.timer_send_keepalive = kNever;
-        p.staged.clear();
-        d.clear_handshake(p);
-        if (p.timer_zero_keys == kNever)
-          p.timer_zero_keys = now.mono + kRejectAfterTime * 3;
-      } else {
-        ++p.handshake_attempts;
-        if (p.endpoint)
-          p.endpoint->local.reset();  // the sticky source may be stale
-        d.send_initiation(peer, now, sink, true);
-      }
-    }
-    if (due(p.timer_new_handshake)) {
-      // Data sent, nothing authenticated heard back for 15 s: renew the session.
-      if (p.endpoint)
-        p.endpoint->local.reset();
-      d.send_initiation(peer, now, sink, false);
-    }
-    if (due(p.timer_send_keepalive)) {
-      d.send_keepalive(peer, now, sink);
-      if (p.need_another_keepalive) {
-        p.need_another_keepalive = false;
-        p.timer_send_keepalive = now.mono + kKeepaliveTimeout;
-      }
-    }
-    if (due(p.timer_persistent_keepalive) && p.persistent_keepalive > 0) {
-      d.send_keepalive(peer, now, sink);
-    }
+    if (p.scheduled_at.load(std::memory_order_relaxed) != e.at)
+      continue;  // stale: the peer was scheduled earlier since, or visited already
+    d.timer_visits.fetch_add(1, std::memory_order_relaxed);
+    // scheduled_at stays at e.at (<= now) while the timers fire, so the hooks they call, which
+    // set deadlines after now, push nothing; the peer's one next deadline is pushed below.
+    d.fire_due_timers(peer, now, sink);
+    p.scheduled_at.store(kNever, std::memory_order_relaxed);
+    if (const MonoTime next = Impl::earliest_timer(p); next != kNever)
+      d.schedule(p, next);
   }
 }
 
-Duration Device::next_deadline() const {
+MonoTime Device::next_deadline() const {
   const Impl& d = *impl_;
-  std::shared_lock dlock(d.mu);
-  Duration next = kNever;
-  for (const auto& [id, peer] : d.peers_by_id) {
-    std::lock_guard lock(peer->mu);
-    next = std::min({next, peer->timer_retransmit, peer->timer_send_keepalive,
-                     peer->timer_new_handshake, peer->timer_zero_keys,
-                     peer->timer_persistent_keepalive});
+  if (d.options.tick_visits_every_peer) {
+    std::shared_lock dlock(d.mu);
+    MonoTime next = d.gc_at.load(std::memory_order_relaxed);
+    for (const auto& [id, peer] : d.peers_by_id) {
+      std::lock_guard lock(peer->mu);
+      next = std::min(next, Impl::earliest_timer(*peer));
+    }
+    return next;
   }
-  return next;
+  return d.earliest.load();  // sequentially consistent: the engine's wake-up relies on it
+}
+
+std::uint64_t Device::timer_visits() const {
+  return impl_->timer_visits.load(std::memory_order_relaxed);
 }
 
 ApplyError Device::apply(const ConfigDelta& delta, Now now, Sink& sink) {
@@ -1024,7 +1170,7 @@ ApplyError Device::apply(const ConfigDelta& delta, Now now, Sink& sink) {
       const bool turned_on = p.persistent_keepalive == 0 && *pd.persistent_keepalive > 0;
       p.persistent_keepalive = *pd.persistent_keepalive;
       if (p.persistent_keepalive == 0)
-        p.timer_persistent_keepalive = kNever;
+        p.timer_persistent_keepalive = kNever;  // its heap entry, if any, fires as a no-op
       // wireguard-go sends one keepalive at once when persistent keepalive is switched on.
       if (turned_on && d.has_key && p.endpoint)
         d.send_keepalive(peer, now, sink);
@@ -1053,7 +1199,7 @@ DeviceSnapshot Device::snapshot() const {
     ps.preshared_key = p.preshared_key;
     if (p.endpoint)
       ps.endpoint = p.endpoint->remote;
-    const auto wall = p.last_handshake_wall.count();
+    const auto wall = p.last_handshake_wall.time_since_epoch().count();
     ps.last_handshake_sec = wall / 1000000000;
     ps.last_handshake_nsec = wall % 1000000000;
     ps.rx_bytes = p.rx_bytes.load();

@@ -112,6 +112,9 @@ struct DeviceOptions {
   /// Drops decrypted packets whose destination is another peer's allowed IP (a server whose
   /// clients must not reach each other through it), counted as Drop::kPeerIsolated.
   bool isolate_peers = false;
+  /// Reference mode for differential tests: tick() visits every peer and next_deadline()
+  /// scans every peer, as before the timer heap (O(peers) per call). Never set in production.
+  bool tick_visits_every_peer = false;
 };
 
 struct ApplyError {
@@ -145,10 +148,16 @@ class Device {
   /// and decapsulate() still checks mac1, mac2 and the rate limit of everything that waited.
   Lane lane_of(const net::Path& from, ConstBytes datagram) const;
 
-  /// Runs due timers: retransmissions, keepalives, rekeys, key zeroing.
+  /// Runs due timers: retransmissions, keepalives, rekeys, key zeroing, staged-packet expiry,
+  /// rate-limiter garbage collection. Visits only the peers with a timer due at `now`.
   void tick(Now now, Sink& sink);
-  /// Monotonic time of the next timer that needs tick(), or Duration::max().
-  Duration next_deadline() const;
+  /// Monotonic time at which tick() next has work, or kNoDeadline. Never later than the next due
+  /// timer; may be earlier (tick() then finds nothing to do). Lock-free: an atomic load, cheap
+  /// enough to compare after every batch. A call on any thread (a packet, apply()) may make it
+  /// earlier; the caller that sleeps until it must be woken then (see dataplane/engine.cc).
+  MonoTime next_deadline() const;
+  /// Peers tick() has visited, in total (tests: only due peers are visited).
+  std::uint64_t timer_visits() const;
 
   /// The local source address of `path` no longer works (the kernel refused it): peers whose
   /// endpoint uses it send from the routing default until a packet tells us better

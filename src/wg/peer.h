@@ -22,7 +22,8 @@
 
 namespace warren::wg {
 
-inline constexpr Duration kNever = Duration::max();
+/// A timer that is not running; a deadline that never comes.
+inline constexpr MonoTime kNever = kNoDeadline;
 
 /// One session's transport keys (whitepaper §5.4.5). The send counter is atomic so several
 /// threads may encrypt with the same keypair; the replay window has its own lock.
@@ -32,7 +33,7 @@ struct Keypair {
   std::atomic<std::uint64_t> send_nonce{0};
   std::mutex replay_mu;
   ReplayWindow replay;
-  Duration created{0};
+  MonoTime created{};
   bool initiator = false;
   std::uint32_t local_index = 0;
   std::uint32_t remote_index = 0;
@@ -58,8 +59,8 @@ struct Peer {
   std::uint32_t handshake_local_index = 0;
   std::uint32_t handshake_remote_index = 0;
   Tai64n last_timestamp{};
-  Duration last_initiation_consumed = kNever;  ///< kNever = none yet
-  Duration last_sent_handshake = kNever;
+  MonoTime last_initiation_consumed = kNever;  ///< kNever = none yet
+  MonoTime last_sent_handshake = kNever;
 
   std::shared_ptr<Keypair> previous;
   std::shared_ptr<Keypair> current;
@@ -69,17 +70,23 @@ struct Peer {
   std::uint16_t persistent_keepalive = 0;
   CookieGenerator cookies;
 
-  // Timers (whitepaper §6; wireguard-go timers.go) as absolute monotonic deadlines.
-  Duration timer_retransmit = kNever;
-  Duration timer_send_keepalive = kNever;
-  Duration timer_new_handshake = kNever;
-  Duration timer_zero_keys = kNever;
-  Duration timer_persistent_keepalive = kNever;
+  // Timers (whitepaper §6; wireguard-go timers.go) as absolute monotonic deadlines. Every
+  // write of a finite deadline goes through Device::Impl::set_timer, which keeps
+  // `scheduled_at` <= the earliest of them (see the timer schedule in device.cc).
+  MonoTime timer_retransmit = kNever;
+  MonoTime timer_send_keepalive = kNever;
+  MonoTime timer_new_handshake = kNever;
+  MonoTime timer_zero_keys = kNever;
+  MonoTime timer_persistent_keepalive = kNever;
+  /// The deadline of this peer's live entry in the device's timer heap (kNever = none). Only
+  /// an entry whose time equals it is live; older entries are skipped when they surface.
+  /// Written under `mu`; atomic only so the heap's compaction may read it without `mu`.
+  std::atomic<MonoTime> scheduled_at{kNever};
   int handshake_attempts = 0;
   bool need_another_keepalive = false;
   bool sent_last_minute_handshake = false;
 
-  Duration last_handshake_wall{0};  ///< 0 = never
+  WallTime last_handshake_wall{};  ///< the epoch = never
 
   std::deque<std::vector<std::uint8_t>> staged;  ///< IP packets waiting for a session
 

@@ -32,7 +32,7 @@ RateLimiter::Key RateLimiter::key_of(const net::IpAddress& source) noexcept {
   return key;
 }
 
-bool RateLimiter::allow(const net::IpAddress& source, Duration now) {
+bool RateLimiter::allow(const net::IpAddress& source, MonoTime now) {
   const Key key = key_of(source);
   std::lock_guard lock(mutex_);
   if (auto it = table_.find(key); it != table_.end()) {
@@ -67,12 +67,12 @@ bool RateLimiter::allow(const net::IpAddress& source, Duration now) {
   return true;
 }
 
-void RateLimiter::collect_garbage(Duration now) {
+void RateLimiter::collect_garbage(MonoTime now) {
   std::lock_guard lock(mutex_);
   collect_garbage_locked(now);
 }
 
-void RateLimiter::collect_garbage_locked(Duration now) {
+void RateLimiter::collect_garbage_locked(MonoTime now) {
   last_gc_ = now;
   std::erase_if(table_,
                 [now](const auto& entry) { return now - entry.second.last > kIdleTimeout; });

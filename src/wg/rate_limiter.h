@@ -44,10 +44,10 @@ class RateLimiter {
   /// Takes one token from `source`'s bucket; false when the bucket is empty or the source is new
   /// and the table is full. A new source starts with a full bucket (so it gets the burst). An
   /// IPv4-mapped IPv6 source counts as its IPv4 address.
-  [[nodiscard]] bool allow(const net::IpAddress& source, Duration now);
+  [[nodiscard]] bool allow(const net::IpAddress& source, MonoTime now);
   /// Drops entries idle for more than kIdleTimeout. Forgetting them changes no answer: a bucket
   /// idle that long has refilled completely, exactly like a new one. Call about once a second.
-  void collect_garbage(Duration now);
+  void collect_garbage(MonoTime now);
   /// Number of sources tracked.
   std::size_t size() const;
 
@@ -62,17 +62,17 @@ class RateLimiter {
     std::size_t operator()(const Key& key) const noexcept;
   };
   struct Bucket {
-    Duration last{0};    // time of the last packet seen
+    MonoTime last{};     // time of the last packet seen
     Duration tokens{0};  // in [0, kTokenMax]
   };
 
   static Key key_of(const net::IpAddress& source) noexcept;
-  void collect_garbage_locked(Duration now);
+  void collect_garbage_locked(MonoTime now);
 
   const std::size_t max_entries_;
   mutable std::mutex mutex_;
   std::unordered_map<Key, Bucket, KeyHash> table_;  // guarded by mutex_
-  std::optional<Duration> last_gc_;                 // guarded by mutex_
+  std::optional<MonoTime> last_gc_;                 // guarded by mutex_
 };
 
 }  // namespace warren::wg

@@ -17,8 +17,9 @@ using Tai64n = std::array<std::uint8_t, 12>;
 inline constexpr std::uint64_t kTai64Base = 0x400000000000000aULL;
 inline constexpr std::uint32_t kTimestampWhitener = 0x1000000 - 1;
 
-inline Tai64n tai64n_from_wall(Duration wall) {
-  const auto ns = wall.count() < 0 ? 0 : static_cast<std::uint64_t>(wall.count());
+inline Tai64n tai64n_from_wall(WallTime wall) {
+  const auto since_epoch = wall.time_since_epoch().count();
+  const auto ns = since_epoch < 0 ? 0 : static_cast<std::uint64_t>(since_epoch);
   Tai64n t{};
   store_be64(t.data(), kTai64Base + ns / 1000000000ULL);
   store_be32(t.data() + 8, static_cast<std::uint32_t>(ns % 1000000000ULL) & ~kTimestampWhitener);

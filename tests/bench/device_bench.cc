@@ -3,6 +3,8 @@
 //     padding, ChaCha20-Poly1305 in place / decrypt, replay window, allowed-IPs source check).
 //   BM_HandshakeInitiator / BM_HandshakeResponder: one side's share of a complete handshake;
 //   BM_HandshakeComplete: both sides, initiation -> response -> confirmation, on one core.
+//   BM_TickIdlePeers/N: one timer round (tick + next_deadline, 100 ms of fake time apart) of a
+//     device with N configured, idle peers: the timer cost a server pays per tick.
 
 #include <benchmark/benchmark.h>
 
@@ -101,6 +103,35 @@ void BM_HandshakeComplete(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_HandshakeComplete)->Unit(benchmark::kMicrosecond);
+
+void BM_TickIdlePeers(benchmark::State& state) {
+  const auto peers = static_cast<std::size_t>(state.range(0));
+  test::ScriptedRandom rng(9);
+  wg::Device device(rng);
+  wg::ConfigDelta d;
+  d.private_key = crypto::generate_private_key(rng);
+  for (std::size_t i = 0; i < peers; ++i) {
+    wg::PeerDelta p;
+    p.public_key = crypto::derive_public_key(crypto::generate_private_key(rng));
+    p.endpoint = net::Endpoint{*net::IpAddress::parse("192.0.2.1"),
+                               static_cast<std::uint16_t>(1024 + i % 60000)};
+    auto ip = std::to_string(10) + "." + std::to_string((i >> 16) & 255) + "." +
+              std::to_string((i >> 8) & 255) + "." + std::to_string(i & 255) + "/32";
+    p.allowed_ips_add.push_back(*net::Prefix::parse(ip));
+    d.peers.push_back(p);
+  }
+  test::CollectingSink sink;
+  Now now{MonoTime(std::chrono::seconds(1000)), WallTime(std::chrono::seconds(1700000000))};
+  if (device.apply(d, now, sink))
+    state.SkipWithError("apply failed");
+  for (auto _ : state) {
+    now.mono += std::chrono::milliseconds(100);
+    device.tick(now, sink);
+    benchmark::DoNotOptimize(device.next_deadline());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_TickIdlePeers)->Arg(10)->Arg(1000)->Arg(10000)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace warren

@@ -87,7 +87,7 @@ struct Pair {
 /// Recomputes mac1 (and mac2, zero without a cookie) of a type-1/2 message as a sender that
 /// knows the receiver's public key would, so mutations reach the code behind the mac1 check.
 inline void fix_macs(std::vector<std::uint8_t>& message, const crypto::PublicKey& receiver,
-                     Duration now) {
+                     MonoTime now) {
   if (message.size() != wg::kInitiationSize && message.size() != wg::kResponseSize)
     return;
   wg::CookieGenerator g;

@@ -100,7 +100,7 @@ struct Node {
 /// A network of nodes joined by a switch with programmable loss. Time is a fake clock.
 class Network {
  public:
-  Now now{std::chrono::seconds(1000), std::chrono::seconds(1700000000)};
+  Now now{MonoTime(std::chrono::seconds(1000)), WallTime(std::chrono::seconds(1700000000))};
   std::vector<Node*> nodes;
   /// Return true to drop a datagram (from, to, bytes).
   std::function<bool(const Node&, const Node&, const Datagram&)> lose;

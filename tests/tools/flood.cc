@@ -192,7 +192,7 @@ int main(int argc, char** argv) {
       p[0] = 1;
       p[1] = p[2] = p[3] = 0;
       if (macs)
-        macs->add_macs(std::span<std::uint8_t>(p, n), Duration(0));
+        macs->add_macs(std::span<std::uint8_t>(p, n), MonoTime{});
       else
         std::memset(p + n - 16, 0, 16);
     } else if (mode == "garbage") {

@@ -113,11 +113,11 @@ class EpollLoop final : public EventLoop {
     return err ? Status::failure(err, "epoll_ctl(DEL)") : Status{};
   }
 
-  Status set_timer(Duration deadline, std::function<void()> handler) override {
+  Status set_timer(MonoTime deadline, std::function<void()> handler) override {
     itimerspec spec{};
-    if (deadline != Duration::max()) {
+    if (deadline != kNoDeadline) {
       // 0 would disarm the timer; a deadline in the past must fire at once instead.
-      auto ns = std::max<Duration::rep>(deadline.count(), 1);
+      auto ns = std::max<Duration::rep>(deadline.time_since_epoch().count(), 1);
       spec.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
       spec.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
     }

@@ -21,6 +21,7 @@ class ScriptedRandom final : public RandomSource {
 };
 
 using std::chrono::milliseconds;
+using namespace std::chrono_literals;
 
 TEST(Backoff, DoublesToTheCapWithJitterInRange) {
   ScriptedRandom rng;
@@ -61,7 +62,7 @@ wg::PeerSnapshot peer(std::uint64_t rx, std::int64_t handshake_sec, bool session
 }
 
 Now at(int s) {
-  return Now{std::chrono::seconds(s), std::chrono::seconds(1'000'000 + s)};
+  return Now{MonoTime(std::chrono::seconds(s)), WallTime(std::chrono::seconds(1'000'000 + s))};
 }
 
 TEST(PeerWatch, ConnectsThenReconnectsWithBackoffAndRecovers) {

@@ -399,6 +399,29 @@ TEST(EngineCreate, PortInUseFails) {
   EXPECT_EQ(e.error, EADDRINUSE);
 }
 
+// Worker 0 runs the device's timers and sleeps until its next deadline (no periodic tick). A
+// handshake started on worker 1 makes the device's first deadline, so worker 1 must wake
+// worker 0: otherwise the lost initiation is never retransmitted and nothing arrives.
+TEST(ThreadedEngines, DeadlineMadeOnAnotherWorkerWakesTheTimerWorker) {
+  platform::SystemClock clock;
+  FakeNetwork net;
+  Side a(net, "192.0.2.1", "wpltF", 2, 21, clock, 0);
+  Side b(net, "192.0.2.2", "wpltG", 2, 22, clock, 0);
+  connect(a, "10.0.0.1", b, "10.0.0.2", "192.0.2.2");
+  net.set_impairments(Impairments{.loss = 1.0});
+  a.engine->start();
+  b.engine->start();
+  a.tun->inject(1, testing::make_ip_packet(ip("10.0.0.1"), ip("10.0.0.2"), 20));
+  for (int i = 0; i < 500 && a.engine->counters().udp_sent == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(a.engine->counters().udp_sent, 1u);  // the initiation, lost
+  net.set_impairments(Impairments{});
+  // REKEY_TIMEOUT (5 s) + jitter after the first, the retransmission completes the handshake.
+  EXPECT_TRUE(b.tun->wait_written(1, std::chrono::seconds(8)));
+  a.engine->stop();
+  b.engine->stop();
+}
+
 TEST(ThreadedEngines, PingPongAndInterfaceRemovalStops) {
   platform::SystemClock clock;
   FakeNetwork net;

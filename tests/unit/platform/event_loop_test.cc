@@ -69,13 +69,13 @@ TEST(EventLoopTest, TimerFiresAtMonotonicDeadline) {
     ASSERT_TRUE(loop->run_once(std::chrono::seconds(2)).ok());
   EXPECT_GE(SystemClock::system_now().mono - start.mono, std::chrono::milliseconds(29));
 
-  // A deadline in the past fires at once; Duration::max() disarms.
+  // A deadline in the past fires at once; kNoDeadline disarms.
   fired = false;
   ASSERT_TRUE(loop->set_timer(start.mono, [&] { fired = true; }).ok());
   (void)loop->run_once(std::chrono::seconds(1));
   EXPECT_TRUE(fired);
   fired = false;
-  ASSERT_TRUE(loop->set_timer(Duration::max(), [&] { fired = true; }).ok());
+  ASSERT_TRUE(loop->set_timer(kNoDeadline, [&] { fired = true; }).ok());
   (void)loop->run_once(std::chrono::milliseconds(20));
   EXPECT_FALSE(fired);
 }

@@ -26,6 +26,7 @@ namespace warren::uapi {
 namespace {
 
 using namespace testing;
+using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 // Captures log lines for the whole test binary (and keeps them off stderr).

@@ -21,8 +21,6 @@
 
 namespace warren::uapi::testing {
 
-using namespace std::chrono_literals;
-
 // Keys of the wireguard-go get reply quoted in wireguard-protocol.md §2.3.
 inline constexpr std::string_view kPrivHex =
     "c06b6b40db0783e15a4e93bc216689aadabfe445493ef326b02d499d87527672";
@@ -194,11 +192,11 @@ class Client {
   int connect_error() const { return connect_error_; }
 
   bool send(std::string_view bytes) {
-    return conn_.write_all(std::span<const char>(bytes.data(), bytes.size()), 5s).ok();
+    return conn_.write_all(std::span<const char>(bytes.data(), bytes.size()), std::chrono::seconds(5)).ok();
   }
 
   // One reply, through its terminating blank line; nullopt on end of file or timeout.
-  std::optional<std::string> reply(std::chrono::milliseconds timeout = 5s) {
+  std::optional<std::string> reply(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
     for (;;) {
       if (auto end = buffer_.find("\n\n"); end != std::string::npos) {
         std::string r = buffer_.substr(0, end + 2);
@@ -223,7 +221,7 @@ class Client {
 
   // True when the server closes the connection (end of file or reset) within `timeout`
   // without sending anything more.
-  bool closed_by_server(std::chrono::milliseconds timeout = 5s) {
+  bool closed_by_server(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
     char chunk[256];
     auto r = conn_.read(chunk, timeout);
     if (!r.ok()) {

@@ -8,6 +8,7 @@
 namespace warren::wg {
 namespace {
 
+using namespace std::chrono_literals;
 using test::Network;
 using test::Node;
 

@@ -144,7 +144,7 @@ TEST(WireGuardVector, InitialValues) {
   crypto::blake2s_hash({noise::as_bytes(noise::kLabelMac1), v.hex("responder_static_public")},
                        mac1_key);
   EXPECT_EQ(to_hex(mac1_key), to_hex(v.hex("mac1_key_for_messages_to_responder")));
-  EXPECT_EQ(to_hex(tai64n_from_wall(std::chrono::seconds(kVectorUnixSeconds))),
+  EXPECT_EQ(to_hex(tai64n_from_wall(WallTime(std::chrono::seconds(kVectorUnixSeconds)))),
             to_hex(v.hex("timestamp_tai64n")));
 }
 
@@ -168,7 +168,7 @@ TEST(WireGuardVector, DevicesReproduceEveryMessage) {
   ASSERT_TRUE(info);
 
   test::CollectingSink si, sr;
-  Now now{std::chrono::seconds(50), std::chrono::seconds(kVectorUnixSeconds)};
+  Now now{MonoTime(std::chrono::seconds(50)), WallTime(std::chrono::seconds(kVectorUnixSeconds))};
   {
     ConfigDelta d;
     d.private_key = r_priv;
@@ -259,7 +259,7 @@ TEST(WireGuardVector, CookieReplyAndMac2) {
   checker.set_public_key(r_pub);
   Secret<32> secret;
   std::memcpy(secret.data(), v.hex("cookie_secret").data(), 32);
-  const Duration now = std::chrono::seconds(100);
+  const MonoTime now(std::chrono::seconds(100));
   checker.set_secret_for_test(secret, now);
 
   const auto initiation = v.hex("initiation");
@@ -290,7 +290,7 @@ TEST(WireGuardVector, CookieReplyAndMac2) {
   EXPECT_TRUE(checker.check_mac2(msg, from, now));
   EXPECT_FALSE(checker.check_mac2(msg, *net::Endpoint::parse("192.0.2.1:51821"), now))
       << "the cookie is bound to the source port";
-  EXPECT_FALSE(checker.check_mac2(msg, from, now + kCookieRefreshTime + 1s))
+  EXPECT_FALSE(checker.check_mac2(msg, from, now + kCookieRefreshTime + std::chrono::seconds(1)))
       << "an expired secret validates nothing";
 }
 

@@ -19,7 +19,7 @@ IpAddress ip(const char* text) {
 }
 
 // An arbitrary monotonic epoch, so nothing depends on time starting at zero.
-constexpr Duration kT0 = 123456789s;
+constexpr MonoTime kT0(123456789s);
 
 TEST(RateLimiter, Constants) {
   EXPECT_EQ(RateLimiter::kPacketCost, 50ms);
@@ -41,7 +41,7 @@ TEST(RateLimiter, BurstThenRefused) {
 TEST(RateLimiter, RefillsOnePacketPer50ms) {
   RateLimiter rl;
   const IpAddress a = ip("192.0.2.1");
-  Duration now = kT0;
+  MonoTime now = kT0;
   for (int i = 0; i < 5; ++i) {
     EXPECT_TRUE(rl.allow(a, now)) << i;
   }
@@ -58,7 +58,7 @@ TEST(RateLimiter, RefillsOnePacketPer50ms) {
 TEST(RateLimiter, PartialTokensAccumulate) {
   RateLimiter rl;
   const IpAddress a = ip("192.0.2.1");
-  Duration now = kT0;
+  MonoTime now = kT0;
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(rl.allow(a, now));
   }
@@ -86,7 +86,7 @@ TEST(RateLimiter, BurstIsCapped) {
   const IpAddress a = ip("192.0.2.1");
   ASSERT_TRUE(rl.allow(a, kT0));
   // A long quiet spell (within the GC horizon) refills only up to the burst.
-  const Duration later = kT0 + 900ms;
+  const MonoTime later = kT0 + 900ms;
   int allowed = 0;
   for (int i = 0; i < 20; ++i) {
     allowed += rl.allow(a, later);
