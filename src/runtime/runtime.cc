@@ -225,15 +225,6 @@ Status Runtime::start_steps() {
   if (uapi::ServerError e = uapi_->start())
     return startup_error("cannot start UAPI listener: " + e.message, e.errno_value);
 
-  if (hooks_.status) {
-    status_ = std::make_unique<control::StatusServer>(name, hooks_.status, hooks_.status_options);
-    try {
-      status_->start();
-    } catch (const std::exception& e) {
-      return startup_error(std::string("status socket: ") + e.what());
-    }
-  }
-
   auto loop = platform::make_event_loop();
   if (!loop.ok())
     return startup_error("cannot create event loop: " + loop.message(), loop.error);
@@ -244,6 +235,17 @@ Status Runtime::start_steps() {
     if (auto h = hooks_.started(); !h)
       return h;
   }
+  // Last, so that a status socket means "the daemon is fully up" (tests and scripts wait
+  // for it; the server's enrollment listener is up by then).
+  if (hooks_.status) {
+    status_ = std::make_unique<control::StatusServer>(name, hooks_.status, hooks_.status_options);
+    try {
+      status_->start();
+    } catch (const std::exception& e) {
+      return startup_error(std::string("status socket: ") + e.what());
+    }
+  }
+
   platform::log_verbose("Device started (%zu worker(s), UDP port %u)", engine_->worker_count(),
                         static_cast<unsigned>(engine_->port()));
   return {};
@@ -326,18 +328,20 @@ bool Runtime::shutdown() {
   shut_down_ = true;
   readiness_.stopping();
   bool clean = true;
+  if (status_)
+    status_->stop();
   if (started_hook_ran_ && hooks_.stopping) {
     if (auto s = hooks_.stopping(); !s) {
       platform::log_error("%s", s.message().c_str());
       clean = false;
     }
   }
-  if (status_)
-    status_->stop();
   if (uapi_)
     uapi_->stop();  // removes the socket first, so `wg` stops seeing us before the TUN goes
   if (engine_)
     engine_->stop();
+  if (engine_ && hooks_.stopped)
+    hooks_.stopped();
   if (engine_ && engine_->tun().vnet_hdr()) {
     const platform::TunOffloadStats st = engine_->tun().offload_stats();
     platform::log_verbose(

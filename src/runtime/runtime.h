@@ -7,12 +7,12 @@
 ///   start():   root check ─► WARREN_WORKERS, WARREN_OFFLOADS (settings.h) ─► "in use" probe
 ///              of the UAPI socket ─► TUN (one queue per worker, offloads) ─► [tun_created]
 ///              ─► link monitor ─► engine (UDP) ─► [configure] ─► bind UAPI socket ─► workers
-///              ─► UAPI server ─► status socket (if the program has one) ─► [started]
-///              ─► ready: parent exits 0, READY=1, stdio to /dev/null (background)
+///              ─► UAPI server ─► [started] ─► status socket (if the program has one)
+///              ─► ready (report_ready()): parent exits 0, READY=1, stdio to /dev/null
 ///   run():     event loop: SIGTERM/SIGINT stop; SIGHUP: RELOADING=1, [reload], READY=1;
 ///              the engine stopping (interface deleted, fatal error) stops; program timers
-///   shutdown:  STOPPING=1 ─► [stopping] ─► status socket ─► UAPI socket (removed, so `wg`
-///              stops seeing us before the TUN goes) ─► workers ─► engine and TUN
+///   shutdown:  STOPPING=1 ─► status socket ─► [stopping] ─► UAPI socket (removed, so `wg`
+///              stops seeing us before the TUN goes) ─► workers ─► [stopped] ─► engine, TUN
 ///
 /// [hooks] are the program's: a failing hook fails start() with its message and everything
 /// already started is undone in the shutdown order (`stopping` included, so it must cope with
@@ -100,6 +100,8 @@ struct Hooks {
   std::function<Status()> started;
   /// First step of the shutdown: undo `started`. A failure makes the exit code 1.
   std::function<Status()> stopping;
+  /// Last: the workers have stopped, the TUN is still there (final counters).
+  std::function<void()> stopped;
   /// SIGHUP. Unset: logged and ignored.
   std::function<void()> reload;
 };
