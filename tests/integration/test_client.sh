@@ -7,8 +7,8 @@
 #
 # C's /etc/resolv.conf and /etc/hosts come from /etc/netns/C/ (ip netns exec bind-mounts them): the
 # server is "wgserver.test" there, so the client resolves it and re-resolves it when it moves.
-# Parts: bad configs (file:line:key errors, nothing changed); split tunnel (routes, UAPI, DNS, down restores
-# exactly); full tunnel (policy rules, outside reachable through NAT, no loop: the tunnel's UDP leaves by
+# Parts: bad configs (file:line:key errors, nothing changed); split tunnel (routes, UAPI, TUN offloads, DNS,
+# down restores exactly); full tunnel (policy rules, outside reachable through NAT, no loop: the tunnel's UDP leaves by
 # the uplink); kill -9 then `warren up` recovers, and kill -9 then `warren down` too; the server goes away
 # and comes back on another address: the client re-resolves and handshakes again by itself.
 set -euo pipefail
@@ -146,6 +146,13 @@ part_split() {
   check "split: no policy rules" test "$(ip -n "$nsc" rule show | wc -l)" -eq 3
   check "split: the server's tunnel address answers" ping_until "$nsc" 10 10.77.0.1
   check "split: wg show works on the UAPI socket" grep -q "$(pub_of server)" <(wg show "$ifc" peers)
+  # The client daemon creates its TUN as warren-wg does: TSO on unless WARREN_OFFLOADS excludes tun.
+  if command -v ethtool >/dev/null; then
+    local want=on
+    [[ ,${WARREN_OFFLOADS:-all}, =~ ,(all|on|tun), ]] || want=off
+    check "split: TUN offloads as WARREN_OFFLOADS allows (tx-tcp-segmentation: $want)" \
+      grep -q "^tx-tcp-segmentation: $want" <(nsx "$nsc" ethtool -k "$ifc")
+  fi
   if command -v python3 >/dev/null; then
     check "split: the status socket reports role client, the server's key and state connected" status_ok
   fi
