@@ -282,10 +282,13 @@ int Runtime::run() {
       !loop.add(engine_stopped_->fd(), platform::kReadable,
                 [&](std::uint32_t) {
                   engine_stopped_->clear();
-                  platform::log_error("Shutting down: %s",
-                                      dataplane::stop_reason_name(engine_->stop_reason()));
-                  if (engine_->stop_reason() == dataplane::StopReason::kFatalError)
+                  const dataplane::StopReason why = engine_->stop_reason();
+                  if (why == dataplane::StopReason::kFatalError) {
+                    platform::log_error("Shutting down: %s", dataplane::stop_reason_name(why));
                     rc = 1;
+                  } else {
+                    platform::log_verbose("Shutting down: %s", dataplane::stop_reason_name(why));
+                  }
                   engine_done = true;
                 })
            .ok()) {

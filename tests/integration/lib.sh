@@ -492,9 +492,10 @@ bg_start() {
 # of $WIT_TMP/NAME.notified (newlines inside shown as spaces); with CMD, CMD runs when the datagram
 # arrives and " [check=EXIT]" is appended, so a test can tell what was true at that moment.
 notify_listen() {
-  local name=$1
+  local name=$1 py=python3
   shift
-  python3 - "$WIT_TMP/$name.notify" "$WIT_TMP/$name.notified" "$@" <<'PY' &
+  [[ -x /usr/bin/python3 ]] && py=/usr/bin/python3  # a pyenv shim alone takes seconds to start
+  "$py" - "$WIT_TMP/$name.notify" "$WIT_TMP/$name.notified" "$@" <<'PY' &
 import socket, subprocess, sys
 path, out, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -509,7 +510,7 @@ while True:
         f.write(line + "\n")
 PY
   WIT_PIDS+=($!)
-  wait_until 5 test -S "$WIT_TMP/$name.notify"
+  wait_until 15 test -S "$WIT_TMP/$name.notify"
 }
 
 # bg_stop PID [SIGNAL]: stops a background process and reaps it.
