@@ -52,7 +52,7 @@ SignalAction signal_action(int signo) {
 
 Readiness::Readiness(platform::StartupReport report,
                      std::unique_ptr<platform::ServiceNotifier> notifier)
-    : report_(std::move(report)), notifier_(std::move(notifier)) {}
+    : report_(std::move(report)), background_(report_.active()), notifier_(std::move(notifier)) {}
 
 void Readiness::send(const std::string& state) {
   if (!notifier_)

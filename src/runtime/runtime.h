@@ -55,7 +55,8 @@ class Readiness {
   Readiness() = default;
   Readiness(platform::StartupReport report, std::unique_ptr<platform::ServiceNotifier> notifier);
 
-  bool background() const { return report_.active(); }
+  /// True in the child of a fork-and-wait (stays true after ready()).
+  bool background() const { return background_; }
   /// The parent exits 0; READY=1.
   void ready();
   /// The parent prints `message` and exits 1; in the foreground `message` goes to stderr.
@@ -69,6 +70,7 @@ class Readiness {
  private:
   void send(const std::string& state);
   platform::StartupReport report_;
+  bool background_ = false;
   std::unique_ptr<platform::ServiceNotifier> notifier_;
 };
 

@@ -151,7 +151,7 @@ part_split() {
     local want=on
     [[ ,${WARREN_OFFLOADS:-all}, =~ ,(all|on|tun), ]] || want=off
     check "split: TUN offloads as WARREN_OFFLOADS allows (tx-tcp-segmentation: $want)" \
-      grep -q "^tx-tcp-segmentation: $want" <(nsx "$nsc" ethtool -k "$ifc")
+      grep -q "^[[:space:]]*tx-tcp-segmentation: $want" <(nsx "$nsc" ethtool -k "$ifc")
   fi
   if command -v python3 >/dev/null; then
     check "split: the status socket reports role client, the server's key and state connected" status_ok

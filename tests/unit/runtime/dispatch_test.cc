@@ -2,6 +2,8 @@
 // fake NOTIFY_SOCKET; and the periodic timers (runtime/timers.h).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <csignal>
 #include <memory>
 #include <string>
@@ -80,6 +82,21 @@ TEST(Readiness, StatesInOrder) {
   Readiness none;  // no NOTIFY_SOCKET, foreground: nothing to send, nothing fails
   none.ready();
   none.stopping();
+}
+
+// The runtime detaches stdio after ready() when it is the child of a fork-and-wait; that must
+// still be known once the start-up report has been sent (and its descriptor closed).
+TEST(Readiness, StaysBackgroundAfterTheReadyReport) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  platform::UniqueFd read_end(fds[0]);
+  Readiness r(platform::StartupReport(platform::UniqueFd(fds[1])), nullptr);
+  EXPECT_TRUE(r.background());
+  r.ready();
+  EXPECT_TRUE(r.background());
+  char c = 0;
+  ASSERT_EQ(::read(read_end.get(), &c, 1), 1);
+  EXPECT_EQ(c, 'R') << "the waiting parent is told 'ready'";
 }
 
 using std::chrono::seconds;
