@@ -10,7 +10,8 @@
 # Parts: bad configs (file:line:key errors, nothing changed); split tunnel (routes, UAPI, TUN offloads, DNS,
 # down restores exactly); full tunnel (policy rules, outside reachable through NAT, no loop: the tunnel's UDP leaves by
 # the uplink); kill -9 then `warren up` recovers, and kill -9 then `warren down` too; the server goes away
-# and comes back on another address: the client re-resolves and handshakes again by itself.
+# and comes back on another address: the client re-resolves and handshakes again by itself; SIGHUP makes it
+# resolve the name again at once.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -271,6 +272,16 @@ part_reconnect() {
   fi
   check "reconnect: the client re-resolved the name to the new address" grep -q "172.31.1.3:51820" <(wg show "$ifc" endpoints)
   check "reconnect: traffic flows again" ping_until "$nsc" 10 10.77.0.1
+  # SIGHUP: the name is resolved again at once (the peer is alive, so nothing else would move it).
+  local pid
+  pid=$(client_pid)
+  printf '127.0.0.1 localhost\n172.31.1.1 wgserver.test\n' >"$netns_etc/hosts"
+  kill -HUP "$pid"
+  check "SIGHUP: the client follows the name to its new address" \
+    wait_until 5 bash -c "wg show '$ifc' endpoints | grep -q '172.31.1.1:51820'"
+  check "SIGHUP: logged, and the same daemon keeps running" \
+    bash -c "grep -q 'Reload: wgserver.test:51820 is now 172.31.1.1:51820' '$log' && kill -0 $pid"
+  check "SIGHUP: traffic flows to the new address" ping_until "$nsc" 5 10.77.0.1
   down "$ifc"
   check "reconnect: down restores exactly" restored || show_diff
 }
