@@ -112,7 +112,8 @@ SignalAction SignalDispatch::dispatch(int signo) {
   return a;
 }
 
-Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)) {}
+Runtime::Runtime(RuntimeOptions options)
+    : options_(std::move(options)), clock_(std::make_unique<platform::SystemClock>()) {}
 
 Runtime::~Runtime() {
   (void)shutdown();
@@ -191,7 +192,6 @@ Status Runtime::start_steps() {
   auto monitor = platform::open_link_monitor(ifindex_);
   if (!monitor.ok())
     return startup_error("cannot open link monitor: " + monitor.message(), monitor.error);
-  clock_ = std::make_unique<platform::SystemClock>();
   binds_ = platform::make_system_bind_factory();
   auto created = dataplane::Engine::create(std::move(tun.value), *binds_, *clock_,
                                            crypto::SystemRandom::instance(),

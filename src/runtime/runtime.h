@@ -135,7 +135,8 @@ class Runtime {
   void report_ready();
   /// Reports a failed start (see Readiness::failed).
   void report_failure(const std::string& message);
-  /// `fn` runs on the loop every `interval` (first after one interval). Before run().
+  /// `fn` runs on the loop's thread every `interval` (first after one interval). Call before
+  /// run() (usually after start()).
   void add_timer(Duration interval, std::function<void()> fn);
   /// The event loop until a stop; then the orderly shutdown. The exit code: 1 after a fatal
   /// engine error, a loop failure or a failing `stopping` hook, else 0.
