@@ -269,8 +269,10 @@ void Runtime::add_timer(Duration interval, std::function<void()> fn) {
 }
 
 int Runtime::run() {
+  if (!loop_ || !engine_ || shut_down_)
+    return 1;  // start() did not succeed
   int rc = 0;
-  bool engine_done = false;
+  bool done = false;  // the engine stopped, or the UAPI socket file is gone
   SignalDispatch signals(readiness_, hooks_.reload);
   platform::EventLoop& loop = *loop_;
   if (!loop.add(signals_->poll_fd(), platform::kReadable,
@@ -289,7 +291,7 @@ int Runtime::run() {
                   } else {
                     platform::log_verbose("Shutting down: %s", dataplane::stop_reason_name(why));
                   }
-                  engine_done = true;
+                  done = true;
                 })
            .ok()) {
     platform::log_error("Cannot watch the signals and the engine");
@@ -302,7 +304,7 @@ int Runtime::run() {
                   if (!uapi_->socket_file_present()) {
                     platform::log_verbose("UAPI socket %s was removed, shutting down",
                                           uapi_->socket_path().c_str());
-                    engine_done = true;
+                    done = true;
                   }
                 });
   }
@@ -312,7 +314,7 @@ int Runtime::run() {
   };
   (void)loop.set_timer(timers_.next_deadline(), on_timer);
 
-  while (!signals.stop_requested() && !engine_done) {
+  while (!signals.stop_requested() && !done) {
     auto r = loop.run_once(Duration(-1));
     if (!r.ok()) {
       platform::log_error("Event loop failed: %s", r.message().c_str());
