@@ -2,21 +2,20 @@
 //
 //   warren-wg [-f|--foreground] INTERFACE-NAME
 //
-// Start-up order (protocol doc §2.1, wg-quick expects the socket when we return):
-//   fork (unless foreground; before any thread exists)
-//   └─ child: block signals ─► "in use" probe of the UAPI socket (before touching the TUN)
-//             ─► create TUN (one queue per worker, MTU 1420) ─► link monitor ─► engine (UDP)
-//             ─► bind UAPI socket ─► start workers + UAPI server ─► report "ready" (parent
-//             exits 0)
-//   then wait for SIGINT/SIGTERM, interface deletion or deletion of the socket file, and
-//   shut down: UAPI server first (removes the socket), then the workers.
+// Everything about running the data plane — fork-and-wait, signals, the "in use" probe, the
+// TUN with its offloads, workers, link monitor, engine, UAPI socket, sd_notify, the event loop
+// and the orderly shutdown — is the shared runtime's (runtime/runtime.h). This file keeps what
+// is warren-wg's own: the command line (as wireguard-go's) and the stats line at debug level.
+//
+// Like wireguard-go, it stops when its UAPI socket file is deleted. SIGHUP is logged and
+// ignored: all configuration comes through the UAPI (`wg setconf`), there is nothing to reload.
 //
 // Environment as wireguard-go: LOG_LEVEL=silent|error|verbose|debug, WG_PROCESS_FOREGROUND=1.
-// WARREN_WORKERS=N overrides the worker count (default: one per CPU).
-// WARREN_OFFLOADS=all|off|tun,gso,gro picks the kernel offloads (platform/offloads.h); a bad
-// value is a start-up error.
+// WARREN_WORKERS=N overrides the worker count (default: one per CPU); WARREN_OFFLOADS=all|off|
+// tun,gso,gro picks the kernel offloads (platform/offloads.h); a bad value of either is a
+// start-up error. NOTIFY_SOCKET (systemd Type=notify, with -f) gets READY=1 and STOPPING=1.
 
-#include <cerrno>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -25,20 +24,9 @@
 #include <string_view>
 #include <thread>
 
-#include "crypto/random.h"
 #include "dataplane/engine.h"
-#include "dataplane/workers.h"
-#include "platform/clock.h"
-#include "platform/control_socket.h"
-#include "platform/event_loop.h"
 #include "platform/log.h"
-#include "platform/netlink.h"
-#include "platform/notifier.h"
-#include "platform/offloads.h"
-#include "platform/process.h"
-#include "platform/tun_device.h"
-#include "platform/udp.h"
-#include "uapi/server.h"
+#include "runtime/runtime.h"
 #include "wg/constants.h"
 
 namespace {
@@ -47,7 +35,6 @@ using namespace warren;
 
 constexpr const char* kVersion = "0.1.0";
 constexpr std::size_t kMaxInterfaceName = 15;  // IFNAMSIZ - 1
-constexpr auto kSocketCheckInterval = std::chrono::seconds(1);
 
 void print_usage(const char* argv0) {
   std::printf("Usage: %s [-f/--foreground] INTERFACE-NAME\n", argv0);
@@ -60,23 +47,6 @@ void print_version() {
       "Speaks the cross-platform UAPI on /var/run/wireguard/INTERFACE-NAME.sock.\n",
       kVersion);
 }
-
-// The UAPI server needs its Handler when it binds the socket, which happens before the engine
-// exists (so that a second daemon fails before it attaches to the TUN). The server serves no
-// request before start(), which comes after the engine is set.
-class EngineHandler final : public uapi::Handler {
- public:
-  void set_engine(dataplane::Engine* e) { engine_ = e; }
-  wg::ApplyError set(const wg::ConfigDelta& delta) override {
-    if (!engine_)
-      return wg::ApplyError{EIO, "device not ready"};
-    return engine_->apply(delta);
-  }
-  wg::DeviceSnapshot get() override { return engine_ ? engine_->snapshot() : wg::DeviceSnapshot{}; }
-
- private:
-  dataplane::Engine* engine_ = nullptr;
-};
 
 // LOG_LEVEL=debug: one line of the engine's counters and every non-zero drop counter (the
 // operator's and the flood tests' view of what was received and why it was dropped). Numbers
@@ -112,178 +82,40 @@ void log_stats(dataplane::Engine& engine, std::string& last) {
   }
 }
 
-std::string tun_error_message(const std::string& name, const platform::Status& s) {
-  std::string m = "Failed to create TUN device " + name + ": " + s.message();
-  if (s.error == EPERM || s.error == EACCES) {
-    m += " (run as root or with CAP_NET_ADMIN)";
-  } else if (s.error == ENOENT || s.error == ENODEV || s.error == ENXIO) {
-    m += " (is the tun driver available? /dev/net/tun is needed)";
-  } else if (s.error == EBUSY) {
-    m += " (the interface is in use by another program)";
-  }
-  return m;
-}
-
-int run(const std::string& name, bool foreground, platform::StartupReport& report) {
-  auto fail = [&](const std::string& message) {
-    if (report.active()) {
-      report.report_error(message);  // the waiting parent prints it
-    } else if (platform::log_enabled(platform::LogLevel::kError)) {
-      platform::log_error("%s", message.c_str());
-    } else {
-      std::fprintf(stderr, "%s\n", message.c_str());  // silent log level: still say why
-    }
-    return 1;
-  };
-
-  // Signals arrive through a descriptor; blocked here so every later thread inherits the mask.
-  std::unique_ptr<platform::TerminationSignals> signals;
-  try {
-    signals = std::make_unique<platform::TerminationSignals>();
-  } catch (const std::exception& e) {
-    return fail(std::string("Failed to set up signal handling: ") + e.what());
-  }
-
-  if (!platform::has_net_admin()) {
-    return fail("Creating interface " + name +
-                " requires root or CAP_NET_ADMIN (Operation not permitted)");
-  }
-
-  EngineHandler handler;
-  uapi::UapiServer server(name, handler);
-  // A live daemon for this name answers on its socket: refuse before attaching to the TUN,
-  // which would otherwise hand us queues of the other daemon's multi-queue device. (The UAPI
-  // bind below repeats the check authoritatively.)
-  if (auto probe = platform::connect_unix(server.socket_path());
-      probe.ok() || probe.would_block()) {
-    return fail("Failed to open UAPI socket: interface " + name +
-                " is already in use by another process (" + server.socket_path() + ")");
-  }
-
-  const platform::OffloadsParse offloads = platform::offloads_from_environment();
-  if (!offloads.ok) {
-    return fail("Invalid WARREN_OFFLOADS: unknown offload \"" + offloads.bad_word +
-                "\" (use all, off, or a comma-separated list of tun, gso, gro)");
-  }
-
-  const std::size_t workers = dataplane::worker_count_from_environment();
-  auto tun = platform::create_tun(platform::TunOptions{
-      .name = name, .queues = workers, .vnet_hdr = offloads.offloads.tun, .mtu = wg::kDefaultMtu});
-  if (!tun.ok())
-    return fail(tun_error_message(name, tun.status()));
-  platform::log_verbose("Offloads requested: %s; TUN offloads in use: %s",
-                        offloads.offloads.to_string().c_str(),
-                        tun.value->offloads().to_string().c_str());
-  const std::uint32_t ifindex = tun.value->ifindex();
-
-  auto monitor = platform::open_link_monitor(ifindex);
-  if (!monitor.ok())
-    return fail("Failed to open link monitor: " + monitor.message());
-
-  platform::SystemClock clock;
-  auto binds = platform::make_system_bind_factory();
-  auto created = dataplane::Engine::create(
-      std::move(tun.value), *binds, clock, crypto::SystemRandom::instance(),
-      std::move(monitor.value), dataplane::EngineOptions{.offloads = offloads.offloads});
-  if (!created.ok())
-    return fail("Failed to bind UDP socket: " + created.message());
-  dataplane::Engine& engine = *created.value;
-
-  // The socket appears last, so whoever sees it (wg, scripts polling for it) also finds the
-  // interface and the UDP port in place.
-  if (uapi::ServerError e = server.bind())
-    return fail("Failed to open UAPI socket: " + e.message);
-
-  platform::Notifier engine_stopped;
-  engine.set_on_stop([&](dataplane::StopReason) { engine_stopped.set(); });
-  handler.set_engine(&engine);
-
-  auto loop_result = platform::make_event_loop();
-  if (!loop_result.ok())
-    return fail("Failed to create event loop: " + loop_result.message());
-  platform::EventLoop& loop = *loop_result.value;
-
-  try {
-    engine.start();
-  } catch (const std::exception& e) {
-    return fail(std::string("Failed to start workers: ") + e.what());
-  }
-  if (uapi::ServerError e = server.start()) {
-    engine.stop();
-    return fail("Failed to start UAPI listener: " + e.message);
-  }
-
-  platform::log_verbose("Device started (%zu worker(s), UDP port %u)", engine.worker_count(),
-                        static_cast<unsigned>(engine.port()));
-  report.report_ready();
-  if (!foreground) {
-    // wireguard-go keeps stdout/stderr only when LOG_LEVEL asks for logs.
-    const char* level = std::getenv("LOG_LEVEL");
-    const bool keep = level && platform::log_level() != platform::LogLevel::kSilent;
-    (void)platform::redirect_stdio(keep);
-  }
-
-  bool done = false;
-  if (!loop.add(signals->poll_fd(), platform::kReadable,
-                [&](std::uint32_t) {
-                  if (auto sig = signals->read()) {
-                    platform::log_verbose("Received signal %d, shutting down", *sig);
-                    done = true;
-                  }
-                })
-           .ok() ||
-      !loop.add(engine_stopped.fd(), platform::kReadable,
-                [&](std::uint32_t) {
-                  engine_stopped.clear();
-                  platform::log_verbose("Shutting down: %s",
-                                        dataplane::stop_reason_name(engine.stop_reason()));
-                  done = true;
-                })
-           .ok()) {
-    server.stop();
-    engine.stop();
+int run(const std::string& name, bool foreground) {
+  runtime::RuntimeOptions options;
+  options.data_plane.interface = name;
+  options.data_plane.mtu = wg::kDefaultMtu;
+  options.background = !foreground;
+  options.stop_when_socket_removed = true;
+  auto created = runtime::Runtime::create(std::move(options));
+  if (!created) {
+    std::fprintf(stderr, "Failed to start the daemon: %s\n", created.message().c_str());
     return 1;
   }
+  runtime::Runtime& rt = **created;
+
   std::string last_stats;
   const bool debug = platform::log_enabled(platform::LogLevel::kDebug);
-  // The loop has one timer: the socket check, which also logs the counters at debug level.
-  std::function<void()> check_socket = [&] {
+  runtime::Hooks hooks;
+  hooks.stopped = [&] {
     if (debug)
-      log_stats(engine, last_stats);
-    if (!server.socket_file_present()) {
-      platform::log_verbose("UAPI socket %s was removed, shutting down",
-                            server.socket_path().c_str());
-      done = true;
-      return;
-    }
-    (void)loop.set_timer(clock.now().mono + kSocketCheckInterval, check_socket);
+      log_stats(rt.engine(), last_stats);
   };
-  (void)loop.set_timer(clock.now().mono + kSocketCheckInterval, check_socket);
-
-  while (!done) {
-    auto r = loop.run_once(kNoTimeout);
-    if (!r.ok()) {
-      platform::log_error("Event loop failed: %s", r.message().c_str());
-      break;
-    }
+  // hooks.reload stays unset: SIGHUP is logged and ignored (see the top of this file).
+  if (auto s = rt.start(std::move(hooks)); !s) {
+    std::string m = s.message();
+    if (!m.empty())
+      m[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(m[0])));
+    rt.report_failure(m);
+    return 1;
   }
-  server.stop();  // removes the socket first, so `wg` stops seeing us before the TUN goes
-  engine.stop();
+  rt.report_ready();
   if (debug)
-    log_stats(engine, last_stats);
-  if (engine.tun().vnet_hdr()) {
-    const platform::TunOffloadStats st = engine.tun().offload_stats();
-    platform::log_verbose(
-        "TUN offloads: read %llu super-packets (%llu packets), wrote %llu (%llu packets), "
-        "dropped %llu malformed",
-        static_cast<unsigned long long>(st.super_packets_read),
-        static_cast<unsigned long long>(st.segments_read),
-        static_cast<unsigned long long>(st.super_packets_written),
-        static_cast<unsigned long long>(st.segments_written),
-        static_cast<unsigned long long>(st.malformed_dropped));
-  }
+    rt.add_timer(std::chrono::seconds(1), [&] { log_stats(rt.engine(), last_stats); });
+  const int rc = rt.run();
   platform::log_verbose("Shut down");
-  return 0;
+  return rc;
 }
 
 }  // namespace
@@ -321,14 +153,5 @@ int main(int argc, char** argv) {
 
   platform::log_configure(platform::log_level_from_env(), name);
 
-  platform::StartupReport report;
-  if (!foreground) {
-    auto d = platform::daemonize();  // the parent exits inside, once the child reports
-    if (!d.ok()) {
-      std::fprintf(stderr, "Failed to start the daemon: %s\n", d.message().c_str());
-      return 1;
-    }
-    report = std::move(d.value);
-  }
-  return run(name, foreground, report);
+  return run(name, foreground);
 }

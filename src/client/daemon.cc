@@ -20,17 +20,10 @@
 #include "control/status.h"
 #include "crypto/random.h"
 #include "dataplane/engine.h"
-#include "dataplane/workers.h"
 #include "platform/clock.h"
-#include "platform/control_socket.h"
-#include "platform/event_loop.h"
 #include "platform/log.h"
-#include "platform/netlink.h"
-#include "platform/notifier.h"
 #include "platform/process.h"
-#include "platform/tun_device.h"
-#include "platform/udp.h"
-#include "uapi/server.h"
+#include "runtime/runtime.h"
 #include "wg/constants.h"
 
 namespace warren::client {
@@ -63,52 +56,35 @@ struct WatchedPeer {
   std::size_t index;
   PeerWatch watch;
   std::shared_ptr<PendingResolve> pending;
+  bool reload = false;  ///< `pending` is a SIGHUP's re-resolution, not a reconnect's
 };
 
 class Daemon {
  public:
-  Daemon(const ClientConfig& c, const DaemonOptions& o) : config_(c), options_(o) {}
+  Daemon(const ClientConfig& c, const DaemonOptions& o, std::function<std::uint32_t()> ifindex)
+      : config_(c), options_(o), rt_ifindex_(std::move(ifindex)) {}
 
-  // Returns "" when up; the failure message otherwise (everything undone).
-  std::string start() {
-    try {
-      signals_ = std::make_unique<platform::TerminationSignals>();
-    } catch (const std::exception& e) {
-      return std::string("signal handling: ") + e.what();
-    }
-    // A live daemon for this name answers on its UAPI socket: refuse before touching the TUN
-    // (as warren-wg does; the bind in start() checks again).
-    const std::string uapi_path =
-        std::string(uapi::kDefaultSocketDir) + "/" + config_.interface + ".sock";
-    if (auto probe = platform::connect_unix(uapi_path); probe.ok() || probe.would_block())
-      return "interface " + config_.interface + " is already in use by another process (" +
-             uapi_path + ")";
-    const std::uint32_t mtu = config_.mtu.value_or(wg::kDefaultMtu);
-    auto tun = platform::create_tun(
-        platform::TunOptions{.name = config_.interface,
-                             .queues = dataplane::worker_count_from_environment(),
-                             .mtu = mtu});
-    if (!tun.ok())
-      return "cannot create TUN device " + config_.interface + ": " + tun.message() +
-             (tun.error == EBUSY ? " (the interface exists already)" : "");
-    ifindex_ = tun.value->ifindex();
-    auto monitor = platform::open_link_monitor(ifindex_);
-    if (!monitor.ok())
-      return "link monitor: " + monitor.message();
-    binds_ = platform::make_system_bind_factory();
-    dataplane::EngineOptions eo;
-    eo.listen_port = config_.listen_port.value_or(0);
-    eo.fwmark = effective_fwmark(config_);
-    auto engine =
-        dataplane::Engine::create(std::move(tun.value), *binds_, clock_,
-                                  crypto::SystemRandom::instance(), std::move(monitor.value), eo);
-    if (!engine.ok())
-      return "cannot open the UDP socket: " + engine.message();
-    engine_ = std::move(engine.value);
-    // The engine is the UAPI handler itself (`wg show`, `wg set` work on the client).
-    server_ = std::make_unique<uapi::UapiServer>(config_.interface, *engine_);
+  // The runtime does the data plane; these are the client's parts of its start-up and
+  // shutdown (see the top of daemon.h for the order).
+  runtime::Hooks hooks() {
+    runtime::Hooks h;
+    h.configure = [this](dataplane::Engine& e) { return configure(e); };
+    h.started = [this] { return set_up_host(); };
+    h.status = [this] { return status(); };
+    h.stopping = [this] { return roll_back(); };
+    h.reload = [this] { reresolve(); };
+    return h;
+  }
 
-    std::vector<std::optional<net::Endpoint>> resolved;
+  void start_watch(runtime::Runtime& rt) {
+    rt.add_timer(kWatchInterval, [this] { watch_peers(); });
+  }
+
+ private:
+  // The peers with their endpoints resolved now; names that do not resolve yet are retried
+  // by the reconnect watch.
+  Status configure(dataplane::Engine& engine) {
+    engine_ = &engine;
     for (const auto& p : config_.peers) {
       std::optional<net::Endpoint> ep;
       if (p.endpoint) {
@@ -118,50 +94,71 @@ class Daemon {
           platform::log_error("Cannot resolve %s now (%s); will keep trying",
                               p.endpoint->to_string().c_str(), err.c_str());
       }
-      resolved.push_back(ep);
+      resolved_.push_back(ep);
     }
-    if (auto e = engine_->apply(make_delta(config_, resolved)))
-      return "cannot configure the device: " + e.message;
+    if (auto e = engine_->apply(make_delta(config_, resolved_)))
+      return Error(e.errno_value, "cannot configure the device: " + e.message);
     states_.assign(config_.peers.size(), PeerState::kConnecting);
     for (std::size_t i = 0; i < config_.peers.size(); ++i)
       if (config_.peers[i].endpoint)
         watched_.push_back(WatchedPeer{
-            i, PeerWatch(options_.dead_after, BackoffOptions{}, crypto::SystemRandom::instance())});
+            i, PeerWatch(options_.dead_after, BackoffOptions{}, crypto::SystemRandom::instance()),
+            nullptr, false});
+    return {};
+  }
 
-    engine_->set_on_stop([this](dataplane::StopReason) { stopped_.set(); });
-    try {
-      engine_->start();
-    } catch (const std::exception& e) {
-      return std::string("cannot start workers: ") + e.what();
-    }
-    if (uapi::ServerError e = server_->start())
-      return "cannot open the UAPI socket: " + e.message;
-
+  // Addresses, MTU, link, routes, rules, DNS: journaled, undone by roll_back().
+  Status set_up_host() {
     auto sys = host::make_system();
     if (!sys)
-      return sys.error().text();
+      return sys.error();
     system_ = std::move(*sys);
     PlanOptions po;
     po.state_dir = options_.state_dir;
     po.dns = options_.dns ? *options_.dns : detect_dns_method(*system_);
-    for (const auto& ep : resolved)
+    for (const auto& ep : resolved_)
       if (ep)
         po.endpoints.push_back(ep->address);
-    auto up = bring_up(*system_, config_, ifindex_, mtu, po,
+    auto up = bring_up(*system_, config_, rt_ifindex_(), config_.mtu.value_or(wg::kDefaultMtu), po,
                        journal_path(options_, config_.interface));
     if (!up)
-      return up.error().text();
+      return up.error();
     setup_ = std::move(*up);
-    status_ =
-        std::make_unique<control::StatusServer>(config_.interface, [this] { return status(); });
-    try {
-      status_->start();
-    } catch (const std::exception& e) {
-      return std::string("status socket: ") + e.what();
-    }
-    return "";
+    return {};
   }
 
+  // Rules and DNS go while the TUN still exists (the runtime removes the socket and the TUN
+  // after this).
+  Status roll_back() {
+    std::string errors;
+    if (setup_) {
+      for (const auto& e : setup_->rollback()) {
+        std::fprintf(stderr, "warren: %s\n", e.text().c_str());
+        errors += (errors.empty() ? "" : "; ") + e.text();
+      }
+      setup_.reset();
+    }
+    if (!errors.empty())
+      return Error(EIO, errors);
+    return {};
+  }
+
+  // SIGHUP: every peer endpoint given as a name is resolved again now, and the peer's
+  // endpoint follows when the name moved (no handshake is forced; the session carries on).
+  void reresolve() {
+    std::size_t n = 0;
+    for (auto& w : watched_) {
+      const PeerConfig& pc = config_.peers[w.index];
+      if (net::IpAddress::parse(pc.endpoint->host) || w.pending)
+        continue;
+      w.pending = resolve_async(*pc.endpoint);
+      w.reload = true;
+      ++n;
+    }
+    platform::log_verbose("Reload (SIGHUP): resolving %zu peer name(s) again", n);
+  }
+
+ public:
   // Runs on the status server's thread: the engine snapshot is thread-safe; the watch states
   // are copied under states_mutex_.
   control::InterfaceStatus status() {
@@ -186,62 +183,6 @@ class Daemon {
     return s;
   }
 
-  int loop() {
-    auto loop_result = platform::make_event_loop();
-    if (!loop_result.ok()) {
-      platform::log_error("event loop: %s", loop_result.message().c_str());
-      return 1;
-    }
-    platform::EventLoop& loop = *loop_result.value;
-    bool done = false;
-    (void)loop.add(signals_->poll_fd(), platform::kReadable, [&](std::uint32_t) {
-      if (auto sig = signals_->read()) {
-        platform::log_verbose("Received signal %d, restoring and shutting down", *sig);
-        done = true;
-      }
-    });
-    (void)loop.add(stopped_.fd(), platform::kReadable, [&](std::uint32_t) {
-      stopped_.clear();
-      platform::log_verbose("Shutting down: %s",
-                            dataplane::stop_reason_name(engine_->stop_reason()));
-      done = true;
-    });
-    std::function<void()> tick = [&] {
-      watch_peers();
-      (void)loop.set_timer(clock_.now().mono + kWatchInterval, tick);
-    };
-    tick();
-    while (!done) {
-      auto r = loop.run_once(kNoTimeout);
-      if (!r.ok()) {
-        platform::log_error("Event loop failed: %s", r.message().c_str());
-        break;
-      }
-    }
-    return 0;
-  }
-
-  // Rules and DNS go first, while the TUN still exists; then the socket, then the engine
-  // (which deletes the TUN and with it its addresses and routes).
-  bool shutdown() {
-    bool clean = true;
-    if (status_)
-      status_->stop();
-    if (setup_) {
-      for (const auto& e : setup_->rollback()) {
-        platform::log_error("%s", e.text().c_str());
-        std::fprintf(stderr, "warren: %s\n", e.text().c_str());
-        clean = false;
-      }
-      setup_.reset();
-    }
-    if (server_)
-      server_->stop();
-    if (engine_)
-      engine_->stop();
-    return clean;
-  }
-
  private:
   void watch_peers() {
     if (watched_.empty())
@@ -264,6 +205,11 @@ class Daemon {
         auto err = w.pending->error;
         lock.unlock();
         w.pending.reset();
+        if (w.reload) {
+          w.reload = false;
+          follow_name(pc, *ps, ep, err);
+          continue;
+        }
         if (!ep) {
           platform::log_error("Reconnect: cannot resolve %s (%s); trying its last address",
                               pc.endpoint->to_string().c_str(), err.c_str());
@@ -290,17 +236,48 @@ class Daemon {
         continue;
       }
       // Re-resolve first (the server may have moved); the attempt follows when it is done.
-      auto pending = std::make_shared<PendingResolve>();
-      w.pending = pending;
-      std::thread([pending, hp = *pc.endpoint] {
-        std::string err;
-        auto ep = resolve_endpoint(hp, err);
-        std::lock_guard lock(pending->mu);
-        pending->endpoint = ep;
-        pending->error = err;
-        pending->done = true;
-      }).detach();
+      w.pending = resolve_async(*pc.endpoint);
     }
+  }
+
+  static std::shared_ptr<PendingResolve> resolve_async(const net::HostPort& hp) {
+    auto pending = std::make_shared<PendingResolve>();
+    std::thread([pending, hp] {
+      std::string err;
+      auto ep = resolve_endpoint(hp, err);
+      std::lock_guard lock(pending->mu);
+      pending->endpoint = ep;
+      pending->error = err;
+      pending->done = true;
+    }).detach();
+    return pending;
+  }
+
+  // The result of a reload's resolution: the endpoint follows the name.
+  void follow_name(const PeerConfig& pc, const wg::PeerSnapshot& ps,
+                   const std::optional<net::Endpoint>& ep, const std::string& err) {
+    if (!ep) {
+      platform::log_error("Reload: cannot resolve %s (%s); keeping its endpoint",
+                          pc.endpoint->to_string().c_str(), err.c_str());
+      return;
+    }
+    if (ps.endpoint == ep) {
+      platform::log_verbose("Reload: %s still is %s", pc.endpoint->to_string().c_str(),
+                            ep->to_string().c_str());
+      return;
+    }
+    wg::ConfigDelta d;
+    wg::PeerDelta upd;
+    upd.public_key = pc.public_key;
+    upd.update_only = true;
+    upd.endpoint = *ep;
+    d.peers.push_back(upd);
+    if (auto e = engine_->apply(d)) {
+      platform::log_error("Reload: %s", e.message.c_str());
+      return;
+    }
+    platform::log_error("Reload: %s is now %s", pc.endpoint->to_string().c_str(),
+                        ep->to_string().c_str());
   }
 
   // One reconnect attempt: set the endpoint, then make the device start a handshake now.
@@ -366,19 +343,15 @@ class Daemon {
  private:
   const ClientConfig& config_;
   const DaemonOptions& options_;
+  std::function<std::uint32_t()> rt_ifindex_;
   platform::SystemClock clock_;
-  std::unique_ptr<platform::TerminationSignals> signals_;
-  std::unique_ptr<platform::BindFactory> binds_;
-  std::unique_ptr<dataplane::Engine> engine_;
-  std::unique_ptr<uapi::UapiServer> server_;  // after engine_ (its handler): destroyed first
+  dataplane::Engine* engine_ = nullptr;  // the runtime's, set by configure()
   std::unique_ptr<System> system_;
   std::unique_ptr<ActiveSetup> setup_;
-  platform::Notifier stopped_;
-  std::uint32_t ifindex_ = 0;
+  std::vector<std::optional<net::Endpoint>> resolved_;  // at start-up, per config peer
   std::vector<WatchedPeer> watched_;
   std::mutex states_mutex_;
   std::vector<PeerState> states_;  // per config peer; guarded by states_mutex_
-  std::unique_ptr<control::StatusServer> status_;
 };
 
 std::string read_small_file(const std::string& path) {
@@ -470,41 +443,34 @@ int run_up(const ClientConfig& config, const DaemonOptions& options) {
   if (!recover(options, name))
     return 1;
 
-  platform::StartupReport report;
-  if (!options.foreground) {
-    auto d = platform::daemonize();  // the parent exits inside, once the child reports
-    if (!d.ok()) {
-      std::fprintf(stderr, "warren: cannot start the daemon: %s\n", d.message().c_str());
-      return 1;
-    }
-    report = std::move(d.value);
-  }
-  if (!write_pid_file(pid_path(options, name))) {
-    const std::string m = "cannot write " + pid_path(options, name);
-    report.active() ? report.report_error("warren: " + m)
-                    : (void)std::fprintf(stderr, "warren: %s\n", m.c_str());
+  // Signals, TUN (with the offloads WARREN_OFFLOADS allows), workers, engine, UAPI and status
+  // sockets, fork-and-wait, sd_notify and the shutdown order are the shared runtime's.
+  runtime::RuntimeOptions ro;
+  ro.data_plane.interface = name;
+  ro.data_plane.mtu = config.mtu.value_or(wg::kDefaultMtu);
+  ro.data_plane.engine.listen_port = config.listen_port.value_or(0);
+  ro.data_plane.engine.fwmark = effective_fwmark(config);
+  ro.background = !options.foreground;
+  auto created = runtime::Runtime::create(std::move(ro));  // the parent waits inside
+  if (!created) {
+    std::fprintf(stderr, "warren: %s\n", created.message().c_str());
     return 1;
   }
-  Daemon daemon(config, options);
-  if (std::string e = daemon.start(); !e.empty()) {
-    daemon.shutdown();
+  runtime::Runtime& rt = **created;
+  if (!write_pid_file(pid_path(options, name))) {
+    rt.report_failure("warren: cannot write " + pid_path(options, name));
+    return 1;
+  }
+  Daemon daemon(config, options, [&rt] { return rt.ifindex(); });
+  if (auto s = rt.start(daemon.hooks()); !s) {
     ::unlink(pid_path(options, name).c_str());
-    const std::string m = "warren: " + name + ": " + e;
-    if (report.active())
-      report.report_error(m);
-    else
-      std::fprintf(stderr, "%s\n", m.c_str());
+    rt.report_failure("warren: " + name + ": " + s.message());
     return 1;
   }
   platform::log_verbose("Interface %s is up", name.c_str());
-  report.report_ready();
-  if (!options.foreground) {
-    const char* level = std::getenv("LOG_LEVEL");
-    (void)platform::redirect_stdio(level && platform::log_level() != platform::LogLevel::kSilent);
-  }
-  int rc = daemon.loop();
-  if (!daemon.shutdown())
-    rc = 1;
+  rt.report_ready();
+  daemon.start_watch(rt);
+  const int rc = rt.run();
   ::unlink(pid_path(options, name).c_str());
   platform::log_verbose("Interface %s is down, everything restored", name.c_str());
   return rc;

@@ -1,10 +1,13 @@
 #pragma once
 /// `warren up` and `warren down`: the client daemon around one dataplane::Engine.
 ///
-///   up:   recover a crashed run's journal ─► fork (unless foreground) ─► TUN + engine + UAPI
-///         socket (so `wg show` works) ─► peers ─► bring_up (addresses, MTU, link, routes,
-///         rules, DNS; journaled) ─► report ready ─► loop: signals, interface deletion,
-///         reconnect watch every second ─► rollback everything ─► engine and socket go
+///   up:   recover a crashed run's journal ─► [runtime: fork (unless foreground), signals]
+///         ─► PID file ─► [runtime: TUN with offloads, engine] ─► peers ─► [UAPI socket,
+///         workers] ─► bring_up (addresses, MTU, link, routes, rules, DNS; journaled)
+///         ─► [status socket, ready] ─► loop: signals (SIGHUP re-resolves the peers' endpoint
+///         names), interface deletion, reconnect watch every second ─► rollback everything
+///         ─► [UAPI socket, engine and TUN go]
+///   ([...] is the shared runtime's part, runtime/runtime.h.)
 ///   down: SIGTERM to the daemon of the PID file, wait until it has exited (it rolls back
 ///         first), then replay whatever journal is left (a daemon that died by kill -9)
 ///

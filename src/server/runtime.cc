@@ -13,20 +13,13 @@
 
 #include "control/enroll.h"
 #include "control/status.h"
-#include "crypto/random.h"
 #include "dataplane/engine.h"
-#include "platform/clock.h"
-#include "platform/event_loop.h"
 #include "platform/log.h"
 #include "platform/netlink.h"
-#include "platform/notifier.h"
-#include "platform/offloads.h"
 #include "platform/process.h"
-#include "platform/tun_device.h"
-#include "platform/udp.h"
+#include "runtime/runtime.h"
 #include "server/host_setup.h"
 #include "server/state.h"
-#include "uapi/server.h"
 
 namespace warren::server {
 namespace {
@@ -268,11 +261,6 @@ class MetricsServer {
   std::thread thread_;
 };
 
-std::size_t worker_count() {
-  unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : std::min(n, 8u);
-}
-
 }  // namespace
 
 int run_server(const ServerConfig& config) {
@@ -280,12 +268,19 @@ int run_server(const ServerConfig& config) {
     std::fprintf(stderr, "warren server: %s\n", m.c_str());
     return 1;
   };
-  std::unique_ptr<platform::TerminationSignals> signals;
-  try {
-    signals = std::make_unique<platform::TerminationSignals>();
-  } catch (const std::exception& e) {
-    return fail(std::string("cannot set up signal handling: ") + e.what());
-  }
+  // Signals, TUN, workers, engine, UAPI and status sockets, sd_notify and the shutdown order
+  // are the shared runtime's; the server runs in the foreground (a service manager's child).
+  runtime::RuntimeOptions ro;
+  ro.data_plane.interface = config.interface;
+  ro.data_plane.mtu = config.mtu;
+  ro.data_plane.engine.listen_port = config.listen_port;
+  ro.data_plane.engine.device.isolate_peers = !config.client_to_client;
+  auto created = runtime::Runtime::create(std::move(ro));
+  if (!created)
+    return fail(created.message());
+  runtime::Runtime& rt = **created;
+  // Checked before the state is opened, so that a user without the right is told that, not
+  // about a file it may not read.
   if (!platform::has_net_admin())
     return fail("creating interface " + config.interface +
                 " requires root or CAP_NET_ADMIN (Operation not permitted)");
@@ -299,178 +294,103 @@ int run_server(const ServerConfig& config) {
   for (const auto& w : state.warnings)
     platform::log_error("warning: %s", w.c_str());
 
-  // The UAPI socket is probed first, so a second server for the same interface fails before
-  // it touches the first one's TUN.
-  {
-    const std::string probe_path =
-        std::string(uapi::kDefaultSocketDir) + "/" + config.interface + ".sock";
-    if (auto probe = platform::connect_unix(probe_path); probe.ok() || probe.would_block())
-      return fail("interface " + config.interface + " is already in use by another process (" +
-                  probe_path + ")");
-  }
+  std::unique_ptr<platform::NetConfig> netcfg;
+  std::unique_ptr<Server> server;
+  std::unique_ptr<HostSetup> host_changes;  // ip_forward and NAT, journaled (server/host_setup.h)
+  std::unique_ptr<control::EnrollServer> enroll;
+  std::unique_ptr<MetricsServer> metrics;
 
-  // Kernel offloads as warren-wg chooses them (WARREN_OFFLOADS, all on when unset).
-  const platform::OffloadsParse offloads = platform::offloads_from_environment();
-  if (!offloads.ok)
-    return fail("invalid WARREN_OFFLOADS: unknown offload \"" + offloads.bad_word +
-                "\" (use all, off, or a comma-separated list of tun, gso, gro)");
-  auto tun = platform::create_tun(platform::TunOptions{.name = config.interface,
-                                                       .queues = worker_count(),
-                                                       .vnet_hdr = offloads.offloads.tun,
-                                                       .mtu = config.mtu});
-  if (!tun.ok())
-    return fail("cannot create TUN device " + config.interface + ": " + tun.message());
-  platform::log_verbose("Offloads requested: %s; TUN offloads in use: %s",
-                        offloads.offloads.to_string().c_str(),
-                        tun.value->offloads().to_string().c_str());
-  const std::uint32_t ifindex = tun.value->ifindex();
-
-  auto netcfg = platform::open_net_config();
-  if (!netcfg.ok())
-    return fail("cannot open rtnetlink: " + netcfg.message());
-  for (const auto& tn : {config.ipv4, config.ipv6}) {
-    if (!tn)
-      continue;
-    if (auto s = netcfg.value->add_address(ifindex, tn->interface_address());
-        !s.ok() && s.error != EEXIST)
-      return fail("cannot add address " + tn->interface_address().to_string() + " to " +
-                  config.interface + ": " + s.message());
-  }
-
-  auto monitor = platform::open_link_monitor(ifindex);
-  if (!monitor.ok())
-    return fail("cannot open link monitor: " + monitor.message());
-  platform::SystemClock clock;
-  auto binds = platform::make_system_bind_factory();
-  dataplane::EngineOptions eopt;
-  eopt.listen_port = config.listen_port;
-  eopt.offloads = offloads.offloads;
-  eopt.device.isolate_peers = !config.client_to_client;
-  auto created =
-      dataplane::Engine::create(std::move(tun.value), *binds, clock,
-                                crypto::SystemRandom::instance(), std::move(monitor.value), eopt);
-  if (!created.ok())
-    return fail("cannot bind UDP port " + std::to_string(config.listen_port) + ": " +
-                created.message());
-  dataplane::Engine& engine = *created.value;
-  {
+  runtime::Hooks hooks;
+  hooks.tun_created = [&](std::uint32_t ifindex) -> Status {
+    auto n = platform::open_net_config();
+    if (!n.ok())
+      return Error(n.error, "cannot open rtnetlink: " + n.message());
+    netcfg = std::move(n.value);
+    for (const auto& tn : {config.ipv4, config.ipv6}) {
+      if (!tn)
+        continue;
+      if (auto s = netcfg->add_address(ifindex, tn->interface_address());
+          !s.ok() && s.error != EEXIST)
+        return Error(s.error, "cannot add address " + tn->interface_address().to_string() +
+                                  " to " + config.interface + ": " + s.message());
+    }
+    return {};
+  };
+  hooks.configure = [&](dataplane::Engine& engine) -> Status {
     wg::ConfigDelta d;
     d.private_key = state.private_key;
     if (auto e = engine.apply(d))
-      return fail("cannot set the private key: " + e.message);
-  }
-  Server server(config, state, engine);
-  std::unique_ptr<uapi::UapiServer> uapi_server;  // after the engine: destroyed before it
-  try {
-    server.sync();  // every enrolled peer, as stored
-  } catch (const std::exception& e) {
-    return fail(e.what());
-  }
-
-  if (auto s = netcfg.value->set_up(ifindex, true); !s.ok())
-    return fail("cannot bring " + config.interface + " up: " + s.message());
-
-  uapi_server = std::make_unique<uapi::UapiServer>(config.interface, engine);
-  if (uapi::ServerError e = uapi_server->bind())
-    return fail("cannot open UAPI socket: " + e.message);
-
-  platform::Notifier engine_stopped;
-  engine.set_on_stop([&](dataplane::StopReason) { engine_stopped.set(); });
-  try {
-    engine.start();
-  } catch (const std::exception& e) {
-    return fail(std::string("cannot start workers: ") + e.what());
-  }
-  if (uapi::ServerError e = uapi_server->start())
-    return fail("cannot start UAPI listener: " + e.message);
-
-  // Forwarding and NAT (server/host_setup.h): journaled; a crashed run's journal is replayed
-  // first. Undone when host_changes goes.
-  std::unique_ptr<HostSetup> host_changes;
-  if (auto h = HostSetup::start(config); !h)
-    return fail(h.error().text());
-  else
+      return Error(e.errno_value, "cannot set the private key: " + e.message);
+    server = std::make_unique<Server>(config, state, engine);
+    try {
+      server->sync();  // every enrolled peer, as stored
+    } catch (const std::exception& e) {
+      return Error(EIO, e.what());
+    }
+    if (auto s = netcfg->set_up(rt.ifindex(), true); !s.ok())
+      return Error(s.error, "cannot bring " + config.interface + " up: " + s.message());
+    return {};
+  };
+  hooks.started = [&]() -> Status {
+    // Forwarding and NAT (server/host_setup.h): journaled; a crashed run's journal is replayed
+    // first. Undone in `stopping`.
+    auto h = HostSetup::start(config);
+    if (!h)
+      return h.error();
     host_changes = std::move(*h);
+    try {
+      enroll = std::make_unique<control::EnrollServer>(
+          state.tls, config.control_listen,
+          [&](const control::EnrollRequest& r) { return server->enroll(r); });
+      enroll->start();
+      if (config.metrics_listen)
+        metrics = std::make_unique<MetricsServer>(*config.metrics_listen,
+                                                  [&] { return server->metrics(); });
+    } catch (const std::exception& e) {
+      return Error(EIO, e.what());
+    }
+    return {};
+  };
+  hooks.status = [&] { return server->status(); };
+  hooks.status_options.commands["sync"] = [&](std::string_view) {
+    server->sync();
+    return std::string("ok\n");
+  };
+  hooks.stopping = [&]() -> Status {
+    metrics.reset();
+    if (enroll)
+      enroll->stop();
+    host_changes.reset();
+    return {};
+  };
+  // SIGHUP: the peers are made the database's again (as `warren server revoke` does through
+  // the status socket's "sync"). The full configuration reload will go here too.
+  hooks.reload = [&] {
+    try {
+      server->sync();
+      platform::log_error("Reloaded (SIGHUP): peers re-synced from the database, %zu peer(s)",
+                          rt.engine().snapshot().peers.size());
+    } catch (const std::exception& e) {
+      platform::log_error("Reload (SIGHUP) failed: %s", e.what());
+    }
+  };
 
-  std::unique_ptr<control::StatusServer> status;
-  std::unique_ptr<control::EnrollServer> enroll;
-  std::unique_ptr<MetricsServer> metrics;
-  try {
-    control::StatusServerOptions sopt;
-    sopt.commands["sync"] = [&](std::string_view) {
-      server.sync();
-      return std::string("ok\n");
-    };
-    status = std::make_unique<control::StatusServer>(
-        config.interface, [&] { return server.status(); }, sopt);
-    status->start();
-    enroll = std::make_unique<control::EnrollServer>(
-        state.tls, config.control_listen,
-        [&](const control::EnrollRequest& r) { return server.enroll(r); });
-    enroll->start();
-    if (config.metrics_listen)
-      metrics =
-          std::make_unique<MetricsServer>(*config.metrics_listen, [&] { return server.metrics(); });
-  } catch (const std::exception& e) {
-    return fail(e.what());
-  }
-
+  if (auto s = rt.start(std::move(hooks)); !s)
+    return fail(s.message());
   platform::log_error("Server %s up: UDP port %u, enrollment on %s (certificate %s), %zu peer(s)",
-                      config.interface.c_str(), static_cast<unsigned>(engine.port()),
+                      config.interface.c_str(), static_cast<unsigned>(rt.engine().port()),
                       config.control_listen.c_str(),
                       control::fingerprint_to_hex(state.tls.fingerprint()).substr(0, 16).c_str(),
-                      engine.snapshot().peers.size());
-
-  auto loop_result = platform::make_event_loop();
-  if (!loop_result.ok())
-    return fail("cannot create event loop: " + loop_result.message());
-  platform::EventLoop& loop = *loop_result.value;
-  bool done = false;
-  int rc = 0;
-  if (!loop.add(signals->poll_fd(), platform::kReadable,
-                [&](std::uint32_t) {
-                  if (auto sig = signals->read()) {
-                    platform::log_verbose("Received signal %d, shutting down", *sig);
-                    done = true;
-                  }
-                })
-           .ok() ||
-      !loop.add(engine_stopped.fd(), platform::kReadable,
-                [&](std::uint32_t) {
-                  engine_stopped.clear();
-                  platform::log_error("Shutting down: %s",
-                                      dataplane::stop_reason_name(engine.stop_reason()));
-                  if (engine.stop_reason() == dataplane::StopReason::kFatalError)
-                    rc = 1;
-                  done = true;
-                })
-           .ok())
-    return fail("cannot watch signals");
-  std::function<void()> tick = [&] {
+                      rt.engine().snapshot().peers.size());
+  rt.report_ready();
+  rt.add_timer(kMaintenanceInterval, [&] {
     try {
-      server.maintain();
+      server->maintain();
     } catch (const std::exception& e) {
       platform::log_error("Maintenance failed: %s", e.what());
     }
-    (void)loop.set_timer(clock.now().mono + kMaintenanceInterval, tick);
-  };
-  (void)loop.set_timer(clock.now().mono + kMaintenanceInterval, tick);
-  while (!done) {
-    auto r = loop.run_once(kNoTimeout);
-    if (!r.ok()) {
-      platform::log_error("Event loop failed: %s", r.message().c_str());
-      rc = 1;
-      break;
-    }
-  }
-  metrics.reset();
-  enroll->stop();
-  status->stop();
-  uapi_server->stop();
-  engine.stop();
-  host_changes.reset();
-  // Deleting the link removes its addresses and routes with it.
-  (void)netcfg.value->delete_link(ifindex);
+  });
+  const int rc = rt.run();
   platform::log_verbose("Shut down");
   return rc;
 }

@@ -3,12 +3,17 @@
 /// warren-wg's), the UAPI socket (`wg show IFNAME` works), the enrollment endpoint, the status
 /// socket and, optionally, NAT and a Prometheus endpoint.
 ///
-///   start:  state (keys, TLS identity, store) ─► TUN + addresses + MTU + up (rtnetlink)
-///           ─► engine (private key, listen port, every enrolled peer) ─► UAPI socket
-///           ─► host changes (ip_forward, iptables MASQUERADE; journaled, server/host_setup.h)
-///           ─► status socket ─► enrollment ─► metrics
-///   run:    in the foreground until SIGINT/SIGTERM or the interface is deleted; every few
-///           seconds handshake times go to the store, and idle dynamic leases are released
+/// The data plane's start-up, signals, readiness and shutdown are the shared runtime's
+/// (runtime/runtime.h); the server supplies its hooks:
+///
+///   start:  state (keys, TLS identity, store) ─► [runtime: TUN, WARREN_WORKERS queues,
+///           offloads] ─► addresses ─► [engine] ─► private key, every enrolled peer, link up
+///           ─► [UAPI socket, workers] ─► host changes (ip_forward, iptables MASQUERADE;
+///           journaled, server/host_setup.h) ─► enrollment
+///           ─► metrics ─► [status socket, READY=1]
+///   run:    in the foreground until SIGINT/SIGTERM or the interface is deleted; SIGHUP
+///           re-syncs the peers from the database (the place for a future config reload);
+///           every few seconds handshake times go to the store, idle dynamic leases are released
 ///   stop:   the reverse; the NAT rule and ip_forward are restored, the TUN is deleted. After a
 ///           kill -9 the next start (or `warren server cleanup`) restores them from the journal
 ///

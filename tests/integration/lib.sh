@@ -487,6 +487,32 @@ bg_start() {
   vlog "bg $name [$ns] pid $BG_PID: $*"
 }
 
+# notify_listen NAME [CMD...]: a unix datagram socket at $WIT_TMP/NAME.notify standing in for
+# systemd's NOTIFY_SOCKET (pass it to a daemon as NOTIFY_SOCKET=...). Every datagram becomes one line
+# of $WIT_TMP/NAME.notified (newlines inside shown as spaces); with CMD, CMD runs when the datagram
+# arrives and " [check=EXIT]" is appended, so a test can tell what was true at that moment.
+notify_listen() {
+  local name=$1 py=python3
+  shift
+  [[ -x /usr/bin/python3 ]] && py=/usr/bin/python3  # a pyenv shim alone takes seconds to start
+  "$py" - "$WIT_TMP/$name.notify" "$WIT_TMP/$name.notified" "$@" <<'PY' &
+import socket, subprocess, sys
+path, out, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(path)
+open(out, "a").close()
+while True:
+    line = s.recv(4096).decode(errors="replace").replace("\n", " ")
+    if cmd:
+        rc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+        line += " [check=%d]" % rc
+    with open(out, "a") as f:
+        f.write(line + "\n")
+PY
+  WIT_PIDS+=($!)
+  wait_until 15 test -S "$WIT_TMP/$name.notify"
+}
+
 # bg_stop PID [SIGNAL]: stops a background process and reaps it.
 bg_stop() {
   local pid=$1 sig=${2:-TERM} i

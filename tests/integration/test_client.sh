@@ -7,10 +7,11 @@
 #
 # C's /etc/resolv.conf and /etc/hosts come from /etc/netns/C/ (ip netns exec bind-mounts them): the
 # server is "wgserver.test" there, so the client resolves it and re-resolves it when it moves.
-# Parts: bad configs (file:line:key errors, nothing changed); split tunnel (routes, UAPI, DNS, down restores
-# exactly); full tunnel (policy rules, outside reachable through NAT, no loop: the tunnel's UDP leaves by
+# Parts: bad configs (file:line:key errors, nothing changed); split tunnel (routes, UAPI, TUN offloads, DNS,
+# down restores exactly); full tunnel (policy rules, outside reachable through NAT, no loop: the tunnel's UDP leaves by
 # the uplink); kill -9 then `warren up` recovers, and kill -9 then `warren down` too; the server goes away
-# and comes back on another address: the client re-resolves and handshakes again by itself.
+# and comes back on another address: the client re-resolves and handshakes again by itself; SIGHUP makes it
+# resolve the name again at once.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -146,6 +147,13 @@ part_split() {
   check "split: no policy rules" test "$(ip -n "$nsc" rule show | wc -l)" -eq 3
   check "split: the server's tunnel address answers" ping_until "$nsc" 10 10.77.0.1
   check "split: wg show works on the UAPI socket" grep -q "$(pub_of server)" <(wg show "$ifc" peers)
+  # The client daemon creates its TUN as warren-wg does: TSO on unless WARREN_OFFLOADS excludes tun.
+  if command -v ethtool >/dev/null; then
+    local want=on
+    [[ ,${WARREN_OFFLOADS:-all}, =~ ,(all|on|tun), ]] || want=off
+    check "split: TUN offloads as WARREN_OFFLOADS allows (tx-tcp-segmentation: $want)" \
+      grep -q "^[[:space:]]*tx-tcp-segmentation: $want" <(nsx "$nsc" ethtool -k "$ifc")
+  fi
   if command -v python3 >/dev/null; then
     check "split: the status socket reports role client, the server's key and state connected" status_ok
   fi
@@ -264,6 +272,16 @@ part_reconnect() {
   fi
   check "reconnect: the client re-resolved the name to the new address" grep -q "172.31.1.3:51820" <(wg show "$ifc" endpoints)
   check "reconnect: traffic flows again" ping_until "$nsc" 10 10.77.0.1
+  # SIGHUP: the name is resolved again at once (the peer is alive, so nothing else would move it).
+  local pid
+  pid=$(client_pid)
+  printf '127.0.0.1 localhost\n172.31.1.1 wgserver.test\n' >"$netns_etc/hosts"
+  kill -HUP "$pid"
+  check "SIGHUP: the client follows the name to its new address" \
+    wait_until 5 bash -c "wg show '$ifc' endpoints | grep -q '172.31.1.1:51820'"
+  check "SIGHUP: logged, and the same daemon keeps running" \
+    bash -c "grep -q 'Reload: wgserver.test:51820 is now 172.31.1.1:51820' '$log' && kill -0 $pid"
+  check "SIGHUP: traffic flows to the new address" ping_until "$nsc" 5 10.77.0.1
   down "$ifc"
   check "reconnect: down restores exactly" restored || show_diff
 }

@@ -12,14 +12,17 @@
 #     (table and --json) and the Prometheus endpoint report them;
 #   * isolation on: client to client fails; bad, used-up and wrong-secret invites are refused
 #     and change nothing;
-#   * kill -9 of the server, restart with client_to_client = true: every client keeps its
-#     address, traffic resumes within 30 s without touching the clients, and clients reach
-#     each other;
+#   * SIGHUP reloads: same process, interface and tunnels, the reload hook's log line;
+#   * kill -9 of the server, restart with client_to_client = true, WARREN_WORKERS=3 and a
+#     test-owned NOTIFY_SOCKET: READY=1 arrives with the interface up, 3 TUN queues, every client
+#     keeps its address, traffic resumes within 30 s without touching the clients, and clients
+#     reach each other;
 #   * a revoked client can no longer send or receive; its address is quarantined (the next
 #     enrollee gets another);
 #   * a stock wg-quick client with an exported config works;
 #   * a client brought up again (`warren down`, `warren up`) with AllowedIPs 0.0.0.0/0 (full
-#     tunnel) reaches O through the server's NAT; the NAT rule is removed when the server stops.
+#     tunnel) reaches O through the server's NAT; the NAT rule is removed when the server stops,
+#     after STOPPING=1.
 #   * host changes are journaled: after kill -9 the NAT rule and ip_forward stay changed, a
 #     restart replays the journal and adds the rule once (`iptables -t nat -S` lists it once);
 #     `warren server cleanup` refuses while the server runs, and after a kill -9 restores
@@ -79,8 +82,8 @@ nat_rules() { # how many NAT rules of this server are in S
 forwarding() { ip netns exec "$S" cat /proc/sys/net/ipv4/ip_forward; }
 JOURNAL="$WIT_TMP/srv/$SIF-host.journal"
 
-start_server() {
-  bg_start server "$S" "$W" server --config "$CONF"
+start_server() { # start_server [VAR=VALUE...]: environment for the server
+  bg_start server "$S" env "$@" "$W" server --config "$CONF"
   SERVER_PID=$BG_PID
   # The status socket of a killed server stays behind: wait for this one's "up" line.
   wait_until 10 grep -q "Server $SIF up:" "$WIT_TMP/server.err" || {
@@ -187,6 +190,14 @@ metrics=$(ip netns exec "$S" bash -c 'exec 3<>/dev/tcp/127.0.0.1/9586; printf "G
 check "Prometheus endpoint: per-peer counters and pool usage" bash -c \
   "grep -q 'warren_peer_rx_bytes_total{interface=\"$SIF\",name=\"c3\"' <<<'$metrics' && grep -q 'warren_pool_addresses_used{interface=\"$SIF\",family=\"v4\"} 20' <<<'$metrics'"
 
+# ---- SIGHUP reloads (it used to stop the server and delete its interface) -------------------------
+kill -HUP "$SERVER_PID"
+check "SIGHUP: the reload hook ran (peers re-synced from the database)" \
+  wait_until 5 grep -q "Reloaded (SIGHUP): peers re-synced from the database, $NCLIENTS peer(s)" "$WIT_TMP/server.err"
+check "SIGHUP: the same server process keeps running" kill -0 "$SERVER_PID"
+check "SIGHUP: the interface is still there" ip -n "$S" link show "$SIF"
+check "SIGHUP: a client's tunnel still pings" ping_until "${WIT_PREFIX}c1" 5 10.77.0.1
+
 # ---- isolation and refused invites -----------------------------------------------------------------
 check "isolation on: client 2 cannot reach client 3" ping_fails "${WIT_PREFIX}c2" "${ADDR_OF[3]}"
 peers_before=$(wg show "$SIF" peers | wc -l)
@@ -226,11 +237,16 @@ check_eq "after kill -9 the NAT rule stays" 1 "$(nat_rules)"
 check_eq "after kill -9 ip_forward stays 1" 1 "$(forwarding)"
 check "after kill -9 the journal of host changes stays" test -s "$JOURNAL"
 write_config true
+# READY=1 must come with the interface already up: the listener checks at that moment.
+notify_listen server ip netns exec "$S" bash -c "ip -o link show dev '$SIF' | grep -q ',UP'"
 t0=$SECONDS
-start_server || fatal "server restarts after kill -9"
+start_server WARREN_WORKERS=3 NOTIFY_SOCKET="$WIT_TMP/server.notify" || fatal "server restarts after kill -9"
 ok "server restarts after kill -9"
 check "the restart replayed the journal" grep -q "did not stop cleanly; undid" "$WIT_TMP/server.err"
 check_eq "the restart adds the NAT rule once (iptables -t nat -S)" 1 "$(nat_rules)"
+check "sd_notify: READY=1 once the interface is up" wait_until 5 grep -qx "READY=1 \[check=0\]" "$WIT_TMP/server.notified"
+check_eq "WARREN_WORKERS=3: the server's TUN has 3 queues" 3 \
+  "$(ip netns exec "$S" ls "/sys/class/net/$SIF/queues" | grep -c '^tx-')"
 check "every client's traffic resumes within 30 s, clients untouched" reach_all 30
 log "traffic resumed after $((SECONDS - t0)) s"
 json=$("$W" status --json "$SIF")
@@ -327,6 +343,7 @@ check_not "(the outside host has no route back to the tunnel: replies need the N
 kill -TERM "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null && rc=0 || rc=$?
 check_eq "server exits 0 on SIGTERM" 0 "$rc"
+check "sd_notify: STOPPING=1 on SIGTERM" grep -q "^STOPPING=1" "$WIT_TMP/server.notified"
 check_not "NAT rule removed on exit" bash -c "ip netns exec '$S' iptables -t nat -S POSTROUTING | grep -q 'warren:$SIF'"
 check_not "status socket removed on exit" test -e "/var/run/warren/$SIF.sock"
 check_not "UAPI socket removed on exit" test -e "/var/run/wireguard/$SIF.sock"

@@ -1,5 +1,6 @@
 // The warren-wg binary in a private network namespace (needs root): start-up, the UAPI socket,
-// "in use" for a second daemon, and clean exits on `ip link del`, SIGTERM and background mode.
+// "in use" for a second daemon, clean exits on `ip link del`, SIGTERM and background mode, and
+// sd_notify (READY=1 with the interface in place, STOPPING=1) with SIGHUP ignored.
 // (Interop with wg/wg-quick is covered by tests/integration.)
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -61,7 +62,7 @@ struct Child {
   UniqueFd output;  // the child's stdout + stderr
 };
 
-Child spawn(const std::vector<std::string>& args) {
+Child spawn(const std::vector<std::string>& args, std::vector<std::string> env = {}) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0)
     return {};
@@ -71,12 +72,17 @@ Child spawn(const std::vector<std::string>& args) {
   argv.push_back(nullptr);
   std::string path = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
   std::string level = "LOG_LEVEL=verbose";
-  char* envp[] = {path.data(), level.data(), nullptr};
+  env.push_back(path);
+  env.push_back(level);
+  std::vector<char*> envp;
+  for (auto& e : env)
+    envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t pid = ::fork();
   if (pid == 0) {
     ::dup2(fds[1], STDOUT_FILENO);
     ::dup2(fds[1], STDERR_FILENO);
-    ::execve(argv[0], argv.data(), envp);
+    ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
   ::close(fds[1]);
@@ -222,6 +228,60 @@ TEST(DaemonTest, SecondDaemonIsRefusedAndSigtermCleansUp) {
     EXPECT_FALSE(exists(socket_path(name)));
     auto cfg = std::move(platform::open_net_config().value);
     EXPECT_EQ(cfg->link_by_name(name).error, ENODEV) << "the TUN goes with its last queue";
+  });
+}
+
+// A test-owned NOTIFY_SOCKET: the datagrams systemd would get.
+struct NotifySocket {
+  NotifySocket() : path("/tmp/warren-notify-" + std::to_string(::getpid()) + ".sock") {
+    ::unlink(path.c_str());
+    fd.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    bound = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  }
+  ~NotifySocket() { ::unlink(path.c_str()); }
+  // The next datagram, "" after `timeout`.
+  std::string next(std::chrono::milliseconds timeout) {
+    pollfd p{fd.get(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0)
+      return "";
+    char buf[512];
+    ssize_t n = ::recv(fd.get(), buf, sizeof(buf), 0);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "";
+  }
+  std::string path;
+  UniqueFd fd;
+  bool bound = false;
+};
+
+TEST(DaemonTest, NotifiesReadyWithTheInterfaceUpIgnoresSighupAndNotifiesStopping) {
+  REQUIRE_ROOT();
+  in_netns([] {
+    const std::string name = iface("n");
+    NotifySocket notify;
+    ASSERT_TRUE(notify.bound);
+    Child d = spawn({daemon_path(), "-f", name}, {"NOTIFY_SOCKET=" + notify.path});
+    ASSERT_EQ(notify.next(5s), "READY=1");
+    // When READY=1 arrives, the interface, the UAPI socket and the UDP port are in place.
+    auto cfg = std::move(platform::open_net_config().value);
+    EXPECT_TRUE(cfg->link_by_name(name).ok());
+    EXPECT_NE(uapi(name, "get=1\n\n").find("listen_port="), std::string::npos);
+
+    // SIGHUP: warren-wg has nothing to reload; it keeps running and tells nobody.
+    ASSERT_EQ(::kill(d.pid, SIGHUP), 0);
+    EXPECT_EQ(notify.next(300ms), "");
+    EXPECT_EQ(::waitpid(d.pid, nullptr, WNOHANG), 0) << "SIGHUP must not stop the daemon";
+    EXPECT_NE(uapi(name, "get=1\n\n").find("errno=0"), std::string::npos);
+
+    ASSERT_EQ(::kill(d.pid, SIGTERM), 0);
+    EXPECT_EQ(notify.next(5s), "STOPPING=1");
+    const int status = wait_exit(d, 5s);
+    ASSERT_NE(status, -1);
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    const std::string out = read_all(d.output.get());
+    EXPECT_NE(out.find("SIGHUP: nothing to reload, ignored"), std::string::npos) << out;
   });
 }
 

@@ -1,0 +1,366 @@
+// The daemon runtime (see runtime.h for the start-up and shutdown order).
+
+#include "runtime/runtime.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+
+#include "crypto/random.h"
+#include "platform/clock.h"
+#include "platform/control_socket.h"
+#include "platform/event_loop.h"
+#include "platform/log.h"
+#include "platform/netlink.h"
+#include "platform/notifier.h"
+#include "platform/tun_device.h"
+#include "platform/udp.h"
+#include "uapi/server.h"
+
+namespace warren::runtime {
+namespace {
+
+std::string tun_error_message(const std::string& name, const platform::Status& s) {
+  std::string m = "cannot create TUN device " + name + ": " + s.message();
+  if (s.error == EPERM || s.error == EACCES) {
+    m += " (run as root or with CAP_NET_ADMIN)";
+  } else if (s.error == ENOENT || s.error == ENODEV || s.error == ENXIO) {
+    m += " (is the tun driver available? /dev/net/tun is needed)";
+  } else if (s.error == EBUSY) {
+    m += " (the interface exists already, or is in use by another program)";
+  }
+  return m;
+}
+
+Error startup_error(const std::string& message, int code = EIO) {
+  return Error(code, message);
+}
+
+}  // namespace
+
+SignalAction signal_action(int signo) {
+  switch (signo) {
+    case SIGTERM:
+    case SIGINT:
+      return SignalAction::kStop;
+    case SIGHUP:
+      return SignalAction::kReload;
+    default:
+      return SignalAction::kIgnore;
+  }
+}
+
+Readiness::Readiness(platform::StartupReport report,
+                     std::unique_ptr<platform::ServiceNotifier> notifier)
+    : report_(std::move(report)), background_(report_.active()), notifier_(std::move(notifier)) {}
+
+void Readiness::send(const std::string& state) {
+  if (!notifier_)
+    return;
+  if (auto s = notifier_->notify(state); !s)
+    platform::log_error("Cannot notify the service manager: %s", s.message().c_str());
+}
+
+void Readiness::ready() {
+  report_.report_ready();
+  send("READY=1");
+}
+
+void Readiness::failed(const std::string& message) {
+  if (report_.active()) {
+    report_.report_error(message);  // the waiting parent prints it
+  } else {
+    std::fprintf(stderr, "%s\n", message.c_str());
+    std::fflush(stderr);
+  }
+}
+
+void Readiness::reloading() {
+  platform::SystemClock clock;
+  const auto usec = std::chrono::duration_cast<std::chrono::microseconds>(clock.now().mono);
+  send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec.count()));
+}
+
+void Readiness::reloaded() {
+  send("READY=1");
+}
+
+void Readiness::stopping() {
+  send("STOPPING=1");
+}
+
+SignalAction SignalDispatch::dispatch(int signo) {
+  const SignalAction a = signal_action(signo);
+  switch (a) {
+    case SignalAction::kStop:
+      platform::log_verbose("Received signal %d, shutting down", signo);
+      stop_ = true;
+      break;
+    case SignalAction::kReload:
+      if (!reload_) {
+        platform::log_verbose("Received SIGHUP: nothing to reload, ignored");
+        break;
+      }
+      platform::log_verbose("Received SIGHUP: reloading");
+      readiness_.reloading();
+      reload_();
+      readiness_.reloaded();
+      break;
+    case SignalAction::kIgnore:
+      break;
+  }
+  return a;
+}
+
+Runtime::Runtime(RuntimeOptions options)
+    : options_(std::move(options)), clock_(std::make_unique<platform::SystemClock>()) {}
+
+Runtime::~Runtime() {
+  (void)shutdown();
+}
+
+Result<std::unique_ptr<Runtime>> Runtime::create(RuntimeOptions options) {
+  const bool background = options.background;
+  std::unique_ptr<Runtime> rt(new Runtime(std::move(options)));
+  platform::StartupReport report;
+  if (background) {
+    auto d = platform::daemonize();  // the parent exits inside, once the child reports
+    if (!d.ok())
+      return Error(d.error, "cannot start the daemon: " + d.message());
+    report = std::move(d.value);
+  }
+  auto notifier = platform::service_notifier_from_environment();
+  if (!notifier) {
+    rt->pending_ = notifier.error();
+    rt->readiness_ = Readiness(std::move(report), nullptr);
+  } else {
+    rt->readiness_ = Readiness(std::move(report), std::move(*notifier));
+  }
+  // Signals arrive through a descriptor; blocked here, before any thread, so that every later
+  // thread (workers, UAPI, status, enrollment) inherits the mask.
+  try {
+    rt->signals_ = std::make_unique<platform::TerminationSignals>();
+  } catch (const std::exception& e) {
+    if (rt->pending_)
+      rt->pending_ = Error(EIO, std::string("cannot set up signal handling: ") + e.what());
+  }
+  return rt;
+}
+
+Status Runtime::start(Hooks hooks) {
+  hooks_ = std::move(hooks);
+  Status s = start_steps();
+  if (!s)
+    (void)shutdown();
+  return s;
+}
+
+Status Runtime::start_steps() {
+  if (!pending_)
+    return pending_;
+  const std::string& name = options_.data_plane.interface;
+  if (!platform::has_net_admin())
+    return startup_error("creating interface " + name +
+                             " requires root or CAP_NET_ADMIN (Operation not permitted)",
+                         EPERM);
+  auto settings = assemble(options_.data_plane, Environment::current());
+  if (!settings)
+    return settings.error();
+  settings_ = std::move(*settings);
+
+  // A live daemon for this name answers on its socket: refuse before attaching to the TUN,
+  // which would otherwise hand us queues of the other daemon's multi-queue device. (The UAPI
+  // bind below repeats the check authoritatively.)
+  const std::string uapi_path = std::string(uapi::kDefaultSocketDir) + "/" + name + ".sock";
+  if (auto probe = platform::connect_unix(uapi_path); probe.ok() || probe.would_block())
+    return startup_error("interface " + name + " is already in use by another process (" +
+                             uapi_path + ")",
+                         EADDRINUSE);
+
+  auto tun = platform::create_tun(settings_.tun);
+  if (!tun.ok())
+    return startup_error(tun_error_message(name, tun.status()), tun.error);
+  platform::log_verbose("Offloads requested: %s; TUN offloads in use: %s",
+                        settings_.offloads.to_string().c_str(),
+                        tun.value->offloads().to_string().c_str());
+  ifindex_ = tun.value->ifindex();
+  if (hooks_.tun_created) {
+    if (auto h = hooks_.tun_created(ifindex_); !h)
+      return h;
+  }
+
+  auto monitor = platform::open_link_monitor(ifindex_);
+  if (!monitor.ok())
+    return startup_error("cannot open link monitor: " + monitor.message(), monitor.error);
+  binds_ = platform::make_system_bind_factory();
+  auto created = dataplane::Engine::create(std::move(tun.value), *binds_, *clock_,
+                                           crypto::SystemRandom::instance(),
+                                           std::move(monitor.value), settings_.engine);
+  if (!created.ok()) {
+    const std::uint16_t port = settings_.engine.listen_port;
+    return startup_error((port ? "cannot bind UDP port " + std::to_string(port)
+                               : std::string("cannot bind a UDP socket")) +
+                             ": " + created.message(),
+                         created.error);
+  }
+  engine_ = std::move(created.value);
+  if (hooks_.configure) {
+    if (auto h = hooks_.configure(*engine_); !h)
+      return h;
+  }
+
+  // The socket appears after the interface and the UDP port, so whoever sees it (wg, scripts
+  // polling for it) finds them in place; it serves nothing before start().
+  uapi_ = std::make_unique<uapi::UapiServer>(name, *engine_);
+  if (uapi::ServerError e = uapi_->bind())
+    return startup_error("cannot open UAPI socket: " + e.message, e.errno_value);
+
+  engine_stopped_ = std::make_unique<platform::Notifier>();
+  engine_->set_on_stop([n = engine_stopped_.get()](dataplane::StopReason) { n->set(); });
+  try {
+    engine_->start();
+  } catch (const std::exception& e) {
+    return startup_error(std::string("cannot start workers: ") + e.what());
+  }
+  if (uapi::ServerError e = uapi_->start())
+    return startup_error("cannot start UAPI listener: " + e.message, e.errno_value);
+
+  auto loop = platform::make_event_loop();
+  if (!loop.ok())
+    return startup_error("cannot create event loop: " + loop.message(), loop.error);
+  loop_ = std::move(loop.value);
+
+  if (hooks_.started) {
+    started_hook_ran_ = true;
+    if (auto h = hooks_.started(); !h)
+      return h;
+  }
+  // Last, so that a status socket means "the daemon is fully up" (tests and scripts wait
+  // for it; the server's enrollment listener is up by then).
+  if (hooks_.status) {
+    status_ = std::make_unique<control::StatusServer>(name, hooks_.status, hooks_.status_options);
+    try {
+      status_->start();
+    } catch (const std::exception& e) {
+      return startup_error(std::string("status socket: ") + e.what());
+    }
+  }
+
+  platform::log_verbose("Device started (%zu worker(s), UDP port %u)", engine_->worker_count(),
+                        static_cast<unsigned>(engine_->port()));
+  return {};
+}
+
+void Runtime::report_ready() {
+  readiness_.ready();
+  if (readiness_.background()) {
+    // As wireguard-go: stdout/stderr stay only when LOG_LEVEL asks for logs.
+    const char* level = std::getenv("LOG_LEVEL");
+    (void)platform::redirect_stdio(level && platform::log_level() != platform::LogLevel::kSilent);
+  }
+}
+
+void Runtime::report_failure(const std::string& message) {
+  readiness_.failed(message);
+}
+
+void Runtime::add_timer(Duration interval, std::function<void()> fn) {
+  timers_.add(clock_->now().mono + interval, interval, std::move(fn));
+}
+
+int Runtime::run() {
+  if (!loop_ || !engine_ || shut_down_)
+    return 1;  // start() did not succeed
+  int rc = 0;
+  bool done = false;  // the engine stopped, or the UAPI socket file is gone
+  SignalDispatch signals(readiness_, hooks_.reload);
+  platform::EventLoop& loop = *loop_;
+  if (!loop.add(signals_->poll_fd(), platform::kReadable,
+                [&](std::uint32_t) {
+                  if (auto sig = signals_->read())
+                    (void)signals.dispatch(*sig);
+                })
+           .ok() ||
+      !loop.add(engine_stopped_->fd(), platform::kReadable,
+                [&](std::uint32_t) {
+                  engine_stopped_->clear();
+                  const dataplane::StopReason why = engine_->stop_reason();
+                  if (why == dataplane::StopReason::kFatalError) {
+                    platform::log_error("Shutting down: %s", dataplane::stop_reason_name(why));
+                    rc = 1;
+                  } else {
+                    platform::log_verbose("Shutting down: %s", dataplane::stop_reason_name(why));
+                  }
+                  done = true;
+                })
+           .ok()) {
+    platform::log_error("Cannot watch the signals and the engine");
+    (void)shutdown();
+    return 1;
+  }
+  if (options_.stop_when_socket_removed) {
+    timers_.add(clock_->now().mono + options_.socket_check_interval,
+                options_.socket_check_interval, [&] {
+                  if (!uapi_->socket_file_present()) {
+                    platform::log_verbose("UAPI socket %s was removed, shutting down",
+                                          uapi_->socket_path().c_str());
+                    done = true;
+                  }
+                });
+  }
+  std::function<void()> on_timer = [&] {
+    (void)timers_.run_due(clock_->now().mono);
+    (void)loop.set_timer(timers_.next_deadline(), on_timer);
+  };
+  (void)loop.set_timer(timers_.next_deadline(), on_timer);
+
+  while (!signals.stop_requested() && !done) {
+    auto r = loop.run_once(Duration(-1));
+    if (!r.ok()) {
+      platform::log_error("Event loop failed: %s", r.message().c_str());
+      rc = 1;
+      break;
+    }
+  }
+  if (!shutdown())
+    rc = 1;
+  return rc;
+}
+
+bool Runtime::shutdown() {
+  if (shut_down_)
+    return true;
+  shut_down_ = true;
+  readiness_.stopping();
+  bool clean = true;
+  if (status_)
+    status_->stop();
+  if (started_hook_ran_ && hooks_.stopping) {
+    if (auto s = hooks_.stopping(); !s) {
+      platform::log_error("%s", s.message().c_str());
+      clean = false;
+    }
+  }
+  if (uapi_)
+    uapi_->stop();  // removes the socket first, so `wg` stops seeing us before the TUN goes
+  if (engine_)
+    engine_->stop();
+  if (engine_ && hooks_.stopped)
+    hooks_.stopped();
+  if (engine_ && engine_->tun().vnet_hdr()) {
+    const platform::TunOffloadStats st = engine_->tun().offload_stats();
+    platform::log_verbose(
+        "TUN offloads: read %llu super-packets (%llu packets), wrote %llu (%llu packets), "
+        "dropped %llu malformed",
+        static_cast<unsigned long long>(st.super_packets_read),
+        static_cast<unsigned long long>(st.segments_read),
+        static_cast<unsigned long long>(st.super_packets_written),
+        static_cast<unsigned long long>(st.segments_written),
+        static_cast<unsigned long long>(st.malformed_dropped));
+  }
+  uapi_.reset();
+  engine_.reset();  // closes the TUN's queues: the interface goes with the last one
+  return clean;
+}
+
+}  // namespace warren::runtime

@@ -1,0 +1,176 @@
+#pragma once
+/// The daemon runtime shared by warren-wg, `warren server` and the client daemon (`warren up`,
+/// `warren join`): everything about running a data plane that is not the program's own.
+///
+///   create():  fork-and-wait (background only; before any thread) ─► block SIGINT/SIGTERM/
+///              SIGHUP (every later thread inherits the mask) ─► NOTIFY_SOCKET
+///   start():   root check ─► WARREN_WORKERS, WARREN_OFFLOADS (settings.h) ─► "in use" probe
+///              of the UAPI socket ─► TUN (one queue per worker, offloads) ─► [tun_created]
+///              ─► link monitor ─► engine (UDP) ─► [configure] ─► bind UAPI socket ─► workers
+///              ─► UAPI server ─► [started] ─► status socket (if the program has one)
+///              ─► ready (report_ready()): parent exits 0, READY=1, stdio to /dev/null
+///   run():     event loop: SIGTERM/SIGINT stop; SIGHUP: RELOADING=1, [reload], READY=1;
+///              the engine stopping (interface deleted, fatal error) stops; program timers
+///   shutdown:  STOPPING=1 ─► status socket ─► [stopping] ─► UAPI socket (removed, so `wg`
+///              stops seeing us before the TUN goes) ─► workers ─► [stopped] ─► engine, TUN
+///
+/// [hooks] are the program's: a failing hook fails start() with its message and everything
+/// already started is undone in the shutdown order (`stopping` included, so it must cope with
+/// a partial `started`). A failed start is reported once: to the waiting parent in the
+/// background, on stderr in the foreground (report_failure()).
+
+#include <csignal>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+#include "control/status.h"
+#include "dataplane/engine.h"
+#include "platform/process.h"
+#include "platform/service_notify.h"
+#include "runtime/settings.h"
+#include "runtime/timers.h"
+
+namespace warren::platform {
+class EventLoop;
+class Notifier;
+}  // namespace warren::platform
+namespace warren::uapi {
+class UapiServer;
+}
+
+namespace warren::runtime {
+
+/// What a signal means to every daemon. SIGHUP is a reload (never a stop).
+enum class SignalAction { kIgnore, kStop, kReload };
+[[nodiscard]] SignalAction signal_action(int signo);
+
+/// The start-up report to a waiting parent, and the service manager's notifications.
+/// Either may be absent (foreground; no NOTIFY_SOCKET): then those calls do nothing.
+class Readiness {
+ public:
+  Readiness() = default;
+  Readiness(platform::StartupReport report, std::unique_ptr<platform::ServiceNotifier> notifier);
+
+  /// True in the child of a fork-and-wait (stays true after ready()).
+  bool background() const { return background_; }
+  /// The parent exits 0; READY=1.
+  void ready();
+  /// The parent prints `message` and exits 1; in the foreground `message` goes to stderr.
+  void failed(const std::string& message);
+  /// RELOADING=1 (with MONOTONIC_USEC, as systemd's Type=notify-reload wants) / READY=1.
+  void reloading();
+  void reloaded();
+  /// STOPPING=1.
+  void stopping();
+
+ private:
+  void send(const std::string& state);
+  platform::StartupReport report_;
+  bool background_ = false;
+  std::unique_ptr<platform::ServiceNotifier> notifier_;
+};
+
+/// Signal dispatch, apart from where signals come from (testable with any signal numbers).
+class SignalDispatch {
+ public:
+  SignalDispatch(Readiness& readiness, std::function<void()> reload)
+      : readiness_(readiness), reload_(std::move(reload)) {}
+  /// Stop: remembers it (stop_requested()). Reload: RELOADING=1, the hook, READY=1.
+  SignalAction dispatch(int signo);
+  bool stop_requested() const { return stop_; }
+
+ private:
+  Readiness& readiness_;
+  std::function<void()> reload_;
+  bool stop_ = false;
+};
+
+struct Hooks {
+  /// After the TUN exists, before the engine (server: the interface's addresses).
+  std::function<Status(std::uint32_t ifindex)> tun_created;
+  /// After the engine exists, before the UAPI socket and the workers (keys, peers, link up).
+  std::function<Status(dataplane::Engine&)> configure;
+  /// The status socket's content (`warren status`); none when unset. Runs on its thread.
+  control::StatusProvider status;
+  control::StatusServerOptions status_options;
+  /// After the data plane runs, before readiness: the program's services (NAT, enrollment,
+  /// journaled host set-up).
+  std::function<Status()> started;
+  /// First step of the shutdown: undo `started`. A failure makes the exit code 1.
+  std::function<Status()> stopping;
+  /// Last: the workers have stopped, the TUN is still there (final counters).
+  std::function<void()> stopped;
+  /// SIGHUP. Unset: logged and ignored.
+  std::function<void()> reload;
+};
+
+struct RuntimeOptions {
+  Options data_plane;
+  /// Fork and let the parent wait for readiness (wireguard-go style).
+  bool background = false;
+  /// Stop when the UAPI socket file is deleted (wireguard-go does; warren-wg follows).
+  bool stop_when_socket_removed = false;
+  /// Checked every second by the socket timer.
+  Duration socket_check_interval = std::chrono::seconds(1);
+};
+
+class Runtime {
+ public:
+  /// Forks when `background` (the parent never returns: it exits once the child is ready or
+  /// failed), blocks the signals and opens NOTIFY_SOCKET. Call before any thread exists.
+  /// Fails only when the fork itself fails; later problems are returned by start().
+  [[nodiscard]] static Result<std::unique_ptr<Runtime>> create(RuntimeOptions options);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  /// Everything up to readiness (see the top of this file). On failure all that started is
+  /// undone; the caller adds its prefix and calls report_failure().
+  [[nodiscard]] Status start(Hooks hooks);
+  /// Reports readiness (parent exits, READY=1) and detaches stdio in the background.
+  void report_ready();
+  /// Reports a failed start (see Readiness::failed).
+  void report_failure(const std::string& message);
+  /// `fn` runs on the loop's thread every `interval` (first after one interval). Call before
+  /// run() (usually after start()).
+  void add_timer(Duration interval, std::function<void()> fn);
+  /// The event loop until a stop; then the orderly shutdown. The exit code: 1 after a fatal
+  /// engine error, a loop failure or a failing `stopping` hook, else 0.
+  [[nodiscard]] int run();
+
+  dataplane::Engine& engine() { return *engine_; }
+  std::uint32_t ifindex() const { return ifindex_; }
+  const Settings& settings() const { return settings_; }
+
+ private:
+  explicit Runtime(RuntimeOptions options);
+  [[nodiscard]] Status start_steps();
+  /// Undoes whatever start() did, in reverse. Returns false when `stopping` failed.
+  bool shutdown();
+
+  RuntimeOptions options_;
+  Hooks hooks_;
+  Settings settings_;
+  Readiness readiness_;
+  Status pending_;  ///< a problem create() met after the fork, returned by start()
+  // Declaration order is the reverse of destruction: the engine refers to the clock, the
+  // binds and the stop notifier; the UAPI server to the engine (its handler).
+  std::unique_ptr<platform::TerminationSignals> signals_;
+  std::unique_ptr<platform::Clock> clock_;
+  std::unique_ptr<platform::BindFactory> binds_;
+  std::unique_ptr<platform::Notifier> engine_stopped_;
+  std::unique_ptr<dataplane::Engine> engine_;
+  std::unique_ptr<uapi::UapiServer> uapi_;
+  std::unique_ptr<control::StatusServer> status_;
+  std::unique_ptr<platform::EventLoop> loop_;
+  TimerSet timers_;
+  std::uint32_t ifindex_ = 0;
+  bool started_hook_ran_ = false;
+  bool shut_down_ = false;
+};
+
+}  // namespace warren::runtime
