@@ -136,7 +136,8 @@ for m in "${!MODULES[@]}"; do
     if [ -z "${MODULES[$top]+x}" ]; then
       say "$file:$line" include "\"$inc\" is not a header of any module"
     elif [[ $allowed != *" $top "* ]]; then
-      say "$file:$line" include "$m may not use $top (\"$inc\"); $m may use: ${CLOSURE[$m]:-nothing}"
+      uses=${CLOSURE[$m]% }
+      say "$file:$line" include "$m may not use $top (\"$inc\"); $m may use: ${uses:-nothing}"
     fi
   done < <(grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "src/$m" --include='*.h' --include='*.cc' || true)
 done
@@ -205,7 +206,7 @@ rm -f /tmp/check_layering.core.$$
 while IFS= read -r hit; do
   file=${hit%%:*}; rest=${hit#*:}; line=${rest%%:*}
   say "$file:$line" fakes "production code includes a test fake (${rest#*:})"
-done < <(grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"[a-z]+/fake/' src apps --include='*.h' --include='*.cc' |
+done < <(grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"[a-z]+/fake/' src apps --include='*.h' --include='*.cc' 2>/dev/null |
          grep -vE '^src/[a-z]+/fake/' || true)
 if awk '/^function\(warren_library/,/^endfunction/' cmake/Warren.cmake | grep -n 'fake' >/dev/null; then
   say cmake/Warren.cmake fakes "warren_library() compiles fake/ sources into a production library"
