@@ -12,8 +12,8 @@
 /// the certificate's private key (CertificateVerify), so a pinned fingerprint authenticates it.
 ///
 /// Every blocking step has a deadline: sockets are non-blocking and every wait is bounded
-/// (TcpConnection::wait), so a silent or trickling peer costs one thread for a bounded time. This file and tls.cc are,
-/// with src/crypto, the only users of OpenSSL (libssl here).
+/// (TcpConnection::wait), so a silent or trickling peer costs one thread for a bounded time. This
+/// file and tls.cc are, with src/crypto, the only users of OpenSSL (libssl here).
 ///
 /// Creating a stream or an acceptor makes the process ignore SIGPIPE (OpenSSL writes with
 /// write(2); a peer that hangs up must not kill us).

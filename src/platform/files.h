@@ -3,9 +3,9 @@
 /// the lease database's file modes, socket directories) goes through these calls, so that only
 /// src/platform/linux touches the file system (docs/ARCHITECTURE.md, "Modules and layers").
 ///
-///   read_file ──► warren::Result<std::string>            (bounded; secrets: the caller wipes the text)
-///   create_file(path, data, mode)                 O_EXCL, written, mode set, fsync'd — or gone
-///   replace_file(path, data, mode)                the same into "path.tmp", then rename(2)
+///   read_file ──► warren::Result<std::string>            (bounded; secrets: the caller wipes the
+///   text) create_file(path, data, mode)                 O_EXCL, written, mode set, fsync'd — or
+///   gone replace_file(path, data, mode)                the same into "path.tmp", then rename(2)
 ///
 /// Every call reports failures as a warren::Error whose code is the errno value (ENOENT,
 /// EEXIST, EACCES, ...) and whose op names the failing call, so callers can put the path and

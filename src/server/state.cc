@@ -21,8 +21,7 @@ crypto::PrivateKey load_or_create_private_key(const std::string& path, std::stri
     auto created = platform::create_file(path, text, 0600);
     secure_zero(text.data(), text.size());
     if (!created)
-      throw std::runtime_error(path + ": cannot create the private key file: " +
-                               created.message());
+      throw std::runtime_error(path + ": cannot create the private key file: " + created.message());
     return key;
   }
   if ((info->mode & 077) != 0 && warning) {

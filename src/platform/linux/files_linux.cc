@@ -115,7 +115,8 @@ warren::Status make_directory(const std::string& path, unsigned mode) {
   const int e = errno;
   struct stat st {};
   if (e == EEXIST && ::stat(path.c_str(), &st) == 0)
-    return S_ISDIR(st.st_mode) ? warren::Status{} : warren::Status(Error::from_errno(ENOTDIR, "mkdir"));
+    return S_ISDIR(st.st_mode) ? warren::Status{}
+                               : warren::Status(Error::from_errno(ENOTDIR, "mkdir"));
   return warren::Error::from_errno(e, "mkdir");
 }
 

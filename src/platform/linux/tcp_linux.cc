@@ -261,9 +261,9 @@ warren::Result<std::unique_ptr<TcpListener>> tcp_listen(std::string_view listen)
   socklen_t blen = sizeof bound;
   if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &blen) != 0)
     return warren::Error::from_errno(errno, "getsockname");
-  const std::uint16_t bound_port =
-      bound.ss_family == AF_INET ? ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port)
-                                 : ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  const std::uint16_t bound_port = bound.ss_family == AF_INET
+                                       ? ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port)
+                                       : ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
   int wake[2];
   if (::pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0)
     return warren::Error::from_errno(errno, "pipe2");
