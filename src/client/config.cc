@@ -1,15 +1,15 @@
 #include "client/config.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <fstream>
 #include <set>
 #include <sstream>
+
+#include "base/secure.h"
+#include "platform/files.h"
 
 namespace warren::client {
 namespace {
@@ -326,16 +326,20 @@ ClientConfig parse_config(std::string_view text, const std::string& path) {
 
 ClientConfig load_config(const std::string& path, std::string* warning) {
   (void)interface_from_path(path);
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw ConfigError(path + ": cannot read: " + std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  struct stat st {};
-  if (warning && ::stat(path.c_str(), &st) == 0 && (st.st_mode & 077))
+  auto text = platform::read_file(path);
+  if (!text)
+    throw ConfigError(path + ": cannot read: " + text.message());
+  if (auto info = platform::file_info(path); warning && info && (info->mode & 077))
     *warning = "Warning: " + path +
                " is readable by group or others and holds a private key (chmod 600 it)";
-  return parse_config(ss.str(), path);
+  try {
+    ClientConfig c = parse_config(*text, path);
+    secure_zero(text->data(), text->size());  // it holds the private key
+    return c;
+  } catch (...) {
+    secure_zero(text->data(), text->size());
+    throw;
+  }
 }
 
 std::string format_config(const ClientConfig& c) {

@@ -1,32 +1,17 @@
 #include "client/join.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
-#include <cstring>
 #include <stdexcept>
+#include <string_view>
+
+#include "platform/files.h"
 
 namespace warren::client {
 namespace {
 
-std::runtime_error sys_error(const std::string& what, const std::string& path) {
-  return std::runtime_error(what + " " + path + ": " + std::strerror(errno));
-}
-
-void write_fd(int fd, const std::string& text, const std::string& path) {
-  std::size_t off = 0;
-  while (off < text.size()) {
-    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      throw sys_error("write", path);
-    off += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0)
-    throw sys_error("fsync", path);
+std::runtime_error file_error(const std::string& what, const std::string& path,
+                              const warren::Error& e) {
+  return std::runtime_error(what + " " + path + ": " + e.text());
 }
 
 }  // namespace
@@ -34,43 +19,28 @@ void write_fd(int fd, const std::string& text, const std::string& path) {
 crypto::PrivateKey load_or_create_key(const std::string& path, RandomSource& rng,
                                       std::string* warning) {
   crypto::PrivateKey key;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    struct stat st {};
-    if (::fstat(fd, &st) == 0 && (st.st_mode & 077) && warning)
+  auto contents = platform::read_file(path, 4096);
+  if (contents) {
+    auto info = platform::file_info(path);
+    if (info && (info->mode & 077) && warning)
       *warning = "Warning: " + path + " is readable by group or others (chmod 600 it)";
-    char buf[128];
-    ssize_t n = ::read(fd, buf, sizeof buf - 1);
-    ::close(fd);
-    if (n < 0)
-      throw sys_error("read", path);
-    std::string text(buf, static_cast<std::size_t>(n));
-    secure_zero(buf, sizeof buf);
+    std::string_view text(*contents);
     while (!text.empty() && (text.back() == '\n' || text.back() == ' ' || text.back() == '\r'))
-      text.pop_back();
+      text.remove_suffix(1);
     const bool ok = crypto::secret_from_base64(text, key);
-    secure_zero(text.data(), text.size());
+    secure_zero(contents->data(), contents->size());
     if (!ok)
       throw std::runtime_error(path + ": not a base64 WireGuard private key");
     return key;
   }
-  if (errno != ENOENT)
-    throw sys_error("open", path);
+  if (contents.code() != ENOENT)
+    throw file_error("read", path, contents.error());
   key = crypto::generate_private_key(rng);
-  fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0)
-    throw sys_error("create", path);
   std::string text = crypto::secret_to_base64(key) + "\n";
-  try {
-    write_fd(fd, text, path);
-  } catch (...) {
-    secure_zero(text.data(), text.size());
-    ::close(fd);
-    ::unlink(path.c_str());
-    throw;
-  }
+  auto created = platform::create_file(path, text, 0600);
   secure_zero(text.data(), text.size());
-  ::close(fd);
+  if (!created)
+    throw file_error("create", path, created.error());
   return key;
 }
 
@@ -99,24 +69,8 @@ ClientConfig config_from_enrollment(const control::Enrollment& e, const crypto::
 }
 
 void write_private_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  ::unlink(tmp.c_str());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0)
-    throw sys_error("create", tmp);
-  try {
-    write_fd(fd, text, tmp);
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    auto e = sys_error("rename to", path);
-    ::unlink(tmp.c_str());
-    throw e;
-  }
+  if (auto st = platform::replace_file(path, text, 0600); !st)
+    throw file_error("write", path, st.error());
 }
 
 ClientConfig join(const std::string& invite_text, const JoinOptions& o, RandomSource& rng,
@@ -127,8 +81,8 @@ ClientConfig join(const std::string& invite_text, const JoinOptions& o, RandomSo
   auto invite = control::parse_invite(invite_text);
   if (!invite.ok())
     throw std::runtime_error("bad invite: " + invite.error);
-  if (::mkdir(o.config_dir.c_str(), 0700) != 0 && errno != EEXIST)
-    throw sys_error("create directory", o.config_dir);
+  if (auto st = platform::make_directory(o.config_dir, 0700); !st)
+    throw file_error("create directory", o.config_dir, st.error());
   const std::string base = o.config_dir + "/" + o.interface;
   const crypto::PrivateKey key = load_or_create_key(base + ".key", rng, warning);
   control::Enrollment e =

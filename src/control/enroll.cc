@@ -2,8 +2,6 @@
 
 #include "control/enroll.h"
 
-#include <sys/socket.h>
-
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
@@ -304,8 +302,10 @@ Enrollment enroll(const Invite& invite, std::string_view client_name,
 // ---- server --------------------------------------------------------------------------------
 
 struct EnrollServer::Conn {
+  // The TCP connection, shared with the TLS stream once the handshake is done; stop() shuts
+  // it down from another thread (TcpConnection orders that against close()).
+  std::shared_ptr<platform::TcpConnection> tcp;
   std::unique_ptr<TlsStream> stream;  // set once the handshake is done (guarded by mutex_)
-  int raw_fd = -1;                    // before the handshake
   std::thread thread;
   bool done = false;  // guarded by mutex_
 };
@@ -328,12 +328,8 @@ void EnrollServer::stop() {
     if (stopping_ && !accept_thread_.joinable() && conns_.empty())
       return;
     stopping_ = true;
-    for (auto& c : conns_) {
-      if (c->stream)
-        c->stream->shutdown();
-      else if (c->raw_fd >= 0)
-        ::shutdown(c->raw_fd, SHUT_RDWR);
-    }
+    for (auto& c : conns_)
+      c->tcp->shutdown();
   }
   acceptor_.interrupt();
   if (accept_thread_.joinable())
@@ -374,17 +370,17 @@ void EnrollServer::reap() {
 
 void EnrollServer::accept_loop() {
   for (;;) {
-    auto fd = acceptor_.accept_fd();
-    if (!fd)
+    auto tcp = acceptor_.accept();
+    if (!tcp)
       return;
     reap();
     std::lock_guard lock(mutex_);
     if (stopping_ || conns_.size() >= options_.max_connections) {
-      fd_close(*fd);  // over the cap: refuse at once rather than queue
+      tcp->close();  // over the cap: refuse at once rather than queue
       continue;
     }
     auto c = std::make_unique<Conn>();
-    c->raw_fd = *fd;
+    c->tcp = std::move(tcp);
     Conn* raw = c.get();
     conns_.push_back(std::move(c));
     raw->thread = std::thread([this, raw] { serve(*raw); });
@@ -395,10 +391,9 @@ void EnrollServer::serve(Conn& c) {
   const Deadline deadline = SteadyClock::now() + options_.request_timeout;
   std::unique_ptr<TlsStream> stream;
   try {
-    stream = acceptor_.handshake(c.raw_fd, deadline);  // owns the fd from here on
+    stream = acceptor_.handshake(c.tcp, deadline);  // closes the connection when destroyed
     {
       std::lock_guard lock(mutex_);
-      c.raw_fd = -1;
       c.stream = std::move(stream);
       if (stopping_)
         c.stream->shutdown();
@@ -435,11 +430,8 @@ void EnrollServer::serve(Conn& c) {
     // thrown here, e.g. bad_alloc, also ends only this connection.)
   }
   std::lock_guard lock(mutex_);
-  if (c.raw_fd >= 0) {
-    fd_close(c.raw_fd);
-    c.raw_fd = -1;
-  }
   c.stream.reset();
+  c.tcp->close();  // also when the handshake failed
   c.done = true;
 }
 

@@ -2,10 +2,6 @@
 
 #include "control/status.h"
 
-#include <dirent.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -13,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/tls.h"
+#include "platform/files.h"
 
 namespace warren::control {
 
@@ -251,7 +248,9 @@ void StatusServer::start() {
   if (ifname_.empty() || ifname_.find('/') != std::string::npos || ifname_ == "." ||
       ifname_ == "..")
     throw ControlError("invalid interface name '" + ifname_ + "'");
-  ::mkdir(options_.socket_dir.c_str(), 0700);
+  // listen_unix creates missing directories too; this one is made first so that it gets 0700
+  // even when it is the only missing one. An existing directory is left as it is.
+  (void)platform::make_directory(options_.socket_dir, 0700);
   auto l = platform::listen_unix(
       path_, platform::ListenOptions{.directory_mode = 0700, .socket_mode = 0600, .backlog = 16});
   if (!l.ok()) {
@@ -295,7 +294,7 @@ void StatusServer::loop() {
       continue;
     }
     platform::ControlConnection& conn = c.value;
-    if (auto uid = conn.peer_uid(); !uid || (*uid != 0 && *uid != ::geteuid()))
+    if (auto uid = conn.peer_uid(); !uid || (*uid != 0 && *uid != platform::effective_uid()))
       continue;  // defence in depth: the file modes already keep others out
     std::string line;
     char buf[512];
@@ -363,16 +362,12 @@ InterfaceStatus query_status(std::string_view ifname, std::string_view socket_di
 
 std::vector<std::string> list_status_interfaces(std::string_view socket_dir) {
   std::vector<std::string> out;
-  std::string dir(socket_dir);
-  DIR* d = ::opendir(dir.c_str());
-  if (!d)
+  auto names = platform::list_directory(std::string(socket_dir));
+  if (!names)
     return out;
-  while (dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
+  for (const auto& n : *names)
     if (n.size() > 5 && n.ends_with(".sock"))
       out.push_back(n.substr(0, n.size() - 5));
-  }
-  ::closedir(d);
   std::sort(out.begin(), out.end());
   return out;
 }

@@ -2,31 +2,20 @@
 
 #include "control/tls.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "base/encoding.h"
 #include "base/secure.h"
+#include "platform/files.h"
 
 namespace warren::control {
 namespace {
@@ -41,52 +30,14 @@ std::string ssl_error_text() {
   return buf;
 }
 
-std::string errno_text(int e) {
-  return std::strerror(e);
-}
-
-/// OpenSSL writes to sockets with write(2), which raises SIGPIPE when the peer has gone; a
-/// peer hanging up must never kill the process, so the first TLS stream ignores SIGPIPE
-/// process-wide (the daemons do so anyway, see platform::TerminationSignals).
-void ignore_sigpipe_once() {
-  static const bool done = [] {
-    std::signal(SIGPIPE, SIG_IGN);
-    return true;
-  }();
-  (void)done;
-}
-
-int remaining_ms(Deadline deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
-  if (left.count() <= 0)
-    return 0;
-  return static_cast<int>(std::min<long long>(left.count(), 60'000));
-}
-
-/// Waits until `fd` is ready for `events` or throws on timeout.
-void wait_fd(int fd, short events, Deadline deadline, const char* what) {
-  for (;;) {
-    int ms = remaining_ms(deadline);
-    if (ms == 0)
-      throw ControlError(std::string("timed out ") + what);
-    pollfd p{fd, events, 0};
-    int r = ::poll(&p, 1, ms);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0)
-      throw ControlError(std::string("poll: ") + errno_text(errno));
-    if (r == 0)
-      continue;  // loop re-checks the deadline
-    if (p.revents & POLLNVAL)
-      throw ControlError("connection closed");
-    return;  // readable/writable, or error/hangup for the next call to report
+/// Waits for the connection as OpenSSL asked, or throws naming what we were doing.
+void wait_for(platform::TcpConnection& c, platform::TcpConnection::Ready what, Deadline deadline,
+              const char* doing) {
+  if (auto st = c.wait(what, deadline); !st) {
+    if (st.code() == ETIMEDOUT)
+      throw ControlError(std::string("timed out ") + doing);
+    throw ControlError(std::string("connection lost while ") + doing + ": " + st.message());
   }
-}
-
-void set_nonblocking(int fd) {
-  int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-    throw ControlError("fcntl: " + errno_text(errno));
 }
 
 struct SslCtxDeleter {
@@ -121,38 +72,25 @@ Fingerprint cert_fingerprint(X509* cert) {
 }
 
 std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw ControlError(path + ": cannot read: " + errno_text(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  auto text = platform::read_file(path);
+  if (!text)
+    throw ControlError(path + ": cannot read: " + text.message());
+  return std::move(*text);
 }
 
-void write_new_file(const std::string& path, std::string_view data, mode_t mode) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0)
-    throw ControlError(path + ": cannot create: " + errno_text(errno));
-  std::size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      int e = errno;
-      ::close(fd);
-      ::unlink(path.c_str());
-      throw ControlError(path + ": cannot write: " + errno_text(e));
-    }
-    off += static_cast<std::size_t>(n);
-  }
-  if (::fchmod(fd, mode) != 0 || ::fsync(fd) != 0) {
-    int e = errno;
-    ::close(fd);
-    ::unlink(path.c_str());
-    throw ControlError(path + ": cannot write: " + errno_text(e));
-  }
-  ::close(fd);
+void write_new_file(const std::string& path, std::string_view data, unsigned mode) {
+  if (auto st = platform::create_file(path, data, mode); !st)
+    throw ControlError(path + ": cannot create: " + st.message());
+}
+
+/// Whether `path` exists; other failures than "missing" are reported, naming the file.
+bool file_exists(const std::string& path) {
+  auto info = platform::file_info(path);
+  if (info)
+    return true;
+  if (info.code() == ENOENT)
+    return false;
+  throw ControlError(path + ": " + info.message());
 }
 
 std::string bio_string(BIO* bio) {
@@ -253,9 +191,8 @@ TlsIdentity TlsIdentity::generate() {
 }
 
 TlsIdentity TlsIdentity::load_or_create(const std::string& cert_path, const std::string& key_path) {
-  struct stat st {};
-  const bool have_cert = ::stat(cert_path.c_str(), &st) == 0;
-  const bool have_key = ::stat(key_path.c_str(), &st) == 0;
+  const bool have_cert = file_exists(cert_path);
+  const bool have_key = file_exists(key_path);
   if (have_cert != have_key)
     throw ControlError((have_cert ? key_path : cert_path) + ": missing (while " +
                        (have_cert ? cert_path : key_path) +
@@ -300,13 +237,13 @@ const Fingerprint& TlsIdentity::fingerprint() const {
 // Stream
 
 struct TlsStream::Impl {
-  int fd = -1;
+  std::shared_ptr<platform::TcpConnection> conn;
   SslCtxPtr ctx;  // client side only
   SslPtr ssl;
   ~Impl() {
     ssl.reset();
-    if (fd >= 0)
-      ::close(fd);
+    if (conn)
+      conn->close();
   }
 
   /// Runs an SSL call until it makes progress, waiting for the socket as OpenSSL asks.
@@ -319,15 +256,13 @@ struct TlsStream::Impl {
         return r;
       int e = SSL_get_error(ssl.get(), r);
       if (e == SSL_ERROR_WANT_READ) {
-        wait_fd(fd, POLLIN, deadline, what);
+        wait_for(*conn, platform::TcpConnection::Ready::kRead, deadline, what);
       } else if (e == SSL_ERROR_WANT_WRITE) {
-        wait_fd(fd, POLLOUT, deadline, what);
+        wait_for(*conn, platform::TcpConnection::Ready::kWrite, deadline, what);
       } else if (e == SSL_ERROR_ZERO_RETURN) {
         throw ControlError(std::string("connection closed by the peer while ") + what);
       } else if (e == SSL_ERROR_SYSCALL) {
-        int err = errno;
-        throw ControlError(std::string("connection lost while ") + what +
-                           (err ? ": " + errno_text(err) : std::string()));
+        throw ControlError(std::string("connection lost while ") + what);
       } else {
         throw ControlError(std::string("TLS failure while ") + what + ": " + ssl_error_text());
       }
@@ -336,55 +271,22 @@ struct TlsStream::Impl {
 };
 
 TlsStream::TlsStream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
-  ignore_sigpipe_once();
+  platform::ignore_sigpipe();
 }
 TlsStream::~TlsStream() = default;
 
 std::unique_ptr<TlsStream> TlsStream::connect(std::string_view host, std::uint16_t port,
                                               const Fingerprint& pin, Deadline deadline) {
-  ignore_sigpipe_once();
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  std::string h(host), p = std::to_string(port);
-  if (int r = ::getaddrinfo(h.c_str(), p.c_str(), &hints, &res); r != 0)
-    throw ControlError("cannot resolve " + h + ": " + gai_strerror(r));
-  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> guard(res, ::freeaddrinfo);
-  std::string last_error = "no address";
-  auto impl = std::make_unique<Impl>();
-  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
-    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-      last_error = errno_text(errno);
-      continue;
-    }
-    int r = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
-    if (r != 0 && errno == EINPROGRESS) {
-      try {
-        wait_fd(fd, POLLOUT, deadline, "connecting");
-      } catch (const ControlError& e) {
-        ::close(fd);
-        throw ControlError("cannot connect to " + h + ":" + p + ": " + e.what());
-      }
-      int soerr = 0;
-      socklen_t len = sizeof soerr;
-      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
-      r = soerr == 0 ? 0 : -1;
-      errno = soerr;
-    }
-    if (r != 0) {
-      last_error = errno_text(errno);
-      ::close(fd);
-      continue;
-    }
-    impl->fd = fd;
-    break;
+  platform::ignore_sigpipe();
+  const std::string where = std::string(host) + ":" + std::to_string(port);
+  auto conn = platform::tcp_connect(host, port, deadline);
+  if (!conn) {
+    if (conn.code() == ETIMEDOUT)
+      throw ControlError("cannot connect to " + where + ": timed out connecting");
+    throw ControlError("cannot connect to " + where + ": " + conn.message());
   }
-  if (impl->fd < 0)
-    throw ControlError("cannot connect to " + h + ":" + p + ": " + last_error);
-  int one = 1;
-  ::setsockopt(impl->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  auto impl = std::make_unique<Impl>();
+  impl->conn = std::make_shared<platform::TcpConnection>(std::move(*conn));
 
   impl->ctx.reset(SSL_CTX_new(TLS_client_method()));
   if (!impl->ctx || SSL_CTX_set_min_proto_version(impl->ctx.get(), TLS1_3_VERSION) != 1)
@@ -392,7 +294,7 @@ std::unique_ptr<TlsStream> TlsStream::connect(std::string_view host, std::uint16
   // No CA chain: the certificate is checked against the pinned fingerprint below.
   SSL_CTX_set_verify(impl->ctx.get(), SSL_VERIFY_NONE, nullptr);
   impl->ssl.reset(SSL_new(impl->ctx.get()));
-  if (!impl->ssl || SSL_set_fd(impl->ssl.get(), impl->fd) != 1)
+  if (!impl->ssl || SSL_set_fd(impl->ssl.get(), impl->conn->native_handle()) != 1)
     throw ControlError("cannot set up TLS: " + ssl_error_text());
   SSL* ssl = impl->ssl.get();
   impl->call([&] { return SSL_connect(ssl); }, deadline, "in the TLS handshake");
@@ -445,7 +347,7 @@ void TlsStream::close(Deadline deadline) noexcept {
     if (r < 0) {
       int e = SSL_get_error(ssl, r);
       if (e == SSL_ERROR_WANT_WRITE) {
-        wait_fd(impl_->fd, POLLOUT, deadline, "closing");
+        wait_for(*impl_->conn, platform::TcpConnection::Ready::kWrite, deadline, "closing");
         (void)SSL_shutdown(ssl);
       }
     }
@@ -455,8 +357,8 @@ void TlsStream::close(Deadline deadline) noexcept {
 }
 
 void TlsStream::shutdown() noexcept {
-  if (impl_->fd >= 0)
-    ::shutdown(impl_->fd, SHUT_RDWR);
+  if (impl_->conn)
+    impl_->conn->shutdown();
 }
 
 void TlsStream::write_frame(std::string_view payload, Deadline deadline) {
@@ -484,201 +386,59 @@ std::string TlsStream::read_frame(std::size_t max_bytes, Deadline deadline) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Listeners
-
-namespace {
-
-/// Binds and listens on "addr:port"; returns the fd and the bound port.
-std::pair<int, std::uint16_t> tcp_listen(std::string_view listen) {
-  auto hp = split_host_port(listen);
-  std::optional<std::uint16_t> port_zero;
-  std::string host;
-  std::uint16_t port = 0;
-  if (hp) {
-    host = hp->host;
-    port = hp->port;
-  } else if (listen.ends_with(":0")) {  // random port (tests)
-    auto h = listen.substr(0, listen.size() - 2);
-    if (h.size() >= 2 && h.front() == '[' && h.back() == ']')
-      h = h.substr(1, h.size() - 2);
-    host = std::string(h);
-  } else {
-    throw ControlError("'" + std::string(listen) + "' is not an address:port");
-  }
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
-  auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  if (::inet_pton(AF_INET, host.c_str(), &s4->sin_addr) == 1) {
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(port);
-    len = sizeof *s4;
-  } else if (::inet_pton(AF_INET6, host.c_str(), &s6->sin6_addr) == 1) {
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons(port);
-    len = sizeof *s6;
-  } else {
-    throw ControlError("'" + host + "' is not an IP address to listen on");
-  }
-  int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0)
-    throw ControlError("socket: " + errno_text(errno));
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (ss.ss_family == AF_INET6)
-    ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, 128) != 0) {
-    int e = errno;
-    ::close(fd);
-    throw ControlError("cannot listen on " + std::string(listen) + ": " + errno_text(e));
-  }
-  sockaddr_storage bound{};
-  socklen_t blen = sizeof bound;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &blen);
-  std::uint16_t p = bound.ss_family == AF_INET
-                        ? ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port)
-                        : ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
-  return {fd, p};
-}
-
-/// Waits for a connection on `fd` or a byte on `wake`; nullopt when woken.
-std::optional<int> accept_or_wake(int fd, int wake) {
-  for (;;) {
-    pollfd p[2] = {{fd, POLLIN, 0}, {wake, POLLIN, 0}};
-    int r = ::poll(p, 2, -1);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (p[1].revents)
-      return std::nullopt;
-    if (r < 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      continue;
-    }
-    int c = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (c >= 0)
-      return c;
-    if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
-      continue;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // EMFILE and friends
-  }
-}
-
-}  // namespace
+// Acceptor
 
 struct TlsAcceptor::Impl {
   TlsIdentity identity;
-  int fd = -1;
-  int wake[2] = {-1, -1};
-  std::uint16_t port = 0;
+  std::unique_ptr<platform::TcpListener> listener;
 };
 
 TlsAcceptor::TlsAcceptor(TlsIdentity identity, std::string_view listen)
     : impl_(std::make_unique<Impl>()) {
-  ignore_sigpipe_once();
+  platform::ignore_sigpipe();
   impl_->identity = std::move(identity);
-  auto [fd, port] = tcp_listen(listen);
-  impl_->fd = fd;
-  impl_->port = port;
-  if (::pipe2(impl_->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
-    ::close(fd);
-    throw ControlError("pipe: " + errno_text(errno));
+  auto l = platform::tcp_listen(listen);
+  if (!l)
+    throw ControlError("cannot listen on " + std::string(listen) + ": " + l.message());
+  impl_->listener = std::move(*l);
+}
+
+TlsAcceptor::~TlsAcceptor() = default;
+
+std::uint16_t TlsAcceptor::port() const {
+  return impl_->listener->port();
+}
+
+std::shared_ptr<platform::TcpConnection> TlsAcceptor::accept() {
+  for (;;) {
+    auto c = impl_->listener->accept();
+    if (c)
+      return std::make_shared<platform::TcpConnection>(std::move(*c));
+    if (c.code() == ECANCELED)
+      return nullptr;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // EMFILE and friends
   }
 }
 
-TlsAcceptor::~TlsAcceptor() {
-  for (int f : {impl_->fd, impl_->wake[0], impl_->wake[1]})
-    if (f >= 0)
-      ::close(f);
-}
-
-std::uint16_t TlsAcceptor::port() const {
-  return impl_->port;
-}
-
-std::optional<int> TlsAcceptor::accept_fd() {
-  return accept_or_wake(impl_->fd, impl_->wake[0]);
-}
-
 void TlsAcceptor::interrupt() noexcept {
-  char c = 1;
-  (void)!::write(impl_->wake[1], &c, 1);
+  impl_->listener->interrupt();
 }
 
-std::unique_ptr<TlsStream> TlsAcceptor::handshake(int fd, Deadline deadline) {
+std::unique_ptr<TlsStream> TlsAcceptor::handshake(std::shared_ptr<platform::TcpConnection> conn,
+                                                  Deadline deadline) {
   auto impl = std::make_unique<TlsStream::Impl>();
-  set_nonblocking(fd);
   impl->ssl.reset(SSL_new(impl_->identity.impl()->server_ctx.get()));
-  if (!impl->ssl || SSL_set_fd(impl->ssl.get(), fd) != 1)
+  if (!impl->ssl || SSL_set_fd(impl->ssl.get(), conn->native_handle()) != 1)
     throw ControlError("cannot set up TLS: " + ssl_error_text());
-  impl->fd = fd;
+  impl->conn = conn;
   SSL* ssl = impl->ssl.get();
   try {
     impl->call([&] { return SSL_accept(ssl); }, deadline, "in the TLS handshake");
   } catch (...) {
-    impl->fd = -1;  // the caller still owns the descriptor on failure
+    impl->conn.reset();  // the caller closes the connection on failure
     throw;
   }
   return std::make_unique<TlsStream>(std::move(impl));
-}
-
-TcpListener::TcpListener(std::string_view listen) {
-  auto [fd, port] = tcp_listen(listen);
-  fd_ = fd;
-  port_ = port;
-  if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) {
-    ::close(fd_);
-    throw ControlError("pipe: " + errno_text(errno));
-  }
-}
-
-TcpListener::~TcpListener() {
-  for (int f : {fd_, wake_[0], wake_[1]})
-    if (f >= 0)
-      ::close(f);
-}
-
-std::optional<int> TcpListener::accept_fd() {
-  return accept_or_wake(fd_, wake_[0]);
-}
-
-void TcpListener::interrupt() noexcept {
-  char c = 1;
-  (void)!::write(wake_[1], &c, 1);
-}
-
-std::string fd_read_until(int fd, std::string_view terminator, std::size_t max_bytes,
-                          Deadline deadline) {
-  std::string s;
-  char buf[1024];
-  while (s.find(terminator) == std::string::npos && s.size() < max_bytes) {
-    wait_fd(fd, POLLIN, deadline, "reading");
-    ssize_t n = ::read(fd, buf, std::min(sizeof buf, max_bytes - s.size()));
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-      continue;
-    if (n <= 0)
-      break;
-    s.append(buf, static_cast<std::size_t>(n));
-  }
-  return s;
-}
-
-void fd_write_all(int fd, std::string_view data, Deadline deadline) {
-  std::size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-      wait_fd(fd, POLLOUT, deadline, "writing");
-      continue;
-    }
-    if (n <= 0)
-      throw ControlError("write: " + errno_text(errno));
-    off += static_cast<std::size_t>(n);
-  }
-}
-
-void fd_close(int fd) noexcept {
-  if (fd >= 0)
-    ::close(fd);
 }
 
 }  // namespace warren::control

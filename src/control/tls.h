@@ -1,5 +1,6 @@
 #pragma once
-/// TLS 1.3 over TCP for the enrollment control channel, and the small TCP helpers it needs.
+/// TLS 1.3 over TCP for the enrollment control channel. The TCP sockets themselves are
+/// platform::TcpConnection / TcpListener (platform/tcp.h); this file is protocol only.
 ///
 ///   server: TlsIdentity (self-signed EC P-256 certificate, key file 0600) ──► TlsAcceptor
 ///           ──accept_tls()──► TlsStream
@@ -10,9 +11,9 @@
 /// host key, but delivered out of band with the invite). TLS 1.3 proves that the server holds
 /// the certificate's private key (CertificateVerify), so a pinned fingerprint authenticates it.
 ///
-/// Every blocking step has a deadline: sockets are non-blocking and every wait is a poll(), so
-/// a silent or trickling peer costs one thread for a bounded time. This file and tls.cc are,
-/// with src/crypto, the only users of OpenSSL (libssl here).
+/// Every blocking step has a deadline: sockets are non-blocking and every wait is bounded
+/// (TcpConnection::wait), so a silent or trickling peer costs one thread for a bounded time. This
+/// file and tls.cc are, with src/crypto, the only users of OpenSSL (libssl here).
 ///
 /// Creating a stream or an acceptor makes the process ignore SIGPIPE (OpenSSL writes with
 /// write(2); a peer that hangs up must not kill us).
@@ -32,6 +33,7 @@
 #include <vector>
 
 #include "net/host_port.h"
+#include "platform/tcp.h"
 
 namespace warren::control {
 
@@ -109,7 +111,8 @@ class TlsStream {
   std::unique_ptr<Impl> impl_;
 };
 
-/// A listening TCP socket whose connections are handed out after a TLS 1.3 server handshake.
+/// The TLS side of a listening TCP socket (platform/tcp.h): connections are accepted as plain
+/// TCP and handed out after a TLS 1.3 server handshake.
 class TlsAcceptor {
  public:
   /// Binds `listen` ("0.0.0.0:7443", "[::]:7443", "127.0.0.1:0" for a random port). Throws
@@ -121,13 +124,15 @@ class TlsAcceptor {
 
   std::uint16_t port() const;
 
-  /// Waits for the next TCP connection; nullopt once interrupt() was called. Transient accept
-  /// errors are retried after a short pause.
-  std::optional<int> accept_fd();
-  /// Performs the TLS handshake on an accepted descriptor by `deadline`. On success the stream
-  /// owns the descriptor; on failure (ControlError) the caller still does.
-  std::unique_ptr<TlsStream> handshake(int fd, Deadline deadline);
-  /// Makes accept_fd() return nullopt now and later. Any thread.
+  /// Waits for the next TCP connection; nullptr once interrupt() was called. Transient accept
+  /// errors are retried after a short pause. The connection is shared so that another thread
+  /// can shut it down (wake it) while its owner is in the handshake.
+  std::shared_ptr<platform::TcpConnection> accept();
+  /// Performs the TLS handshake on an accepted connection by `deadline`. The stream shares the
+  /// connection and closes it when destroyed; on failure (ControlError) the caller closes it.
+  std::unique_ptr<TlsStream> handshake(std::shared_ptr<platform::TcpConnection> connection,
+                                       Deadline deadline);
+  /// Makes accept() return nullptr now and later. Any thread.
   void interrupt() noexcept;
 
   struct Impl;
@@ -135,29 +140,5 @@ class TlsAcceptor {
  private:
   std::unique_ptr<Impl> impl_;
 };
-
-/// A plain TCP listener for local HTTP (the Prometheus endpoint); same wake-up contract.
-class TcpListener {
- public:
-  explicit TcpListener(std::string_view listen);
-  ~TcpListener();
-  TcpListener(const TcpListener&) = delete;
-  TcpListener& operator=(const TcpListener&) = delete;
-  std::uint16_t port() const { return port_; }
-  std::optional<int> accept_fd();
-  void interrupt() noexcept;
-
- private:
-  int fd_ = -1;
-  int wake_[2] = {-1, -1};
-  std::uint16_t port_ = 0;
-};
-
-/// Plain-socket helpers for TcpListener connections (descriptor stays owned by the caller).
-/// read_until reads until `terminator` appears or `max_bytes` or the deadline is reached.
-std::string fd_read_until(int fd, std::string_view terminator, std::size_t max_bytes,
-                          Deadline deadline);
-void fd_write_all(int fd, std::string_view data, Deadline deadline);
-void fd_close(int fd) noexcept;
 
 }  // namespace warren::control

@@ -5,11 +5,11 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
-#include <fstream>
 #include <set>
 #include <sstream>
 
 #include "control/tls.h"
+#include "platform/files.h"
 
 namespace warren::server {
 namespace {
@@ -459,12 +459,10 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
 }
 
 ServerConfig load_config(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw ConfigError(path + ": cannot read the config file: " + std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_config(ss.str(), path);
+  auto text = platform::read_file(path);
+  if (!text)
+    throw ConfigError(path + ": cannot read the config file: " + text.message());
+  return parse_config(*text, path);
 }
 
 }  // namespace warren::server

@@ -17,6 +17,7 @@
 #include "platform/log.h"
 #include "platform/netlink.h"
 #include "platform/process.h"
+#include "platform/tcp.h"
 #include "runtime/runtime.h"
 #include "server/host_setup.h"
 #include "server/state.h"
@@ -230,33 +231,50 @@ class Server {
 class MetricsServer {
  public:
   MetricsServer(std::string_view listen, std::function<std::string()> body)
-      : listener_(listen), body_(std::move(body)) {
+      : listener_(listen_on(listen)), body_(std::move(body)) {
     thread_ = std::thread([this] { loop(); });
   }
   ~MetricsServer() {
-    listener_.interrupt();
+    listener_->interrupt();
     thread_.join();
   }
 
  private:
+  static std::unique_ptr<platform::TcpListener> listen_on(std::string_view listen) {
+    auto l = platform::tcp_listen(listen);
+    if (!l)
+      throw control::ControlError("cannot listen on " + std::string(listen) + ": " + l.message());
+    return std::move(*l);
+  }
+
   void loop() {
-    while (auto fd = listener_.accept_fd()) {
-      try {
-        auto deadline = control::SteadyClock::now() + std::chrono::seconds(2);
-        std::string req = control::fd_read_until(*fd, "\r\n\r\n", 8192, deadline);
-        std::string body = body_();
-        std::string resp = req.rfind("GET ", 0) == 0
-                               ? "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
-                                 "Content-Length: " +
-                                     std::to_string(body.size()) + "\r\n\r\n" + body
-                               : "HTTP/1.0 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n";
-        control::fd_write_all(*fd, resp, deadline);
-      } catch (const std::exception&) {
+    for (;;) {
+      auto c = listener_->accept();
+      if (!c && c.code() == ECANCELED)
+        return;
+      if (!c) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // EMFILE and friends
+        continue;
       }
-      control::fd_close(*fd);
+      auto deadline = control::SteadyClock::now() + std::chrono::seconds(2);
+      auto req = c->read_until("\r\n\r\n", 8192, deadline);
+      if (!req)
+        continue;
+      std::string body;
+      try {
+        body = body_();
+      } catch (const std::exception&) {
+        continue;  // nothing to serve this time; the connection closes
+      }
+      std::string resp = req->rfind("GET ", 0) == 0
+                             ? "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+                               "Content-Length: " +
+                                   std::to_string(body.size()) + "\r\n\r\n" + body
+                             : "HTTP/1.0 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n";
+      (void)c->write_all(resp, deadline);
     }
   }
-  control::TcpListener listener_;
+  std::unique_ptr<platform::TcpListener> listener_;
   std::function<std::string()> body_;
   std::thread thread_;
 };

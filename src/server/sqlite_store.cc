@@ -6,13 +6,11 @@
 // writer wait instead of failing. WAL + synchronous=FULL: a commit is on disk (fsync'd WAL)
 // when COMMIT returns, so a kill -9 right after an enrollment answer loses nothing.
 
-#include <fcntl.h>
 #include <sqlite3.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <mutex>
 
+#include "platform/files.h"
 #include "server/store.h"
 
 namespace warren::server {
@@ -319,10 +317,8 @@ class SqliteStore final : public LeaseStore {
  public:
   explicit SqliteStore(std::string path) : path_(std::move(path)) {
     // Create the file 0600 ourselves: SQLite would create it with the umask's mode.
-    int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-      throw StoreError(path_ + ": cannot open the database: " + std::strerror(errno));
-    ::close(fd);
+    if (auto st = platform::ensure_file(path_, 0600); !st)
+      throw StoreError(path_ + ": cannot open the database: " + st.message());
     if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
                         nullptr) != SQLITE_OK) {
       std::string m = db_ ? sqlite3_errmsg(db_) : "out of memory";
@@ -353,7 +349,7 @@ class SqliteStore final : public LeaseStore {
       throw;
     }
     for (const char* suffix : {"-wal", "-shm"})
-      ::chmod((path_ + suffix).c_str(), 0600);
+      (void)platform::set_file_mode(path_ + suffix, 0600);  // absent until first written: fine
   }
   ~SqliteStore() override { sqlite3_close(db_); }
 

@@ -1,58 +1,43 @@
 #include "server/state.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
+#include <cctype>
 #include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
+#include <cstdio>
+#include <string_view>
 
 #include "crypto/random.h"
+#include "platform/files.h"
 
 namespace warren::server {
 
 crypto::PrivateKey load_or_create_private_key(const std::string& path, std::string* warning) {
   crypto::PrivateKey key;
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    if (errno != ENOENT)
-      throw std::runtime_error(path + ": " + std::strerror(errno));
+  auto info = platform::file_info(path);
+  if (!info) {
+    if (info.code() != ENOENT)
+      throw std::runtime_error(path + ": " + info.message());
     key = crypto::generate_private_key(crypto::SystemRandom::instance());
     std::string text = crypto::secret_to_base64(key) + "\n";
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-      throw std::runtime_error(path +
-                               ": cannot create the private key file: " + std::strerror(errno));
-    bool ok = ::fchmod(fd, 0600) == 0 &&
-              ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-              ::fsync(fd) == 0;
-    int e = errno;
-    ::close(fd);
+    auto created = platform::create_file(path, text, 0600);
     secure_zero(text.data(), text.size());
-    if (!ok) {
-      ::unlink(path.c_str());
-      throw std::runtime_error(path + ": cannot write the private key file: " + std::strerror(e));
-    }
+    if (!created)
+      throw std::runtime_error(path + ": cannot create the private key file: " + created.message());
     return key;
   }
-  if ((st.st_mode & 077) != 0 && warning)
-    *warning = path + " is readable by group or others (mode " +
-               [&] {
-                 char b[8];
-                 std::snprintf(b, sizeof b, "%04o", st.st_mode & 07777);
-                 return std::string(b);
-               }() +
-               "); run: chmod 600 " + path;
-  std::ifstream in(path);
-  std::string text;
-  if (!in || !std::getline(in, text))
-    throw std::runtime_error(path + ": cannot read the private key file");
+  if ((info->mode & 077) != 0 && warning) {
+    char mode[16];
+    std::snprintf(mode, sizeof mode, "%04o", info->mode);
+    *warning = path + " is readable by group or others (mode " + mode + "); run: chmod 600 " + path;
+  }
+  auto contents = platform::read_file(path, 4096);
+  if (!contents)
+    throw std::runtime_error(path + ": cannot read the private key file: " + contents.message());
+  std::string_view text(*contents);
+  text = text.substr(0, text.find('\n'));  // the first line
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
-    text.pop_back();
+    text.remove_suffix(1);
   const bool ok = crypto::secret_from_base64(text, key);
-  secure_zero(text.data(), text.size());
+  secure_zero(contents->data(), contents->size());
   if (!ok)
     throw std::runtime_error(path + ": not a base64 WireGuard private key (as `wg genkey` makes)");
   crypto::clamp(key);

@@ -75,7 +75,7 @@ void exercise(NetConfig& nc, std::uint32_t ifindex) {
   EXPECT_EQ(nc.delete_address(ifindex, pfx("10.50.0.1/24")).error, EADDRNOTAVAIL);
 }
 
-TEST(ClientNetlink, KernelRulesRoutesLookupsAddresses) {
+TEST(NetlinkRules, KernelRulesRoutesLookupsAddresses) {
   if (!testing::is_root())
     GTEST_SKIP() << "needs root (a private network namespace and a TUN device)";
   const std::string err = testing::run_in_new_netns([] {
@@ -91,7 +91,7 @@ TEST(ClientNetlink, KernelRulesRoutesLookupsAddresses) {
     GTEST_SKIP() << err;
 }
 
-TEST(ClientNetlink, FakeAnswersLikeTheKernel) {
+TEST(NetlinkRules, FakeAnswersLikeTheKernel) {
   fake::FakeNetConfig nc;
   const auto ifindex = nc.add_link("wrt0", 1420, true);
   exercise(nc, ifindex);

@@ -1,0 +1,63 @@
+#pragma once
+/// Files and directories: everything warren keeps on disk (keys, certificates, configuration,
+/// the lease database's file modes, socket directories) goes through these calls, so that only
+/// src/platform/linux touches the file system (docs/ARCHITECTURE.md, "Modules and layers").
+///
+///   read_file ──► warren::Result<std::string>            (bounded; secrets: the caller wipes the
+///   text) create_file(path, data, mode)                 O_EXCL, written, mode set, fsync'd — or
+///   gone replace_file(path, data, mode)                the same into "path.tmp", then rename(2)
+///
+/// Every call reports failures as a warren::Error whose code is the errno value (ENOENT,
+/// EEXIST, EACCES, ...) and whose op names the failing call, so callers can put the path and
+/// their purpose around it. Descriptors never leak: each call opens and closes its own.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+namespace warren::platform {
+
+struct FileInfo {
+  unsigned mode = 0;       ///< permission bits (07777)
+  bool directory = false;  ///< a directory (else a regular file, socket, ...)
+  std::uint32_t owner = 0;
+};
+
+/// What `path` is; ENOENT when it does not exist. Follows symbolic links.
+warren::Result<FileInfo> file_info(const std::string& path);
+
+/// The whole file, read with one allocation (so a secret is not left behind in freed buffers
+/// by a growing string). EFBIG when it is larger than `max_bytes`.
+warren::Result<std::string> read_file(const std::string& path, std::size_t max_bytes = 1 << 20);
+
+/// Creates `path` (EEXIST if anything is there already: never follows or replaces an existing
+/// file), writes `data`, sets `mode` exactly (regardless of umask) and fsyncs. On any failure
+/// the file is removed again, so a half-written key never stays behind.
+warren::Status create_file(const std::string& path, std::string_view data, unsigned mode);
+
+/// Atomically replaces (or creates) `path` with `data` and `mode`: written to "path.tmp" as by
+/// create_file (a stale "path.tmp" is removed first), then renamed over `path`.
+warren::Status replace_file(const std::string& path, std::string_view data, unsigned mode);
+
+/// Creates an empty `path` with `mode` if it does not exist; an existing file is left as it
+/// is (neither truncated nor re-moded).
+warren::Status ensure_file(const std::string& path, unsigned mode);
+
+/// chmod(2). ENOENT when `path` does not exist.
+warren::Status set_file_mode(const std::string& path, unsigned mode);
+
+/// Creates the directory `path` with `mode` (umask applies, as for mkdir(2)). Success when a
+/// directory is already there (its mode is left alone); ENOTDIR when something else is.
+warren::Status make_directory(const std::string& path, unsigned mode);
+
+/// The names in directory `path` (without "." and ".."), unsorted.
+warren::Result<std::vector<std::string>> list_directory(const std::string& path);
+
+/// The effective user id of this process (for "is this peer root or us" checks).
+std::uint32_t effective_uid();
+
+}  // namespace warren::platform
