@@ -1,17 +1,15 @@
 // warren join / up / down: the client commands (the work is in src/client).
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <iostream>
 #include <string>
 #include <string_view>
 
 #include "base/result.h"
+#include "base/secure.h"
+#include "platform/files.h"
 #include "client/config.h"
 #include "client/daemon.h"
 #include "client/join.h"
@@ -36,8 +34,7 @@ void up_usage(std::FILE* out) {
 }
 
 bool exists(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0;
+  return platform::file_info(p).ok();
 }
 
 std::string find_config(const std::string& arg) {
@@ -140,25 +137,27 @@ int down_main(int argc, char** argv) {
 namespace {
 
 /// The invite line from `source` ("-" = standard input, else a file): its first non-empty
-/// line, trimmed.
+/// line, trimmed. The text read is wiped (it is a secret).
 Result<std::string> read_invite(const std::string& source) {
   const std::string what = source == "-" ? std::string("standard input") : source;
-  std::ifstream file;
-  if (source != "-") {
-    file.open(source);
-    if (!file)
-      return Error(ENOENT, "cannot read the invite from " + what);
-  }
-  std::istream& in = source == "-" ? std::cin : file;
+  auto text = platform::read_file(source == "-" ? "/dev/stdin" : source, 4096);
+  if (!text)
+    return text.error().with_context("cannot read the invite from " + what);
   std::string line;
-  while (std::getline(in, line)) {
-    const auto b = line.find_first_not_of(" \t\r");
-    if (b == std::string::npos)
-      continue;
-    const auto e = line.find_last_not_of(" \t\r");
-    return line.substr(b, e - b + 1);
+  for (std::size_t pos = 0; pos < text->size() && line.empty();) {
+    std::size_t end = text->find('\n', pos);
+    if (end == std::string::npos)
+      end = text->size();
+    const std::string_view l = std::string_view(*text).substr(pos, end - pos);
+    const auto b = l.find_first_not_of(" \t\r");
+    if (b != std::string_view::npos)
+      line = std::string(l.substr(b, l.find_last_not_of(" \t\r") - b + 1));
+    pos = end + 1;
   }
-  return Error(EINVAL, "no invite line in " + what);
+  secure_zero(text->data(), text->size());
+  if (line.empty())
+    return Error(EINVAL, "no invite line in " + what);
+  return line;
 }
 
 }  // namespace

@@ -1,14 +1,10 @@
 #include "client/daemon.h"
 
-#include <signal.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
+#include <chrono>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -21,6 +17,8 @@
 #include "crypto/random.h"
 #include "dataplane/engine.h"
 #include "platform/clock.h"
+#include "platform/files.h"
+#include "platform/host_io.h"
 #include "platform/log.h"
 #include "platform/process.h"
 #include "runtime/runtime.h"
@@ -33,8 +31,10 @@ constexpr auto kWatchInterval = std::chrono::seconds(1);
 constexpr auto kDownTimeout = std::chrono::seconds(20);
 
 bool process_is_warren(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
-  std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto cmdline = platform::process_command_line(pid);
+  if (!cmdline)
+    return false;
+  const std::string& cmd = *cmdline;
   // argv: .../warren up ... (or join, which becomes the same daemon)
   return cmd.find("warren") != std::string::npos &&
          (cmd.find(std::string("\0up\0", 4)) != std::string::npos ||
@@ -354,17 +354,17 @@ class Daemon {
   std::vector<PeerState> states_;  // per config peer; guarded by states_mutex_
 };
 
-std::string read_small_file(const std::string& path) {
-  std::ifstream in(path);
-  std::string s;
-  std::getline(in, s);
-  return s;
+// The first line of a small file; "" when it cannot be read.
+std::string read_first_line(const std::string& path) {
+  auto text = platform::read_file(path, 4096);
+  if (!text)
+    return {};
+  return text->substr(0, text->find('\n'));
 }
 
-bool write_pid_file(const std::string& path) {
-  std::ofstream out(path, std::ios::trunc);
-  out << ::getpid() << "\n";
-  return static_cast<bool>(out);
+Status write_pid_file(const std::string& path) {
+  return platform::replace_file(path, std::to_string(platform::current_process_id()) + "\n",
+                                0644);
 }
 
 }  // namespace
@@ -377,14 +377,15 @@ std::string journal_path(const DaemonOptions& o, const std::string& ifname) {
 }
 
 int running_daemon(const DaemonOptions& o, const std::string& ifname) {
-  const std::string s = read_small_file(pid_path(o, ifname));
+  const std::string s = read_first_line(pid_path(o, ifname));
   int pid = 0;
   try {
     pid = s.empty() ? 0 : std::stoi(s);
   } catch (const std::exception&) {
     return 0;
   }
-  if (pid <= 0 || pid == ::getpid() || ::kill(pid, 0) != 0 || !process_is_warren(pid))
+  if (pid <= 0 || pid == platform::current_process_id() || !platform::process_exists(pid) ||
+      !process_is_warren(pid))
     return 0;
   return pid;
 }
@@ -430,9 +431,9 @@ int run_up(const ClientConfig& config, const DaemonOptions& options) {
     std::fprintf(stderr, "warren: bringing up %s needs root or CAP_NET_ADMIN\n", name.c_str());
     return 1;
   }
-  if (::mkdir(options.state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+  if (auto s = platform::make_directory(options.state_dir, 0700); !s) {
     std::fprintf(stderr, "warren: cannot create %s: %s\n", options.state_dir.c_str(),
-                 std::strerror(errno));
+                 s.message().c_str());
     return 1;
   }
   if (int pid = running_daemon(options, name)) {
@@ -457,13 +458,13 @@ int run_up(const ClientConfig& config, const DaemonOptions& options) {
     return 1;
   }
   runtime::Runtime& rt = **created;
-  if (!write_pid_file(pid_path(options, name))) {
-    rt.report_failure("warren: cannot write " + pid_path(options, name));
+  if (auto s = write_pid_file(pid_path(options, name)); !s) {
+    rt.report_failure("warren: cannot write " + pid_path(options, name) + ": " + s.message());
     return 1;
   }
   Daemon daemon(config, options, [&rt] { return rt.ifindex(); });
   if (auto s = rt.start(daemon.hooks()); !s) {
-    ::unlink(pid_path(options, name).c_str());
+    (void)platform::remove_file(pid_path(options, name));
     rt.report_failure("warren: " + name + ": " + s.message());
     return 1;
   }
@@ -471,7 +472,7 @@ int run_up(const ClientConfig& config, const DaemonOptions& options) {
   rt.report_ready();
   daemon.start_watch(rt);
   const int rc = rt.run();
-  ::unlink(pid_path(options, name).c_str());
+  (void)platform::remove_file(pid_path(options, name));
   platform::log_verbose("Interface %s is down, everything restored", name.c_str());
   return rc;
 }
@@ -483,29 +484,28 @@ int run_down(const std::string& ifname, const DaemonOptions& options) {
   }
   const int pid = running_daemon(options, ifname);
   if (pid) {
-    if (::kill(pid, SIGTERM) != 0) {
-      std::fprintf(stderr, "warren: cannot signal pid %d: %s\n", pid, std::strerror(errno));
+    if (auto s = platform::terminate_process(pid); !s) {
+      std::fprintf(stderr, "warren: cannot signal pid %d: %s\n", pid, s.message().c_str());
       return 1;
     }
     const auto deadline = std::chrono::steady_clock::now() + kDownTimeout;
-    while (::kill(pid, 0) == 0 && process_is_warren(pid)) {
+    while (platform::process_exists(pid) && process_is_warren(pid)) {
       if (std::chrono::steady_clock::now() > deadline) {
         std::fprintf(stderr, "warren: %s (pid %d) did not stop within %lld s\n", ifname.c_str(),
                      pid, static_cast<long long>(kDownTimeout.count()));
         return 1;
       }
-      ::usleep(20'000);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }
-  struct stat st {};
-  const bool journal = ::stat(journal_path(options, ifname).c_str(), &st) == 0;
+  const bool journal = platform::file_info(journal_path(options, ifname)).ok();
   if (!pid && !journal) {
     std::fprintf(stderr, "warren: %s is not up (no daemon, nothing to restore)\n", ifname.c_str());
     return 1;
   }
   if (journal && !recover(options, ifname))
     return 1;
-  ::unlink(pid_path(options, ifname).c_str());
+  (void)platform::remove_file(pid_path(options, ifname));
   return 0;
 }
 

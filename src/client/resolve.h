@@ -1,5 +1,5 @@
 #pragma once
-/// Name resolution for peer endpoints (getaddrinfo on Linux: /etc/hosts, DNS, ...).
+/// Name resolution for peer endpoints (platform/resolve.h: getaddrinfo on Linux).
 
 #include <functional>
 #include <optional>

@@ -31,7 +31,8 @@ struct FileInfo {
 warren::Result<FileInfo> file_info(const std::string& path);
 
 /// The whole file, read with one allocation (so a secret is not left behind in freed buffers
-/// by a growing string). EFBIG when it is larger than `max_bytes`.
+/// by a growing string). EFBIG when it is larger than `max_bytes`. Also reads a pipe or
+/// terminal to its end ("/dev/stdin"), into a buffer of `max_bytes`.
 warren::Result<std::string> read_file(const std::string& path, std::size_t max_bytes = 1 << 20);
 
 /// Creates `path` (EEXIST if anything is there already: never follows or replaces an existing

@@ -11,8 +11,10 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 
+#include "base/result.h"
 #include "platform/result.h"
 #include "platform/unique_fd.h"
 
@@ -44,6 +46,15 @@ Result<StartupReport> daemonize();
 /// Points stdin at /dev/null, and stdout/stderr too unless `keep_output`.
 Status redirect_stdio(bool keep_output);
 
+/// The signals a daemon acts on, without the OS's numbers (they stay in src/platform/linux).
+enum class Signal : std::uint8_t {
+  kInterrupt,  ///< SIGINT
+  kTerminate,  ///< SIGTERM
+  kHangup,     ///< SIGHUP
+  kOther,      ///< anything else delivered (not acted on)
+};
+const char* signal_name(Signal s);
+
 /// SIGINT/SIGTERM (and SIGHUP) delivered through a descriptor instead of handlers. Creating it
 /// blocks those signals in the calling thread, so create it before starting threads (they
 /// inherit the mask). It also ignores SIGPIPE process-wide.
@@ -52,8 +63,8 @@ class TerminationSignals {
   /// Throws std::system_error on failure (start-up only).
   TerminationSignals();
   int poll_fd() const { return fd_.get(); }
-  /// The pending signal number, or nullopt if none.
-  std::optional<int> read() noexcept;
+  /// The pending signal, or nullopt if none.
+  std::optional<Signal> read() noexcept;
 
  private:
   UniqueFd fd_;
@@ -61,5 +72,15 @@ class TerminationSignals {
 
 /// True if the effective user may administer network interfaces (root or CAP_NET_ADMIN).
 bool has_net_admin();
+
+/// This process's id.
+int current_process_id();
+/// True while process `pid` exists (also when it belongs to another user).
+bool process_exists(int pid);
+/// Its argv as the kernel shows it (/proc/PID/cmdline): arguments separated by '\0'. ENOENT
+/// when it is gone.
+warren::Result<std::string> process_command_line(int pid);
+/// Asks process `pid` to stop (SIGTERM).
+warren::Status terminate_process(int pid);
 
 }  // namespace warren::platform

@@ -38,16 +38,17 @@ Error startup_error(const std::string& message, int code = EIO) {
 
 }  // namespace
 
-SignalAction signal_action(int signo) {
-  switch (signo) {
-    case SIGTERM:
-    case SIGINT:
+SignalAction signal_action(platform::Signal s) {
+  switch (s) {
+    case platform::Signal::kTerminate:
+    case platform::Signal::kInterrupt:
       return SignalAction::kStop;
-    case SIGHUP:
+    case platform::Signal::kHangup:
       return SignalAction::kReload;
-    default:
-      return SignalAction::kIgnore;
+    case platform::Signal::kOther:
+      break;
   }
+  return SignalAction::kIgnore;
 }
 
 Readiness::Readiness(platform::StartupReport report,
@@ -89,11 +90,11 @@ void Readiness::stopping() {
   send("STOPPING=1");
 }
 
-SignalAction SignalDispatch::dispatch(int signo) {
-  const SignalAction a = signal_action(signo);
+SignalAction SignalDispatch::dispatch(platform::Signal s) {
+  const SignalAction a = signal_action(s);
   switch (a) {
     case SignalAction::kStop:
-      platform::log_verbose("Received signal %d, shutting down", signo);
+      platform::log_verbose("Received %s, shutting down", platform::signal_name(s));
       stop_ = true;
       break;
     case SignalAction::kReload:

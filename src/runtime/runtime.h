@@ -19,7 +19,6 @@
 /// a partial `started`). A failed start is reported once: to the waiting parent in the
 /// background, on stderr in the foreground (report_failure()).
 
-#include <csignal>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -46,7 +45,7 @@ namespace warren::runtime {
 
 /// What a signal means to every daemon. SIGHUP is a reload (never a stop).
 enum class SignalAction { kIgnore, kStop, kReload };
-[[nodiscard]] SignalAction signal_action(int signo);
+[[nodiscard]] SignalAction signal_action(platform::Signal s);
 
 /// The start-up report to a waiting parent, and the service manager's notifications.
 /// Either may be absent (foreground; no NOTIFY_SOCKET): then those calls do nothing.
@@ -80,7 +79,7 @@ class SignalDispatch {
   SignalDispatch(Readiness& readiness, std::function<void()> reload)
       : readiness_(readiness), reload_(std::move(reload)) {}
   /// Stop: remembers it (stop_requested()). Reload: RELOADING=1, the hook, READY=1.
-  SignalAction dispatch(int signo);
+  SignalAction dispatch(platform::Signal s);
   bool stop_requested() const { return stop_; }
 
  private:

@@ -48,8 +48,11 @@ warren::Result<std::string> read_file(const std::string& path, std::size_t max_b
   if (static_cast<std::size_t>(st.st_size) > max_bytes)
     return warren::Error::from_errno(EFBIG, "read");
   // One allocation of the announced size plus one byte, so that a file which grew meanwhile is
-  // noticed rather than read in a second, reallocating pass.
-  std::string out(static_cast<std::size_t>(st.st_size) + 1, '\0');
+  // noticed rather than read in a second, reallocating pass. A pipe or terminal (standard
+  // input) announces no size: it gets the whole bound.
+  const std::size_t cap =
+      S_ISREG(st.st_mode) ? static_cast<std::size_t>(st.st_size) : max_bytes;
+  std::string out(cap + 1, '\0');
   std::size_t off = 0;
   for (;;) {
     ssize_t n = ::read(fd.get(), out.data() + off, out.size() - off);

@@ -137,12 +137,69 @@ TerminationSignals::TerminationSignals() {
     throw std::system_error(errno, std::generic_category(), "signalfd");
 }
 
-std::optional<int> TerminationSignals::read() noexcept {
+std::optional<Signal> TerminationSignals::read() noexcept {
   signalfd_siginfo info;
   ssize_t r = ::read(fd_.get(), &info, sizeof(info));
   if (r != static_cast<ssize_t>(sizeof(info)))
     return std::nullopt;
-  return static_cast<int>(info.ssi_signo);
+  switch (info.ssi_signo) {
+    case SIGINT:
+      return Signal::kInterrupt;
+    case SIGTERM:
+      return Signal::kTerminate;
+    case SIGHUP:
+      return Signal::kHangup;
+    default:
+      return Signal::kOther;
+  }
+}
+
+const char* signal_name(Signal s) {
+  switch (s) {
+    case Signal::kInterrupt:
+      return "SIGINT";
+    case Signal::kTerminate:
+      return "SIGTERM";
+    case Signal::kHangup:
+      return "SIGHUP";
+    case Signal::kOther:
+      break;
+  }
+  return "another signal";
+}
+
+int current_process_id() {
+  return static_cast<int>(::getpid());
+}
+
+bool process_exists(int pid) {
+  return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
+}
+
+warren::Result<std::string> process_command_line(int pid) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/cmdline";
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd)
+    return warren::Error::from_errno(errno, "open(/proc/PID/cmdline)");
+  std::string out;
+  char buf[4096];
+  for (;;) {  // a proc file announces no size: read to its end, bounded
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return warren::Error::from_errno(errno, "read(/proc/PID/cmdline)");
+    if (n == 0 || out.size() > (1u << 20))
+      break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+warren::Status terminate_process(int pid) {
+  if (pid <= 0 || ::kill(pid, SIGTERM) != 0)
+    return warren::Error::from_errno(pid <= 0 ? ESRCH : errno, "kill(SIGTERM)");
+  return {};
 }
 
 bool has_net_admin() {

@@ -28,10 +28,10 @@ class RecordingNotifier final : public platform::ServiceNotifier {
 };
 
 TEST(SignalAction, HangupReloadsAndNeverStops) {
-  EXPECT_EQ(signal_action(SIGHUP), SignalAction::kReload);
-  EXPECT_EQ(signal_action(SIGTERM), SignalAction::kStop);
-  EXPECT_EQ(signal_action(SIGINT), SignalAction::kStop);
-  EXPECT_EQ(signal_action(SIGUSR1), SignalAction::kIgnore);
+  EXPECT_EQ(signal_action(platform::Signal::kHangup), SignalAction::kReload);
+  EXPECT_EQ(signal_action(platform::Signal::kTerminate), SignalAction::kStop);
+  EXPECT_EQ(signal_action(platform::Signal::kInterrupt), SignalAction::kStop);
+  EXPECT_EQ(signal_action(platform::Signal::kOther), SignalAction::kIgnore);
 }
 
 TEST(SignalDispatch, HangupRunsTheReloadHookBetweenReloadingAndReady) {
@@ -42,8 +42,8 @@ TEST(SignalDispatch, HangupRunsTheReloadHookBetweenReloadingAndReady) {
     ++reloads;
     sent.emplace_back("hook");
   });
-  EXPECT_EQ(d.dispatch(SIGHUP), SignalAction::kReload);
-  EXPECT_EQ(d.dispatch(SIGHUP), SignalAction::kReload);
+  EXPECT_EQ(d.dispatch(platform::Signal::kHangup), SignalAction::kReload);
+  EXPECT_EQ(d.dispatch(platform::Signal::kHangup), SignalAction::kReload);
   EXPECT_EQ(reloads, 2);
   EXPECT_FALSE(d.stop_requested());
   ASSERT_EQ(sent.size(), 6u);
@@ -53,7 +53,7 @@ TEST(SignalDispatch, HangupRunsTheReloadHookBetweenReloadingAndReady) {
 }
 
 TEST(SignalDispatch, TermAndIntStop) {
-  for (int sig : {SIGTERM, SIGINT}) {
+  for (platform::Signal sig : {platform::Signal::kTerminate, platform::Signal::kInterrupt}) {
     std::vector<std::string> sent;
     Readiness readiness(platform::StartupReport{}, std::make_unique<RecordingNotifier>(sent));
     int reloads = 0;
@@ -68,7 +68,7 @@ TEST(SignalDispatch, HangupWithoutHookIsIgnored) {
   std::vector<std::string> sent;
   Readiness readiness(platform::StartupReport{}, std::make_unique<RecordingNotifier>(sent));
   SignalDispatch d(readiness, nullptr);
-  EXPECT_EQ(d.dispatch(SIGHUP), SignalAction::kReload);
+  EXPECT_EQ(d.dispatch(platform::Signal::kHangup), SignalAction::kReload);
   EXPECT_FALSE(d.stop_requested());
   EXPECT_TRUE(sent.empty()) << "no reload to announce";
 }
