@@ -35,17 +35,21 @@
 //     Receiving, and so established peers' data, never waits behind handshake work; under a
 //     flood the excess is dropped in user space at the cost of a copy instead of in a full
 //     socket buffer, where it would take data packets with it.
-//   * Replies the Device produces while handling a packet go out through the worker's own
-//     socket: those of a data packet (staged packets, keepalives) at once, before the rest of
-//     its batch; those of queued handshakes (responses, cookie replies) gathered and sent in
-//     one sendmmsg per round.
+//   * The Device never calls out: what a call produces besides its verdict (responses, cookie
+//     replies, keepalives, initiations, staged packets) is appended to the worker's wg::Outbox
+//     and sent through the worker's own socket once the call returned, in the order produced:
+//     after a TUN batch's encapsulation, before that batch's packets (staged packets are older);
+//     after a receive batch; after a round of queued handshakes (one sendmmsg per kMaxBatch);
+//     after a tick. Only then are refused sticky sources forgotten (Device::forget_source),
+//     which would deadlock from inside a Device call that holds the peer's lock.
 //   * Timers: worker 0 runs Device::tick at the device's next deadline, and at least every
 //     max_tick_interval, because a packet on another worker may create an earlier deadline.
 //   * Configuration: apply() runs on the UAPI thread. Device state is the Device's business
 //     (it locks internally); sockets are per worker, so a listen_port change opens the new
 //     binds first (failure ⇒ EADDRINUSE, nothing changed) and then hands each worker its new
 //     bind through its mailbox; the old bind is closed by the worker that owned it. Datagrams
-//     the Device emits during apply() are queued to worker 0's mailbox.
+//     the Device emits during apply() are collected and queued to worker 0's mailbox after
+//     the new binds are installed, so they leave from the new port.
 //
 // No allocation per packet: each worker owns 2 × kMaxBatch buffers of 64 KiB (allocated
 // uninitialised, so only the bytes packets touch are ever paged in) plus fixed arrays of
@@ -111,9 +115,6 @@ constexpr std::array<std::size_t, wg::kHandshakeLanes> kHandshakeLaneSlots = {25
 // the flood outruns it): receiving then comes first, and only a quarter of that is spent.
 constexpr std::size_t kHandshakeBudget = 64;
 constexpr std::size_t kHandshakeBudgetBacklogged = kHandshakeBudget / 4;
-// Replies up to this size are gathered and sent with one sendmmsg per round; a larger datagram
-// (a staged data packet flushed when a handshake completes) flushes them and goes alone.
-constexpr std::size_t kGatheredReplyMax = 128;
 
 // A hash of an IP packet's flow (addresses, protocol, and TCP/UDP/SCTP ports of an IPv4 packet
 // or an IPv6 packet without extension headers). Every packet of one flow gets the same value;
@@ -155,8 +156,6 @@ class Worker {
       : engine_(engine),
         index_(index),
         bind_(std::move(bind)),
-        sink_(*this),
-        gathering_sink_(*this),
         handshakes_(kHandshakeLaneSlots),
         tun_memory_(new std::uint8_t[kTunSlot * kMaxBatch]),
         udp_memory_(new std::uint8_t[kUdpSlot * kMaxBatch]) {
@@ -248,10 +247,17 @@ class Worker {
     }
   }
 
-  void post_datagram(const net::Path& to, ConstBytes datagram) {
+  /// Copies `outputs` (a configuration change's, produced on the UAPI thread) for this worker
+  /// to send from its own socket.
+  void post_datagrams(const wg::Outbox& outputs) {
+    if (outputs.empty())
+      return;
     {
       std::lock_guard lock(mailbox_mutex_);
-      pending_sends_.emplace_back(to, std::vector<std::uint8_t>(datagram.begin(), datagram.end()));
+      for (std::size_t i = 0; i < outputs.size(); ++i) {
+        ConstBytes d = outputs.datagram(i);
+        pending_sends_.emplace_back(outputs.path(i), std::vector<std::uint8_t>(d.begin(), d.end()));
+      }
     }
     wake();
   }
@@ -306,11 +312,14 @@ class Worker {
     tun_read_.fetch_add(r.count, std::memory_order_relaxed);
     std::size_t n = 0;
     for (std::size_t i = 0; i < r.count; ++i) {
-      wg::SendResult s = engine_.device_->encapsulate(tun_views_[i], tun_sizes_[i], now, sink_);
+      wg::SendResult s = engine_.device_->encapsulate(tun_views_[i], tun_sizes_[i], now, outbox_);
       if (s.verdict == wg::Verdict::kToNetwork) {
         out_[n++] = OutDatagram{ConstBytes(tun_views_[i].data(), s.length), s.to, false};
       }
     }
+    // What the Device produced besides the verdicts (packets staged before a session existed,
+    // initiations) is older than this batch's packets: it goes first.
+    flush_outbox();
     if (n > 0)
       send_batch(std::span<OutDatagram>(out_.data(), n));
     return true;
@@ -343,11 +352,12 @@ class Worker {
                                                                        std::memory_order_relaxed);
         continue;
       }
-      wg::RecvResult d = engine_.device_->decapsulate(paths_[i], datagram, now, sink_);
+      wg::RecvResult d = engine_.device_->decapsulate(paths_[i], datagram, now, outbox_);
       if (d.verdict == wg::Verdict::kToTun && d.length > 0) {
         tun_out_[n++] = ConstBytes(datagram.data() + d.offset, d.length);
       }
     }
+    flush_outbox();  // keepalives and staged packets released by a confirmed session
     if (n > 0)
       write_tun(distribute(n));
     return true;
@@ -365,11 +375,11 @@ class Worker {
       if (e == nullptr)
         break;
       // A handshake message never yields a packet for the TUN: its verdict is a drop (counted
-      // by the Device) or "consumed", and what it produces went to the sink.
-      (void)engine_.device_->decapsulate(e->from, e->datagram(), now, gathering_sink_);
+      // by the Device) or "consumed", and what it produces waits in the outbox.
+      (void)engine_.device_->decapsulate(e->from, e->datagram(), now, outbox_);
       handshakes_.pop();
     }
-    gathering_sink_.flush();
+    flush_outbox();  // the round's replies: one sendmmsg (per kMaxBatch)
     handshakes_done_.fetch_add(done, std::memory_order_relaxed);
     return true;
   }
@@ -417,7 +427,8 @@ class Worker {
   /// Runs due device timers (worker 0); returns the next deadline.
   Duration run_timers(Now now) {
     if (now.mono >= next_tick_) {
-      engine_.device_->tick(now, sink_);
+      engine_.device_->tick(now, outbox_);
+      flush_outbox();
       const Duration deadline = engine_.device_->next_deadline();
       next_tick_ = std::min(deadline, now.mono + engine_.options_.max_tick_interval);
     }
@@ -459,50 +470,6 @@ class Worker {
   }
 
  private:
-  // The Device's output for this worker: straight out of this worker's socket.
-  class BindSink final : public wg::Sink {
-   public:
-    explicit BindSink(Worker& w) : worker_(w) {}
-    void send_datagram(const net::Path& to, ConstBytes datagram) override {
-      worker_.send_one(to, datagram);
-    }
-
-   private:
-    Worker& worker_;
-  };
-
-  // The Device's output while the worker handles queued handshakes: small replies are copied
-  // and sent together by flush() (one sendmmsg instead of one per cookie reply under a flood);
-  // a large datagram first flushes what is gathered, so the order out of the socket is kept.
-  class GatheringSink final : public wg::Sink {
-   public:
-    explicit GatheringSink(Worker& w) : worker_(w) {}
-    void send_datagram(const net::Path& to, ConstBytes datagram) override {
-      if (datagram.size() > kGatheredReplyMax) {
-        flush();
-        worker_.send_one(to, datagram);
-        return;
-      }
-      if (count_ == kMaxBatch)
-        flush();
-      std::memcpy(bytes_[count_].data(), datagram.data(), datagram.size());
-      out_[count_] = OutDatagram{ConstBytes(bytes_[count_].data(), datagram.size()), to, false};
-      ++count_;
-    }
-    void flush() {
-      if (count_ == 0)
-        return;
-      worker_.send_batch(std::span<OutDatagram>(out_.data(), count_));
-      count_ = 0;
-    }
-
-   private:
-    Worker& worker_;
-    std::size_t count_ = 0;
-    std::array<std::array<std::uint8_t, kGatheredReplyMax>, kMaxBatch> bytes_{};
-    std::array<OutDatagram, kMaxBatch> out_{};
-  };
-
   // Keeps in tun_out_ the packets whose flow belongs to this worker's queue and hands the others
   // to their queue's worker; returns how many stay. Writing each flow to the queue of its hash
   // teaches the kernel's TUN flow table (automq) that queue, so the flow's outgoing packets are
@@ -538,6 +505,24 @@ class Worker {
     tun_written_.fetch_add(w.count, std::memory_order_relaxed);
     if (w.gone)
       engine_.request_stop(StopReason::kInterfaceGone);
+  }
+
+  // Sends what the Device appended to outbox_ during the calls since the last flush, in order,
+  // kMaxBatch datagrams per send, and empties it. Runs after the Device call returned, so a
+  // refused source may call back into the Device (send_batch → forget_source).
+  void flush_outbox() {
+    if (const std::uint64_t d = outbox_.dropped(); d != outbox_dropped_seen_) {
+      send_errors_.fetch_add(d - outbox_dropped_seen_, std::memory_order_relaxed);
+      outbox_dropped_seen_ = d;
+    }
+    for (std::size_t i = 0; i < outbox_.size();) {
+      const std::size_t m = std::min(kMaxBatch, outbox_.size() - i);
+      for (std::size_t j = 0; j < m; ++j)
+        flush_out_[j] = OutDatagram{outbox_.datagram(i + j), outbox_.path(i + j), false};
+      send_batch(std::span<OutDatagram>(flush_out_.data(), m));
+      i += m;
+    }
+    outbox_.clear();
   }
 
   void send_one(const net::Path& to, ConstBytes datagram) {
@@ -593,8 +578,9 @@ class Worker {
   Engine& engine_;
   const std::size_t index_;
   std::unique_ptr<platform::UdpBind> bind_;
-  BindSink sink_;
-  GatheringSink gathering_sink_;
+  // The Device's outputs of this worker's calls, sent by flush_outbox() after each call site.
+  wg::Outbox outbox_;
+  std::uint64_t outbox_dropped_seen_ = 0;
   HandshakeQueue handshakes_;
   bool receive_backlog_ = false;  // a receive batch this round came back full
   std::unique_ptr<platform::EventLoop> loop_;
@@ -609,6 +595,7 @@ class Worker {
   std::array<std::size_t, kMaxBatch> udp_sizes_{};
   std::array<net::Path, kMaxBatch> paths_{};
   std::array<OutDatagram, kMaxBatch> out_{};
+  std::array<OutDatagram, kMaxBatch> flush_out_{};
   std::array<ConstBytes, kMaxBatch> tun_out_{};
   std::vector<std::vector<ConstBytes>> handoff_;  // per target worker, capacity kMaxBatch
 
@@ -633,22 +620,6 @@ class Worker {
       send_errors_{0}, stale_sources_{0}, handed_off_{0}, inbox_dropped_{0}, handshakes_done_{0};
   std::array<std::atomic<std::uint64_t>, wg::kHandshakeLanes> handshake_dropped_{};
 };
-
-namespace {
-
-// The Device's output during apply() (UAPI thread): handed to worker 0, which owns a socket.
-class PostingSink final : public wg::Sink {
- public:
-  explicit PostingSink(Worker& w) : worker_(w) {}
-  void send_datagram(const net::Path& to, ConstBytes datagram) override {
-    worker_.post_datagram(to, datagram);
-  }
-
- private:
-  Worker& worker_;
-};
-
-}  // namespace
 
 Engine::Engine(std::unique_ptr<platform::TunDevice> tun, platform::BindFactory& binds,
                platform::Clock& clock, RandomSource& rng,
@@ -846,8 +817,8 @@ wg::ApplyError Engine::apply(const wg::ConfigDelta& delta) {
     }
   }
 
-  PostingSink sink(*workers_.front());
-  wg::ApplyError err = device_->apply(delta, clock_.now(), sink);
+  wg::Outbox outputs;
+  wg::ApplyError err = device_->apply(delta, clock_.now(), outputs);
   if (err) {
     revert_marks();
     return err;  // `fresh` closes the new sockets
@@ -859,6 +830,9 @@ wg::ApplyError Engine::apply(const wg::ConfigDelta& delta) {
     platform::log_verbose("UDP bind has been updated: port %u", static_cast<unsigned>(new_port));
   }
   fwmark_ = new_mark;
+  // Worker 0 owns a socket; it sends what the Device produced (e.g. the keepalive that enabling
+  // PersistentKeepalive sends) from its mailbox.
+  workers_.front()->post_datagrams(outputs);
   return {};
 }
 

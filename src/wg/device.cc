@@ -2,7 +2,7 @@
 //
 //   encapsulate: dst ─► allowed-IPs ─► peer ─► current keypair? ─yes─► nonce ─► pad+seal in place
 //                                                  │no
-//                                                  └─► stage packet, send initiation (Sink)
+//                                                  └─► stage packet, send initiation (Outbox)
 //   decapsulate: type 1 ─► mac1 ─► [under load: mac2 or cookie reply] ─► rate limit ─► Noise
 //                type 2 ─► mac1 ─► [same] ─► index ─► Noise ─► new current keypair ─► keepalive
 //                type 3 ─► index ─► open cookie
@@ -280,8 +280,8 @@ struct Device::Impl {
 
   // ---- sending -------------------------------------------------------------------------
 
-  void send(Peer& p, Sink& sink, ConstBytes datagram) {
-    sink.send_datagram(*p.endpoint, datagram);
+  void send(Peer& p, Outbox& outbox, ConstBytes datagram) {
+    outbox.push(*p.endpoint, datagram);
     p.tx_bytes.fetch_add(datagram.size(), std::memory_order_relaxed);
     p.tx_packets.fetch_add(1, std::memory_order_relaxed);
   }
@@ -302,8 +302,8 @@ struct Device::Impl {
   }
 
   // Peer lock held. Encrypts one IP packet (or a keepalive when empty) with the current
-  // keypair and sends it through the sink; false when no usable keypair exists.
-  bool send_packet_locked(Peer& p, ConstBytes packet, Now now, Sink& sink) {
+  // keypair and sends it through the outbox; false when no usable keypair exists.
+  bool send_packet_locked(Peer& p, ConstBytes packet, Now now, Outbox& outbox) {
     if (!p.current || !p.endpoint || !keypair_usable(*p.current, now))
       return false;
     const std::uint64_t nonce = p.current->send_nonce.fetch_add(1);
@@ -315,7 +315,7 @@ struct Device::Impl {
     const std::size_t n = seal(*p.current, nonce, buf, packet.size());
     if (n == 0)
       return false;
-    send(p, sink, ConstBytes(buf.data(), n));
+    send(p, outbox, ConstBytes(buf.data(), n));
     timers_any_authenticated_packet_traversal(p, now);
     timers_any_authenticated_packet_sent(p);
     if (!packet.empty())
@@ -324,7 +324,7 @@ struct Device::Impl {
   }
 
   // Peer lock held. wireguard-go SendHandshakeInitiation.
-  void send_initiation(const std::shared_ptr<Peer>& peer, Now now, Sink& sink, bool is_retry) {
+  void send_initiation(const std::shared_ptr<Peer>& peer, Now now, Outbox& outbox, bool is_retry) {
     Peer& p = *peer;
     if (!is_retry)
       p.handshake_attempts = 0;
@@ -352,30 +352,30 @@ struct Device::Impl {
 
     timers_any_authenticated_packet_traversal(p, now);
     timers_any_authenticated_packet_sent(p);
-    send(p, sink, m);
+    send(p, outbox, m);
     timers_handshake_initiated(p, now);
   }
 
   // Peer lock held. Sends what was staged, or starts a handshake when there is no session.
-  void flush_staged(const std::shared_ptr<Peer>& peer, Now now, Sink& sink) {
+  void flush_staged(const std::shared_ptr<Peer>& peer, Now now, Outbox& outbox) {
     Peer& p = *peer;
     while (!p.staged.empty()) {
-      if (!send_packet_locked(p, p.staged.front(), now, sink)) {
-        send_initiation(peer, now, sink, false);
+      if (!send_packet_locked(p, p.staged.front(), now, outbox)) {
+        send_initiation(peer, now, outbox, false);
         return;
       }
       p.staged.pop_front();
     }
   }
 
-  void send_keepalive(const std::shared_ptr<Peer>& peer, Now now, Sink& sink) {
+  void send_keepalive(const std::shared_ptr<Peer>& peer, Now now, Outbox& outbox) {
     Peer& p = *peer;
     if (!p.staged.empty()) {
-      flush_staged(peer, now, sink);
+      flush_staged(peer, now, outbox);
       return;
     }
-    if (!send_packet_locked(p, {}, now, sink))
-      send_initiation(peer, now, sink, false);
+    if (!send_packet_locked(p, {}, now, outbox))
+      send_initiation(peer, now, outbox, false);
   }
 
   void stage(Peer& p, ConstBytes packet) {
@@ -388,7 +388,7 @@ struct Device::Impl {
 
   // mac1, then (under load) mac2 / cookie reply / rate limit. Returns kNone to go on.
   Drop check_handshake_macs(const net::Path& from, ConstBytes m, std::uint32_t sender_index,
-                            Now now, Sink& sink) {
+                            Now now, Outbox& outbox) {
     note_handshake_message(now);
     if (!cookie_checker.check_mac1(m))
       return Drop::kBadMac1;
@@ -396,7 +396,7 @@ struct Device::Impl {
       if (!cookie_checker.check_mac2(m, from.remote, now.mono)) {
         std::array<std::uint8_t, kCookieReplySize> reply{};
         cookie_checker.create_reply(m, sender_index, from.remote, now.mono, rng, reply);
-        sink.send_datagram(from, reply);
+        outbox.push(from, reply);
         return Drop::kCookieSent;
       }
       if (!rate_limiter.allow(from.remote.address, now.mono))
@@ -405,11 +405,11 @@ struct Device::Impl {
     return Drop::kNone;
   }
 
-  RecvResult consume_initiation(const net::Path& from, Bytes m, Now now, Sink& sink) {
+  RecvResult consume_initiation(const net::Path& from, Bytes m, Now now, Outbox& outbox) {
     if (m.size() != kInitiationSize)
       return drop<RecvResult>(Drop::kBadSize);
     const std::uint32_t sender = load_le32(m.data() + msg::kInitSender);
-    if (Drop d = check_handshake_macs(from, m, sender, now, sink); d != Drop::kNone) {
+    if (Drop d = check_handshake_macs(from, m, sender, now, outbox); d != Drop::kNone) {
       return drop<RecvResult>(d);
     }
     if (!has_key)
@@ -485,15 +485,15 @@ struct Device::Impl {
     p.last_sent_handshake = now.mono;
     timers_any_authenticated_packet_traversal(p, now);
     timers_any_authenticated_packet_sent(p);
-    send(p, sink, r);
+    send(p, outbox, r);
     return drop<RecvResult>(Drop::kNone);
   }
 
-  RecvResult consume_response(const net::Path& from, Bytes m, Now now, Sink& sink) {
+  RecvResult consume_response(const net::Path& from, Bytes m, Now now, Outbox& outbox) {
     if (m.size() != kResponseSize)
       return drop<RecvResult>(Drop::kBadSize);
     const std::uint32_t sender = load_le32(m.data() + msg::kRespSender);
-    if (Drop d = check_handshake_macs(from, m, sender, now, sink); d != Drop::kNone) {
+    if (Drop d = check_handshake_macs(from, m, sender, now, outbox); d != Drop::kNone) {
       return drop<RecvResult>(d);
     }
     if (!has_key)
@@ -544,7 +544,7 @@ struct Device::Impl {
     timers_session_derived(p, now);
     timers_handshake_complete(p, now);
     // Confirm the session to the responder at once: staged data, or a keepalive.
-    send_keepalive(peer, now, sink);
+    send_keepalive(peer, now, outbox);
     return drop<RecvResult>(Drop::kNone);
   }
 
@@ -561,7 +561,7 @@ struct Device::Impl {
     return drop<RecvResult>(Drop::kNone);
   }
 
-  RecvResult consume_transport(const net::Path& from, Bytes m, Now now, Sink& sink) {
+  RecvResult consume_transport(const net::Path& from, Bytes m, Now now, Outbox& outbox) {
     if (m.size() < kKeepaliveSize)
       return drop<RecvResult>(Drop::kTooShort);
     auto entry = lookup_index(load_le32(m.data() + msg::kDataReceiver));
@@ -604,7 +604,7 @@ struct Device::Impl {
         p.previous = std::move(p.current);
         p.current = std::move(p.next);
         timers_handshake_complete(p, now);
-        flush_staged(peer, now, sink);
+        flush_staged(peer, now, outbox);
       }
       set_endpoint(p, from);  // roaming: only authenticated packets move the endpoint
       p.rx_bytes.fetch_add(m.size(), std::memory_order_relaxed);
@@ -615,7 +615,7 @@ struct Device::Impl {
       if (!p.sent_last_minute_handshake && p.current == kp && kp->initiator &&
           now.mono - kp->created > kRejectAfterTime - kKeepaliveTimeout - kRekeyTimeout) {
         p.sent_last_minute_handshake = true;
-        send_initiation(peer, now, sink, false);
+        send_initiation(peer, now, outbox, false);
       }
       if (plain_len > 0)
         timers_data_received(p, now);
@@ -734,7 +734,7 @@ std::optional<crypto::PublicKey> Device::public_key() const {
   return impl_->public_key;
 }
 
-SendResult Device::encapsulate(Bytes buf, std::size_t packet_len, Now now, Sink& sink) {
+SendResult Device::encapsulate(Bytes buf, std::size_t packet_len, Now now, Outbox& outbox) {
   Impl& d = *impl_;
   if (packet_len > kMaxContentSize || buf.size() < kSendHeadroom + packet_len + kSendTailroom) {
     return d.drop<SendResult>(Drop::kTooLarge);
@@ -772,7 +772,7 @@ SendResult Device::encapsulate(Bytes buf, std::size_t packet_len, Now now, Sink&
       return d.drop<SendResult>(Drop::kRoutingLoop);
     }
     if (!p.staged.empty())
-      d.flush_staged(peer, now, sink);
+      d.flush_staged(peer, now, outbox);
     bool usable = p.staged.empty() && p.current && d.keypair_usable(*p.current, now);
     if (usable) {
       nonce = p.current->send_nonce.fetch_add(1);
@@ -780,7 +780,7 @@ SendResult Device::encapsulate(Bytes buf, std::size_t packet_len, Now now, Sink&
     }
     if (!usable) {
       d.stage(p, packet);
-      d.send_initiation(peer, now, sink, false);
+      d.send_initiation(peer, now, outbox, false);
       SendResult r;
       r.verdict = Verdict::kQueued;
       return r;
@@ -793,7 +793,7 @@ SendResult Device::encapsulate(Bytes buf, std::size_t packet_len, Now now, Sink&
     // wireguard-go keepKeyFreshSending.
     if (nonce > kRekeyAfterMessages ||
         (kp->initiator && now.mono - kp->created > kRekeyAfterTime)) {
-      d.send_initiation(peer, now, sink, false);
+      d.send_initiation(peer, now, outbox, false);
     }
   }
   const std::size_t n = d.seal(*kp, nonce, buf, packet_len);
@@ -808,7 +808,7 @@ SendResult Device::encapsulate(Bytes buf, std::size_t packet_len, Now now, Sink&
   return r;
 }
 
-RecvResult Device::decapsulate(const net::Path& from, Bytes datagram, Now now, Sink& sink) {
+RecvResult Device::decapsulate(const net::Path& from, Bytes datagram, Now now, Outbox& outbox) {
   Impl& d = *impl_;
   auto type = msg::type_of(datagram);
   if (!type)
@@ -816,11 +816,11 @@ RecvResult Device::decapsulate(const net::Path& from, Bytes datagram, Now now, S
   std::shared_lock dlock(d.mu);
   switch (*type) {
     case kMessageTransport:
-      return d.consume_transport(from, datagram, now, sink);
+      return d.consume_transport(from, datagram, now, outbox);
     case kMessageInitiation:
-      return d.consume_initiation(from, datagram, now, sink);
+      return d.consume_initiation(from, datagram, now, outbox);
     case kMessageResponse:
-      return d.consume_response(from, datagram, now, sink);
+      return d.consume_response(from, datagram, now, outbox);
     case kMessageCookieReply:
       return d.consume_cookie_reply(datagram, now);
     default:
@@ -858,7 +858,7 @@ Lane Device::lane_of(const net::Path& from, ConstBytes datagram) const {
   return has_mac2 ? Lane::kWithMac2 : Lane::kOther;
 }
 
-void Device::tick(Now now, Sink& sink) {
+void Device::tick(Now now, Outbox& outbox) {
   Impl& d = *impl_;
   std::shared_lock dlock(d.mu);
   {
@@ -896,24 +896,24 @@ void Device::tick(Now now, Sink& sink) {
         ++p.handshake_attempts;
         if (p.endpoint)
           p.endpoint->local.reset();  // the sticky source may be stale
-        d.send_initiation(peer, now, sink, true);
+        d.send_initiation(peer, now, outbox, true);
       }
     }
     if (due(p.timer_new_handshake)) {
       // Data sent, nothing authenticated heard back for 15 s: renew the session.
       if (p.endpoint)
         p.endpoint->local.reset();
-      d.send_initiation(peer, now, sink, false);
+      d.send_initiation(peer, now, outbox, false);
     }
     if (due(p.timer_send_keepalive)) {
-      d.send_keepalive(peer, now, sink);
+      d.send_keepalive(peer, now, outbox);
       if (p.need_another_keepalive) {
         p.need_another_keepalive = false;
         p.timer_send_keepalive = now.mono + kKeepaliveTimeout;
       }
     }
     if (due(p.timer_persistent_keepalive) && p.persistent_keepalive > 0) {
-      d.send_keepalive(peer, now, sink);
+      d.send_keepalive(peer, now, outbox);
     }
   }
 }
@@ -931,7 +931,7 @@ Duration Device::next_deadline() const {
   return next;
 }
 
-ApplyError Device::apply(const ConfigDelta& delta, Now now, Sink& sink) {
+ApplyError Device::apply(const ConfigDelta& delta, Now now, Outbox& outbox) {
   Impl& d = *impl_;
   // Validate everything first: a delta is applied whole or not at all.
   {
@@ -1027,7 +1027,7 @@ ApplyError Device::apply(const ConfigDelta& delta, Now now, Sink& sink) {
         p.timer_persistent_keepalive = kNever;
       // wireguard-go sends one keepalive at once when persistent keepalive is switched on.
       if (turned_on && d.has_key && p.endpoint)
-        d.send_keepalive(peer, now, sink);
+        d.send_keepalive(peer, now, outbox);
     }
   }
   return {};

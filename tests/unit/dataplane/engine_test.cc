@@ -5,9 +5,14 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <future>
 #include <map>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "crypto/x25519.h"
 #include "platform/fake/fake_network.h"
@@ -443,6 +448,82 @@ TEST(ThreadedEngines, PingPongAndInterfaceRemovalStops) {
   a.engine->stop();
   EXPECT_EQ(stops, 1);
   EXPECT_EQ(a.engine->stop_reason(), StopReason::kRequested);
+}
+
+// Runs `body` on its own thread and fails the whole test binary if it has not returned after
+// `limit`: a self-deadlocked worker cannot be joined or unwound, so a hang must not hold up the
+// run (or pass as a timeout of the runner).
+void within(std::chrono::seconds limit, const char* what, const std::function<void()>& body) {
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> finished = done->get_future();
+  std::thread t([body, done] {
+    body();
+    done->set_value();
+  });
+  if (finished.wait_for(limit) != std::future_status::ready) {
+    std::fprintf(stderr, "FATAL: %s did not return within %llds (deadlock)\n", what,
+                 static_cast<long long>(limit.count()));
+    std::fflush(stderr);
+    std::_Exit(1);
+  }
+  t.join();
+}
+
+// b has a second address, 192.0.2.3, which a uses as b's endpoint: b's replies stick to it as
+// their source. Then the address disappears (Wi-Fi change, DHCP renewal): the next send from b
+// is refused by the "kernel" (the fake's EINVAL on a stale IP_PKTINFO), retried without the
+// source and reported `source_dropped`, and the engine makes the Device forget that source.
+class StaleSource : public PumpedEngines {
+ protected:
+  void SetUp() override {
+    b_.host.add_address(ip("192.0.2.3"));
+    connect(a_, "10.0.0.1", b_, "10.0.0.2", "192.0.2.3");
+    a_.tun->inject(testing::make_ip_packet(ip("10.0.0.1"), ip("10.0.0.2"), 10));
+    pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
+    ASSERT_EQ(b_.tun->take_written().size(), 1u);
+    auto snap = b_.engine->snapshot();
+    ASSERT_EQ(snap.peers.size(), 1u);
+    b_.host.remove_address(ip("192.0.2.3"));
+  }
+};
+
+// A timer-driven send: b received data and owes a keepalive 10 s later (worker 0's tick).
+// Before the Device's outputs were collected and sent after it returned, the tick held the
+// peer's lock while sending, the refused source called Device::forget_source, which takes the
+// same lock: the worker hung here.
+TEST_F(StaleSource, TimerDrivenSendWithRefusedSourceForgetsIt) {
+  const auto before = b_.engine->counters();
+  clock_.advance(std::chrono::seconds(11));
+  within(std::chrono::seconds(10), "tick with a refused source", [&] {
+    pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
+  });
+  const auto after = b_.engine->counters();
+  EXPECT_EQ(after.stale_sources - before.stale_sources, 1u);
+  EXPECT_GT(after.udp_sent, before.udp_sent);
+  // The source is forgotten: the next send leaves without it (no second refusal) and arrives.
+  b_.tun->inject(testing::make_ip_packet(ip("10.0.0.2"), ip("10.0.0.1"), 20));
+  within(std::chrono::seconds(10), "data after the refusal", [&] {
+    pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
+  });
+  EXPECT_EQ(a_.tun->take_written().size(), 1u);
+  EXPECT_EQ(b_.engine->counters().stale_sources, after.stale_sources);
+}
+
+// A send caused by data: b's session is past REJECT_AFTER_TIME, so a packet from b's TUN is
+// staged and a handshake initiation is sent from inside encapsulate (under the peer's lock in
+// the Device), with the stale source. Hung the same way before the fix.
+TEST_F(StaleSource, DataTriggeredSendWithRefusedSourceForgetsIt) {
+  const auto before = b_.engine->counters();
+  clock_.advance(std::chrono::seconds(181));
+  b_.tun->inject(testing::make_ip_packet(ip("10.0.0.2"), ip("10.0.0.1"), 30, 0x33));
+  within(std::chrono::seconds(10), "encapsulate with a refused source", [&] {
+    pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
+  });
+  EXPECT_GE(b_.engine->counters().stale_sources - before.stale_sources, 1u);
+  // The initiation went out without the source, a answered, and the staged packet arrived.
+  auto got = a_.tun->take_written();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], testing::make_ip_packet(ip("10.0.0.2"), ip("10.0.0.1"), 30, 0x33));
 }
 
 }  // namespace

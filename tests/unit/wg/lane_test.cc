@@ -53,11 +53,11 @@ class Lanes : public ::testing::Test {
 
   // A genuine initiation from `from` to `to` (to must be from's peer).
   std::vector<std::uint8_t> initiation(Node& from) {
-    from.sink.out.clear();
+    from.sink.out().clear();
     net.send_ip(from, test::ipv4_packet(from.tunnel_ip.c_str(), "10.0.0.2", 20));
-    EXPECT_FALSE(from.sink.out.empty());
-    auto bytes = from.sink.out.at(0).bytes;
-    from.sink.out.clear();
+    EXPECT_FALSE(from.sink.out().empty());
+    auto bytes = from.sink.out().at(0).bytes;
+    from.sink.out().clear();
     EXPECT_EQ(load_le32(bytes.data()), kMessageInitiation);
     return bytes;
   }
