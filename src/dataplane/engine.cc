@@ -236,15 +236,17 @@ class Worker {
     return gen;
   }
 
-  /// Waits until the worker installed generation `gen`, or stopped running.
-  void wait_installed(std::uint64_t gen) {
+  /// Waits until the worker installed generation `gen`, or stopped running; returns the bind
+  /// it replaced (still open: the caller closes it, or installs it again to undo).
+  std::unique_ptr<platform::UdpBind> wait_installed(std::uint64_t gen) {
     std::unique_lock lock(mailbox_mutex_);
     mailbox_cv_.wait(lock, [&] { return installed_generation_ >= gen || !running_; });
     if (installed_generation_ < gen && pending_bind_) {
       // The thread has exited; no one else touches the bind now.
-      install(std::move(pending_bind_));
+      retired_bind_ = install(std::move(pending_bind_));
       installed_generation_ = gen;
     }
+    return std::move(retired_bind_);
   }
 
   /// Copies `outputs` (a configuration change's, produced on the UAPI thread) for this worker
@@ -263,7 +265,10 @@ class Worker {
   }
 
   /// Installs a new bind (owner's thread, when no worker thread runs).
-  void install_now(std::unique_ptr<platform::UdpBind> bind) { install(std::move(bind)); }
+  /// Returns the bind it replaced.
+  std::unique_ptr<platform::UdpBind> install_now(std::unique_ptr<platform::UdpBind> bind) {
+    return install(std::move(bind));
+  }
 
   bool process_mailbox() {
     std::unique_ptr<platform::UdpBind> bind;
@@ -280,10 +285,11 @@ class Worker {
     if (bind) {
       if (loop_)
         unregister_bind();
-      install(std::move(bind));
+      std::unique_ptr<platform::UdpBind> old = install(std::move(bind));
       if (loop_)
         register_bind();
       std::lock_guard lock(mailbox_mutex_);
+      retired_bind_ = std::move(old);
       installed_generation_ = gen;
       mailbox_cv_.notify_all();
     }
@@ -566,7 +572,10 @@ class Worker {
       (void)loop_->remove(bind_->poll_fd(s));
   }
 
-  void install(std::unique_ptr<platform::UdpBind> bind) { bind_ = std::move(bind); }
+  std::unique_ptr<platform::UdpBind> install(std::unique_ptr<platform::UdpBind> bind) {
+    std::swap(bind_, bind);
+    return bind;
+  }
 
   void check(const platform::Status& s) {
     if (!s.ok()) {
@@ -610,7 +619,8 @@ class Worker {
 
   std::mutex mailbox_mutex_;
   std::condition_variable mailbox_cv_;
-  std::unique_ptr<platform::UdpBind> pending_bind_;                             // guarded
+  std::unique_ptr<platform::UdpBind> pending_bind_;  // guarded
+  std::unique_ptr<platform::UdpBind> retired_bind_;  // guarded: replaced, for wait_installed
   std::vector<std::pair<net::Path, std::vector<std::uint8_t>>> pending_sends_;  // guarded
   std::uint64_t posted_generation_ = 0;                                         // guarded
   std::uint64_t installed_generation_ = 0;                                      // guarded
@@ -690,18 +700,21 @@ platform::Result<std::vector<std::unique_ptr<platform::UdpBind>>> Engine::open_b
   return R::success(std::move(out));
 }
 
-void Engine::install_binds(std::vector<std::unique_ptr<platform::UdpBind>> binds) {
+std::vector<std::unique_ptr<platform::UdpBind>> Engine::install_binds(
+    std::vector<std::unique_ptr<platform::UdpBind>> binds) {
+  std::vector<std::unique_ptr<platform::UdpBind>> old(workers_.size());
   if (!started_) {
     for (std::size_t i = 0; i < workers_.size(); ++i)
-      workers_[i]->install_now(std::move(binds[i]));
-    return;
+      old[i] = workers_[i]->install_now(std::move(binds[i]));
+    return old;
   }
   std::vector<std::uint64_t> gens;
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     gens.push_back(workers_[i]->post_bind(std::move(binds[i])));
   }
   for (std::size_t i = 0; i < workers_.size(); ++i)
-    workers_[i]->wait_installed(gens[i]);
+    old[i] = workers_[i]->wait_installed(gens[i]);
+  return old;
 }
 
 void Engine::start() {
@@ -817,21 +830,30 @@ wg::ApplyError Engine::apply(const wg::ConfigDelta& delta) {
     }
   }
 
+  // The new sockets go into service before the Device sees the delta, so that everything sent
+  // while or after it is applied leaves from them: what apply() itself produces (the keepalive
+  // or initiation of a newly enabled PersistentKeepalive), and a tick or packet on any worker
+  // meanwhile. The old ones stay open until the Device accepted the delta, to undo.
+  std::vector<std::unique_ptr<platform::UdpBind>> replaced;
+  const std::uint16_t new_port = rebind ? fresh.front()->port() : old_port;
+  if (rebind)
+    replaced = install_binds(std::move(fresh));
+
   wg::Outbox outputs;
   wg::ApplyError err = device_->apply(delta, clock_.now(), outputs);
   if (err) {
     revert_marks();
-    return err;  // `fresh` closes the new sockets
+    if (rebind)
+      (void)install_binds(std::move(replaced));  // the new sockets close here
+    return err;
   }
   if (rebind) {
-    const std::uint16_t new_port = fresh.front()->port();
-    install_binds(std::move(fresh));
+    replaced.clear();  // the old port is free again
     port_ = new_port;
     platform::log_verbose("UDP bind has been updated: port %u", static_cast<unsigned>(new_port));
   }
   fwmark_ = new_mark;
-  // Worker 0 owns a socket; it sends what the Device produced (e.g. the keepalive that enabling
-  // PersistentKeepalive sends) from its mailbox.
+  // Worker 0 sends the Device's outputs from its (new) socket, through its mailbox.
   workers_.front()->post_datagrams(outputs);
   return {};
 }

@@ -121,6 +121,7 @@ class Engine final : public uapi::Handler {
 
   /// Applies a configuration delta whole or not at all. listen_port/fwmark changes rebind or
   /// re-mark every worker's sockets first; failure there means EADDRINUSE and nothing changes.
+  /// Everything sent while or after the delta is applied leaves from the new sockets.
   [[nodiscard]] wg::ApplyError apply(const wg::ConfigDelta& delta);
   /// The device's state with listen_port/fwmark filled in.
   wg::DeviceSnapshot snapshot() const;
@@ -146,8 +147,9 @@ class Engine final : public uapi::Handler {
   platform::Result<std::vector<std::unique_ptr<platform::UdpBind>>> open_binds(
       std::uint16_t port, std::uint32_t fwmark);
   /// Hands every worker its new bind and waits until all have switched (or swaps inline when
-  /// not started).
-  void install_binds(std::vector<std::unique_ptr<platform::UdpBind>> binds);
+  /// not started). Returns the binds they replaced, still open.
+  std::vector<std::unique_ptr<platform::UdpBind>> install_binds(
+      std::vector<std::unique_ptr<platform::UdpBind>> binds);
   void on_link_event(const platform::LinkEvent& event);
 
   std::unique_ptr<platform::TunDevice> tun_;

@@ -526,5 +526,51 @@ TEST_F(StaleSource, DataTriggeredSendWithRefusedSourceForgetsIt) {
   EXPECT_EQ(got[0], testing::make_ip_packet(ip("10.0.0.2"), ip("10.0.0.1"), 30, 0x33));
 }
 
+// Issue 11 §7: a `set` that changes listen_port and enables PersistentKeepalive (wg-quick up of
+// a file with ListenPort and PersistentKeepalive) makes the Device send at once (keepalive ⇒ no
+// session ⇒ handshake initiation). That datagram, and anything else sent from then on, must
+// leave from the new port: a peer answers to the port it came from. Threaded, because the
+// workers own the sockets; with the old order (Device first, then the new binds through the
+// mailboxes) worker 0 could send it from the old, about-to-close port. Repeated, with a new
+// port and a new peer (so the initiation is not rate-limited) each round.
+TEST(ThreadedEngines, DatagramsOfASetLeaveFromItsNewListenPort) {
+  platform::SystemClock clock;
+  FakeNetwork net;
+  Side b(net, "192.0.2.2", "wpltF", 2, 21, clock, 0);
+  FakeHost& a_host = net.add_host({ip("192.0.2.1")});
+  auto a_bind = a_host.open(platform::BindOptions{.port = 51820});
+  ASSERT_TRUE(a_bind.ok());
+  b.engine->start();
+  SeededRandom keys(77);
+
+  std::array<std::uint8_t, 2048> buf{};
+  std::array<Bytes, 1> bufs{Bytes(buf.data(), buf.size())};
+  std::array<std::size_t, 1> sizes{};
+  std::array<net::Path, 1> paths{};
+  for (int round = 0; round < 30; ++round) {
+    const auto port = static_cast<std::uint16_t>(20000 + round);
+    wg::ConfigDelta d;
+    d.private_key = b.private_key;
+    d.listen_port = port;
+    d.replace_peers = true;
+    wg::PeerDelta p;
+    p.public_key = crypto::derive_public_key(crypto::generate_private_key(keys));
+    p.endpoint = net::Endpoint{ip("192.0.2.1"), 51820};
+    p.persistent_keepalive = 25;
+    d.peers.push_back(p);
+    ASSERT_FALSE(b.engine->apply(d));
+    ASSERT_EQ(b.engine->port(), port);
+
+    pollfd pfd{a_bind.value->poll_fd(0), POLLIN, 0};
+    ASSERT_EQ(::poll(&pfd, 1, 2000), 1) << "round " << round << ": nothing sent";
+    platform::BatchResult r = a_bind.value->receive(0, bufs, sizes, paths);
+    ASSERT_EQ(r.count, 1u) << "round " << round;
+    EXPECT_EQ(buf[0], wg::kMessageInitiation) << "round " << round;
+    EXPECT_EQ(paths[0].remote.port, port) << "round " << round << ": sent from the old port";
+    EXPECT_EQ(a_bind.value->receive(0, bufs, sizes, paths).count, 0u) << "round " << round;
+  }
+  b.engine->stop();
+}
+
 }  // namespace
 }  // namespace warren::dataplane
