@@ -10,6 +10,8 @@
 //          └────────────────────────────────────────────────────┘               │
 //          ┌──────────── worker 1 ... n-1: the same, without timers ──────┐     │
 //   TUN qi ─► ... ─► bind i ──────────────────────────────────────────────┴─────┘
+//   Added transports (PathTransport, dataplane/transport.h): worker 0 receives from them; any
+//   worker sends a run of datagrams whose Path::transport is theirs through them.
 //
 // Ordering contract
 //   * Outgoing: the kernel steers each inner flow (by its hash) to one TUN queue, so one
@@ -60,6 +62,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <stdexcept>
 #include <system_error>
 
 #include "dataplane/handshake_queue.h"
@@ -182,6 +185,15 @@ class Worker {
                    [this](std::uint32_t) { process_tun(); }));
     register_bind();
     if (index_ == 0) {
+      // Worker 0 receives from the added transports (they are few and their peers' data rates
+      // are those of a relay or a tunnelled connection, not of the kernel's UDP).
+      for (std::size_t t = 1; t <= engine_.transports_.size(); ++t) {
+        const auto tag = static_cast<std::uint8_t>(t);
+        for (std::size_t src = 0; src < engine_.transport(tag).source_count(); ++src) {
+          check(loop.add(engine_.transport(tag).poll_fd(src), platform::kReadable,
+                         [this, tag, src](std::uint32_t) { process_transport(tag, src); }));
+        }
+      }
       arm_timer(engine_.clock_.now());
       if (engine_.link_monitor_) {
         check(loop.add(engine_.link_monitor_->poll_fd(), platform::kReadable,
@@ -333,16 +345,34 @@ class Worker {
 
   /// One UDP batch from `socket`: receive, decapsulate in place, write to the TUN.
   bool process_udp(std::size_t socket) {
-    const Now now = engine_.clock_.now();
     const std::span<const Bytes> bufs(udp_views_.data(), kMaxBatch);
     BatchResult r = bind_->receive(socket, bufs, udp_sizes_, paths_);
+    if (r.count > 0)
+      udp_received_.fetch_add(r.count, std::memory_order_relaxed);
+    return process_received(r);
+  }
+
+  /// One batch from source `source` of the transport tagged `tag` (worker 0): the same as UDP.
+  bool process_transport(std::uint8_t tag, std::size_t source) {
+    const std::span<const Bytes> bufs(udp_views_.data(), kMaxBatch);
+    BatchResult r = engine_.transport(tag).receive(source, bufs, udp_sizes_, paths_);
+    for (std::size_t i = 0; i < r.count; ++i)
+      paths_[i].transport = tag;  // replies and roaming go back over the same transport
+    if (r.count > 0)
+      transport_received_.fetch_add(r.count, std::memory_order_relaxed);
+    return process_received(r);
+  }
+
+  /// Decapsulates the datagrams a receive put in udp_views_/udp_sizes_/paths_ (handshakes to
+  /// the queue) and writes the packets to the TUN. True if any was received.
+  bool process_received(const BatchResult& r) {
     if (r.count == 0) {
       if (!r.would_block() && r.error != 0 && platform::log_enabled(platform::LogLevel::kDebug)) {
         platform::log_debug("Failed to receive packet: %s", std::strerror(r.error));
       }
       return false;
     }
-    udp_received_.fetch_add(r.count, std::memory_order_relaxed);
+    const Now now = engine_.clock_.now();
     if (r.count == kMaxBatch)
       receive_backlog_ = true;
     std::size_t n = 0;
@@ -458,6 +488,8 @@ class Worker {
     c.tun_read += tun_read_.load(std::memory_order_relaxed);
     c.udp_sent += udp_sent_.load(std::memory_order_relaxed);
     c.udp_received += udp_received_.load(std::memory_order_relaxed);
+    c.transport_sent += transport_sent_.load(std::memory_order_relaxed);
+    c.transport_received += transport_received_.load(std::memory_order_relaxed);
     c.tun_written += tun_written_.load(std::memory_order_relaxed);
     c.send_errors += send_errors_.load(std::memory_order_relaxed);
     c.stale_sources += stale_sources_.load(std::memory_order_relaxed);
@@ -536,21 +568,44 @@ class Worker {
     send_batch(one);
   }
 
+  // Sends each run of datagrams with the same Path::transport through that transport, in
+  // order: UDP (tag 0) through this worker's bind, any other tag through the engine's
+  // transport. A UDP-only batch is one run, one bind_->send, as before the seam.
   void send_batch(std::span<OutDatagram> datagrams) {
-    BatchResult s = bind_->send(datagrams);
-    udp_sent_.fetch_add(s.count, std::memory_order_relaxed);
-    if (s.count < datagrams.size()) {
-      send_errors_.fetch_add(datagrams.size() - s.count, std::memory_order_relaxed);
-      if (platform::log_enabled(platform::LogLevel::kDebug)) {
-        platform::log_debug("Failed to send %zu of %zu datagrams: %s", datagrams.size() - s.count,
-                            datagrams.size(), std::strerror(s.error));
-      }
+    for (std::size_t i = 0; i < datagrams.size();) {
+      const std::uint8_t tag = datagrams[i].path.transport;
+      std::size_t j = i + 1;
+      while (j < datagrams.size() && datagrams[j].path.transport == tag)
+        ++j;
+      send_run(tag, datagrams.subspan(i, j - i));
+      i = j;
     }
     for (const OutDatagram& d : datagrams) {
       // The kernel refused the sticky source (address gone): stop using it (rare path).
       if (d.source_dropped) {
         stale_sources_.fetch_add(1, std::memory_order_relaxed);
         engine_.device().forget_source(d.path);
+      }
+    }
+  }
+
+  void send_run(std::uint8_t tag, std::span<OutDatagram> run) {
+    BatchResult s;
+    if (tag == kUdpTransport) {
+      s = bind_->send(run);
+      udp_sent_.fetch_add(s.count, std::memory_order_relaxed);
+    } else if (engine_.has_transport(tag)) {
+      s = engine_.transport(tag).send(run);
+      transport_sent_.fetch_add(s.count, std::memory_order_relaxed);
+    } else {
+      s.error = ENETUNREACH;  // a path on a transport this engine does not have
+    }
+    if (s.count < run.size()) {
+      send_errors_.fetch_add(run.size() - s.count, std::memory_order_relaxed);
+      if (platform::log_enabled(platform::LogLevel::kDebug)) {
+        platform::log_debug("Failed to send %zu of %zu datagrams (transport %u): %s",
+                            run.size() - s.count, run.size(), static_cast<unsigned>(tag),
+                            std::strerror(s.error));
       }
     }
   }
@@ -626,6 +681,7 @@ class Worker {
   std::uint64_t installed_generation_ = 0;                                      // guarded
   bool running_ = false;                                                        // guarded
 
+  std::atomic<std::uint64_t> transport_sent_{0}, transport_received_{0};
   std::atomic<std::uint64_t> tun_read_{0}, udp_sent_{0}, udp_received_{0}, tun_written_{0},
       send_errors_{0}, stale_sources_{0}, handed_off_{0}, inbox_dropped_{0}, handshakes_done_{0};
   std::array<std::atomic<std::uint64_t>, wg::kHandshakeLanes> handshake_dropped_{};
@@ -762,6 +818,11 @@ bool Engine::pump() {
     did |= w->process_handshakes(kHandshakeBudget);
   }
   Worker& w0 = *workers_.front();
+  for (std::size_t t = 1; t <= transports_.size(); ++t) {
+    const auto tag = static_cast<std::uint8_t>(t);
+    for (std::size_t src = 0; src < transport(tag).source_count(); ++src)
+      did |= w0.process_transport(tag, src);
+  }
   if (link_monitor_)
     did |= w0.poll_link_monitor();
   EngineCounters before = counters();
@@ -858,8 +919,23 @@ wg::ApplyError Engine::apply(const wg::ConfigDelta& delta) {
   return {};
 }
 
+std::uint8_t Engine::add_transport(std::unique_ptr<PathTransport> transport) {
+  if (started_)
+    throw std::logic_error("Engine::add_transport after start()");
+  if (transports_.size() >= 255)
+    throw std::length_error("Engine::add_transport: 255 transports at most");
+  transports_.push_back(std::move(transport));
+  return static_cast<std::uint8_t>(transports_.size());
+}
+
 wg::DeviceSnapshot Engine::snapshot() const {
   wg::DeviceSnapshot s = device_->snapshot();
+  // A non-UDP path's `remote` is its transport's business, not a UDP endpoint: the UAPI shows
+  // no endpoint for it (wg show: "(none)"), so that no tool reads it back as one.
+  for (auto& p : s.peers) {
+    if (p.endpoint_transport != kUdpTransport)
+      p.endpoint.reset();
+  }
   s.listen_port = port_.load();
   s.fwmark = fwmark_.load();
   return s;

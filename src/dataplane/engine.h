@@ -32,6 +32,7 @@
 
 #include "base/random.h"
 #include "base/time.h"
+#include "dataplane/transport.h"
 #include "platform/clock.h"
 #include "platform/netlink.h"
 #include "platform/offloads.h"
@@ -74,8 +75,10 @@ const char* stop_reason_name(StopReason r);
 
 struct EngineCounters {
   std::uint64_t tun_read = 0;            ///< packets read from the TUN
-  std::uint64_t udp_sent = 0;            ///< datagrams handed to the kernel (data path + sink)
+  std::uint64_t udp_sent = 0;            ///< datagrams handed to the kernel (data path + Outbox)
   std::uint64_t udp_received = 0;        ///< datagrams received
+  std::uint64_t transport_sent = 0;      ///< datagrams handed to added transports (PathTransport)
+  std::uint64_t transport_received = 0;  ///< datagrams received from them
   std::uint64_t tun_written = 0;         ///< packets written to the TUN
   std::uint64_t send_errors = 0;         ///< datagrams the kernel refused or that were dropped
   std::uint64_t stale_sources = 0;       ///< sends retried without their sticky source
@@ -115,6 +118,12 @@ class Engine final : public uapi::Handler {
   /// Set before start(); it runs on a worker or the requesting thread and must not call stop().
   void set_on_stop(std::function<void(StopReason)> callback) { on_stop_ = std::move(callback); }
 
+  /// Adds a transport for peers' datagrams (see dataplane/transport.h) and returns its tag
+  /// (1, 2, ...), the net::Path::transport of paths over it: wg::PeerDelta::transport with an
+  /// endpoint sends a peer's datagrams through it, and datagrams it receives roam peers to it.
+  /// Before start() only (throws std::logic_error after; at most 255).
+  std::uint8_t add_transport(std::unique_ptr<PathTransport> transport);
+
   /// Single-threaded mode: processes whatever is ready on every worker (one batch per source),
   /// mailboxes, and Device::tick when due. Returns true if anything was done.
   bool pump();
@@ -151,6 +160,8 @@ class Engine final : public uapi::Handler {
   std::vector<std::unique_ptr<platform::UdpBind>> install_binds(
       std::vector<std::unique_ptr<platform::UdpBind>> binds);
   void on_link_event(const platform::LinkEvent& event);
+  bool has_transport(std::uint8_t tag) const { return tag >= 1 && tag <= transports_.size(); }
+  PathTransport& transport(std::uint8_t tag) { return *transports_[tag - 1]; }
 
   std::unique_ptr<platform::TunDevice> tun_;
   platform::BindFactory& binds_;
@@ -158,6 +169,7 @@ class Engine final : public uapi::Handler {
   std::unique_ptr<wg::Device> device_;
   std::unique_ptr<platform::LinkMonitor> link_monitor_;
   EngineOptions options_;
+  std::vector<std::unique_ptr<PathTransport>> transports_;  // tag t at t - 1; fixed once started
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   bool started_ = false;

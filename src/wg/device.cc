@@ -210,10 +210,11 @@ struct Device::Impl {
 
   // Peer lock held. Every endpoint change goes through here so the book stays exact.
   void set_endpoint(Peer& p, const net::Path& to) {
-    if (!p.endpoint || p.endpoint->remote.address != to.remote.address) {
+    if (!p.endpoint || p.endpoint->remote.address != to.remote.address ||
+        p.endpoint->transport != to.transport) {
       if (p.endpoint)
-        endpoint_book.remove(p.endpoint->remote.address);
-      endpoint_book.add(to.remote.address);
+        endpoint_book.remove(p.endpoint->remote.address, p.endpoint->transport);
+      endpoint_book.add(to.remote.address, to.transport);
     }
     p.endpoint = to;
   }
@@ -653,7 +654,7 @@ struct Device::Impl {
       delete_keypair(peer->next);
       peer->staged.clear();
       if (peer->endpoint)
-        endpoint_book.remove(peer->endpoint->remote.address);
+        endpoint_book.remove(peer->endpoint->remote.address, peer->endpoint->transport);
       peer->endpoint.reset();
     }
     allowed.remove_peer(peer->id);
@@ -850,7 +851,7 @@ Lane Device::lane_of(const net::Path& from, ConstBytes datagram) const {
       !(*type == kMessageResponse && datagram.size() == kResponseSize)) {
     return Lane::kDirect;
   }
-  if (impl_->endpoint_book.contains(from.remote.address))
+  if (impl_->endpoint_book.contains(from.remote.address, from.transport))
     return Lane::kKnownEndpoint;
   const ConstBytes mac2 = datagram.subspan(msg::mac2_offset(*type), crypto::kMacSize);
   const bool has_mac2 =
@@ -1013,7 +1014,7 @@ ApplyError Device::apply(const ConfigDelta& delta, Now now, Outbox& outbox) {
     if (pd.preshared_key)
       p.preshared_key = *pd.preshared_key;
     if (pd.endpoint)
-      d.set_endpoint(p, net::Path{*pd.endpoint, std::nullopt, 0});
+      d.set_endpoint(p, net::Path{*pd.endpoint, std::nullopt, 0, pd.transport});
     if (pd.replace_allowed_ips)
       d.allowed.remove_peer(p.id);
     for (const auto& pfx : pd.allowed_ips_remove)
@@ -1051,8 +1052,10 @@ DeviceSnapshot Device::snapshot() const {
     PeerSnapshot ps;
     ps.public_key = p.public_key;
     ps.preshared_key = p.preshared_key;
-    if (p.endpoint)
+    if (p.endpoint) {
       ps.endpoint = p.endpoint->remote;
+      ps.endpoint_transport = p.endpoint->transport;
+    }
     const auto wall = p.last_handshake_wall.count();
     ps.last_handshake_sec = wall / 1000000000;
     ps.last_handshake_nsec = wall % 1000000000;
