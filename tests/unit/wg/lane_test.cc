@@ -42,6 +42,19 @@ TEST(EndpointBook, MappedAndPlainIpv4AreOneAddress) {
   EXPECT_FALSE(book.contains(ip("::ffff:192.0.2.7")));
 }
 
+// The transport tag (net::Path::transport) is part of the address: the same address over
+// another transport is not a known endpoint.
+TEST(EndpointBook, TransportTagIsPartOfTheAddress) {
+  EndpointBook book;
+  book.add(ip("192.0.2.7"), 3);
+  EXPECT_TRUE(book.contains(ip("192.0.2.7"), 3));
+  EXPECT_FALSE(book.contains(ip("192.0.2.7")));
+  book.add(ip("192.0.2.7"));
+  book.remove(ip("192.0.2.7"), 3);
+  EXPECT_FALSE(book.contains(ip("192.0.2.7"), 3));
+  EXPECT_TRUE(book.contains(ip("192.0.2.7")));
+}
+
 class Lanes : public ::testing::Test {
  protected:
   Lanes()
