@@ -6,6 +6,8 @@
 ///                                  queue i
 ///   worker 0 also:                 timer ──► Device::tick;  link monitor ──► MTU / deletion
 ///   any thread:                    apply() / snapshot()  (the UAPI handler)
+///   added transports:              worker 0 receives; any worker sends by Path::transport
+///                                  (dataplane/transport.h: the path seam; tag 0 = UDP binds)
 ///
 /// Every worker owns one TUN queue and one UDP bind; all binds share one port (SO_REUSEPORT),
 /// so the kernel keeps each remote 4-tuple on one worker and each inner flow on one TUN queue.
