@@ -10,6 +10,8 @@
 //          └────────────────────────────────────────────────────┘               │
 //          ┌──────────── worker 1 ... n-1: the same, without timers ──────┐     │
 //   TUN qi ─► ... ─► bind i ──────────────────────────────────────────────┴─────┘
+//   Added transports (PathTransport, dataplane/transport.h): worker 0 receives from them; any
+//   worker sends a run of datagrams whose Path::transport is theirs through them.
 //
 // Ordering contract
 //   * Outgoing: the kernel steers each inner flow (by its hash) to one TUN queue, so one
@@ -35,10 +37,13 @@
 //     Receiving, and so established peers' data, never waits behind handshake work; under a
 //     flood the excess is dropped in user space at the cost of a copy instead of in a full
 //     socket buffer, where it would take data packets with it.
-//   * Replies the Device produces while handling a packet go out through the worker's own
-//     socket: those of a data packet (staged packets, keepalives) at once, before the rest of
-//     its batch; those of queued handshakes (responses, cookie replies) gathered and sent in
-//     one sendmmsg per round.
+//   * The Device never calls out: what a call produces besides its verdict (responses, cookie
+//     replies, keepalives, initiations, staged packets) is appended to the worker's wg::Outbox
+//     and sent through the worker's own socket once the call returned, in the order produced:
+//     after a TUN batch's encapsulation, before that batch's packets (staged packets are older);
+//     after a receive batch; after a round of queued handshakes (one sendmmsg per kMaxBatch);
+//     after a tick. Only then are refused sticky sources forgotten (Device::forget_source),
+//     which would deadlock from inside a Device call that holds the peer's lock.
 //   * Timers: worker 0 runs Device::tick at the device's next deadline (the top of its timer
 //     heap, an atomic load). A packet on any worker may make that deadline earlier: after each
 //     loop round a worker compares it with the time worker 0's timer is armed for and, when
@@ -48,7 +53,8 @@
 //     (it locks internally); sockets are per worker, so a listen_port change opens the new
 //     binds first (failure ⇒ EADDRINUSE, nothing changed) and then hands each worker its new
 //     bind through its mailbox; the old bind is closed by the worker that owned it. Datagrams
-//     the Device emits during apply() are queued to worker 0's mailbox.
+//     the Device emits during apply() are collected and queued to worker 0's mailbox after
+//     the new binds are installed, so they leave from the new port.
 //
 // No allocation per packet: each worker owns 2 × kMaxBatch buffers of 64 KiB (allocated
 // uninitialised, so only the bytes packets touch are ever paged in) plus fixed arrays of
@@ -59,6 +65,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <stdexcept>
 #include <system_error>
 
 #include "dataplane/handshake_queue.h"
@@ -114,9 +121,6 @@ constexpr std::array<std::size_t, wg::kHandshakeLanes> kHandshakeLaneSlots = {25
 // the flood outruns it): receiving then comes first, and only a quarter of that is spent.
 constexpr std::size_t kHandshakeBudget = 64;
 constexpr std::size_t kHandshakeBudgetBacklogged = kHandshakeBudget / 4;
-// Replies up to this size are gathered and sent with one sendmmsg per round; a larger datagram
-// (a staged data packet flushed when a handshake completes) flushes them and goes alone.
-constexpr std::size_t kGatheredReplyMax = 128;
 
 // A hash of an IP packet's flow (addresses, protocol, and TCP/UDP/SCTP ports of an IPv4 packet
 // or an IPv6 packet without extension headers). Every packet of one flow gets the same value;
@@ -158,8 +162,6 @@ class Worker {
       : engine_(engine),
         index_(index),
         bind_(std::move(bind)),
-        sink_(*this),
-        gathering_sink_(*this),
         handshakes_(kHandshakeLaneSlots),
         tun_memory_(new std::uint8_t[kTunSlot * kMaxBatch]),
         udp_memory_(new std::uint8_t[kUdpSlot * kMaxBatch]) {
@@ -186,6 +188,15 @@ class Worker {
                    [this](std::uint32_t) { process_tun(); }));
     register_bind();
     if (index_ == 0) {
+      // Worker 0 receives from the added transports (they are few and their peers' data rates
+      // are those of a relay or a tunnelled connection, not of the kernel's UDP).
+      for (std::size_t t = 1; t <= engine_.transports_.size(); ++t) {
+        const auto tag = static_cast<std::uint8_t>(t);
+        for (std::size_t src = 0; src < engine_.transport(tag).source_count(); ++src) {
+          check(loop.add(engine_.transport(tag).poll_fd(src), platform::kReadable,
+                         [this, tag, src](std::uint32_t) { process_transport(tag, src); }));
+        }
+      }
       arm_timer(engine_.clock_.now());
       if (engine_.link_monitor_) {
         check(loop.add(engine_.link_monitor_->poll_fd(), platform::kReadable,
@@ -247,27 +258,39 @@ class Worker {
     return gen;
   }
 
-  /// Waits until the worker installed generation `gen`, or stopped running.
-  void wait_installed(std::uint64_t gen) {
+  /// Waits until the worker installed generation `gen`, or stopped running; returns the bind
+  /// it replaced (still open: the caller closes it, or installs it again to undo).
+  std::unique_ptr<platform::UdpBind> wait_installed(std::uint64_t gen) {
     std::unique_lock lock(mailbox_mutex_);
     mailbox_cv_.wait(lock, [&] { return installed_generation_ >= gen || !running_; });
     if (installed_generation_ < gen && pending_bind_) {
       // The thread has exited; no one else touches the bind now.
-      install(std::move(pending_bind_));
+      retired_bind_ = install(std::move(pending_bind_));
       installed_generation_ = gen;
     }
+    return std::move(retired_bind_);
   }
 
-  void post_datagram(const net::Path& to, ConstBytes datagram) {
+  /// Copies `outputs` (a configuration change's, produced on the UAPI thread) for this worker
+  /// to send from its own socket.
+  void post_datagrams(const wg::Outbox& outputs) {
+    if (outputs.empty())
+      return;
     {
       std::lock_guard lock(mailbox_mutex_);
-      pending_sends_.emplace_back(to, std::vector<std::uint8_t>(datagram.begin(), datagram.end()));
+      for (std::size_t i = 0; i < outputs.size(); ++i) {
+        ConstBytes d = outputs.datagram(i);
+        pending_sends_.emplace_back(outputs.path(i), std::vector<std::uint8_t>(d.begin(), d.end()));
+      }
     }
     wake();
   }
 
   /// Installs a new bind (owner's thread, when no worker thread runs).
-  void install_now(std::unique_ptr<platform::UdpBind> bind) { install(std::move(bind)); }
+  /// Returns the bind it replaced.
+  std::unique_ptr<platform::UdpBind> install_now(std::unique_ptr<platform::UdpBind> bind) {
+    return install(std::move(bind));
+  }
 
   bool process_mailbox() {
     std::unique_ptr<platform::UdpBind> bind;
@@ -284,10 +307,11 @@ class Worker {
     if (bind) {
       if (loop_)
         unregister_bind();
-      install(std::move(bind));
+      std::unique_ptr<platform::UdpBind> old = install(std::move(bind));
       if (loop_)
         register_bind();
       std::lock_guard lock(mailbox_mutex_);
+      retired_bind_ = std::move(old);
       installed_generation_ = gen;
       mailbox_cv_.notify_all();
     }
@@ -316,11 +340,14 @@ class Worker {
     tun_read_.fetch_add(r.count, std::memory_order_relaxed);
     std::size_t n = 0;
     for (std::size_t i = 0; i < r.count; ++i) {
-      wg::SendResult s = engine_.device_->encapsulate(tun_views_[i], tun_sizes_[i], now, sink_);
+      wg::SendResult s = engine_.device_->encapsulate(tun_views_[i], tun_sizes_[i], now, outbox_);
       if (s.verdict == wg::Verdict::kToNetwork) {
         out_[n++] = OutDatagram{ConstBytes(tun_views_[i].data(), s.length), s.to, false};
       }
     }
+    // What the Device produced besides the verdicts (packets staged before a session existed,
+    // initiations) is older than this batch's packets: it goes first.
+    flush_outbox();
     if (n > 0)
       send_batch(std::span<OutDatagram>(out_.data(), n));
     return true;
@@ -328,16 +355,34 @@ class Worker {
 
   /// One UDP batch from `socket`: receive, decapsulate in place, write to the TUN.
   bool process_udp(std::size_t socket) {
-    const Now now = engine_.clock_.now();
     const std::span<const Bytes> bufs(udp_views_.data(), kMaxBatch);
     BatchResult r = bind_->receive(socket, bufs, udp_sizes_, paths_);
+    if (r.count > 0)
+      udp_received_.fetch_add(r.count, std::memory_order_relaxed);
+    return process_received(r);
+  }
+
+  /// One batch from source `source` of the transport tagged `tag` (worker 0): the same as UDP.
+  bool process_transport(std::uint8_t tag, std::size_t source) {
+    const std::span<const Bytes> bufs(udp_views_.data(), kMaxBatch);
+    BatchResult r = engine_.transport(tag).receive(source, bufs, udp_sizes_, paths_);
+    for (std::size_t i = 0; i < r.count; ++i)
+      paths_[i].transport = tag;  // replies and roaming go back over the same transport
+    if (r.count > 0)
+      transport_received_.fetch_add(r.count, std::memory_order_relaxed);
+    return process_received(r);
+  }
+
+  /// Decapsulates the datagrams a receive put in udp_views_/udp_sizes_/paths_ (handshakes to
+  /// the queue) and writes the packets to the TUN. True if any was received.
+  bool process_received(const BatchResult& r) {
     if (r.count == 0) {
       if (!r.would_block() && r.error != 0 && platform::log_enabled(platform::LogLevel::kDebug)) {
         platform::log_debug("Failed to receive packet: %s", std::strerror(r.error));
       }
       return false;
     }
-    udp_received_.fetch_add(r.count, std::memory_order_relaxed);
+    const Now now = engine_.clock_.now();
     if (r.count == kMaxBatch)
       receive_backlog_ = true;
     std::size_t n = 0;
@@ -353,11 +398,12 @@ class Worker {
                                                                        std::memory_order_relaxed);
         continue;
       }
-      wg::RecvResult d = engine_.device_->decapsulate(paths_[i], datagram, now, sink_);
+      wg::RecvResult d = engine_.device_->decapsulate(paths_[i], datagram, now, outbox_);
       if (d.verdict == wg::Verdict::kToTun && d.length > 0) {
         tun_out_[n++] = ConstBytes(datagram.data() + d.offset, d.length);
       }
     }
+    flush_outbox();  // keepalives and staged packets released by a confirmed session
     if (n > 0)
       write_tun(distribute(n));
     return true;
@@ -375,11 +421,11 @@ class Worker {
       if (e == nullptr)
         break;
       // A handshake message never yields a packet for the TUN: its verdict is a drop (counted
-      // by the Device) or "consumed", and what it produces went to the sink.
-      (void)engine_.device_->decapsulate(e->from, e->datagram(), now, gathering_sink_);
+      // by the Device) or "consumed", and what it produces waits in the outbox.
+      (void)engine_.device_->decapsulate(e->from, e->datagram(), now, outbox_);
       handshakes_.pop();
     }
-    gathering_sink_.flush();
+    flush_outbox();  // the round's replies: one sendmmsg (per kMaxBatch)
     handshakes_done_.fetch_add(done, std::memory_order_relaxed);
     return true;
   }
@@ -427,7 +473,8 @@ class Worker {
   /// Runs due device timers (worker 0); returns the next deadline. tick() visits only due
   /// peers, so a call with nothing due costs a lock and a comparison.
   MonoTime run_timers(Now now) {
-    engine_.device_->tick(now, sink_);
+    engine_.device_->tick(now, outbox_);
+    flush_outbox();
     return engine_.device_->next_deadline();
   }
 
@@ -451,6 +498,8 @@ class Worker {
     c.tun_read += tun_read_.load(std::memory_order_relaxed);
     c.udp_sent += udp_sent_.load(std::memory_order_relaxed);
     c.udp_received += udp_received_.load(std::memory_order_relaxed);
+    c.transport_sent += transport_sent_.load(std::memory_order_relaxed);
+    c.transport_received += transport_received_.load(std::memory_order_relaxed);
     c.tun_written += tun_written_.load(std::memory_order_relaxed);
     c.send_errors += send_errors_.load(std::memory_order_relaxed);
     c.stale_sources += stale_sources_.load(std::memory_order_relaxed);
@@ -469,50 +518,6 @@ class Worker {
   }
 
  private:
-  // The Device's output for this worker: straight out of this worker's socket.
-  class BindSink final : public wg::Sink {
-   public:
-    explicit BindSink(Worker& w) : worker_(w) {}
-    void send_datagram(const net::Path& to, ConstBytes datagram) override {
-      worker_.send_one(to, datagram);
-    }
-
-   private:
-    Worker& worker_;
-  };
-
-  // The Device's output while the worker handles queued handshakes: small replies are copied
-  // and sent together by flush() (one sendmmsg instead of one per cookie reply under a flood);
-  // a large datagram first flushes what is gathered, so the order out of the socket is kept.
-  class GatheringSink final : public wg::Sink {
-   public:
-    explicit GatheringSink(Worker& w) : worker_(w) {}
-    void send_datagram(const net::Path& to, ConstBytes datagram) override {
-      if (datagram.size() > kGatheredReplyMax) {
-        flush();
-        worker_.send_one(to, datagram);
-        return;
-      }
-      if (count_ == kMaxBatch)
-        flush();
-      std::memcpy(bytes_[count_].data(), datagram.data(), datagram.size());
-      out_[count_] = OutDatagram{ConstBytes(bytes_[count_].data(), datagram.size()), to, false};
-      ++count_;
-    }
-    void flush() {
-      if (count_ == 0)
-        return;
-      worker_.send_batch(std::span<OutDatagram>(out_.data(), count_));
-      count_ = 0;
-    }
-
-   private:
-    Worker& worker_;
-    std::size_t count_ = 0;
-    std::array<std::array<std::uint8_t, kGatheredReplyMax>, kMaxBatch> bytes_{};
-    std::array<OutDatagram, kMaxBatch> out_{};
-  };
-
   // Keeps in tun_out_ the packets whose flow belongs to this worker's queue and hands the others
   // to their queue's worker; returns how many stay. Writing each flow to the queue of its hash
   // teaches the kernel's TUN flow table (automq) that queue, so the flow's outgoing packets are
@@ -550,26 +555,67 @@ class Worker {
       engine_.request_stop(StopReason::kInterfaceGone);
   }
 
+  // Sends what the Device appended to outbox_ during the calls since the last flush, in order,
+  // kMaxBatch datagrams per send, and empties it. Runs after the Device call returned, so a
+  // refused source may call back into the Device (send_batch → forget_source).
+  void flush_outbox() {
+    if (const std::uint64_t d = outbox_.dropped(); d != outbox_dropped_seen_) {
+      send_errors_.fetch_add(d - outbox_dropped_seen_, std::memory_order_relaxed);
+      outbox_dropped_seen_ = d;
+    }
+    for (std::size_t i = 0; i < outbox_.size();) {
+      const std::size_t m = std::min(kMaxBatch, outbox_.size() - i);
+      for (std::size_t j = 0; j < m; ++j)
+        flush_out_[j] = OutDatagram{outbox_.datagram(i + j), outbox_.path(i + j), false};
+      send_batch(std::span<OutDatagram>(flush_out_.data(), m));
+      i += m;
+    }
+    outbox_.clear();
+  }
+
   void send_one(const net::Path& to, ConstBytes datagram) {
     std::array<OutDatagram, 1> one{OutDatagram{datagram, to, false}};
     send_batch(one);
   }
 
+  // Sends each run of datagrams with the same Path::transport through that transport, in
+  // order: UDP (tag 0) through this worker's bind, any other tag through the engine's
+  // transport. A UDP-only batch is one run, one bind_->send, as before the seam.
   void send_batch(std::span<OutDatagram> datagrams) {
-    BatchResult s = bind_->send(datagrams);
-    udp_sent_.fetch_add(s.count, std::memory_order_relaxed);
-    if (s.count < datagrams.size()) {
-      send_errors_.fetch_add(datagrams.size() - s.count, std::memory_order_relaxed);
-      if (platform::log_enabled(platform::LogLevel::kDebug)) {
-        platform::log_debug("Failed to send %zu of %zu datagrams: %s", datagrams.size() - s.count,
-                            datagrams.size(), std::strerror(s.error));
-      }
+    for (std::size_t i = 0; i < datagrams.size();) {
+      const std::uint8_t tag = datagrams[i].path.transport;
+      std::size_t j = i + 1;
+      while (j < datagrams.size() && datagrams[j].path.transport == tag)
+        ++j;
+      send_run(tag, datagrams.subspan(i, j - i));
+      i = j;
     }
     for (const OutDatagram& d : datagrams) {
       // The kernel refused the sticky source (address gone): stop using it (rare path).
       if (d.source_dropped) {
         stale_sources_.fetch_add(1, std::memory_order_relaxed);
         engine_.device().forget_source(d.path);
+      }
+    }
+  }
+
+  void send_run(std::uint8_t tag, std::span<OutDatagram> run) {
+    BatchResult s;
+    if (tag == kUdpTransport) {
+      s = bind_->send(run);
+      udp_sent_.fetch_add(s.count, std::memory_order_relaxed);
+    } else if (engine_.has_transport(tag)) {
+      s = engine_.transport(tag).send(run);
+      transport_sent_.fetch_add(s.count, std::memory_order_relaxed);
+    } else {
+      s.error = ENETUNREACH;  // a path on a transport this engine does not have
+    }
+    if (s.count < run.size()) {
+      send_errors_.fetch_add(run.size() - s.count, std::memory_order_relaxed);
+      if (platform::log_enabled(platform::LogLevel::kDebug)) {
+        platform::log_debug("Failed to send %zu of %zu datagrams (transport %u): %s",
+                            run.size() - s.count, run.size(), static_cast<unsigned>(tag),
+                            std::strerror(s.error));
       }
     }
   }
@@ -601,7 +647,10 @@ class Worker {
       (void)loop_->remove(bind_->poll_fd(s));
   }
 
-  void install(std::unique_ptr<platform::UdpBind> bind) { bind_ = std::move(bind); }
+  std::unique_ptr<platform::UdpBind> install(std::unique_ptr<platform::UdpBind> bind) {
+    std::swap(bind_, bind);
+    return bind;
+  }
 
   void check(const platform::Status& s) {
     if (!s.ok()) {
@@ -613,8 +662,9 @@ class Worker {
   Engine& engine_;
   const std::size_t index_;
   std::unique_ptr<platform::UdpBind> bind_;
-  BindSink sink_;
-  GatheringSink gathering_sink_;
+  // The Device's outputs of this worker's calls, sent by flush_outbox() after each call site.
+  wg::Outbox outbox_;
+  std::uint64_t outbox_dropped_seen_ = 0;
   HandshakeQueue handshakes_;
   bool receive_backlog_ = false;  // a receive batch this round came back full
   std::unique_ptr<platform::EventLoop> loop_;
@@ -629,6 +679,7 @@ class Worker {
   std::array<std::size_t, kMaxBatch> udp_sizes_{};
   std::array<net::Path, kMaxBatch> paths_{};
   std::array<OutDatagram, kMaxBatch> out_{};
+  std::array<OutDatagram, kMaxBatch> flush_out_{};
   std::array<ConstBytes, kMaxBatch> tun_out_{};
   std::vector<std::vector<ConstBytes>> handoff_;  // per target worker, capacity kMaxBatch
 
@@ -643,32 +694,18 @@ class Worker {
 
   std::mutex mailbox_mutex_;
   std::condition_variable mailbox_cv_;
-  std::unique_ptr<platform::UdpBind> pending_bind_;                             // guarded
+  std::unique_ptr<platform::UdpBind> pending_bind_;  // guarded
+  std::unique_ptr<platform::UdpBind> retired_bind_;  // guarded: replaced, for wait_installed
   std::vector<std::pair<net::Path, std::vector<std::uint8_t>>> pending_sends_;  // guarded
   std::uint64_t posted_generation_ = 0;                                         // guarded
   std::uint64_t installed_generation_ = 0;                                      // guarded
   bool running_ = false;                                                        // guarded
 
+  std::atomic<std::uint64_t> transport_sent_{0}, transport_received_{0};
   std::atomic<std::uint64_t> tun_read_{0}, udp_sent_{0}, udp_received_{0}, tun_written_{0},
       send_errors_{0}, stale_sources_{0}, handed_off_{0}, inbox_dropped_{0}, handshakes_done_{0};
   std::array<std::atomic<std::uint64_t>, wg::kHandshakeLanes> handshake_dropped_{};
 };
-
-namespace {
-
-// The Device's output during apply() (UAPI thread): handed to worker 0, which owns a socket.
-class PostingSink final : public wg::Sink {
- public:
-  explicit PostingSink(Worker& w) : worker_(w) {}
-  void send_datagram(const net::Path& to, ConstBytes datagram) override {
-    worker_.post_datagram(to, datagram);
-  }
-
- private:
-  Worker& worker_;
-};
-
-}  // namespace
 
 Engine::Engine(std::unique_ptr<platform::TunDevice> tun, platform::BindFactory& binds,
                platform::Clock& clock, RandomSource& rng,
@@ -739,18 +776,21 @@ platform::Result<std::vector<std::unique_ptr<platform::UdpBind>>> Engine::open_b
   return R::success(std::move(out));
 }
 
-void Engine::install_binds(std::vector<std::unique_ptr<platform::UdpBind>> binds) {
+std::vector<std::unique_ptr<platform::UdpBind>> Engine::install_binds(
+    std::vector<std::unique_ptr<platform::UdpBind>> binds) {
+  std::vector<std::unique_ptr<platform::UdpBind>> old(workers_.size());
   if (!started_) {
     for (std::size_t i = 0; i < workers_.size(); ++i)
-      workers_[i]->install_now(std::move(binds[i]));
-    return;
+      old[i] = workers_[i]->install_now(std::move(binds[i]));
+    return old;
   }
   std::vector<std::uint64_t> gens;
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     gens.push_back(workers_[i]->post_bind(std::move(binds[i])));
   }
   for (std::size_t i = 0; i < workers_.size(); ++i)
-    workers_[i]->wait_installed(gens[i]);
+    old[i] = workers_[i]->wait_installed(gens[i]);
+  return old;
 }
 
 void Engine::start() {
@@ -804,6 +844,11 @@ bool Engine::pump() {
     did |= w->process_handshakes(kHandshakeBudget);
   }
   Worker& w0 = *workers_.front();
+  for (std::size_t t = 1; t <= transports_.size(); ++t) {
+    const auto tag = static_cast<std::uint8_t>(t);
+    for (std::size_t src = 0; src < transport(tag).source_count(); ++src)
+      did |= w0.process_transport(tag, src);
+  }
   if (link_monitor_)
     did |= w0.poll_link_monitor();
   EngineCounters before = counters();
@@ -872,25 +917,52 @@ wg::ApplyError Engine::apply(const wg::ConfigDelta& delta) {
     }
   }
 
-  PostingSink sink(*workers_.front());
-  wg::ApplyError err = device_->apply(delta, clock_.now(), sink);
+  // The new sockets go into service before the Device sees the delta, so that everything sent
+  // while or after it is applied leaves from them: what apply() itself produces (the keepalive
+  // or initiation of a newly enabled PersistentKeepalive), and a tick or packet on any worker
+  // meanwhile. The old ones stay open until the Device accepted the delta, to undo.
+  std::vector<std::unique_ptr<platform::UdpBind>> replaced;
+  const std::uint16_t new_port = rebind ? fresh.front()->port() : old_port;
+  if (rebind)
+    replaced = install_binds(std::move(fresh));
+
+  wg::Outbox outputs;
+  wg::ApplyError err = device_->apply(delta, clock_.now(), outputs);
   if (err) {
     revert_marks();
-    return err;  // `fresh` closes the new sockets
+    if (rebind)
+      (void)install_binds(std::move(replaced));  // the new sockets close here
+    return err;
   }
   wake_timers_if_earlier();
   if (rebind) {
-    const std::uint16_t new_port = fresh.front()->port();
-    install_binds(std::move(fresh));
+    replaced.clear();  // the old port is free again
     port_ = new_port;
     platform::log_verbose("UDP bind has been updated: port %u", static_cast<unsigned>(new_port));
   }
   fwmark_ = new_mark;
+  // Worker 0 sends the Device's outputs from its (new) socket, through its mailbox.
+  workers_.front()->post_datagrams(outputs);
   return {};
+}
+
+std::uint8_t Engine::add_transport(std::unique_ptr<PathTransport> transport) {
+  if (started_)
+    throw std::logic_error("Engine::add_transport after start()");
+  if (transports_.size() >= 255)
+    throw std::length_error("Engine::add_transport: 255 transports at most");
+  transports_.push_back(std::move(transport));
+  return static_cast<std::uint8_t>(transports_.size());
 }
 
 wg::DeviceSnapshot Engine::snapshot() const {
   wg::DeviceSnapshot s = device_->snapshot();
+  // A non-UDP path's `remote` is its transport's business, not a UDP endpoint: the UAPI shows
+  // no endpoint for it (wg show: "(none)"), so that no tool reads it back as one.
+  for (auto& p : s.peers) {
+    if (p.endpoint_transport != kUdpTransport)
+      p.endpoint.reset();
+  }
   s.listen_port = port_.load();
   s.fwmark = fwmark_.load();
   return s;

@@ -6,6 +6,8 @@
 ///                                  queue i
 ///   worker 0 also:                 timer ──► Device::tick;  link monitor ──► MTU / deletion
 ///   any thread:                    apply() / snapshot()  (the UAPI handler)
+///   added transports:              worker 0 receives; any worker sends by Path::transport
+///                                  (dataplane/transport.h: the path seam; tag 0 = UDP binds)
 ///
 /// Every worker owns one TUN queue and one UDP bind; all binds share one port (SO_REUSEPORT),
 /// so the kernel keeps each remote 4-tuple on one worker and each inner flow on one TUN queue.
@@ -32,6 +34,7 @@
 
 #include "base/random.h"
 #include "base/time.h"
+#include "dataplane/transport.h"
 #include "platform/clock.h"
 #include "platform/netlink.h"
 #include "platform/offloads.h"
@@ -71,8 +74,10 @@ const char* stop_reason_name(StopReason r);
 
 struct EngineCounters {
   std::uint64_t tun_read = 0;            ///< packets read from the TUN
-  std::uint64_t udp_sent = 0;            ///< datagrams handed to the kernel (data path + sink)
+  std::uint64_t udp_sent = 0;            ///< datagrams handed to the kernel (data path + Outbox)
   std::uint64_t udp_received = 0;        ///< datagrams received
+  std::uint64_t transport_sent = 0;      ///< datagrams handed to added transports (PathTransport)
+  std::uint64_t transport_received = 0;  ///< datagrams received from them
   std::uint64_t tun_written = 0;         ///< packets written to the TUN
   std::uint64_t send_errors = 0;         ///< datagrams the kernel refused or that were dropped
   std::uint64_t stale_sources = 0;       ///< sends retried without their sticky source
@@ -112,12 +117,19 @@ class Engine final : public uapi::Handler {
   /// Set before start(); it runs on a worker or the requesting thread and must not call stop().
   void set_on_stop(std::function<void(StopReason)> callback) { on_stop_ = std::move(callback); }
 
+  /// Adds a transport for peers' datagrams (see dataplane/transport.h) and returns its tag
+  /// (1, 2, ...), the net::Path::transport of paths over it: wg::PeerDelta::transport with an
+  /// endpoint sends a peer's datagrams through it, and datagrams it receives roam peers to it.
+  /// Before start() only (throws std::logic_error after; at most 255).
+  std::uint8_t add_transport(std::unique_ptr<PathTransport> transport);
+
   /// Single-threaded mode: processes whatever is ready on every worker (one batch per source),
   /// mailboxes, and Device::tick when due. Returns true if anything was done.
   bool pump();
 
   /// Applies a configuration delta whole or not at all. listen_port/fwmark changes rebind or
   /// re-mark every worker's sockets first; failure there means EADDRINUSE and nothing changes.
+  /// Everything sent while or after the delta is applied leaves from the new sockets.
   [[nodiscard]] wg::ApplyError apply(const wg::ConfigDelta& delta);
   /// The device's state with listen_port/fwmark filled in.
   wg::DeviceSnapshot snapshot() const;
@@ -143,12 +155,15 @@ class Engine final : public uapi::Handler {
   platform::Result<std::vector<std::unique_ptr<platform::UdpBind>>> open_binds(
       std::uint16_t port, std::uint32_t fwmark);
   /// Hands every worker its new bind and waits until all have switched (or swaps inline when
-  /// not started).
-  void install_binds(std::vector<std::unique_ptr<platform::UdpBind>> binds);
+  /// not started). Returns the binds they replaced, still open.
+  std::vector<std::unique_ptr<platform::UdpBind>> install_binds(
+      std::vector<std::unique_ptr<platform::UdpBind>> binds);
   void on_link_event(const platform::LinkEvent& event);
   /// Wakes worker 0 when the device's next deadline is earlier than its armed timer (a packet
   /// or apply() made one). Two atomic loads when not.
   void wake_timers_if_earlier();
+  bool has_transport(std::uint8_t tag) const { return tag >= 1 && tag <= transports_.size(); }
+  PathTransport& transport(std::uint8_t tag) { return *transports_[tag - 1]; }
 
   std::unique_ptr<platform::TunDevice> tun_;
   platform::BindFactory& binds_;
@@ -156,6 +171,7 @@ class Engine final : public uapi::Handler {
   std::unique_ptr<wg::Device> device_;
   std::unique_ptr<platform::LinkMonitor> link_monitor_;
   EngineOptions options_;
+  std::vector<std::unique_ptr<PathTransport>> transports_;  // tag t at t - 1; fixed once started
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   bool started_ = false;

@@ -84,11 +84,20 @@ struct Endpoint {
 namespace warren::net {
 
 /// A datagram's path: the remote endpoint plus the local address (and interface) it arrived at,
-/// so replies leave from the address the peer used (IP_PKTINFO / IPV6_PKTINFO "sticky source").
+/// so replies leave from the address the peer used (IP_PKTINFO / IPV6_PKTINFO "sticky source"),
+/// and the transport that carries it.
+///
+/// `transport` says which of the engine's transports the path belongs to: 0 is UDP (the
+/// engine's sockets; `remote` is then a UDP endpoint); any other value is a transport the
+/// engine added (a relay stream, a QUIC connection; see dataplane/transport.h), for which
+/// `remote`, `local` and `ifindex` mean whatever that transport says. The protocol core treats
+/// the tag as opaque: it copies, stores and compares it as part of the address (roaming to
+/// another transport is a change of endpoint), and never interprets it.
 struct Path {
   Endpoint remote;
   std::optional<IpAddress> local;
   std::uint32_t ifindex = 0;
+  std::uint8_t transport = 0;
 
   friend bool operator==(const Path&, const Path&) = default;
 };

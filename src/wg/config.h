@@ -22,6 +22,9 @@ struct PeerDelta {
   bool update_only = false;  ///< update_only=true: do nothing if the peer does not exist
   std::optional<crypto::PresharedKey> preshared_key;  ///< all-zero = none
   std::optional<net::Endpoint> endpoint;
+  /// The transport `endpoint` is on (net::Path::transport; opaque to the core). The UAPI sets
+  /// UDP endpoints only (0); the engine's own API may name another transport.
+  std::uint8_t transport = 0;
   std::optional<std::uint16_t> persistent_keepalive;  ///< seconds, 0 = off
   bool replace_allowed_ips = false;                   ///< clear before adding
   std::vector<net::Prefix> allowed_ips_add;           ///< allowed_ip=P (host bits masked on apply)
@@ -40,6 +43,7 @@ struct PeerSnapshot {
   crypto::PublicKey public_key;
   crypto::PresharedKey preshared_key;  ///< zero if none
   std::optional<net::Endpoint> endpoint;
+  std::uint8_t endpoint_transport = 0;  ///< net::Path::transport of `endpoint`
   std::int64_t last_handshake_sec = 0;  ///< Unix time; 0/0 = never
   std::int64_t last_handshake_nsec = 0;
   std::uint64_t rx_bytes = 0;  ///< wire bytes including handshake messages (wireguard-go)

@@ -2,7 +2,7 @@
 //
 //   encapsulate: dst ─► allowed-IPs ─► peer ─► current keypair? ─yes─► nonce ─► pad+seal in place
 //                                                  │no
-//                                                  └─► stage packet, send initiation (Sink)
+//                                                  └─► stage packet, send initiation (Outbox)
 //   decapsulate: type 1 ─► mac1 ─► [under load: mac2 or cookie reply] ─► rate limit ─► Noise
 //                type 2 ─► mac1 ─► [same] ─► index ─► Noise ─► new current keypair ─► keepalive
 //                type 3 ─► index ─► open cookie
@@ -242,10 +242,11 @@ struct Device::Impl {
 
   // Peer lock held. Every endpoint change goes through here so the book stays exact.
   void set_endpoint(Peer& p, const net::Path& to) {
-    if (!p.endpoint || p.endpoint->remote.address != to.remote.address) {
+    if (!p.endpoint || p.endpoint->remote.address != to.remote.address ||
+        p.endpoint->transport != to.transport) {
       if (p.endpoint)
-        endpoint_book.remove(p.endpoint->remote.address);
-      endpoint_book.add(to.remote.address);
+        endpoint_book.remove(p.endpoint->remote.address, p.endpoint->transport);
+      endpoint_book.add(to.remote.address, to.transport);
     }
     p.endpoint = to;
   }
@@ -348,7 +349,7 @@ struct Device::Impl {
   }
 
   // Peer lock held. Fires the peer's timers that are due at `now` (wireguard-go timers.go).
-  void fire_due_timers(const std::shared_ptr<Peer>& peer, Now now, Sink& sink) {
+  void fire_due_timers(const std::shared_ptr<Peer>& peer, Now now, Outbox& outbox) {
     Peer& p = *peer;
     auto due = [&](MonoTime& t) {
       if (t == kNever || now.mono < t)
@@ -375,24 +376,24 @@ struct Device::Impl {
         ++p.handshake_attempts;
         if (p.endpoint)
           p.endpoint->local.reset();  // the sticky source may be stale
-        send_initiation(peer, now, sink, true);
+        send_initiation(peer, now, outbox, true);
       }
     }
     if (due(p.timer_new_handshake)) {
       // Data sent, nothing authenticated heard back for 15 s: renew the session.
       if (p.endpoint)
         p.endpoint->local.reset();
-      send_initiation(peer, now, sink, false);
+      send_initiation(peer, now, outbox, false);
     }
     if (due(p.timer_send_keepalive)) {
-      send_keepalive(peer, now, sink);
+      send_keepalive(peer, now, outbox);
       if (p.need_another_keepalive) {
         p.need_another_keepalive = false;
         set_timer(p, p.timer_send_keepalive, now.mono + kKeepaliveTimeout);
       }
     }
     if (due(p.timer_persistent_keepalive) && p.persistent_keepalive > 0) {
-      send_keepalive(peer, now, sink);
+      send_keepalive(peer, now, outbox);
     }
   }
 
@@ -434,8 +435,8 @@ struct Device::Impl {
 
   // ---- sending -------------------------------------------------------------------------
 
-  void send(Peer& p, Sink& sink, ConstBytes datagram) {
-    sink.send_datagram(*p.endpoint, datagram);
+  void send(Peer& p, Outbox& outbox, ConstBytes datagram) {
+    outbox.push(*p.endpoint, datagram);
     p.tx_bytes.fetch_add(datagram.size(), std::memory_order_relaxed);
     p.tx_packets.fetch_add(1, std::memory_order_relaxed);
   }
@@ -456,8 +457,8 @@ struct Device::Impl {
   }
 
   // Peer lock held. Encrypts one IP packet (or a keepalive when empty) with the current
-  // keypair and sends it through the sink; false when no usable keypair exists.
-  bool send_packet_locked(Peer& p, ConstBytes packet, Now now, Sink& sink) {
+  // keypair and sends it through the outbox; false when no usable keypair exists.
+  bool send_packet_locked(Peer& p, ConstBytes packet, Now now, Outbox& outbox) {
     if (!p.current || !p.endpoint || !keypair_usable(*p.current, now))
       return false;
     const std::uint64_t nonce = p.current->send_nonce.fetch_add(1);
@@ -469,7 +470,7 @@ struct Device::Impl {
     const std::size_t n = seal(*p.current, nonce, buf, packet.size());
     if (n == 0)
       return false;
-    send(p, sink, ConstBytes(buf.data(), n));
+    send(p, outbox, ConstBytes(buf.data(), n));
     timers_any_authenticated_packet_traversal(p, now);
     timers_any_authenticated_packet_sent(p);
     if (!packet.empty())
@@ -478,7 +479,7 @@ struct Device::Impl {
   }
 
   // Peer lock held. wireguard-go SendHandshakeInitiation.
-  void send_initiation(const std::shared_ptr<Peer>& peer, Now now, Sink& sink, bool is_retry) {
+  void send_initiation(const std::shared_ptr<Peer>& peer, Now now, Outbox& outbox, bool is_retry) {
     Peer& p = *peer;
     if (!is_retry)
       p.handshake_attempts = 0;
@@ -506,30 +507,30 @@ struct Device::Impl {
 
     timers_any_authenticated_packet_traversal(p, now);
     timers_any_authenticated_packet_sent(p);
-    send(p, sink, m);
+    send(p, outbox, m);
     timers_handshake_initiated(p, now);
   }
 
   // Peer lock held. Sends what was staged, or starts a handshake when there is no session.
-  void flush_staged(const std::shared_ptr<Peer>& peer, Now now, Sink& sink) {
+  void flush_staged(const std::shared_ptr<Peer>& peer, Now now, Outbox& outbox) {
     Peer& p = *peer;
     while (!p.staged.empty()) {
-      if (!send_packet_locked(p, p.staged.front(), now, sink)) {
-        send_initiation(peer, now, sink, false);
+      if (!send_packet_locked(p, p.staged.front(), now, outbox)) {
+        send_initiation(peer, now, outbox, false);
         return;
       }
       p.staged.pop_front();
     }
   }
 
-  void send_keepalive(const std::shared_ptr<Peer>& peer, Now now, Sink& sink) {
+  void send_keepalive(const std::shared_ptr<Peer>& peer, Now now, Outbox& outbox) {
     Peer& p = *peer;
     if (!p.staged.empty()) {
-      flush_staged(peer, now, sink);
+      flush_staged(peer, now, outbox);
       return;
     }
-    if (!send_packet_locked(p, {}, now, sink))
-      send_initiation(peer, now, sink, false);
+    if (!send_packet_locked(p, {}, now, outbox))
+      send_initiation(peer, now, outbox, false);
   }
 
   void stage(Peer& p, ConstBytes packet) {
@@ -542,7 +543,7 @@ struct Device::Impl {
 
   // mac1, then (under load) mac2 / cookie reply / rate limit. Returns kNone to go on.
   Drop check_handshake_macs(const net::Path& from, ConstBytes m, std::uint32_t sender_index,
-                            Now now, Sink& sink) {
+                            Now now, Outbox& outbox) {
     note_handshake_message(now);
     if (!cookie_checker.check_mac1(m))
       return Drop::kBadMac1;
@@ -550,7 +551,7 @@ struct Device::Impl {
       if (!cookie_checker.check_mac2(m, from.remote, now.mono)) {
         std::array<std::uint8_t, kCookieReplySize> reply{};
         cookie_checker.create_reply(m, sender_index, from.remote, now.mono, rng, reply);
-        sink.send_datagram(from, reply);
+        outbox.push(from, reply);
         return Drop::kCookieSent;
       }
       const bool admitted = rate_limiter.allow(from.remote.address, now.mono);
@@ -561,11 +562,11 @@ struct Device::Impl {
     return Drop::kNone;
   }
 
-  RecvResult consume_initiation(const net::Path& from, Bytes m, Now now, Sink& sink) {
+  RecvResult consume_initiation(const net::Path& from, Bytes m, Now now, Outbox& outbox) {
     if (m.size() != kInitiationSize)
       return drop<RecvResult>(Drop::kBadSize);
     const std::uint32_t sender = load_le32(m.data() + msg::kInitSender);
-    if (Drop d = check_handshake_macs(from, m, sender, now, sink); d != Drop::kNone) {
+    if (Drop d = check_handshake_macs(from, m, sender, now, outbox); d != Drop::kNone) {
       return drop<RecvResult>(d);
     }
     if (!has_key)
@@ -641,15 +642,15 @@ struct Device::Impl {
     p.last_sent_handshake = now.mono;
     timers_any_authenticated_packet_traversal(p, now);
     timers_any_authenticated_packet_sent(p);
-    send(p, sink, r);
+    send(p, outbox, r);
     return drop<RecvResult>(Drop::kNone);
   }
 
-  RecvResult consume_response(const net::Path& from, Bytes m, Now now, Sink& sink) {
+  RecvResult consume_response(const net::Path& from, Bytes m, Now now, Outbox& outbox) {
     if (m.size() != kResponseSize)
       return drop<RecvResult>(Drop::kBadSize);
     const std::uint32_t sender = load_le32(m.data() + msg::kRespSender);
-    if (Drop d = check_handshake_macs(from, m, sender, now, sink); d != Drop::kNone) {
+    if (Drop d = check_handshake_macs(from, m, sender, now, outbox); d != Drop::kNone) {
       return drop<RecvResult>(d);
     }
     if (!has_key)
@@ -700,7 +701,7 @@ struct Device::Impl {
     timers_session_derived(p, now);
     timers_handshake_complete(p, now);
     // Confirm the session to the responder at once: staged data, or a keepalive.
-    send_keepalive(peer, now, sink);
+    send_keepalive(peer, now, outbox);
     return drop<RecvResult>(Drop::kNone);
   }
 
@@ -717,7 +718,7 @@ struct Device::Impl {
     return drop<RecvResult>(Drop::kNone);
   }
 
-  RecvResult consume_transport(const net::Path& from, Bytes m, Now now, Sink& sink) {
+  RecvResult consume_transport(const net::Path& from, Bytes m, Now now, Outbox& outbox) {
     if (m.size() < kKeepaliveSize)
       return drop<RecvResult>(Drop::kTooShort);
     auto entry = lookup_index(load_le32(m.data() + msg::kDataReceiver));
@@ -760,7 +761,7 @@ struct Device::Impl {
         p.previous = std::move(p.current);
         p.current = std::move(p.next);
         timers_handshake_complete(p, now);
-        flush_staged(peer, now, sink);
+        flush_staged(peer, now, outbox);
       }
       set_endpoint(p, from);  // roaming: only authenticated packets move the endpoint
       p.rx_bytes.fetch_add(m.size(), std::memory_order_relaxed);
@@ -771,7 +772,7 @@ struct Device::Impl {
       if (!p.sent_last_minute_handshake && p.current == kp && kp->initiator &&
           now.mono - kp->created > kRejectAfterTime - kKeepaliveTimeout - kRekeyTimeout) {
         p.sent_last_minute_handshake = true;
-        send_initiation(peer, now, sink, false);
+        send_initiation(peer, now, outbox, false);
       }
       if (plain_len > 0)
         timers_data_received(p, now);
@@ -809,7 +810,7 @@ struct Device::Impl {
       delete_keypair(peer->next);
       peer->staged.clear();
       if (peer->endpoint)
-        endpoint_book.remove(peer->endpoint->remote.address);
+        endpoint_book.remove(peer->endpoint->remote.address, peer->endpoint->transport);
       peer->endpoint.reset();
       peer->scheduled_at.store(kNever);  // its heap entries are skipped (no such peer)
     }
@@ -891,7 +892,7 @@ std::optional<crypto::PublicKey> Device::public_key() const {
   return impl_->public_key;
 }
 
-SendResult Device::encapsulate(Bytes buf, std::size_t packet_len, Now now, Sink& sink) {
+SendResult Device::encapsulate(Bytes buf, std::size_t packet_len, Now now, Outbox& outbox) {
   Impl& d = *impl_;
   if (packet_len > kMaxContentSize || buf.size() < kSendHeadroom + packet_len + kSendTailroom) {
     return d.drop<SendResult>(Drop::kTooLarge);
@@ -929,7 +930,7 @@ SendResult Device::encapsulate(Bytes buf, std::size_t packet_len, Now now, Sink&
       return d.drop<SendResult>(Drop::kRoutingLoop);
     }
     if (!p.staged.empty())
-      d.flush_staged(peer, now, sink);
+      d.flush_staged(peer, now, outbox);
     bool usable = p.staged.empty() && p.current && d.keypair_usable(*p.current, now);
     if (usable) {
       nonce = p.current->send_nonce.fetch_add(1);
@@ -937,7 +938,7 @@ SendResult Device::encapsulate(Bytes buf, std::size_t packet_len, Now now, Sink&
     }
     if (!usable) {
       d.stage(p, packet);
-      d.send_initiation(peer, now, sink, false);
+      d.send_initiation(peer, now, outbox, false);
       SendResult r;
       r.verdict = Verdict::kQueued;
       return r;
@@ -950,7 +951,7 @@ SendResult Device::encapsulate(Bytes buf, std::size_t packet_len, Now now, Sink&
     // wireguard-go keepKeyFreshSending.
     if (nonce > kRekeyAfterMessages ||
         (kp->initiator && now.mono - kp->created > kRekeyAfterTime)) {
-      d.send_initiation(peer, now, sink, false);
+      d.send_initiation(peer, now, outbox, false);
     }
   }
   const std::size_t n = d.seal(*kp, nonce, buf, packet_len);
@@ -965,7 +966,7 @@ SendResult Device::encapsulate(Bytes buf, std::size_t packet_len, Now now, Sink&
   return r;
 }
 
-RecvResult Device::decapsulate(const net::Path& from, Bytes datagram, Now now, Sink& sink) {
+RecvResult Device::decapsulate(const net::Path& from, Bytes datagram, Now now, Outbox& outbox) {
   Impl& d = *impl_;
   auto type = msg::type_of(datagram);
   if (!type)
@@ -973,11 +974,11 @@ RecvResult Device::decapsulate(const net::Path& from, Bytes datagram, Now now, S
   std::shared_lock dlock(d.mu);
   switch (*type) {
     case kMessageTransport:
-      return d.consume_transport(from, datagram, now, sink);
+      return d.consume_transport(from, datagram, now, outbox);
     case kMessageInitiation:
-      return d.consume_initiation(from, datagram, now, sink);
+      return d.consume_initiation(from, datagram, now, outbox);
     case kMessageResponse:
-      return d.consume_response(from, datagram, now, sink);
+      return d.consume_response(from, datagram, now, outbox);
     case kMessageCookieReply:
       return d.consume_cookie_reply(datagram, now);
     default:
@@ -1007,7 +1008,7 @@ Lane Device::lane_of(const net::Path& from, ConstBytes datagram) const {
       !(*type == kMessageResponse && datagram.size() == kResponseSize)) {
     return Lane::kDirect;
   }
-  if (impl_->endpoint_book.contains(from.remote.address))
+  if (impl_->endpoint_book.contains(from.remote.address, from.transport))
     return Lane::kKnownEndpoint;
   const ConstBytes mac2 = datagram.subspan(msg::mac2_offset(*type), crypto::kMacSize);
   const bool has_mac2 =
@@ -1015,7 +1016,7 @@ Lane Device::lane_of(const net::Path& from, ConstBytes datagram) const {
   return has_mac2 ? Lane::kWithMac2 : Lane::kOther;
 }
 
-void Device::tick(Now now, Sink& sink) {
+void Device::tick(Now now, Outbox& outbox) {
   Impl& d = *impl_;
   std::shared_lock dlock(d.mu);
   const auto due = d.pop_due(now.mono);
@@ -1032,7 +1033,7 @@ void Device::tick(Now now, Sink& sink) {
     for (const auto& peer : all) {
       std::lock_guard lock(peer->mu);
       d.timer_visits.fetch_add(1, std::memory_order_relaxed);
-      d.fire_due_timers(peer, now, sink);
+      d.fire_due_timers(peer, now, outbox);
     }
     return;
   }
@@ -1052,7 +1053,7 @@ void Device::tick(Now now, Sink& sink) {
     d.timer_visits.fetch_add(1, std::memory_order_relaxed);
     // scheduled_at stays at e.at (<= now) while the timers fire, so the hooks they call, which
     // set deadlines after now, push nothing; the peer's one next deadline is pushed below.
-    d.fire_due_timers(peer, now, sink);
+    d.fire_due_timers(peer, now, outbox);
     p.scheduled_at.store(kNever, std::memory_order_relaxed);
     if (const MonoTime next = Impl::earliest_timer(p); next != kNever)
       d.schedule(p, next);
@@ -1077,7 +1078,7 @@ std::uint64_t Device::timer_visits() const {
   return impl_->timer_visits.load(std::memory_order_relaxed);
 }
 
-ApplyError Device::apply(const ConfigDelta& delta, Now now, Sink& sink) {
+ApplyError Device::apply(const ConfigDelta& delta, Now now, Outbox& outbox) {
   Impl& d = *impl_;
   // Validate everything first: a delta is applied whole or not at all.
   {
@@ -1159,7 +1160,7 @@ ApplyError Device::apply(const ConfigDelta& delta, Now now, Sink& sink) {
     if (pd.preshared_key)
       p.preshared_key = *pd.preshared_key;
     if (pd.endpoint)
-      d.set_endpoint(p, net::Path{*pd.endpoint, std::nullopt, 0});
+      d.set_endpoint(p, net::Path{*pd.endpoint, std::nullopt, 0, pd.transport});
     if (pd.replace_allowed_ips)
       d.allowed.remove_peer(p.id);
     for (const auto& pfx : pd.allowed_ips_remove)
@@ -1173,7 +1174,7 @@ ApplyError Device::apply(const ConfigDelta& delta, Now now, Sink& sink) {
         p.timer_persistent_keepalive = kNever;  // its heap entry, if any, fires as a no-op
       // wireguard-go sends one keepalive at once when persistent keepalive is switched on.
       if (turned_on && d.has_key && p.endpoint)
-        d.send_keepalive(peer, now, sink);
+        d.send_keepalive(peer, now, outbox);
     }
   }
   return {};
@@ -1197,8 +1198,10 @@ DeviceSnapshot Device::snapshot() const {
     PeerSnapshot ps;
     ps.public_key = p.public_key;
     ps.preshared_key = p.preshared_key;
-    if (p.endpoint)
+    if (p.endpoint) {
       ps.endpoint = p.endpoint->remote;
+      ps.endpoint_transport = p.endpoint->transport;
+    }
     const auto wall = p.last_handshake_wall.time_since_epoch().count();
     ps.last_handshake_sec = wall / 1000000000;
     ps.last_handshake_nsec = wall % 1000000000;

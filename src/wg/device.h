@@ -3,16 +3,18 @@
 ///
 ///   TUN ──ip packet──► encapsulate() ──datagram──► (caller sends)      verdict kToNetwork
 ///   UDP ──datagram──►  decapsulate() ──ip packet──► (caller writes TUN) verdict kToTun
-///   clock ───now────►  tick()        ──datagrams──► Sink (handshakes, keepalives)
+///   clock ───now────►  tick()        ──datagrams──► Outbox (handshakes, keepalives)
 ///
 /// Bytes and time go in; verdicts and datagrams come out. Handshake traffic and anything a
 /// call produces besides its own verdict (responses, cookie replies, keepalives, packets that
-/// were staged while no session existed) goes to the caller's Sink, synchronously.
+/// were staged while no session existed) is appended to the caller's Outbox (wg/outbox.h), in
+/// the order it would go on the wire; the caller sends it after the call returned.
 ///
-/// Thread-safety: encapsulate/decapsulate/tick may run concurrently on any number of threads.
-/// apply() and snapshot() may run concurrently with them too (they take the device's write /
-/// read lock). The Sink may be called from inside any of them; it must not call back into the
-/// Device.
+/// Thread-safety: encapsulate/decapsulate/tick may run concurrently on any number of threads,
+/// each with its own Outbox. apply() and snapshot() may run concurrently with them too (they
+/// take the device's write / read lock). The Device never calls out of a call (it holds its
+/// locks only while appending to the Outbox), so whatever the caller does with the outputs
+/// afterwards, calling back into the Device included (forget_source), is safe.
 
 #include <atomic>
 #include <cstdint>
@@ -26,14 +28,9 @@
 #include "net/ip_address.h"
 #include "wg/config.h"
 #include "wg/constants.h"
+#include "wg/outbox.h"
 
 namespace warren::wg {
-
-class Sink {
- public:
-  virtual ~Sink() = default;
-  virtual void send_datagram(const net::Path& to, ConstBytes datagram) = 0;
-};
 
 enum class Verdict : std::uint8_t {
   kDrop,       ///< nothing to do (see the Drop reason; kNone for consumed handshake traffic)
@@ -132,16 +129,17 @@ class Device {
 
   /// Applies a whole configuration delta or none of it. Peer removal, key changes and
   /// allowed-IPs moves follow wireguard-go; enabling persistent keepalive sends one at once.
-  [[nodiscard]] ApplyError apply(const ConfigDelta& delta, Now now, Sink& sink);
+  [[nodiscard]] ApplyError apply(const ConfigDelta& delta, Now now, Outbox& outbox);
   DeviceSnapshot snapshot() const;
 
   /// `buf` holds an IP packet at [kSendHeadroom, kSendHeadroom + packet_len) and has at least
   /// kSendTailroom bytes after it. On kToNetwork the datagram is buf[0, length).
-  [[nodiscard]] SendResult encapsulate(Bytes buf, std::size_t packet_len, Now now, Sink& sink);
+  [[nodiscard]] SendResult encapsulate(Bytes buf, std::size_t packet_len, Now now, Outbox& outbox);
 
   /// `datagram` is modified in place (decryption). On kToTun the IP packet is at
   /// datagram[offset, offset + length).
-  [[nodiscard]] RecvResult decapsulate(const net::Path& from, Bytes datagram, Now now, Sink& sink);
+  [[nodiscard]] RecvResult decapsulate(const net::Path& from, Bytes datagram, Now now,
+                                       Outbox& outbox);
 
   /// The lane of a received datagram (see Lane). Neither authenticates anything nor changes
   /// state: a spoofed source or a forged mac2 only changes the order in which a message waits,
@@ -150,7 +148,7 @@ class Device {
 
   /// Runs due timers: retransmissions, keepalives, rekeys, key zeroing, staged-packet expiry,
   /// rate-limiter garbage collection. Visits only the peers with a timer due at `now`.
-  void tick(Now now, Sink& sink);
+  void tick(Now now, Outbox& outbox);
   /// Monotonic time at which tick() next has work, or kNoDeadline. Never later than the next due
   /// timer; may be earlier (tick() then finds nothing to do). Lock-free: an atomic load, cheap
   /// enough to compare after every batch. A call on any thread (a packet, apply()) may make it

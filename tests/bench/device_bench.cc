@@ -88,8 +88,8 @@ void BM_HandshakeComplete(benchmark::State& state) {
   for (auto _ : state) {
     // 5 s later each time: initiations are limited to one per REKEY_TIMEOUT per peer.
     p.net.advance(std::chrono::seconds(6));
-    p.a.sink.out.clear();
-    p.b.sink.out.clear();
+    p.a.sink.out().clear();
+    p.b.sink.out().clear();
     auto r = p.net.send_ip(p.a, test::ipv4_packet("10.0.0.1", "10.0.0.2", 10));
     (void)r;
     p.net.run();

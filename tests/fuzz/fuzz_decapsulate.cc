@@ -72,10 +72,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   WARREN_FUZZ_CHECK(f.p.b.received.size() == before);
   if (r.verdict == wg::Verdict::kDrop && r.drop == wg::Drop::kNone) {
     // Only a cookie reply (under load) or nothing may answer garbage.
-    for (const auto& out : f.p.b.sink.out)
+    for (const auto& out : f.p.b.sink.out())
       WARREN_FUZZ_CHECK(out.bytes.size() == wg::kCookieReplySize);
   }
-  f.p.b.sink.out.clear();
+  f.p.b.sink.out().clear();
   f.p.b.device.force_under_load(std::nullopt);
   // The established session is unharmed (one packet per 256 inputs keeps the cost low).
   static unsigned n = 0;

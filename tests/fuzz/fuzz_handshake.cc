@@ -34,24 +34,24 @@ Sample make_sample(fuzz::Pair& p, int kind, bool under_load) {
   if (kind == 2) {
     p.b.device.force_under_load(true);
     (void)p.deliver(p.a, p.b, init);
-    WARREN_FUZZ_CHECK(p.b.sink.out.size() == 1);
-    auto reply = p.b.sink.out.front().bytes;
-    p.b.sink.out.clear();
+    WARREN_FUZZ_CHECK(p.b.sink.out().size() == 1);
+    auto reply = p.b.sink.out().front().bytes;
+    p.b.sink.out().clear();
     WARREN_FUZZ_CHECK(reply.size() == wg::kCookieReplySize);
     p.b.device.force_under_load(std::nullopt);
     return {reply, &p.b, &p.a};
   }
   (void)p.deliver(p.a, p.b, init);
-  WARREN_FUZZ_CHECK(p.b.sink.out.size() == 1);
-  auto response = p.b.sink.out.front().bytes;
-  p.b.sink.out.clear();
+  WARREN_FUZZ_CHECK(p.b.sink.out().size() == 1);
+  auto response = p.b.sink.out().front().bytes;
+  p.b.sink.out().clear();
   if (kind == 1)
     return {response, &p.b, &p.a};
   (void)p.deliver(p.b, p.a, response);
   // The staged packet leaves as the first data message once a has a session.
-  WARREN_FUZZ_CHECK(!p.a.sink.out.empty());
-  auto data = p.a.sink.out.back().bytes;
-  p.a.sink.out.clear();
+  WARREN_FUZZ_CHECK(!p.a.sink.out().empty());
+  auto data = p.a.sink.out().back().bytes;
+  p.a.sink.out().clear();
   (void)under_load;
   return {data, &p.a, &p.b};
 }
@@ -80,7 +80,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     fuzz::fix_macs(m, s.to->pub, p.net.now.mono);
 
   s.to->device.force_under_load(under_load);
-  s.to->sink.out.clear();
+  s.to->sink.out().clear();
   const auto delivered = m;
   auto r = p.deliver(*s.from, *s.to, m);
   const bool accepted = r.verdict == wg::Verdict::kToTun ||

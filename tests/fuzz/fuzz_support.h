@@ -63,9 +63,9 @@ struct Pair {
   /// a's first handshake initiation (a has a packet for b staged).
   std::vector<std::uint8_t> initiation() {
     net.send_ip(a, test::ipv4_packet("10.0.0.1", "10.0.0.2", 32));
-    WARREN_FUZZ_CHECK(a.sink.out.size() == 1);
-    auto d = a.sink.out.front().bytes;
-    a.sink.out.clear();
+    WARREN_FUZZ_CHECK(a.sink.out().size() == 1);
+    auto d = a.sink.out().front().bytes;
+    a.sink.out().clear();
     return d;
   }
   /// Delivers `d` from `from` to `to`; returns the verdict.

@@ -11,6 +11,10 @@
 # config; IPv4/IPv6 ping both ways; `wg-quick down` succeeds, removes the interface, the daemon exits and
 # its socket disappears; a second up/down cycle with the same name works (no stale state); with
 # SaveConfig = true, `wg-quick down` writes the running config (via `wg showconf`) back to the file.
+# Issue 11 §7, 5 rounds each: a `set` that changes the listen port and enables PersistentKeepalive sends an
+# initiation at once, from the new port, so the peer's handshake completes well before the 5 s retry and
+# the peer sees the configured port as our endpoint: by `wg set` on a running daemon (a new port each
+# round), and by `wg-quick up` of a file with ListenPort and PersistentKeepalive.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -58,6 +62,7 @@ add_addr "$nsb" "$wb" 10.66.0.2/24
 add_addr "$nsb" "$wb" fd66::2/64
 link_up "$nsb" "$wb"
 
+# write_conf INTERFACE-EXTRA [PEER-EXTRA]
 write_conf() {
   (
     umask 077
@@ -71,6 +76,7 @@ $1
 PublicKey = $(pub_of qb)
 AllowedIPs = 10.66.0.2/32, fd66::2/128
 Endpoint = 192.168.66.2:51821
+${2:-}
 EOF
   )
 }
@@ -152,5 +158,67 @@ else
   not_ok "$tag #3 wg-quick up with SaveConfig = true"
   sed 's/^/#   /' "$WIT_TMP/quick-up-3.log"
 fi
+
+# ---- Issue 11 §7: the first initiation of a `set` leaves from the configured port ----------------------
+
+# forget_a: B drops A (session and endpoint) and knows it again without an endpoint, so what B
+# learns comes from A's next initiation only.
+forget_a() {
+  wg set "$wb" peer "$(pub_of qa)" remove
+  wg set "$wb" peer "$(pub_of qa)" allowed-ips 10.66.0.1/32,fd66::1/128
+}
+
+# fast_handshake WHAT PORT T0: B's handshake with A (waited for up to 8 s) dates from less than 5 s after T0
+# (Unix seconds, taken just before the set): a lost first exchange is retried only 5 s after the first
+# initiation, so a later handshake means the first initiation went unanswered (it left from a port that
+# was closed by then). And B lists A's endpoint as 192.168.66.1:PORT.
+has_handshake_with_a() {
+  local hs
+  hs=$(wg_peer_field "$wb" latest-handshakes) && [[ -n $hs && $hs != 0 ]]
+}
+fast_handshake() {
+  local what=$1 port=$2 t0=$3 hs ep
+  wait_until 8 has_handshake_with_a || true
+  hs=$(wg_peer_field "$wb" latest-handshakes || true)
+  ep=$(wg_peer_field "$wb" endpoints || true)
+  if [[ -n $hs && $hs != 0 ]] && ((hs - t0 < 5)); then
+    ok "$what: handshake $((hs - t0)) s after the set (before any retry)"
+  else
+    not_ok "$what: handshake less than 5 s after the set (latest handshake: ${hs:-?}, set at $t0)"
+    wg show "$wb" | sed 's/^/#   /'
+  fi
+  check_eq "$what: the peer lists our configured port" "192.168.66.1:$port" "$ep"
+}
+
+if [[ $IMPL == warren ]]; then
+  wk="${WIT_PREFIX}qk"
+  if start_wg "$nsa" "$wk" warren; then
+    for n in 1 2 3 4 5; do
+      port=$((51840 + n))
+      forget_a
+      wg set "$wk" peer "$(pub_of qb)" remove
+      t0=$(date +%s)
+      wg set "$wk" private-key "$(key_file qa)" listen-port "$port" \
+        peer "$(pub_of qb)" allowed-ips 10.66.0.2/32 endpoint 192.168.66.2:51821 persistent-keepalive 25
+      fast_handshake "$tag wg set listen-port $port + keepalive #$n" "$port" "$t0"
+    done
+    ip -n "$nsa" link del "$wk"
+    check "$tag wg set rounds: daemon exited" wait_daemon_gone "$wk" 10
+  fi
+fi
+
+write_conf "" "PersistentKeepalive = 25"
+for n in 1 2 3 4 5; do
+  forget_a
+  t0=$(date +%s)
+  if quick up "$conf" >"$WIT_TMP/quick-up-k$n.log" 2>&1 && adopt_daemon "$nsa" "$wq"; then
+    fast_handshake "$tag wg-quick up with ListenPort + PersistentKeepalive #$n" 51820 "$t0"
+    quick down "$conf" >"$WIT_TMP/quick-down-k$n.log" 2>&1 || not_ok "$tag keepalive #$n wg-quick down"
+    wait_daemon_gone "$wq" 10 || not_ok "$tag keepalive #$n daemon exited"
+  else
+    not_ok "$tag wg-quick up with PersistentKeepalive #$n"
+    sed 's/^/#   /' "$WIT_TMP/quick-up-k$n.log"
+  fi
+done
 
 finish

@@ -49,12 +49,21 @@ struct Datagram {
   std::vector<std::uint8_t> bytes;
 };
 
-class CollectingSink final : public wg::Sink {
+/// An Outbox whose datagrams tests read as a list: out() moves what the Device appended since
+/// the last look to the end of the list (in order) and returns it; tests may edit the list.
+class CollectingSink final : public wg::Outbox {
  public:
-  void send_datagram(const net::Path& to, ConstBytes d) override {
-    out.push_back({to, std::vector<std::uint8_t>(d.begin(), d.end())});
+  std::vector<Datagram>& out() {
+    for (std::size_t i = 0; i < size(); ++i) {
+      ConstBytes d = datagram(i);
+      out_.push_back({path(i), std::vector<std::uint8_t>(d.begin(), d.end())});
+    }
+    clear();
+    return out_;
   }
-  std::vector<Datagram> out;
+
+ private:
+  std::vector<Datagram> out_;
 };
 
 /// A minimal IPv4 packet (20-byte header + payload) from src to dst.
@@ -144,7 +153,7 @@ class Network {
     std::memcpy(buf.data() + wg::kSendHeadroom, packet.data(), packet.size());
     auto r = from.device.encapsulate(buf, packet.size(), now, from.sink);
     if (r.verdict == wg::Verdict::kToNetwork) {
-      from.sink.out.push_back(
+      from.sink.out().push_back(
           {r.to, std::vector<std::uint8_t>(buf.begin(), buf.begin() + r.length)});
     }
     return r;
@@ -155,8 +164,8 @@ class Network {
     for (int round = 0; round < max_rounds; ++round) {
       bool any = false;
       for (auto* n : nodes) {
-        auto out = std::move(n->sink.out);
-        n->sink.out.clear();
+        auto out = std::move(n->sink.out());
+        n->sink.out().clear();
         for (auto& dg : out) {
           any = true;
           Node* dst = node_at(dg.to.remote);

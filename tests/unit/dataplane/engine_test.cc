@@ -4,10 +4,20 @@
 
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <future>
 #include <map>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "crypto/x25519.h"
 #include "platform/fake/fake_network.h"
@@ -466,6 +476,312 @@ TEST(ThreadedEngines, PingPongAndInterfaceRemovalStops) {
   a.engine->stop();
   EXPECT_EQ(stops, 1);
   EXPECT_EQ(a.engine->stop_reason(), StopReason::kRequested);
+}
+
+// Runs `body` on its own thread and fails the whole test binary if it has not returned after
+// `limit`: a self-deadlocked worker cannot be joined or unwound, so a hang must not hold up the
+// run (or pass as a timeout of the runner).
+void within(std::chrono::seconds limit, const char* what, const std::function<void()>& body) {
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> finished = done->get_future();
+  std::thread t([body, done] {
+    body();
+    done->set_value();
+  });
+  if (finished.wait_for(limit) != std::future_status::ready) {
+    std::fprintf(stderr, "FATAL: %s did not return within %llds (deadlock)\n", what,
+                 static_cast<long long>(limit.count()));
+    std::fflush(stderr);
+    std::_Exit(1);
+  }
+  t.join();
+}
+
+// b has a second address, 192.0.2.3, which a uses as b's endpoint: b's replies stick to it as
+// their source. Then the address disappears (Wi-Fi change, DHCP renewal): the next send from b
+// is refused by the "kernel" (the fake's EINVAL on a stale IP_PKTINFO), retried without the
+// source and reported `source_dropped`, and the engine makes the Device forget that source.
+class StaleSource : public PumpedEngines {
+ protected:
+  void SetUp() override {
+    b_.host.add_address(ip("192.0.2.3"));
+    connect(a_, "10.0.0.1", b_, "10.0.0.2", "192.0.2.3");
+    a_.tun->inject(testing::make_ip_packet(ip("10.0.0.1"), ip("10.0.0.2"), 10));
+    pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
+    ASSERT_EQ(b_.tun->take_written().size(), 1u);
+    auto snap = b_.engine->snapshot();
+    ASSERT_EQ(snap.peers.size(), 1u);
+    b_.host.remove_address(ip("192.0.2.3"));
+  }
+};
+
+// A timer-driven send: b received data and owes a keepalive 10 s later (worker 0's tick).
+// Before the Device's outputs were collected and sent after it returned, the tick held the
+// peer's lock while sending, the refused source called Device::forget_source, which takes the
+// same lock: the worker hung here.
+TEST_F(StaleSource, TimerDrivenSendWithRefusedSourceForgetsIt) {
+  const auto before = b_.engine->counters();
+  clock_.advance(std::chrono::seconds(11));
+  within(std::chrono::seconds(10), "tick with a refused source", [&] {
+    pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
+  });
+  const auto after = b_.engine->counters();
+  EXPECT_EQ(after.stale_sources - before.stale_sources, 1u);
+  EXPECT_GT(after.udp_sent, before.udp_sent);
+  // The source is forgotten: the next send leaves without it (no second refusal) and arrives.
+  b_.tun->inject(testing::make_ip_packet(ip("10.0.0.2"), ip("10.0.0.1"), 20));
+  within(std::chrono::seconds(10), "data after the refusal", [&] {
+    pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
+  });
+  EXPECT_EQ(a_.tun->take_written().size(), 1u);
+  EXPECT_EQ(b_.engine->counters().stale_sources, after.stale_sources);
+}
+
+// A send caused by data: b's session is past REJECT_AFTER_TIME, so a packet from b's TUN is
+// staged and a handshake initiation is sent from inside encapsulate (under the peer's lock in
+// the Device), with the stale source. Hung the same way before the fix.
+TEST_F(StaleSource, DataTriggeredSendWithRefusedSourceForgetsIt) {
+  const auto before = b_.engine->counters();
+  clock_.advance(std::chrono::seconds(181));
+  b_.tun->inject(testing::make_ip_packet(ip("10.0.0.2"), ip("10.0.0.1"), 30, 0x33));
+  within(std::chrono::seconds(10), "encapsulate with a refused source", [&] {
+    pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
+  });
+  EXPECT_GE(b_.engine->counters().stale_sources - before.stale_sources, 1u);
+  // The initiation went out without the source, a answered, and the staged packet arrived.
+  auto got = a_.tun->take_written();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], testing::make_ip_packet(ip("10.0.0.2"), ip("10.0.0.1"), 30, 0x33));
+}
+
+// Issue 11 §7: a `set` that changes listen_port and enables PersistentKeepalive (wg-quick up of
+// a file with ListenPort and PersistentKeepalive) makes the Device send at once (keepalive ⇒ no
+// session ⇒ handshake initiation). That datagram, and anything else sent from then on, must
+// leave from the new port: a peer answers to the port it came from. Threaded, because the
+// workers own the sockets; with the old order (Device first, then the new binds through the
+// mailboxes) worker 0 could send it from the old, about-to-close port. Repeated, with a new
+// port and a new peer (so the initiation is not rate-limited) each round.
+TEST(ThreadedEngines, DatagramsOfASetLeaveFromItsNewListenPort) {
+  platform::SystemClock clock;
+  FakeNetwork net;
+  Side b(net, "192.0.2.2", "wpltF", 2, 21, clock, 0);
+  FakeHost& a_host = net.add_host({ip("192.0.2.1")});
+  auto a_bind = a_host.open(platform::BindOptions{.port = 51820});
+  ASSERT_TRUE(a_bind.ok());
+  b.engine->start();
+  SeededRandom keys(77);
+
+  std::array<std::uint8_t, 2048> buf{};
+  std::array<Bytes, 1> bufs{Bytes(buf.data(), buf.size())};
+  std::array<std::size_t, 1> sizes{};
+  std::array<net::Path, 1> paths{};
+  for (int round = 0; round < 30; ++round) {
+    const auto port = static_cast<std::uint16_t>(20000 + round);
+    wg::ConfigDelta d;
+    d.private_key = b.private_key;
+    d.listen_port = port;
+    d.replace_peers = true;
+    wg::PeerDelta p;
+    p.public_key = crypto::derive_public_key(crypto::generate_private_key(keys));
+    p.endpoint = net::Endpoint{ip("192.0.2.1"), 51820};
+    p.persistent_keepalive = 25;
+    d.peers.push_back(p);
+    ASSERT_FALSE(b.engine->apply(d));
+    ASSERT_EQ(b.engine->port(), port);
+
+    pollfd pfd{a_bind.value->poll_fd(0), POLLIN, 0};
+    ASSERT_EQ(::poll(&pfd, 1, 2000), 1) << "round " << round << ": nothing sent";
+    platform::BatchResult r = a_bind.value->receive(0, bufs, sizes, paths);
+    ASSERT_EQ(r.count, 1u) << "round " << round;
+    EXPECT_EQ(buf[0], wg::kMessageInitiation) << "round " << round;
+    EXPECT_EQ(paths[0].remote.port, port) << "round " << round << ": sent from the old port";
+    EXPECT_EQ(a_bind.value->receive(0, bufs, sizes, paths).count, 0u) << "round " << round;
+  }
+  b.engine->stop();
+}
+
+// ---- The path seam (issue 11 §2) ------------------------------------------------------------
+
+// An in-memory transport joining two engines, for tests only: what one end sends, the other
+// receives, as from the sender's fixed (synthetic) address. It stands for a relay stream or a
+// QUIC connection: the Device sees only paths with the transport's tag.
+class MemoryLink {
+ public:
+  class End final : public PathTransport {
+   public:
+    End(MemoryLink& link, net::Endpoint self) : link_(link), self_(self) {
+      fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    }
+    ~End() override { ::close(fd_); }
+    std::size_t source_count() const override { return 1; }
+    int poll_fd(std::size_t) const override { return fd_; }
+    platform::BatchResult receive(std::size_t, std::span<const Bytes> bufs,
+                                  std::span<std::size_t> sizes,
+                                  std::span<net::Path> paths) override {
+      std::lock_guard lock(link_.mutex_);
+      platform::BatchResult r;
+      const std::size_t max = std::min({bufs.size(), sizes.size(), paths.size()});
+      while (r.count < max && !inbox_.empty()) {
+        const auto& [from, bytes] = inbox_.front();
+        sizes[r.count] = bytes.size() <= bufs[r.count].size() ? bytes.size() : 0;
+        std::memcpy(bufs[r.count].data(), bytes.data(), sizes[r.count]);
+        paths[r.count] = net::Path{from, std::nullopt, 0};
+        inbox_.pop_front();
+        ++r.count;
+      }
+      if (inbox_.empty()) {
+        std::uint64_t v;
+        (void)!::read(fd_, &v, sizeof v);
+      }
+      if (r.count == 0)
+        r.error = EAGAIN;
+      return r;
+    }
+    platform::BatchResult send(std::span<platform::OutDatagram> datagrams) override {
+      std::lock_guard lock(link_.mutex_);
+      End& to = (this == &link_.a) ? link_.b : link_.a;
+      for (const auto& d : datagrams) {
+        to.inbox_.emplace_back(self_, std::vector<std::uint8_t>(d.data.begin(), d.data.end()));
+        last_sent_to_ = d.path;
+      }
+      sent_ += datagrams.size();
+      const std::uint64_t one = 1;
+      (void)!::write(to.fd_, &one, sizeof one);
+      return platform::BatchResult{datagrams.size(), 0, false};
+    }
+    std::size_t sent() const {
+      std::lock_guard lock(link_.mutex_);
+      return sent_;
+    }
+    net::Path last_sent_to() const {
+      std::lock_guard lock(link_.mutex_);
+      return last_sent_to_;
+    }
+
+   private:
+    MemoryLink& link_;
+    net::Endpoint self_;
+    int fd_ = -1;
+    std::deque<std::pair<net::Endpoint, std::vector<std::uint8_t>>> inbox_;  // guarded
+    std::size_t sent_ = 0;                                                   // guarded
+    net::Path last_sent_to_;                                                 // guarded
+  };
+
+  MemoryLink(net::Endpoint a_addr, net::Endpoint b_addr) : a(*this, a_addr), b(*this, b_addr) {}
+
+ private:
+  mutable std::mutex mutex_;
+
+ public:
+  End a;
+  End b;
+};
+
+// Hands the engine an End it does not own (the test reads the End's counters).
+class Borrowed final : public PathTransport {
+ public:
+  explicit Borrowed(PathTransport& t) : t_(t) {}
+  std::size_t source_count() const override { return t_.source_count(); }
+  int poll_fd(std::size_t s) const override { return t_.poll_fd(s); }
+  platform::BatchResult receive(std::size_t s, std::span<const Bytes> bufs,
+                                std::span<std::size_t> sizes, std::span<net::Path> paths) override {
+    return t_.receive(s, bufs, sizes, paths);
+  }
+  platform::BatchResult send(std::span<platform::OutDatagram> d) override { return t_.send(d); }
+
+ private:
+  PathTransport& t_;
+};
+
+// a and b have the fake UDP network and a memory link. a's peer b is first reached over the
+// link (handshake and data both ways on it, nothing on UDP), then a points b's endpoint at
+// b's UDP address (b roams a to UDP with the first authenticated packet), then back to the
+// link. The core sees only the opaque tag; UAPI shows no endpoint for the link's path.
+TEST_F(PumpedEngines, PeerDatagramsOverAnAddedTransportRoamToUdpAndBack) {
+  const net::Endpoint a_link{ip("100.64.0.1"), 1};
+  const net::Endpoint b_link{ip("100.64.0.2"), 1};
+  MemoryLink link(a_link, b_link);
+  const std::uint8_t ta = a_.engine->add_transport(std::make_unique<Borrowed>(link.a));
+  const std::uint8_t tb = b_.engine->add_transport(std::make_unique<Borrowed>(link.b));
+  EXPECT_EQ(ta, 1u);
+  EXPECT_EQ(tb, 1u);
+
+  connect(a_, "10.0.0.1", b_, "10.0.0.2", "192.0.2.2");
+  auto point_a_at = [&](net::Endpoint e, std::uint8_t transport) {
+    wg::ConfigDelta d;
+    wg::PeerDelta p;
+    p.public_key = b_.public_key;
+    p.endpoint = e;
+    p.transport = transport;
+    d.peers.push_back(p);
+    ASSERT_FALSE(a_.engine->apply(d));
+  };
+  auto ping_pong = [&](std::uint8_t fill) {
+    auto ping = testing::make_ip_packet(ip("10.0.0.1"), ip("10.0.0.2"), 100, fill);
+    a_.tun->inject(ping);
+    pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
+    auto got = b_.tun->take_written();
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0], ping);
+    auto pong = testing::make_ip_packet(ip("10.0.0.2"), ip("10.0.0.1"), 200, fill + 1);
+    b_.tun->inject(pong);
+    pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
+    auto back = a_.tun->take_written();
+    ASSERT_EQ(back.size(), 1u);
+    EXPECT_EQ(back[0], pong);
+  };
+
+  // 1. Over the link: handshake and data both ways; UDP carries nothing.
+  point_a_at(b_link, ta);
+  const std::uint64_t udp_before = net_.delivered();
+  ping_pong(0x10);
+  EXPECT_EQ(net_.delivered(), udp_before) << "nothing may go over UDP";
+  EXPECT_GE(link.a.sent(), 2u);  // initiation, data (staged)
+  EXPECT_GE(link.b.sent(), 2u);  // response, data
+  EXPECT_EQ(link.b.last_sent_to().remote, a_link);
+  EXPECT_GE(a_.engine->counters().transport_received, 2u);
+  EXPECT_EQ(a_.engine->counters().udp_sent, 0u);
+  auto snap = b_.engine->snapshot();
+  ASSERT_EQ(snap.peers.size(), 1u);
+  EXPECT_FALSE(snap.peers[0].endpoint.has_value()) << "a non-UDP path shows no UDP endpoint";
+  EXPECT_GT(snap.peers[0].rx_bytes, 0u);
+
+  // 2. Roam to UDP: a's next packet goes over UDP, and b answers there.
+  point_a_at(net::Endpoint{ip("192.0.2.2"), 51821}, kUdpTransport);
+  const std::size_t a_link_sent = link.a.sent(), b_link_sent = link.b.sent();
+  ping_pong(0x20);
+  EXPECT_EQ(link.a.sent(), a_link_sent);
+  EXPECT_EQ(link.b.sent(), b_link_sent) << "b must have roamed a to UDP";
+  EXPECT_GE(net_.delivered(), udp_before + 2);
+  snap = b_.engine->snapshot();
+  ASSERT_TRUE(snap.peers[0].endpoint.has_value());
+  EXPECT_EQ(*snap.peers[0].endpoint, (net::Endpoint{ip("192.0.2.1"), 51820}));
+
+  // 3. And back to the link.
+  point_a_at(b_link, ta);
+  const std::uint64_t udp_mid = net_.delivered();
+  ping_pong(0x30);
+  EXPECT_EQ(net_.delivered(), udp_mid) << "b must have roamed a back to the link";
+  EXPECT_EQ(link.a.sent(), a_link_sent + 1);
+  EXPECT_EQ(link.b.sent(), b_link_sent + 1);
+  EXPECT_FALSE(b_.engine->snapshot().peers[0].endpoint.has_value());
+  EXPECT_EQ(a_.engine->counters().send_errors + b_.engine->counters().send_errors, 0u);
+}
+
+// A path on a transport the engine does not have is a send error, not a crash.
+TEST_F(PumpedEngines, PathOnAnUnknownTransportIsASendError) {
+  connect(a_, "10.0.0.1", b_, "10.0.0.2", "192.0.2.2");
+  wg::ConfigDelta d;
+  wg::PeerDelta p;
+  p.public_key = b_.public_key;
+  p.endpoint = net::Endpoint{ip("100.64.0.2"), 1};
+  p.transport = 7;
+  d.peers.push_back(p);
+  ASSERT_FALSE(a_.engine->apply(d));
+  a_.tun->inject(testing::make_ip_packet(ip("10.0.0.1"), ip("10.0.0.2"), 10));
+  pump_until_idle({a_.engine.get(), b_.engine.get()}, net_);
+  EXPECT_EQ(a_.engine->counters().send_errors, 1u);  // the initiation
+  EXPECT_EQ(b_.tun->written_count(), 0u);
 }
 
 }  // namespace

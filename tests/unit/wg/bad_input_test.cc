@@ -49,16 +49,16 @@ class BadInput : public ::testing::Test {
     Network::connect(b, c);
     b.device.force_under_load(true);
     net.send_ip(c, test::ipv4_packet("10.0.0.3", "10.0.0.2", 10));
-    auto init = c.sink.out.at(0).bytes;
-    c.sink.out.clear();
+    auto init = c.sink.out().at(0).bytes;
+    c.sink.out().clear();
     CollectingSinkOut(b, c, init);
     b.device.force_under_load(std::nullopt);
-    b.sink.out.clear();
+    b.sink.out().clear();
   }
 
   void CollectingSinkOut(Node& server, Node& client, std::vector<std::uint8_t> init) {
     (void)server.device.decapsulate({client.addr, std::nullopt, 0}, init, net.now, server.sink);
-    samples[kMessageCookieReply] = server.sink.out.at(0).bytes;
+    samples[kMessageCookieReply] = server.sink.out().at(0).bytes;
   }
 
   // Feeds a mutated datagram to `to`; asserts it is dropped, counted and answered by nothing.
@@ -66,12 +66,12 @@ class BadInput : public ::testing::Test {
                       const std::string& what) {
     const auto before = total_drops(to.device);
     const auto received = to.received.size();
-    to.sink.out.clear();
+    to.sink.out().clear();
     auto r = to.device.decapsulate({from.addr, std::nullopt, 0}, bytes, net.now, to.sink);
     EXPECT_EQ(r.verdict, Verdict::kDrop) << what;
     EXPECT_NE(r.drop, Drop::kNone) << what;
     EXPECT_EQ(total_drops(to.device), before + 1) << what;
-    EXPECT_TRUE(to.sink.out.empty()) << what << ": a bad packet must not be answered";
+    EXPECT_TRUE(to.sink.out().empty()) << what << ": a bad packet must not be answered";
     EXPECT_EQ(to.received.size(), received) << what;
   }
 
@@ -138,10 +138,10 @@ TEST_F(BadInput, UnderLoadOnlyValidMac1EarnsACookie) {
   std::size_t cookies = 0;
   const auto cookies_before = b.device.drop_count(Drop::kCookieSent);
   for (int i = 0; i < 3000; ++i) {
-    b.sink.out.clear();
+    b.sink.out().clear();
     auto copy = init;
     (void)b.device.decapsulate({a.addr, std::nullopt, 0}, copy, net.now, b.sink);
-    for (auto& d : b.sink.out) {
+    for (auto& d : b.sink.out()) {
       EXPECT_EQ(d.bytes.size(), kCookieReplySize);
       ++cookies;
     }

@@ -97,7 +97,7 @@ TEST_F(TwoPeers, PaddingToSixteenCappedAtMtu) {
 
 TEST_F(TwoPeers, PassiveKeepaliveAfterTenSeconds) {
   establish();
-  a.sink.out.clear();
+  a.sink.out().clear();
   // b received data and sends nothing back: after KEEPALIVE_TIMEOUT it confirms with a keepalive.
   int keepalives = 0;
   net.lose = [&](const Node& src, const Node&, const test::Datagram& d) {
@@ -296,7 +296,7 @@ TEST_F(TwoPeers, LowOrderPeerKeyNeverSendsAnything) {
   p.persistent_keepalive = 1;
   p.allowed_ips_add.push_back(*net::Prefix::parse("10.7.0.0/16"));
   d.peers.push_back(p);
-  a.sink.out.clear();
+  a.sink.out().clear();
   ASSERT_FALSE(a.device.apply(d, net.now, a.sink));
   net.send_ip(a, test::ipv4_packet("10.0.0.1", "10.7.0.1", 10));
   net.elapse(3s);
@@ -375,12 +375,12 @@ TEST_F(TwoPeers, ForgetSourceClearsStickyLocalAddress) {
   establish();  // b learned a's path with b's local address 192.0.2.2 as the sticky source
   net::Path stale{a.addr, b.addr.address, 0};
   b.device.forget_source(stale);
-  b.sink.out.clear();
+  b.sink.out().clear();
   ASSERT_EQ(net.send_ip(b, b_to_a()).verdict, Verdict::kToNetwork);
   // Network::send_ip records the verdict's path: the local part must be gone.
-  ASSERT_FALSE(b.sink.out.empty());
-  EXPECT_FALSE(b.sink.out.back().to.local.has_value());
-  EXPECT_EQ(b.sink.out.back().to.remote, a.addr);
+  ASSERT_FALSE(b.sink.out().empty());
+  EXPECT_FALSE(b.sink.out().back().to.local.has_value());
+  EXPECT_EQ(b.sink.out().back().to.remote, a.addr);
 }
 
 }  // namespace

@@ -42,6 +42,19 @@ TEST(EndpointBook, MappedAndPlainIpv4AreOneAddress) {
   EXPECT_FALSE(book.contains(ip("::ffff:192.0.2.7")));
 }
 
+// The transport tag (net::Path::transport) is part of the address: the same address over
+// another transport is not a known endpoint.
+TEST(EndpointBook, TransportTagIsPartOfTheAddress) {
+  EndpointBook book;
+  book.add(ip("192.0.2.7"), 3);
+  EXPECT_TRUE(book.contains(ip("192.0.2.7"), 3));
+  EXPECT_FALSE(book.contains(ip("192.0.2.7")));
+  book.add(ip("192.0.2.7"));
+  book.remove(ip("192.0.2.7"), 3);
+  EXPECT_FALSE(book.contains(ip("192.0.2.7"), 3));
+  EXPECT_TRUE(book.contains(ip("192.0.2.7")));
+}
+
 class Lanes : public ::testing::Test {
  protected:
   Lanes()
@@ -53,11 +66,11 @@ class Lanes : public ::testing::Test {
 
   // A genuine initiation from `from` to `to` (to must be from's peer).
   std::vector<std::uint8_t> initiation(Node& from) {
-    from.sink.out.clear();
+    from.sink.out().clear();
     net.send_ip(from, test::ipv4_packet(from.tunnel_ip.c_str(), "10.0.0.2", 20));
-    EXPECT_FALSE(from.sink.out.empty());
-    auto bytes = from.sink.out.at(0).bytes;
-    from.sink.out.clear();
+    EXPECT_FALSE(from.sink.out().empty());
+    auto bytes = from.sink.out().at(0).bytes;
+    from.sink.out().clear();
     EXPECT_EQ(load_le32(bytes.data()), kMessageInitiation);
     return bytes;
   }

@@ -196,30 +196,30 @@ TEST(WireGuardVector, DevicesReproduceEveryMessage) {
     d.peers.push_back(p);
     ASSERT_FALSE(ini.apply(d, now, si));
   }
-  ASSERT_EQ(si.out.size(), 1u);
-  EXPECT_EQ(to_hex(si.out[0].bytes), to_hex(v.hex("initiation")));
-  EXPECT_EQ(si.out[0].to.remote, r_addr);
+  ASSERT_EQ(si.out().size(), 1u);
+  EXPECT_EQ(to_hex(si.out()[0].bytes), to_hex(v.hex("initiation")));
+  EXPECT_EQ(si.out()[0].to.remote, r_addr);
 
   rng_r.push(v.hex("responder_ephemeral_private"));
   rng_r.push_u32_le(
       static_cast<std::uint32_t>(std::stoul(test::json_number(v.j, "responder_sender_index"))));
-  auto init = si.out[0].bytes;
-  si.out.clear();
+  auto init = si.out()[0].bytes;
+  si.out().clear();
   auto r1 = res.decapsulate({i_addr, std::nullopt, 0}, init, now, sr);
   EXPECT_EQ(r1.verdict, Verdict::kDrop);
   EXPECT_EQ(r1.drop, Drop::kNone);
-  ASSERT_EQ(sr.out.size(), 1u);
-  EXPECT_EQ(to_hex(sr.out[0].bytes), to_hex(v.hex("response")));
+  ASSERT_EQ(sr.out().size(), 1u);
+  EXPECT_EQ(to_hex(sr.out()[0].bytes), to_hex(v.hex("response")));
 
-  auto resp = sr.out[0].bytes;
-  sr.out.clear();
+  auto resp = sr.out()[0].bytes;
+  sr.out().clear();
   auto r2 = ini.decapsulate({r_addr, std::nullopt, 0}, resp, now, si);
   EXPECT_EQ(r2.drop, Drop::kNone);
-  ASSERT_EQ(si.out.size(), 1u);
-  EXPECT_EQ(to_hex(si.out[0].bytes), to_hex(v.hex("initiator_keepalive_counter0")));
+  ASSERT_EQ(si.out().size(), 1u);
+  EXPECT_EQ(to_hex(si.out()[0].bytes), to_hex(v.hex("initiator_keepalive_counter0")));
 
-  auto ka = si.out[0].bytes;
-  si.out.clear();
+  auto ka = si.out()[0].bytes;
+  si.out().clear();
   auto r3 = res.decapsulate({i_addr, std::nullopt, 0}, ka, now, sr);
   EXPECT_EQ(r3.verdict, Verdict::kDrop);
   EXPECT_EQ(r3.drop, Drop::kNone);
