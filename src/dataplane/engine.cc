@@ -68,6 +68,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "crypto/aead.h"
 #include "dataplane/handshake_queue.h"
 #include "platform/event_loop.h"
 #include "platform/log.h"
@@ -208,6 +209,10 @@ class Worker {
     while (!stop_.load(std::memory_order_acquire)) {
       // Queued handshake work means: look at the sources without sleeping, then do a budget of
       // it, so receiving and handshakes take turns.
+      // About to sleep: a destroyed keypair's key must not stay cached in this thread's AEAD
+      // contexts while it is idle (one atomic load when no key was retired).
+      if (handshakes_.empty())
+        crypto::aead_wipe_thread_keys_if_retired();
       auto r = loop.run_once(handshakes_.empty() ? kNoTimeout : Duration::zero());
       if (!r.ok()) {
         platform::log_error("Worker %zu: %s", index_, r.message().c_str());

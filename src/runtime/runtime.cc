@@ -78,7 +78,8 @@ void Readiness::failed(const std::string& message) {
 
 void Readiness::reloading() {
   platform::SystemClock clock;
-  const auto usec = std::chrono::duration_cast<std::chrono::microseconds>(clock.now().mono);
+  const auto usec =
+      std::chrono::duration_cast<std::chrono::microseconds>(clock.now().mono.time_since_epoch());
   send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec.count()));
 }
 
@@ -316,7 +317,7 @@ int Runtime::run() {
   (void)loop.set_timer(timers_.next_deadline(), on_timer);
 
   while (!signals.stop_requested() && !done) {
-    auto r = loop.run_once(Duration(-1));
+    auto r = loop.run_once(kNoTimeout);
     if (!r.ok()) {
       platform::log_error("Event loop failed: %s", r.message().c_str());
       rc = 1;

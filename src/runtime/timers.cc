@@ -4,18 +4,18 @@
 
 namespace warren::runtime {
 
-void TimerSet::add(Duration first, Duration interval, std::function<void()> fn) {
+void TimerSet::add(MonoTime first, Duration interval, std::function<void()> fn) {
   timers_.push_back(Timer{first, interval, std::move(fn)});
 }
 
-Duration TimerSet::next_deadline() const {
-  Duration next = Duration::max();
+MonoTime TimerSet::next_deadline() const {
+  MonoTime next = kNoDeadline;
   for (const auto& t : timers_)
     next = std::min(next, t.deadline);
   return next;
 }
 
-int TimerSet::run_due(Duration now) {
+int TimerSet::run_due(MonoTime now) {
   int ran = 0;
   const std::size_t n = timers_.size();  // timers added by a callback wait for the next call
   for (std::size_t i = 0; i < n; ++i) {

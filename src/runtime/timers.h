@@ -15,17 +15,17 @@ namespace warren::runtime {
 
 class TimerSet {
  public:
-  /// `fn` runs every `interval`, first at `first` (a CLOCK_MONOTONIC time).
-  void add(Duration first, Duration interval, std::function<void()> fn);
-  /// The earliest deadline, Duration::max() when there is no timer.
-  Duration next_deadline() const;
+  /// `fn` runs every `interval`, first at `first`.
+  void add(MonoTime first, Duration interval, std::function<void()> fn);
+  /// The earliest deadline, kNoDeadline when there is no timer.
+  MonoTime next_deadline() const;
   /// Runs every timer due at `now` (in registration order) and re-arms it at now + interval.
   /// Returns how many ran. A callback may add timers (they run from the next call on).
-  int run_due(Duration now);
+  int run_due(MonoTime now);
 
  private:
   struct Timer {
-    Duration deadline;
+    MonoTime deadline;
     Duration interval;
     std::function<void()> fn;
   };

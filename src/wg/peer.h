@@ -12,6 +12,7 @@
 
 #include "base/secure.h"
 #include "base/time.h"
+#include "crypto/aead.h"
 #include "crypto/x25519.h"
 #include "net/ip_address.h"
 #include "wg/allowed_ips.h"
@@ -28,6 +29,13 @@ inline constexpr MonoTime kNever = kNoDeadline;
 /// One session's transport keys (whitepaper §5.4.5). The send counter is atomic so several
 /// threads may encrypt with the same keypair; the replay window has its own lock.
 struct Keypair {
+  Keypair() = default;
+  Keypair(const Keypair&) = delete;
+  Keypair& operator=(const Keypair&) = delete;
+  /// The keys wipe themselves (Secret); copies that threads' AEAD contexts cached are retired,
+  /// so every thread drops them on its next use or before it sleeps (whitepaper §6.3).
+  ~Keypair() { crypto::aead_retire_keys(); }
+
   Secret<32> send_key;
   Secret<32> recv_key;
   std::atomic<std::uint64_t> send_nonce{0};

@@ -101,29 +101,34 @@ TEST(Readiness, StaysBackgroundAfterTheReadyReport) {
 
 using std::chrono::seconds;
 
+// A monotonic time point S seconds after the clock's epoch.
+MonoTime at(int s) {
+  return MonoTime(seconds(s));
+}
+
 TEST(TimerSet, RunsDueTimersAndRearmsThem) {
   TimerSet t;
-  EXPECT_EQ(t.next_deadline(), Duration::max());
+  EXPECT_EQ(t.next_deadline(), kNoDeadline);
   std::vector<std::string> ran;
-  t.add(seconds(1), seconds(1), [&] { ran.push_back("watch"); });
-  t.add(seconds(5), seconds(5), [&] { ran.push_back("maintain"); });
-  EXPECT_EQ(t.next_deadline(), seconds(1));
-  EXPECT_EQ(t.run_due(seconds(0)), 0);
-  EXPECT_EQ(t.run_due(seconds(1)), 1);
-  EXPECT_EQ(t.next_deadline(), seconds(2));
-  EXPECT_EQ(t.run_due(seconds(5)), 2);
+  t.add(at(1), seconds(1), [&] { ran.push_back("watch"); });
+  t.add(at(5), seconds(5), [&] { ran.push_back("maintain"); });
+  EXPECT_EQ(t.next_deadline(), at(1));
+  EXPECT_EQ(t.run_due(at(0)), 0);
+  EXPECT_EQ(t.run_due(at(1)), 1);
+  EXPECT_EQ(t.next_deadline(), at(2));
+  EXPECT_EQ(t.run_due(at(5)), 2);
   EXPECT_EQ(ran, (std::vector<std::string>{"watch", "watch", "maintain"}));
-  EXPECT_EQ(t.next_deadline(), seconds(6));
+  EXPECT_EQ(t.next_deadline(), at(6));
 }
 
 TEST(TimerSet, TimerAddedByACallbackWaitsForTheNextRound) {
   TimerSet t;
   int inner = 0;
-  t.add(seconds(1), seconds(1), [&] { t.add(seconds(0), seconds(1), [&] { ++inner; }); });
-  EXPECT_EQ(t.run_due(seconds(1)), 1);
+  t.add(at(1), seconds(1), [&] { t.add(at(0), seconds(1), [&] { ++inner; }); });
+  EXPECT_EQ(t.run_due(at(1)), 1);
   EXPECT_EQ(inner, 0);
-  EXPECT_EQ(t.next_deadline(), seconds(0));
-  EXPECT_EQ(t.run_due(seconds(1)), 1);
+  EXPECT_EQ(t.next_deadline(), at(0));
+  EXPECT_EQ(t.run_due(at(1)), 1);
   EXPECT_EQ(inner, 1);
 }
 

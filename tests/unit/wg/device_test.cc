@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "crypto/aead.h"
 #include "support/wg_harness.h"
 
 namespace warren::wg {
@@ -409,6 +410,32 @@ TEST_F(TwoPeers, RoutingLoopToOwnEndpointRefusedOnionAllowed) {
   auto onion = test::ipv4_packet("10.0.0.1", "192.0.2.77", 40);
   store_be16(&onion[22], 51820);
   EXPECT_EQ(net.send_ip(a, onion).verdict, Verdict::kToNetwork);
+}
+
+}  // namespace
+}  // namespace warren::wg
+
+namespace warren::wg {
+namespace {
+
+// Issue 12 (8): the session key a thread's AEAD context cached must go with its keypair. The
+// thread that sent data holds the key; removing the peer destroys the keypairs, and that thread
+// drops the key when it next checks (an engine worker does before it sleeps).
+TEST_F(TwoPeers, RemovingAPeerRetiresTheSessionKeyCachedByThisThread) {
+  ASSERT_EQ(net.send_ip(a, a_to_b()).verdict, Verdict::kQueued);
+  net.run();
+  ASSERT_EQ(net.send_ip(a, a_to_b()).verdict, Verdict::kToNetwork);  // sealed on this thread
+  crypto::aead_wipe_thread_keys_if_retired();
+  ASSERT_TRUE(crypto::aead_thread_holds_key()) << "the current session's key stays cached";
+  ConfigDelta d;
+  PeerDelta rm;
+  rm.public_key = b.pub;
+  rm.remove = true;
+  d.peers.push_back(rm);
+  test::CollectingSink s;
+  ASSERT_FALSE(a.device.apply(d, net.now, s));
+  crypto::aead_wipe_thread_keys_if_retired();
+  EXPECT_FALSE(crypto::aead_thread_holds_key()) << "a destroyed session's key is still cached";
 }
 
 }  // namespace

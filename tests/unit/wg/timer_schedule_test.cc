@@ -50,8 +50,8 @@ TEST(TimerSchedule, OnlyDuePeersAreVisited) {
   const MonoTime start = net.now.mono;
   ASSERT_EQ(net.send_ip(hub, test::ipv4_packet("10.255.0.1", spoke_tunnel_ip(500), 20)).verdict,
             Verdict::kQueued);
-  ASSERT_EQ(hub.sink.out.size(), 1u);
-  hub.sink.out.clear();
+  ASSERT_EQ(hub.sink.out().size(), 1u);
+  hub.sink.out().clear();
   const MonoTime deadline = hub.device.next_deadline();
   EXPECT_GE(deadline, start + kRekeyTimeout);
   EXPECT_LE(deadline, start + kRekeyTimeout + std::chrono::milliseconds(kRekeyTimeoutJitterMaxMs));
@@ -60,13 +60,13 @@ TEST(TimerSchedule, OnlyDuePeersAreVisited) {
   net.now.mono = deadline - 1ns;
   hub.device.tick(net.now, hub.sink);
   EXPECT_EQ(hub.device.timer_visits(), 0u);
-  EXPECT_TRUE(hub.sink.out.empty());
+  EXPECT_TRUE(hub.sink.out().empty());
   net.now.mono = deadline;
   hub.device.tick(net.now, hub.sink);
   EXPECT_EQ(hub.device.timer_visits(), 1u);
-  ASSERT_EQ(hub.sink.out.size(), 1u);
-  EXPECT_EQ(load_le32(hub.sink.out[0].bytes.data()), kMessageInitiation);
-  EXPECT_EQ(hub.sink.out[0].to.remote, spoke_addr(500));
+  ASSERT_EQ(hub.sink.out().size(), 1u);
+  EXPECT_EQ(load_le32(hub.sink.out()[0].bytes.data()), kMessageInitiation);
+  EXPECT_EQ(hub.sink.out()[0].to.remote, spoke_addr(500));
   // The retry's own retransmit timer is scheduled in turn.
   EXPECT_GE(hub.device.next_deadline(), deadline + kRekeyTimeout);
   EXPECT_LE(hub.device.next_deadline(),
