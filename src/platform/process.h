@@ -73,6 +73,26 @@ class TerminationSignals {
 /// True if the effective user may administer network interfaces (root or CAP_NET_ADMIN).
 bool has_net_admin();
 
+/// Makes this process non-dumpable (prctl PR_SET_DUMPABLE 0): no core file, no ptrace
+/// attach and no /proc/PID/mem by other unprivileged users, so session and static keys in the
+/// daemon's memory do not end up on disk or in another process. Every daemon calls it first.
+warren::Status disable_core_dumps();
+/// Whether this process is dumpable (tests).
+bool core_dumps_enabled();
+
+/// An exclusive advisory lock on `path` (created 0600 if missing), held until the object is
+/// destroyed; EWOULDBLOCK at once when another process (or another open of it) holds it.
+class FileLock {
+ public:
+  static warren::Result<FileLock> acquire(const std::string& path);
+  FileLock(FileLock&&) = default;
+  FileLock& operator=(FileLock&&) = default;
+
+ private:
+  explicit FileLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;
+};
+
 /// This process's id.
 int current_process_id();
 /// True while process `pid` exists (also when it belongs to another user).

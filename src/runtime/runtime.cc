@@ -123,6 +123,9 @@ Runtime::~Runtime() {
 
 Result<std::unique_ptr<Runtime>> Runtime::create(RuntimeOptions options) {
   const bool background = options.background;
+  // No core dumps and no ptrace by other users: keys live in this process's memory.
+  if (auto s = platform::disable_core_dumps(); !s)
+    return s.error().with_context("cannot make the process non-dumpable");
   std::unique_ptr<Runtime> rt(new Runtime(std::move(options)));
   platform::StartupReport report;
   if (background) {

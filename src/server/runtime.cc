@@ -303,6 +303,17 @@ int run_server(const ServerConfig& config) {
     return fail("creating interface " + config.interface +
                 " requires root or CAP_NET_ADMIN (Operation not permitted)");
 
+  // One running server per database: a second one (another config naming the same database,
+  // or the same config twice) would allocate from the same pool and manage the same peers.
+  const std::string lock_path = config.database + ".lock";
+  auto db_lock = platform::FileLock::acquire(lock_path);
+  if (!db_lock) {
+    if (db_lock.would_block())
+      return fail("another warren server is running on the database " + config.database +
+                  " (it holds " + lock_path + "); stop it first");
+    return fail("cannot lock " + lock_path + ": " + db_lock.message());
+  }
+
   ServerState state;
   try {
     state = open_state(config);

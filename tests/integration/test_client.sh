@@ -155,7 +155,8 @@ part_split() {
       grep -q "^[[:space:]]*tx-tcp-segmentation: $want" <(nsx "$nsc" ethtool -k "$ifc")
   fi
   if command -v python3 >/dev/null; then
-    check "split: the status socket reports role client, the server's key and state connected" status_ok
+    # The reconnect watch, which sets the state, looks every second: allow it one round or two.
+    check "split: the status socket reports role client, the server's key and state connected" wait_until 3 status_ok
   fi
   check "split: endpoint resolved from /etc/hosts" grep -q "172.31.1.1:51820" <(wg show "$ifc" endpoints)
   check "split: DNS written in place into the netns resolv.conf" grep -q "^nameserver 10.77.0.1" "$netns_etc/resolv.conf"

@@ -284,6 +284,11 @@ check "revoke through another config: stored, no server told (exit 0)" \
   bash -c "[[ $rc == 0 ]] && grep -q 'no server is running' <<<'$out'"
 check "the running server removes the peer by itself within 3 s" \
   wait_until 3 bash -c "! wg show '$SIF' allowed-ips | grep -q '${ADDR_OF[5]}/32'"
+# A second server on the same database (another interface name) is refused before it starts.
+out=$(timeout 10 ip netns exec "$S" "$W" server --config "$WIT_TMP/srv/alias.toml" 2>&1) && rc=0 || rc=$?
+check "a second server on the same database is refused, naming it" \
+  bash -c "[[ $rc == 1 ]] && grep -q 'another warren server is running on the database' <<<'$out'"
+check_not "... and creates no interface" ip -n "$S" link show "${SIF}z"
 # A running server that does not answer: the revoke is stored, and the command says so and fails.
 kill -STOP "$SERVER_PID"
 out=$("$W" server revoke --config "$CONF" c6 2>&1) && rc=0 || rc=$?

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -166,6 +168,25 @@ const char* signal_name(Signal s) {
       break;
   }
   return "another signal";
+}
+
+warren::Status disable_core_dumps() {
+  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+    return warren::Error::from_errno(errno, "prctl(PR_SET_DUMPABLE)");
+  return {};
+}
+
+bool core_dumps_enabled() {
+  return ::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1;
+}
+
+warren::Result<FileLock> FileLock::acquire(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd)
+    return warren::Error::from_errno(errno, "open");
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0)
+    return warren::Error::from_errno(errno, "flock");
+  return FileLock(std::move(fd));
 }
 
 int current_process_id() {
