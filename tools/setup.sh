@@ -14,6 +14,8 @@ packages=(
   wireguard-go wireguard-tools iproute2 iputils-ping iperf3 ncat iptables tcpdump procps psmisc
   # offload checks (ethtool -k on the TUN)
   ethtool
+  # the namespace tests' stand-ins for systemd's NOTIFY_SOCKET and for status-socket clients
+  python3
   # formatting, fuzzing and sanitizers
   clang clang-format clang-tidy libclang-rt-14-dev
 )
