@@ -96,8 +96,8 @@ class Daemon {
       }
       resolved_.push_back(ep);
     }
-    if (auto e = engine_->apply(make_delta(config_, resolved_)))
-      return Error(e.errno_value, "cannot configure the device: " + e.message);
+    if (auto e = engine_->apply(make_delta(config_, resolved_)); !e)
+      return Error(e.code(), "cannot configure the device: " + e.message());
     states_.assign(config_.peers.size(), PeerState::kConnecting);
     for (std::size_t i = 0; i < config_.peers.size(); ++i)
       if (config_.peers[i].endpoint)
@@ -272,8 +272,8 @@ class Daemon {
     upd.update_only = true;
     upd.endpoint = *ep;
     d.peers.push_back(upd);
-    if (auto e = engine_->apply(d)) {
-      platform::log_error("Reload: %s", e.message.c_str());
+    if (auto e = engine_->apply(d); !e) {
+      platform::log_error("Reload: %s", e.message().c_str());
       return;
     }
     platform::log_error("Reload: %s is now %s", pc.endpoint->to_string().c_str(),
@@ -321,8 +321,8 @@ class Daemon {
     for (auto& pd : sequence) {
       wg::ConfigDelta d;
       d.peers.push_back(std::move(pd));
-      if (auto e = engine_->apply(d)) {
-        platform::log_error("Reconnect: %s", e.message.c_str());
+      if (auto e = engine_->apply(d); !e) {
+        platform::log_error("Reconnect: %s", e.message().c_str());
         return;
       }
     }

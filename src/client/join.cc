@@ -80,14 +80,14 @@ ClientConfig join(const std::string& invite_text, const JoinOptions& o, RandomSo
                              "' is not a valid interface name (1-15 of a-z A-Z 0-9 _ = + . -)");
   auto invite = control::parse_invite(invite_text);
   if (!invite.ok())
-    throw std::runtime_error("bad invite: " + invite.error);
+    throw std::runtime_error("bad invite: " + invite.message());
   if (auto st = platform::make_directory(o.config_dir, 0700); !st)
     throw file_error("create directory", o.config_dir, st.error());
   const std::string base = o.config_dir + "/" + o.interface;
   const crypto::PrivateKey key = load_or_create_key(base + ".key", rng, warning);
   control::Enrollment e =
-      control::enroll(*invite.value, o.client_name, crypto::derive_public_key(key), o.timeout);
-  ClientConfig c = config_from_enrollment(e, key, o.interface, invite.value->control_endpoint);
+      control::enroll(*invite, o.client_name, crypto::derive_public_key(key), o.timeout);
+  ClientConfig c = config_from_enrollment(e, key, o.interface, invite->control_endpoint);
   const std::string path = base + ".conf";
   std::string text = "# written by `warren join` for " + e.name +
                      "; a wg-quick file (wg-quick up " + path + " works too)\n" + format_config(c);

@@ -36,8 +36,10 @@ std::string hex(std::span<const std::uint8_t> b) {
 
 // ---- invites -------------------------------------------------------------------------------
 
-Expected<Invite> parse_invite(std::string_view text) {
-  auto fail = [](std::string m) { return Expected<Invite>{std::nullopt, "invalid invite: " + m}; };
+Result<Invite> parse_invite(std::string_view text) {
+  auto fail = [](std::string m) -> Result<Invite> {
+    return Error(EINVAL, "invalid invite: " + m);
+  };
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
     text.remove_prefix(1);
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
@@ -69,7 +71,7 @@ Expected<Invite> parse_invite(std::string_view text) {
   if (!net::valid_host(hp->host))
     return fail("its control endpoint's host '" + net::printable(hp->host) +
                 "' is not a host name or an IP address");
-  return Expected<Invite>{std::move(inv), {}};
+  return inv;
 }
 
 std::string format_invite(const Invite& inv) {
@@ -204,8 +206,8 @@ std::string enroll_request_to_json(const EnrollRequest& r) {
   return j.dump();
 }
 
-Expected<EnrollRequest> parse_enroll_request(std::string_view text) {
-  auto fail = [](std::string m) { return Expected<EnrollRequest>{std::nullopt, std::move(m)}; };
+Result<EnrollRequest> parse_enroll_request(std::string_view text) {
+  auto fail = [](std::string m) -> Result<EnrollRequest> { return Error(EINVAL, std::move(m)); };
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return fail("the request is not a JSON object");
@@ -232,7 +234,7 @@ Expected<EnrollRequest> parse_enroll_request(std::string_view text) {
     if (!key || key->is_zero())
       return fail("field \"public_key\" is not a WireGuard public key (base64)");
     r.public_key = *key;
-    return Expected<EnrollRequest>{std::move(r), {}};
+    return r;
   } catch (const ControlError& e) {
     return fail(e.what());
   }
@@ -412,10 +414,10 @@ void EnrollServer::serve(Conn& c) {
       auto req = parse_enroll_request(body);
       secure_zero(body.data(), body.size());
       if (!req.ok()) {
-        reply = EnrollReply::failure("invalid_request", req.error);
+        reply = EnrollReply::failure("invalid_request", req.message());
       } else {
         try {
-          reply = handler_(*req.value);
+          reply = handler_(*req);
         } catch (const std::exception& e) {
           reply = EnrollReply::failure("internal", std::string("internal error: ") + e.what());
         }

@@ -40,6 +40,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/result.h"
 #include "base/secure.h"
 #include "control/tls.h"
 #include "crypto/x25519.h"
@@ -63,17 +64,10 @@ struct Invite {
   InviteSecret secret;
 };
 
-/// A value or a message saying what was wrong.
-template <typename T>
-struct Expected {
-  std::optional<T> value;
-  std::string error;
-  bool ok() const { return value.has_value(); }
-};
 
 /// Parses an invite line (surrounding whitespace is ignored). Errors name the problem: missing
 /// "warren1:" prefix, bad base64url, wrong length, unknown version, bad endpoint.
-Expected<Invite> parse_invite(std::string_view text);
+Result<Invite> parse_invite(std::string_view text);
 std::string format_invite(const Invite& invite);
 /// A fresh random invite id (16 hex digits) and secret.
 std::string random_invite_id();
@@ -135,7 +129,7 @@ struct EnrollReply {
 using EnrollHandler = std::function<EnrollReply(const EnrollRequest&)>;
 
 /// Parses and validates a request body; on failure, the reply to send. (Exposed for tests.)
-Expected<EnrollRequest> parse_enroll_request(std::string_view json);
+Result<EnrollRequest> parse_enroll_request(std::string_view json);
 std::string enroll_request_to_json(const EnrollRequest& r);
 std::string enroll_reply_to_json(const EnrollReply& r);
 

@@ -886,7 +886,7 @@ void Engine::on_link_event(const platform::LinkEvent& event) {
   }
 }
 
-wg::ApplyError Engine::apply(const wg::ConfigDelta& delta) {
+Status Engine::apply(const wg::ConfigDelta& delta) {
   std::lock_guard lock(config_mutex_);
   const std::uint16_t old_port = port_.load();
   const std::uint32_t old_mark = fwmark_.load();
@@ -900,9 +900,8 @@ wg::ApplyError Engine::apply(const wg::ConfigDelta& delta) {
     auto opened = open_binds(*delta.listen_port, new_mark);
     if (!opened.ok()) {
       // wireguard-go answers every bind failure with EADDRINUSE (IpcErrorPortInUse).
-      return wg::ApplyError{EADDRINUSE, "failed to set listen_port " +
-                                            std::to_string(*delta.listen_port) + ": " +
-                                            opened.message()};
+      return Error(EADDRINUSE, "failed to set listen_port " +
+                                   std::to_string(*delta.listen_port) + ": " + opened.message());
     }
     fresh = std::move(opened.value);
   }
@@ -917,7 +916,7 @@ wg::ApplyError Engine::apply(const wg::ConfigDelta& delta) {
       platform::Status s = workers_[marked]->bind().set_fwmark(new_mark);
       if (!s.ok()) {
         revert_marks();
-        return wg::ApplyError{EADDRINUSE, "failed to set fwmark: " + s.message()};
+        return Error(EADDRINUSE, "failed to set fwmark: " + s.message());
       }
     }
   }
@@ -932,8 +931,8 @@ wg::ApplyError Engine::apply(const wg::ConfigDelta& delta) {
     replaced = install_binds(std::move(fresh));
 
   wg::Outbox outputs;
-  wg::ApplyError err = device_->apply(delta, clock_.now(), outputs);
-  if (err) {
+  Status err = device_->apply(delta, clock_.now(), outputs);
+  if (!err) {
     revert_marks();
     if (rebind)
       (void)install_binds(std::move(replaced));  // the new sockets close here

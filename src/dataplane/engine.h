@@ -130,12 +130,12 @@ class Engine final : public uapi::Handler {
   /// Applies a configuration delta whole or not at all. listen_port/fwmark changes rebind or
   /// re-mark every worker's sockets first; failure there means EADDRINUSE and nothing changes.
   /// Everything sent while or after the delta is applied leaves from the new sockets.
-  [[nodiscard]] wg::ApplyError apply(const wg::ConfigDelta& delta);
+  [[nodiscard]] Status apply(const wg::ConfigDelta& delta);
   /// The device's state with listen_port/fwmark filled in.
   wg::DeviceSnapshot snapshot() const;
 
   // uapi::Handler
-  wg::ApplyError set(const wg::ConfigDelta& delta) override { return apply(delta); }
+  Status set(const wg::ConfigDelta& delta) override { return apply(delta); }
   wg::DeviceSnapshot get() override { return snapshot(); }
 
   std::uint16_t port() const { return port_.load(); }

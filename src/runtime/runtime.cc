@@ -217,8 +217,8 @@ Status Runtime::start_steps() {
   // The socket appears after the interface and the UDP port, so whoever sees it (wg, scripts
   // polling for it) finds them in place; it serves nothing before start().
   uapi_ = std::make_unique<uapi::UapiServer>(name, *engine_);
-  if (uapi::ServerError e = uapi_->bind())
-    return startup_error("cannot open UAPI socket: " + e.message, e.errno_value);
+  if (Status s = uapi_->bind(); !s)
+    return startup_error("cannot open UAPI socket: " + s.message(), s.code());
 
   engine_stopped_ = std::make_unique<platform::Notifier>();
   engine_->set_on_stop([n = engine_stopped_.get()](dataplane::StopReason) { n->set(); });
@@ -227,8 +227,8 @@ Status Runtime::start_steps() {
   } catch (const std::exception& e) {
     return startup_error(std::string("cannot start workers: ") + e.what());
   }
-  if (uapi::ServerError e = uapi_->start())
-    return startup_error("cannot start UAPI listener: " + e.message, e.errno_value);
+  if (Status s = uapi_->start(); !s)
+    return startup_error("cannot start UAPI listener: " + s.message(), s.code());
 
   auto loop = platform::make_event_loop();
   if (!loop.ok())

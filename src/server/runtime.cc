@@ -65,9 +65,9 @@ class Server {
     p.replace_allowed_ips = true;
     p.allowed_ips_add = reply.enrollment->addresses;
     d.peers.push_back(p);
-    if (auto e = engine_.apply(d)) {
+    if (auto e = engine_.apply(d); !e) {
       platform::log_error("Cannot add peer %s to the interface: %s", reply.enrollment->name.c_str(),
-                          e.message.c_str());
+                          e.message().c_str());
       return control::EnrollReply::failure("internal", "the server could not add the peer");
     }
     std::string addrs;
@@ -214,8 +214,8 @@ class Server {
       p.allowed_ips_add = prefixes;
       d.peers.push_back(p);
     }
-    if (auto e = engine_.apply(d))
-      throw std::runtime_error("cannot update the interface's peers: " + e.message);
+    if (auto e = engine_.apply(d); !e)
+      throw std::runtime_error("cannot update the interface's peers: " + e.message());
   }
 
   const ServerConfig& config_;
@@ -348,8 +348,8 @@ int run_server(const ServerConfig& config) {
   hooks.configure = [&](dataplane::Engine& engine) -> Status {
     wg::ConfigDelta d;
     d.private_key = state.private_key;
-    if (auto e = engine.apply(d))
-      return Error(e.errno_value, "cannot set the private key: " + e.message);
+    if (auto e = engine.apply(d); !e)
+      return Error(e.code(), "cannot set the private key: " + e.message());
     server = std::make_unique<Server>(config, state, engine);
     try {
       server->sync();  // every enrolled peer, as stored

@@ -60,31 +60,32 @@ UapiServer::~UapiServer() {
   stop();
 }
 
-ServerError UapiServer::bind() {
+Status UapiServer::bind() {
   if (listener_) {
     return {};
   }
   if (!valid_interface_name(interface_name_)) {
-    return {EINVAL, "invalid interface name for a UAPI socket"};
+    return Error(EINVAL, "invalid interface name for a UAPI socket");
   }
   auto r = platform::listen_unix(socket_path_);
   if (!r.ok()) {
     if (r.error == EADDRINUSE) {
-      return {EADDRINUSE, "interface " + interface_name_ +
-                              " is already in use by another process (" + socket_path_ + ")"};
+      return Error(EADDRINUSE, "interface " + interface_name_ +
+                                   " is already in use by another process (" + socket_path_ +
+                                   ")");
     }
-    return {r.error, "cannot create UAPI socket " + socket_path_ + ": " + r.message()};
+    return Error(r.error, "cannot create UAPI socket " + socket_path_ + ": " + r.message());
   }
   listener_ = std::move(r.value);
   return {};
 }
 
-ServerError UapiServer::start() {
+Status UapiServer::start() {
   if (accept_thread_.joinable()) {
     return {};
   }
-  if (ServerError e = bind()) {
-    return e;
+  if (Status s = bind(); !s) {
+    return s;
   }
   accept_thread_ = std::thread([this] { accept_loop(); });
   return {};
@@ -269,20 +270,18 @@ std::string UapiServer::run_set(const std::string& body) {
     return format_errno(err->errno_value);
   }
   const auto& delta = std::get<wg::ConfigDelta>(parsed);
-  wg::ApplyError result;
+  Status result;
   try {
     std::lock_guard lock(handler_mutex_);
     result = handler_.set(delta);
   } catch (const std::exception& e) {
-    result = {EIO, std::string("set failed: ") + e.what()};
+    result = Error(EIO, std::string("set failed: ") + e.what());
   } catch (...) {
-    result = {EIO, "set failed"};
+    result = Error(EIO, "set failed");
   }
-  if (result.errno_value != 0) {
-    log_ipc_error(result.errno_value < 0 ? -result.errno_value : result.errno_value,
-                  result.message);
-  }
-  return format_errno(result.errno_value);
+  if (!result)
+    log_ipc_error(result.code(), result.message());
+  return format_errno(result.code());
 }
 
 }  // namespace warren::uapi

@@ -26,6 +26,7 @@
 #include <string_view>
 #include <thread>
 
+#include "base/result.h"
 #include "platform/control_socket.h"
 #include "uapi/protocol.h"
 #include "wg/config.h"
@@ -41,7 +42,7 @@ class Handler {
   /// Applies a whole, already validated delta, or nothing. A non-zero (positive) errno_value is
   /// sent to the client negated (EINVAL => errno=-22, EADDRINUSE for a busy listen_port =>
   /// errno=-98, ...). The message is logged: it must not contain key material.
-  virtual wg::ApplyError set(const wg::ConfigDelta& delta) = 0;
+  virtual Status set(const wg::ConfigDelta& delta) = 0;
   /// The current state, for format_get.
   virtual wg::DeviceSnapshot get() = 0;
 };
@@ -55,13 +56,6 @@ struct ServerOptions {
   std::chrono::milliseconds write_timeout{10'000};
   std::size_t max_connections = 16;
   std::size_t max_request_bytes = kMaxRequestBytes;
-};
-
-/// Start-up failure: a positive errno and a message for the operator.
-struct ServerError {
-  int errno_value = 0;
-  std::string message;
-  explicit operator bool() const { return errno_value != 0; }
 };
 
 /// Thread-safety: bind/start/stop/socket_file_present belong to the owning thread;
@@ -79,10 +73,10 @@ class UapiServer {
   /// thread, so a daemon can bind before it reports success and start serving later. EADDRINUSE
   /// with "interface NAME is already in use by another process" when a live process serves
   /// the path; EINVAL for an interface name that cannot be a file name. Idempotent.
-  [[nodiscard]] ServerError bind();
+  [[nodiscard]] Status bind();
 
   /// bind() if needed, then serves on background threads until stop().
-  [[nodiscard]] ServerError start();
+  [[nodiscard]] Status start();
 
   /// Stops accepting, disconnects every client, joins all threads and removes the socket file
   /// if it still is ours. Idempotent; the destructor calls it.

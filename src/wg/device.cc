@@ -1078,19 +1078,19 @@ std::uint64_t Device::timer_visits() const {
   return impl_->timer_visits.load(std::memory_order_relaxed);
 }
 
-ApplyError Device::apply(const ConfigDelta& delta, Now now, Outbox& outbox) {
+Status Device::apply(const ConfigDelta& delta, Now now, Outbox& outbox) {
   Impl& d = *impl_;
   // Validate everything first: a delta is applied whole or not at all.
   {
     std::vector<crypto::PublicKey> seen;
     for (const auto& pd : delta.peers) {
       if (std::find(seen.begin(), seen.end(), pd.public_key) != seen.end()) {
-        return {EINVAL, "public_key " + pd.public_key.to_base64() + " appears twice"};
+        return Error(EINVAL, "public_key " + pd.public_key.to_base64() + " appears twice");
       }
       seen.push_back(pd.public_key);
       for (const auto& pfx : pd.allowed_ips_add) {
         if (pfx.length > pfx.max_length())
-          return {EINVAL, "allowed_ip " + pfx.to_string()};
+          return Error(EINVAL, "allowed_ip " + pfx.to_string());
       }
     }
   }
@@ -1101,7 +1101,7 @@ ApplyError Device::apply(const ConfigDelta& delta, Now now, Outbox& outbox) {
       ++new_peers;
   }
   if (!delta.replace_peers && d.peers.size() + new_peers > kMaxPeers) {
-    return {ENOSPC, "too many peers"};
+    return Error(ENOSPC, "too many peers");
   }
 
   if (delta.private_key) {

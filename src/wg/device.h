@@ -24,6 +24,7 @@
 
 #include "base/bytes.h"
 #include "base/random.h"
+#include "base/result.h"
 #include "base/time.h"
 #include "net/ip_address.h"
 #include "wg/config.h"
@@ -114,11 +115,6 @@ struct DeviceOptions {
   bool tick_visits_every_peer = false;
 };
 
-struct ApplyError {
-  int errno_value = 0;  ///< positive errno (EINVAL, ...); 0 = success
-  std::string message;
-  explicit operator bool() const { return errno_value != 0; }
-};
 
 class Device {
  public:
@@ -129,7 +125,7 @@ class Device {
 
   /// Applies a whole configuration delta or none of it. Peer removal, key changes and
   /// allowed-IPs moves follow wireguard-go; enabling persistent keepalive sends one at once.
-  [[nodiscard]] ApplyError apply(const ConfigDelta& delta, Now now, Outbox& outbox);
+  [[nodiscard]] Status apply(const ConfigDelta& delta, Now now, Outbox& outbox);
   DeviceSnapshot snapshot() const;
 
   /// `buf` holds an IP packet at [kSendHeadroom, kSendHeadroom + packet_len) and has at least

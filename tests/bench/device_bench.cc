@@ -122,7 +122,7 @@ void BM_TickIdlePeers(benchmark::State& state) {
   }
   test::CollectingSink sink;
   Now now{MonoTime(std::chrono::seconds(1000)), WallTime(std::chrono::seconds(1700000000))};
-  if (device.apply(d, now, sink))
+  if (!device.apply(d, now, sink))
     state.SkipWithError("apply failed");
   for (auto _ : state) {
     now.mono += std::chrono::milliseconds(100);

@@ -20,30 +20,30 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 0: {
       auto inv = control::parse_invite(text);
       if (!inv.ok()) {
-        WARREN_FUZZ_CHECK(!inv.error.empty());
+        WARREN_FUZZ_CHECK(!inv.message().empty());
         break;
       }
-      const std::string line = control::format_invite(*inv.value);
+      const std::string line = control::format_invite(*inv);
       auto back = control::parse_invite(line);
       WARREN_FUZZ_CHECK(back.ok());
-      WARREN_FUZZ_CHECK(back.value->id == inv.value->id);
-      WARREN_FUZZ_CHECK(back.value->control_endpoint == inv.value->control_endpoint);
-      WARREN_FUZZ_CHECK(back.value->fingerprint == inv.value->fingerprint);
-      WARREN_FUZZ_CHECK(control::format_invite(*back.value) == line);
+      WARREN_FUZZ_CHECK(back->id == inv->id);
+      WARREN_FUZZ_CHECK(back->control_endpoint == inv->control_endpoint);
+      WARREN_FUZZ_CHECK(back->fingerprint == inv->fingerprint);
+      WARREN_FUZZ_CHECK(control::format_invite(*back) == line);
       break;
     }
     case 1: {
       auto req = control::parse_enroll_request(text);
       if (!req.ok()) {
-        WARREN_FUZZ_CHECK(!req.error.empty());
+        WARREN_FUZZ_CHECK(!req.message().empty());
         break;
       }
-      const std::string json = control::enroll_request_to_json(*req.value);
+      const std::string json = control::enroll_request_to_json(*req);
       auto back = control::parse_enroll_request(json);
       WARREN_FUZZ_CHECK(back.ok());
-      WARREN_FUZZ_CHECK(back.value->invite_id == req.value->invite_id);
-      WARREN_FUZZ_CHECK(back.value->name == req.value->name);
-      WARREN_FUZZ_CHECK(back.value->public_key == req.value->public_key);
+      WARREN_FUZZ_CHECK(back->invite_id == req->invite_id);
+      WARREN_FUZZ_CHECK(back->name == req->name);
+      WARREN_FUZZ_CHECK(back->public_key == req->public_key);
       break;
     }
     case 2: {

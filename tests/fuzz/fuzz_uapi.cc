@@ -34,8 +34,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       wg::Device dev(rng);
       test::CollectingSink sink;
       auto e = dev.apply(std::get<wg::ConfigDelta>(parsed), {}, sink);
-      if (e)
-        WARREN_FUZZ_CHECK(e.errno_value > 0);
+      if (!e)
+        WARREN_FUZZ_CHECK(e.code() > 0);
       const std::string reply = uapi::format_get(dev.snapshot());
       WARREN_FUZZ_CHECK(reply.size() >= 9 && reply.substr(reply.size() - 9) == "errno=0\n\n");
     }

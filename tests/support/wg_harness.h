@@ -143,8 +143,8 @@ class Network {
     d.peers.push_back(p);
     CollectingSink s;
     auto err = a.device.apply(d, {}, s);
-    if (err)
-      throw std::runtime_error(err.message);
+    if (!err)
+      throw std::runtime_error(err.message());
   }
 
   /// Encapsulates an IP packet on `from` (as if read from its TUN) and queues the result.

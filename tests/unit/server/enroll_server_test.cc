@@ -49,8 +49,7 @@ class EnrollOverTls : public ::testing::Test {
   }
   control::Invite invite(const std::string& name, int uses, std::chrono::seconds exp) {
     return *control::parse_invite(
-                reg_->create_invite(name, exp, uses, identity_.fingerprint(), now_))
-                .value;
+        reg_->create_invite(name, exp, uses, identity_.fingerprint(), now_));
   }
   std::string code_of(const control::Invite& inv, const std::string& name, int seed) {
     try {

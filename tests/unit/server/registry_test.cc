@@ -237,10 +237,10 @@ crypto::PublicKey key(int seed) {
 
 control::EnrollRequest request(const std::string& line, const std::string& name, int seed) {
   auto inv = control::parse_invite(line);
-  EXPECT_TRUE(inv.ok()) << inv.error;
+  EXPECT_TRUE(inv.ok()) << inv.message();
   control::EnrollRequest r;
-  r.invite_id = inv.value->id;
-  r.secret = inv.value->secret;
+  r.invite_id = inv->id;
+  r.secret = inv->secret;
   r.name = name;
   r.public_key = key(seed);
   return r;
@@ -279,9 +279,9 @@ TEST_F(RegistryTest, InviteStoredAsHashOnly) {
   std::string line = invite("alice");
   auto inv = control::parse_invite(line);
   store_->transaction([&](StoreTxn& t) {
-    auto rec = t.find_invite(inv.value->id);
+    auto rec = t.find_invite(inv->id);
     ASSERT_TRUE(rec);
-    EXPECT_EQ(rec->secret_hash, control::sha256(inv.value->secret.span()));
+    EXPECT_EQ(rec->secret_hash, control::sha256(inv->secret.span()));
   });
 }
 
@@ -434,7 +434,7 @@ TEST_F(RegistryTest, InvitesAreListedAndRevocable) {
   EXPECT_EQ(list[1].uses_left, 9);
   EXPECT_FALSE(list[1].revoked());
 
-  const std::string lab_id = control::parse_invite(lab).value->id;
+  const std::string lab_id = control::parse_invite(lab)->id;
   auto rec = reg_->revoke_invite(lab_id, 1100);
   EXPECT_EQ(rec.revoked_at, 1100);
   auto refused = reg_->enroll(request(lab, "pc2", 2), 1200);
@@ -562,7 +562,7 @@ TEST_F(RegistryTest, StorageFailureGivesErrorAndChangesNothing) {
   EXPECT_EQ(store_->clients().size(), static_cast<std::size_t>(stored));
   store_->transaction([&](StoreTxn& t) {
     EXPECT_FALSE(t.find_client_by_key(key(1)));
-    EXPECT_EQ(t.find_invite(control::parse_invite(line).value->id)->uses_left, 1);
+    EXPECT_EQ(t.find_invite(control::parse_invite(line)->id)->uses_left, 1);
   });
 }
 

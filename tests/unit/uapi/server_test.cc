@@ -59,8 +59,8 @@ class ServerTest : public ::testing::Test {
   }
   void start(ServerOptions o) {
     server_ = std::make_unique<UapiServer>("wgtest0", handler_, dir_.path(), o);
-    ServerError e = server_->start();
-    ASSERT_FALSE(e) << e.message;
+    Status e = server_->start();
+    ASSERT_TRUE(e) << e.message();
   }
   void start() { start(fast_options()); }
   const std::string& path() { return server_->socket_path(); }
@@ -134,10 +134,10 @@ TEST_F(ServerTest, InvalidSetIsEinvalAndNeverReachesTheHandler) {
 
 TEST_F(ServerTest, HandlerErrnoIsSentNegated) {
   start();
-  handler_.set_next_error({EADDRINUSE, "listen_port 1234 is in use"});
+  handler_.set_next_error(Error(EADDRINUSE, "listen_port 1234 is in use"));
   Client c(path());
   EXPECT_EQ(c.roundtrip("set=1\nlisten_port=1234\n\n"), "errno=-98\n\n");
-  handler_.set_next_error({EIO, "device failure"});
+  handler_.set_next_error(Error(EIO, "device failure"));
   EXPECT_EQ(c.roundtrip("set=1\nlisten_port=1234\n\n"), "errno=-5\n\n");
   EXPECT_NE(log_.text().find("IPC error -98: listen_port 1234 is in use"), std::string::npos)
       << log_.text();
@@ -330,9 +330,9 @@ TEST_F(ServerTest, MissingDirectoryIsCreated0755) {
   std::string dir = dir_.path() + "/run/wireguard";
   UapiServer server("wgtest1", handler_, dir, fast_options());
   mode_t old = ::umask(077);  // a strict umask must not make the directory unusable
-  ServerError e = server.start();
+  Status e = server.start();
   ::umask(old);
-  ASSERT_FALSE(e) << e.message;
+  ASSERT_TRUE(e) << e.message();
   struct stat st {};
   ASSERT_EQ(::stat(dir.c_str(), &st), 0);
   EXPECT_TRUE(S_ISDIR(st.st_mode));
@@ -350,7 +350,7 @@ TEST_F(ServerTest, SocketRemovedOnStopAndDestruction) {
   server_->stop();  // idempotent
   {
     UapiServer s("wgtest2", handler_, dir_.path(), fast_options());
-    ASSERT_FALSE(s.start());
+    ASSERT_TRUE(s.start());
     EXPECT_TRUE(std::filesystem::exists(dir_.path() + "/wgtest2.sock"));
   }
   EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/wgtest2.sock"));
@@ -359,19 +359,19 @@ TEST_F(ServerTest, SocketRemovedOnStopAndDestruction) {
 TEST_F(ServerTest, CanRestartAfterStop) {
   start();
   server_->stop();
-  ASSERT_FALSE(server_->start());
+  ASSERT_TRUE(server_->start());
   Client c(path());
   EXPECT_EQ(c.roundtrip("get=1\n\n"), "errno=0\n\n");
 }
 
 TEST_F(ServerTest, BindWithoutServingThenStart) {
   server_ = std::make_unique<UapiServer>("wgtest0", handler_, dir_.path(), fast_options());
-  ASSERT_FALSE(server_->bind());
+  ASSERT_TRUE(server_->bind());
   EXPECT_TRUE(server_->socket_file_present());
   Client early(path());  // the kernel queues it until start()
   ASSERT_TRUE(early.connected());
   ASSERT_TRUE(early.send("get=1\n\n"));
-  ASSERT_FALSE(server_->start());
+  ASSERT_TRUE(server_->start());
   EXPECT_EQ(early.reply(), "errno=0\n\n");
 }
 
@@ -407,11 +407,11 @@ TEST_F(ServerTest, LiveSocketMeansInUse) {
   start();
   FakeHandler other;
   UapiServer second("wgtest0", other, dir_.path(), fast_options());
-  ServerError e = second.start();
-  EXPECT_EQ(e.errno_value, EADDRINUSE);
-  EXPECT_NE(e.message.find("interface wgtest0 is already in use by another process"),
+  Status e = second.start();
+  EXPECT_EQ(e.code(), EADDRINUSE);
+  EXPECT_NE(e.message().find("interface wgtest0 is already in use by another process"),
             std::string::npos)
-      << e.message;
+      << e.message();
   EXPECT_FALSE(second.socket_file_present());
   second.stop();
   // The first server keeps its socket and keeps serving.
@@ -425,8 +425,8 @@ TEST_F(ServerTest, NonSocketFileIsLeftAlone) {
   std::string file = dir_.path() + "/wgtest0.sock";
   std::ofstream(file) << "not a socket";
   UapiServer s("wgtest0", handler_, dir_.path(), fast_options());
-  ServerError e = s.start();
-  EXPECT_EQ(e.errno_value, EEXIST) << e.message;
+  Status e = s.start();
+  EXPECT_EQ(e.code(), EEXIST) << e.message();
   EXPECT_TRUE(std::filesystem::is_regular_file(file));
 }
 
@@ -442,12 +442,12 @@ TEST_F(ServerTest, ReplacedSocketIsNotRemovedOnStop) {
 TEST_F(ServerTest, BadInterfaceNames) {
   for (const char* name : {"", ".", "..", "a/b"}) {
     UapiServer s(name, handler_, dir_.path(), fast_options());
-    ServerError e = s.start();
-    EXPECT_EQ(e.errno_value, EINVAL) << name;
+    Status e = s.start();
+    EXPECT_EQ(e.code(), EINVAL) << name;
   }
   std::string long_name(200, 'x');
   UapiServer s(long_name, handler_, dir_.path(), fast_options());
-  EXPECT_EQ(s.start().errno_value, ENAMETOOLONG);
+  EXPECT_EQ(s.start().code(), ENAMETOOLONG);
 }
 
 TEST_F(ServerTest, ConcurrentClients) {

@@ -110,7 +110,7 @@ inline constexpr std::string_view kExampleReply =
 // Records every call; answers with `snapshot` and `next_error`.
 class FakeHandler : public Handler {
  public:
-  wg::ApplyError set(const wg::ConfigDelta& delta) override {
+  Status set(const wg::ConfigDelta& delta) override {
     std::lock_guard lock(mutex_);
     deltas_.push_back(delta);
     if (throw_on_set_) {
@@ -128,7 +128,7 @@ class FakeHandler : public Handler {
     std::lock_guard lock(mutex_);
     snapshot_ = std::move(s);
   }
-  void set_next_error(wg::ApplyError e) {
+  void set_next_error(Status e) {
     std::lock_guard lock(mutex_);
     next_error_ = std::move(e);
   }
@@ -153,7 +153,7 @@ class FakeHandler : public Handler {
   mutable std::mutex mutex_;
   std::vector<wg::ConfigDelta> deltas_;
   wg::DeviceSnapshot snapshot_;
-  wg::ApplyError next_error_;
+  Status next_error_;
   bool throw_on_set_ = false;
   int gets_ = 0;
 };

@@ -62,8 +62,8 @@ class WgToolTest : public ::testing::Test {
     platform::log_set_level(platform::LogLevel::kSilent);
     name_ = "wuapi" + std::to_string(::getpid() % 100000);
     server_ = std::make_unique<UapiServer>(name_, handler_);  // default directory
-    ServerError e = server_->start();
-    ASSERT_FALSE(e) << e.message;
+    Status e = server_->start();
+    ASSERT_TRUE(e) << e.message();
     ASSERT_EQ(server_->socket_path(), "/var/run/wireguard/" + name_ + ".sock");
   }
 
@@ -149,7 +149,7 @@ TEST_F(WgToolTest, PrivateKeyFromDevNullIsZero) {
 }
 
 TEST_F(WgToolTest, HandlerErrorIsWhatWgPrints) {
-  handler_.set_next_error({EADDRINUSE, "port busy"});
+  handler_.set_next_error(Error(EADDRINUSE, "port busy"));
   CommandResult r = run("wg set " + name_ + " listen-port 1234");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("Address already in use"), std::string::npos) << r.output;

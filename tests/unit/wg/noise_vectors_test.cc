@@ -177,7 +177,7 @@ TEST(WireGuardVector, DevicesReproduceEveryMessage) {
     p.preshared_key = psk;
     p.allowed_ips_add.push_back({info->destination, 32});
     d.peers.push_back(p);
-    ASSERT_FALSE(res.apply(d, now, sr));
+    ASSERT_TRUE(res.apply(d, now, sr));
   }
   // Persistent keepalive switched on sends a keepalive at once; with no session that starts a
   // handshake, and nothing is staged, so the confirmation is a bare keepalive as in the vector.
@@ -194,7 +194,7 @@ TEST(WireGuardVector, DevicesReproduceEveryMessage) {
     p.persistent_keepalive = 25;
     p.allowed_ips_add.push_back({info->source, 32});
     d.peers.push_back(p);
-    ASSERT_FALSE(ini.apply(d, now, si));
+    ASSERT_TRUE(ini.apply(d, now, si));
   }
   ASSERT_EQ(si.out().size(), 1u);
   EXPECT_EQ(to_hex(si.out()[0].bytes), to_hex(v.hex("initiation")));
