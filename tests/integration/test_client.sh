@@ -26,7 +26,9 @@ wit_init
 nsc="${WIT_PREFIX}c" nss="${WIT_PREFIX}s" nso="${WIT_PREFIX}o"
 ifc="${WIT_PREFIX}c" ifs="${WIT_PREFIX}s"
 netns_etc=/etc/netns/$nsc
-trap 'rc=$?; rm -rf -- "$netns_etc"; (exit $rc); wit_on_exit' EXIT
+# set +e first: under errexit the '(exit $rc)' that hands wit_on_exit the status would end the trap
+# there, and a failing run would leave its namespaces and daemons behind.
+trap 'rc=$?; set +e; rm -rf -- "$netns_etc"; (exit $rc); wit_on_exit' EXIT
 
 new_ns "$nsc"
 new_ns "$nss"
