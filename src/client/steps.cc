@@ -6,14 +6,6 @@
 namespace warren::client {
 namespace {
 
-std::vector<std::string> words(std::string_view line) {
-  std::vector<std::string> out;
-  std::istringstream in{std::string(line)};
-  std::string w;
-  while (in >> w)
-    out.push_back(w);
-  return out;
-}
 
 std::string resolv_conf_text(const DnsSettings& dns) {
   std::string t;
@@ -139,7 +131,7 @@ std::unique_ptr<Step> make_dns_step(DnsMethod method, const std::string& ifname,
 }
 
 std::unique_ptr<Step> parse_step(std::string_view line) {
-  const auto w = words(line);
+  const auto w = host::journal_words(line);
   if (w.empty())
     return nullptr;
   if (w[0] == "dns-resolvconf" && w.size() == 2)

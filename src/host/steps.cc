@@ -35,14 +35,6 @@ std::string opt(const std::optional<std::uint32_t>& v) {
   return v ? std::to_string(*v) : std::string("-");
 }
 
-std::vector<std::string> words(std::string_view line) {
-  std::vector<std::string> out;
-  std::istringstream in{std::string(line)};
-  std::string w;
-  while (in >> w)
-    out.push_back(w);
-  return out;
-}
 
 bool one_word(const std::string& s) {
   return !s.empty() && s.find_first_of(" \t\n\r") == std::string::npos;
@@ -228,6 +220,15 @@ bool safe_sysctl_path(const std::string& p) {
 
 }  // namespace
 
+std::vector<std::string> journal_words(std::string_view line) {
+  std::vector<std::string> out;
+  std::istringstream in{std::string(line)};
+  std::string w;
+  while (in >> w)
+    out.push_back(w);
+  return out;
+}
+
 std::unique_ptr<Step> make_mtu_step(std::uint32_t ifindex, std::uint32_t mtu, std::uint32_t old) {
   return std::make_unique<MtuStep>(ifindex, mtu, old);
 }
@@ -277,7 +278,7 @@ Result<std::string> read_sysctl(System& sys, const std::string& path) {
 }
 
 std::unique_ptr<Step> parse_host_step(std::string_view line) {
-  const auto w = words(line);
+  const auto w = journal_words(line);
   if (w.empty())
     return nullptr;
   std::uint32_t a = 0, b = 0, c = 0;
@@ -383,7 +384,7 @@ ReplayResult replay_journal(System& sys, const std::string& path, const StepPars
   std::istringstream in(*text);
   for (std::string l; std::getline(in, l);)
     lines.push_back(l);
-  const auto head = lines.empty() ? std::vector<std::string>{} : words(lines[0]);
+  const auto head = lines.empty() ? std::vector<std::string>{} : journal_words(lines[0]);
   const std::string ns = "netns=" + sys.netns_id();
   const std::string boot = "boot=" + sys.boot_id();
   if (head.size() == 4 && head[0] + " " + head[1] == kHeader && head[2] == ns &&

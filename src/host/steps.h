@@ -70,6 +70,9 @@ using StepParser = std::function<std::unique_ptr<Step>(std::string_view line)>;
 /// The generic steps above (sysctl paths only under /proc/sys/, without "..").
 std::unique_ptr<Step> parse_host_step(std::string_view line);
 
+/// A journal line split at white space (journal lines never carry spaces inside a field).
+std::vector<std::string> journal_words(std::string_view line);
+
 /// Owns the applied steps of one set-up (quincy's ActiveInterface): destroying it undoes
 /// them. Not copyable or movable (hold it by unique_ptr).
 class ActiveSetup {

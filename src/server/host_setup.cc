@@ -11,14 +11,6 @@
 namespace warren::server {
 namespace {
 
-std::vector<std::string> words(std::string_view line) {
-  std::vector<std::string> out;
-  std::istringstream in{std::string(line)};
-  std::string w;
-  while (in >> w)
-    out.push_back(w);
-  return out;
-}
 
 bool numeric(const std::string& s) {
   return !s.empty() && s.size() <= 4 && s.find_first_not_of("0123456789") == std::string::npos;
@@ -52,7 +44,7 @@ std::vector<std::string> nat_rule(const ServerConfig& c) {
 host::StepParser server_step_parser(const ServerConfig& config) {
   const std::string tag = "warren:" + config.interface;
   return [tag](std::string_view line) -> std::unique_ptr<host::Step> {
-    const auto w = words(line);
+    const auto w = host::journal_words(line);
     if (w.size() == 4 && w[0] == "sysctl" && (w[1] == kIpv4ForwardPath || w[1] == kIpv6ForwardPath) &&
         numeric(w[2]) && numeric(w[3]))
       return host::make_sysctl_step(w[1], w[2], w[3]);
