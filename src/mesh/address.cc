@@ -63,9 +63,9 @@ net::IpAddress AddressPlan::v4(std::string_view identity, std::uint32_t index) c
   return net::IpAddress::v4((net & ~host_mask) | host);
 }
 
-Result<V4Assignment> AddressPlan::assign_v4(
-    std::string_view identity, const std::function<bool(const net::IpAddress&)>& taken,
-    std::uint32_t max_index) const {
+Result<V4Assignment> AddressPlan::assign_v4(std::string_view identity,
+                                            const std::function<bool(const net::IpAddress&)>& taken,
+                                            std::uint32_t max_index) const {
   for (std::uint32_t i = 0;; ++i) {
     net::IpAddress a = v4(identity, i);
     if (!taken(a))

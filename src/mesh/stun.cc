@@ -73,8 +73,7 @@ Result<net::Endpoint> read_address(ConstBytes value, bool xored, const std::uint
   } else if (family == kFamilyV6) {
     len = 16;
   } else {
-    return malformed(std::string(name) + " has unknown address family " +
-                     std::to_string(family));
+    return malformed(std::string(name) + " has unknown address family " + std::to_string(family));
   }
   if (value.size() != 4 + len) {
     return malformed(std::string(name) + " of family " + std::to_string(family) + " is " +
@@ -167,9 +166,9 @@ Result<Message> parse(ConstBytes d) {
     const std::size_t len = load_be16(d.data() + pos + 2);
     const std::size_t value_at = pos + kAttrHeaderSize;
     if (padded(len) > d.size() - value_at) {
-      return malformed("attribute " + hex16(type) + " at byte " + std::to_string(pos) +
-                       " claims " + std::to_string(len) + " bytes, only " +
-                       std::to_string(d.size() - value_at) + " are left");
+      return malformed("attribute " + hex16(type) + " at byte " + std::to_string(pos) + " claims " +
+                       std::to_string(len) + " bytes, only " + std::to_string(d.size() - value_at) +
+                       " are left");
     }
     const ConstBytes value = d.subspan(value_at, len);
     const std::size_t next = value_at + padded(len);
@@ -187,8 +186,8 @@ Result<Message> parse(ConstBytes d) {
       // RFC 5389 §15.4: only FINGERPRINT may follow MESSAGE-INTEGRITY; anything else is ignored.
     } else if (type == kAttrXorMappedAddress || type == kAttrMappedAddress) {
       const bool xored = type == kAttrXorMappedAddress;
-      auto ep = read_address(value, xored, d.data(),
-                             xored ? "XOR-MAPPED-ADDRESS" : "MAPPED-ADDRESS");
+      auto ep =
+          read_address(value, xored, d.data(), xored ? "XOR-MAPPED-ADDRESS" : "MAPPED-ADDRESS");
       if (!ep)
         return std::move(ep).error();
       auto& slot = xored ? m.xor_mapped : m.mapped;
@@ -201,7 +200,8 @@ Result<Message> parse(ConstBytes d) {
         m.error_code = (value[2] & 0x07) * 100 + value[3];
         // Printable ASCII only, bounded: the reason ends up in a log line.
         for (std::size_t i = 4; i < value.size() && m.error_reason.size() < 128; ++i)
-          m.error_reason += (value[i] >= 0x20 && value[i] < 0x7f) ? static_cast<char>(value[i]) : '?';
+          m.error_reason +=
+              (value[i] >= 0x20 && value[i] < 0x7f) ? static_cast<char>(value[i]) : '?';
       }
     } else if (type == kAttrMessageIntegrity) {
       m.message_integrity = true;

@@ -103,9 +103,9 @@ struct Message {
   std::optional<net::Endpoint> mapped;      ///< the first MAPPED-ADDRESS
   std::optional<int> error_code;            ///< ERROR-CODE: class * 100 + number (e.g. 400)
   std::string error_reason;  ///< ERROR-CODE reason: printable ASCII (others '?'), <= 128 chars
-  bool fingerprint = false;                 ///< a FINGERPRINT was present and matched
-  bool message_integrity = false;           ///< a MESSAGE-INTEGRITY was present (not checked)
-  bool username = false;                    ///< a USERNAME was present (not read)
+  bool fingerprint = false;  ///< a FINGERPRINT was present and matched
+  bool message_integrity = false;  ///< a MESSAGE-INTEGRITY was present (not checked)
+  bool username = false;           ///< a USERNAME was present (not read)
   std::vector<std::uint16_t> unknown_required;
 };
 

@@ -191,8 +191,8 @@ TEST(MeshAddress, EveryAddressIsInsideItsPrefixAndNeverHostZeroOrOne) {
     std::string id = "k" + std::to_string(i);
     net::IpAddress a = plan.v4(id, static_cast<std::uint32_t>(i % 3));
     ASSERT_TRUE(plan.v4_prefix().contains(a)) << a.to_string();
-    std::uint32_t host = (std::uint32_t{a.data()[1]} & 0x3f) << 16 |
-                         std::uint32_t{a.data()[2]} << 8 | a.data()[3];
+    std::uint32_t host =
+        (std::uint32_t{a.data()[1]} & 0x3f) << 16 | std::uint32_t{a.data()[2]} << 8 | a.data()[3];
     ASSERT_GE(host, 2u) << a.to_string();
     ASSERT_TRUE(plan.v6_prefix().contains(plan.v6(id)));
   }

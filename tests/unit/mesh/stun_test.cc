@@ -130,8 +130,8 @@ TEST(Stun, RequestIsHeaderPlusOptionalFingerprint) {
 
 TEST(Stun, SuccessRoundTripsV4V6AndMappedV4) {
   TransactionId id{9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0xff, 0x80};
-  for (const char* text : {"198.51.100.7:1", "203.0.113.200:65535", "[2001:db8::1]:51820",
-                           "[fe80::1:2:3:4]:4242"}) {
+  for (const char* text :
+       {"198.51.100.7:1", "203.0.113.200:65535", "[2001:db8::1]:51820", "[fe80::1:2:3:4]:4242"}) {
     for (bool fingerprint : {false, true}) {
       Bytes b = build_binding_success(id, ep(text), fingerprint);
       EXPECT_TRUE(is_stun(b)) << text;
@@ -164,8 +164,8 @@ TEST(Stun, TransactionIdsComeFromTheRandomSource) {
 
 TEST(Stun, MappedAddressIsTheFallback) {
   // An RFC 3489-style answer: MAPPED-ADDRESS 192.0.2.33:4000 in clear, no XOR-MAPPED-ADDRESS.
-  Bytes b = {0x01, 0x01, 0x00, 0x0c, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
-             0x00, 0x01, 0x00, 0x08, 0x00, 0x01, 0x0f, 0xa0, 192,  0,    2,    33};
+  Bytes b = {0x01, 0x01, 0x00, 0x0c, 0x21, 0x12, 0xa4, 0x42, 1,    2,    3,    4,    5,   6, 7, 8,
+             9,    10,   11,   12,   0x00, 0x01, 0x00, 0x08, 0x00, 0x01, 0x0f, 0xa0, 192, 0, 2, 33};
   TransactionId id{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
   auto got = parse_binding_success(b, id);
   ASSERT_TRUE(got) << got.message();
@@ -183,8 +183,12 @@ TEST(Stun, MappedAddressIsTheFallback) {
 
 TEST(Stun, WireGuardMessagesAreNeverStun) {
   // Initiation 148, response 92, cookie reply 64, transport data >= 32 (keepalive: 32).
-  for (auto [type, size] : {std::pair<std::uint8_t, std::size_t>{1, 148}, {2, 92}, {3, 64},
-                            {4, 32}, {4, 48}, {4, 1452}}) {
+  for (auto [type, size] : {std::pair<std::uint8_t, std::size_t>{1, 148},
+                            {2, 92},
+                            {3, 64},
+                            {4, 32},
+                            {4, 48},
+                            {4, 1452}}) {
     Bytes b = wireguard_like(type, size);
     EXPECT_FALSE(is_stun(b)) << int(type) << "/" << size;
     EXPECT_FALSE(parse(b)) << int(type) << "/" << size;
@@ -263,7 +267,13 @@ TEST(Stun, MalformedInputGetsAnErrorNamingTheProblem) {
       {"19 bytes", Bytes(req.begin(), req.begin() + 19), "19 bytes, shorter"},
       {"top bits", top, "top two bits"},
       {"cookie", cookie, "magic cookie"},
-      {"length not /4", [&] { Bytes b = req; b[3] = 2; return b; }(), "not a multiple of 4"},
+      {"length not /4",
+       [&] {
+         Bytes b = req;
+         b[3] = 2;
+         return b;
+       }(),
+       "not a multiple of 4"},
       {"length too long", short_len, "length 4 but 0 bytes follow"},
       {"attr past end", with_attr(kAttrSoftware, {1, 2, 3, 4}, 8, true), "claims 8 bytes, only 4"},
       {"padding past end", with_attr(kAttrSoftware, {1, 2, 3, 4}, 5, true),
