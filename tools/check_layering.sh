@@ -28,6 +28,7 @@ declare -A MODULES=(
   [net]="base"
   [wg]="base crypto net"
   [platform]="base net"
+  [mesh]="base crypto net"
   [host]="net platform"
   [uapi]="wg platform"
   [dataplane]="wg platform uapi"
