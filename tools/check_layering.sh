@@ -9,7 +9,7 @@
 #   3. syscall  only src/platform/linux makes system calls: everywhere else in src/ and apps/
 #               no header that declares them, no call of them, no read of errno, no file
 #               streams (file I/O goes through platform/files.h);
-#   4. core     src/base, crypto, net and wg also start no threads and write to no console;
+#   4. core     src/base, crypto, net, wg and mesh also start no threads and write to no console;
 #   5. fakes    production code includes no fake/ header, no production library links a
 #               *_fake library, and warren_library() compiles no fake/ directory.
 #
@@ -38,7 +38,7 @@ declare -A MODULES=(
   [client]="dataplane uapi platform control runtime host"
 )
 # Modules with no I/O at all (rule 4): the protocol core and what it is built from.
-CORE="base crypto net wg"
+CORE="base crypto net wg mesh"
 # Headers outside src/platform/linux that are allowed although rule 3 names them: path regex,
 # header, why.
 EXCEPTIONS=(
