@@ -30,7 +30,7 @@ inline constexpr std::uint32_t kDefaultFullTunnelTable = 51820;
 struct PlanOptions {
   DnsMethod dns = DnsMethod::kFile;
   std::string resolv_conf = "/etc/resolv.conf";
-  std::string state_dir = "/var/run/warren";  ///< backups: STATE_DIR/IFNAME.resolv.conf
+  std::string state_dir = "/var/lib/warren";  ///< backups: STATE_DIR/IFNAME.resolv.conf
   std::string sysctl_dir = "/proc/sys";
   /// The peers' resolved endpoint addresses. One that falls inside a prefix routed into the
   /// tunnel in the main table gets a host route via its current path first, so the tunnel's

@@ -44,6 +44,8 @@ class DnsStep final : public Step {
   std::string describe() const override {
     return std::string("set DNS (") + dns_method_name(method_) + ")";
   }
+  // resolv.conf is on disk; resolvconf's and resolved's records live under /run and in memory.
+  bool survives_reboot() const override { return method_ == DnsMethod::kFile; }
 
   Status apply(System& sys) override {
     switch (method_) {

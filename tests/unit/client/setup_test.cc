@@ -343,6 +343,56 @@ TEST(ClientSetup, JournalFromAnotherNamespaceIsNotReplayed) {
   EXPECT_TRUE(m.sys.files().count(kJournal));
 }
 
+// Power loss with the tunnel up: the reboot took the kernel's state (routes, rules, sysctls)
+// but /etc/resolv.conf is on disk and still points into the tunnel. Replaying the journal of
+// the earlier boot restores resolv.conf and leaves today's kernel settings alone.
+TEST(ClientSetup, JournalFromAnEarlierBootRestoresResolvConfOnly) {
+  Machine m;
+  m.sys.set_netns_id("4:4026531833");
+  const auto before = m.sys.state();
+  std::unique_ptr<ActiveSetup> up;
+  ASSERT_EQ(up_into(up, m.sys, config("0.0.0.0/0"), m.tun, 1420, options(), kJournal).message(), "");
+  up->abandon();
+  ASSERT_NE(m.sys.files()[kResolv], before.files.at(kResolv));
+  // The reboot: a new boot id, nsfs got another device number (the initial namespace keeps
+  // its inode), and today's kernel settings differ from the journal's old values.
+  m.sys.set_boot_id("boot-2");
+  m.sys.set_netns_id("3:4026531833");
+  m.sys.files()[kSysctl] = "2\n";
+  const auto net_now = m.sys.state().net;
+  auto r = replay_journal(m.sys, kJournal);
+  EXPECT_TRUE(r.errors.empty()) << r.errors.front().text();
+  EXPECT_TRUE(r.stale);
+  EXPECT_EQ(r.undone, 1u);
+  EXPECT_EQ(m.sys.files()[kResolv], before.files.at(kResolv));
+  EXPECT_FALSE(m.sys.files().count("/run/warren/wg0.resolv.conf"));
+  EXPECT_FALSE(m.sys.files().count(kJournal));
+  EXPECT_EQ(m.sys.files()[kSysctl], "2\n") << "a sysctl of the earlier boot is not written back";
+  EXPECT_EQ(m.sys.state().net, net_now) << "no rule or route of the earlier boot is touched";
+  // resolvconf's records live under /run: nothing to undo after a reboot.
+  Machine m2;
+  ASSERT_EQ(up_into(up, m2.sys, config("10.20.0.0/16"), m2.tun, 1420, options(DnsMethod::kResolvconf),
+                     kJournal).message(), "");
+  up->abandon();
+  m2.sys.set_boot_id("boot-2");
+  const auto commands = m2.sys.commands().size();
+  r = replay_journal(m2.sys, kJournal);
+  EXPECT_TRUE(r.errors.empty());
+  EXPECT_EQ(r.undone, 0u);
+  EXPECT_EQ(m2.sys.commands().size(), commands);
+  // Another namespace (another inode) of an earlier boot is still refused.
+  Machine m3;
+  m3.sys.set_netns_id("4:4026532000");
+  ASSERT_EQ(up_into(up, m3.sys, config("10.20.0.0/16"), m3.tun, 1420, options(), kJournal).message(), "");
+  up->abandon();
+  m3.sys.set_boot_id("boot-2");
+  m3.sys.set_netns_id("4:4026531833");
+  r = replay_journal(m3.sys, kJournal);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_TRUE(m3.sys.files().count(kJournal));
+  EXPECT_NE(m3.sys.files()[kResolv], "nameserver 192.0.2.53\n");
+}
+
 TEST(ClientSetup, StepsRoundTripThroughJournalLines) {
   platform::RuleSpec rule;
   rule.family = net::Family::kV6;
