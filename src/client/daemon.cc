@@ -411,7 +411,9 @@ bool recover(const DaemonOptions& o, const std::string& ifname) {
     std::fprintf(stderr, "warren: %s\n", sys.error().text().c_str());
     return false;
   }
-  ReplayResult r = replay_journal(**sys, journal);
+  PlanOptions po;  // the resolv.conf and sysctl paths `up` uses
+  po.state_dir = o.state_dir;
+  ReplayResult r = replay_journal(**sys, journal, journal_scope(po, ifname));
   for (const auto& e : r.errors)
     std::fprintf(stderr, "warren: recovering %s: %s\n", ifname.c_str(), e.text().c_str());
   if (!r.errors.empty())
@@ -429,11 +431,17 @@ bool recover(const DaemonOptions& o, const std::string& ifname) {
 
 namespace {
 
-// The state and run directories, made 0700 if missing.
+// The state and run directories, made 0700 if missing, and refused unless only root can
+// write them.
 bool make_dirs(const DaemonOptions& o) {
   for (const std::string* d : {&o.state_dir, &o.run_dir}) {
     if (auto s = platform::make_directory(*d, 0700); !s) {
       std::fprintf(stderr, "warren: cannot create %s: %s\n", d->c_str(), s.message().c_str());
+      return false;
+    }
+    // Root writes its journal, backup and PID file there: nobody else may be able to.
+    if (auto s = platform::check_trusted_directory(*d); !s) {
+      std::fprintf(stderr, "warren: %s\n", s.message().c_str());
       return false;
     }
   }

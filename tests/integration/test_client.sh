@@ -11,7 +11,8 @@
 # down restores exactly); full tunnel (policy rules, outside reachable through NAT, no loop: the tunnel's UDP leaves by
 # the uplink); kill -9 then `warren up` recovers, and kill -9 then `warren down` too; power loss (kill -9 and
 # /run emptied): `warren cleanup IFNAME` (the boot-time replay) and `warren down` restore from the journal
-# on persistent storage (/var/lib/warren); the server goes away
+# on persistent storage (/var/lib/warren); a link planted at the backup path and a journal entry naming
+# /etc/shadow are refused; the server goes away
 # and comes back on another address: the client re-resolves and handshakes again by itself; SIGHUP makes it
 # resolve the name again at once.
 set -euo pipefail
@@ -281,6 +282,34 @@ part_power_loss() {
   check "power loss: the next down restores exactly" restored || show_diff
 }
 run_isolated "power loss" part_power_loss
+
+# --- files root writes: a planted link, a tampered journal -----------------------------------------------
+part_planted() {
+  local f out target="$WIT_TMP/precious" shadow_sum header
+  printf 'precious\n' >"$target"
+  ln -s "$target" "$state_dir/$ifc.resolv.conf"
+  f=$(write_conf "$ifc" "10.77.0.0/24")
+  if out=$(WARREN_DNS_BACKEND=file up "$f" 2>&1); then
+    not_ok "planted: up with a link at the resolv.conf backup path fails"
+    down "$ifc"
+  fi
+  check "planted: the link is refused, naming it" grep -q "$state_dir/$ifc.resolv.conf: it is a symbolic link" <<<"$out"
+  check "planted: the link's target is untouched" test "$(cat "$target")" = precious
+  check "planted: nothing changed" restored || show_diff
+  rm -f -- "$state_dir/$ifc.resolv.conf"
+  # A journal naming a file warren never writes: `down` refuses it, names the entry, undoes nothing.
+  shadow_sum=$(sha256sum /etc/shadow)
+  header="warren-state 1 netns=$(nsx "$nsc" stat -L -c %d:%i /proc/self/ns/net) boot=$(cat /proc/sys/kernel/random/boot_id)"
+  printf '%s\ninterface %s 1\ndns-file /etc/shadow %s\n' "$header" "$ifc" "$target" >"$state_dir/$ifc.state"
+  chmod 600 "$state_dir/$ifc.state"
+  out=$(down "$ifc" 2>&1) && not_ok "planted: down with a tampered journal fails"
+  check "planted: the tampered entry is refused, naming it" \
+    grep -q "refusing to replay 'dns-file /etc/shadow $target': names /etc/shadow" <<<"$out"
+  check "planted: /etc/shadow is untouched and the journal kept" \
+    bash -c "[[ \"\$(sha256sum /etc/shadow)\" == '$shadow_sum' ]] && test -e '$state_dir/$ifc.state'"
+  rm -f -- "$state_dir/$ifc.state"
+}
+run_isolated "planted files" part_planted
 
 # --- the server goes away and comes back elsewhere ----------------------------------------------------
 part_reconnect() {
