@@ -50,8 +50,9 @@ JournalScope journal_scope(const PlanOptions& options, const std::string& ifname
 /// The fwmark the engine's sockets need: FwMark if set, else T when a full tunnel is set up.
 std::uint32_t effective_fwmark(const ClientConfig& config);
 
-/// Steps for `config` on the link `ifindex` (currently `current_mtu`), the interface line first. Reads sysctls through
-/// `sys` to journal their old values, and skips one that already has the wanted value.
+/// Steps for `config` on the link `ifindex` (currently `current_mtu`), the interface line first.
+/// Reads sysctls through `sys` to journal their old values, and skips one that already has the
+/// wanted value.
 std::vector<std::unique_ptr<Step>> plan_steps(const ClientConfig& config, std::uint32_t ifindex,
                                               std::uint32_t current_mtu, System& sys,
                                               const PlanOptions& options);

@@ -129,7 +129,6 @@ struct ReplayResult {
 /// could not be undone.
 ReplayResult replay_journal(System& sys, const std::string& path, const StepParser& parse);
 /// The same with a parser that says why it refuses a line.
-ReplayResult replay_journal_checked(System& sys, const std::string& path,
-                                    const StepChecker& check);
+ReplayResult replay_journal_checked(System& sys, const std::string& path, const StepChecker& check);
 
 }  // namespace warren::host

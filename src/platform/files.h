@@ -61,7 +61,8 @@ warren::Result<std::vector<std::string>> list_directory(const std::string& path)
 /// The effective user id of this process (for "is this peer root or us" checks).
 std::uint32_t effective_uid();
 
-// ---- Files root writes where nobody else may steer it --------------------------------------------
+// ---- Files root writes where nobody else may steer it
+// --------------------------------------------
 //
 // The client's journal and resolv.conf backup, /etc/resolv.conf, sysctl files, the host
 // journals, PID files, and the key and config of `warren join` are written by root. Each call
