@@ -146,6 +146,7 @@ class OwnLinkStep final : public Step {
   std::string journal_line() const override { return step_->journal_line(); }
   std::string describe() const override { return step_->describe(); }
   Status apply(System& sys) override { return step_->apply(sys); }
+  bool survives_reboot() const override { return step_->survives_reboot(); }
   Status undo(System& sys) override {
     auto link = sys.net().link_by_index(ifindex_);
     if (link.ok() && link.value.name != ifname_)
