@@ -194,7 +194,7 @@ stop_daemons() {
   fi
   DAEMONS=()
   rm -f "/var/run/wireguard/$IFA.sock" "/var/run/wireguard/$IFB.sock"
-  rm -f "/var/run/warren/$IFA".* "/var/run/warren/$IFB".*
+  rm -f "/var/run/warren/$IFA".* "/var/run/warren/$IFB".* "/var/lib/warren/$IFA".* "/var/lib/warren/$IFB".*
 }
 
 cleanup() {
@@ -207,7 +207,7 @@ cleanup() {
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
   done
   for ns in "${CREATED_NS[@]}"; do ip netns del "$ns" 2>/dev/null; done
-  rm -f "/var/run/warren/$IFA".* "/var/run/warren/$IFB".*
+  rm -f "/var/run/warren/$IFA".* "/var/run/warren/$IFB".* "/var/lib/warren/$IFA".* "/var/lib/warren/$IFB".*
   [[ -d $NETNS_ETC ]] && rm -rf -- "$NETNS_ETC"
   rm -rf "$TMP"
   exit "$rc"

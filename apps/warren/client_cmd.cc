@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "base/result.h"
@@ -16,6 +17,7 @@
 #include "commands.h"
 #include "crypto/random.h"
 #include "platform/log.h"
+#include "platform/process.h"
 
 namespace warren::apps {
 namespace {
@@ -134,6 +136,43 @@ int down_main(int argc, char** argv) {
   return client::run_down(name, o);
 }
 
+int cleanup_main(int argc, char** argv) {
+  auto usage = [](std::FILE* out) {
+    std::fprintf(out,
+                 "Usage: warren cleanup (--all | IFNAME...)\n"
+                 "  Restores what a client daemon that is no longer running left behind (killed,\n"
+                 "  crashed, or the machine lost power): resolv.conf, rules, routes, sysctls,\n"
+                 "  replayed from its journal in /var/lib/warren. A running interface is left\n"
+                 "  alone. --all: every journal there (what the boot-time unit runs).\n");
+  };
+  bool all = false;
+  std::vector<std::string> names;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "-h" || a == "--help") {
+      usage(stdout);
+      return 0;
+    } else if (a == "--all") {
+      all = true;
+    } else if (!a.empty() && a[0] != '-') {
+      names.emplace_back(a);
+    } else {
+      std::fprintf(stderr, "warren cleanup: unexpected argument '%s'\n", argv[i]);
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (all == !names.empty()) {
+    usage(stderr);
+    return 2;
+  }
+  if (!platform::has_net_admin()) {
+    std::fprintf(stderr, "warren cleanup: needs root or CAP_NET_ADMIN\n");
+    return 1;
+  }
+  return client::run_cleanup(names, all, DaemonOptions{});
+}
+
 namespace {
 
 /// The invite line from `source` ("-" = standard input, else a file): its first non-empty
@@ -229,6 +268,10 @@ int join_main(int argc, char** argv) {
                  jo.interface.c_str(), pid, jo.interface.c_str());
     return 1;
   }
+  // A journal a dead daemon left first: its resolv.conf may still point into the old tunnel,
+  // and enrolling needs the real resolver to find the server.
+  if (!client::recover(o, jo.interface))
+    return 1;
   ClientConfig config;
   try {
     std::string warning;

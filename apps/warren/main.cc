@@ -25,6 +25,8 @@ void usage(std::FILE* out) {
       "  warren join INVITE --interface IFNAME       enroll, write the config, bring it up\n"
       "  warren up CONFIG                            bring up a warren or wg-quick config\n"
       "  warren down IFNAME                          take it down and restore everything\n"
+      "  warren cleanup (--all | IFNAME...)          after a crash or power loss (at boot):\n"
+      "                                              restore what dead daemons left (DNS, rules)\n"
       "Both:\n"
       "  warren status [--json] [IFNAME]\n"
       "  warren --version | --help\n");
@@ -55,6 +57,8 @@ int main(int argc, char** argv) {
     return up_main(argc - 1, argv + 1);
   if (cmd == "down")
     return down_main(argc - 1, argv + 1);
+  if (cmd == "cleanup")
+    return cleanup_main(argc - 1, argv + 1);
   if (cmd == "status")
     return status_main(argc - 1, argv + 1);
   std::fprintf(stderr, "warren: unknown command '%s'\n\n", argv[1]);

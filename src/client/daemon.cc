@@ -18,7 +18,6 @@
 #include "dataplane/engine.h"
 #include "platform/clock.h"
 #include "platform/files.h"
-#include "platform/host_io.h"
 #include "platform/log.h"
 #include "platform/process.h"
 #include "runtime/runtime.h"
@@ -362,15 +361,17 @@ std::string read_first_line(const std::string& path) {
   return text->substr(0, text->find('\n'));
 }
 
+// Through a trusted directory (root's, nobody else can write it), by rename: a link planted at
+// the path is replaced, never followed.
 Status write_pid_file(const std::string& path) {
-  return platform::replace_file(path, std::to_string(platform::current_process_id()) + "\n",
-                                0644);
+  return platform::replace_trusted_file(
+      path, std::to_string(platform::current_process_id()) + "\n", 0644);
 }
 
 }  // namespace
 
 std::string pid_path(const DaemonOptions& o, const std::string& ifname) {
-  return o.state_dir + "/" + ifname + ".pid";
+  return o.run_dir + "/" + ifname + ".pid";
 }
 std::string journal_path(const DaemonOptions& o, const std::string& ifname) {
   return o.state_dir + "/" + ifname + ".state";
@@ -402,25 +403,49 @@ wg::ConfigDelta make_delta(const ClientConfig& c,
   return d;
 }
 
-namespace {
-
 // Recovers from a previous run that died without restoring (kill -9, power loss).
 bool recover(const DaemonOptions& o, const std::string& ifname) {
+  const std::string journal = journal_path(o, ifname);
   auto sys = host::make_system();
   if (!sys) {
     std::fprintf(stderr, "warren: %s\n", sys.error().text().c_str());
     return false;
   }
-  ReplayResult r = replay_journal(**sys, journal_path(o, ifname));
+  PlanOptions po;  // the resolv.conf and sysctl paths `up` uses
+  po.state_dir = o.state_dir;
+  ReplayResult r = replay_journal(**sys, journal, journal_scope(po, ifname));
   for (const auto& e : r.errors)
     std::fprintf(stderr, "warren: recovering %s: %s\n", ifname.c_str(), e.text().c_str());
+  if (!r.errors.empty())
+    return false;
   if (r.stale)
-    std::fprintf(stderr, "warren: discarded %s from before the last reboot\n",
-                 journal_path(o, ifname).c_str());
-  else if (r.found && r.errors.empty())
+    std::fprintf(stderr,
+                 "warren: %s was up when the machine went down; restored %zu change(s) that "
+                 "outlive a reboot (resolv.conf) from %s\n",
+                 ifname.c_str(), r.undone, journal.c_str());
+  else if (r.found)
     std::fprintf(stderr, "warren: %s was not shut down cleanly; restored %zu step(s) from %s\n",
-                 ifname.c_str(), r.undone, journal_path(o, ifname).c_str());
-  return r.errors.empty();
+                 ifname.c_str(), r.undone, journal.c_str());
+  return true;
+}
+
+namespace {
+
+// The state and run directories, made 0700 if missing, and refused unless only root can
+// write them.
+bool make_dirs(const DaemonOptions& o) {
+  for (const std::string* d : {&o.state_dir, &o.run_dir}) {
+    if (auto s = platform::make_directory(*d, 0700); !s) {
+      std::fprintf(stderr, "warren: cannot create %s: %s\n", d->c_str(), s.message().c_str());
+      return false;
+    }
+    // Root writes its journal, backup and PID file there: nobody else may be able to.
+    if (auto s = platform::check_trusted_directory(*d); !s) {
+      std::fprintf(stderr, "warren: %s\n", s.message().c_str());
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -431,11 +456,8 @@ int run_up(const ClientConfig& config, const DaemonOptions& options) {
     std::fprintf(stderr, "warren: bringing up %s needs root or CAP_NET_ADMIN\n", name.c_str());
     return 1;
   }
-  if (auto s = platform::make_directory(options.state_dir, 0700); !s) {
-    std::fprintf(stderr, "warren: cannot create %s: %s\n", options.state_dir.c_str(),
-                 s.message().c_str());
+  if (!make_dirs(options))
     return 1;
-  }
   if (int pid = running_daemon(options, name)) {
     std::fprintf(stderr, "warren: %s is already up (pid %d); `warren down %s` first\n",
                  name.c_str(), pid, name.c_str());
@@ -464,7 +486,7 @@ int run_up(const ClientConfig& config, const DaemonOptions& options) {
   }
   Daemon daemon(config, options, [&rt] { return rt.ifindex(); });
   if (auto s = rt.start(daemon.hooks()); !s) {
-    (void)platform::remove_file(pid_path(options, name));
+    (void)platform::remove_trusted_file(pid_path(options, name));
     rt.report_failure("warren: " + name + ": " + s.message());
     return 1;
   }
@@ -472,7 +494,7 @@ int run_up(const ClientConfig& config, const DaemonOptions& options) {
   rt.report_ready();
   daemon.start_watch(rt);
   const int rc = rt.run();
-  (void)platform::remove_file(pid_path(options, name));
+  (void)platform::remove_trusted_file(pid_path(options, name));
   platform::log_verbose("Interface %s is down, everything restored", name.c_str());
   return rc;
 }
@@ -499,14 +521,54 @@ int run_down(const std::string& ifname, const DaemonOptions& options) {
     }
   }
   const bool journal = platform::file_info(journal_path(options, ifname)).ok();
+  // (A journal that is a link or sits in a directory others can write is refused by recover.)
   if (!pid && !journal) {
     std::fprintf(stderr, "warren: %s is not up (no daemon, nothing to restore)\n", ifname.c_str());
     return 1;
   }
   if (journal && !recover(options, ifname))
     return 1;
-  (void)platform::remove_file(pid_path(options, ifname));
+  (void)platform::remove_trusted_file(pid_path(options, ifname));
   return 0;
+}
+
+int run_cleanup(const std::vector<std::string>& ifnames, bool all, const DaemonOptions& options) {
+  std::vector<std::string> names = ifnames;
+  if (all) {
+    auto listed = platform::list_directory(options.state_dir);
+    if (!listed && listed.code() != ENOENT) {
+      std::fprintf(stderr, "warren: cannot list %s: %s\n", options.state_dir.c_str(),
+                   listed.message().c_str());
+      return 1;
+    }
+    constexpr std::string_view kSuffix = ".state";
+    if (listed)
+      for (const auto& f : *listed)
+        if (f.size() > kSuffix.size() && f.ends_with(kSuffix))
+          names.push_back(f.substr(0, f.size() - kSuffix.size()));
+  }
+  int rc = 0;
+  std::size_t restored = 0;
+  for (const auto& name : names) {
+    if (!valid_interface_name(name)) {
+      std::fprintf(stderr, "warren: '%s' is not a valid interface name\n", name.c_str());
+      rc = 1;
+      continue;
+    }
+    if (int pid = running_daemon(options, name)) {
+      std::fprintf(stderr, "warren: %s is up (pid %d): left alone\n", name.c_str(), pid);
+      continue;
+    }
+    if (!platform::file_info(journal_path(options, name)).ok())
+      continue;  // nothing to restore
+    if (!recover(options, name))
+      rc = 1;
+    else
+      ++restored;
+  }
+  if (rc == 0 && restored == 0)
+    std::fprintf(stderr, "warren: nothing to clean up\n");
+  return rc;
 }
 
 }  // namespace warren::client

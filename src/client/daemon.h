@@ -10,13 +10,18 @@
 ///   ([...] is the shared runtime's part, runtime/runtime.h.)
 ///   down: SIGTERM to the daemon of the PID file, wait until it has exited (it rolls back
 ///         first), then replay whatever journal is left (a daemon that died by kill -9)
+///   cleanup: replay the journal of every interface whose daemon is not running (at boot:
+///         all of them; a power loss left resolv.conf pointing into the tunnel)
 ///
-/// Files under `state_dir` (default /var/run/warren, 0700): IFNAME.pid, IFNAME.state (the
-/// journal), IFNAME.resolv.conf (the resolv.conf backup).
+/// Files under `state_dir` (default /var/lib/warren, 0700, persistent: /etc/resolv.conf is on
+/// disk, so what restores it must be too): IFNAME.state (the journal), IFNAME.resolv.conf (the
+/// resolv.conf backup). Under `run_dir` (default /var/run/warren, gone at reboot with the
+/// daemon it names): IFNAME.pid.
 
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/time.h"
 #include "client/config.h"
@@ -26,7 +31,8 @@
 namespace warren::client {
 
 struct DaemonOptions {
-  std::string state_dir = "/var/run/warren";
+  std::string state_dir = "/var/lib/warren";  ///< journal and resolv.conf backup (persistent)
+  std::string run_dir = "/var/run/warren";    ///< PID file (runtime only)
   bool foreground = false;
   /// A peer that sent nothing for this long is prodded (see reconnect.h).
   Duration dead_after = std::chrono::seconds{135};
@@ -50,5 +56,15 @@ int run_up(const ClientConfig& config, const DaemonOptions& options);
 
 /// `warren down IFNAME`; returns the exit code.
 int run_down(const std::string& ifname, const DaemonOptions& options);
+
+/// Replays the journal a dead daemon of `ifname` left (kill -9, power loss), if any; messages
+/// on stderr. False when it could not be restored (the journal is kept). `up`, `down` and `join`
+/// call it first; the caller has checked that no daemon of `ifname` runs.
+bool recover(const DaemonOptions& options, const std::string& ifname);
+
+/// `warren cleanup (--all | IFNAME...)`: recover() for each interface (all: every journal in
+/// state_dir) whose daemon is not running; a running one is left alone. Returns the exit code
+/// (0: nothing left to restore).
+int run_cleanup(const std::vector<std::string>& ifnames, bool all, const DaemonOptions& options);
 
 }  // namespace warren::client

@@ -19,7 +19,8 @@ std::runtime_error file_error(const std::string& what, const std::string& path,
 crypto::PrivateKey load_or_create_key(const std::string& path, RandomSource& rng,
                                       std::string* warning) {
   crypto::PrivateKey key;
-  auto contents = platform::read_file(path, 4096);
+  // Not through a link, and only a file root (or we) owns that nobody else can write.
+  auto contents = platform::read_trusted_file(path, 4096);
   if (contents) {
     auto info = platform::file_info(path);
     if (info && (info->mode & 077) && warning)
@@ -69,7 +70,7 @@ ClientConfig config_from_enrollment(const control::Enrollment& e, const crypto::
 }
 
 void write_private_file(const std::string& path, const std::string& text) {
-  if (auto st = platform::replace_file(path, text, 0600); !st)
+  if (auto st = platform::replace_trusted_file(path, text, 0600); !st)
     throw file_error("write", path, st.error());
 }
 
@@ -83,6 +84,10 @@ ClientConfig join(const std::string& invite_text, const JoinOptions& o, RandomSo
     throw std::runtime_error("bad invite: " + invite.message());
   if (auto st = platform::make_directory(o.config_dir, 0700); !st)
     throw file_error("create directory", o.config_dir, st.error());
+  // Root writes the key and the config there: a directory someone else can write could have a
+  // link planted in it.
+  if (auto st = platform::check_trusted_directory(o.config_dir); !st)
+    throw std::runtime_error(st.message());
   const std::string base = o.config_dir + "/" + o.interface;
   const crypto::PrivateKey key = load_or_create_key(base + ".key", rng, warning);
   control::Enrollment e =

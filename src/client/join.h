@@ -23,8 +23,10 @@ struct JoinOptions {
   std::chrono::milliseconds timeout = std::chrono::seconds(20);
 };
 
-/// Reads a base64 private key file, or creates one (0600, O_EXCL) when it does not exist.
-/// `warning` is set when an existing file is group/world-readable. Throws std::runtime_error.
+/// Reads a base64 private key file, or creates one (0600, O_EXCL, O_NOFOLLOW) when it does not
+/// exist. `warning` is set when an existing file is group/world-readable; one that is a link,
+/// not root's (or ours), or writable by group or others is refused (platform/files.h trusted
+/// files). Throws std::runtime_error.
 crypto::PrivateKey load_or_create_key(const std::string& path, RandomSource& rng,
                                       std::string* warning = nullptr);
 
@@ -33,11 +35,12 @@ ClientConfig config_from_enrollment(const control::Enrollment& e, const crypto::
                                     const std::string& interface,
                                     const std::string& control_endpoint);
 
-/// Writes `text` to `path` with mode 0600 through a temporary file and rename. Throws
-/// std::runtime_error.
+/// Writes `text` to `path` with mode 0600 through a temporary file and rename, in a trusted
+/// directory (root's or ours, not writable by group or others). Throws std::runtime_error.
 void write_private_file(const std::string& path, const std::string& text);
 
-/// Parses the invite, makes or reuses the key, enrolls and writes the config. Returns the
+/// Parses the invite, makes or reuses the key, enrolls and writes the config (refusing a
+/// config directory that group or others can write, or that someone else owns). Returns the
 /// config (as it would be loaded from the file). Throws std::runtime_error with a message for
 /// the user (control::EnrollError for refusals by the server).
 ClientConfig join(const std::string& invite_text, const JoinOptions& options, RandomSource& rng,

@@ -22,6 +22,14 @@ bool full_tunnel(const ClientConfig& c) {
 
 }  // namespace
 
+std::string backup_path(const PlanOptions& o, const std::string& ifname) {
+  return o.state_dir + "/" + ifname + ".resolv.conf";
+}
+
+JournalScope journal_scope(const PlanOptions& o, const std::string& ifname) {
+  return JournalScope{ifname, o.resolv_conf, backup_path(o, ifname), o.sysctl_dir};
+}
+
 std::uint32_t effective_fwmark(const ClientConfig& c) {
   if (c.fwmark && *c.fwmark != 0)
     return *c.fwmark;
@@ -32,6 +40,7 @@ std::vector<std::unique_ptr<Step>> plan_steps(const ClientConfig& c, std::uint32
                                               std::uint32_t current_mtu, System& sys,
                                               const PlanOptions& o) {
   std::vector<std::unique_ptr<Step>> steps;
+  steps.push_back(make_interface_step(c.interface, ifindex));
   if (c.mtu && *c.mtu != current_mtu)
     steps.push_back(host::make_mtu_step(ifindex, *c.mtu, current_mtu));
   for (const auto& a : c.addresses)
@@ -103,7 +112,7 @@ std::vector<std::unique_ptr<Step>> plan_steps(const ClientConfig& c, std::uint32
 
   if (!c.dns_servers.empty() || !c.dns_search.empty()) {
     steps.push_back(make_dns_step(o.dns, c.interface, DnsSettings{c.dns_servers, c.dns_search},
-                                  o.resolv_conf, o.state_dir + "/" + c.interface + ".resolv.conf"));
+                                  o.resolv_conf, backup_path(o, c.interface)));
   }
   return steps;
 }

@@ -30,7 +30,7 @@ inline constexpr std::uint32_t kDefaultFullTunnelTable = 51820;
 struct PlanOptions {
   DnsMethod dns = DnsMethod::kFile;
   std::string resolv_conf = "/etc/resolv.conf";
-  std::string state_dir = "/var/run/warren";  ///< backups: STATE_DIR/IFNAME.resolv.conf
+  std::string state_dir = "/var/lib/warren";  ///< backups: STATE_DIR/IFNAME.resolv.conf
   std::string sysctl_dir = "/proc/sys";
   /// The peers' resolved endpoint addresses. One that falls inside a prefix routed into the
   /// tunnel in the main table gets a host route via its current path first, so the tunnel's
@@ -42,11 +42,17 @@ struct PlanOptions {
 /// the system's own (same destination and metric would be EEXIST).
 inline constexpr std::uint32_t kEndpointRouteMetric = 51820;
 
+/// STATE_DIR/IFNAME.resolv.conf: where the file method keeps the old resolv.conf.
+std::string backup_path(const PlanOptions& options, const std::string& ifname);
+/// What IFNAME's journal may name with these options (steps.h).
+JournalScope journal_scope(const PlanOptions& options, const std::string& ifname);
+
 /// The fwmark the engine's sockets need: FwMark if set, else T when a full tunnel is set up.
 std::uint32_t effective_fwmark(const ClientConfig& config);
 
-/// Steps for `config` on the link `ifindex` (currently `current_mtu`). Reads sysctls through
-/// `sys` to journal their old values, and skips one that already has the wanted value.
+/// Steps for `config` on the link `ifindex` (currently `current_mtu`), the interface line first.
+/// Reads sysctls through `sys` to journal their old values, and skips one that already has the
+/// wanted value.
 std::vector<std::unique_ptr<Step>> plan_steps(const ClientConfig& config, std::uint32_t ifindex,
                                               std::uint32_t current_mtu, System& sys,
                                               const PlanOptions& options);

@@ -1,7 +1,11 @@
 #include "client/steps.h"
 
 #include <cerrno>
+#include <memory>
+#include <optional>
 #include <sstream>
+
+#include "client/plan.h"
 
 namespace warren::client {
 namespace {
@@ -44,6 +48,8 @@ class DnsStep final : public Step {
   std::string describe() const override {
     return std::string("set DNS (") + dns_method_name(method_) + ")";
   }
+  // resolv.conf is on disk; resolvconf's and resolved's records live under /run and in memory.
+  bool survives_reboot() const override { return method_ == DnsMethod::kFile; }
 
   Status apply(System& sys) override {
     switch (method_) {
@@ -72,6 +78,11 @@ class DnsStep final : public Step {
     std::string old;
     if (auto r = sys.read_file(resolv_conf_); r) {
       old = *r;
+    } else if (r.error().code == ELOOP) {
+      // A link to /run/systemd/resolve/... or /run/resolvconf/...: that program owns the file.
+      return r.error().with_context("the file method rewrites resolv.conf itself, never "
+                                    "through a link (use WARREN_DNS_BACKEND=resolvconf or "
+                                    "resolved, or replace the link by a file)");
     } else if (r.error().code != ENOENT) {
       return r.error();
     }  // else: no resolv.conf before, so an empty one is restored
@@ -110,6 +121,53 @@ class DnsStep final : public Step {
   std::string resolv_conf_, backup_;
 };
 
+class InterfaceStep final : public Step {
+ public:
+  InterfaceStep(std::string ifname, std::uint32_t ifindex)
+      : ifname_(std::move(ifname)), ifindex_(ifindex) {}
+  std::string journal_line() const override {
+    return "interface " + ifname_ + " " + std::to_string(ifindex_);
+  }
+  std::string describe() const override { return "record interface " + ifname_; }
+  Status apply(System&) override { return ok(); }
+  Status undo(System&) override { return ok(); }
+
+ private:
+  std::string ifname_;
+  std::uint32_t ifindex_;
+};
+
+// A replayed step on the journal's own link. After the daemon died its TUN went, and the index
+// may since have been given to another link: then there is nothing of ours left to undo there.
+class OwnLinkStep final : public Step {
+ public:
+  OwnLinkStep(std::unique_ptr<Step> step, std::string ifname, std::uint32_t ifindex)
+      : step_(std::move(step)), ifname_(std::move(ifname)), ifindex_(ifindex) {}
+  std::string journal_line() const override { return step_->journal_line(); }
+  std::string describe() const override { return step_->describe(); }
+  Status apply(System& sys) override { return step_->apply(sys); }
+  bool survives_reboot() const override { return step_->survives_reboot(); }
+  Status undo(System& sys) override {
+    auto link = sys.net().link_by_index(ifindex_);
+    if (link.ok() && link.value.name != ifname_)
+      return ok();
+    return step_->undo(sys);
+  }
+
+ private:
+  std::unique_ptr<Step> step_;
+  std::string ifname_;
+  std::uint32_t ifindex_;
+};
+
+bool number(const std::string& s) {
+  return !s.empty() && s.size() <= 10 && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+Error refuse(const std::string& why) {
+  return Error(EPERM, why);
+}
+
 }  // namespace
 
 const char* dns_method_name(DnsMethod m) {
@@ -130,10 +188,16 @@ std::unique_ptr<Step> make_dns_step(DnsMethod method, const std::string& ifname,
   return std::make_unique<DnsStep>(method, ifname, dns, resolv_conf, backup);
 }
 
+std::unique_ptr<Step> make_interface_step(const std::string& ifname, std::uint32_t ifindex) {
+  return std::make_unique<InterfaceStep>(ifname, ifindex);
+}
+
 std::unique_ptr<Step> parse_step(std::string_view line) {
   const auto w = host::journal_words(line);
   if (w.empty())
     return nullptr;
+  if (w[0] == "interface" && w.size() == 3 && number(w[2]))
+    return make_interface_step(w[1], static_cast<std::uint32_t>(std::stoul(w[2])));
   if (w[0] == "dns-resolvconf" && w.size() == 2)
     return make_dns_step(DnsMethod::kResolvconf, w[1], {}, "", "");
   if (w[0] == "dns-resolved" && w.size() == 2)
@@ -145,8 +209,87 @@ std::unique_ptr<Step> parse_step(std::string_view line) {
   return host::parse_host_step(line);
 }
 
-ReplayResult replay_journal(System& sys, const std::string& path) {
-  return host::replay_journal(sys, path, parse_step);
+host::StepChecker journal_checker(const JournalScope& scope) {
+  // The link index of the interface line, once it has been read.
+  auto own = std::make_shared<std::optional<std::uint32_t>>();
+  return [scope, own](std::string_view line) -> Result<std::unique_ptr<Step>> {
+    auto step = parse_step(line);
+    if (!step)
+      return Error(EINVAL, "not a step warren up takes");
+    const auto w = host::journal_words(line);
+    const std::string& kind = w[0];
+    const std::string& name = scope.interface;
+    // Is the link index `word` IFNAME's, by the interface line?
+    auto on_own_link = [&](const std::string& word) -> Status {
+      if (!*own)
+        return refuse("names link " + word + " before the journal's interface line");
+      if (word != std::to_string(**own))
+        return refuse("names link " + word + ", but " + name + " was link " +
+                      std::to_string(**own));
+      return ok();
+    };
+    auto wrap = [&](std::unique_ptr<Step> s) -> std::unique_ptr<Step> {
+      return std::make_unique<OwnLinkStep>(std::move(s), name, **own);
+    };
+    if (kind == "interface") {
+      if (w[1] != name)
+        return refuse("names interface " + w[1] + ", but this is the journal of " + name);
+      if (*own)
+        return refuse("a second interface line");
+      *own = static_cast<std::uint32_t>(std::stoul(w[2]));
+      return step;
+    }
+    if (kind == "mtu" || kind == "up" || kind == "addr") {
+      if (auto s = on_own_link(w[1]); !s)
+        return s.error();
+      return wrap(std::move(step));
+    }
+    if (kind == "route") {
+      if (on_own_link(w[2]).ok())
+        return wrap(std::move(step));
+      // An endpoint host route, on whichever link led to the server (plan.h).
+      auto dest = net::Prefix::parse(w[1]);
+      const bool host_route = dest && dest->length == (dest->address.is_v4() ? 32 : 128);
+      if (host_route && w[3] == "0" && w[4] == std::to_string(kEndpointRouteMetric))
+        return step;
+      return refuse("a route on link " + w[2] + " that is neither " + name +
+                    "'s nor an endpoint host route (a /32 or /128 with metric " +
+                    std::to_string(kEndpointRouteMetric) + ")");
+    }
+    if (kind == "rule") {
+      // rule FAMILY TABLE PRIORITY FWMARK SUPPRESS INVERT: the two rules of a full tunnel.
+      const bool not_ours = w[2] == w[4] && w[3] == "-" && w[5] == "-" && w[6] == "1";
+      const bool main_specific = w[2] == std::to_string(platform::kMainTable) && w[3] == "-" &&
+                                 w[4] == "-" && w[5] == "0" && w[6] == "0";
+      if (not_ours || main_specific)
+        return step;
+      return refuse("a rule warren up never adds (only 'not fwmark T lookup T' and 'lookup main "
+                    "suppress_prefixlength 0')");
+    }
+    if (kind == "sysctl") {
+      const std::string allowed = scope.sysctl_dir + "/net/ipv4/conf/all/src_valid_mark";
+      if (w[1] == allowed && number(w[2]) && number(w[3]))
+        return step;
+      return refuse("names " + w[1] + "; the only sysctl warren up sets is " + allowed);
+    }
+    if (kind == "dns-file") {
+      if (w[1] != scope.resolv_conf)
+        return refuse("names " + w[1] + "; the resolv.conf in use is " + scope.resolv_conf);
+      if (w[2] != scope.backup)
+        return refuse("names " + w[2] + "; " + name + "'s resolv.conf backup is " + scope.backup);
+      return step;
+    }
+    if (kind == "dns-resolvconf" || kind == "dns-resolved") {
+      if (w[1] != name)
+        return refuse("names interface " + w[1] + ", but this is the journal of " + name);
+      return step;
+    }
+    return Error(EINVAL, "not a step warren up takes");
+  };
+}
+
+ReplayResult replay_journal(System& sys, const std::string& path, const JournalScope& scope) {
+  return host::replay_journal_checked(sys, path, journal_checker(scope));
 }
 
 }  // namespace warren::client

@@ -1,6 +1,12 @@
 #pragma once
-/// The client's own set-up step, DNS, on top of the generic host steps (host/steps.h: address,
-/// MTU, link, route, rule, sysctl), and the parser of a client journal.
+/// The client's own set-up steps, DNS and the interface line, on top of the generic host steps
+/// (host/steps.h: address, MTU, link, route, rule, sysctl), and the parser of a client journal.
+///
+/// Replay runs as root from a file on disk, so the parser is an allow-list: IFNAME's journal may
+/// only name what `warren up IFNAME` itself would touch — IFNAME's link (by the index of its
+/// "interface" line), endpoint host routes (metric 51820), the two full-tunnel rules, the
+/// src_valid_mark sysctl, the resolv.conf in use and IFNAME's backup in the state directory,
+/// IFNAME's resolvconf/resolved record. Any other line refuses the whole journal, naming it.
 
 #include <memory>
 #include <string>
@@ -30,11 +36,28 @@ std::unique_ptr<Step> make_dns_step(DnsMethod method, const std::string& ifname,
                                     const DnsSettings& dns, const std::string& resolv_conf,
                                     const std::string& backup);
 
-/// A line of a client journal: a DNS step or a generic host step (no firewall rules: the
-/// client never adds one); nullptr otherwise.
+/// Changes nothing; journaled first, it records which link the later steps belong to
+/// ("interface IFNAME IFINDEX").
+std::unique_ptr<Step> make_interface_step(const std::string& ifname, std::uint32_t ifindex);
+
+/// A line of a client journal, by syntax alone: the interface line, a DNS step or a generic
+/// host step (no firewall rules: the client never adds one); nullptr otherwise.
 std::unique_ptr<Step> parse_step(std::string_view line);
 
-/// Crash recovery of a client journal (host::replay_journal with parse_step).
-ReplayResult replay_journal(System& sys, const std::string& path);
+/// What the journal of one interface may name.
+struct JournalScope {
+  std::string interface;
+  std::string resolv_conf = "/etc/resolv.conf";
+  std::string backup;  ///< STATE_DIR/IFNAME.resolv.conf
+  std::string sysctl_dir = "/proc/sys";
+};
+
+/// The allow-list parser of `scope.interface`'s journal (see the top of this file). Stateful:
+/// the interface line fixes the link index the later lines must name; a step on that link is
+/// skipped at undo when the index names another link by now (ours went with its TUN).
+host::StepChecker journal_checker(const JournalScope& scope);
+
+/// Crash recovery of a client journal (host::replay_journal_checked with journal_checker).
+ReplayResult replay_journal(System& sys, const std::string& path, const JournalScope& scope);
 
 }  // namespace warren::client

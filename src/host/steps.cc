@@ -372,6 +372,28 @@ Error rollback_after(ActiveSetup& setup, Error failure) {
 }
 
 ReplayResult replay_journal(System& sys, const std::string& path, const StepParser& parse) {
+  return replay_journal_checked(sys, path, StepChecker([&parse](std::string_view line)
+                                                   -> Result<std::unique_ptr<Step>> {
+    auto step = parse(line);
+    if (!step)
+      return Error(EINVAL, "not a step this program takes");
+    return step;
+  }));
+}
+
+namespace {
+
+// "DEV:INO" -> "INO". The inode of a network namespace identifies it across a reboot only for
+// the initial one (a fixed number, PROC_NET_INIT_INO); nsfs's device number is assigned at boot.
+std::string netns_inode(const std::string& id) {
+  const auto colon = id.find(':');
+  return colon == std::string::npos ? id : id.substr(colon + 1);
+}
+
+}  // namespace
+
+ReplayResult replay_journal_checked(System& sys, const std::string& path,
+                                    const StepChecker& check) {
   ReplayResult r;
   auto text = sys.read_file(path);
   if (!text) {
@@ -387,20 +409,16 @@ ReplayResult replay_journal(System& sys, const std::string& path, const StepPars
   const auto head = lines.empty() ? std::vector<std::string>{} : journal_words(lines[0]);
   const std::string ns = "netns=" + sys.netns_id();
   const std::string boot = "boot=" + sys.boot_id();
-  if (head.size() == 4 && head[0] + " " + head[1] == kHeader && head[2] == ns &&
-      head[3] != boot && head[3].rfind("boot=", 0) == 0) {
-    // Written before a reboot: whatever it changed did not survive the reboot (sysctls,
-    // firewall rules, routes), and undoing it now would overwrite today's settings.
-    r.stale = true;
-    if (auto s = sys.remove_file(path); !s)
-      r.errors.push_back(s.error());
-    return r;
-  }
+  const bool ours = head.size() >= 3 && head[0] + " " + head[1] == kHeader;
   // A header without boot= is a journal of an older warren (on tmpfs, so from this boot).
-  const bool header_ok = (head.size() == 4 && head[0] + " " + head[1] == kHeader &&
-                          head[2] == ns && head[3] == boot) ||
-                         (head.size() == 3 && head[0] + " " + head[1] == kHeader && head[2] == ns);
-  if (!header_ok) {
+  const bool this_boot = ours && head[2] == ns &&
+                         ((head.size() == 4 && head[3] == boot) || head.size() == 3);
+  // Written before a reboot: whatever it changed in the kernel did not survive the reboot, and
+  // undoing that now would overwrite today's settings; a file it rewrote on disk did survive.
+  r.stale = ours && head.size() == 4 && head[3] != boot && head[3].rfind("boot=", 0) == 0 &&
+            head[2].rfind("netns=", 0) == 0 &&
+            netns_inode(head[2].substr(6)) == netns_inode(sys.netns_id());
+  if (!this_boot && !r.stale) {
     r.errors.push_back(Error(
         EXDEV, path + ": written in another network namespace or by another version (" +
                    (lines.empty() ? std::string("empty") : lines[0]) +
@@ -413,19 +431,22 @@ ReplayResult replay_journal(System& sys, const std::string& path, const StepPars
   for (std::size_t i = 1; i < lines.size(); ++i) {
     if (lines[i].empty())
       continue;
-    auto step = parse(lines[i]);
+    auto step = check(lines[i]);
     if (!step) {
       // Only the last line can be torn by a crash mid-write, and then its step never ran.
       if (i == lines.size() - 1 && text->back() != '\n')
         continue;
       r.errors.push_back(Error(EINVAL, path + ":" + std::to_string(i + 1) +
-                                           ": refusing to replay a step this program does not "
-                                           "take: '" + lines[i] + "'"));
+                                           ": refusing to replay '" + lines[i] +
+                                           "': " + step.error().text() +
+                                           "; nothing of this journal was undone"));
       return r;
     }
-    steps.push_back(std::move(step));
+    steps.push_back(std::move(*step));
   }
   for (std::size_t i = steps.size(); i-- > 0;) {
+    if (r.stale && !steps[i]->survives_reboot())
+      continue;
     if (auto s = steps[i]->undo(sys); !s)
       r.errors.push_back(s.error().with_context("undo " + steps[i]->describe()));
     else

@@ -13,8 +13,10 @@
 /// which also makes replay idempotent.
 ///
 /// Journal format: a header "warren-state 1 netns=NS boot=BOOT", then one step per line
-/// (Step::journal_line). A journal of another network namespace is refused; one of an earlier
-/// boot is stale (a reboot undid its changes) and is discarded without replaying.
+/// (Step::journal_line). A journal of another network namespace is refused. One of an earlier
+/// boot is stale: the reboot undid what lived in the kernel (routes, rules, sysctls, firewall
+/// rules, resolvconf/resolved records under /run), so only the steps whose change is on disk
+/// (Step::survives_reboot: the client's resolv.conf rewrite) are undone, then it is removed.
 
 #include <functional>
 #include <memory>
@@ -40,6 +42,9 @@ class Step {
   /// On failure nothing of this step is left behind.
   [[nodiscard]] virtual Status apply(System& sys) = 0;
   [[nodiscard]] virtual Status undo(System& sys) = 0;
+  /// The change is on persistent storage (a file on disk), so a reboot does not undo it and the
+  /// replay of a journal from an earlier boot must. Everything in the kernel does not survive.
+  virtual bool survives_reboot() const { return false; }
 };
 
 std::unique_ptr<Step> make_mtu_step(std::uint32_t ifindex, std::uint32_t mtu, std::uint32_t old);
@@ -67,6 +72,9 @@ Result<std::string> read_sysctl(System& sys, const std::string& path);
 /// accepts. Each user passes the parser of the steps it writes, so that a journal can only make
 /// it undo what it would have done itself.
 using StepParser = std::function<std::unique_ptr<Step>(std::string_view line)>;
+/// The same with a reason: an error saying why the line is refused ("names /etc/shadow, not
+/// /etc/resolv.conf"), which replay_journal quotes with the file, line number and the line.
+using StepChecker = std::function<Result<std::unique_ptr<Step>>(std::string_view line)>;
 /// The generic steps above (sysctl paths only under /proc/sys/, without "..").
 std::unique_ptr<Step> parse_host_step(std::string_view line);
 
@@ -110,14 +118,17 @@ Error rollback_after(ActiveSetup& setup, Error failure);
 
 struct ReplayResult {
   bool found = false;         ///< a journal existed
-  bool stale = false;         ///< it was from an earlier boot and was discarded unreplayed
+  bool stale = false;         ///< it was from an earlier boot: only survives_reboot() steps undone
   std::size_t undone = 0;     ///< steps replayed
   std::vector<Error> errors;  ///< a refused journal is one of these; empty = all restored
 };
-/// Crash recovery: undoes every step of the journal at `path` in reverse, then removes it.
-/// Nothing is undone, and the journal is kept, when it belongs to another network namespace
-/// or holds a line `parse` does not accept (except a torn last line, whose step never ran);
-/// it is kept too when a step could not be undone.
+/// Crash recovery: undoes every step of the journal at `path` in reverse (of a journal from an
+/// earlier boot: only the steps that survive a reboot), then removes it. Nothing is undone, and
+/// the journal is kept, when it belongs to another network namespace or holds a line `parse`
+/// does not accept (except a torn last line, whose step never ran); it is kept too when a step
+/// could not be undone.
 ReplayResult replay_journal(System& sys, const std::string& path, const StepParser& parse);
+/// The same with a parser that says why it refuses a line.
+ReplayResult replay_journal_checked(System& sys, const std::string& path, const StepChecker& check);
 
 }  // namespace warren::host

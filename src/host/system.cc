@@ -1,5 +1,8 @@
-// The real host::System: forwards to platform::NetConfig (rtnetlink) and platform/host_io.h.
+// The real host::System: forwards to platform::NetConfig (rtnetlink), platform/host_io.h
+// (programs, identity) and the trusted-file calls of platform/files.h.
 #include "host/system.h"
+
+#include "platform/files.h"
 
 namespace warren::host {
 namespace {
@@ -10,16 +13,18 @@ class RealSystem final : public System {
 
   platform::NetConfig& net() override { return *net_; }
   Result<std::string> read_file(const std::string& path) override {
-    return platform::read_file(path);
+    return platform::read_trusted_file(path);
   }
   Status write_file(const std::string& path, const std::string& content, unsigned mode,
                     bool in_place) override {
-    return platform::write_file(path, content, mode, in_place);
+    return platform::write_trusted_file(path, content, mode, in_place);
   }
   Status append_file(const std::string& path, const std::string& line) override {
-    return platform::append_file(path, line);
+    return platform::append_trusted_file(path, line);
   }
-  Status remove_file(const std::string& path) override { return platform::remove_file(path); }
+  Status remove_file(const std::string& path) override {
+    return platform::remove_trusted_file(path);
+  }
   Result<ProgramExit> run(const std::vector<std::string>& argv,
                           const std::string& input) override {
     return platform::run_program(argv, input);

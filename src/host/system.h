@@ -5,8 +5,10 @@
 /// (host/steps.h) go only through this interface, so unit tests run a whole set-up against
 /// host::fake::FakeSystem (host/fake/fake_system.h) with injected failures.
 ///
-/// The real one (make_system) forwards to platform::NetConfig and platform/host_io.h; it makes
-/// no system call of its own.
+/// The real one (make_system) forwards to platform::NetConfig, platform/host_io.h and the
+/// trusted-file calls of platform/files.h (O_NOFOLLOW, directory and file owner/mode checks,
+/// fsync of the file and of the directory when an entry is created or removed); it makes no
+/// system call of its own.
 
 #include <memory>
 #include <string>
@@ -26,9 +28,10 @@ class System {
 
   virtual platform::NetConfig& net() = 0;
 
-  /// The file's content; an error with code ENOENT when it does not exist.
+  /// The file's content; an error with code ENOENT when it does not exist. The real system
+  /// refuses a link or a file that root does not control (platform/files.h, trusted files).
   virtual Result<std::string> read_file(const std::string& path) = 0;
-  /// See platform::write_file: `in_place` rewrites the existing inode; both fsync.
+  /// See platform::write_trusted_file: `in_place` rewrites the existing inode; both fsync.
   virtual Status write_file(const std::string& path, const std::string& content, unsigned mode,
                             bool in_place) = 0;
   /// Appends one line (with '\n') to an existing file and fsyncs.

@@ -61,4 +61,47 @@ warren::Result<std::vector<std::string>> list_directory(const std::string& path)
 /// The effective user id of this process (for "is this peer root or us" checks).
 std::uint32_t effective_uid();
 
+// ---- Files root writes where nobody else may steer it
+// --------------------------------------------
+//
+// The client's journal and resolv.conf backup, /etc/resolv.conf, sysctl files, the host
+// journals, PID files, and the key and config of `warren join` are written by root. Each call
+// below opens the file's directory first and refuses it unless it is *trusted*: a directory
+// owned by root (or by this process's user) that neither group nor others can write. Then the
+// file is opened inside that directory (openat, so the checked directory is the one used) with
+// O_NOFOLLOW — a symbolic link there is refused (ELOOP) — and an existing file is refused unless
+// it is a regular file owned by root (or us) that neither group nor others can write. Refusals
+// are EPERM or ELOOP with a message that names the path and the reason.
+//
+//   trusted dir ─► openat(O_NOFOLLOW) ─► owner/mode check ─► write ─► fsync file
+//                                                          ─► fsync dir (entry created/removed)
+//
+// So what is on disk is never behind what the caller does next (the journal line is durable
+// before the host change it announces).
+
+/// EPERM (message naming `dir` and why) unless `dir` is a trusted directory; ENOENT etc. when
+/// it cannot be opened.
+warren::Status check_trusted_directory(const std::string& dir);
+
+/// The whole file (at most `max_bytes`, else EFBIG; sizes of /proc files are not trusted), read
+/// from a trusted directory without following a link. ENOENT (code) when it does not exist.
+warren::Result<std::string> read_trusted_file(const std::string& path,
+                                              std::size_t max_bytes = 1 << 20);
+
+/// Replaces the content and fsyncs. `in_place`: truncate and rewrite the existing inode (a bind
+/// mount such as /etc/resolv.conf inside `ip netns exec`, a /proc/sys file; the mode is left as
+/// it is); otherwise `mode` is set. A missing file is created with `mode` (and the directory
+/// fsync'd).
+warren::Status write_trusted_file(const std::string& path, std::string_view content, unsigned mode,
+                                  bool in_place);
+
+/// Appends `line` and '\n' to an existing file and fsyncs it.
+warren::Status append_trusted_file(const std::string& path, std::string_view line);
+
+/// Removes the file (not a directory) and fsyncs the directory; a missing file is success.
+warren::Status remove_trusted_file(const std::string& path);
+
+/// replace_file into a trusted directory, then fsyncs the directory (the rename is durable).
+warren::Status replace_trusted_file(const std::string& path, std::string_view data, unsigned mode);
+
 }  // namespace warren::platform

@@ -1,6 +1,7 @@
 #pragma once
-/// The host's files, programs and identity, for the journaled host-configuration steps of
-/// src/host (the one place outside rtnetlink where warren changes the machine it runs on).
+/// The host's programs and identity, for the journaled host-configuration steps of src/host
+/// (the one place outside rtnetlink where warren changes the machine it runs on). Their files
+/// (sysctls, resolv.conf, journals) go through the trusted-file calls of platform/files.h.
 ///
 /// Every function here is a thin wrapper over system calls (src/platform/linux/host_io_linux.cc);
 /// the policy (what to write, what to undo) lives in src/host. Errors are `warren::Error`
@@ -12,18 +13,6 @@
 #include "base/result.h"
 
 namespace warren::platform {
-
-/// The whole content of a file. ENOENT (code) when it does not exist.
-warren::Result<std::string> read_file(const std::string& path);
-/// Replaces a file's content and fsyncs it. `in_place`: truncate and rewrite the existing inode
-/// (a bind mount such as /etc/resolv.conf inside `ip netns exec`, a /proc/sys file); otherwise
-/// create it with `mode` (and set `mode` on an existing file).
-warren::Status write_file(const std::string& path, const std::string& content, unsigned mode,
-                          bool in_place);
-/// Appends one line (with '\n') to an existing file and fsyncs it.
-warren::Status append_file(const std::string& path, const std::string& line);
-/// Removing a missing file succeeds.
-warren::Status remove_file(const std::string& path);
 
 /// How a program ended: its exit status and what it printed (stdout and stderr, at most a few
 /// KiB, for error messages).

@@ -13,7 +13,8 @@
 #     "N passed, M failed"; run_isolated runs one part in a subshell so that an unexpected failure ends
 #     only that part;
 #   * cleanup on EXIT, INT and TERM: kills the PIDs we recorded and every process left in our namespaces
-#     (by PID), deletes our namespaces, removes /var/run/wireguard/<our prefix>*.sock and the temp dir.
+#     (by PID), deletes our namespaces, removes /var/run/wireguard/<our prefix>*.sock, warren client
+#     journals /var/lib/warren/<our prefix>* and the temp dir.
 #
 # Environment:
 #   WARREN_BIN              directory holding warren-wg (ctest sets it; default <repo>/build/bin)
@@ -253,6 +254,10 @@ wit_cleanup() {
   if [[ -n ${WIT_PREFIX:-} ]]; then
     for f in "$WIT_RUN_DIR/$WIT_PREFIX"*.sock; do
       [[ -e $f ]] && rm -f -- "$f"
+    done
+    # A warren client killed before it restored leaves its journal on disk (docs/CLIENT.md).
+    for f in "/var/lib/warren/$WIT_PREFIX"*.state "/var/lib/warren/$WIT_PREFIX"*.resolv.conf; do
+      [[ -e $f || -L $f ]] && rm -f -- "$f"
     done
   fi
   if [[ -n $WIT_TMP && -d $WIT_TMP ]]; then

@@ -9,7 +9,10 @@
 # server is "wgserver.test" there, so the client resolves it and re-resolves it when it moves.
 # Parts: bad configs (file:line:key errors, nothing changed); split tunnel (routes, UAPI, TUN offloads, DNS,
 # down restores exactly); full tunnel (policy rules, outside reachable through NAT, no loop: the tunnel's UDP leaves by
-# the uplink); kill -9 then `warren up` recovers, and kill -9 then `warren down` too; the server goes away
+# the uplink); kill -9 then `warren up` recovers, and kill -9 then `warren down` too; power loss (kill -9 and
+# /run emptied): `warren cleanup IFNAME` (the boot-time replay) and `warren down` restore from the journal
+# on persistent storage (/var/lib/warren); a link planted at the backup path and a journal entry naming
+# /etc/shadow are refused; the server goes away
 # and comes back on another address: the client re-resolves and handshakes again by itself; SIGHUP makes it
 # resolve the name again at once.
 set -euo pipefail
@@ -28,7 +31,8 @@ ifc="${WIT_PREFIX}c" ifs="${WIT_PREFIX}s"
 netns_etc=/etc/netns/$nsc
 # set +e first: under errexit the '(exit $rc)' that hands wit_on_exit the status would end the trap
 # there, and a failing run would leave its namespaces and daemons behind.
-trap 'rc=$?; set +e; rm -rf -- "$netns_etc"; (exit $rc); wit_on_exit' EXIT
+state_dir=/var/lib/warren
+trap 'rc=$?; set +e; rm -rf -- "$netns_etc"; rm -f -- "$state_dir/$ifc".*; (exit $rc); wit_on_exit' EXIT
 
 new_ns "$nsc"
 new_ns "$nss"
@@ -163,12 +167,12 @@ part_split() {
   check "split: endpoint resolved from /etc/hosts" grep -q "172.31.1.1:51820" <(wg show "$ifc" endpoints)
   check "split: DNS written in place into the netns resolv.conf" grep -q "^nameserver 10.77.0.1" "$netns_etc/resolv.conf"
   check "split: search domain set" grep -q "^search corp.test" "$netns_etc/resolv.conf"
-  check "split: resolv.conf backup kept under /var/run/warren" cmp -s <(printf '%s\n' "$resolv_before") "/var/run/warren/$ifc.resolv.conf"
-  check "split: journal exists while up" test -s "/var/run/warren/$ifc.state"
+  check "split: resolv.conf backup kept under $state_dir" cmp -s <(printf '%s\n' "$resolv_before") "$state_dir/$ifc.resolv.conf"
+  check "split: journal exists while up" test -s "$state_dir/$ifc.state"
   check_not "split: a second up is refused" up "$f"
   down "$ifc"
   check "split: down restores routes, rules and resolv.conf exactly" restored || show_diff
-  check "split: journal, pid file and backup are gone" test ! -e "/var/run/warren/$ifc.state" -a ! -e "/var/run/warren/$ifc.pid" -a ! -e "/var/run/warren/$ifc.resolv.conf"
+  check "split: journal, pid file and backup are gone" test ! -e "$state_dir/$ifc.state" -a ! -e "/var/run/warren/$ifc.pid" -a ! -e "$state_dir/$ifc.resolv.conf"
   check "split: the UAPI socket is gone" test ! -e "/var/run/wireguard/$ifc.sock"
   check_not "split: down again says it is not up" down "$ifc"
 }
@@ -249,6 +253,63 @@ part_crash() {
   check "crash: down without a daemon replays the journal" restored || show_diff
 }
 run_isolated "crash recovery" part_crash
+
+# --- power loss: the daemon dies and /run (a tmpfs) is emptied -------------------------------------------
+# kill_and_empty_run: SIGKILL the daemon and remove what a reboot takes with /run.
+kill_and_empty_run() {
+  local pid
+  pid=$(client_pid)
+  kill -9 "$pid"
+  wait_until 5 bash -c "! kill -0 $pid"
+  rm -f -- "/var/run/warren/$ifc".* "/var/run/wireguard/$ifc.sock"
+}
+part_power_loss() {
+  local f out
+  f=$(write_conf "$ifc" "0.0.0.0/0")
+  WARREN_DNS_BACKEND=file up "$f"
+  check "power loss: journal and resolv.conf backup are on persistent storage" \
+    test -s "$state_dir/$ifc.state" -a -s "$state_dir/$ifc.resolv.conf"
+  check "power loss: the state directory is root's, writable by nobody else" \
+    bash -c "[[ \$(stat -c %u '$state_dir') == 0 ]] && (( (8#\$(stat -c %a '$state_dir') & 8#022) == 0 ))"
+  kill_and_empty_run
+  check "power loss: resolv.conf still points into the dead tunnel" grep -q "^nameserver 10.77.0.1" "$netns_etc/resolv.conf"
+  out=$(nsx "$nsc" "$WARREN" cleanup "$ifc" 2>&1) || { not_ok "power loss: warren cleanup exits 0"; printf '#   %s\n' "$out"; }
+  check "power loss: the boot-time cleanup restores routes, rules, sysctl and resolv.conf exactly" restored || show_diff
+  check "power loss: journal and backup are gone" test ! -e "$state_dir/$ifc.state" -a ! -e "$state_dir/$ifc.resolv.conf"
+  WARREN_DNS_BACKEND=file up "$f"
+  kill_and_empty_run
+  down "$ifc"
+  check "power loss: the next down restores exactly" restored || show_diff
+}
+run_isolated "power loss" part_power_loss
+
+# --- files root writes: a planted link, a tampered journal -----------------------------------------------
+part_planted() {
+  local f out target="$WIT_TMP/precious" shadow_sum header
+  printf 'precious\n' >"$target"
+  ln -s "$target" "$state_dir/$ifc.resolv.conf"
+  f=$(write_conf "$ifc" "10.77.0.0/24")
+  if out=$(WARREN_DNS_BACKEND=file up "$f" 2>&1); then
+    not_ok "planted: up with a link at the resolv.conf backup path fails"
+    down "$ifc"
+  fi
+  check "planted: the link is refused, naming it" grep -q "$state_dir/$ifc.resolv.conf: it is a symbolic link" <<<"$out"
+  check "planted: the link's target is untouched" test "$(cat "$target")" = precious
+  check "planted: nothing changed" restored || show_diff
+  rm -f -- "$state_dir/$ifc.resolv.conf"
+  # A journal naming a file warren never writes: `down` refuses it, names the entry, undoes nothing.
+  shadow_sum=$(sha256sum /etc/shadow)
+  header="warren-state 1 netns=$(nsx "$nsc" stat -L -c %d:%i /proc/self/ns/net) boot=$(cat /proc/sys/kernel/random/boot_id)"
+  printf '%s\ninterface %s 1\ndns-file /etc/shadow %s\n' "$header" "$ifc" "$target" >"$state_dir/$ifc.state"
+  chmod 600 "$state_dir/$ifc.state"
+  out=$(down "$ifc" 2>&1) && not_ok "planted: down with a tampered journal fails"
+  check "planted: the tampered entry is refused, naming it" \
+    grep -q "refusing to replay 'dns-file /etc/shadow $target': names /etc/shadow" <<<"$out"
+  check "planted: /etc/shadow is untouched and the journal kept" \
+    bash -c "[[ \"\$(sha256sum /etc/shadow)\" == '$shadow_sum' ]] && test -e '$state_dir/$ifc.state'"
+  rm -f -- "$state_dir/$ifc.state"
+}
+run_isolated "planted files" part_planted
 
 # --- the server goes away and comes back elsewhere ----------------------------------------------------
 part_reconnect() {

@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <utility>
 
 #include "platform/files.h"
 #include "platform/unique_fd.h"
@@ -139,6 +142,195 @@ warren::Result<std::vector<std::string>> list_directory(const std::string& path)
 
 std::uint32_t effective_uid() {
   return static_cast<std::uint32_t>(::geteuid());
+}
+
+// ---- trusted files -------------------------------------------------------------------------
+
+namespace {
+
+warren::Error sys_error(const char* what, const std::string& path, int e) {
+  return warren::Error(e, std::string(what) + " " + path + ": " + std::strerror(e));
+}
+
+std::string octal(unsigned mode) {
+  char b[8];
+  std::snprintf(b, sizeof b, "%04o", mode & 07777);
+  return b;
+}
+
+bool trusted_owner(uid_t uid) {
+  return uid == 0 || uid == ::geteuid();
+}
+
+// "/a/b" -> {"/a", "b"}; "b" -> {".", "b"}; "/b" -> {"/", "b"}.
+std::pair<std::string, std::string> split_path(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos)
+    return {".", path};
+  return {slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1)};
+}
+
+warren::Result<UniqueFd> open_trusted_dir(const std::string& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd)
+    return sys_error("open directory", dir, errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0)
+    return sys_error("stat", dir, errno);
+  if (!trusted_owner(st.st_uid))
+    return warren::Error(EPERM, "refusing to use " + dir + ": it is owned by uid " +
+                                    std::to_string(st.st_uid) + ", not root");
+  if (st.st_mode & 022)
+    return warren::Error(EPERM, "refusing to use " + dir + ": it is writable by group or others (mode " +
+                                    octal(st.st_mode) + "); chmod go-w it");
+  return fd;
+}
+
+warren::Status check_trusted_fd(int fd, const std::string& path) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0)
+    return sys_error("stat", path, errno);
+  if (!S_ISREG(st.st_mode))
+    return warren::Error(EPERM, "refusing to use " + path + ": not a regular file");
+  if (!trusted_owner(st.st_uid))
+    return warren::Error(EPERM, "refusing to use " + path + ": it is owned by uid " +
+                                    std::to_string(st.st_uid) + ", not root");
+  if (st.st_mode & 022)
+    return warren::Error(EPERM, "refusing to use " + path + ": it is writable by group or others (mode " +
+                                    octal(st.st_mode) + ")");
+  return {};
+}
+
+// openat with O_NOFOLLOW; a link is refused with a message that says so.
+warren::Result<UniqueFd> open_in(int dirfd, const std::string& name, const std::string& path,
+                                 int flags, unsigned mode = 0) {
+  UniqueFd fd(::openat(dirfd, name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode));
+  if (fd)
+    return fd;
+  const int e = errno;
+  if (e == ELOOP)
+    return warren::Error(ELOOP, "refusing to use " + path +
+                                    ": it is a symbolic link (warren never follows one there)");
+  return sys_error("open", path, e);
+}
+
+warren::Status sync_dir(int dirfd, const std::string& dir) {
+  if (::fsync(dirfd) != 0)
+    return sys_error("fsync", dir, errno);
+  return {};
+}
+
+warren::Status write_and_sync(int fd, std::string_view data, const std::string& path) {
+  if (auto s = write_all(fd, data); !s)
+    return sys_error("write", path, s.error().code);
+  // /proc/sys files cannot be fsync'd (EINVAL); a read-only file system has nothing to sync.
+  if (::fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
+    return sys_error("fsync", path, errno);
+  return {};
+}
+
+}  // namespace
+
+warren::Status check_trusted_directory(const std::string& dir) {
+  auto fd = open_trusted_dir(dir);
+  if (!fd)
+    return fd.error();
+  return {};
+}
+
+warren::Result<std::string> read_trusted_file(const std::string& path, std::size_t max_bytes) {
+  const auto [dir, name] = split_path(path);
+  auto dirfd = open_trusted_dir(dir);
+  if (!dirfd)
+    return dirfd.error();
+  auto fd = open_in(dirfd->get(), name, path, O_RDONLY);
+  if (!fd)
+    return fd.error();
+  if (auto s = check_trusted_fd(fd->get(), path); !s)
+    return s.error();
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd->get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return sys_error("read", path, errno);
+    if (n == 0)
+      break;
+    if (out.size() + static_cast<std::size_t>(n) > max_bytes)
+      return sys_error("read", path, EFBIG);
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+warren::Status write_trusted_file(const std::string& path, std::string_view content, unsigned mode,
+                                  bool in_place) {
+  const auto [dir, name] = split_path(path);
+  auto dirfd = open_trusted_dir(dir);
+  if (!dirfd)
+    return dirfd.error();
+  // Open without truncating: the checks come before anything of the file changes.
+  bool created = false;
+  auto fd = open_in(dirfd->get(), name, path, O_WRONLY);
+  if (!fd && fd.error().code == ENOENT) {
+    fd = open_in(dirfd->get(), name, path, O_WRONLY | O_CREAT | O_EXCL, mode);
+    created = fd.ok();
+  }
+  if (!fd)
+    return fd.error();
+  if (auto s = check_trusted_fd(fd->get(), path); !s)
+    return s;
+  if (!in_place && ::fchmod(fd->get(), static_cast<mode_t>(mode)) != 0)
+    return sys_error("chmod", path, errno);
+  struct stat st {};
+  // /proc/sys files report size 0 and are replaced by the write itself.
+  if (::fstat(fd->get(), &st) == 0 && st.st_size > 0 && ::ftruncate(fd->get(), 0) != 0)
+    return sys_error("truncate", path, errno);
+  if (auto s = write_and_sync(fd->get(), content, path); !s)
+    return s;
+  return created ? sync_dir(dirfd->get(), dir) : warren::Status{};
+}
+
+warren::Status append_trusted_file(const std::string& path, std::string_view line) {
+  const auto [dir, name] = split_path(path);
+  auto dirfd = open_trusted_dir(dir);
+  if (!dirfd)
+    return dirfd.error();
+  auto fd = open_in(dirfd->get(), name, path, O_WRONLY | O_APPEND);
+  if (!fd)
+    return fd.error();
+  if (auto s = check_trusted_fd(fd->get(), path); !s)
+    return s;
+  std::string l(line);
+  l += '\n';
+  return write_and_sync(fd->get(), l, path);
+}
+
+warren::Status remove_trusted_file(const std::string& path) {
+  const auto [dir, name] = split_path(path);
+  auto dirfd = open_trusted_dir(dir);
+  if (!dirfd)
+    return dirfd.error();
+  if (::unlinkat(dirfd->get(), name.c_str(), 0) != 0) {
+    if (errno == ENOENT)
+      return {};
+    return sys_error("remove", path, errno);
+  }
+  return sync_dir(dirfd->get(), dir);
+}
+
+warren::Status replace_trusted_file(const std::string& path, std::string_view data, unsigned mode) {
+  const std::string dir = split_path(path).first;
+  auto dirfd = open_trusted_dir(dir);
+  if (!dirfd)
+    return dirfd.error();
+  // replace_file writes "path.tmp" with O_EXCL|O_NOFOLLOW and renames it over `path`; rename
+  // replaces a link planted at `path` rather than following it.
+  if (auto s = replace_file(path, data, mode); !s)
+    return s.error().with_context(path);
+  return sync_dir(dirfd->get(), dir);
 }
 
 }  // namespace warren::platform

@@ -52,49 +52,6 @@ std::string find_program(const std::string& name) {
 
 }  // namespace
 
-warren::Result<std::string> read_file(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid())
-    return file_error("open", path, errno);
-  std::string content;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return file_error("read", path, errno);
-    if (n == 0)
-      break;
-    content.append(buf, static_cast<std::size_t>(n));
-  }
-  return content;
-}
-
-warren::Status write_file(const std::string& path, const std::string& content, unsigned mode,
-                          bool in_place) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC | O_CREAT,
-                     static_cast<mode_t>(mode)));
-  if (!fd.valid())
-    return file_error("open", path, errno);
-  if (!in_place && ::fchmod(fd.get(), static_cast<mode_t>(mode)) != 0)
-    return file_error("chmod", path, errno);
-  return write_all(fd.get(), content, path, true);
-}
-
-warren::Status append_file(const std::string& path, const std::string& line) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
-  if (!fd.valid())
-    return file_error("open", path, errno);
-  return write_all(fd.get(), line + "\n", path, true);
-}
-
-warren::Status remove_file(const std::string& path) {
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-    return file_error("remove", path, errno);
-  return warren::ok();
-}
-
 warren::Result<ProgramExit> run_program(const std::vector<std::string>& argv,
                                         const std::string& input) {
   if (argv.empty())
@@ -193,10 +150,15 @@ std::string netns_id() {
 }
 
 std::string boot_id() {
-  auto r = read_file("/proc/sys/kernel/random/boot_id");
-  if (!r)
-    return "unknown";
-  std::string id = *r;
+  std::string id;
+  {
+    UniqueFd fd(::open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC));
+    char buf[64];
+    ssize_t n = fd.valid() ? ::read(fd.get(), buf, sizeof buf) : -1;
+    if (n <= 0)
+      return "unknown";
+    id.assign(buf, static_cast<std::size_t>(n));
+  }
   while (!id.empty() && (id.back() == '\n' || id.back() == ' '))
     id.pop_back();
   return id.empty() ? "unknown" : id;

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -136,6 +137,34 @@ TEST_F(Join, KeyFileChecks) {
   std::ofstream(dir_ + "/k/bad.key") << "not a key\n";
   EXPECT_THROW(load_or_create_key(dir_ + "/k/bad.key", crypto::SystemRandom::instance()),
                std::runtime_error);
+  // A link at the key's path is never followed (it could make root read or create elsewhere).
+  std::ofstream(dir_ + "/k/target") << "";
+  ASSERT_EQ(::symlink((dir_ + "/k/target").c_str(), (dir_ + "/k/link.key").c_str()), 0);
+  try {
+    (void)load_or_create_key(dir_ + "/k/link.key", crypto::SystemRandom::instance());
+    ADD_FAILURE() << "a link was followed";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("symbolic link"), std::string::npos) << e.what();
+  }
+}
+
+// Root writes the key and the config: a config directory others can write is refused, naming
+// it, and nothing is written or sent.
+TEST_F(Join, WritableConfigDirectoryIsRefused) {
+  std::filesystem::create_directories(dir_ + "/etc");
+  ::chmod((dir_ + "/etc").c_str(), 0777);
+  try {
+    (void)join(format_invite(invite_), options(), crypto::SystemRandom::instance());
+    ADD_FAILURE() << "accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("refusing to use " + dir_ +
+                                         "/etc: it is writable by group or others (mode 0777)"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/etc/wgj0.key"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/etc/wgj0.conf"));
+  EXPECT_TRUE(leases_.empty()) << "nothing was enrolled";
 }
 
 }  // namespace

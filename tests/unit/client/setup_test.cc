@@ -2,9 +2,15 @@
 // step in turn leaves exactly the state from before `up`.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
 #include "host/fake/fake_system.h"
 #include "client/plan.h"
 #include "client/steps.h"
+#include "platform/files.h"
 
 namespace warren::client {
 namespace {
@@ -35,6 +41,10 @@ PlanOptions options(DnsMethod dns = DnsMethod::kFile) {
   o.sysctl_dir = "/proc/sys";
   o.endpoints = {*net::IpAddress::parse("10.20.1.1")};  // inside 10.20.0.0/16 when routed
   return o;
+}
+
+JournalScope scope() {
+  return journal_scope(options(), "wg0");
 }
 
 // A machine with an uplink, a default route, one rule of its own and a resolv.conf; the
@@ -221,7 +231,7 @@ void fail_everywhere(DnsMethod dns, const std::string& allowed) {
       m.sys.fail_op(0);
       // A failure during rollback itself (the journal removal) leaves the journal for replay.
       if (m.sys.files().count(kJournal)) {
-        auto r = replay_journal(m.sys, kJournal);
+        auto r = replay_journal(m.sys, kJournal, scope());
         EXPECT_TRUE(r.errors.empty()) << what;
       }
       expect_restored(before, m.sys, what);
@@ -316,14 +326,14 @@ TEST(ClientSetup, CrashRecoveryFromJournal) {
     m.sys.fake_net().remove_link(m.tun);  // the kernel deletes the TUN with its process
     auto before_net = before.net;
     before_net.links.erase(m.tun);
-    auto r = replay_journal(m.sys, kJournal);
+    auto r = replay_journal(m.sys, kJournal, scope());
     EXPECT_TRUE(r.found);
     EXPECT_TRUE(r.errors.empty()) << r.errors.front().text();
     auto after = m.sys.state();
     EXPECT_EQ(after.net, before_net) << "stopped after " << stop_after;
     EXPECT_EQ(after.files, before.files) << "stopped after " << stop_after;
     // Replay again: nothing left to do, nothing found.
-    EXPECT_FALSE(replay_journal(m.sys, kJournal).found);
+    EXPECT_FALSE(replay_journal(m.sys, kJournal, scope()).found);
     if (stop_after > 20)
       break;
   }
@@ -336,11 +346,61 @@ TEST(ClientSetup, JournalFromAnotherNamespaceIsNotReplayed) {
   up->abandon();
   const auto rules = m.sys.fake_net().state().rules;
   m.sys.set_netns_id("other");
-  auto r = replay_journal(m.sys, kJournal);
+  auto r = replay_journal(m.sys, kJournal, scope());
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_NE(r.errors[0].text().find("another network namespace"), std::string::npos);
   EXPECT_EQ(m.sys.fake_net().state().rules, rules);
   EXPECT_TRUE(m.sys.files().count(kJournal));
+}
+
+// Power loss with the tunnel up: the reboot took the kernel's state (routes, rules, sysctls)
+// but /etc/resolv.conf is on disk and still points into the tunnel. Replaying the journal of
+// the earlier boot restores resolv.conf and leaves today's kernel settings alone.
+TEST(ClientSetup, JournalFromAnEarlierBootRestoresResolvConfOnly) {
+  Machine m;
+  m.sys.set_netns_id("4:4026531833");
+  const auto before = m.sys.state();
+  std::unique_ptr<ActiveSetup> up;
+  ASSERT_EQ(up_into(up, m.sys, config("0.0.0.0/0"), m.tun, 1420, options(), kJournal).message(), "");
+  up->abandon();
+  ASSERT_NE(m.sys.files()[kResolv], before.files.at(kResolv));
+  // The reboot: a new boot id, nsfs got another device number (the initial namespace keeps
+  // its inode), and today's kernel settings differ from the journal's old values.
+  m.sys.set_boot_id("boot-2");
+  m.sys.set_netns_id("3:4026531833");
+  m.sys.files()[kSysctl] = "2\n";
+  const auto net_now = m.sys.state().net;
+  auto r = replay_journal(m.sys, kJournal, scope());
+  EXPECT_TRUE(r.errors.empty()) << r.errors.front().text();
+  EXPECT_TRUE(r.stale);
+  EXPECT_EQ(r.undone, 1u);
+  EXPECT_EQ(m.sys.files()[kResolv], before.files.at(kResolv));
+  EXPECT_FALSE(m.sys.files().count("/run/warren/wg0.resolv.conf"));
+  EXPECT_FALSE(m.sys.files().count(kJournal));
+  EXPECT_EQ(m.sys.files()[kSysctl], "2\n") << "a sysctl of the earlier boot is not written back";
+  EXPECT_EQ(m.sys.state().net, net_now) << "no rule or route of the earlier boot is touched";
+  // resolvconf's records live under /run: nothing to undo after a reboot.
+  Machine m2;
+  ASSERT_EQ(up_into(up, m2.sys, config("10.20.0.0/16"), m2.tun, 1420, options(DnsMethod::kResolvconf),
+                     kJournal).message(), "");
+  up->abandon();
+  m2.sys.set_boot_id("boot-2");
+  const auto commands = m2.sys.commands().size();
+  r = replay_journal(m2.sys, kJournal, scope());
+  EXPECT_TRUE(r.errors.empty());
+  EXPECT_EQ(r.undone, 0u);
+  EXPECT_EQ(m2.sys.commands().size(), commands);
+  // Another namespace (another inode) of an earlier boot is still refused.
+  Machine m3;
+  m3.sys.set_netns_id("4:4026532000");
+  ASSERT_EQ(up_into(up, m3.sys, config("10.20.0.0/16"), m3.tun, 1420, options(), kJournal).message(), "");
+  up->abandon();
+  m3.sys.set_boot_id("boot-2");
+  m3.sys.set_netns_id("4:4026531833");
+  r = replay_journal(m3.sys, kJournal, scope());
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_TRUE(m3.sys.files().count(kJournal));
+  EXPECT_NE(m3.sys.files()[kResolv], "nameserver 192.0.2.53\n");
 }
 
 TEST(ClientSetup, StepsRoundTripThroughJournalLines) {
@@ -362,6 +422,7 @@ TEST(ClientSetup, StepsRoundTripThroughJournalLines) {
                                 "/run/warren/wg0.resolv.conf"));
   steps.push_back(make_dns_step(DnsMethod::kResolvconf, "wg0", {}, "", ""));
   steps.push_back(make_dns_step(DnsMethod::kResolved, "wg0", {}, "", ""));
+  steps.push_back(make_interface_step("wg0", 3));
   for (const auto& s : steps) {
     auto back = parse_step(s->journal_line());
     ASSERT_NE(back, nullptr) << s->journal_line();
@@ -370,6 +431,146 @@ TEST(ClientSetup, StepsRoundTripThroughJournalLines) {
   EXPECT_EQ(parse_step("route bogus"), nullptr);
   EXPECT_EQ(parse_step("rule 5 1 - - - 0"), nullptr);
   EXPECT_EQ(parse_step(""), nullptr);
+}
+
+// A journal is a file root replays: a line this interface's `up` would never have written —
+// a foreign path, another interface or link, a rule or sysctl not of ours — refuses the whole
+// journal with an error naming the line, and nothing is undone.
+TEST(ClientSetup, TamperedJournalEntryIsRefusedAndNothingUndone) {
+  const std::vector<std::pair<std::string, std::string>> tampered = {
+      {"dns-file /etc/shadow /run/warren/wg0.resolv.conf",
+       "names /etc/shadow; the resolv.conf in use is /etc/resolv.conf"},
+      {"dns-file /etc/resolv.conf /tmp/evil", "names /tmp/evil; wg0's resolv.conf backup is"},
+      {"sysctl /proc/sys/kernel/modprobe /tmp/x /sbin/modprobe", "names /proc/sys/kernel/modprobe"},
+      {"addr 1 192.0.2.7/24", "names link 1, but wg0 was link 2"},
+      {"route 0.0.0.0/0 1 0 - 192.0.2.254", "a route on link 1 that is neither wg0's"},
+      {"rule 4 100 - 7 - 0", "a rule warren up never adds"},
+      {"dns-resolvconf eth0", "names interface eth0, but this is the journal of wg0"},
+      {"interface wg0 2", "a second interface line"},
+      {"firewall 4 filter INPUT -j ACCEPT", "not a step warren up takes"},
+  };
+  for (const auto& [line, why] : tampered) {
+    SCOPED_TRACE(line);
+    Machine m;
+    std::unique_ptr<ActiveSetup> up;
+    ASSERT_EQ(up_into(up, m.sys, config("0.0.0.0/0, ::/0"), m.tun, 1420, options(), kJournal).message(), "");
+    up->abandon();  // kill -9
+    m.sys.fake_net().remove_link(m.tun);
+    // The tampered line goes in the middle: the steps around it would be undone otherwise.
+    std::string& j = m.sys.files()[kJournal];
+    const auto second = j.find('\n', j.find('\n') + 1);
+    j.insert(second + 1, line + "\n");
+    const auto before = m.sys.state();
+    auto r = replay_journal(m.sys, kJournal, scope());
+    ASSERT_EQ(r.errors.size(), 1u);
+    const std::string e = r.errors[0].text();
+    EXPECT_NE(e.find(std::string(kJournal) + ":3: refusing to replay '" + line + "'"), std::string::npos) << e;
+    EXPECT_NE(e.find(why), std::string::npos) << e;
+    EXPECT_EQ(r.undone, 0u);
+    EXPECT_EQ(m.sys.state(), before) << "nothing undone, the journal kept";
+  }
+  // The journal of another interface (renamed into place) is refused too.
+  Machine m;
+  std::unique_ptr<ActiveSetup> up;
+  ASSERT_EQ(up_into(up, m.sys, config("0.0.0.0/0"), m.tun, 1420, options(), kJournal).message(), "");
+  up->abandon();
+  auto r = replay_journal(m.sys, kJournal, journal_scope(options(), "wg1"));
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].text().find("names interface wg0, but this is the journal of wg1"),
+            std::string::npos);
+  // Its own journal replays.
+  r = replay_journal(m.sys, kJournal, scope());
+  EXPECT_TRUE(r.errors.empty()) << r.errors.front().text();
+}
+
+// The link index of a dead daemon's TUN may name another link by the time of the replay: its
+// addresses are not ours to delete.
+TEST(ClientSetup, ReplaySkipsALinkIndexThatNamesAnotherLinkNow) {
+  Machine m;
+  std::unique_ptr<ActiveSetup> up;
+  ASSERT_EQ(up_into(up, m.sys, config("10.20.0.0/16"), m.tun, 1420, options(), kJournal).message(), "");
+  up->abandon();
+  m.sys.fake_net().remove_link(m.tun);
+  // Pretend the journal named the uplink's index for the TUN (a reused index).
+  std::string& j = m.sys.files()[kJournal];
+  const std::string tun = std::to_string(m.tun);
+  for (std::size_t p; (p = j.find(" " + tun + " ")) != std::string::npos;)
+    j.replace(p, tun.size() + 2, " 1 ");
+  for (const std::string line : {"up ", "interface wg0 "})
+    for (std::size_t p; (p = j.find(line + tun + "\n")) != std::string::npos;)
+      j.replace(p, line.size() + tun.size() + 1, line + "1\n");
+  ASSERT_NE(j.find("interface wg0 1\n"), std::string::npos) << j;
+  (void)m.sys.fake_net().add_address(1, *net::Prefix::parse("10.9.0.2/24"));
+  const auto net_before = m.sys.state().net;
+  auto r = replay_journal(m.sys, kJournal, scope());
+  EXPECT_TRUE(r.errors.empty()) << r.errors.front().text();
+  EXPECT_EQ(m.sys.state().net, net_before) << "eth0 keeps its address, MTU and state";
+}
+
+// Real files: a link planted where the client writes as root, and a state directory others can
+// write, are refused (platform/files.h trusted files) — through the real host::System.
+class ClientFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char t[] = "/tmp/warren-client-files.XXXXXX";
+    ASSERT_NE(::mkdtemp(t), nullptr);
+    dir_ = t;
+    state_ = dir_ + "/state";
+    ASSERT_TRUE(platform::make_directory(state_, 0700).ok());
+    ASSERT_TRUE(platform::create_file(dir_ + "/resolv.conf", "nameserver 192.0.2.53\n", 0644).ok());
+    ASSERT_TRUE(platform::create_file(dir_ + "/target", "precious\n", 0600).ok());
+    auto sys = host::make_system();
+    if (!sys)
+      GTEST_SKIP() << "no rtnetlink: " << sys.message();
+    sys_ = std::move(*sys);
+  }
+  void TearDown() override { (void)!std::system(("rm -rf '" + dir_ + "'").c_str()); }
+  std::string read(const std::string& p) { return platform::read_file(p).value(); }
+  std::string dir_, state_;
+  std::unique_ptr<System> sys_;
+};
+
+TEST_F(ClientFiles, SymlinkAtTheBackupPathIsRefused) {
+  const std::string backup = state_ + "/wg0.resolv.conf";
+  ASSERT_EQ(::symlink((dir_ + "/target").c_str(), backup.c_str()), 0);
+  auto dns = make_dns_step(DnsMethod::kFile, "wg0", DnsSettings{{*net::IpAddress::parse("10.9.0.1")}, {}},
+                           dir_ + "/resolv.conf", backup);
+  auto s = dns->apply(*sys_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find(backup + ": it is a symbolic link"), std::string::npos) << s.message();
+  EXPECT_EQ(read(dir_ + "/target"), "precious\n");
+  EXPECT_EQ(read(dir_ + "/resolv.conf"), "nameserver 192.0.2.53\n") << "resolv.conf untouched";
+}
+
+TEST_F(ClientFiles, SymlinkAtTheJournalPathIsRefused) {
+  const std::string journal = state_ + "/wg0.state";
+  ASSERT_EQ(::symlink((dir_ + "/target").c_str(), journal.c_str()), 0);
+  auto setup = ActiveSetup::open(*sys_, journal);
+  ASSERT_FALSE(setup.ok());
+  EXPECT_NE(setup.message().find(journal + ": it is a symbolic link"), std::string::npos)
+      << setup.message();
+  auto r = replay_journal(*sys_, journal, JournalScope{"wg0", dir_ + "/resolv.conf",
+                                                       state_ + "/wg0.resolv.conf", "/proc/sys"});
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].text().find("symbolic link"), std::string::npos) << r.errors[0].text();
+  EXPECT_EQ(read(dir_ + "/target"), "precious\n");
+}
+
+TEST_F(ClientFiles, WorldWritableStateDirectoryIsRefusedNamingIt) {
+  ASSERT_EQ(::chmod(state_.c_str(), 0777), 0);
+  auto setup = ActiveSetup::open(*sys_, state_ + "/wg0.state");
+  ASSERT_FALSE(setup.ok());
+  EXPECT_NE(setup.message().find("refusing to use " + state_ +
+                                 ": it is writable by group or others (mode 0777)"),
+            std::string::npos)
+      << setup.message();
+  EXPECT_FALSE(platform::file_info(state_ + "/wg0.state").ok()) << "no journal was written";
+  auto dns = make_dns_step(DnsMethod::kFile, "wg0", DnsSettings{{*net::IpAddress::parse("10.9.0.1")}, {}},
+                           dir_ + "/resolv.conf", state_ + "/wg0.resolv.conf");
+  auto s = dns->apply(*sys_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("refusing to use " + state_), std::string::npos) << s.message();
+  EXPECT_EQ(read(dir_ + "/resolv.conf"), "nameserver 192.0.2.53\n");
 }
 
 }  // namespace

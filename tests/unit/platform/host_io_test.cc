@@ -1,6 +1,5 @@
-// platform/host_io.h on the real system: files (create, in place, append, remove) in a temp
-// directory, and programs (exit status, output, stdin, not installed, a background child that
-// keeps the output pipe open).
+// platform/host_io.h on the real system: programs (exit status, output, stdin, not installed,
+// a background child that keeps the output pipe open). Its files are in files_test.cc.
 #include "platform/host_io.h"
 
 #include <gtest/gtest.h>
@@ -11,35 +10,6 @@
 
 namespace warren::platform {
 namespace {
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char t[] = "/tmp/warren-host-io.XXXXXX";
-    path = ::mkdtemp(t);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
-
-TEST(HostIo, Files) {
-  TempDir d;
-  const std::string f = d.path + "/j";
-  auto missing = read_file(f);
-  ASSERT_FALSE(missing.ok());
-  EXPECT_EQ(missing.error().code, ENOENT);
-  EXPECT_NE(missing.message().find(f), std::string::npos);
-  EXPECT_FALSE(append_file(f, "x").ok());  // append needs an existing file
-  ASSERT_TRUE(write_file(f, "head\n", 0600, false).ok());
-  EXPECT_EQ(std::filesystem::status(f).permissions() & std::filesystem::perms::all,
-            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-  ASSERT_TRUE(append_file(f, "line").ok());
-  EXPECT_EQ(read_file(f).value(), "head\nline\n");
-  ASSERT_TRUE(write_file(f, "new\n", 0644, true).ok());
-  EXPECT_EQ(read_file(f).value(), "new\n");
-  ASSERT_TRUE(remove_file(f).ok());
-  EXPECT_TRUE(remove_file(f).ok());  // already gone
-  EXPECT_FALSE(write_file(d.path + "/no/such/dir", "x", 0600, false).ok());
-}
 
 TEST(HostIo, ProgramStatusOutputAndInput) {
   auto r = run_program({"sh", "-c", "echo out; echo err >&2; exit 3"}, "");
