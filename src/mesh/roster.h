@@ -50,7 +50,8 @@
 namespace warren::mesh {
 
 /// Bounds (docs/MESH.md, "Roster"): a roster holds at most kMaxNodes entries (10,000 nodes is
-/// the design point; 65,536 leaves room and keeps a snapshot under 8 MB); an entry has at most
+/// the design point; 65,536 leaves room: a snapshot of that many typical entries is about
+/// 6.5 MB, at most 19.1 MB with every bound reached); an entry has at most
 /// kMaxLocalEndpoints local candidates plus one reflexive endpoint; a name is a DNS label of
 /// 1..kMaxNameLength characters.
 inline constexpr std::size_t kMaxNodes = 65536;
@@ -192,8 +193,11 @@ inline constexpr std::array<std::uint8_t, 4> kRosterMagic = {'W', 'R', 'S', 'T'}
 inline constexpr std::uint8_t kRosterFormat = 1;
 inline constexpr std::size_t kRosterHeaderSize = 4 + 1 + 1 + 8 + 8;
 
-/// The bytes of `delta`. Entries are written as they are (validation is apply()'s job); a
-/// count above the bounds is the caller's bug (checked by assert).
+/// The bytes of `delta`. Precondition: the lists hold at most kMaxNodes each and every entry
+/// has a name of 1..kMaxNameLength bytes, at most kMaxLocalEndpoints endpoints and an index that
+/// fits 16 bits — true of everything diff() returns, since a Roster holds only entries that
+/// passed validate_entry (checked by assert). Otherwise entries are written as they are; their
+/// checks are apply()'s job on the receiving side.
 [[nodiscard]] std::vector<std::uint8_t> encode_delta(const RosterDelta& delta);
 
 /// Reads a delta. EBADMSG naming the first problem: too short, magic, format, flags, a count
