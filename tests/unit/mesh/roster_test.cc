@@ -499,6 +499,18 @@ TEST(RosterWire, RoundTrip) {
   EXPECT_EQ(*decode_delta(e), empty);
 }
 
+TEST(RosterWire, TheLargestEntryIs292Bytes) {
+  // The worst case docs/MESH.md gives for a snapshot at kMaxNodes (19.1 MB).
+  AddressPlan plan;
+  auto e = make_entry(plan, std::string(kMaxNameLength, 'a'), key_of(1), kMaxV4Index);
+  e.reflexive = ep("[2001:db8::1]:1");
+  e.local_endpoints.assign(kMaxLocalEndpoints, ep("[2001:db8::2]:2"));
+  ASSERT_TRUE(validate_entry(plan, e));
+  RosterDelta d;
+  d.added = {e};
+  EXPECT_EQ(encode_delta(d).size(), kRosterHeaderSize + 12 + 292);
+}
+
 TEST(RosterWire, EveryTruncationIsRefused) {
   AddressPlan plan;
   RosterDelta d;
