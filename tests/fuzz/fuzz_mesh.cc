@@ -1,0 +1,347 @@
+// The mesh codecs in one libFuzzer target (one target, not three: each adds a minute to CI).
+// The first input byte picks the parser (byte % 3), the rest is its input:
+//
+//   0  STUN (mesh endpoint discovery; datagrams from anyone on the WireGuard socket)
+//      parsing never reads out of bounds or crashes; whatever parses also passes the cheap
+//      is_stun() classifier, and nothing shaped like a WireGuard message does; a parsed address
+//      survives build -> parse; a request and a response built from the input's bytes parse
+//      back to exactly what went in.
+//   1  roster delta (from the coordinator, over the control connection)
+//      whatever decodes encodes back to the same bytes; applied to a node's roster it either
+//      succeeds, leaving a consistent roster (every entry valid, names and IPv4 addresses
+//      unique, the delta's version) that the coordinator's own diff reproduces, or fails with
+//      a message and changes nothing; changes built from the input, made at a coordinator,
+//      reach a node through diff -> encode -> decode -> apply unchanged.
+//   2  relay frames (from nodes, over UDP and TCP/TLS)
+//      whatever decodes as a datagram encodes back to the same bytes and is never STUN; the
+//      stream reader gives the same frames (or the same error) however the bytes are split,
+//      never buffers more than one frame, and its frames re-encode to the bytes consumed; a
+//      key proof verifies and any changed bit of it does not.
+//
+// Seeds (tests/fuzz/corpus/mesh): the first byte set to 0, 1 or 2 accordingly.
+
+#include <set>
+#include <string>
+
+#include "crypto/blake2s.h"
+#include "fuzz_support.h"
+#include "mesh/relay.h"
+#include "mesh/roster.h"
+#include "mesh/stun.h"
+
+using namespace warren;
+using namespace warren::mesh;
+
+namespace {
+
+net::IpAddress address_from(fuzz::Cursor& in, bool v6) {
+  std::uint8_t b[16];
+  for (auto& x : b)
+    x = in.u8();
+  return *net::IpAddress::from_bytes(b, v6 ? 16 : 4);
+}
+
+void check_round_trip(const stun::TransactionId& id, const net::Endpoint& e, bool fingerprint) {
+  auto b = stun::build_binding_success(id, e, fingerprint);
+  WARREN_FUZZ_CHECK(stun::is_stun(b));
+  auto m = stun::parse(b);
+  WARREN_FUZZ_CHECK(m && m->fingerprint == fingerprint && m->type == stun::kBindingSuccess);
+  auto got = stun::parse_binding_success(b, id);
+  WARREN_FUZZ_CHECK(got && got->port == e.port && got->address == e.address.unmapped());
+}
+
+// --- 0: STUN ---------------------------------------------------------------------------------
+
+void fuzz_stun(const std::uint8_t* data, std::size_t size) {
+  const ConstBytes d(data, size);
+
+  // 1. The input as a datagram.
+  const bool looks_stun = stun::is_stun(d);
+  auto m = stun::parse(d);
+  if (m) {
+    WARREN_FUZZ_CHECK(looks_stun);
+    const auto& addr = m->xor_mapped ? m->xor_mapped : m->mapped;
+    if (addr) {
+      WARREN_FUZZ_CHECK(addr->port != 0);
+      check_round_trip(m->transaction_id, *addr, m->fingerprint);
+    }
+  } else {
+    WARREN_FUZZ_CHECK(!m.error().message.empty());
+  }
+  if (size >= 32 && data[0] >= 1 && data[0] <= 4 && data[1] == 0 && data[2] == 0 && data[3] == 0)
+    WARREN_FUZZ_CHECK(!looks_stun);  // a WireGuard message is never taken for STUN
+  if (auto id = stun::parse_binding_request(d)) {
+    WARREN_FUZZ_CHECK(m && m->type == stun::kBindingRequest && *id == m->transaction_id);
+  }
+  if (m && size >= stun::kHeaderSize) {
+    if (auto e = stun::parse_binding_success(d, m->transaction_id))
+      WARREN_FUZZ_CHECK(m->type == stun::kBindingSuccess && (m->xor_mapped || m->mapped));
+  }
+
+  // 2. The input as the fields of messages to build.
+  fuzz::Cursor in(data, size);
+  stun::TransactionId id{};
+  for (auto& x : id)
+    x = in.u8();
+  const std::uint8_t flags = in.u8();
+  net::Endpoint e{address_from(in, flags & 1), in.u16()};
+  if (e.port == 0)
+    e.port = 1;
+  check_round_trip(id, e, flags & 2);
+  auto req = stun::build_binding_request(id, flags & 4);
+  auto rid = stun::parse_binding_request(req);
+  WARREN_FUZZ_CHECK(rid && *rid == id);
+}
+
+// --- 1: roster --------------------------------------------------------------------------------
+
+crypto::PublicKey key_of(std::uint32_t i) {
+  std::uint8_t seed[4];
+  store_be32(seed, i);
+  crypto::PublicKey k;
+  crypto::blake2s_hash({crypto::ByteView(seed, 4)}, k.bytes);
+  return k;
+}
+
+// The node's roster every delta input is applied to: nodes 1..3, versions 1..3, one with
+// endpoints. The roster-* seeds in tests/fuzz/corpus/mesh are deltas from exactly this roster
+// (from version 3): keep them in step if it changes.
+const Roster& base_roster() {
+  static const Roster r = [] {
+    Roster b;
+    for (std::uint32_t i = 1; i <= 3; ++i) {
+      auto e = make_entry(b.plan(), "node-" + std::to_string(i), key_of(i));
+      if (i == 2) {
+        e.local_endpoints = {*net::Endpoint::parse("192.168.1.2:51820")};
+        e.reflexive = *net::Endpoint::parse("198.51.100.2:40000");
+      }
+      WARREN_FUZZ_CHECK(b.upsert(e));
+    }
+    return b;
+  }();
+  return r;
+}
+
+void check_consistent(const Roster& r) {
+  std::set<std::string> names;
+  std::set<net::IpAddress> v4s;
+  for (const auto& [key, e] : r.nodes()) {
+    WARREN_FUZZ_CHECK(key == e.key);
+    WARREN_FUZZ_CHECK(validate_entry(r.plan(), e));
+    WARREN_FUZZ_CHECK(names.insert(e.name).second);
+    WARREN_FUZZ_CHECK(v4s.insert(e.v4).second);
+  }
+  WARREN_FUZZ_CHECK(r.size() <= kMaxNodes);
+}
+
+// Ships `c`'s changes since `node`'s version to `node` the way the service will.
+void ship(const Roster& c, Roster& node) {
+  auto d = c.diff(node.version());
+  if (!d) {
+    WARREN_FUZZ_CHECK(d.code() == ESTALE);
+    d = c.diff(0);
+    WARREN_FUZZ_CHECK(d);
+  }
+  auto bytes = encode_delta(*d);
+  auto back = decode_delta(bytes);
+  WARREN_FUZZ_CHECK(back && *back == *d);
+  auto s = node.apply(*back);
+  WARREN_FUZZ_CHECK(s);
+  WARREN_FUZZ_CHECK(node.version() == c.version() && node.nodes() == c.nodes());
+}
+
+void fuzz_roster(const std::uint8_t* data, std::size_t size) {
+  const ConstBytes d(data, size);
+
+  // 1. The input as an encoded delta, applied to the node's roster.
+  auto delta = decode_delta(d);
+  if (!delta) {
+    WARREN_FUZZ_CHECK(delta.code() == EBADMSG && !delta.error().message.empty());
+  } else {
+    const auto again = encode_delta(*delta);
+    WARREN_FUZZ_CHECK(again.size() == size && std::equal(again.begin(), again.end(), data));
+    Roster node = base_roster();
+    auto s = node.apply(*delta);
+    if (!s) {
+      WARREN_FUZZ_CHECK(!s.error().message.empty());
+      WARREN_FUZZ_CHECK(node.version() == base_roster().version());
+      WARREN_FUZZ_CHECK(node.nodes() == base_roster().nodes());  // nothing half-applied
+    } else {
+      check_consistent(node);
+      WARREN_FUZZ_CHECK(node.version() == delta->to_version);
+      if (!delta->full && !delta->empty()) {
+        // The node's copy now answers diff() from the base version with exactly what it was
+        // given (as sorted lists), and that delta takes another copy to the same roster.
+        auto redo = node.diff(base_roster().version());
+        WARREN_FUZZ_CHECK(redo);
+        Roster other = base_roster();
+        WARREN_FUZZ_CHECK(other.apply(*redo));
+        WARREN_FUZZ_CHECK(other.nodes() == node.nodes() && other.version() == node.version());
+      }
+    }
+  }
+
+  // 2. The input as changes at a coordinator, followed by a node.
+  fuzz::Cursor in(data, size);
+  Roster c = base_roster();
+  Roster node = base_roster();
+  for (int step = 0; step < 16 && !in.empty(); ++step) {
+    const std::uint8_t op = in.u8();
+    const std::uint32_t i = op % 8 + 1;
+    switch (op >> 6) {
+      case 0:
+      case 1: {
+        std::string name;
+        const std::size_t len = in.u8() % 6 + 1;
+        for (std::size_t k = 0; k < len; ++k)
+          name += "abcdefghijklmnopqrstuvwxyz0123456789-"[in.u8() % 37];
+        auto e = make_entry(c.plan(), name, key_of(i), in.u8() % 3);
+        const std::size_t n = in.u8() % (kMaxLocalEndpoints + 2);
+        for (std::size_t k = 0; k < n; ++k)
+          e.local_endpoints.push_back(net::Endpoint{net::IpAddress::v4(0x0A000000u | in.u16()),
+                                                    static_cast<std::uint16_t>(in.u16() | 1)});
+        if (in.u8() & 1)
+          e.reflexive = net::Endpoint{net::IpAddress::v4(0xC6336400u | in.u8()), in.u16()};
+        const auto before = c.version();
+        auto s = c.upsert(e);
+        if (s)  // accepted means valid, and exactly one version step (or none if unchanged)
+          WARREN_FUZZ_CHECK(validate_entry(c.plan(), e) && c.version() - before <= 1);
+        else
+          WARREN_FUZZ_CHECK(c.version() == before);
+        break;
+      }
+      case 2:
+        (void)c.revoke(key_of(i));
+        break;
+      default:
+        (void)c.remove(key_of(i));
+    }
+    if (in.u8() & 1)
+      ship(c, node);
+  }
+  check_consistent(c);
+  ship(c, node);
+}
+
+// --- 2: relay ---------------------------------------------------------------------------------
+
+class CursorRandom final : public RandomSource {
+ public:
+  explicit CursorRandom(std::uint8_t seed) : state_(seed * 0x9E3779B97F4A7C15ull + 1) {}
+  void fill(std::span<std::uint8_t> out) override {
+    for (auto& b : out) {
+      state_ = state_ * 6364136223846793005ull + 1442695040888963407ull;
+      b = static_cast<std::uint8_t>(state_ >> 56);
+    }
+  }
+
+ private:
+  std::uint64_t state_;
+};
+
+// Feeds `d` to a StreamReader in chunks (sizes from `seed`; 0: all at once) and returns the
+// frames re-encoded, the bytes they took, and whether the reader failed.
+struct StreamRun {
+  std::vector<std::vector<std::uint8_t>> frames;
+  std::size_t consumed = 0;
+  bool failed = false;
+};
+
+StreamRun run_stream(ConstBytes d, std::uint8_t seed) {
+  StreamRun out;
+  relay::StreamReader r;
+  std::uint32_t x = seed;
+  std::size_t pos = 0;
+  while (pos < d.size() && !out.failed) {
+    x = x * 1103515245u + 12345u;
+    const std::size_t n =
+        seed == 0 ? d.size() : std::min<std::size_t>(d.size() - pos, (x >> 16) % 97 + 1);
+    ConstBytes in = d.subspan(pos, n);
+    pos += n;
+    for (;;) {
+      auto f = r.next(in);
+      if (!f) {
+        WARREN_FUZZ_CHECK(f.code() == EBADMSG);
+        auto again = r.next(in);  // sticky
+        WARREN_FUZZ_CHECK(!again);
+        out.failed = true;
+        break;
+      }
+      WARREN_FUZZ_CHECK(r.buffered() <= relay::kMaxFrameSize);
+      if (!*f)
+        break;
+      auto bytes = relay::encode_frame(**f);
+      WARREN_FUZZ_CHECK(bytes);
+      out.consumed += bytes->size();
+      out.frames.push_back(std::move(*bytes));
+    }
+    if (!out.failed)
+      WARREN_FUZZ_CHECK(in.empty());
+  }
+  return out;
+}
+
+void fuzz_relay(const std::uint8_t* data, std::size_t size) {
+  fuzz::Cursor in(data, size);
+  const std::uint8_t seed = in.u8();
+  const ConstBytes d = in.rest();
+
+  // As one UDP datagram.
+  auto f = relay::decode_frame(d);
+  if (f) {
+    WARREN_FUZZ_CHECK(relay::is_relay(d) && !stun::is_stun(d));
+    auto bytes = relay::encode_frame(*f);
+    WARREN_FUZZ_CHECK(bytes && std::equal(bytes->begin(), bytes->end(), d.begin(), d.end()));
+  } else {
+    WARREN_FUZZ_CHECK(f.code() == EBADMSG && !f.error().message.empty());
+  }
+
+  // As a stream, whole and split.
+  const StreamRun whole = run_stream(d, 0);
+  const StreamRun split = run_stream(d, static_cast<std::uint8_t>(seed | 1));
+  WARREN_FUZZ_CHECK(whole.frames == split.frames && whole.failed == split.failed);
+  std::size_t at = 0;
+  for (const auto& fr : whole.frames) {  // the frames are the stream's bytes, in order
+    WARREN_FUZZ_CHECK(
+        std::equal(fr.begin(), fr.end(), d.begin() + static_cast<std::ptrdiff_t>(at)));
+    at += fr.size();
+  }
+  WARREN_FUZZ_CHECK(whole.consumed == at && at <= d.size());
+
+  // The key proof, on one input in eight (X25519 is the slow part).
+  if ((seed & 7) == 0) {
+    CursorRandom random(seed);
+    const crypto::PrivateKey node = crypto::generate_private_key(random);
+    const crypto::PublicKey pub = crypto::derive_public_key(node);
+    auto c = relay::Challenger::create(random);
+    auto proof = relay::prove(node, pub, c.challenge_key(), c.challenge());
+    WARREN_FUZZ_CHECK(proof);
+    const std::size_t bit = d.empty() ? 0 : d[0] % (relay::kProofSize * 8);
+    auto c2 = relay::Challenger::create(random);
+    auto proof2 = relay::prove(node, pub, c2.challenge_key(), c2.challenge());
+    WARREN_FUZZ_CHECK(proof2);
+    auto bad2 = *proof2;
+    bad2[bit / 8] ^= static_cast<std::uint8_t>(1u << (bit % 8));
+    WARREN_FUZZ_CHECK(c2.verify(pub, bad2).code() == EACCES);
+    auto who = c.verify(pub, *proof);
+    WARREN_FUZZ_CHECK(who && *who == pub);
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0)
+    return 0;
+  switch (data[0] % 3) {
+    case 0:
+      fuzz_stun(data + 1, size - 1);
+      break;
+    case 1:
+      fuzz_roster(data + 1, size - 1);
+      break;
+    default:
+      fuzz_relay(data + 1, size - 1);
+  }
+  return 0;
+}
