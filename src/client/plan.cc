@@ -69,10 +69,10 @@ std::vector<std::unique_ptr<Step>> plan_steps(const ClientConfig& c, std::uint32
       if (!covered)
         continue;
       auto via = sys.net().route_get(ep);
-      if (!via.ok() || via.value.ifindex == ifindex)
+      if (!via.ok() || via->ifindex == ifindex)
         continue;  // unreachable now, or already through the tunnel: nothing to pin
-      platform::RouteSpec pin{via.value.destination, via.value.ifindex, 0, kEndpointRouteMetric,
-                              via.value.gateway};
+      platform::RouteSpec pin{via->destination, via->ifindex, 0, kEndpointRouteMetric,
+                              via->gateway};
       steps.push_back(host::make_route_step(pin));
     }
   }

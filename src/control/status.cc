@@ -254,12 +254,12 @@ void StatusServer::start() {
   auto l = platform::listen_unix(
       path_, platform::ListenOptions{.directory_mode = 0700, .socket_mode = 0600, .backlog = 16});
   if (!l.ok()) {
-    if (l.error == EADDRINUSE)
+    if (l.code() == EADDRINUSE)
       throw ControlError("interface " + ifname_ + " is already served by another process (" +
                          path_ + ")");
     throw ControlError("cannot create status socket " + path_ + ": " + l.message());
   }
-  listener_ = std::move(l.value);
+  listener_ = std::move(*l);
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -287,13 +287,13 @@ std::string StatusServer::handle(std::string_view line) {
 void StatusServer::loop() {
   for (;;) {
     auto c = listener_->accept();
-    if (c.error == ECANCELED)
+    if (c.code() == ECANCELED)
       return;
     if (!c.ok()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       continue;
     }
-    platform::ControlConnection& conn = c.value;
+    platform::ControlConnection& conn = *c;
     if (auto uid = conn.peer_uid(); !uid || (*uid != 0 && *uid != platform::effective_uid()))
       continue;  // defence in depth: the file modes already keep others out
     std::string line;
@@ -301,9 +301,9 @@ void StatusServer::loop() {
     bool complete = false;
     while (line.size() < kMaxRequest) {
       auto r = conn.read(buf, kIoTimeout);
-      if (!r.ok() || r.value == 0)
+      if (!r.ok() || *r == 0)
         break;
-      line.append(buf, r.value);
+      line.append(buf, *r);
       if (auto nl = line.find('\n'); nl != std::string::npos) {
         line.resize(nl);
         complete = true;
@@ -328,25 +328,25 @@ std::string query_daemon(std::string_view ifname, std::string_view request,
   const std::string path = std::string(socket_dir) + "/" + std::string(ifname) + ".sock";
   auto c = platform::connect_unix(path);
   if (!c.ok()) {
-    if (c.error == ENOENT || c.error == ECONNREFUSED)
+    if (c.code() == ENOENT || c.code() == ECONNREFUSED)
       throw DaemonNotRunning("no warren daemon is running for interface " + std::string(ifname) +
                              " (" + path + ")");
-    if (c.error == EACCES || c.error == EPERM)
+    if (c.code() == EACCES || c.code() == EPERM)
       throw ControlError("permission denied for " + path + " (run as root)");
     throw ControlError("cannot connect to " + path + ": " + c.message());
   }
   std::string req = std::string(request) + "\n";
-  if (auto s = c.value.write_all(req, kIoTimeout); !s.ok())
+  if (auto s = c->write_all(req, kIoTimeout); !s.ok())
     throw ControlError("cannot send to " + path + ": " + s.message());
   std::string reply;
   char buf[4096];
   for (;;) {
-    auto r = c.value.read(buf, timeout);
+    auto r = c->read(buf, timeout);
     if (!r.ok())
       throw ControlError("no answer from " + path + ": " + r.message());
-    if (r.value == 0)
+    if (*r == 0)
       break;
-    reply.append(buf, r.value);
+    reply.append(buf, *r);
     if (reply.size() > kMaxReply)
       throw ControlError("reply from " + path + " is too large");
   }

@@ -178,8 +178,8 @@ class Worker {
   void create_loop() {
     auto loop = platform::make_event_loop();
     if (!loop.ok())
-      throw std::system_error(loop.error, std::generic_category(), loop.op);
-    loop_ = std::move(loop.value);
+      throw std::system_error(loop.code(), std::generic_category(), loop.error().op);
+    loop_ = std::move(*loop);
   }
 
   void run() {
@@ -493,7 +493,7 @@ class Worker {
       platform::log_error("Failed to read link notifications: %s", r.message().c_str());
       return false;
     }
-    return r.value > 0;
+    return *r > 0;
   }
 
   platform::UdpBind& bind() { return *bind_; }
@@ -657,7 +657,7 @@ class Worker {
     return bind;
   }
 
-  void check(const platform::Status& s) {
+  void check(const Status& s) {
     if (!s.ok()) {
       platform::log_error("Worker %zu: %s", index_, s.message().c_str());
       engine_.request_stop(StopReason::kFatalError);
@@ -720,44 +720,44 @@ Engine::Engine(std::unique_ptr<platform::TunDevice> tun, platform::BindFactory& 
       clock_(clock),
       link_monitor_(std::move(link_monitor)),
       options_(options) {
-  if (auto mtu = tun_->mtu(); mtu.ok() && mtu.value > 0)
-    options_.device.mtu = mtu.value;
+  if (auto mtu = tun_->mtu(); mtu.ok() && *mtu > 0)
+    options_.device.mtu = *mtu;
   device_ = std::make_unique<wg::Device>(rng, options_.device);
 }
 
-platform::Result<std::unique_ptr<Engine>> Engine::create(
-    std::unique_ptr<platform::TunDevice> tun, platform::BindFactory& binds, platform::Clock& clock,
-    RandomSource& rng, std::unique_ptr<platform::LinkMonitor> link_monitor, EngineOptions options) {
-  using R = platform::Result<std::unique_ptr<Engine>>;
+Result<std::unique_ptr<Engine>> Engine::create(std::unique_ptr<platform::TunDevice> tun,
+                                               platform::BindFactory& binds, platform::Clock& clock,
+                                               RandomSource& rng,
+                                               std::unique_ptr<platform::LinkMonitor> link_monitor,
+                                               EngineOptions options) {
   if (!tun || tun->queue_count() == 0)
-    return R::failure(EINVAL, "engine: no TUN queue");
+    return Error::from_errno(EINVAL, "engine: no TUN queue");
   std::unique_ptr<Engine> e(
       new Engine(std::move(tun), binds, clock, rng, std::move(link_monitor), options));
   auto opened = e->open_binds(options.listen_port, options.fwmark);
   if (!opened.ok())
-    return R::failure(opened.error, opened.op);
-  e->port_ = opened.value.front()->port();
+    return opened.error();
+  e->port_ = opened->front()->port();
   if (platform::log_enabled(platform::LogLevel::kVerbose)) {
-    const platform::BindOffloadState st = opened.value.front()->offload_state(0);
+    const platform::BindOffloadState st = opened->front()->offload_state(0);
     platform::log_verbose("UDP offloads: gso %s, gro %s", st.gso ? "on" : "off",
                           st.gro ? "on" : "off");
   }
   e->fwmark_ = options.fwmark;
-  for (std::size_t i = 0; i < opened.value.size(); ++i) {
-    e->workers_.push_back(std::make_unique<Worker>(*e, i, std::move(opened.value[i])));
+  for (std::size_t i = 0; i < opened->size(); ++i) {
+    e->workers_.push_back(std::make_unique<Worker>(*e, i, std::move((*opened)[i])));
   }
   for (auto& w : e->workers_)
     w->prepare_handoff(e->workers_.size());
-  return R::success(std::move(e));
+  return e;
 }
 
 Engine::~Engine() {
   stop();
 }
 
-platform::Result<std::vector<std::unique_ptr<platform::UdpBind>>> Engine::open_binds(
-    std::uint16_t port, std::uint32_t fwmark) {
-  using R = platform::Result<std::vector<std::unique_ptr<platform::UdpBind>>>;
+Result<std::vector<std::unique_ptr<platform::UdpBind>>> Engine::open_binds(std::uint16_t port,
+                                                                           std::uint32_t fwmark) {
   const std::size_t n = tun_->queue_count();
   std::vector<std::unique_ptr<platform::UdpBind>> out;
   platform::BindOptions o;
@@ -771,14 +771,14 @@ platform::Result<std::vector<std::unique_ptr<platform::UdpBind>>> Engine::open_b
   for (std::size_t i = 0; i < n; ++i) {
     auto b = binds_.open(o);
     if (!b.ok())
-      return R::failure(b.error, b.op);
+      return b.error();
     if (i == 0) {
-      o.port = b.value->port();
+      o.port = (*b)->port();
       o.exclusive = false;
     }
-    out.push_back(std::move(b.value));
+    out.push_back(std::move(*b));
   }
-  return R::success(std::move(out));
+  return out;
 }
 
 std::vector<std::unique_ptr<platform::UdpBind>> Engine::install_binds(
@@ -903,7 +903,7 @@ Status Engine::apply(const wg::ConfigDelta& delta) {
       return Error(EADDRINUSE, "failed to set listen_port " +
                                    std::to_string(*delta.listen_port) + ": " + opened.message());
     }
-    fresh = std::move(opened.value);
+    fresh = std::move(*opened);
   }
 
   std::size_t marked = 0;
@@ -913,7 +913,7 @@ Status Engine::apply(const wg::ConfigDelta& delta) {
   };
   if (remark) {
     for (; marked < workers_.size(); ++marked) {
-      platform::Status s = workers_[marked]->bind().set_fwmark(new_mark);
+      Status s = workers_[marked]->bind().set_fwmark(new_mark);
       if (!s.ok()) {
         revert_marks();
         return Error(EADDRINUSE, "failed to set fwmark: " + s.message());

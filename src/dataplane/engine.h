@@ -33,12 +33,12 @@
 #include <vector>
 
 #include "base/random.h"
+#include "base/result.h"
 #include "base/time.h"
 #include "dataplane/transport.h"
 #include "platform/clock.h"
 #include "platform/netlink.h"
 #include "platform/offloads.h"
-#include "platform/result.h"
 #include "platform/tun_device.h"
 #include "platform/udp.h"
 #include "uapi/server.h"
@@ -95,10 +95,11 @@ class Engine final : public uapi::Handler {
   /// Opens one UDP bind per TUN queue (one worker per queue) on a shared port and creates the
   /// Device. `link_monitor` may be null. Fails like BindFactory::open (EADDRINUSE, ...).
   /// `rng`, `binds` and `clock` must outlive the engine.
-  static platform::Result<std::unique_ptr<Engine>> create(
-      std::unique_ptr<platform::TunDevice> tun, platform::BindFactory& binds,
-      platform::Clock& clock, RandomSource& rng,
-      std::unique_ptr<platform::LinkMonitor> link_monitor, EngineOptions options);
+  static Result<std::unique_ptr<Engine>> create(std::unique_ptr<platform::TunDevice> tun,
+                                                platform::BindFactory& binds,
+                                                platform::Clock& clock, RandomSource& rng,
+                                                std::unique_ptr<platform::LinkMonitor> link_monitor,
+                                                EngineOptions options);
 
   ~Engine() override;
   Engine(const Engine&) = delete;
@@ -152,8 +153,8 @@ class Engine final : public uapi::Handler {
          std::unique_ptr<platform::LinkMonitor> link_monitor, EngineOptions options);
 
   /// Opens one bind per worker on `port` (the first probes that nobody else holds it).
-  platform::Result<std::vector<std::unique_ptr<platform::UdpBind>>> open_binds(
-      std::uint16_t port, std::uint32_t fwmark);
+  Result<std::vector<std::unique_ptr<platform::UdpBind>>> open_binds(std::uint16_t port,
+                                                                     std::uint32_t fwmark);
   /// Hands every worker its new bind and waits until all have switched (or swaps inline when
   /// not started). Returns the binds they replaced, still open.
   std::vector<std::unique_ptr<platform::UdpBind>> install_binds(

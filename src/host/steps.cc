@@ -12,23 +12,13 @@ using platform::RuleSpec;
 
 constexpr std::string_view kHeader = "warren-state 1";
 
-// The one place that reads platform::Status: its errno and its message.
-int code_of(const platform::Status& s) {
-  return s.error;
-}
-Status from_platform(const platform::Status& s) {
-  if (s.ok())
-    return ok();
-  return Error(code_of(s), s.message());
-}
-
 // Undo of something that is already gone is success: the kernel deletes routes and addresses
 // with their link, and replay may run twice.
 bool already_gone(int e) {
   return e == ENODEV || e == ESRCH || e == ENOENT || e == EADDRNOTAVAIL || e == ENXIO;
 }
-Status undo_status(const platform::Status& s) {
-  return already_gone(code_of(s)) ? ok() : from_platform(s);
+Status undo_status(Status s) {
+  return already_gone(s.code()) ? ok() : s;
 }
 
 std::string opt(const std::optional<std::uint32_t>& v) {
@@ -70,7 +60,7 @@ class MtuStep final : public Step {
            std::to_string(old_);
   }
   std::string describe() const override { return "set MTU " + std::to_string(mtu_); }
-  Status apply(System& sys) override { return from_platform(sys.net().set_mtu(ifindex_, mtu_)); }
+  Status apply(System& sys) override { return sys.net().set_mtu(ifindex_, mtu_); }
   Status undo(System& sys) override { return undo_status(sys.net().set_mtu(ifindex_, old_)); }
 
  private:
@@ -82,7 +72,7 @@ class LinkUpStep final : public Step {
   explicit LinkUpStep(std::uint32_t ifindex) : ifindex_(ifindex) {}
   std::string journal_line() const override { return "up " + std::to_string(ifindex_); }
   std::string describe() const override { return "set link up"; }
-  Status apply(System& sys) override { return from_platform(sys.net().set_up(ifindex_, true)); }
+  Status apply(System& sys) override { return sys.net().set_up(ifindex_, true); }
   Status undo(System& sys) override { return undo_status(sys.net().set_up(ifindex_, false)); }
 
  private:
@@ -96,9 +86,7 @@ class AddressStep final : public Step {
     return "addr " + std::to_string(ifindex_) + " " + address_.to_string();
   }
   std::string describe() const override { return "add address " + address_.to_string(); }
-  Status apply(System& sys) override {
-    return from_platform(sys.net().add_address(ifindex_, address_));
-  }
+  Status apply(System& sys) override { return sys.net().add_address(ifindex_, address_); }
   Status undo(System& sys) override {
     return undo_status(sys.net().delete_address(ifindex_, address_));
   }
@@ -122,7 +110,7 @@ class RouteStep final : public Step {
       d += " table " + std::to_string(route_.table);
     return d;
   }
-  Status apply(System& sys) override { return from_platform(sys.net().add_route(route_)); }
+  Status apply(System& sys) override { return sys.net().add_route(route_); }
   Status undo(System& sys) override { return undo_status(sys.net().delete_route(route_)); }
 
  private:
@@ -147,7 +135,7 @@ class RuleStep final : public Step {
       d += " suppress_prefixlength " + std::to_string(*rule_.suppress_prefixlength);
     return d;
   }
-  Status apply(System& sys) override { return from_platform(sys.net().add_rule(rule_)); }
+  Status apply(System& sys) override { return sys.net().add_rule(rule_); }
   Status undo(System& sys) override { return undo_status(sys.net().delete_rule(rule_)); }
 
  private:

@@ -57,8 +57,8 @@ Status run_checked(System& sys, const std::vector<std::string>& argv, const std:
 Result<std::unique_ptr<System>> make_system() {
   auto net = platform::open_net_config();
   if (!net.ok())
-    return Error(net.error, "cannot open rtnetlink: " + net.message());
-  return std::unique_ptr<System>(std::make_unique<RealSystem>(std::move(net.value)));
+    return Error(net.code(), "cannot open rtnetlink: " + net.message());
+  return std::unique_ptr<System>(std::make_unique<RealSystem>(std::move(*net)));
 }
 
 }  // namespace warren::host

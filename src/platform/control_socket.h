@@ -17,7 +17,7 @@
 #include <span>
 #include <string>
 
-#include "platform/result.h"
+#include "base/result.h"
 #include "platform/unique_fd.h"
 
 namespace warren::platform {

@@ -13,8 +13,8 @@
 #include <functional>
 #include <memory>
 
+#include "base/result.h"
 #include "base/time.h"
-#include "platform/result.h"
 
 namespace warren::platform {
 

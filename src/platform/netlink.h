@@ -16,8 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/result.h"
 #include "net/ip_address.h"
-#include "platform/result.h"
 
 namespace warren::platform {
 

@@ -6,7 +6,6 @@
 /// mailboxes are built on it. Thread-safety: set() and clear() may be called from any thread.
 /// (Linux: an eventfd; see linux/notifier_linux.cc.)
 
-#include "platform/result.h"
 #include "platform/unique_fd.h"
 
 namespace warren::platform {

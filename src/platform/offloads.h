@@ -18,8 +18,6 @@
 #include <string>
 #include <string_view>
 
-#include "platform/result.h"
-
 namespace warren::platform {
 
 struct Offloads {
@@ -32,7 +30,7 @@ struct Offloads {
   std::string to_string() const;
 };
 
-/// Parses a WARREN_OFFLOADS value. On failure `error` is EINVAL and `bad_word` names the word.
+/// Parses a WARREN_OFFLOADS value. On failure `ok` is false and `bad_word` names the word.
 struct OffloadsParse {
   Offloads offloads;
   bool ok = true;

@@ -15,7 +15,6 @@
 #include <string_view>
 
 #include "base/result.h"
-#include "platform/result.h"
 #include "platform/unique_fd.h"
 
 namespace warren::platform {

@@ -16,8 +16,8 @@
 #include <string>
 
 #include "base/bytes.h"
+#include "base/result.h"
 #include "platform/batch.h"
-#include "platform/result.h"
 
 namespace warren::platform {
 

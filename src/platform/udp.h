@@ -32,9 +32,9 @@
 #include <span>
 
 #include "base/bytes.h"
+#include "base/result.h"
 #include "net/ip_address.h"
 #include "platform/batch.h"
-#include "platform/result.h"
 
 namespace warren::platform {
 

@@ -20,13 +20,13 @@
 namespace warren::runtime {
 namespace {
 
-std::string tun_error_message(const std::string& name, const platform::Status& s) {
-  std::string m = "cannot create TUN device " + name + ": " + s.message();
-  if (s.error == EPERM || s.error == EACCES) {
+std::string tun_error_message(const std::string& name, const Error& e) {
+  std::string m = "cannot create TUN device " + name + ": " + e.text();
+  if (e.code == EPERM || e.code == EACCES) {
     m += " (run as root or with CAP_NET_ADMIN)";
-  } else if (s.error == ENOENT || s.error == ENODEV || s.error == ENXIO) {
+  } else if (e.code == ENOENT || e.code == ENODEV || e.code == ENXIO) {
     m += " (is the tun driver available? /dev/net/tun is needed)";
-  } else if (s.error == EBUSY) {
+  } else if (e.code == EBUSY) {
     m += " (the interface exists already, or is in use by another program)";
   }
   return m;
@@ -131,8 +131,8 @@ Result<std::unique_ptr<Runtime>> Runtime::create(RuntimeOptions options) {
   if (background) {
     auto d = platform::daemonize();  // the parent exits inside, once the child reports
     if (!d.ok())
-      return Error(d.error, "cannot start the daemon: " + d.message());
-    report = std::move(d.value);
+      return Error(d.code(), "cannot start the daemon: " + d.message());
+    report = std::move(*d);
   }
   auto notifier = platform::service_notifier_from_environment();
   if (!notifier) {
@@ -184,11 +184,11 @@ Status Runtime::start_steps() {
 
   auto tun = platform::create_tun(settings_.tun);
   if (!tun.ok())
-    return startup_error(tun_error_message(name, tun.status()), tun.error);
+    return startup_error(tun_error_message(name, tun.error()), tun.code());
   platform::log_verbose("Offloads requested: %s; TUN offloads in use: %s",
                         settings_.offloads.to_string().c_str(),
-                        tun.value->offloads().to_string().c_str());
-  ifindex_ = tun.value->ifindex();
+                        (*tun)->offloads().to_string().c_str());
+  ifindex_ = (*tun)->ifindex();
   if (hooks_.tun_created) {
     if (auto h = hooks_.tun_created(ifindex_); !h)
       return h;
@@ -196,19 +196,19 @@ Status Runtime::start_steps() {
 
   auto monitor = platform::open_link_monitor(ifindex_);
   if (!monitor.ok())
-    return startup_error("cannot open link monitor: " + monitor.message(), monitor.error);
+    return startup_error("cannot open link monitor: " + monitor.message(), monitor.code());
   binds_ = platform::make_system_bind_factory();
-  auto created = dataplane::Engine::create(std::move(tun.value), *binds_, *clock_,
-                                           crypto::SystemRandom::instance(),
-                                           std::move(monitor.value), settings_.engine);
+  auto created =
+      dataplane::Engine::create(std::move(*tun), *binds_, *clock_, crypto::SystemRandom::instance(),
+                                std::move(*monitor), settings_.engine);
   if (!created.ok()) {
     const std::uint16_t port = settings_.engine.listen_port;
     return startup_error((port ? "cannot bind UDP port " + std::to_string(port)
                                : std::string("cannot bind a UDP socket")) +
                              ": " + created.message(),
-                         created.error);
+                         created.code());
   }
-  engine_ = std::move(created.value);
+  engine_ = std::move(*created);
   if (hooks_.configure) {
     if (auto h = hooks_.configure(*engine_); !h)
       return h;
@@ -232,8 +232,8 @@ Status Runtime::start_steps() {
 
   auto loop = platform::make_event_loop();
   if (!loop.ok())
-    return startup_error("cannot create event loop: " + loop.message(), loop.error);
-  loop_ = std::move(loop.value);
+    return startup_error("cannot create event loop: " + loop.message(), loop.code());
+  loop_ = std::move(*loop);
 
   if (hooks_.started) {
     started_hook_ran_ = true;

@@ -174,8 +174,8 @@ Result<std::vector<std::string>> cleanup(const ServerConfig& config) {
     done.push_back("no journal at " + journal + ": no host changes to undo");
   auto link = (*sys)->net().link_by_name(config.interface);
   if (link.ok()) {
-    if (auto s = (*sys)->net().delete_link(link.value.ifindex); !s.ok())
-      return Error(s.error, "cannot delete interface " + config.interface + ": " + s.message());
+    if (auto s = (*sys)->net().delete_link(link->ifindex); !s.ok())
+      return Error(s.code(), "cannot delete interface " + config.interface + ": " + s.message());
     done.push_back("deleted interface " + config.interface);
   }
   return done;

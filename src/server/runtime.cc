@@ -333,15 +333,15 @@ int run_server(const ServerConfig& config) {
   hooks.tun_created = [&](std::uint32_t ifindex) -> Status {
     auto n = platform::open_net_config();
     if (!n.ok())
-      return Error(n.error, "cannot open rtnetlink: " + n.message());
-    netcfg = std::move(n.value);
+      return Error(n.code(), "cannot open rtnetlink: " + n.message());
+    netcfg = std::move(*n);
     for (const auto& tn : {config.ipv4, config.ipv6}) {
       if (!tn)
         continue;
       if (auto s = netcfg->add_address(ifindex, tn->interface_address());
-          !s.ok() && s.error != EEXIST)
-        return Error(s.error, "cannot add address " + tn->interface_address().to_string() +
-                                  " to " + config.interface + ": " + s.message());
+          !s.ok() && s.code() != EEXIST)
+        return Error(s.code(), "cannot add address " + tn->interface_address().to_string() +
+                                   " to " + config.interface + ": " + s.message());
     }
     return {};
   };
@@ -357,7 +357,7 @@ int run_server(const ServerConfig& config) {
       return Error(EIO, e.what());
     }
     if (auto s = netcfg->set_up(rt.ifindex(), true); !s.ok())
-      return Error(s.error, "cannot bring " + config.interface + " up: " + s.message());
+      return Error(s.code(), "cannot bring " + config.interface + " up: " + s.message());
     return {};
   };
   hooks.started = [&]() -> Status {

@@ -69,14 +69,14 @@ Status UapiServer::bind() {
   }
   auto r = platform::listen_unix(socket_path_);
   if (!r.ok()) {
-    if (r.error == EADDRINUSE) {
+    if (r.code() == EADDRINUSE) {
       return Error(EADDRINUSE, "interface " + interface_name_ +
                                    " is already in use by another process (" + socket_path_ +
                                    ")");
     }
-    return Error(r.error, "cannot create UAPI socket " + socket_path_ + ": " + r.message());
+    return Error(r.code(), "cannot create UAPI socket " + socket_path_ + ": " + r.message());
   }
-  listener_ = std::move(r.value);
+  listener_ = std::move(*r);
   return {};
 }
 
@@ -139,7 +139,7 @@ void UapiServer::accept_loop() {
     auto r = listener_->accept();
     reap_finished();
     if (!r.ok()) {
-      if (r.error == ECANCELED) {
+      if (r.code() == ECANCELED) {
         return;
       }
       // Out of descriptors or memory: wait for connections to finish rather than spin.
@@ -154,11 +154,11 @@ void UapiServer::accept_loop() {
     }
     if (active >= options_.max_connections) {
       platform::log_error("UAPI: too many connections (%zu), dropping a new one", active);
-      r.value.close();
+      r->close();
       continue;
     }
     Connection& c = connections_.emplace_back();
-    c.conn = std::move(r.value);
+    c.conn = std::move(*r);
     try {
       c.thread = std::thread([this, &c] { serve(c); });
     } catch (const std::system_error& e) {
@@ -193,20 +193,20 @@ void UapiServer::serve(Connection& c) {
   while (open) {
     auto r = c.conn.read(buf, options_.read_timeout);
     if (!r.ok()) {
-      if (r.error == ETIMEDOUT) {
+      if (r.code() == ETIMEDOUT) {
         platform::log_verbose("UAPI: closing a connection idle for %lld ms",
                               static_cast<long long>(options_.read_timeout.count()));
       }
       break;
     }
-    if (r.value == 0) {
+    if (*r == 0) {
       if (reader.pending_bytes() != 0) {
         platform::log_verbose("UAPI: client hung up in the middle of a request; nothing applied");
       }
       break;
     }
-    reader.feed(std::string_view(buf.data(), r.value));
-    secure_zero(buf.data(), r.value);
+    reader.feed(std::string_view(buf.data(), *r));
+    secure_zero(buf.data(), *r);
     while (open) {
       std::optional<Request> request = reader.next();
       if (!request) {
@@ -239,7 +239,7 @@ bool UapiServer::handle(const Request& request, platform::ControlConnection& con
       platform::log_error("UAPI: invalid operation, closing the connection");
       return false;
   }
-  platform::Status s = conn.write_all(reply, options_.write_timeout);
+  Status s = conn.write_all(reply, options_.write_timeout);
   secure_zero(reply.data(), reply.size());  // a get reply holds the private key
   if (!s.ok()) {
     return false;

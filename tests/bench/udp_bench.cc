@@ -31,7 +31,7 @@ void BM_UdpBatch(benchmark::State& state) {
   }
   std::vector<std::vector<std::uint8_t>> payloads(kBatch,
                                                   std::vector<std::uint8_t>(kDatagram, 0x5a));
-  const net::Path to{{*net::IpAddress::parse("127.0.0.1"), b.value->port()}, {}, 0};
+  const net::Path to{{*net::IpAddress::parse("127.0.0.1"), (*b)->port()}, {}, 0};
   std::vector<OutDatagram> out;
   for (auto& p : payloads)
     out.push_back(OutDatagram{p, to, false});
@@ -43,10 +43,10 @@ void BM_UdpBatch(benchmark::State& state) {
   std::vector<net::Path> paths(kBatch);
   std::uint64_t lost = 0;
   for (auto _ : state) {
-    BatchResult s = a.value->send(out);
+    BatchResult s = (*a)->send(out);
     std::size_t got = 0;
     for (int idle = 0; got < s.count && idle < 1000;) {
-      BatchResult r = b.value->receive(0, views, sizes, paths);
+      BatchResult r = (*b)->receive(0, views, sizes, paths);
       got += r.count;
       if (r.count == 0) {
         ++idle;
@@ -58,8 +58,8 @@ void BM_UdpBatch(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kBatch));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kBatch * kDatagram));
   state.counters["lost"] = static_cast<double>(lost);
-  state.counters["gso"] = a.value->offload_state(0).gso;
-  state.counters["gro"] = b.value->offload_state(0).gro;
+  state.counters["gso"] = (*a)->offload_state(0).gso;
+  state.counters["gro"] = (*b)->offload_state(0).gro;
 }
 BENCHMARK(BM_UdpBatch)
     ->ArgNames({"gso", "gro"})

@@ -55,82 +55,82 @@ bool FakeNetConfig::inject() {
 Result<LinkInfo> FakeNetConfig::link_by_name(std::string_view name) {
   for (const auto& [i, l] : state_.links)
     if (l.name == name)
-      return Result<LinkInfo>::success(l);
-  return Result<LinkInfo>::failure(ENODEV, "fake(get link)");
+      return l;
+  return Error::from_errno(ENODEV, "fake(get link)");
 }
 
 Result<LinkInfo> FakeNetConfig::link_by_index(std::uint32_t ifindex) {
   auto it = state_.links.find(ifindex);
   if (it == state_.links.end())
-    return Result<LinkInfo>::failure(ENODEV, "fake(get link)");
-  return Result<LinkInfo>::success(it->second);
+    return Error::from_errno(ENODEV, "fake(get link)");
+  return it->second;
 }
 
 Status FakeNetConfig::set_mtu(std::uint32_t ifindex, std::uint32_t mtu) {
   if (inject())
-    return Status::failure(EIO, "fake(set mtu)");
+    return Error::from_errno(EIO, "fake(set mtu)");
   auto it = state_.links.find(ifindex);
   if (it == state_.links.end())
-    return Status::failure(ENODEV, "fake(set mtu)");
+    return Error::from_errno(ENODEV, "fake(set mtu)");
   it->second.mtu = mtu;
   return {};
 }
 
 Status FakeNetConfig::set_up(std::uint32_t ifindex, bool up) {
   if (inject())
-    return Status::failure(EIO, "fake(set up)");
+    return Error::from_errno(EIO, "fake(set up)");
   auto it = state_.links.find(ifindex);
   if (it == state_.links.end())
-    return Status::failure(ENODEV, "fake(set up)");
+    return Error::from_errno(ENODEV, "fake(set up)");
   it->second.up = it->second.running = up;
   return {};
 }
 
 Status FakeNetConfig::delete_link(std::uint32_t ifindex) {
   if (inject())
-    return Status::failure(EIO, "fake(delete link)");
+    return Error::from_errno(EIO, "fake(delete link)");
   if (!state_.links.count(ifindex))
-    return Status::failure(ENODEV, "fake(delete link)");
+    return Error::from_errno(ENODEV, "fake(delete link)");
   remove_link(ifindex);
   return {};
 }
 
 Status FakeNetConfig::add_address(std::uint32_t ifindex, const net::Prefix& address) {
   if (inject())
-    return Status::failure(EIO, "fake(add address)");
+    return Error::from_errno(EIO, "fake(add address)");
   if (!state_.links.count(ifindex))
-    return Status::failure(ENODEV, "fake(add address)");
+    return Error::from_errno(ENODEV, "fake(add address)");
   if (!state_.addresses.insert({ifindex, address}).second)
-    return Status::failure(EEXIST, "fake(add address)");
+    return Error::from_errno(EEXIST, "fake(add address)");
   return {};
 }
 
 Status FakeNetConfig::delete_address(std::uint32_t ifindex, const net::Prefix& address) {
   if (inject())
-    return Status::failure(EIO, "fake(delete address)");
+    return Error::from_errno(EIO, "fake(delete address)");
   if (!state_.links.count(ifindex))
-    return Status::failure(ENODEV, "fake(delete address)");
+    return Error::from_errno(ENODEV, "fake(delete address)");
   if (state_.addresses.erase({ifindex, address}) == 0)
-    return Status::failure(EADDRNOTAVAIL, "fake(delete address)");
+    return Error::from_errno(EADDRNOTAVAIL, "fake(delete address)");
   return {};
 }
 
 Status FakeNetConfig::add_route(const RouteSpec& route) {
   if (inject())
-    return Status::failure(EIO, "fake(add route)");
+    return Error::from_errno(EIO, "fake(add route)");
   const RouteSpec r = normalized(route);
   if (r.ifindex != 0 && !state_.links.count(r.ifindex))
-    return Status::failure(ENODEV, "fake(add route)");
+    return Error::from_errno(ENODEV, "fake(add route)");
   for (const auto& have : state_.routes)
     if (same_key(r, have))
-      return Status::failure(EEXIST, "fake(add route)");
+      return Error::from_errno(EEXIST, "fake(add route)");
   state_.routes.insert(r);
   return {};
 }
 
 Status FakeNetConfig::delete_route(const RouteSpec& route) {
   if (inject())
-    return Status::failure(EIO, "fake(delete route)");
+    return Error::from_errno(EIO, "fake(delete route)");
   const RouteSpec r = normalized(route);
   for (auto it = state_.routes.begin(); it != state_.routes.end(); ++it) {
     if (route_matches(r, *it)) {
@@ -138,26 +138,26 @@ Status FakeNetConfig::delete_route(const RouteSpec& route) {
       return {};
     }
   }
-  return Status::failure(ESRCH, "fake(delete route)");
+  return Error::from_errno(ESRCH, "fake(delete route)");
 }
 
 Status FakeNetConfig::add_rule(const RuleSpec& rule) {
   if (inject())
-    return Status::failure(EIO, "fake(add rule)");
+    return Error::from_errno(EIO, "fake(add rule)");
   for (const auto& have : state_.rules)
     if (rule_matches(rule, have) && have.priority == rule.priority)
-      return Status::failure(EEXIST, "fake(add rule)");
+      return Error::from_errno(EEXIST, "fake(add rule)");
   state_.rules.push_back(rule);
   return {};
 }
 
 Status FakeNetConfig::delete_rule(const RuleSpec& rule) {
   if (inject())
-    return Status::failure(EIO, "fake(delete rule)");
+    return Error::from_errno(EIO, "fake(delete rule)");
   auto it = std::find_if(state_.rules.begin(), state_.rules.end(),
                          [&](const RuleSpec& have) { return rule_matches(rule, have); });
   if (it == state_.rules.end())
-    return Status::failure(ENOENT, "fake(delete rule)");
+    return Error::from_errno(ENOENT, "fake(delete rule)");
   state_.rules.erase(it);
   return {};
 }
@@ -174,11 +174,11 @@ Result<RouteSpec> FakeNetConfig::route_get(const net::IpAddress& destination) {
       best = &r;
   }
   if (!best)
-    return Result<RouteSpec>::failure(ENETUNREACH, "fake(get route)");
+    return Error::from_errno(ENETUNREACH, "fake(get route)");
   RouteSpec out = *best;
   out.destination = net::Prefix{destination, static_cast<std::uint8_t>(destination.size() * 8)};
   out.metric.reset();
-  return Result<RouteSpec>::success(out);
+  return out;
 }
 
 Result<std::vector<net::Prefix>> FakeNetConfig::list_addresses(std::uint32_t ifindex) {
@@ -186,7 +186,7 @@ Result<std::vector<net::Prefix>> FakeNetConfig::list_addresses(std::uint32_t ifi
   for (const auto& [i, p] : state_.addresses)
     if (ifindex == 0 || i == ifindex)
       out.push_back(p);
-  return Result<std::vector<net::Prefix>>::success(std::move(out));
+  return out;
 }
 
 }  // namespace warren::platform::fake

@@ -130,7 +130,7 @@ std::vector<BindOptions> FakeHost::opened_options() const {
 Result<std::unique_ptr<UdpBind>> FakeHost::open(const BindOptions& o) {
   using R = Result<std::unique_ptr<UdpBind>>;
   if (!o.ipv4 && !o.ipv6)
-    return R::failure(EINVAL, "bind");
+    return Error::from_errno(EINVAL, "bind");
   std::lock_guard lock(net_.mutex_);
   opened_options_.push_back(o);
   // Same rules as the kernel: a port is shared only by reuseport binds, and an exclusive
@@ -153,10 +153,10 @@ Result<std::unique_ptr<UdpBind>> FakeHost::open(const BindOptions& o) {
     next_port_ = next_port_ >= 60000 ? 40000 : next_port_ + 1;
   }
   if (!usable(port))
-    return R::failure(EADDRINUSE, "bind");
+    return Error::from_errno(EADDRINUSE, "bind");
   auto bind = std::make_unique<FakeBind>(*this, port, o);
   ports_[port].push_back(bind.get());
-  return R::success(std::move(bind));
+  return R(std::move(bind));
 }
 
 void FakeHost::add_address(const net::IpAddress& a) {

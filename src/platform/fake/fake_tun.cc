@@ -28,13 +28,13 @@ FakeTun::FakeTun(std::string name, std::size_t queues, std::uint32_t mtu, std::u
 
 Result<std::uint32_t> FakeTun::mtu() const {
   std::lock_guard lock(mutex_);
-  return Result<std::uint32_t>::success(mtu_);
+  return mtu_;
 }
 
 Status FakeTun::set_mtu(std::uint32_t mtu) {
   std::lock_guard lock(mutex_);
   if (removed_)
-    return Status::failure(ENODEV, "set_mtu");
+    return Error::from_errno(ENODEV, "set_mtu");
   mtu_ = mtu;
   return {};
 }

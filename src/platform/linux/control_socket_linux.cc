@@ -69,7 +69,7 @@ int wait_for(int fd, short events, std::chrono::milliseconds timeout) {
 // are left as they are.
 Status make_directories(const std::string& dir, unsigned mode) {
   if (dir.empty()) {
-    return Status::ok_status();
+    return ok();
   }
   std::size_t pos = 0;
   while (pos != std::string::npos) {
@@ -84,17 +84,17 @@ Status make_directories(const std::string& dir, unsigned mode) {
       continue;
     }
     if (errno != EEXIST) {
-      return Status::failure(errno, "mkdir(socket directory)");
+      return Error::from_errno(errno, "mkdir(socket directory)");
     }
     struct stat st {};
     if (::stat(part.c_str(), &st) != 0) {
-      return Status::failure(errno, "stat(socket directory)");
+      return Error::from_errno(errno, "stat(socket directory)");
     }
     if (!S_ISDIR(st.st_mode)) {
-      return Status::failure(ENOTDIR, "mkdir(socket directory)");
+      return Error::from_errno(ENOTDIR, "mkdir(socket directory)");
     }
   }
-  return Status::ok_status();
+  return ok();
 }
 
 std::string parent_directory(const std::string& path) {
@@ -133,30 +133,30 @@ Status clear_stale_socket(const std::string& path) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) {
-      return Status::ok_status();
+      return ok();
     }
-    return Status::failure(errno, "lstat(socket path)");
+    return Error::from_errno(errno, "lstat(socket path)");
   }
   // wireguard-go would unlink any file there; removing a regular file somebody put in the
   // socket directory is not ours to do.
   if (!S_ISSOCK(st.st_mode)) {
-    return Status::failure(EEXIST, "existing file is not a socket");
+    return Error::from_errno(EEXIST, "existing file is not a socket");
   }
   UniqueFd probe;
   int err = probe_connect(path, probe);
   if (err == 0 || err == EAGAIN) {
-    return Status::failure(EADDRINUSE, "connect(existing socket)");
+    return Error::from_errno(EADDRINUSE, "connect(existing socket)");
   }
   if (err == ENOENT) {
-    return Status::ok_status();  // it went away meanwhile
+    return ok();  // it went away meanwhile
   }
   if (err != ECONNREFUSED) {
-    return Status::failure(err, "connect(existing socket)");
+    return Error::from_errno(err, "connect(existing socket)");
   }
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-    return Status::failure(errno, "unlink(stale socket)");
+    return Error::from_errno(errno, "unlink(stale socket)");
   }
-  return Status::ok_status();
+  return ok();
 }
 
 }  // namespace
@@ -192,31 +192,31 @@ std::optional<std::uint32_t> ControlConnection::peer_uid() const {
 Result<std::size_t> ControlConnection::read(std::span<char> out,
                                             std::chrono::milliseconds timeout) {
   if (!fd_) {
-    return Result<std::size_t>::failure(EBADF, "read(control socket)");
+    return Error::from_errno(EBADF, "read(control socket)");
   }
   if (out.empty()) {
-    return Result<std::size_t>::success(0);
+    return 0;
   }
   for (;;) {
     ssize_t n = ::recv(fd_.get(), out.data(), out.size(), 0);
     if (n >= 0) {
-      return Result<std::size_t>::success(static_cast<std::size_t>(n));
+      return static_cast<std::size_t>(n);
     }
     if (errno == EINTR) {
       continue;
     }
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
-      return Result<std::size_t>::failure(errno, "recv(control socket)");
+      return Error::from_errno(errno, "recv(control socket)");
     }
     if (int err = wait_for(fd_.get(), POLLIN, timeout); err != 0) {
-      return Result<std::size_t>::failure(err, "poll(control socket)");
+      return Error::from_errno(err, "poll(control socket)");
     }
   }
 }
 
 Status ControlConnection::write_all(std::span<const char> data, std::chrono::milliseconds timeout) {
   if (!fd_) {
-    return Status::failure(EBADF, "send(control socket)");
+    return Error::from_errno(EBADF, "send(control socket)");
   }
   while (!data.empty()) {
     ssize_t n = ::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
@@ -228,13 +228,13 @@ Status ControlConnection::write_all(std::span<const char> data, std::chrono::mil
       continue;
     }
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
-      return Status::failure(errno, "send(control socket)");
+      return Error::from_errno(errno, "send(control socket)");
     }
     if (int err = wait_for(fd_.get(), POLLOUT, timeout); err != 0) {
-      return Status::failure(err, "poll(control socket)");
+      return Error::from_errno(err, "poll(control socket)");
     }
   }
-  return Status::ok_status();
+  return ok();
 }
 
 void ControlConnection::shutdown() noexcept {
@@ -265,9 +265,8 @@ ControlListener::~ControlListener() {
 }
 
 Result<ControlConnection> ControlListener::accept() {
-  using R = Result<ControlConnection>;
   if (!listen_fd_) {
-    return R::failure(ECANCELED, "accept(control socket)");
+    return Error::from_errno(ECANCELED, "accept(control socket)");
   }
   for (;;) {
     pollfd fds[2] = {{wake_fd_.get(), POLLIN, 0}, {listen_fd_.get(), POLLIN, 0}};
@@ -276,15 +275,15 @@ Result<ControlConnection> ControlListener::accept() {
       if (errno == EINTR) {
         continue;
       }
-      return R::failure(errno, "poll(control socket)");
+      return Error::from_errno(errno, "poll(control socket)");
     }
     // The wake-up is never drained, so once interrupted every later call ends here too.
     if (fds[0].revents != 0) {
-      return R::failure(ECANCELED, "accept(control socket)");
+      return Error::from_errno(ECANCELED, "accept(control socket)");
     }
     int fd = ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd >= 0) {
-      return R::success(ControlConnection(UniqueFd(fd)));
+      return ControlConnection(UniqueFd(fd));
     }
     // The client may have given up between poll and accept; that is not the server's problem.
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED ||
@@ -300,11 +299,12 @@ Result<ControlConnection> ControlListener::accept() {
       if (refused >= 0)
         ::close(refused);
       spare_fd_ = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-      return R::failure(err, "accept4(control socket): out of descriptors, refused a client");
+      return Error::from_errno(err,
+                               "accept4(control socket): out of descriptors, refused a client");
     }
     if (!spare_fd_)
       spare_fd_ = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    return R::failure(err, "accept4(control socket)");
+    return Error::from_errno(err, "accept4(control socket)");
   }
 }
 
@@ -342,23 +342,22 @@ void ControlListener::close() noexcept {
 
 Result<std::unique_ptr<ControlListener>> listen_unix(const std::string& path,
                                                      const ListenOptions& options) {
-  using R = Result<std::unique_ptr<ControlListener>>;
   sockaddr_un addr{};
   socklen_t len = 0;
   if (!make_address(path, addr, len)) {
-    return R::failure(ENAMETOOLONG, "socket path");
+    return Error::from_errno(ENAMETOOLONG, "socket path");
   }
 
   if (Status s = make_directories(parent_directory(path), options.directory_mode); !s.ok()) {
-    return R::failure(s);
+    return s.error();
   }
   if (Status s = clear_stale_socket(path); !s.ok()) {
-    return R::failure(s);
+    return s.error();
   }
 
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd) {
-    return R::failure(errno, "socket(AF_UNIX)");
+    return Error::from_errno(errno, "socket(AF_UNIX)");
   }
   // Linux creates the socket file with the socket inode's mode minus the umask, so setting the
   // mode here makes the file right from its first instant, independent of the umask. The
@@ -371,38 +370,37 @@ Result<std::unique_ptr<ControlListener>> listen_unix(const std::string& path,
   ::umask(old_mask);
   if (bind_result != 0) {
     // EADDRINUSE here means another process bound the path since clear_stale_socket().
-    return R::failure(bind_errno, "bind(control socket)");
+    return Error::from_errno(bind_errno, "bind(control socket)");
   }
 
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     int err = errno;
     ::unlink(path.c_str());
-    return R::failure(err, "stat(control socket)");
+    return Error::from_errno(err, "stat(control socket)");
   }
   if (::listen(fd.get(), options.backlog) != 0) {
     int err = errno;
     ::unlink(path.c_str());
-    return R::failure(err, "listen(control socket)");
+    return Error::from_errno(err, "listen(control socket)");
   }
   UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake) {
     int err = errno;
     ::unlink(path.c_str());
-    return R::failure(err, "eventfd");
+    return Error::from_errno(err, "eventfd");
   }
-  return R::success(std::make_unique<ControlListener>(std::move(fd), std::move(wake), path,
-                                                      static_cast<std::uint64_t>(st.st_dev),
-                                                      static_cast<std::uint64_t>(st.st_ino)));
+  return std::make_unique<ControlListener>(std::move(fd), std::move(wake), path,
+                                           static_cast<std::uint64_t>(st.st_dev),
+                                           static_cast<std::uint64_t>(st.st_ino));
 }
 
 Result<ControlConnection> connect_unix(const std::string& path) {
-  using R = Result<ControlConnection>;
   UniqueFd fd;
   if (int err = probe_connect(path, fd); err != 0) {
-    return R::failure(err, "connect(control socket)");
+    return Error::from_errno(err, "connect(control socket)");
   }
-  return R::success(ControlConnection(std::move(fd)));
+  return ControlConnection(std::move(fd));
 }
 
 }  // namespace warren::platform

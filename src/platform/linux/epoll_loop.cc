@@ -78,7 +78,7 @@ class EpollLoop final : public EventLoop {
     ev.events = to_epoll(events);
     ev.data.ptr = entry.get();
     if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
-      return Status::failure(errno, "epoll_ctl(ADD)");
+      return Error::from_errno(errno, "epoll_ctl(ADD)");
     }
     entries_[fd] = std::move(entry);
     return {};
@@ -87,12 +87,12 @@ class EpollLoop final : public EventLoop {
   Status modify(int fd, std::uint32_t events) override {
     auto it = entries_.find(fd);
     if (it == entries_.end())
-      return Status::failure(ENOENT, "epoll_ctl(MOD)");
+      return Error::from_errno(ENOENT, "epoll_ctl(MOD)");
     epoll_event ev{};
     ev.events = to_epoll(events);
     ev.data.ptr = it->second.get();
     if (::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev) != 0) {
-      return Status::failure(errno, "epoll_ctl(MOD)");
+      return Error::from_errno(errno, "epoll_ctl(MOD)");
     }
     return {};
   }
@@ -100,7 +100,7 @@ class EpollLoop final : public EventLoop {
   Status remove(int fd) override {
     auto it = entries_.find(fd);
     if (it == entries_.end())
-      return Status::failure(ENOENT, "epoll_ctl(DEL)");
+      return Error::from_errno(ENOENT, "epoll_ctl(DEL)");
     // A closed descriptor has already left the epoll set; that is not an error.
     int err = 0;
     if (::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr) != 0 && errno != EBADF)
@@ -110,7 +110,7 @@ class EpollLoop final : public EventLoop {
     entries_.erase(it);
     if (!dispatching_)
       parked_.clear();
-    return err ? Status::failure(err, "epoll_ctl(DEL)") : Status{};
+    return err ? Error::from_errno(err, "epoll_ctl(DEL)") : Status{};
   }
 
   Status set_timer(MonoTime deadline, std::function<void()> handler) override {
@@ -122,7 +122,7 @@ class EpollLoop final : public EventLoop {
       spec.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
     }
     if (::timerfd_settime(timer_.get(), TFD_TIMER_ABSTIME, &spec, nullptr) != 0) {
-      return Status::failure(errno, "timerfd_settime");
+      return Error::from_errno(errno, "timerfd_settime");
     }
     timer_handler_ = std::move(handler);
     return {};
@@ -145,8 +145,8 @@ class EpollLoop final : public EventLoop {
     int n = ::epoll_wait(epoll_.get(), events.data(), kMaxEvents, ms);
     if (n < 0) {
       if (errno == EINTR)
-        return Result<int>::success(0);
-      return Result<int>::failure(errno, "epoll_wait");
+        return 0;
+      return Error::from_errno(errno, "epoll_wait");
     }
     int ran = 0;
     dispatching_ = true;
@@ -159,7 +159,7 @@ class EpollLoop final : public EventLoop {
     }
     dispatching_ = false;
     parked_.clear();
-    return Result<int>::success(ran);
+    return ran;
   }
 
  private:
@@ -185,14 +185,14 @@ Result<std::unique_ptr<EventLoop>> make_event_loop() {
   using R = Result<std::unique_ptr<EventLoop>>;
   UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
   if (!ep)
-    return R::failure(errno, "epoll_create1");
+    return Error::from_errno(errno, "epoll_create1");
   UniqueFd tfd(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
   if (!tfd)
-    return R::failure(errno, "timerfd_create");
+    return Error::from_errno(errno, "timerfd_create");
   auto loop = std::make_unique<EpollLoop>(std::move(ep), std::move(tfd));
   if (Status s = loop->init(); !s.ok())
-    return R::failure(s);
-  return R::success(std::move(loop));
+    return s.error();
+  return R(std::move(loop));
 }
 
 }  // namespace warren::platform

@@ -29,14 +29,13 @@ struct MnlDeleter {
 using MnlSocketPtr = std::unique_ptr<mnl_socket, MnlDeleter>;
 
 Result<MnlSocketPtr> open_mnl(unsigned groups) {
-  using R = Result<MnlSocketPtr>;
   MnlSocketPtr s(mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC));
   if (!s)
-    return R::failure(errno, "mnl_socket_open");
+    return Error::from_errno(errno, "mnl_socket_open");
   if (mnl_socket_bind(s.get(), groups, MNL_SOCKET_AUTOPID) < 0) {
-    return R::failure(errno, "mnl_socket_bind");
+    return Error::from_errno(errno, "mnl_socket_bind");
   }
-  return R::success(std::move(s));
+  return s;
 }
 
 int parse_link_attr(const nlattr* attr, void* data) {
@@ -246,10 +245,10 @@ class MnlNetConfig final : public NetConfig {
     };
     Status s = transact(nlh, on_route, "netlink(get route)");
     if (!s.ok())
-      return Result<RouteSpec>::failure(s);
+      return s.error();
     if (!found)
-      return Result<RouteSpec>::failure(ENETUNREACH, "netlink(get route)");
-    return Result<RouteSpec>::success(std::move(out));
+      return Error::from_errno(ENETUNREACH, "netlink(get route)");
+    return out;
   }
 
   Result<std::vector<net::Prefix>> list_addresses(std::uint32_t ifindex) override {
@@ -289,8 +288,8 @@ class MnlNetConfig final : public NetConfig {
     };
     Status s = transact(nlh, on_addr, "netlink(list addresses)");
     if (!s.ok())
-      return Result<std::vector<net::Prefix>>::failure(s);
-    return Result<std::vector<net::Prefix>>::success(std::move(out));
+      return s.error();
+    return out;
   }
 
   Status rule_request(std::uint16_t type, std::uint16_t flags, const RuleSpec& rule,
@@ -328,10 +327,10 @@ class MnlNetConfig final : public NetConfig {
     };
     Status s = transact(nlh, on_link, "netlink(get link)");
     if (!s.ok())
-      return Result<LinkInfo>::failure(s);
+      return s.error();
     if (!found)
-      return Result<LinkInfo>::failure(ENODEV, "netlink(get link)");
-    return Result<LinkInfo>::success(std::move(info));
+      return Error::from_errno(ENODEV, "netlink(get link)");
+    return info;
   }
 
   using ReplyFn = std::function<void(const nlmsghdr*)>;
@@ -342,13 +341,13 @@ class MnlNetConfig final : public NetConfig {
   Status transact(nlmsghdr* nlh, const ReplyFn& on_reply, const char* op) {
     const unsigned seq = nlh->nlmsg_seq;
     if (mnl_socket_sendto(sock_.get(), nlh, nlh->nlmsg_len) < 0)
-      return Status::failure(errno, op);
+      return Error::from_errno(errno, op);
     for (;;) {
       ssize_t n = mnl_socket_recvfrom(sock_.get(), buf_.data(), buf_.size());
       if (n < 0) {
         if (errno == EINTR)
           continue;
-        return Status::failure(errno, op);
+        return Error::from_errno(errno, op);
       }
       int len = static_cast<int>(n);
       for (auto* m = reinterpret_cast<const nlmsghdr*>(buf_.data()); mnl_nlmsg_ok(m, len);
@@ -357,11 +356,11 @@ class MnlNetConfig final : public NetConfig {
           continue;
         if (m->nlmsg_type == NLMSG_ERROR) {
           if (m->nlmsg_len < mnl_nlmsg_size(sizeof(nlmsgerr)))
-            return Status::failure(EBADMSG, op);
+            return Error::from_errno(EBADMSG, op);
           const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m));
           if (err->error == 0)
             return {};
-          return Status::failure(-err->error, op);
+          return Error::from_errno(-err->error, op);
         }
         if (m->nlmsg_type == NLMSG_DONE)
           return {};
@@ -398,13 +397,13 @@ class MnlLinkMonitor final : public LinkMonitor {
           delivered += resync(on_event);
           continue;
         }
-        return Result<std::size_t>::failure(errno, "recv(netlink)");
+        return Error::from_errno(errno, "recv(netlink)");
       }
       State st{this, &on_event, 0};
       mnl_cb_run(buf_.data(), static_cast<std::size_t>(n), 0, 0, event_cb, &st);
       delivered += st.delivered;
     }
-    return Result<std::size_t>::success(delivered);
+    return delivered;
   }
 
  private:
@@ -450,11 +449,11 @@ class MnlLinkMonitor final : public LinkMonitor {
     auto cfg = open_net_config();
     if (!cfg.ok())
       return 0;
-    auto link = cfg.value->link_by_index(ifindex_);
+    auto link = (*cfg)->link_by_index(ifindex_);
     LinkEvent ev;
     if (link.ok()) {
-      ev.link = link.value;
-    } else if (link.error == ENODEV) {
+      ev.link = *link;
+    } else if (link.code() == ENODEV) {
       ev.kind = LinkEvent::Kind::kDeleted;
       ev.link.ifindex = ifindex_;
     } else {
@@ -475,8 +474,8 @@ Result<std::unique_ptr<NetConfig>> open_net_config() {
   using R = Result<std::unique_ptr<NetConfig>>;
   auto s = open_mnl(0);
   if (!s.ok())
-    return R::failure(s.error, s.op);
-  return R::success(std::make_unique<MnlNetConfig>(std::move(s.value)));
+    return s.error();
+  return R(std::make_unique<MnlNetConfig>(std::move(*s)));
 }
 
 Result<std::unique_ptr<LinkMonitor>> open_link_monitor(std::uint32_t ifindex) {
@@ -484,12 +483,12 @@ Result<std::unique_ptr<LinkMonitor>> open_link_monitor(std::uint32_t ifindex) {
   auto s = open_mnl(RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE | RTMGRP_IPV4_IFADDR |
                     RTMGRP_IPV6_IFADDR);
   if (!s.ok())
-    return R::failure(s.error, s.op);
-  int fd = mnl_socket_get_fd(s.value.get());
+    return s.error();
+  int fd = mnl_socket_get_fd(s->get());
   int flags = ::fcntl(fd, F_GETFL);
   if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-    return R::failure(errno, "fcntl");
-  return R::success(std::make_unique<MnlLinkMonitor>(std::move(s.value), ifindex));
+    return Error::from_errno(errno, "fcntl");
+  return R(std::make_unique<MnlLinkMonitor>(std::move(*s), ifindex));
 }
 
 }  // namespace warren::platform

@@ -82,16 +82,15 @@ void StartupReport::report_error(std::string_view message) noexcept {
 }
 
 Result<StartupReport> daemonize() {
-  using R = Result<StartupReport>;
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0)
-    return R::failure(errno, "pipe2");
+    return Error::from_errno(errno, "pipe2");
   UniqueFd read_end(fds[0]);
   UniqueFd write_end(fds[1]);
   std::fflush(nullptr);
   pid_t pid = ::fork();
   if (pid < 0)
-    return R::failure(errno, "fork");
+    return Error::from_errno(errno, "fork");
   if (pid > 0) {
     write_end.reset();
     parent_wait(read_end.get(), pid);
@@ -106,20 +105,20 @@ Result<StartupReport> daemonize() {
   if (keep > 3)
     (void)::close_range(3, keep - 1, 0);
   (void)::close_range(keep + 1, ~0U, 0);
-  return R::success(StartupReport(std::move(write_end)));
+  return StartupReport(std::move(write_end));
 }
 
 Status redirect_stdio(bool keep_output) {
   UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!null)
-    return Status::failure(errno, "open(/dev/null)");
+    return Error::from_errno(errno, "open(/dev/null)");
   if (::dup2(null.get(), STDIN_FILENO) < 0)
-    return Status::failure(errno, "dup2");
+    return Error::from_errno(errno, "dup2");
   if (!keep_output) {
     if (::dup2(null.get(), STDOUT_FILENO) < 0)
-      return Status::failure(errno, "dup2");
+      return Error::from_errno(errno, "dup2");
     if (::dup2(null.get(), STDERR_FILENO) < 0)
-      return Status::failure(errno, "dup2");
+      return Error::from_errno(errno, "dup2");
   }
   return {};
 }

@@ -56,12 +56,12 @@ bool is_gone_errno(int err) {
 Status attach_queue(const std::string& name, short flags, UniqueFd& out, std::string& actual) {
   UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
   if (!fd)
-    return Status::failure(errno, "open(/dev/net/tun)");
+    return Error::from_errno(errno, "open(/dev/net/tun)");
   ifreq ifr{};
   std::memcpy(ifr.ifr_name, name.data(), std::min(name.size(), sizeof(ifr.ifr_name) - 1));
   ifr.ifr_flags = flags;
   if (::ioctl(fd.get(), TUNSETIFF, &ifr) != 0)
-    return Status::failure(errno, "ioctl(TUNSETIFF)");
+    return Error::from_errno(errno, "ioctl(TUNSETIFF)");
   actual.assign(ifr.ifr_name, ::strnlen(ifr.ifr_name, sizeof(ifr.ifr_name)));
   out = std::move(fd);
   return {};
@@ -105,13 +105,13 @@ class LinuxTun final : public TunDevice {
       auto q = std::make_unique<VnetQueue>(opt);
       q->poll = UniqueFd(::epoll_create1(EPOLL_CLOEXEC));
       if (!q->poll)
-        return Status::failure(errno, "epoll_create1");
+        return Error::from_errno(errno, "epoll_create1");
       for (int watched : {fd.get(), q->pending_signal.fd()}) {
         epoll_event ev{};
         ev.events = EPOLLIN;
         ev.data.fd = watched;
         if (::epoll_ctl(q->poll.get(), EPOLL_CTL_ADD, watched, &ev) != 0)
-          return Status::failure(errno, "epoll_ctl");
+          return Error::from_errno(errno, "epoll_ctl");
       }
       vnet_.push_back(std::move(q));
     }
@@ -149,9 +149,9 @@ class LinuxTun final : public TunDevice {
   Result<std::uint32_t> mtu() const override {
     ifreq ifr{};
     if (Status s = control_ioctl(SIOCGIFMTU, ifr, "ioctl(SIOCGIFMTU)"); !s.ok()) {
-      return Result<std::uint32_t>::failure(s);
+      return s.error();
     }
-    return Result<std::uint32_t>::success(static_cast<std::uint32_t>(ifr.ifr_mtu));
+    return static_cast<std::uint32_t>(ifr.ifr_mtu);
   }
 
   Status set_mtu(std::uint32_t mtu) override {
@@ -341,9 +341,9 @@ class LinuxTun final : public TunDevice {
     std::memcpy(ifr.ifr_name, current, ::strnlen(current, sizeof(ifr.ifr_name) - 1));
     UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (!sock)
-      return Status::failure(errno, "socket");
+      return Error::from_errno(errno, "socket");
     if (::ioctl(sock.get(), request, &ifr) != 0)
-      return Status::failure(errno, op);
+      return Error::from_errno(errno, op);
     return {};
   }
 
@@ -360,7 +360,7 @@ Status attach_queues(std::string& name, short flags, std::size_t want,
                      std::vector<UniqueFd>& queues) {
   UniqueFd first;
   Status s = attach_queue(name, flags, first, name);
-  if (!s.ok() && s.error == EINVAL && want > 1 && (flags & IFF_MULTI_QUEUE)) {
+  if (!s.ok() && s.code() == EINVAL && want > 1 && (flags & IFF_MULTI_QUEUE)) {
     // An existing single-queue device of that name: attach to it with one queue.
     flags &= ~IFF_MULTI_QUEUE;
     s = attach_queue(name, flags, first, name);
@@ -410,7 +410,7 @@ bool negotiate_offloads(const std::vector<UniqueFd>& queues, TunOffloadState& st
 Result<std::unique_ptr<TunDevice>> create_tun(const TunOptions& options) {
   using R = Result<std::unique_ptr<TunDevice>>;
   if (options.name.size() >= IFNAMSIZ)
-    return R::failure(ENAMETOOLONG, "tun name");
+    return Error::from_errno(ENAMETOOLONG, "tun name");
   const std::size_t want = std::max<std::size_t>(options.queues, 1);
   short flags = IFF_TUN | IFF_NO_PI;
   if (want > 1)
@@ -427,31 +427,31 @@ Result<std::unique_ptr<TunDevice>> create_tun(const TunOptions& options) {
       queues.clear();
       name = options.name;
     } else if (!s.ok()) {
-      if (s.error != EINVAL)
-        return R::failure(s);
-      log_verbose("TUN offloads off: IFF_VNET_HDR: %s", std::strerror(s.error));
+      if (s.code() != EINVAL)
+        return s.error();
+      log_verbose("TUN offloads off: IFF_VNET_HDR: %s", std::strerror(s.code()));
       queues.clear();
     }
   }
   if (queues.empty()) {
     if (Status s = attach_queues(name, flags, want, queues); !s.ok())
-      return R::failure(s);
+      return s.error();
   }
 
   auto tun = std::make_unique<LinuxTun>(name, std::move(queues), offloads);
   if (tun->ifindex() == 0)
-    return R::failure(ENODEV, "if_nametoindex");
+    return Error::from_errno(ENODEV, "if_nametoindex");
   try {
     if (Status vs = tun->init_vnet(); !vs.ok())
-      return R::failure(vs);
+      return vs.error();
   } catch (const std::system_error& e) {
-    return R::failure(e.code().value(), "eventfd");
+    return Error::from_errno(e.code().value(), "eventfd");
   }
   if (options.mtu != 0) {
     if (Status ms = tun->set_mtu(options.mtu); !ms.ok())
-      return R::failure(ms);
+      return ms.error();
   }
-  return R::success(std::move(tun));
+  return R(std::move(tun));
 }
 
 }  // namespace warren::platform

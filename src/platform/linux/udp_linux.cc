@@ -98,7 +98,7 @@ bool is_stale_source_errno(int err) {
 
 Status set_int_option(int fd, int level, int name, int value, const char* op) {
   if (::setsockopt(fd, level, name, &value, sizeof(value)) != 0)
-    return Status::failure(errno, op);
+    return Error::from_errno(errno, op);
   return {};
 }
 
@@ -108,23 +108,22 @@ struct Socket {
 };
 
 Result<Socket> open_socket(int family, std::uint16_t port, const BindOptions& o, bool reuse) {
-  using R = Result<Socket>;
   Socket s;
   s.family = family;
   s.fd.reset(::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP));
   if (!s.fd)
-    return R::failure(errno, "socket(SOCK_DGRAM)");
+    return Error::from_errno(errno, "socket(SOCK_DGRAM)");
   const int fd = s.fd.get();
   if (family == AF_INET6) {
     if (Status st = set_int_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, "setsockopt(IPV6_V6ONLY)");
         !st.ok()) {
-      return R::failure(st);
+      return st.error();
     }
   }
   if (reuse) {
     if (Status st = set_int_option(fd, SOL_SOCKET, SO_REUSEPORT, 1, "setsockopt(SO_REUSEPORT)");
         !st.ok()) {
-      return R::failure(st);
+      return st.error();
     }
   }
   if (o.buffer_bytes > 0) {
@@ -139,20 +138,20 @@ Result<Socket> open_socket(int family, std::uint16_t port, const BindOptions& o,
   if (family == AF_INET) {
     if (Status st = set_int_option(fd, IPPROTO_IP, IP_PKTINFO, 1, "setsockopt(IP_PKTINFO)");
         !st.ok()) {
-      return R::failure(st);
+      return st.error();
     }
   } else {
     if (Status st =
             set_int_option(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1, "setsockopt(IPV6_RECVPKTINFO)");
         !st.ok()) {
-      return R::failure(st);
+      return st.error();
     }
   }
   if (o.fwmark != 0) {
     if (Status st = set_int_option(fd, SOL_SOCKET, SO_MARK, static_cast<int>(o.fwmark),
                                    "setsockopt(SO_MARK)");
         !st.ok()) {
-      return R::failure(st);
+      return st.error();
     }
   }
   sockaddr_storage ss{};
@@ -171,26 +170,25 @@ Result<Socket> open_socket(int family, std::uint16_t port, const BindOptions& o,
     len = sizeof(sockaddr_in6);
   }
   if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0)
-    return R::failure(errno, "bind");
-  return R::success(std::move(s));
+    return Error::from_errno(errno, "bind");
+  return s;
 }
 
 Result<std::uint16_t> local_port(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);
   if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
-    return Result<std::uint16_t>::failure(errno, "getsockname");
+    return Error::from_errno(errno, "getsockname");
   }
   std::uint16_t port = ss.ss_family == AF_INET
                            ? ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port)
                            : ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
-  return Result<std::uint16_t>::success(port);
+  return port;
 }
 
 // Opens one socket per requested family on `port` (0 = kernel's choice for the first family,
 // shared by the second). EAFNOSUPPORT for one family (IPv6 disabled) is tolerated.
 Result<std::vector<Socket>> open_pair(std::uint16_t port, const BindOptions& o, bool reuse) {
-  using R = Result<std::vector<Socket>>;
   std::vector<Socket> out;
   const int families[2] = {AF_INET, AF_INET6};
   int skipped_error = 0;
@@ -199,23 +197,23 @@ Result<std::vector<Socket>> open_pair(std::uint16_t port, const BindOptions& o, 
       continue;
     auto s = open_socket(family, port, o, reuse);
     if (!s.ok()) {
-      if (s.error == EAFNOSUPPORT) {
-        skipped_error = s.error;
+      if (s.code() == EAFNOSUPPORT) {
+        skipped_error = s.code();
         continue;
       }
-      return R::failure(s.error, s.op);
+      return s.error();
     }
     if (port == 0) {
-      auto p = local_port(s.value.fd.get());
+      auto p = local_port(s->fd.get());
       if (!p.ok())
-        return R::failure(p.error, p.op);
-      port = p.value;
+        return p.error();
+      port = *p;
     }
-    out.push_back(std::move(s.value));
+    out.push_back(std::move(*s));
   }
   if (out.empty())
-    return R::failure(skipped_error ? skipped_error : EINVAL, "socket");
-  return R::success(std::move(out));
+    return Error::from_errno(skipped_error ? skipped_error : EINVAL, "socket");
+  return out;
 }
 
 net::Endpoint endpoint_from(const sockaddr_storage& ss) {
@@ -703,7 +701,7 @@ class SystemBindFactory final : public BindFactory {
   Result<std::unique_ptr<UdpBind>> open(const BindOptions& o) override {
     using R = Result<std::unique_ptr<UdpBind>>;
     if (!o.ipv4 && !o.ipv6)
-      return R::failure(EINVAL, "bind: no address family");
+      return Error::from_errno(EINVAL, "bind: no address family");
     int last_error = EADDRINUSE;
     const char* last_op = "bind";
     for (int attempt = 0; attempt < kPortAttempts; ++attempt) {
@@ -715,31 +713,31 @@ class SystemBindFactory final : public BindFactory {
         probe_options.buffer_bytes = 0;
         auto probe = open_pair(port, probe_options, /*reuse=*/false);
         if (!probe.ok()) {
-          last_error = probe.error;
-          last_op = probe.op;
-          if (probe.error == EADDRINUSE && o.port == 0)
+          last_error = probe.code();
+          last_op = probe.error().op;
+          if (probe.code() == EADDRINUSE && o.port == 0)
             continue;
-          return R::failure(probe.error, probe.op);
+          return probe.error();
         }
-        auto p = local_port(probe.value.front().fd.get());
+        auto p = local_port(probe->front().fd.get());
         if (!p.ok())
-          return R::failure(p.error, p.op);
-        port = p.value;
+          return p.error();
+        port = *p;
       }
       auto pair = open_pair(port, o, o.reuse_port);
       if (!pair.ok()) {
-        last_error = pair.error;
-        last_op = pair.op;
-        if (pair.error == EADDRINUSE && o.port == 0)
+        last_error = pair.code();
+        last_op = pair.error().op;
+        if (pair.code() == EADDRINUSE && o.port == 0)
           continue;
-        return R::failure(pair.error, pair.op);
+        return pair.error();
       }
-      auto p = local_port(pair.value.front().fd.get());
+      auto p = local_port(pair->front().fd.get());
       if (!p.ok())
-        return R::failure(p.error, p.op);
-      return R::success(std::make_unique<LinuxBind>(std::move(pair.value), p.value, o));
+        return p.error();
+      return R(std::make_unique<LinuxBind>(std::move(*pair), *p, o));
     }
-    return R::failure(last_error, last_op);
+    return Error::from_errno(last_error, last_op);
   }
 };
 

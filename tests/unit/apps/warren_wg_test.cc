@@ -185,10 +185,10 @@ TEST(DaemonTest, ServesUapiAndExitsWhenInterfaceIsDeleted) {
     EXPECT_TRUE(S_ISSOCK(st.st_mode));
     EXPECT_EQ(st.st_mode & 0777, 0700u);
 
-    auto cfg = std::move(platform::open_net_config().value);
+    auto cfg = std::move(platform::open_net_config().value());
     auto link = cfg->link_by_name(name);
     ASSERT_TRUE(link.ok()) << link.message();
-    EXPECT_EQ(link.value.mtu, 1420u);
+    EXPECT_EQ(link->mtu, 1420u);
 
     std::string get = uapi(name, "get=1\n\n");
     EXPECT_NE(get.find("listen_port="), std::string::npos) << get;
@@ -197,7 +197,7 @@ TEST(DaemonTest, ServesUapiAndExitsWhenInterfaceIsDeleted) {
     EXPECT_EQ(set, "errno=0\n\n");
 
     // wg-quick's teardown is `ip link delete`; the daemon must notice and go.
-    ASSERT_TRUE(cfg->delete_link(link.value.ifindex).ok());
+    ASSERT_TRUE(cfg->delete_link(link->ifindex).ok());
     int status = wait_exit(d, 5s);
     ASSERT_NE(status, -1) << "daemon did not exit after the interface was deleted";
     EXPECT_TRUE(WIFEXITED(status));
@@ -226,8 +226,8 @@ TEST(DaemonTest, SecondDaemonIsRefusedAndSigtermCleansUp) {
     ASSERT_NE(status, -1);
     EXPECT_EQ(WEXITSTATUS(status), 0);
     EXPECT_FALSE(exists(socket_path(name)));
-    auto cfg = std::move(platform::open_net_config().value);
-    EXPECT_EQ(cfg->link_by_name(name).error, ENODEV) << "the TUN goes with its last queue";
+    auto cfg = std::move(platform::open_net_config().value());
+    EXPECT_EQ(cfg->link_by_name(name).code(), ENODEV) << "the TUN goes with its last queue";
   });
 }
 
@@ -265,7 +265,7 @@ TEST(DaemonTest, NotifiesReadyWithTheInterfaceUpIgnoresSighupAndNotifiesStopping
     Child d = spawn({daemon_path(), "-f", name}, {"NOTIFY_SOCKET=" + notify.path});
     ASSERT_EQ(notify.next(5s), "READY=1");
     // When READY=1 arrives, the interface, the UAPI socket and the UDP port are in place.
-    auto cfg = std::move(platform::open_net_config().value);
+    auto cfg = std::move(platform::open_net_config().value());
     EXPECT_TRUE(cfg->link_by_name(name).ok());
     EXPECT_NE(uapi(name, "get=1\n\n").find("listen_port="), std::string::npos);
 
@@ -296,8 +296,8 @@ TEST(DaemonTest, BackgroundModeReturnsOnceTheSocketIsReady) {
         auto cfg = platform::open_net_config();
         if (!cfg.ok())
           return;
-        if (auto l = cfg.value->link_by_name(name); l.ok()) {
-          (void)cfg.value->delete_link(l.value.ifindex);
+        if (auto l = (*cfg)->link_by_name(name); l.ok()) {
+          (void)(*cfg)->delete_link(l->ifindex);
         }
       }
     } guard{name};
@@ -309,10 +309,10 @@ TEST(DaemonTest, BackgroundModeReturnsOnceTheSocketIsReady) {
     EXPECT_TRUE(exists(socket_path(name)));
     EXPECT_NE(uapi(name, "get=1\n\n").find("errno=0"), std::string::npos);
 
-    auto cfg = std::move(platform::open_net_config().value);
+    auto cfg = std::move(platform::open_net_config().value());
     auto link = cfg->link_by_name(name);
     ASSERT_TRUE(link.ok());
-    ASSERT_TRUE(cfg->delete_link(link.value.ifindex).ok());
+    ASSERT_TRUE(cfg->delete_link(link->ifindex).ok());
     EXPECT_TRUE(wait_for([&] { return !exists(socket_path(name)); }, 5s));
   });
 }

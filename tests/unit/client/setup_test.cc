@@ -152,11 +152,11 @@ TEST(ClientSetup, EndpointInsideRoutedPrefixGetsAHostRoute) {
   EXPECT_EQ(pinned, 2);
   auto r = m.sys.fake_net().route_get(*net::IpAddress::parse("198.51.100.1"));
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r.value.ifindex, 1u) << "the endpoint still leaves by eth0";
-  EXPECT_EQ(r.value.gateway, net::IpAddress::parse("192.0.2.254"));
+  EXPECT_EQ(r->ifindex, 1u) << "the endpoint still leaves by eth0";
+  EXPECT_EQ(r->gateway, net::IpAddress::parse("192.0.2.254"));
   auto other = m.sys.fake_net().route_get(*net::IpAddress::parse("198.51.100.2"));
   ASSERT_TRUE(other.ok());
-  EXPECT_EQ(other.value.ifindex, m.tun) << "everything else goes into the tunnel";
+  EXPECT_EQ(other->ifindex, m.tun) << "everything else goes into the tunnel";
   up.reset();
   expect_restored_net(before, m.sys);
   // Without overlap there is no host route.

@@ -46,7 +46,7 @@ struct End {
     auto e =
         Engine::create(std::move(t), host, clock, rng, nullptr, EngineOptions{.listen_port = port});
     EXPECT_TRUE(e.ok()) << e.message();
-    engine = std::move(e.value);
+    engine = std::move(*e);
     key = crypto::generate_private_key(rng);
   }
   Rng rng;

@@ -62,7 +62,7 @@ struct Side {
     auto e = Engine::create(std::move(t), host, clock, rng, nullptr,
                             EngineOptions{.listen_port = port, .spread_flows = spread_flows});
     EXPECT_TRUE(e.ok()) << e.message();
-    engine = std::move(e.value);
+    engine = std::move(*e);
     private_key = crypto::generate_private_key(rng);
     public_key = crypto::derive_public_key(private_key);
   }
@@ -266,7 +266,7 @@ TEST_F(PumpedEngines, HandshakeFloodIsDroppedOnArrivalWhileAKnownPeerGetsThrough
     macs.add_macs(m, clock_.now().mono);
     std::array<platform::OutDatagram, 1> d{platform::OutDatagram{
         m, net::Path{{ip("192.0.2.2"), 51821}, strangers[i % strangers.size()], 0}, false}};
-    ASSERT_EQ((*bind.value).send(d).count, 1u);
+    ASSERT_EQ((**bind).send(d).count, 1u);
   }
 
   // a starts over (peer removed and added again) and sends: a new initiation, behind the flood.
@@ -290,7 +290,7 @@ TEST_F(PumpedEngines, HandshakeFloodIsDroppedOnArrivalWhileAKnownPeerGetsThrough
   std::size_t replies = 0;
   testing::Buffers buf(128);
   for (;;) {
-    auto r = (*bind.value).receive(0, buf.views, buf.sizes, buf.paths);
+    auto r = (**bind).receive(0, buf.views, buf.sizes, buf.paths);
     if (r.count == 0)
       break;
     for (std::size_t i = 0; i < r.count; ++i) {
@@ -385,7 +385,7 @@ TEST(EngineCreate, UdpOffloadsReachEveryBind) {
                      EngineOptions{.offloads = platform::Offloads{true, false, true}});
   ASSERT_TRUE(e2.ok()) << e2.message();
   // Rebinding (listen-port change) keeps asking for the same offloads.
-  ASSERT_TRUE(e2.value->apply(wg::ConfigDelta{.listen_port = 0}));
+  ASSERT_TRUE((*e2)->apply(wg::ConfigDelta{.listen_port = 0}));
   auto all_on = on.opened_options();
   ASSERT_EQ(all_on.size(), 2u);  // one bind per worker
   for (const auto& o : all_on)
@@ -406,7 +406,7 @@ TEST(EngineCreate, PortInUseFails) {
   SeededRandom rng(3);
   auto e = Engine::create(std::make_unique<FakeTun>("wpltC"), h, clock, rng, nullptr,
                           EngineOptions{.listen_port = 51820});
-  EXPECT_EQ(e.error, EADDRINUSE);
+  EXPECT_EQ(e.code(), EADDRINUSE);
 }
 
 // Worker 0 runs the device's timers and sleeps until its next deadline (no periodic tick). A
@@ -589,13 +589,13 @@ TEST(ThreadedEngines, DatagramsOfASetLeaveFromItsNewListenPort) {
     ASSERT_TRUE(b.engine->apply(d));
     ASSERT_EQ(b.engine->port(), port);
 
-    pollfd pfd{a_bind.value->poll_fd(0), POLLIN, 0};
+    pollfd pfd{(*a_bind)->poll_fd(0), POLLIN, 0};
     ASSERT_EQ(::poll(&pfd, 1, 2000), 1) << "round " << round << ": nothing sent";
-    platform::BatchResult r = a_bind.value->receive(0, bufs, sizes, paths);
+    platform::BatchResult r = (*a_bind)->receive(0, bufs, sizes, paths);
     ASSERT_EQ(r.count, 1u) << "round " << round;
     EXPECT_EQ(buf[0], wg::kMessageInitiation) << "round " << round;
     EXPECT_EQ(paths[0].remote.port, port) << "round " << round << ": sent from the old port";
-    EXPECT_EQ(a_bind.value->receive(0, bufs, sizes, paths).count, 0u) << "round " << round;
+    EXPECT_EQ((*a_bind)->receive(0, bufs, sizes, paths).count, 0u) << "round " << round;
   }
   b.engine->stop();
 }

@@ -43,8 +43,8 @@ TEST(ControlListenerOutOfDescriptors, RefusesTheClientInsteadOfLeavingItHanging)
   rlimit cut = old;
   cut.rlim_cur = static_cast<rlim_t>(lowest_free);
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &cut), 0);
-  auto r = (*listener.value).accept();
-  const int err = r.error;
+  auto r = (**listener).accept();
+  const int err = r.code();
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
 
   EXPECT_FALSE(r.ok());
@@ -59,9 +59,9 @@ TEST(ControlListenerOutOfDescriptors, RefusesTheClientInsteadOfLeavingItHanging)
   // With descriptors back, the next client is accepted normally.
   auto again = connect_unix(path);
   ASSERT_TRUE(again.ok()) << again.message();
-  auto r2 = (*listener.value).accept();
+  auto r2 = (**listener).accept();
   EXPECT_TRUE(r2.ok()) << r2.message();
-  listener.value.reset();
+  listener->reset();
   ::rmdir(dir);
 }
 

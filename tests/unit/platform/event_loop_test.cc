@@ -16,27 +16,27 @@ TEST(EventLoopTest, DispatchesReadinessLevelTriggered) {
   ASSERT_TRUE(loop.ok()) << loop.message();
   Notifier n;
   int calls = 0;
-  ASSERT_TRUE(loop.value
+  ASSERT_TRUE((*loop)
                   ->add(n.fd(), kReadable,
                         [&](std::uint32_t ev) {
                           EXPECT_TRUE(ev & kReadable);
                           ++calls;
                         })
                   .ok());
-  EXPECT_EQ(loop.value->run_once(Duration::zero()).value, 0);
+  EXPECT_EQ((*loop)->run_once(Duration::zero()).value(), 0);
   n.set();
-  EXPECT_EQ(loop.value->run_once(Duration::zero()).value, 1);
-  EXPECT_EQ(loop.value->run_once(Duration::zero()).value, 1);  // still set: level-triggered
+  EXPECT_EQ((*loop)->run_once(Duration::zero()).value(), 1);
+  EXPECT_EQ((*loop)->run_once(Duration::zero()).value(), 1);  // still set: level-triggered
   n.clear();
-  EXPECT_EQ(loop.value->run_once(Duration::zero()).value, 0);
+  EXPECT_EQ((*loop)->run_once(Duration::zero()).value(), 0);
   EXPECT_EQ(calls, 2);
-  ASSERT_TRUE(loop.value->remove(n.fd()).ok());
+  ASSERT_TRUE((*loop)->remove(n.fd()).ok());
   n.set();
-  EXPECT_EQ(loop.value->run_once(Duration::zero()).value, 0);
+  EXPECT_EQ((*loop)->run_once(Duration::zero()).value(), 0);
 }
 
 TEST(EventLoopTest, CallbackMayRemoveItselfAndOthers) {
-  auto loop = std::move(make_event_loop().value);
+  auto loop = std::move(make_event_loop().value());
   Notifier a, b;
   int a_calls = 0, b_calls = 0;
   ASSERT_TRUE(loop->add(a.fd(), kReadable,
@@ -60,7 +60,7 @@ TEST(EventLoopTest, CallbackMayRemoveItselfAndOthers) {
 }
 
 TEST(EventLoopTest, TimerFiresAtMonotonicDeadline) {
-  auto loop = std::move(make_event_loop().value);
+  auto loop = std::move(make_event_loop().value());
   bool fired = false;
   const Now start = SystemClock::system_now();
   ASSERT_TRUE(
@@ -81,7 +81,7 @@ TEST(EventLoopTest, TimerFiresAtMonotonicDeadline) {
 }
 
 TEST(EventLoopTest, WakeFromAnotherThread) {
-  auto loop = std::move(make_event_loop().value);
+  auto loop = std::move(make_event_loop().value());
   std::atomic<int> woken{0};
   loop->set_wake_handler([&] { ++woken; });
   std::thread t([&] {

@@ -90,29 +90,29 @@ TEST(FakeNetworkTest, DeliversWithPathsAndPorts) {
   auto bb = b.open(BindOptions{.port = 51820});
   ASSERT_TRUE(ba.ok());
   ASSERT_TRUE(bb.ok());
-  EXPECT_NE(ba.value->port(), 0);
-  EXPECT_EQ(bb.value->port(), 51820);
-  EXPECT_EQ(ba.value->socket_count(), 2u);
+  EXPECT_NE((*ba)->port(), 0);
+  EXPECT_EQ((*bb)->port(), 51820);
+  EXPECT_EQ((*ba)->socket_count(), 2u);
 
   std::vector<std::uint8_t> m4{1, 2, 3}, m6{4, 5};
   std::array<OutDatagram, 2> out{
       OutDatagram{m4, net::Path{{ip("192.0.2.2"), 51820}, std::nullopt, 0}},
       OutDatagram{m6, net::Path{{ip("2001:db8::2"), 51820}, std::nullopt, 0}}};
-  auto s = ba.value->send(out);
+  auto s = (*ba)->send(out);
   EXPECT_EQ(s.count, 2u);
 
   Buffers buf(8);
-  EXPECT_TRUE(readable(bb.value->poll_fd(0)));
-  auto r4 = bb.value->receive(0, buf.views, buf.sizes, buf.paths);
+  EXPECT_TRUE(readable((*bb)->poll_fd(0)));
+  auto r4 = (*bb)->receive(0, buf.views, buf.sizes, buf.paths);
   ASSERT_EQ(r4.count, 1u);
   EXPECT_EQ(buf.sizes[0], 3u);
-  EXPECT_EQ(buf.paths[0].remote, (net::Endpoint{ip("192.0.2.1"), ba.value->port()}));
+  EXPECT_EQ(buf.paths[0].remote, (net::Endpoint{ip("192.0.2.1"), (*ba)->port()}));
   EXPECT_EQ(buf.paths[0].local, ip("192.0.2.2"));
   EXPECT_EQ(buf.paths[0].ifindex, b.ifindex());
-  auto r6 = bb.value->receive(1, buf.views, buf.sizes, buf.paths);
+  auto r6 = (*bb)->receive(1, buf.views, buf.sizes, buf.paths);
   ASSERT_EQ(r6.count, 1u);
   EXPECT_EQ(buf.paths[0].remote.address, ip("2001:db8::1"));
-  EXPECT_FALSE(readable(bb.value->poll_fd(0)));
+  EXPECT_FALSE(readable((*bb)->poll_fd(0)));
 }
 
 TEST(FakeNetworkTest, PortConflictsFollowKernelRules) {
@@ -121,13 +121,13 @@ TEST(FakeNetworkTest, PortConflictsFollowKernelRules) {
   auto first = h.open(BindOptions{.port = 1000, .reuse_port = true, .exclusive = true});
   ASSERT_TRUE(first.ok());
   auto plain = h.open(BindOptions{.port = 1000});
-  EXPECT_EQ(plain.error, EADDRINUSE);
+  EXPECT_EQ(plain.code(), EADDRINUSE);
   auto exclusive = h.open(BindOptions{.port = 1000, .reuse_port = true, .exclusive = true});
-  EXPECT_EQ(exclusive.error, EADDRINUSE);
+  EXPECT_EQ(exclusive.code(), EADDRINUSE);
   auto member = h.open(BindOptions{.port = 1000, .reuse_port = true, .exclusive = false});
   EXPECT_TRUE(member.ok());
-  first.value.reset();
-  member.value.reset();
+  first->reset();
+  member->reset();
   EXPECT_TRUE(h.open(BindOptions{.port = 1000}).ok());
 }
 
@@ -142,7 +142,7 @@ TEST(FakeNetworkTest, ReuseportGroupHashesSendersStably) {
   std::map<std::uint16_t, int> seen;  // client port -> group member (0/1)
   FakeHost& c = net.add_host({ip("192.0.2.9")});
   for (int i = 0; i < 16; ++i)
-    clients.push_back(std::move(c.open(BindOptions{.ipv6 = false}).value));
+    clients.push_back(std::move(c.open(BindOptions{.ipv6 = false}).value()));
   std::vector<std::uint8_t> msg{9};
   Buffers buf(64);
   for (int round = 0; round < 3; ++round) {
@@ -151,7 +151,7 @@ TEST(FakeNetworkTest, ReuseportGroupHashesSendersStably) {
       ASSERT_EQ(cl->send(out).count, 1u);
     }
     for (int member = 0; member < 2; ++member) {
-      auto& b = member == 0 ? g0.value : g1.value;
+      auto& b = member == 0 ? *g0 : *g1;
       auto r = b->receive(0, buf.views, buf.sizes, buf.paths);
       for (std::size_t i = 0; i < r.count; ++i) {
         auto [it, inserted] = seen.emplace(buf.paths[i].remote.port, member);
@@ -174,17 +174,17 @@ TEST(FakeNetworkTest, StaleStickySourceIsDroppedAndReported) {
   auto bb = b.open(BindOptions{.ipv6 = false});
   std::vector<std::uint8_t> msg{1};
   std::array<OutDatagram, 1> out{
-      OutDatagram{msg, net::Path{{ip("192.0.2.2"), bb.value->port()}, ip("192.0.2.11"), 1}}};
-  ASSERT_EQ(ba.value->send(out).count, 1u);
+      OutDatagram{msg, net::Path{{ip("192.0.2.2"), (*bb)->port()}, ip("192.0.2.11"), 1}}};
+  ASSERT_EQ((*ba)->send(out).count, 1u);
   EXPECT_FALSE(out[0].source_dropped);
   Buffers buf(4);
-  ASSERT_EQ(bb.value->receive(0, buf.views, buf.sizes, buf.paths).count, 1u);
+  ASSERT_EQ((*bb)->receive(0, buf.views, buf.sizes, buf.paths).count, 1u);
   EXPECT_EQ(buf.paths[0].remote.address, ip("192.0.2.11"));
 
   a.remove_address(ip("192.0.2.11"));
-  ASSERT_EQ(ba.value->send(out).count, 1u);
+  ASSERT_EQ((*ba)->send(out).count, 1u);
   EXPECT_TRUE(out[0].source_dropped);
-  ASSERT_EQ(bb.value->receive(0, buf.views, buf.sizes, buf.paths).count, 1u);
+  ASSERT_EQ((*bb)->receive(0, buf.views, buf.sizes, buf.paths).count, 1u);
   EXPECT_EQ(buf.paths[0].remote.address, ip("192.0.2.1"));
 }
 
@@ -198,14 +198,14 @@ std::vector<int> run_impaired(const Impairments& imp) {
   for (int i = 0; i < 200; ++i) {
     std::vector<std::uint8_t> msg{static_cast<std::uint8_t>(i)};
     std::array<OutDatagram, 1> out{
-        OutDatagram{msg, net::Path{{ip("192.0.2.2"), bb.value->port()}, {}, 0}}};
-    (void)ba.value->send(out);
+        OutDatagram{msg, net::Path{{ip("192.0.2.2"), (*bb)->port()}, {}, 0}}};
+    (void)(*ba)->send(out);
   }
   net.flush();
   std::vector<int> got;
   Buffers buf(128);
   for (;;) {
-    auto r = bb.value->receive(0, buf.views, buf.sizes, buf.paths);
+    auto r = (*bb)->receive(0, buf.views, buf.sizes, buf.paths);
     if (r.count == 0)
       break;
     for (std::size_t i = 0; i < r.count; ++i)

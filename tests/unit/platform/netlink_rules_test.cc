@@ -23,32 +23,31 @@ net::IpAddress ip(const char* s) {
 // The sequence both implementations must pass; `ifindex` is an up link.
 void exercise(NetConfig& nc, std::uint32_t ifindex) {
   ASSERT_TRUE(nc.add_address(ifindex, pfx("10.50.0.1/24")).ok());
-  EXPECT_EQ(nc.add_address(ifindex, pfx("10.50.0.1/24")).error, EEXIST);
+  EXPECT_EQ(nc.add_address(ifindex, pfx("10.50.0.1/24")).code(), EEXIST);
   auto addrs = nc.list_addresses(ifindex);
   ASSERT_TRUE(addrs.ok());
-  EXPECT_NE(std::find(addrs.value.begin(), addrs.value.end(), pfx("10.50.0.1/24")),
-            addrs.value.end());
+  EXPECT_NE(std::find(addrs->begin(), addrs->end(), pfx("10.50.0.1/24")), addrs->end());
 
   const RouteSpec split{pfx("10.60.0.0/16"), ifindex, 0, {}, {}};
   ASSERT_TRUE(nc.add_route(split).ok());
-  EXPECT_EQ(nc.add_route(split).error, EEXIST);
+  EXPECT_EQ(nc.add_route(split).code(), EEXIST);
   auto got = nc.route_get(ip("10.60.7.7"));
   ASSERT_TRUE(got.ok()) << got.message();
-  EXPECT_EQ(got.value.ifindex, ifindex);
-  EXPECT_EQ(got.value.destination, pfx("10.60.7.7/32"));
+  EXPECT_EQ(got->ifindex, ifindex);
+  EXPECT_EQ(got->destination, pfx("10.60.7.7/32"));
 
   const RouteSpec via{pfx("10.70.0.0/16"), ifindex, 0, 51820u, ip("10.50.0.254")};
   ASSERT_TRUE(nc.add_route(via).ok());
   got = nc.route_get(ip("10.70.1.1"));
   ASSERT_TRUE(got.ok());
-  EXPECT_EQ(got.value.gateway, ip("10.50.0.254"));
+  EXPECT_EQ(got->gateway, ip("10.50.0.254"));
   EXPECT_TRUE(nc.delete_route(via).ok());
-  EXPECT_EQ(nc.delete_route(via).error, ESRCH);
+  EXPECT_EQ(nc.delete_route(via).code(), ESRCH);
 
   const RouteSpec big_table{pfx("0.0.0.0/0"), ifindex, 51820, {}, {}};
   ASSERT_TRUE(nc.add_route(big_table).ok());
   EXPECT_TRUE(nc.delete_route(big_table).ok());
-  EXPECT_EQ(nc.delete_route(big_table).error, ESRCH);
+  EXPECT_EQ(nc.delete_route(big_table).code(), ESRCH);
 
   for (net::Family f : {net::Family::kV4, net::Family::kV6}) {
     RuleSpec not_mark;
@@ -58,7 +57,7 @@ void exercise(NetConfig& nc, std::uint32_t ifindex) {
     not_mark.invert = true;
     not_mark.priority = 32000;
     ASSERT_TRUE(nc.add_rule(not_mark).ok());
-    EXPECT_EQ(nc.add_rule(not_mark).error, EEXIST);
+    EXPECT_EQ(nc.add_rule(not_mark).code(), EEXIST);
     RuleSpec suppress;
     suppress.family = f;
     suppress.table = kMainTable;
@@ -67,12 +66,12 @@ void exercise(NetConfig& nc, std::uint32_t ifindex) {
     ASSERT_TRUE(nc.add_rule(suppress).ok());
     EXPECT_TRUE(nc.delete_rule(suppress).ok());
     EXPECT_TRUE(nc.delete_rule(not_mark).ok());
-    EXPECT_EQ(nc.delete_rule(not_mark).error, ENOENT);
+    EXPECT_EQ(nc.delete_rule(not_mark).code(), ENOENT);
   }
-  EXPECT_EQ(nc.route_get(ip("192.0.2.1")).error, ENETUNREACH);
+  EXPECT_EQ(nc.route_get(ip("192.0.2.1")).code(), ENETUNREACH);
   EXPECT_TRUE(nc.delete_route(split).ok());
   EXPECT_TRUE(nc.delete_address(ifindex, pfx("10.50.0.1/24")).ok());
-  EXPECT_EQ(nc.delete_address(ifindex, pfx("10.50.0.1/24")).error, EADDRNOTAVAIL);
+  EXPECT_EQ(nc.delete_address(ifindex, pfx("10.50.0.1/24")).code(), EADDRNOTAVAIL);
 }
 
 TEST(NetlinkRules, KernelRulesRoutesLookupsAddresses) {
@@ -83,9 +82,9 @@ TEST(NetlinkRules, KernelRulesRoutesLookupsAddresses) {
     ASSERT_TRUE(nc.ok());
     auto tun = create_tun(TunOptions{.name = "wrt0", .queues = 1, .mtu = 1420});
     ASSERT_TRUE(tun.ok()) << tun.message();
-    const std::uint32_t ifindex = tun.value->ifindex();
-    ASSERT_TRUE(nc.value->set_up(ifindex, true).ok());
-    exercise(*nc.value, ifindex);
+    const std::uint32_t ifindex = (*tun)->ifindex();
+    ASSERT_TRUE((*nc)->set_up(ifindex, true).ok());
+    exercise(**nc, ifindex);
   });
   if (!err.empty())
     GTEST_SKIP() << err;

@@ -37,8 +37,8 @@ inline std::string run_in_new_netns(const std::function<void()>& body) {
       error = cfg.message();
       return;
     }
-    auto lo = cfg.value->link_by_name("lo");
-    if (!lo.ok() || !cfg.value->set_up(lo.value.ifindex, true).ok()) {
+    auto lo = (*cfg)->link_by_name("lo");
+    if (!lo.ok() || !(*cfg)->set_up(lo->ifindex, true).ok()) {
       error = "cannot bring up lo";
       return;
     }

@@ -82,26 +82,26 @@ TEST(TunNetlinkTest, CreateMultiQueueSetMtuAndUp) {
   in_netns([] {
     auto tun = create_tun(TunOptions{.name = "wplt0", .queues = 2, .mtu = 1420});
     ASSERT_TRUE(tun.ok()) << tun.message();
-    EXPECT_EQ(tun.value->name(), "wplt0");
-    EXPECT_EQ(tun.value->queue_count(), 2u);
-    auto cfg = std::move(open_net_config().value);
+    EXPECT_EQ((*tun)->name(), "wplt0");
+    EXPECT_EQ((*tun)->queue_count(), 2u);
+    auto cfg = std::move(open_net_config().value());
     auto link = cfg->link_by_name("wplt0");
     ASSERT_TRUE(link.ok()) << link.message();
-    EXPECT_EQ(link.value.ifindex, tun.value->ifindex());
-    EXPECT_EQ(link.value.mtu, 1420u);
-    EXPECT_FALSE(link.value.up);
+    EXPECT_EQ(link->ifindex, (*tun)->ifindex());
+    EXPECT_EQ(link->mtu, 1420u);
+    EXPECT_FALSE(link->up);
 
-    ASSERT_TRUE(cfg->set_mtu(tun.value->ifindex(), 1380).ok());
-    EXPECT_EQ(tun.value->mtu().value, 1380u);
-    ASSERT_TRUE(tun.value->set_mtu(9000).ok());
-    EXPECT_EQ(cfg->link_by_index(tun.value->ifindex()).value.mtu, 9000u);
+    ASSERT_TRUE(cfg->set_mtu((*tun)->ifindex(), 1380).ok());
+    EXPECT_EQ((*tun)->mtu().value(), 1380u);
+    ASSERT_TRUE((*tun)->set_mtu(9000).ok());
+    EXPECT_EQ(cfg->link_by_index((*tun)->ifindex()).value().mtu, 9000u);
 
-    ASSERT_TRUE(cfg->set_up(tun.value->ifindex(), true).ok());
-    auto up = cfg->link_by_index(tun.value->ifindex());
-    EXPECT_TRUE(up.value.up);
-    EXPECT_EQ(up.value.name, "wplt0");
+    ASSERT_TRUE(cfg->set_up((*tun)->ifindex(), true).ok());
+    auto up = cfg->link_by_index((*tun)->ifindex());
+    EXPECT_TRUE(up->up);
+    EXPECT_EQ(up->name, "wplt0");
 
-    EXPECT_EQ(cfg->link_by_name("wplt-none").error, ENODEV);
+    EXPECT_EQ(cfg->link_by_name("wplt-none").code(), ENODEV);
   });
 }
 
@@ -111,7 +111,7 @@ TEST(TunNetlinkTest, SecondSingleQueueOwnerIsRefused) {
     auto a = create_tun(TunOptions{.name = "wplt1"});
     ASSERT_TRUE(a.ok()) << a.message();
     auto b = create_tun(TunOptions{.name = "wplt1"});
-    EXPECT_EQ(b.error, EBUSY);
+    EXPECT_EQ(b.code(), EBUSY);
     // A multi-queue request on the existing single-queue device falls back to... still busy.
     auto c = create_tun(TunOptions{.name = "wplt1", .queues = 2});
     EXPECT_FALSE(c.ok());
@@ -121,9 +121,9 @@ TEST(TunNetlinkTest, SecondSingleQueueOwnerIsRefused) {
 TEST(TunNetlinkTest, PacketsFlowBothWays) {
   REQUIRE_NETNS();
   in_netns([] {
-    auto tun = std::move(create_tun(TunOptions{.name = "wplt2", .queues = 2}).value);
+    auto tun = std::move(create_tun(TunOptions{.name = "wplt2", .queues = 2}).value());
     ASSERT_TRUE(tun);
-    auto cfg = std::move(open_net_config().value);
+    auto cfg = std::move(open_net_config().value());
     ASSERT_TRUE(cfg->add_address(tun->ifindex(), prefix("10.66.0.1/24")).ok());
     ASSERT_TRUE(cfg->set_up(tun->ifindex(), true).ok());
 
@@ -177,13 +177,13 @@ TEST(TunNetlinkTest, PacketsFlowBothWays) {
 TEST(TunNetlinkTest, AddressesAndRoutes) {
   REQUIRE_NETNS();
   in_netns([] {
-    auto tun = std::move(create_tun(TunOptions{.name = "wplt3"}).value);
-    auto cfg = std::move(open_net_config().value);
+    auto tun = std::move(create_tun(TunOptions{.name = "wplt3"}).value());
+    auto cfg = std::move(open_net_config().value());
     const auto idx = tun->ifindex();
     ASSERT_TRUE(cfg->set_up(idx, true).ok());
     for (const char* a : {"10.9.0.1/24", "fd00:9::1/64"}) {
       EXPECT_TRUE(cfg->add_address(idx, prefix(a)).ok()) << a;
-      EXPECT_EQ(cfg->add_address(idx, prefix(a)).error, EEXIST) << a;
+      EXPECT_EQ(cfg->add_address(idx, prefix(a)).code(), EEXIST) << a;
     }
     RouteSpec r4{prefix("10.77.0.0/16"), idx, 0, 5};
     RouteSpec r6{prefix("fd77::/48"), idx, 0, std::nullopt};
@@ -191,13 +191,13 @@ TEST(TunNetlinkTest, AddressesAndRoutes) {
     for (const RouteSpec* r : {&r4, &r6, &table}) {
       Status s = r == &r6 ? cfg->add_route(*r) : cfg->add_route(*r);
       EXPECT_TRUE(s.ok()) << r->destination.to_string() << ": " << s.message();
-      EXPECT_EQ(cfg->add_route(*r).error, EEXIST) << r->destination.to_string();
+      EXPECT_EQ(cfg->add_route(*r).code(), EEXIST) << r->destination.to_string();
       EXPECT_TRUE(cfg->delete_route(*r).ok()) << r->destination.to_string();
-      EXPECT_EQ(cfg->delete_route(*r).error, ESRCH) << r->destination.to_string();
+      EXPECT_EQ(cfg->delete_route(*r).code(), ESRCH) << r->destination.to_string();
     }
     for (const char* a : {"10.9.0.1/24", "fd00:9::1/64"}) {
       EXPECT_TRUE(cfg->delete_address(idx, prefix(a)).ok()) << a;
-      EXPECT_EQ(cfg->delete_address(idx, prefix(a)).error, EADDRNOTAVAIL) << a;
+      EXPECT_EQ(cfg->delete_address(idx, prefix(a)).code(), EADDRNOTAVAIL) << a;
     }
   });
 }
@@ -205,23 +205,23 @@ TEST(TunNetlinkTest, AddressesAndRoutes) {
 TEST(TunNetlinkTest, MonitorSeesChangesAndDeletionAndTunReportsGone) {
   REQUIRE_NETNS();
   in_netns([] {
-    auto tun = std::move(create_tun(TunOptions{.name = "wplt4", .queues = 2}).value);
+    auto tun = std::move(create_tun(TunOptions{.name = "wplt4", .queues = 2}).value());
     ASSERT_TRUE(tun);
-    auto cfg = std::move(open_net_config().value);
+    auto cfg = std::move(open_net_config().value());
     auto mon = open_link_monitor(tun->ifindex());
     ASSERT_TRUE(mon.ok()) << mon.message();
-    auto other = std::move(create_tun(TunOptions{.name = "wplt5"}).value);  // filtered out
+    auto other = std::move(create_tun(TunOptions{.name = "wplt5"}).value());  // filtered out
 
     std::vector<LinkEvent> events;
     int route_events = 0;
     auto drain = [&] {
       for (int i = 0; i < 200; ++i) {
-        pollfd p{mon.value->poll_fd(), POLLIN, 0};
+        pollfd p{(*mon)->poll_fd(), POLLIN, 0};
         if (::poll(&p, 1, 10) == 0 && !events.empty())
           break;
         // Route and address notifications (kRoutesChanged) are counted apart: setting a link
         // up makes the kernel add routes, and those say nothing about one link's state.
-        auto r = mon.value->poll([&](const LinkEvent& e) {
+        auto r = (*mon)->poll([&](const LinkEvent& e) {
           if (e.kind == LinkEvent::Kind::kRoutesChanged) {
             ++route_events;
           } else {
@@ -250,9 +250,9 @@ TEST(TunNetlinkTest, MonitorSeesChangesAndDeletionAndTunReportsGone) {
     route_events = 0;
     ASSERT_TRUE(cfg->add_address(other->ifindex(), *net::Prefix::parse("10.99.0.1/24")).ok());
     for (int i = 0; i < 100 && route_events == 0; ++i) {
-      pollfd p{mon.value->poll_fd(), POLLIN, 0};
+      pollfd p{(*mon)->poll_fd(), POLLIN, 0};
       ::poll(&p, 1, 10);
-      auto r = mon.value->poll([&](const LinkEvent& e) {
+      auto r = (*mon)->poll([&](const LinkEvent& e) {
         if (e.kind == LinkEvent::Kind::kRoutesChanged)
           ++route_events;
       });

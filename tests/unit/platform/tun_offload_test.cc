@@ -131,16 +131,16 @@ void tcp_both_ways(bool v6) {
     }
     auto created = create_tun(TunOptions{.name = "wot0", .vnet_hdr = true, .mtu = 1420});
     ASSERT_TRUE(created.ok()) << created.message();
-    TunDevice& tun = *created.value;
+    TunDevice& tun = **created;
     ASSERT_TRUE(tun.vnet_hdr());
     ASSERT_TRUE(tun.offloads().tso) << "kernel refused TSO";
     auto cfg = open_net_config();
     ASSERT_TRUE(cfg.ok());
     ASSERT_TRUE(
-        cfg.value
+        (*cfg)
             ->add_address(tun.ifindex(), *net::Prefix::parse(v6 ? "fd00::1/64" : "10.0.0.1/24"))
             .ok());
-    ASSERT_TRUE(cfg.value->set_up(tun.ifindex(), true).ok());
+    ASSERT_TRUE((*cfg)->set_up(tun.ifindex(), true).ok());
 
     UniqueFd listener(::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     int one = 1;
@@ -280,13 +280,13 @@ TEST(TunOffload, KernelTakesCoalescedUdpWhenItAcceptedUso) {
   in_netns([] {
     auto created = create_tun(TunOptions{.name = "wot3", .vnet_hdr = true, .mtu = 1420});
     ASSERT_TRUE(created.ok()) << created.message();
-    TunDevice& tun = *created.value;
+    TunDevice& tun = **created;
     if (!tun.offloads().uso)
       GTEST_SKIP() << "this kernel has no TUN USO (Linux >= 6.2)";
     auto cfg = open_net_config();
     ASSERT_TRUE(cfg.ok());
-    ASSERT_TRUE(cfg.value->add_address(tun.ifindex(), *net::Prefix::parse("10.0.0.1/24")).ok());
-    ASSERT_TRUE(cfg.value->set_up(tun.ifindex(), true).ok());
+    ASSERT_TRUE((*cfg)->add_address(tun.ifindex(), *net::Prefix::parse("10.0.0.1/24")).ok());
+    ASSERT_TRUE((*cfg)->set_up(tun.ifindex(), true).ok());
     UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -385,13 +385,13 @@ TEST(TunOffload, QueuesOfAMultiQueueDeviceAllCarryTheHeader) {
   in_netns([] {
     auto created = create_tun(TunOptions{.name = "wot1", .queues = 2, .vnet_hdr = true});
     ASSERT_TRUE(created.ok()) << created.message();
-    TunDevice& tun = *created.value;
+    TunDevice& tun = **created;
     ASSERT_EQ(tun.queue_count(), 2u);
     ASSERT_TRUE(tun.vnet_hdr());
     auto cfg = open_net_config();
     ASSERT_TRUE(cfg.ok());
-    ASSERT_TRUE(cfg.value->add_address(tun.ifindex(), *net::Prefix::parse("10.0.0.1/24")).ok());
-    ASSERT_TRUE(cfg.value->set_up(tun.ifindex(), true).ok());
+    ASSERT_TRUE((*cfg)->add_address(tun.ifindex(), *net::Prefix::parse("10.0.0.1/24")).ok());
+    ASSERT_TRUE((*cfg)->set_up(tun.ifindex(), true).ok());
     // A write of a plain packet on each queue is accepted (a queue without the header would
     // take its first 10 bytes as one and refuse the packet).
     for (std::size_t q = 0; q < 2; ++q) {
@@ -413,9 +413,9 @@ TEST(TunOffload, WithoutVnetHdrNothingChanges) {
   in_netns([] {
     auto created = create_tun(TunOptions{.name = "wot2"});
     ASSERT_TRUE(created.ok()) << created.message();
-    EXPECT_FALSE(created.value->vnet_hdr());
-    EXPECT_EQ(created.value->offloads().to_string(), "off");
-    EXPECT_EQ(ethtool_get(created.value->name(), ETHTOOL_GTSO), 0u);
+    EXPECT_FALSE((*created)->vnet_hdr());
+    EXPECT_EQ((*created)->offloads().to_string(), "off");
+    EXPECT_EQ(ethtool_get((*created)->name(), ETHTOOL_GTSO), 0u);
   });
 }
 

@@ -67,14 +67,14 @@ TEST_F(UdpLinuxTest, PortZeroPicksOnePortForBothFamilies) {
     for (int i = 0; i < 5; ++i) {
       auto b = factory_->open(BindOptions{});
       ASSERT_TRUE(b.ok()) << b.message();
-      EXPECT_NE(b.value->port(), 0);
-      EXPECT_EQ(b.value->socket_count(), 2u);
-      ports.insert(b.value->port());
-      binds.push_back(std::move(b.value));
+      EXPECT_NE((*b)->port(), 0);
+      EXPECT_EQ((*b)->socket_count(), 2u);
+      ports.insert((*b)->port());
+      binds.push_back(std::move(*b));
     }
     EXPECT_EQ(ports.size(), 5u);
     // Both families really listen on the port: a datagram to each arrives.
-    auto sender = std::move(factory_->open(BindOptions{}).value);
+    auto sender = std::move(factory_->open(BindOptions{}).value());
     std::vector<std::uint8_t> msg{42};
     std::array<OutDatagram, 2> out{OutDatagram{msg, {{ip("127.0.0.1"), binds[0]->port()}, {}, 0}},
                                    OutDatagram{msg, {{ip("::1"), binds[0]->port()}, {}, 0}}};
@@ -87,8 +87,8 @@ TEST_F(UdpLinuxTest, PortZeroPicksOnePortForBothFamilies) {
 
 TEST_F(UdpLinuxTest, BatchedSendReceiveReportsPaths) {
   with_loopback([&] {
-    auto a = std::move(factory_->open(BindOptions{}).value);
-    auto b = std::move(factory_->open(BindOptions{}).value);
+    auto a = std::move(factory_->open(BindOptions{}).value());
+    auto b = std::move(factory_->open(BindOptions{}).value());
     ASSERT_TRUE(a && b);
     constexpr int kEach = 150;  // more than one kMaxBatch per family
     std::vector<std::vector<std::uint8_t>> payloads;
@@ -124,8 +124,8 @@ TEST_F(UdpLinuxTest, BatchedSendReceiveReportsPaths) {
 
 TEST_F(UdpLinuxTest, StickySourceIsUsedAndStaleSourceDropped) {
   with_loopback([&] {
-    auto a = std::move(factory_->open(BindOptions{.ipv6 = false}).value);
-    auto b = std::move(factory_->open(BindOptions{.ipv6 = false}).value);
+    auto a = std::move(factory_->open(BindOptions{.ipv6 = false}).value());
+    auto b = std::move(factory_->open(BindOptions{.ipv6 = false}).value());
     std::vector<std::uint8_t> msg{7};
     // 127.0.0.2 is local (all of 127/8 is), so it is a valid source.
     std::array<OutDatagram, 1> out{
@@ -149,8 +149,8 @@ TEST_F(UdpLinuxTest, StickySourceIsUsedAndStaleSourceDropped) {
 
 TEST_F(UdpLinuxTest, StickySourceV6) {
   with_loopback([&] {
-    auto a = std::move(factory_->open(BindOptions{.ipv4 = false}).value);
-    auto b = std::move(factory_->open(BindOptions{.ipv4 = false}).value);
+    auto a = std::move(factory_->open(BindOptions{.ipv4 = false}).value());
+    auto b = std::move(factory_->open(BindOptions{.ipv4 = false}).value());
     ASSERT_EQ(a->socket_count(), 1u);
     std::vector<std::uint8_t> msg{7};
     std::array<OutDatagram, 1> out{OutDatagram{msg, {{ip("::1"), b->port()}, ip("::1"), 1}}};
@@ -166,8 +166,8 @@ TEST_F(UdpLinuxTest, StickySourceV6) {
 
 TEST_F(UdpLinuxTest, OversizedDatagramIsReportedAsZeroLength) {
   with_loopback([&] {
-    auto a = std::move(factory_->open(BindOptions{.ipv6 = false}).value);
-    auto b = std::move(factory_->open(BindOptions{.ipv6 = false}).value);
+    auto a = std::move(factory_->open(BindOptions{.ipv6 = false}).value());
+    auto b = std::move(factory_->open(BindOptions{.ipv6 = false}).value());
     std::vector<std::uint8_t> big(3000, 1), small(10, 2);
     std::array<OutDatagram, 2> out{OutDatagram{big, {{ip("127.0.0.1"), b->port()}, {}, 0}},
                                    OutDatagram{small, {{ip("127.0.0.1"), b->port()}, {}, 0}}};
@@ -184,24 +184,24 @@ TEST_F(UdpLinuxTest, ReuseportGroupIsExclusiveAgainstOthers) {
   with_loopback([&] {
     auto first = factory_->open(BindOptions{.reuse_port = true, .exclusive = true});
     ASSERT_TRUE(first.ok()) << first.message();
-    const std::uint16_t port = first.value->port();
+    const std::uint16_t port = (*first)->port();
     auto member = factory_->open(BindOptions{.port = port, .reuse_port = true, .exclusive = false});
     ASSERT_TRUE(member.ok()) << member.message();
-    EXPECT_EQ(member.value->port(), port);
+    EXPECT_EQ((*member)->port(), port);
     // A second daemon (exclusive probe) and a plain socket are both refused.
-    EXPECT_EQ(factory_->open(BindOptions{.port = port, .reuse_port = true}).error, EADDRINUSE);
-    EXPECT_EQ(factory_->open(BindOptions{.port = port}).error, EADDRINUSE);
+    EXPECT_EQ(factory_->open(BindOptions{.port = port, .reuse_port = true}).code(), EADDRINUSE);
+    EXPECT_EQ(factory_->open(BindOptions{.port = port}).code(), EADDRINUSE);
   });
 }
 
 TEST_F(UdpLinuxTest, FailedRebindLeavesOldBindWorking) {
   with_loopback([&] {
-    auto old_bind = std::move(factory_->open(BindOptions{}).value);
-    auto blocker = std::move(factory_->open(BindOptions{}).value);
+    auto old_bind = std::move(factory_->open(BindOptions{}).value());
+    auto blocker = std::move(factory_->open(BindOptions{}).value());
     // The port change is refused...
     auto r = factory_->open(BindOptions{.port = blocker->port(), .reuse_port = true});
-    EXPECT_EQ(r.error, EADDRINUSE);
-    EXPECT_FALSE(r.value);
+    EXPECT_EQ(r.code(), EADDRINUSE);
+    EXPECT_FALSE(r.ok());
     // ...and the old sockets still work.
     std::vector<std::uint8_t> msg{1, 2};
     std::array<OutDatagram, 1> out{OutDatagram{msg, {{ip("::1"), old_bind->port()}, {}, 0}}};
@@ -218,20 +218,20 @@ TEST_F(UdpLinuxTest, FwmarkNeedsPrivilegeAndIsApplied) {
     // GRO off: poll_fd() is then the socket itself, which the check below reads.
     auto b = factory_->open(BindOptions{.fwmark = 51820, .gro = false});
     ASSERT_TRUE(b.ok()) << b.message();
-    EXPECT_EQ(b.value->fwmark(), 51820u);
+    EXPECT_EQ((*b)->fwmark(), 51820u);
     auto mark_of = [&](std::size_t sock) {
       int mark = -1;
       socklen_t len = sizeof(mark);
-      ::getsockopt(b.value->poll_fd(sock), SOL_SOCKET, SO_MARK, &mark, &len);
+      ::getsockopt((*b)->poll_fd(sock), SOL_SOCKET, SO_MARK, &mark, &len);
       return mark;
     };
     EXPECT_EQ(mark_of(0), 51820);
     EXPECT_EQ(mark_of(1), 51820);
-    EXPECT_TRUE(b.value->set_fwmark(7).ok());
-    EXPECT_EQ(b.value->fwmark(), 7u);
+    EXPECT_TRUE((*b)->set_fwmark(7).ok());
+    EXPECT_EQ((*b)->fwmark(), 7u);
     EXPECT_EQ(mark_of(0), 7);
     EXPECT_EQ(mark_of(1), 7);
-    EXPECT_TRUE(b.value->set_fwmark(0).ok());
+    EXPECT_TRUE((*b)->set_fwmark(0).ok());
   });
 }
 

@@ -118,7 +118,7 @@ class UdpOffloadTest : public ::testing::Test {
     o.ipv6 = false;
     auto b = factory_->open(o);
     EXPECT_TRUE(b.ok()) << b.message();
-    return std::move(b.value);
+    return std::move(*b);
   }
   std::unique_ptr<BindFactory> factory_ = make_system_bind_factory();
 };

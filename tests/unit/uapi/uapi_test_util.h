@@ -185,8 +185,9 @@ class Client {
  public:
   explicit Client(const std::string& path) {
     auto r = platform::connect_unix(path);
-    connect_error_ = r.error;
-    conn_ = std::move(r.value);
+    connect_error_ = r.code();
+    if (r.ok())
+      conn_ = std::move(*r);
   }
   bool connected() const { return connect_error_ == 0; }
   int connect_error() const { return connect_error_; }
@@ -205,10 +206,10 @@ class Client {
       }
       char chunk[65536];
       auto r = conn_.read(chunk, timeout);
-      if (!r.ok() || r.value == 0) {
+      if (!r.ok() || *r == 0) {
         return std::nullopt;
       }
-      buffer_.append(chunk, r.value);
+      buffer_.append(chunk, *r);
     }
   }
 
@@ -225,9 +226,9 @@ class Client {
     char chunk[256];
     auto r = conn_.read(chunk, timeout);
     if (!r.ok()) {
-      return r.error == ECONNRESET;
+      return r.code() == ECONNRESET;
     }
-    return r.value == 0 && buffer_.empty();
+    return *r == 0 && buffer_.empty();
   }
 
   void close() { conn_.close(); }
