@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/encoding.h"
+#include "crypto/blake2s.h"
 #include "crypto/random.h"
 
 namespace warren::control {
@@ -203,18 +204,25 @@ std::string enroll_request_to_json(const EnrollRequest& r) {
   j["secret"] = to_base64url(r.secret.span());
   j["name"] = r.name;
   j["public_key"] = r.public_key.to_base64();
+  j["proof"] = to_base64(r.proof.span());
   return j.dump();
 }
 
 Result<EnrollRequest> parse_enroll_request(std::string_view text) {
-  auto fail = [](std::string m) -> Result<EnrollRequest> { return Error(EINVAL, std::move(m)); };
+  auto fail = [](std::string m, int code = EINVAL) -> Result<EnrollRequest> {
+    return Error(code, std::move(m));
+  };
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return fail("the request is not a JSON object");
   try {
     auto v = field(j, "version", json::value_t::number_unsigned).get<std::uint64_t>();
     if (v != static_cast<std::uint64_t>(kProtocolVersion))
-      return fail("unsupported protocol version " + std::to_string(v));
+      return fail("the client speaks enrollment protocol version " + std::to_string(v) +
+                      ", this server version " + std::to_string(kProtocolVersion) +
+                      " (which proves possession of the client's key); upgrade warren on the "
+                      "client",
+                  EPROTONOSUPPORT);
     if (field(j, "type", json::value_t::string).get<std::string>() != "enroll")
       return fail("unknown request type");
     EnrollRequest r;
@@ -234,10 +242,94 @@ Result<EnrollRequest> parse_enroll_request(std::string_view text) {
     if (!key || key->is_zero())
       return fail("field \"public_key\" is not a WireGuard public key (base64)");
     r.public_key = *key;
+    auto proof = j.find("proof");
+    if (proof == j.end() || !proof->is_string())
+      return fail("the request carries no proof of possession of the client's key", EACCES);
+    std::array<std::uint8_t, 32> p{};
+    if (!from_base64(proof->get<std::string>(), p))
+      return fail("field \"proof\" is not 32 bytes of base64", EACCES);
+    r.proof = EnrollProof(std::span<const std::uint8_t, 32>(p));
     return r;
   } catch (const ControlError& e) {
     return fail(e.what());
   }
+}
+
+std::string_view request_error_code(const Error& e) {
+  if (e.code == EPROTONOSUPPORT)
+    return "unsupported_version";
+  if (e.code == EACCES)
+    return "proof_invalid";
+  return "invalid_request";
+}
+
+// ---- proof of possession ---------------------------------------------------------------------
+
+namespace {
+
+/// BLAKE2s-256 keyed with dh over the proof's message (enroll.h).
+EnrollProof proof_from_dh(const crypto::SharedSecret& dh, const ExporterValue& channel,
+                          const crypto::PublicKey& client_key, std::string_view invite_id) {
+  std::vector<std::uint8_t> msg;
+  msg.reserve(kProofContext.size() + channel.size() + client_key.bytes.size() + invite_id.size());
+  msg.insert(msg.end(), kProofContext.begin(), kProofContext.end());
+  msg.insert(msg.end(), channel.data(), channel.data() + channel.size());
+  msg.insert(msg.end(), client_key.bytes.begin(), client_key.bytes.end());
+  msg.insert(msg.end(), invite_id.begin(), invite_id.end());
+  EnrollProof out;
+  crypto::blake2s_keyed(dh.span(), msg, out.span());
+  secure_zero(msg.data(), msg.size());  // holds the exporter value
+  return out;
+}
+
+}  // namespace
+
+Result<EnrollProof> make_enroll_proof(const crypto::PrivateKey& client_private,
+                                      const crypto::PublicKey& challenge_key,
+                                      const ExporterValue& channel, std::string_view invite_id) {
+  crypto::SharedSecret dh;
+  if (!crypto::x25519(client_private, challenge_key, dh))
+    return Error(EINVAL, "the server's challenge key is invalid (a low-order point)");
+  return proof_from_dh(dh, channel, crypto::derive_public_key(client_private), invite_id);
+}
+
+bool verify_enroll_proof(const crypto::PrivateKey& challenge_private,
+                         const ExporterValue& channel, const EnrollRequest& request) {
+  crypto::SharedSecret dh;
+  if (!crypto::x25519(challenge_private, request.public_key, dh))
+    return false;  // a low-order public key: nobody holds its private key
+  const EnrollProof expected = proof_from_dh(dh, channel, request.public_key, request.invite_id);
+  return constant_time_equal(expected.span(), request.proof.span());
+}
+
+std::string enroll_hello_to_json(const crypto::PublicKey& challenge_key) {
+  json j;
+  j["version"] = kProtocolVersion;
+  j["type"] = "hello";
+  j["challenge_key"] = challenge_key.to_base64();
+  return j.dump();
+}
+
+Result<crypto::PublicKey> parse_enroll_hello(std::string_view text) {
+  auto fail = [](std::string m) -> Result<crypto::PublicKey> { return Error(EPROTO, std::move(m)); };
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return fail("the server's hello is not a JSON object");
+  auto v = j.find("version");
+  if (v == j.end() || !v->is_number_unsigned() ||
+      v->get<std::uint64_t>() != static_cast<std::uint64_t>(kProtocolVersion))
+    return fail("the server speaks another enrollment protocol version (expected " +
+                std::to_string(kProtocolVersion) + "; upgrade warren on the older side)");
+  auto t = j.find("type");
+  if (t == j.end() || !t->is_string() || t->get<std::string>() != "hello")
+    return fail("the server's first message is not a hello");
+  auto k = j.find("challenge_key");
+  std::optional<crypto::PublicKey> key;
+  if (k != j.end() && k->is_string())
+    key = crypto::PublicKey::from_base64(k->get<std::string>());
+  if (!key || key->is_zero())
+    return fail("the server's hello has no valid \"challenge_key\"");
+  return *key;
 }
 
 std::string enroll_reply_to_json(const EnrollReply& r) {
@@ -256,7 +348,7 @@ std::string enroll_reply_to_json(const EnrollReply& r) {
 // ---- client --------------------------------------------------------------------------------
 
 Enrollment enroll(const Invite& invite, std::string_view client_name,
-                  const crypto::PublicKey& client_key, std::chrono::milliseconds timeout) {
+                  const crypto::PrivateKey& client_private, std::chrono::milliseconds timeout) {
   const Deadline deadline = SteadyClock::now() + timeout;
   auto hp = split_host_port(invite.control_endpoint);
   if (!hp)
@@ -264,11 +356,19 @@ Enrollment enroll(const Invite& invite, std::string_view client_name,
   std::string reply_text;
   try {
     auto stream = TlsStream::connect(hp->host, hp->port, invite.fingerprint, deadline);
+    auto challenge = parse_enroll_hello(stream->read_frame(kMaxMessageBytes, deadline));
+    if (!challenge.ok())
+      throw ControlError(challenge.message());
+    auto proof = make_enroll_proof(client_private, *challenge,
+                                   stream->export_keying_material(kExporterLabel), invite.id);
+    if (!proof.ok())
+      throw ControlError(proof.message());
     EnrollRequest req;
     req.invite_id = invite.id;
     req.secret = invite.secret;
     req.name = std::string(client_name);
-    req.public_key = client_key;
+    req.public_key = crypto::derive_public_key(client_private);
+    req.proof = *proof;
     std::string body = enroll_request_to_json(req);
     stream->write_frame(body, deadline);
     secure_zero(body.data(), body.size());
@@ -401,6 +501,10 @@ void EnrollServer::serve(Conn& c) {
         c.stream->shutdown();
     }
     TlsStream& s = *c.stream;
+    // A fresh challenge key for this connection only; its private half dies with this scope.
+    const crypto::PrivateKey challenge =
+        crypto::generate_private_key(crypto::SystemRandom::instance());
+    s.write_frame(enroll_hello_to_json(crypto::derive_public_key(challenge)), deadline);
     EnrollReply reply;
     std::string body;
     try {
@@ -414,7 +518,11 @@ void EnrollServer::serve(Conn& c) {
       auto req = parse_enroll_request(body);
       secure_zero(body.data(), body.size());
       if (!req.ok()) {
-        reply = EnrollReply::failure("invalid_request", req.message());
+        reply = EnrollReply::failure(std::string(request_error_code(req.error())), req.message());
+      } else if (!verify_enroll_proof(challenge, s.export_keying_material(kExporterLabel), *req)) {
+        reply = EnrollReply::failure(
+            "proof_invalid",
+            "the request does not prove possession of the private key of its public key");
       } else {
         try {
           reply = handler_(*req);

@@ -99,6 +99,15 @@ std::string bio_string(BIO* bio) {
   return std::string(p, static_cast<std::size_t>(n));
 }
 
+ExporterValue export_from(SSL* ssl, std::string_view label) {
+  ExporterValue out;
+  const std::string l(label);
+  if (SSL_export_keying_material(ssl, out.data(), out.size(), l.data(), l.size(), nullptr, 0,
+                                 /*use_context=*/0) != 1)
+    throw ControlError("cannot derive the TLS exporter value: " + ssl_error_text());
+  return out;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -383,6 +392,10 @@ std::string TlsStream::read_frame(std::size_t max_bytes, Deadline deadline) {
   std::string s(n, '\0');
   read_exact(std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(s.data()), n), deadline);
   return s;
+}
+
+ExporterValue TlsStream::export_keying_material(std::string_view label) const {
+  return export_from(impl_->ssl.get(), label);
 }
 
 // ---------------------------------------------------------------------------------------------

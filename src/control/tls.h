@@ -32,6 +32,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/secure.h"
 #include "net/host_port.h"
 #include "platform/tcp.h"
 
@@ -47,6 +48,8 @@ class ControlError : public std::runtime_error {
 };
 
 using Fingerprint = std::array<std::uint8_t, 32>;
+/// A TLS exporter value (secret to the two ends of one connection; wiped when it dies).
+using ExporterValue = Secret<32>;
 
 /// SHA-256 (OpenSSL EVP).
 Fingerprint sha256(std::span<const std::uint8_t> data);
@@ -103,6 +106,11 @@ class TlsStream {
   /// announced length exceeds `max_bytes` (before reading it).
   void write_frame(std::string_view payload, Deadline deadline);
   std::string read_frame(std::size_t max_bytes, Deadline deadline);
+
+  /// The TLS 1.3 exporter (RFC 8446 §7.5) for `label` without context: 32 bytes that both
+  /// ends of this connection, and nobody else, can compute. Binds an application-level proof
+  /// to this connection (a proof copied into another connection does not verify there).
+  ExporterValue export_keying_material(std::string_view label) const;
 
   struct Impl;
   explicit TlsStream(std::unique_ptr<Impl> impl);

@@ -9,7 +9,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "base/encoding.h"
 #include "crypto/random.h"
@@ -17,11 +20,28 @@
 namespace warren::control {
 namespace {
 
-crypto::PublicKey some_key(std::uint8_t seed) {
+crypto::PrivateKey some_private(std::uint8_t seed) {
   crypto::PrivateKey k;
   for (std::size_t i = 0; i < k.size(); ++i)
     k.data()[i] = static_cast<std::uint8_t>(seed + i);
-  return crypto::derive_public_key(k);
+  return k;
+}
+
+crypto::PublicKey some_key(std::uint8_t seed) {
+  return crypto::derive_public_key(some_private(seed));
+}
+
+/// `json` with `key` removed (a request as an older or a forging client would send it).
+std::string without(const std::string& json, const char* key) {
+  auto j = nlohmann::json::parse(json);
+  j.erase(key);
+  return j.dump();
+}
+
+std::string with_version(const std::string& json, int version) {
+  auto j = nlohmann::json::parse(json);
+  j["version"] = version;
+  return j.dump();
 }
 
 Invite make_invite(std::string endpoint, const Fingerprint& f) {
@@ -142,6 +162,87 @@ TEST(EnrollRequest, ParseRejectsMalformed) {
   }
 }
 
+TEST(EnrollRequest, VersionAndProofErrorsHaveTheirOwnCodes) {
+  EnrollRequest r;
+  r.invite_id = "0123456789abcdef";
+  r.secret = random_invite_secret();
+  r.public_key = some_key(1);
+  r.proof.data()[0] = 0x5a;
+  const std::string good = enroll_request_to_json(r);
+  auto back = parse_enroll_request(good);
+  ASSERT_TRUE(back.ok()) << back.message();
+  EXPECT_TRUE(constant_time_equal(back->proof.span(), r.proof.span()));
+
+  // A version-1 client (no proof): told to upgrade, not "invalid".
+  const std::string v1 = with_version(without(good, "proof"), 1);
+  auto old = parse_enroll_request(v1);
+  ASSERT_FALSE(old.ok());
+  EXPECT_EQ(request_error_code(old.error()), "unsupported_version");
+  EXPECT_NE(old.message().find("upgrade"), std::string::npos) << old.message();
+
+  const std::string no_proof = without(good, "proof");
+  ASSERT_EQ(no_proof.find("proof"), std::string::npos) << no_proof;
+  auto np = parse_enroll_request(no_proof);
+  ASSERT_FALSE(np.ok());
+  EXPECT_EQ(request_error_code(np.error()), "proof_invalid");
+  auto sj = nlohmann::json::parse(good);
+  sj["proof"] = "AAAA";
+  const std::string short_proof = sj.dump();
+  auto sp = parse_enroll_request(short_proof);
+  ASSERT_FALSE(sp.ok());
+  EXPECT_EQ(request_error_code(sp.error()), "proof_invalid");
+  auto bad = parse_enroll_request("{\"version\":2,\"type\":\"enroll\",\"invite_id\":\"xyz\"}");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(request_error_code(bad.error()), "invalid_request");
+}
+
+TEST(EnrollProof, OnlyTheKeyHolderOnThisChannelVerifies) {
+  const crypto::PrivateKey challenge = some_private(40);
+  const crypto::PublicKey challenge_pub = crypto::derive_public_key(challenge);
+  ExporterValue channel;
+  channel.data()[3] = 9;
+  EnrollRequest r;
+  r.invite_id = "0123456789abcdef";
+  r.public_key = some_key(1);
+  auto proof = make_enroll_proof(some_private(1), challenge_pub, channel, r.invite_id);
+  ASSERT_TRUE(proof.ok()) << proof.message();
+  r.proof = *proof;
+  EXPECT_TRUE(verify_enroll_proof(challenge, channel, r));
+
+  // Another key's holder claiming key 1.
+  EnrollRequest forged = r;
+  forged.proof = *make_enroll_proof(some_private(2), challenge_pub, channel, r.invite_id);
+  EXPECT_FALSE(verify_enroll_proof(challenge, channel, forged));
+  // The right proof on another connection (other exporter value, other challenge key).
+  ExporterValue other_channel;
+  other_channel.data()[3] = 10;
+  EXPECT_FALSE(verify_enroll_proof(challenge, other_channel, r));
+  EXPECT_FALSE(verify_enroll_proof(some_private(41), channel, r));
+  // Bound to the invite id too.
+  EnrollRequest other_invite = r;
+  other_invite.invite_id = "fedcba9876543210";
+  EXPECT_FALSE(verify_enroll_proof(challenge, channel, other_invite));
+
+  // A low-order point gives an all-zero X25519 result: refused on both sides.
+  crypto::PublicKey low_order{};  // the all-zero point
+  auto refused = make_enroll_proof(some_private(1), low_order, channel, r.invite_id);
+  EXPECT_FALSE(refused.ok());
+  EnrollRequest zero = r;
+  zero.public_key = low_order;
+  zero.proof = EnrollProof{};
+  EXPECT_FALSE(verify_enroll_proof(challenge, channel, zero));
+}
+
+TEST(EnrollHello, RoundTripAndErrors) {
+  auto k = parse_enroll_hello(enroll_hello_to_json(some_key(7)));
+  ASSERT_TRUE(k.ok()) << k.message();
+  EXPECT_EQ(*k, some_key(7));
+  for (const char* bad : {"", "{}", "{\"version\":1,\"type\":\"hello\",\"challenge_key\":\"x\"}",
+                          "{\"version\":2,\"ok\":false}",
+                          "{\"version\":2,\"type\":\"hello\",\"challenge_key\":\"AAAA\"}"})
+    EXPECT_FALSE(parse_enroll_hello(bad).ok()) << bad;
+}
+
 TEST(Enrollment, JsonRoundTrip) {
   Enrollment e;
   e.name = "alice";
@@ -205,6 +306,27 @@ class LoopbackEnroll : public ::testing::Test {
     return fd;
   }
 
+  /// One exchange spoken by hand: reads the hello, sends make_request(challenge key, exporter
+  /// value) and returns the reply.
+  std::string raw_exchange(
+      const std::function<std::string(const crypto::PublicKey&, const ExporterValue&)>&
+          make_request) {
+    auto deadline = SteadyClock::now() + std::chrono::seconds(5);
+    auto s = TlsStream::connect("127.0.0.1", server_->port(), identity_.fingerprint(), deadline);
+    auto challenge = parse_enroll_hello(s->read_frame(kMaxMessageBytes, deadline));
+    EXPECT_TRUE(challenge.ok()) << challenge.message();
+    s->write_frame(make_request(*challenge, s->export_keying_material(kExporterLabel)), deadline);
+    return s->read_frame(kMaxMessageBytes, deadline);
+  }
+  EnrollRequest request_for(const crypto::PublicKey& key) {
+    EnrollRequest r;
+    r.invite_id = invite_.id;
+    r.secret = invite_.secret;
+    r.name = "mallory";
+    r.public_key = key;
+    return r;
+  }
+
   TlsIdentity identity_;
   std::unique_ptr<EnrollServer> server_;
   Invite invite_;
@@ -212,7 +334,7 @@ class LoopbackEnroll : public ::testing::Test {
 };
 
 TEST_F(LoopbackEnroll, Good) {
-  Enrollment e = enroll(invite_, "alice", some_key(1));
+  Enrollment e = enroll(invite_, "alice", some_private(1));
   EXPECT_EQ(e.name, "alice");
   ASSERT_EQ(e.addresses.size(), 1u);
   EXPECT_EQ(e.addresses[0].to_string(), "10.8.0.2/32");
@@ -221,11 +343,55 @@ TEST_F(LoopbackEnroll, Good) {
   EXPECT_EQ(calls_.load(), 1);
 }
 
+// Issue 12 (2): whoever knows only a client's public key (e.g. from `wg show`) and holds an
+// invite cannot enroll as that client: no proof, a proof made with another key, and a proof
+// copied from another connection are all refused before the handler runs.
+TEST_F(LoopbackEnroll, RequestsWithoutProofOfPossessionNeverReachTheHandler) {
+  const crypto::PublicKey victim = some_key(1);
+  // No proof at all (what a version-2 request built from the public key alone would be).
+  std::string reply = raw_exchange([&](const crypto::PublicKey&, const ExporterValue&) {
+    return without(enroll_request_to_json(request_for(victim)), "proof");
+  });
+  EXPECT_NE(reply.find("\"proof_invalid\""), std::string::npos) << reply;
+  // A proof made with the attacker's own private key.
+  reply = raw_exchange([&](const crypto::PublicKey& challenge, const ExporterValue& channel) {
+    EnrollRequest r = request_for(victim);
+    r.proof = *make_enroll_proof(some_private(66), challenge, channel, r.invite_id);
+    return enroll_request_to_json(r);
+  });
+  EXPECT_NE(reply.find("\"proof_invalid\""), std::string::npos) << reply;
+  // A genuine proof by the victim, recorded on one connection and replayed on another.
+  std::string recorded;
+  reply = raw_exchange([&](const crypto::PublicKey& challenge, const ExporterValue& channel) {
+    EnrollRequest r = request_for(victim);
+    r.proof = *make_enroll_proof(some_private(1), challenge, channel, r.invite_id);
+    recorded = enroll_request_to_json(r);
+    return std::string("{}");  // the victim's connection itself is spent on something else
+  });
+  EXPECT_NE(reply.find("\"invalid_request\""), std::string::npos) << reply;
+  reply = raw_exchange([&](const crypto::PublicKey&, const ExporterValue&) { return recorded; });
+  EXPECT_NE(reply.find("\"proof_invalid\""), std::string::npos) << reply;
+  EXPECT_EQ(reply.find("enrollment"), std::string::npos) << reply;
+  EXPECT_EQ(calls_.load(), 0);
+  // The key's holder enrolls fine.
+  EXPECT_EQ(enroll(invite_, "alice", some_private(1)).name, "alice");
+  EXPECT_EQ(calls_.load(), 1);
+}
+
+TEST_F(LoopbackEnroll, VersionOneRequestIsToldToUpgrade) {
+  std::string reply = raw_exchange([&](const crypto::PublicKey&, const ExporterValue&) {
+    return with_version(without(enroll_request_to_json(request_for(some_key(1))), "proof"), 1);
+  });
+  EXPECT_NE(reply.find("\"unsupported_version\""), std::string::npos) << reply;
+  EXPECT_NE(reply.find("upgrade warren"), std::string::npos) << reply;
+  EXPECT_EQ(calls_.load(), 0);
+}
+
 TEST_F(LoopbackEnroll, WrongFingerprintRejectedBeforeSending) {
   Invite bad = invite_;
   bad.fingerprint[5] ^= 1;
   try {
-    (void)enroll(bad, "alice", some_key(1));
+    (void)enroll(bad, "alice", some_private(1));
     FAIL() << "enrolled despite a wrong fingerprint";
   } catch (const EnrollError& e) {
     EXPECT_EQ(e.code(), "transport");
@@ -238,7 +404,7 @@ TEST_F(LoopbackEnroll, BadSecretRefusedWithCode) {
   Invite bad = invite_;
   bad.secret.data()[0] ^= 1;
   try {
-    (void)enroll(bad, "alice", some_key(1));
+    (void)enroll(bad, "alice", some_private(1));
     FAIL();
   } catch (const EnrollError& e) {
     EXPECT_EQ(e.code(), "invite_invalid");
@@ -249,7 +415,7 @@ TEST_F(LoopbackEnroll, BadSecretRefusedWithCode) {
 TEST_F(LoopbackEnroll, NothingListening) {
   Invite inv = invite_;
   server_->stop();
-  EXPECT_THROW((void)enroll(inv, "a", some_key(1), std::chrono::milliseconds(1000)), EnrollError);
+  EXPECT_THROW((void)enroll(inv, "a", some_private(1), std::chrono::milliseconds(1000)), EnrollError);
 }
 
 // A client speaking raw TLS: malformed and oversized requests get an error reply.
@@ -257,12 +423,14 @@ TEST_F(LoopbackEnroll, MalformedAndOversizedGetErrors) {
   auto deadline = SteadyClock::now() + std::chrono::seconds(5);
   {
     auto s = TlsStream::connect("127.0.0.1", server_->port(), identity_.fingerprint(), deadline);
+    (void)s->read_frame(kMaxMessageBytes, deadline);  // the hello
     s->write_frame("{not json", deadline);
     std::string reply = s->read_frame(kMaxMessageBytes, deadline);
     EXPECT_NE(reply.find("\"invalid_request\""), std::string::npos) << reply;
   }
   {
     auto s = TlsStream::connect("127.0.0.1", server_->port(), identity_.fingerprint(), deadline);
+    (void)s->read_frame(kMaxMessageBytes, deadline);  // the hello
     std::array<std::uint8_t, 4> huge{0x7f, 0xff, 0xff, 0xff};
     s->write_all(huge, deadline);
     std::string reply = s->read_frame(kMaxMessageBytes, deadline);
@@ -270,7 +438,7 @@ TEST_F(LoopbackEnroll, MalformedAndOversizedGetErrors) {
   }
   EXPECT_EQ(calls_.load(), 0);
   // Still serving.
-  EXPECT_EQ(enroll(invite_, "bob", some_key(2)).name, "bob");
+  EXPECT_EQ(enroll(invite_, "bob", some_private(2)).name, "bob");
 }
 
 // Slow clients (a TCP connection that never speaks TLS, and a TLS client trickling its
@@ -280,10 +448,11 @@ TEST_F(LoopbackEnroll, SlowlorisDoesNotBlockOthers) {
   auto deadline = SteadyClock::now() + std::chrono::seconds(5);
   auto trickle =
       TlsStream::connect("127.0.0.1", server_->port(), identity_.fingerprint(), deadline);
+  (void)trickle->read_frame(kMaxMessageBytes, deadline);  // the hello
   std::array<std::uint8_t, 1> one{0};
   trickle->write_all(one, deadline);
   for (int i = 0; i < 3; ++i)
-    EXPECT_EQ(enroll(invite_, "c" + std::to_string(i), some_key(4)).name, "c" + std::to_string(i));
+    EXPECT_EQ(enroll(invite_, "c" + std::to_string(i), some_private(4)).name, "c" + std::to_string(i));
   // The silent one is disconnected by the server after its timeout (read returns 0).
   char buf[16];
   timeval tv{5, 0};
@@ -303,13 +472,13 @@ TEST_F(LoopbackEnroll, ConcurrencyCapClosesExtraConnections) {
   for (int i = 0; i < 100 && server_->active_connections() < 8; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(server_->active_connections(), 8u);
-  EXPECT_THROW((void)enroll(invite_, "x", some_key(5), std::chrono::milliseconds(1000)),
+  EXPECT_THROW((void)enroll(invite_, "x", some_private(5), std::chrono::milliseconds(1000)),
                EnrollError);
   for (int fd : fds)
     ::close(fd);
   for (int i = 0; i < 200 && server_->active_connections() > 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  EXPECT_EQ(enroll(invite_, "y", some_key(5)).name, "y");
+  EXPECT_EQ(enroll(invite_, "y", some_private(5)).name, "y");
 }
 
 TEST_F(LoopbackEnroll, ManyConcurrentClients) {
@@ -318,7 +487,7 @@ TEST_F(LoopbackEnroll, ManyConcurrentClients) {
   for (int i = 0; i < 6; ++i)
     t.emplace_back([&, i] {
       try {
-        if (enroll(invite_, "n" + std::to_string(i), some_key(static_cast<std::uint8_t>(i))).name ==
+        if (enroll(invite_, "n" + std::to_string(i), some_private(static_cast<std::uint8_t>(i))).name ==
             "n" + std::to_string(i))
           ++ok;
       } catch (...) {
