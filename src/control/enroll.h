@@ -3,8 +3,8 @@
 ///
 ///   operator: `warren server invite` ──► invite line "warren1:<base64url>" (out of band)
 ///   client:   parse_invite ──► enroll() ──TLS 1.3, server cert pinned by the invite──► server
-///   server:   EnrollServer ──EnrollRequest──► EnrollHandler (checks, allocates, stores, adds
-///             the peer) ──EnrollReply──► client
+///   server:   EnrollServer (event loop) ──EnrollRequest──► EnrollHandler on a worker (checks,
+///             allocates, stores, adds the peer) ──EnrollReply──► client
 ///
 /// Invite (one line, no spaces): "warren1:" + base64url (unpadded) of
 ///   byte 0      format version (1)
@@ -49,11 +49,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "base/result.h"
@@ -82,7 +80,6 @@ struct Invite {
   std::string id;                ///< 16 lowercase hex digits
   InviteSecret secret;
 };
-
 
 /// Parses an invite line (surrounding whitespace is ignored). Errors name the problem: missing
 /// "warren1:" prefix, bad base64url, wrong length, unknown version, bad endpoint.
@@ -168,8 +165,8 @@ struct EnrollReply {
   }
 };
 
-/// Decides one request whose proof of possession has been verified. Called on a connection
-/// thread, possibly concurrently with others.
+/// Decides one request whose proof of possession has been verified. Called on one of the
+/// server's worker threads, possibly concurrently with others (EnrollServerOptions::workers).
 using EnrollHandler = std::function<EnrollReply(const EnrollRequest&)>;
 
 /// Parses and validates a request body (exposed for tests and the fuzzer). Failures: the
@@ -181,15 +178,35 @@ std::string_view request_error_code(const Error& parse_error);
 std::string enroll_request_to_json(const EnrollRequest& r);
 std::string enroll_reply_to_json(const EnrollReply& r);
 
+/// Limits of the enrollment server. One host must not be able to stop enrollment for others
+/// (issue 12): it gets at most `max_connections_per_source` connections at once, each must
+/// deliver its TLS ClientHello within `client_hello_timeout` and finish within
+/// `request_timeout`, and nothing it does blocks the loop that serves everyone else.
 struct EnrollServerOptions {
-  /// Whole exchange (TLS handshake, request, reply) must finish within this.
+  /// Whole exchange (TLS handshake, hello, request, answer) must finish within this.
   std::chrono::milliseconds request_timeout{10'000};
-  /// Connections served at once; more are closed at once.
-  std::size_t max_connections = 32;
+  /// The client's TLS ClientHello must have arrived within this after the TCP accept.
+  std::chrono::milliseconds client_hello_timeout{2'000};
+  /// Connections open at once, all sources together; more are closed at once.
+  std::size_t max_connections = 256;
+  /// Connections open at once from one IPv4 address or one IPv6 /64; more are closed at once.
+  std::size_t max_connections_per_source = 4;
+  /// Threads that run the EnrollHandler (SQLite and fsync; the loop never waits for them).
+  std::size_t workers = 2;
+  /// Verified requests waiting for a worker; when full, the answer is `busy`.
+  std::size_t max_queued_requests = 16;
   std::size_t max_request_bytes = kMaxMessageBytes;
 };
 
-/// Serves enrollments on a TCP port, one thread per connection (bounded).
+/// Serves enrollments on a TCP port from one event-loop thread (non-blocking sockets and
+/// non-blocking TLS), with a small worker pool for the handler:
+///
+///   accept ─► caps (global, per source) ─► TLS handshake ─► hello ─► request ─► verify proof
+///     (loop thread: epoll, no call waits)                                          │
+///   reply ◄── loop thread ◄── completion + wake ◄── worker: EnrollHandler ◄── bounded queue
+///
+/// A connection is closed at once when over a cap, when its ClientHello is late, when its
+/// whole exchange is late, or on any TLS failure (garbage bytes fail the handshake).
 class EnrollServer {
  public:
   /// Binds `listen` ("0.0.0.0:7443"); throws ControlError. Serving starts with start().
@@ -199,28 +216,21 @@ class EnrollServer {
   EnrollServer(const EnrollServer&) = delete;
   EnrollServer& operator=(const EnrollServer&) = delete;
 
+  /// Starts the loop thread and the workers; throws ControlError if the loop cannot be made.
   void start();
-  /// Stops accepting, wakes and joins every connection thread. Idempotent.
+  /// Stops accepting, closes every connection, joins the loop and the workers (a handler call
+  /// in progress finishes first; queued requests are dropped unanswered). Idempotent.
   void stop();
-  std::uint16_t port() const { return acceptor_.port(); }
+  std::uint16_t port() const;
+  /// Connections open now (any state). Thread-safe.
   std::size_t active_connections() const;
   /// Requests answered (success or refusal) since start; for tests and metrics.
   std::uint64_t requests_served() const;
 
- private:
-  struct Conn;
-  void accept_loop();
-  void serve(Conn& c);
-  void reap();
+  struct Impl;
 
-  TlsAcceptor acceptor_;
-  EnrollHandler handler_;
-  EnrollServerOptions options_;
-  std::thread accept_thread_;
-  mutable std::mutex mutex_;
-  std::vector<std::unique_ptr<Conn>> conns_;  // guarded by mutex_
-  std::uint64_t served_ = 0;                  // guarded by mutex_
-  bool stopping_ = false;                     // guarded by mutex_
+ private:
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace warren::control

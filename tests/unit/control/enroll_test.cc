@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <functional>
 #include <thread>
 
@@ -274,6 +276,14 @@ class LoopbackEnroll : public ::testing::Test {
     EnrollServerOptions opt;
     opt.request_timeout = std::chrono::milliseconds(1500);
     opt.max_connections = 8;
+    opt.max_connections_per_source = 64;  // every test client comes from 127.0.0.1
+    restart(opt);
+  }
+
+  /// (Re)starts the server with `opt`; the handler enrolls invite_'s holders.
+  void restart(const EnrollServerOptions& opt) {
+    if (server_)
+      server_->stop();
     server_ = std::make_unique<EnrollServer>(
         identity_, "127.0.0.1:0",
         [this](const EnrollRequest& r) {
@@ -296,8 +306,15 @@ class LoopbackEnroll : public ::testing::Test {
   }
   void TearDown() override { server_->stop(); }
 
-  int raw_connect() {
+  /// A plain TCP connection to the server from `source` (any 127/8 address is loopback).
+  int raw_connect(const char* source = nullptr) {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (source) {
+      sockaddr_in b{};
+      b.sin_family = AF_INET;
+      ::inet_pton(AF_INET, source, &b.sin_addr);
+      EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&b), sizeof b), 0);
+    }
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(server_->port());
@@ -479,6 +496,170 @@ TEST_F(LoopbackEnroll, ConcurrencyCapClosesExtraConnections) {
   for (int i = 0; i < 200 && server_->active_connections() > 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(enroll(invite_, "y", some_private(5)).name, "y");
+}
+
+/// Milliseconds until the server closes `fd` (read returns 0 or an error), or -1 if it is still
+/// open after `limit`.
+long long ms_until_closed(int fd, std::chrono::milliseconds limit) {
+  const auto start = SteadyClock::now();
+  timeval tv{static_cast<time_t>(limit.count() / 1000),
+             static_cast<suseconds_t>(limit.count() % 1000 * 1000)};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char buf[256];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0)
+      continue;  // e.g. a TLS alert on the way out
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      return -1;
+    return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start)
+        .count();
+  }
+}
+
+// Issue 12 (3): one source address holds at most max_connections_per_source connections; the
+// next is closed at once, and other hosts are served meanwhile.
+TEST_F(LoopbackEnroll, PerSourceCapClosesExtraConnectionsAtOnce) {
+  EnrollServerOptions opt;
+  opt.max_connections_per_source = 4;
+  opt.client_hello_timeout = std::chrono::seconds(5);  // the cap, not a deadline, must act
+  opt.request_timeout = std::chrono::seconds(5);
+  restart(opt);
+  invite_.control_endpoint = "127.0.0.1:" + std::to_string(server_->port());
+  std::vector<int> held;
+  for (int i = 0; i < 4; ++i)
+    held.push_back(raw_connect("127.0.0.2"));
+  for (int i = 0; i < 200 && server_->active_connections() < 4; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(server_->active_connections(), 4u);
+  int extra = raw_connect("127.0.0.2");
+  const long long closed_after = ms_until_closed(extra, std::chrono::milliseconds(1000));
+  EXPECT_GE(closed_after, 0) << "the fifth connection from one address was kept open";
+  EXPECT_LT(closed_after, 500);
+  ::close(extra);
+  // Another address enrolls while the four are held.
+  const auto start = SteadyClock::now();
+  EXPECT_EQ(enroll(invite_, "honest", some_private(7)).name, "honest");
+  EXPECT_LT(SteadyClock::now() - start, std::chrono::seconds(1));
+  // The honest connection closes on the server a moment after the client has its answer;
+  // the four held ones stay: only the extra one was refused.
+  for (int i = 0; i < 200 && server_->active_connections() > 4; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(server_->active_connections(), 4u);
+  for (int fd : held)
+    ::close(fd);
+}
+
+// Issue 12 (3): a connection must deliver its TLS ClientHello within client_hello_timeout;
+// silence and trickling both end there, long before the request timeout. Garbage ends at once.
+TEST_F(LoopbackEnroll, ClientHelloDeadlineAndGarbage) {
+  EnrollServerOptions opt;
+  opt.client_hello_timeout = std::chrono::milliseconds(300);
+  opt.request_timeout = std::chrono::seconds(5);
+  restart(opt);
+  invite_.control_endpoint = "127.0.0.1:" + std::to_string(server_->port());
+
+  int silent = raw_connect();
+  long long t = ms_until_closed(silent, std::chrono::milliseconds(2000));
+  EXPECT_GE(t, 250);
+  EXPECT_LT(t, 1200) << "silent connection not closed at the ClientHello deadline";
+  ::close(silent);
+
+  // A TLS record header, then one byte of handshake every 100 ms: never a whole ClientHello.
+  int trickle = raw_connect();
+  const unsigned char header[] = {0x16, 0x03, 0x01, 0x01, 0x00};  // handshake, 256 bytes
+  ASSERT_EQ(::write(trickle, header, sizeof header), static_cast<ssize_t>(sizeof header));
+  const auto start = SteadyClock::now();
+  bool closed = false;
+  while (SteadyClock::now() - start < std::chrono::milliseconds(2000)) {
+    const unsigned char one = 0x01;
+    if (::send(trickle, &one, 1, MSG_NOSIGNAL) != 1) {
+      closed = true;
+      break;
+    }
+    if (ms_until_closed(trickle, std::chrono::milliseconds(100)) >= 0) {
+      closed = true;
+      break;
+    }
+  }
+  EXPECT_TRUE(closed) << "a trickled ClientHello kept the connection open";
+  EXPECT_LT(SteadyClock::now() - start, std::chrono::milliseconds(1200));
+  ::close(trickle);
+
+  int garbage = raw_connect();
+  std::string junk(1024, 'x');
+  ASSERT_EQ(::write(garbage, junk.data(), junk.size()), static_cast<ssize_t>(junk.size()));
+  t = ms_until_closed(garbage, std::chrono::milliseconds(2000));
+  EXPECT_GE(t, 0);
+  EXPECT_LT(t, 200) << "garbage did not fail the handshake at once";
+  ::close(garbage);
+
+  // A client that completes its handshake in time is not cut at the ClientHello deadline.
+  auto deadline = SteadyClock::now() + std::chrono::seconds(5);
+  auto s = TlsStream::connect("127.0.0.1", server_->port(), identity_.fingerprint(), deadline);
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  EXPECT_TRUE(parse_enroll_hello(s->read_frame(kMaxMessageBytes, deadline)).ok());
+  EXPECT_EQ(server_->active_connections(), 1u);
+}
+
+// The handler runs on a bounded pool: with one worker busy and the queue full, the next
+// proven request is answered `busy` at once instead of waiting.
+TEST_F(LoopbackEnroll, FullQueueAnswersBusy) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool release = false;
+  int entered = 0;
+  EnrollServerOptions opt;
+  opt.workers = 1;
+  opt.max_queued_requests = 1;
+  opt.max_connections_per_source = 64;
+  server_->stop();
+  server_ = std::make_unique<EnrollServer>(
+      identity_, "127.0.0.1:0",
+      [&](const EnrollRequest& r) {
+        std::unique_lock lock(m);
+        ++entered;
+        cv.notify_all();
+        cv.wait(lock, [&] { return release; });
+        Enrollment e;
+        e.name = r.name;
+        e.server_public_key = some_key(3);
+        e.server_endpoint = "127.0.0.1:51820";
+        return EnrollReply{e, {}, {}};
+      },
+      opt);
+  server_->start();
+  invite_.control_endpoint = "127.0.0.1:" + std::to_string(server_->port());
+  std::vector<std::thread> waiting;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 2; ++i) {
+    waiting.emplace_back([&, i] {
+      try {
+        if (enroll(invite_, "w" + std::to_string(i), some_private(static_cast<std::uint8_t>(20 + i))).name.size())
+          ++ok;
+      } catch (...) {
+      }
+    });
+    if (i == 0) {  // the first one occupies the worker before the second is queued
+      std::unique_lock lock(m);
+      ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(5), [&] { return entered == 1; }));
+    }
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the second one is queued
+  try {
+    (void)enroll(invite_, "third", some_private(30));
+    ADD_FAILURE() << "a third request was accepted while the worker and the queue were full";
+  } catch (const EnrollError& e) {
+    EXPECT_EQ(e.code(), "busy") << e.what();
+  }
+  {
+    std::lock_guard lock(m);
+    release = true;
+  }
+  cv.notify_all();
+  for (auto& t : waiting)
+    t.join();
+  EXPECT_EQ(ok.load(), 2);
 }
 
 TEST_F(LoopbackEnroll, ManyConcurrentClients) {
