@@ -91,7 +91,7 @@ ClientConfig join(const std::string& invite_text, const JoinOptions& o, RandomSo
   const std::string base = o.config_dir + "/" + o.interface;
   const crypto::PrivateKey key = load_or_create_key(base + ".key", rng, warning);
   control::Enrollment e =
-      control::enroll(*invite, o.client_name, crypto::derive_public_key(key), o.timeout);
+      control::enroll(*invite, o.client_name, key, o.timeout);
   ClientConfig c = config_from_enrollment(e, key, o.interface, invite->control_endpoint);
   const std::string path = base + ".conf";
   std::string text = "# written by `warren join` for " + e.name +

@@ -3,10 +3,19 @@
 #include "control/enroll.h"
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "base/encoding.h"
+#include "crypto/blake2s.h"
 #include "crypto/random.h"
+#include "platform/event_loop.h"
 
 namespace warren::control {
 
@@ -37,9 +46,7 @@ std::string hex(std::span<const std::uint8_t> b) {
 // ---- invites -------------------------------------------------------------------------------
 
 Result<Invite> parse_invite(std::string_view text) {
-  auto fail = [](std::string m) -> Result<Invite> {
-    return Error(EINVAL, "invalid invite: " + m);
-  };
+  auto fail = [](std::string m) -> Result<Invite> { return Error(EINVAL, "invalid invite: " + m); };
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
     text.remove_prefix(1);
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
@@ -203,18 +210,25 @@ std::string enroll_request_to_json(const EnrollRequest& r) {
   j["secret"] = to_base64url(r.secret.span());
   j["name"] = r.name;
   j["public_key"] = r.public_key.to_base64();
+  j["proof"] = to_base64(r.proof.span());
   return j.dump();
 }
 
 Result<EnrollRequest> parse_enroll_request(std::string_view text) {
-  auto fail = [](std::string m) -> Result<EnrollRequest> { return Error(EINVAL, std::move(m)); };
+  auto fail = [](std::string m, int code = EINVAL) -> Result<EnrollRequest> {
+    return Error(code, std::move(m));
+  };
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return fail("the request is not a JSON object");
   try {
     auto v = field(j, "version", json::value_t::number_unsigned).get<std::uint64_t>();
     if (v != static_cast<std::uint64_t>(kProtocolVersion))
-      return fail("unsupported protocol version " + std::to_string(v));
+      return fail("the client speaks enrollment protocol version " + std::to_string(v) +
+                      ", this server version " + std::to_string(kProtocolVersion) +
+                      " (which proves possession of the client's key); upgrade warren on the "
+                      "client",
+                  EPROTONOSUPPORT);
     if (field(j, "type", json::value_t::string).get<std::string>() != "enroll")
       return fail("unknown request type");
     EnrollRequest r;
@@ -234,10 +248,96 @@ Result<EnrollRequest> parse_enroll_request(std::string_view text) {
     if (!key || key->is_zero())
       return fail("field \"public_key\" is not a WireGuard public key (base64)");
     r.public_key = *key;
+    auto proof = j.find("proof");
+    if (proof == j.end() || !proof->is_string())
+      return fail("the request carries no proof of possession of the client's key", EACCES);
+    std::array<std::uint8_t, 32> p{};
+    if (!from_base64(proof->get<std::string>(), p))
+      return fail("field \"proof\" is not 32 bytes of base64", EACCES);
+    r.proof = EnrollProof(std::span<const std::uint8_t, 32>(p));
     return r;
   } catch (const ControlError& e) {
     return fail(e.what());
   }
+}
+
+std::string_view request_error_code(const Error& e) {
+  if (e.code == EPROTONOSUPPORT)
+    return "unsupported_version";
+  if (e.code == EACCES)
+    return "proof_invalid";
+  return "invalid_request";
+}
+
+// ---- proof of possession ---------------------------------------------------------------------
+
+namespace {
+
+/// BLAKE2s-256 keyed with dh over the proof's message (enroll.h).
+EnrollProof proof_from_dh(const crypto::SharedSecret& dh, const ExporterValue& channel,
+                          const crypto::PublicKey& client_key, std::string_view invite_id) {
+  std::vector<std::uint8_t> msg;
+  msg.reserve(kProofContext.size() + channel.size() + client_key.bytes.size() + invite_id.size());
+  msg.insert(msg.end(), kProofContext.begin(), kProofContext.end());
+  msg.insert(msg.end(), channel.data(), channel.data() + channel.size());
+  msg.insert(msg.end(), client_key.bytes.begin(), client_key.bytes.end());
+  msg.insert(msg.end(), invite_id.begin(), invite_id.end());
+  EnrollProof out;
+  crypto::blake2s_keyed(dh.span(), msg, out.span());
+  secure_zero(msg.data(), msg.size());  // holds the exporter value
+  return out;
+}
+
+}  // namespace
+
+Result<EnrollProof> make_enroll_proof(const crypto::PrivateKey& client_private,
+                                      const crypto::PublicKey& challenge_key,
+                                      const ExporterValue& channel, std::string_view invite_id) {
+  crypto::SharedSecret dh;
+  if (!crypto::x25519(client_private, challenge_key, dh))
+    return Error(EINVAL, "the server's challenge key is invalid (a low-order point)");
+  return proof_from_dh(dh, channel, crypto::derive_public_key(client_private), invite_id);
+}
+
+bool verify_enroll_proof(const crypto::PrivateKey& challenge_private, const ExporterValue& channel,
+                         const EnrollRequest& request) {
+  crypto::SharedSecret dh;
+  if (!crypto::x25519(challenge_private, request.public_key, dh))
+    return false;  // a low-order public key: nobody holds its private key
+  const EnrollProof expected = proof_from_dh(dh, channel, request.public_key, request.invite_id);
+  return constant_time_equal(expected.span(), request.proof.span());
+}
+
+std::string enroll_hello_to_json(const crypto::PublicKey& challenge_key) {
+  json j;
+  j["version"] = kProtocolVersion;
+  j["type"] = "hello";
+  j["challenge_key"] = challenge_key.to_base64();
+  return j.dump();
+}
+
+Result<crypto::PublicKey> parse_enroll_hello(std::string_view text) {
+  auto fail = [](std::string m) -> Result<crypto::PublicKey> {
+    return Error(EPROTO, std::move(m));
+  };
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return fail("the server's hello is not a JSON object");
+  auto v = j.find("version");
+  if (v == j.end() || !v->is_number_unsigned() ||
+      v->get<std::uint64_t>() != static_cast<std::uint64_t>(kProtocolVersion))
+    return fail("the server speaks another enrollment protocol version (expected " +
+                std::to_string(kProtocolVersion) + "; upgrade warren on the older side)");
+  auto t = j.find("type");
+  if (t == j.end() || !t->is_string() || t->get<std::string>() != "hello")
+    return fail("the server's first message is not a hello");
+  auto k = j.find("challenge_key");
+  std::optional<crypto::PublicKey> key;
+  if (k != j.end() && k->is_string())
+    key = crypto::PublicKey::from_base64(k->get<std::string>());
+  if (!key || key->is_zero())
+    return fail("the server's hello has no valid \"challenge_key\"");
+  return *key;
 }
 
 std::string enroll_reply_to_json(const EnrollReply& r) {
@@ -256,7 +356,7 @@ std::string enroll_reply_to_json(const EnrollReply& r) {
 // ---- client --------------------------------------------------------------------------------
 
 Enrollment enroll(const Invite& invite, std::string_view client_name,
-                  const crypto::PublicKey& client_key, std::chrono::milliseconds timeout) {
+                  const crypto::PrivateKey& client_private, std::chrono::milliseconds timeout) {
   const Deadline deadline = SteadyClock::now() + timeout;
   auto hp = split_host_port(invite.control_endpoint);
   if (!hp)
@@ -264,11 +364,19 @@ Enrollment enroll(const Invite& invite, std::string_view client_name,
   std::string reply_text;
   try {
     auto stream = TlsStream::connect(hp->host, hp->port, invite.fingerprint, deadline);
+    auto challenge = parse_enroll_hello(stream->read_frame(kMaxMessageBytes, deadline));
+    if (!challenge.ok())
+      throw ControlError(challenge.message());
+    auto proof = make_enroll_proof(client_private, *challenge,
+                                   stream->export_keying_material(kExporterLabel), invite.id);
+    if (!proof.ok())
+      throw ControlError(proof.message());
     EnrollRequest req;
     req.invite_id = invite.id;
     req.secret = invite.secret;
     req.name = std::string(client_name);
-    req.public_key = client_key;
+    req.public_key = crypto::derive_public_key(client_private);
+    req.proof = *proof;
     std::string body = enroll_request_to_json(req);
     stream->write_frame(body, deadline);
     secure_zero(body.data(), body.size());
@@ -302,139 +410,456 @@ Enrollment enroll(const Invite& invite, std::string_view client_name,
 }
 
 // ---- server --------------------------------------------------------------------------------
+//
+// One loop thread owns every connection; workers only run the handler. A connection's life:
+//
+//   accept ─► kHandshake ─► kSendHello ─► kReadRequest ─► (parse, verify proof)
+//                                                          ├─► kHandling (queued for a worker)
+//                                                          │      └─► completion ─┐
+//                                                          └─► (refusal) ─────────┴─► kSendReply
+//                                                                                   ─► kClosing
+// Every state may end in a close: TLS failure, end of stream, a late ClientHello, the total
+// deadline, or stop().
 
-struct EnrollServer::Conn {
-  // The TCP connection, shared with the TLS stream once the handshake is done; stop() shuts
-  // it down from another thread (TcpConnection orders that against close()).
-  std::shared_ptr<platform::TcpConnection> tcp;
-  std::unique_ptr<TlsStream> stream;  // set once the handshake is done (guarded by mutex_)
-  std::thread thread;
-  bool done = false;  // guarded by mutex_
+namespace {
+
+/// Connections are counted per IPv4 address and per IPv6 /64 (one host usually holds a /64).
+net::IpAddress source_key(const net::IpAddress& a) {
+  return a.is_v6() ? a.masked(64) : a;
+}
+
+std::string frame(std::string_view payload) {
+  std::string out(4 + payload.size(), '\0');
+  const auto n = static_cast<std::uint32_t>(payload.size());
+  out[0] = static_cast<char>(n >> 24);
+  out[1] = static_cast<char>(n >> 16);
+  out[2] = static_cast<char>(n >> 8);
+  out[3] = static_cast<char>(n);
+  std::memcpy(out.data() + 4, payload.data(), payload.size());
+  return out;
+}
+
+std::uint32_t frame_length(std::string_view header) {
+  const auto b = [&](int i) {
+    return static_cast<std::uint32_t>(static_cast<std::uint8_t>(header[i]));
+  };
+  return b(0) << 24 | b(1) << 16 | b(2) << 8 | b(3);
+}
+
+void wipe(std::string& s) {
+  secure_zero(s.data(), s.size());
+  s.clear();
+}
+
+}  // namespace
+
+struct EnrollServer::Impl {
+  using Io = TlsServerSession::Io;
+
+  struct Conn {
+    enum class State { kHandshake, kSendHello, kReadRequest, kHandling, kSendReply, kClosing };
+    std::uint64_t id = 0;
+    net::IpAddress source;  // source_key() of the peer
+    std::unique_ptr<TlsServerSession> tls;
+    State state = State::kHandshake;
+    Deadline hello_deadline;
+    Deadline deadline;
+    crypto::PrivateKey challenge;  // this connection's ephemeral key (wiped when it dies)
+    std::string in;                // the request frame as it arrives (holds the invite secret)
+    std::string out;               // the frame being written
+    std::size_t out_offset = 0;
+    std::uint32_t watching = platform::kReadable;
+    ~Conn() { wipe(in); }
+  };
+  struct Job {
+    std::uint64_t conn;
+    EnrollRequest request;
+  };
+  struct Done {
+    std::uint64_t conn;
+    EnrollReply reply;
+  };
+
+  Impl(TlsIdentity id, std::string_view listen, EnrollHandler h, EnrollServerOptions o)
+      : identity(std::move(id)), handler(std::move(h)), options(o) {
+    platform::ignore_sigpipe();
+    auto l = platform::tcp_listen(listen);
+    if (!l)
+      throw ControlError("cannot listen on " + std::string(listen) + ": " + l.message());
+    listener = std::move(*l);
+  }
+
+  TlsIdentity identity;
+  EnrollHandler handler;
+  EnrollServerOptions options;
+  std::unique_ptr<platform::TcpListener> listener;
+  std::unique_ptr<platform::EventLoop> loop;
+  std::thread loop_thread;
+  std::vector<std::thread> workers;
+  std::atomic<bool> stopping{false};
+  std::atomic<std::size_t> open{0};
+  std::atomic<std::uint64_t> served{0};
+
+  // Loop thread only.
+  std::map<std::uint64_t, std::unique_ptr<Conn>> conns;
+  std::map<net::IpAddress, std::size_t> per_source;
+  std::uint64_t next_id = 1;
+  std::optional<Deadline> listener_paused_until;
+
+  // Shared between the loop and the workers.
+  std::mutex mutex;
+  std::condition_variable jobs_ready;
+  std::deque<Job> jobs;       // guarded by mutex
+  std::vector<Done> done;     // guarded by mutex
+  bool workers_stop = false;  // guarded by mutex
+
+  void start() {
+    auto l = platform::make_event_loop();
+    if (!l.ok())
+      throw ControlError("cannot create the enrollment event loop: " + l.message());
+    loop = std::move(l.value);
+    if (auto s = loop->add(listener->native_handle(), platform::kReadable,
+                           [this](std::uint32_t) { on_listener(); });
+        !s.ok())
+      throw ControlError("cannot watch the enrollment socket: " + s.message());
+    loop->set_wake_handler([this] { on_completions(); });
+    for (std::size_t i = 0; i < std::max<std::size_t>(options.workers, 1); ++i)
+      workers.emplace_back([this] { work(); });
+    loop_thread = std::thread([this] { run(); });
+  }
+
+  void stop() {
+    stopping = true;
+    {
+      std::lock_guard lock(mutex);
+      workers_stop = true;
+    }
+    jobs_ready.notify_all();
+    if (loop)
+      loop->wake();
+    if (loop_thread.joinable())
+      loop_thread.join();
+    for (auto& w : workers)
+      if (w.joinable())
+        w.join();
+    workers.clear();
+  }
+
+  void run() {
+    while (!stopping) {
+      auto r = loop->run_once(timeout());
+      if (!r.ok())
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));  // EINTR is not an error
+      const auto now = SteadyClock::now();
+      if (listener_paused_until && now >= *listener_paused_until) {
+        listener_paused_until.reset();
+        (void)loop->modify(listener->native_handle(), platform::kReadable);
+      }
+      expire(now);
+    }
+    while (!conns.empty())
+      close(conns.begin()->first);
+    (void)loop->remove(listener->native_handle());
+  }
+
+  /// Until the nearest deadline of any connection (or the listener's pause), at most 1 s.
+  Duration timeout() const {
+    Deadline next = SteadyClock::now() + std::chrono::seconds(1);
+    for (const auto& [id, c] : conns) {
+      next = std::min(next, c->deadline);
+      if (c->state == Conn::State::kHandshake && !c->tls->client_hello_received())
+        next = std::min(next, c->hello_deadline);
+    }
+    if (listener_paused_until)
+      next = std::min(next, *listener_paused_until);
+    return std::max(Duration::zero(),
+                    std::chrono::duration_cast<Duration>(next - SteadyClock::now()));
+  }
+
+  void expire(Deadline now) {
+    std::vector<std::uint64_t> late;
+    for (const auto& [id, c] : conns) {
+      const bool hello_late = c->state == Conn::State::kHandshake &&
+                              !c->tls->client_hello_received() && now >= c->hello_deadline;
+      if (hello_late || now >= c->deadline)
+        late.push_back(id);
+    }
+    for (auto id : late)
+      close(id);
+  }
+
+  void on_listener() {
+    // Drain the accept queue (bounded, then the connections' events run): a full queue makes
+    // the kernel drop honest clients' SYNs, which then wait a second to retry.
+    for (int i = 0; i < 1024; ++i) {
+      auto a = listener->try_accept();
+      if (a.ok()) {
+        admit(std::move(*a));
+        continue;
+      }
+      const int e = a.code();
+      if (e == EAGAIN)
+        return;
+      if (e == ECONNABORTED || e == EINTR || e == EPROTO)
+        continue;
+      // Out of descriptors or memory: stop accepting for a moment instead of spinning.
+      listener_paused_until = SteadyClock::now() + std::chrono::milliseconds(100);
+      (void)loop->modify(listener->native_handle(), 0);
+      return;
+    }
+  }
+
+  void admit(platform::AcceptedTcp a) {
+    if (stopping || conns.size() >= options.max_connections)
+      return;  // closed at once (the connection's destructor)
+    const net::IpAddress key = source_key(a.peer);
+    auto it = per_source.find(key);
+    if (it != per_source.end() && it->second >= options.max_connections_per_source)
+      return;
+    auto c = std::make_unique<Conn>();
+    c->id = next_id++;
+    c->source = key;
+    try {
+      c->tls = std::make_unique<TlsServerSession>(identity, std::move(a.connection));
+    } catch (const ControlError&) {
+      return;
+    }
+    const auto now = SteadyClock::now();
+    c->hello_deadline = now + options.client_hello_timeout;
+    c->deadline = now + options.request_timeout;
+    const std::uint64_t id = c->id;
+    if (!loop->add(c->tls->native_handle(), platform::kReadable,
+                   [this, id](std::uint32_t events) { on_event(id, events); })
+             .ok())
+      return;
+    ++per_source[key];
+    ++open;
+    conns.emplace(id, std::move(c));
+  }
+
+  void close(std::uint64_t id) {
+    auto it = conns.find(id);
+    if (it == conns.end())
+      return;
+    Conn& c = *it->second;
+    (void)loop->remove(c.tls->native_handle());
+    if (auto s = per_source.find(c.source); s != per_source.end() && --s->second == 0)
+      per_source.erase(s);
+    conns.erase(it);  // closes the socket
+    --open;
+  }
+
+  void on_event(std::uint64_t id, std::uint32_t events) {
+    auto it = conns.find(id);
+    if (it == conns.end())
+      return;
+    Conn& c = *it->second;
+    if (c.state == Conn::State::kHandling) {
+      // Nothing is watched while a worker decides; only a hang-up is reported here.
+      if (events & platform::kHangup)
+        close(id);
+      return;
+    }
+    if (!drive(c))
+      close(id);
+  }
+
+  void on_completions() {
+    std::vector<Done> ready;
+    {
+      std::lock_guard lock(mutex);
+      ready.swap(done);
+    }
+    for (auto& d : ready) {
+      auto it = conns.find(d.conn);
+      if (it == conns.end() || it->second->state != Conn::State::kHandling)
+        continue;  // closed meanwhile (deadline, hang-up): the answer is dropped
+      start_reply(*it->second, d.reply);
+      if (!drive(*it->second))
+        close(d.conn);
+    }
+  }
+
+  void watch(Conn& c, std::uint32_t events) {
+    if (c.watching != events && loop->modify(c.tls->native_handle(), events).ok())
+      c.watching = events;
+  }
+
+  void start_reply(Conn& c, const EnrollReply& reply) {
+    c.out = frame(enroll_reply_to_json(reply));
+    c.out_offset = 0;
+    c.state = Conn::State::kSendReply;
+  }
+
+  /// The request frame is complete: refuse it here or hand it to a worker.
+  void take_request(Conn& c) {
+    std::string body = c.in.substr(4);
+    wipe(c.in);
+    auto req = parse_enroll_request(body);
+    wipe(body);
+    if (!req.ok()) {
+      start_reply(
+          c, EnrollReply::failure(std::string(request_error_code(req.error())), req.message()));
+      return;
+    }
+    bool proven = false;
+    try {
+      proven =
+          verify_enroll_proof(c.challenge, c.tls->export_keying_material(kExporterLabel), *req);
+    } catch (const ControlError&) {
+    }
+    c.challenge.clear();
+    if (!proven) {
+      start_reply(
+          c, EnrollReply::failure("proof_invalid",
+                                  "the request does not prove possession of the private key of its "
+                                  "public key"));
+      return;
+    }
+    {
+      std::lock_guard lock(mutex);
+      if (jobs.size() < options.max_queued_requests) {
+        jobs.push_back(Job{c.id, std::move(*req)});
+        c.state = Conn::State::kHandling;
+      }
+    }
+    if (c.state == Conn::State::kHandling) {
+      jobs_ready.notify_one();
+      watch(c, 0);
+    } else {
+      start_reply(c, EnrollReply::failure(
+                         "busy", "the server is busy with other enrollments; try again shortly"));
+    }
+  }
+
+  /// Advances `c` as far as it goes without waiting; false when it must be closed.
+  bool drive(Conn& c) {
+    using S = Conn::State;
+    for (;;) {
+      Io io = Io::kDone;
+      switch (c.state) {
+        case S::kHandshake:
+          io = c.tls->handshake();
+          if (io == Io::kDone) {
+            c.challenge = crypto::generate_private_key(crypto::SystemRandom::instance());
+            c.out = frame(enroll_hello_to_json(crypto::derive_public_key(c.challenge)));
+            c.out_offset = 0;
+            c.state = S::kSendHello;
+            continue;
+          }
+          break;
+        case S::kSendHello:
+          io = c.tls->write_from(c.out, c.out_offset);
+          if (io == Io::kDone) {
+            c.out.clear();
+            c.state = S::kReadRequest;
+            continue;
+          }
+          break;
+        case S::kReadRequest: {
+          const std::size_t need = c.in.size() < 4 ? 4 : 4 + std::size_t{frame_length(c.in)};
+          io = c.tls->read_to(c.in, need);
+          if (io != Io::kDone)
+            break;
+          if (c.in.size() == 4) {
+            const std::uint32_t n = frame_length(c.in);
+            if (n > options.max_request_bytes) {
+              start_reply(c, EnrollReply::failure("invalid_request",
+                                                  "message of " + std::to_string(n) +
+                                                      " bytes exceeds the limit of " +
+                                                      std::to_string(options.max_request_bytes)));
+              continue;
+            }
+            if (n > 0)
+              continue;  // now the body
+          }
+          take_request(c);
+          if (c.state == S::kHandling)
+            return true;
+          continue;
+        }
+        case S::kHandling:
+          return true;
+        case S::kSendReply:
+          io = c.tls->write_from(c.out, c.out_offset);
+          if (io == Io::kDone) {
+            ++served;
+            c.tls->send_close_notify();
+            c.state = S::kClosing;
+            continue;
+          }
+          break;
+        case S::kClosing:
+          // Wait for the client's close_notify or end of stream before closing, so that our
+          // close cannot reset the connection under an answer the client has not read yet.
+          io = c.tls->drain();
+          break;
+      }
+      switch (io) {
+        case Io::kWantRead:
+          watch(c, platform::kReadable);
+          return true;
+        case Io::kWantWrite:
+          watch(c, platform::kWritable);
+          return true;
+        default:
+          return false;  // closed, failed, or finished
+      }
+    }
+  }
+
+  void work() {
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock lock(mutex);
+        jobs_ready.wait(lock, [&] { return workers_stop || !jobs.empty(); });
+        if (workers_stop)
+          return;
+        job = std::move(jobs.front());
+        jobs.pop_front();
+      }
+      EnrollReply reply;
+      try {
+        reply = handler(job.request);
+      } catch (const std::exception& e) {
+        reply = EnrollReply::failure("internal", std::string("internal error: ") + e.what());
+      }
+      {
+        std::lock_guard lock(mutex);
+        done.push_back(Done{job.conn, std::move(reply)});
+      }
+      loop->wake();
+    }
+  }
 };
 
 EnrollServer::EnrollServer(TlsIdentity identity, std::string_view listen, EnrollHandler handler,
                            EnrollServerOptions options)
-    : acceptor_(std::move(identity), listen), handler_(std::move(handler)), options_(options) {}
+    : impl_(std::make_unique<Impl>(std::move(identity), listen, std::move(handler), options)) {}
 
 EnrollServer::~EnrollServer() {
   stop();
 }
 
 void EnrollServer::start() {
-  accept_thread_ = std::thread([this] { accept_loop(); });
+  impl_->start();
 }
 
 void EnrollServer::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_ && !accept_thread_.joinable() && conns_.empty())
-      return;
-    stopping_ = true;
-    for (auto& c : conns_)
-      c->tcp->shutdown();
-  }
-  acceptor_.interrupt();
-  if (accept_thread_.joinable())
-    accept_thread_.join();
-  std::vector<std::unique_ptr<Conn>> all;
-  {
-    std::lock_guard lock(mutex_);
-    all.swap(conns_);
-  }
-  for (auto& c : all)
-    if (c->thread.joinable())
-      c->thread.join();
+  impl_->stop();
+}
+
+std::uint16_t EnrollServer::port() const {
+  return impl_->listener->port();
 }
 
 std::size_t EnrollServer::active_connections() const {
-  std::lock_guard lock(mutex_);
-  return static_cast<std::size_t>(
-      std::count_if(conns_.begin(), conns_.end(), [](const auto& c) { return !c->done; }));
+  return impl_->open.load();
 }
 
 std::uint64_t EnrollServer::requests_served() const {
-  std::lock_guard lock(mutex_);
-  return served_;
-}
-
-void EnrollServer::reap() {
-  std::vector<std::unique_ptr<Conn>> finished;
-  {
-    std::lock_guard lock(mutex_);
-    auto it =
-        std::stable_partition(conns_.begin(), conns_.end(), [](const auto& c) { return !c->done; });
-    std::move(it, conns_.end(), std::back_inserter(finished));
-    conns_.erase(it, conns_.end());
-  }
-  for (auto& c : finished)
-    c->thread.join();
-}
-
-void EnrollServer::accept_loop() {
-  for (;;) {
-    auto tcp = acceptor_.accept();
-    if (!tcp)
-      return;
-    reap();
-    std::lock_guard lock(mutex_);
-    if (stopping_ || conns_.size() >= options_.max_connections) {
-      tcp->close();  // over the cap: refuse at once rather than queue
-      continue;
-    }
-    auto c = std::make_unique<Conn>();
-    c->tcp = std::move(tcp);
-    Conn* raw = c.get();
-    conns_.push_back(std::move(c));
-    raw->thread = std::thread([this, raw] { serve(*raw); });
-  }
-}
-
-void EnrollServer::serve(Conn& c) {
-  const Deadline deadline = SteadyClock::now() + options_.request_timeout;
-  std::unique_ptr<TlsStream> stream;
-  try {
-    stream = acceptor_.handshake(c.tcp, deadline);  // closes the connection when destroyed
-    {
-      std::lock_guard lock(mutex_);
-      c.stream = std::move(stream);
-      if (stopping_)
-        c.stream->shutdown();
-    }
-    TlsStream& s = *c.stream;
-    EnrollReply reply;
-    std::string body;
-    try {
-      body = s.read_frame(options_.max_request_bytes, deadline);
-    } catch (const ControlError& e) {
-      if (std::string_view(e.what()).find("exceeds the limit") == std::string_view::npos)
-        throw;
-      reply = EnrollReply::failure("invalid_request", e.what());
-    }
-    if (reply.error_code.empty()) {
-      auto req = parse_enroll_request(body);
-      secure_zero(body.data(), body.size());
-      if (!req.ok()) {
-        reply = EnrollReply::failure("invalid_request", req.message());
-      } else {
-        try {
-          reply = handler_(*req);
-        } catch (const std::exception& e) {
-          reply = EnrollReply::failure("internal", std::string("internal error: ") + e.what());
-        }
-      }
-    }
-    s.write_frame(enroll_reply_to_json(reply), deadline);
-    s.close(deadline);
-    std::lock_guard lock(mutex_);
-    ++served_;
-  } catch (const std::exception&) {
-    // Handshake failure, timeout or a peer that went away: nothing to answer. (Anything else
-    // thrown here, e.g. bad_alloc, also ends only this connection.)
-  }
-  std::lock_guard lock(mutex_);
-  c.stream.reset();
-  c.tcp->close();  // also when the handshake failed
-  c.done = true;
+  return impl_->served.load();
 }
 
 }  // namespace warren::control

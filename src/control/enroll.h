@@ -3,8 +3,8 @@
 ///
 ///   operator: `warren server invite` ──► invite line "warren1:<base64url>" (out of band)
 ///   client:   parse_invite ──► enroll() ──TLS 1.3, server cert pinned by the invite──► server
-///   server:   EnrollServer ──EnrollRequest──► EnrollHandler (checks, allocates, stores, adds
-///             the peer) ──EnrollReply──► client
+///   server:   EnrollServer (event loop) ──EnrollRequest──► EnrollHandler on a worker (checks,
+///             allocates, stores, adds the peer) ──EnrollReply──► client
 ///
 /// Invite (one line, no spaces): "warren1:" + base64url (unpadded) of
 ///   byte 0      format version (1)
@@ -13,17 +13,33 @@
 ///   bytes 41-72 invite secret (random; the server stores only its SHA-256)
 ///   bytes 73-   control endpoint "host:port" (UTF-8, 1..255 bytes; host may be a name)
 ///
-/// Wire protocol on the TLS connection (one exchange per connection): each message is a
-/// 4-byte big-endian length and a JSON object, at most kMaxMessageBytes.
-///   request:  {"version":1,"type":"enroll","invite_id":"<16 hex>","secret":"<base64url>",
-///              "name":"<client name>","public_key":"<base64 WireGuard key>"}
-///   success:  {"version":1,"ok":true,"enrollment":{"name":..,"addresses":["10.8.0.2/32",..],
+/// Wire protocol version 2 on the TLS connection (one exchange per connection): each message is
+/// a 4-byte big-endian length and a JSON object, at most kMaxMessageBytes.
+///   server (first, right after the TLS 1.3 handshake):
+///             {"version":2,"type":"hello","challenge_key":"<base64 X25519 public key>"}
+///             challenge_key is a fresh ephemeral key for this connection only.
+///   request:  {"version":2,"type":"enroll","invite_id":"<16 hex>","secret":"<base64url>",
+///              "name":"<client name>","public_key":"<base64 WireGuard key>",
+///              "proof":"<base64 32 bytes>"}
+///   success:  {"version":2,"ok":true,"enrollment":{"name":..,"addresses":["10.8.0.2/32",..],
 ///              "server_public_key":..,"server_endpoint":"host:port","routes":[..],"dns":[..],
 ///              "mtu":1420,"persistent_keepalive":25}}
-///   failure:  {"version":1,"ok":false,"error":{"code":"invite_expired","message":"..."}}
-/// Error codes: invalid_request, invite_invalid (unknown id or wrong secret: deliberately the
-/// same answer), invite_expired, invite_used_up, revoked, name_taken, pool_exhausted,
-/// storage_error, busy, internal. docs/SERVER.md describes them.
+///   failure:  {"version":2,"ok":false,"error":{"code":"invite_expired","message":"..."}}
+///
+/// Proof of possession of the client's WireGuard private key (every enrollment, including a
+/// re-join, carries one; the server checks it before the EnrollHandler sees the request):
+///   dh    = X25519(client_private, challenge_key)        (all zero: refused at both ends)
+///   proof = BLAKE2s-256 keyed with dh (RFC 7693 keyed mode, src/crypto/blake2s) over
+///           "warren enroll v2" || TLS exporter || client public key (32) || invite_id (16 ASCII)
+///   TLS exporter = SSL_export_keying_material(label "EXPORTER-warren-enroll", no context, 32)
+/// Only the holder of the private key matching `public_key` can compute dh; the exporter and
+/// the per-connection challenge key make a proof useless on any other connection (no replay),
+/// and a man in the middle cannot relay it (the TLS exporter differs on its two legs).
+///
+/// Error codes: invalid_request, unsupported_version (a version-1 request: upgrade the client),
+/// proof_invalid (the proof is missing, malformed or wrong), invite_invalid (unknown id or wrong
+/// secret: deliberately the same answer), invite_expired, invite_used_up, revoked, name_taken,
+/// pool_exhausted, storage_error, busy, internal. docs/SERVER.md describes them.
 ///
 /// Only public keys cross this channel; the client's private key never leaves the client.
 
@@ -33,11 +49,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "base/result.h"
@@ -53,7 +67,10 @@ inline constexpr std::uint8_t kInviteVersion = 1;
 inline constexpr std::size_t kInviteIdBytes = 8;
 inline constexpr std::size_t kInviteSecretBytes = 32;
 inline constexpr std::size_t kMaxMessageBytes = 16 * 1024;
-inline constexpr int kProtocolVersion = 1;
+inline constexpr int kProtocolVersion = 2;
+/// Domain separation of the proof and its channel binding (see the protocol above).
+inline constexpr std::string_view kProofContext = "warren enroll v2";
+inline constexpr std::string_view kExporterLabel = "EXPORTER-warren-enroll";
 
 using InviteSecret = Secret<kInviteSecretBytes>;
 
@@ -63,7 +80,6 @@ struct Invite {
   std::string id;                ///< 16 lowercase hex digits
   InviteSecret secret;
 };
-
 
 /// Parses an invite line (surrounding whitespace is ignored). Errors name the problem: missing
 /// "warren1:" prefix, bad base64url, wrong length, unknown version, bad endpoint.
@@ -100,12 +116,35 @@ class EnrollError : public ControlError {
   std::string code_;
 };
 
-/// Client side: connects to the invite's endpoint, checks the pinned certificate, sends the
-/// request and returns the enrollment. Throws EnrollError (its what() is a complete sentence
-/// for the user) on refusal, timeout or a certificate mismatch. Thread-safe.
+/// Client side: connects to the invite's endpoint, checks the pinned certificate, reads the
+/// server's hello, sends the request with a proof made with `client_private` (the key itself
+/// never leaves this process) and returns the enrollment. Throws EnrollError (its what() is a
+/// complete sentence for the user) on refusal, timeout or a certificate mismatch. Thread-safe.
 Enrollment enroll(const Invite& invite, std::string_view client_name,
-                  const crypto::PublicKey& client_key,
+                  const crypto::PrivateKey& client_private,
                   std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
+// ---- proof of possession ---------------------------------------------------------------------
+
+using EnrollProof = Secret<32>;
+
+/// The proof for one connection (see the protocol above). EINVAL when X25519(client_private,
+/// challenge_key) is all zero (a low-order challenge key: a broken or hostile server).
+Result<EnrollProof> make_enroll_proof(const crypto::PrivateKey& client_private,
+                                      const crypto::PublicKey& challenge_key,
+                                      const ExporterValue& channel, std::string_view invite_id);
+
+struct EnrollRequest;
+/// Server side: whether `request.proof` was made by the holder of `request.public_key`'s
+/// private key for this connection (`challenge_private` and `channel`). Constant time in the
+/// proof; false for an all-zero X25519 result. Wipes its intermediate secrets.
+[[nodiscard]] bool verify_enroll_proof(const crypto::PrivateKey& challenge_private,
+                                       const ExporterValue& channel, const EnrollRequest& request);
+
+/// The server's first message; parse_enroll_hello returns its challenge key or says what is
+/// wrong with the message.
+std::string enroll_hello_to_json(const crypto::PublicKey& challenge_key);
+Result<crypto::PublicKey> parse_enroll_hello(std::string_view json);
 
 // ---- server side ---------------------------------------------------------------------------
 
@@ -114,6 +153,7 @@ struct EnrollRequest {
   InviteSecret secret;
   std::string name;  ///< as sent by the client (may be empty)
   crypto::PublicKey public_key;
+  EnrollProof proof;  ///< checked by the server before any EnrollHandler sees the request
 };
 
 struct EnrollReply {
@@ -125,23 +165,48 @@ struct EnrollReply {
   }
 };
 
-/// Decides one request. Called on a connection thread, possibly concurrently with others.
+/// Decides one request whose proof of possession has been verified. Called on one of the
+/// server's worker threads, possibly concurrently with others (EnrollServerOptions::workers).
 using EnrollHandler = std::function<EnrollReply(const EnrollRequest&)>;
 
-/// Parses and validates a request body; on failure, the reply to send. (Exposed for tests.)
+/// Parses and validates a request body (exposed for tests and the fuzzer). Failures: the
+/// message names the problem and request_error_code() gives the code to answer with:
+/// "unsupported_version" (any version but 2), "proof_invalid" (no well-formed "proof"; the
+/// proof's value is checked by verify_enroll_proof), else "invalid_request".
 Result<EnrollRequest> parse_enroll_request(std::string_view json);
+std::string_view request_error_code(const Error& parse_error);
 std::string enroll_request_to_json(const EnrollRequest& r);
 std::string enroll_reply_to_json(const EnrollReply& r);
 
+/// Limits of the enrollment server. One host must not be able to stop enrollment for others
+/// (issue 12): it gets at most `max_connections_per_source` connections at once, each must
+/// deliver its TLS ClientHello within `client_hello_timeout` and finish within
+/// `request_timeout`, and nothing it does blocks the loop that serves everyone else.
 struct EnrollServerOptions {
-  /// Whole exchange (TLS handshake, request, reply) must finish within this.
+  /// Whole exchange (TLS handshake, hello, request, answer) must finish within this.
   std::chrono::milliseconds request_timeout{10'000};
-  /// Connections served at once; more are closed at once.
-  std::size_t max_connections = 32;
+  /// The client's TLS ClientHello must have arrived within this after the TCP accept.
+  std::chrono::milliseconds client_hello_timeout{2'000};
+  /// Connections open at once, all sources together; more are closed at once.
+  std::size_t max_connections = 256;
+  /// Connections open at once from one IPv4 address or one IPv6 /64; more are closed at once.
+  std::size_t max_connections_per_source = 4;
+  /// Threads that run the EnrollHandler (SQLite and fsync; the loop never waits for them).
+  std::size_t workers = 2;
+  /// Verified requests waiting for a worker; when full, the answer is `busy`.
+  std::size_t max_queued_requests = 16;
   std::size_t max_request_bytes = kMaxMessageBytes;
 };
 
-/// Serves enrollments on a TCP port, one thread per connection (bounded).
+/// Serves enrollments on a TCP port from one event-loop thread (non-blocking sockets and
+/// non-blocking TLS), with a small worker pool for the handler:
+///
+///   accept ─► caps (global, per source) ─► TLS handshake ─► hello ─► request ─► verify proof
+///     (loop thread: epoll, no call waits)                                          │
+///   reply ◄── loop thread ◄── completion + wake ◄── worker: EnrollHandler ◄── bounded queue
+///
+/// A connection is closed at once when over a cap, when its ClientHello is late, when its
+/// whole exchange is late, or on any TLS failure (garbage bytes fail the handshake).
 class EnrollServer {
  public:
   /// Binds `listen` ("0.0.0.0:7443"); throws ControlError. Serving starts with start().
@@ -151,28 +216,21 @@ class EnrollServer {
   EnrollServer(const EnrollServer&) = delete;
   EnrollServer& operator=(const EnrollServer&) = delete;
 
+  /// Starts the loop thread and the workers; throws ControlError if the loop cannot be made.
   void start();
-  /// Stops accepting, wakes and joins every connection thread. Idempotent.
+  /// Stops accepting, closes every connection, joins the loop and the workers (a handler call
+  /// in progress finishes first; queued requests are dropped unanswered). Idempotent.
   void stop();
-  std::uint16_t port() const { return acceptor_.port(); }
+  std::uint16_t port() const;
+  /// Connections open now (any state). Thread-safe.
   std::size_t active_connections() const;
   /// Requests answered (success or refusal) since start; for tests and metrics.
   std::uint64_t requests_served() const;
 
- private:
-  struct Conn;
-  void accept_loop();
-  void serve(Conn& c);
-  void reap();
+  struct Impl;
 
-  TlsAcceptor acceptor_;
-  EnrollHandler handler_;
-  EnrollServerOptions options_;
-  std::thread accept_thread_;
-  mutable std::mutex mutex_;
-  std::vector<std::unique_ptr<Conn>> conns_;  // guarded by mutex_
-  std::uint64_t served_ = 0;                  // guarded by mutex_
-  bool stopping_ = false;                     // guarded by mutex_
+ private:
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace warren::control

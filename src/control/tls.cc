@@ -99,6 +99,15 @@ std::string bio_string(BIO* bio) {
   return std::string(p, static_cast<std::size_t>(n));
 }
 
+ExporterValue export_from(SSL* ssl, std::string_view label) {
+  ExporterValue out;
+  const std::string l(label);
+  if (SSL_export_keying_material(ssl, out.data(), out.size(), l.data(), l.size(), nullptr, 0,
+                                 /*use_context=*/0) != 1)
+    throw ControlError("cannot derive the TLS exporter value: " + ssl_error_text());
+  return out;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -127,6 +136,25 @@ std::optional<Fingerprint> fingerprint_from_hex(std::string_view text) {
 // ---------------------------------------------------------------------------------------------
 // Identity
 
+struct TlsServerSession::Impl {
+  platform::TcpConnection conn;
+  SslPtr ssl;
+  bool client_hello_received = false;
+  bool close_notify_sent = false;
+};
+
+namespace {
+
+/// Marks the session whose ClientHello has just been parsed (SSL_CTX_set_client_hello_cb):
+/// the enrollment server gives a new connection ~2 s to get this far.
+int on_client_hello(SSL* ssl, int*, void*) {
+  if (auto* impl = static_cast<TlsServerSession::Impl*>(SSL_get_app_data(ssl)))
+    impl->client_hello_received = true;
+  return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+}  // namespace
+
 struct TlsIdentity::Impl {
   X509Ptr cert;
   PkeyPtr key;
@@ -147,6 +175,7 @@ std::shared_ptr<TlsIdentity::Impl> make_impl(X509Ptr cert, PkeyPtr key, const st
       SSL_CTX_use_PrivateKey(ctx.get(), key.get()) != 1)
     throw ControlError("cannot set up TLS: " + ssl_error_text());
   SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_client_hello_cb(ctx.get(), on_client_hello, nullptr);
   SSL_CTX_set_num_tickets(ctx.get(), 0);
   impl->cert = std::move(cert);
   impl->key = std::move(key);
@@ -385,60 +414,111 @@ std::string TlsStream::read_frame(std::size_t max_bytes, Deadline deadline) {
   return s;
 }
 
+ExporterValue TlsStream::export_keying_material(std::string_view label) const {
+  return export_from(impl_->ssl.get(), label);
+}
+
 // ---------------------------------------------------------------------------------------------
-// Acceptor
+// Server session (event loop)
 
-struct TlsAcceptor::Impl {
-  TlsIdentity identity;
-  std::unique_ptr<platform::TcpListener> listener;
-};
-
-TlsAcceptor::TlsAcceptor(TlsIdentity identity, std::string_view listen)
+TlsServerSession::TlsServerSession(const TlsIdentity& identity, platform::TcpConnection connection)
     : impl_(std::make_unique<Impl>()) {
   platform::ignore_sigpipe();
-  impl_->identity = std::move(identity);
-  auto l = platform::tcp_listen(listen);
-  if (!l)
-    throw ControlError("cannot listen on " + std::string(listen) + ": " + l.message());
-  impl_->listener = std::move(*l);
-}
-
-TlsAcceptor::~TlsAcceptor() = default;
-
-std::uint16_t TlsAcceptor::port() const {
-  return impl_->listener->port();
-}
-
-std::shared_ptr<platform::TcpConnection> TlsAcceptor::accept() {
-  for (;;) {
-    auto c = impl_->listener->accept();
-    if (c)
-      return std::make_shared<platform::TcpConnection>(std::move(*c));
-    if (c.code() == ECANCELED)
-      return nullptr;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // EMFILE and friends
-  }
-}
-
-void TlsAcceptor::interrupt() noexcept {
-  impl_->listener->interrupt();
-}
-
-std::unique_ptr<TlsStream> TlsAcceptor::handshake(std::shared_ptr<platform::TcpConnection> conn,
-                                                  Deadline deadline) {
-  auto impl = std::make_unique<TlsStream::Impl>();
-  impl->ssl.reset(SSL_new(impl_->identity.impl()->server_ctx.get()));
-  if (!impl->ssl || SSL_set_fd(impl->ssl.get(), conn->native_handle()) != 1)
+  impl_->conn = std::move(connection);
+  impl_->ssl.reset(SSL_new(identity.impl()->server_ctx.get()));
+  if (!impl_->ssl || SSL_set_fd(impl_->ssl.get(), impl_->conn.native_handle()) != 1)
     throw ControlError("cannot set up TLS: " + ssl_error_text());
-  impl->conn = conn;
-  SSL* ssl = impl->ssl.get();
-  try {
-    impl->call([&] { return SSL_accept(ssl); }, deadline, "in the TLS handshake");
-  } catch (...) {
-    impl->conn.reset();  // the caller closes the connection on failure
-    throw;
+  SSL_set_app_data(impl_->ssl.get(), impl_.get());
+  SSL_set_mode(impl_->ssl.get(), SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_set_accept_state(impl_->ssl.get());
+}
+
+TlsServerSession::~TlsServerSession() {
+  impl_->ssl.reset();
+  impl_->conn.close();
+}
+
+int TlsServerSession::native_handle() const {
+  return impl_->conn.native_handle();
+}
+
+bool TlsServerSession::client_hello_received() const {
+  return impl_->client_hello_received;
+}
+
+TlsServerSession::Io TlsServerSession::result(int ret, const char* what) {
+  const int e = SSL_get_error(impl_->ssl.get(), ret);
+  switch (e) {
+    case SSL_ERROR_WANT_READ:
+      return Io::kWantRead;
+    case SSL_ERROR_WANT_WRITE:
+      return Io::kWantWrite;
+    case SSL_ERROR_ZERO_RETURN:
+      return Io::kClosed;
+    case SSL_ERROR_SYSCALL:
+      failure_ = std::string("connection lost while ") + what;
+      ERR_clear_error();
+      return Io::kFailed;
+    default:
+      failure_ = std::string("TLS failure while ") + what + ": " + ssl_error_text();
+      ERR_clear_error();
+      return Io::kFailed;
   }
-  return std::make_unique<TlsStream>(std::move(impl));
+}
+
+TlsServerSession::Io TlsServerSession::handshake() {
+  ERR_clear_error();
+  const int r = SSL_do_handshake(impl_->ssl.get());
+  return r == 1 ? Io::kDone : result(r, "in the TLS handshake");
+}
+
+TlsServerSession::Io TlsServerSession::read_to(std::string& buffer, std::size_t total) {
+  std::array<char, 4096> chunk{};
+  while (buffer.size() < total) {
+    ERR_clear_error();
+    const int want = static_cast<int>(std::min(chunk.size(), total - buffer.size()));
+    const int r = SSL_read(impl_->ssl.get(), chunk.data(), want);
+    if (r <= 0)
+      return result(r, "reading");
+    buffer.append(chunk.data(), static_cast<std::size_t>(r));
+  }
+  secure_zero(chunk.data(), chunk.size());  // may hold a piece of an invite secret
+  return Io::kDone;
+}
+
+TlsServerSession::Io TlsServerSession::write_from(std::string_view data, std::size_t& offset) {
+  while (offset < data.size()) {
+    ERR_clear_error();
+    const int n = static_cast<int>(std::min<std::size_t>(data.size() - offset, 1 << 20));
+    const int r = SSL_write(impl_->ssl.get(), data.data() + offset, n);
+    if (r <= 0)
+      return result(r, "writing");
+    offset += static_cast<std::size_t>(r);
+  }
+  return Io::kDone;
+}
+
+TlsServerSession::Io TlsServerSession::drain() {
+  std::array<char, 512> chunk{};
+  for (;;) {
+    ERR_clear_error();
+    const int r = SSL_read(impl_->ssl.get(), chunk.data(), static_cast<int>(chunk.size()));
+    if (r <= 0)
+      return result(r, "closing");
+  }
+}
+
+void TlsServerSession::send_close_notify() noexcept {
+  if (impl_->close_notify_sent)
+    return;
+  impl_->close_notify_sent = true;
+  ERR_clear_error();
+  (void)SSL_shutdown(impl_->ssl.get());  // a full socket buffer just loses the alert
+  ERR_clear_error();
+}
+
+ExporterValue TlsServerSession::export_keying_material(std::string_view label) const {
+  return export_from(impl_->ssl.get(), label);
 }
 
 }  // namespace warren::control

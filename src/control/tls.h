@@ -2,8 +2,8 @@
 /// TLS 1.3 over TCP for the enrollment control channel. The TCP sockets themselves are
 /// platform::TcpConnection / TcpListener (platform/tcp.h); this file is protocol only.
 ///
-///   server: TlsIdentity (self-signed EC P-256 certificate, key file 0600) ──► TlsAcceptor
-///           ──accept_tls()──► TlsStream
+///   server: TlsIdentity (self-signed EC P-256 certificate, key file 0600) + an accepted
+///           TcpConnection ──► TlsServerSession (non-blocking, driven by an event loop)
 ///   client: TlsStream::connect(host, port, pin) — the server certificate's SHA-256 (of its DER
 ///           encoding) must equal `pin`; nothing is sent before that check passes.
 ///
@@ -11,9 +11,10 @@
 /// host key, but delivered out of band with the invite). TLS 1.3 proves that the server holds
 /// the certificate's private key (CertificateVerify), so a pinned fingerprint authenticates it.
 ///
-/// Every blocking step has a deadline: sockets are non-blocking and every wait is bounded
-/// (TcpConnection::wait), so a silent or trickling peer costs one thread for a bounded time. This
-/// file and tls.cc are, with src/crypto, the only users of OpenSSL (libssl here).
+/// Client: every blocking step has a deadline (sockets are non-blocking and every wait is
+/// bounded by TcpConnection::wait). Server: TlsServerSession never waits; the enrollment
+/// server's loop drives it (enroll.cc). This file and tls.cc are, with src/crypto, the only
+/// users of OpenSSL (libssl here).
 ///
 /// Creating a stream or an acceptor makes the process ignore SIGPIPE (OpenSSL writes with
 /// write(2); a peer that hangs up must not kill us).
@@ -32,6 +33,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/secure.h"
 #include "net/host_port.h"
 #include "platform/tcp.h"
 
@@ -47,6 +49,8 @@ class ControlError : public std::runtime_error {
 };
 
 using Fingerprint = std::array<std::uint8_t, 32>;
+/// A TLS exporter value (secret to the two ends of one connection; wiped when it dies).
+using ExporterValue = Secret<32>;
 
 /// SHA-256 (OpenSSL EVP).
 Fingerprint sha256(std::span<const std::uint8_t> data);
@@ -104,6 +108,11 @@ class TlsStream {
   void write_frame(std::string_view payload, Deadline deadline);
   std::string read_frame(std::size_t max_bytes, Deadline deadline);
 
+  /// The TLS 1.3 exporter (RFC 8446 §7.5) for `label` without context: 32 bytes that both
+  /// ends of this connection, and nobody else, can compute. Binds an application-level proof
+  /// to this connection (a proof copied into another connection does not verify there).
+  ExporterValue export_keying_material(std::string_view label) const;
+
   struct Impl;
   explicit TlsStream(std::unique_ptr<Impl> impl);
 
@@ -111,34 +120,49 @@ class TlsStream {
   std::unique_ptr<Impl> impl_;
 };
 
-/// The TLS side of a listening TCP socket (platform/tcp.h): connections are accepted as plain
-/// TCP and handed out after a TLS 1.3 server handshake.
-class TlsAcceptor {
+/// One server-side TLS connection driven by an event loop (the enrollment server): no call
+/// waits. Each says whether it finished or what the socket must become ready for before the
+/// same call is repeated (OpenSSL requires the same arguments on a repeat, which the buffers
+/// below guarantee). Owned by one thread.
+class TlsServerSession {
  public:
-  /// Binds `listen` ("0.0.0.0:7443", "[::]:7443", "127.0.0.1:0" for a random port). Throws
-  /// ControlError naming the address on failure.
-  TlsAcceptor(TlsIdentity identity, std::string_view listen);
-  ~TlsAcceptor();
-  TlsAcceptor(const TlsAcceptor&) = delete;
-  TlsAcceptor& operator=(const TlsAcceptor&) = delete;
+  enum class Io {
+    kDone,       ///< finished
+    kWantRead,   ///< repeat once the socket is readable
+    kWantWrite,  ///< repeat once the socket is writable
+    kClosed,     ///< the peer closed the stream (close_notify or end of stream)
+    kFailed,     ///< TLS or socket failure (garbage, wrong protocol, reset): drop the connection
+  };
 
-  std::uint16_t port() const;
+  /// Starts the server side of a handshake on an accepted connection (owned from now on).
+  TlsServerSession(const TlsIdentity& identity, platform::TcpConnection connection);
+  ~TlsServerSession();
+  TlsServerSession(const TlsServerSession&) = delete;
+  TlsServerSession& operator=(const TlsServerSession&) = delete;
 
-  /// Waits for the next TCP connection; nullptr once interrupt() was called. Transient accept
-  /// errors are retried after a short pause. The connection is shared so that another thread
-  /// can shut it down (wake it) while its owner is in the handshake.
-  std::shared_ptr<platform::TcpConnection> accept();
-  /// Performs the TLS handshake on an accepted connection by `deadline`. The stream shares the
-  /// connection and closes it when destroyed; on failure (ControlError) the caller closes it.
-  std::unique_ptr<TlsStream> handshake(std::shared_ptr<platform::TcpConnection> connection,
-                                       Deadline deadline);
-  /// Makes accept() return nullptr now and later. Any thread.
-  void interrupt() noexcept;
+  int native_handle() const;
+  Io handshake();
+  /// True once the client's complete ClientHello has arrived (the first handshake message).
+  bool client_hello_received() const;
+  /// Appends to `buffer` until it holds `total` bytes.
+  Io read_to(std::string& buffer, std::size_t total);
+  /// Writes data[offset..] and advances `offset`.
+  Io write_from(std::string_view data, std::size_t& offset);
+  /// Reads and discards until the peer closes (kClosed) or nothing more is available.
+  Io drain();
+  /// Sends close_notify (best effort, once).
+  void send_close_notify() noexcept;
+  /// After kFailed: what went wrong, for a debug log.
+  const std::string& failure() const { return failure_; }
+  ExporterValue export_keying_material(std::string_view label) const;
 
   struct Impl;
 
  private:
+  Io result(int ret, const char* what);
+
   std::unique_ptr<Impl> impl_;
+  std::string failure_;
 };
 
 }  // namespace warren::control

@@ -20,6 +20,7 @@
 #include <string_view>
 
 #include "base/result.h"
+#include "net/ip_address.h"
 #include "platform/unique_fd.h"
 
 namespace warren::platform {
@@ -73,6 +74,12 @@ class TcpConnection {
 warren::Result<TcpConnection> tcp_connect(std::string_view host, std::uint16_t port,
                                           StreamDeadline deadline);
 
+/// A connection taken from a listener without waiting, with the address it came from.
+struct AcceptedTcp {
+  TcpConnection connection;
+  net::IpAddress peer;  ///< IPv4-mapped IPv6 addresses come back as IPv4
+};
+
 /// A listening TCP socket. accept() runs on one thread; interrupt() on any.
 class TcpListener {
  public:
@@ -88,6 +95,12 @@ class TcpListener {
   warren::Result<TcpConnection> accept();
   /// Makes a blocked accept() and all later ones return ECANCELED. Thread-safe, idempotent.
   void interrupt() noexcept;
+
+  /// For an event loop: the listening descriptor (readable when a connection is pending) and
+  /// a non-blocking accept. EAGAIN when nothing is pending; ECONNABORTED and friends as they
+  /// are (try again); EMFILE/ENFILE/ENOBUFS/ENOMEM mean "out of resources, back off".
+  int native_handle() const { return fd_.get(); }
+  warren::Result<AcceptedTcp> try_accept();
 
  private:
   UniqueFd fd_;

@@ -36,7 +36,7 @@ std::int64_t unix_now() {
   return static_cast<std::int64_t>(std::time(nullptr));
 }
 
-/// The running server's moving parts. Threads: enrollment connections call enroll(); the
+/// The running server's moving parts. Threads: enrollment workers call enroll(); the
 /// status thread calls status() and sync(); the main thread runs maintenance. Engine and
 /// store are thread-safe; `mutex_` orders "store, then engine" updates so that an enrollment
 /// and a revoke of the same client cannot apply to the engine in the opposite order.

@@ -211,6 +211,27 @@ warren::Result<TcpConnection> TcpListener::accept() {
   }
 }
 
+warren::Result<AcceptedTcp> TcpListener::try_accept() {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  int c =
+      ::accept4(fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  if (c < 0)
+    return warren::Error::from_errno(errno == EWOULDBLOCK ? EAGAIN : errno, "accept4");
+  AcceptedTcp a{TcpConnection(UniqueFd(c)), {}};
+  std::optional<net::IpAddress> peer;
+  if (ss.ss_family == AF_INET) {
+    const auto* s4 = reinterpret_cast<const sockaddr_in*>(&ss);
+    peer = net::IpAddress::from_bytes(reinterpret_cast<const std::uint8_t*>(&s4->sin_addr), 4);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* s6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    peer = net::IpAddress::from_bytes(s6->sin6_addr.s6_addr, 16);
+  }
+  if (peer)
+    a.peer = peer->unmapped();
+  return a;
+}
+
 void TcpListener::interrupt() noexcept {
   char c = 1;
   (void)!::write(wake_write_.get(), &c, 1);
@@ -255,7 +276,11 @@ warren::Result<std::unique_ptr<TcpListener>> tcp_listen(std::string_view listen)
     ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0)
     return warren::Error::from_errno(errno, "bind");
-  if (::listen(fd.get(), 128) != 0)
+  // A deep accept queue: while it is full the kernel drops new SYNs, and a dropped SYN costs
+  // an honest client a 1 s retransmission. A burst of hundreds of connections from one host
+  // (closed at once by the enrollment server's per-source cap) must not fill it. The kernel
+  // caps this at net.core.somaxconn (4096 by default).
+  if (::listen(fd.get(), 4096) != 0)
     return warren::Error::from_errno(errno, "listen");
   sockaddr_storage bound{};
   socklen_t blen = sizeof bound;

@@ -37,6 +37,24 @@ TEST(Tcp, ListenConnectAndExchange) {
   EXPECT_EQ(*reply, "pong");
 }
 
+TEST(Tcp, TryAcceptNeverWaitsAndNamesThePeer) {
+  auto l = tcp_listen("127.0.0.1:0");
+  ASSERT_TRUE(l) << l.message();
+  auto none = (*l)->try_accept();
+  EXPECT_EQ(none.code(), EAGAIN);
+  auto c = tcp_connect("127.0.0.1", (*l)->port(), in(2000ms));
+  ASSERT_TRUE(c) << c.message();
+  Result<AcceptedTcp> a = Error(EAGAIN, "not yet");
+  for (int i = 0; i < 200 && !a; ++i) {
+    a = (*l)->try_accept();
+    if (!a)
+      std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_TRUE(a) << a.message();
+  EXPECT_TRUE(a->connection.valid());
+  EXPECT_EQ(a->peer.to_string(), "127.0.0.1");
+}
+
 TEST(Tcp, SilentPeerTimesOut) {
   auto l = tcp_listen("127.0.0.1:0");
   ASSERT_TRUE(l);

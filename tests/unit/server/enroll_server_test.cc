@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <functional>
 
 #include "control/enroll.h"
 #include "server/registry.h"
@@ -14,11 +15,15 @@
 namespace warren::server {
 namespace {
 
-crypto::PublicKey key(int seed) {
+crypto::PrivateKey private_key(int seed) {
   crypto::PrivateKey k;
   k.data()[5] = static_cast<std::uint8_t>(seed);
   k.data()[9] = 3;
-  return crypto::derive_public_key(k);
+  return k;
+}
+
+crypto::PublicKey key(int seed) {
+  return crypto::derive_public_key(private_key(seed));
 }
 
 class EnrollOverTls : public ::testing::Test {
@@ -53,7 +58,7 @@ class EnrollOverTls : public ::testing::Test {
   }
   std::string code_of(const control::Invite& inv, const std::string& name, int seed) {
     try {
-      (void)control::enroll(inv, name, key(seed));
+      (void)control::enroll(inv, name, private_key(seed));
       return "ok";
     } catch (const control::EnrollError& e) {
       return e.code();
@@ -71,14 +76,14 @@ class EnrollOverTls : public ::testing::Test {
 
 TEST_F(EnrollOverTls, GoodRejoinUsedUpExpired) {
   auto inv = invite("alice", 1, std::chrono::seconds(3600));
-  auto e = control::enroll(inv, "laptop", key(1));
+  auto e = control::enroll(inv, "laptop", private_key(1));
   EXPECT_EQ(e.name, "alice");
   ASSERT_EQ(e.addresses.size(), 1u);
   EXPECT_EQ(e.addresses[0].to_string(), "10.5.0.2/32");
   EXPECT_EQ(e.server_public_key, key(200));
   EXPECT_EQ(e.server_endpoint, "192.0.2.1:51820");
   // Same key again: same address, no use burned (the invite had one).
-  EXPECT_EQ(control::enroll(inv, "laptop", key(1)).addresses, e.addresses);
+  EXPECT_EQ(control::enroll(inv, "laptop", private_key(1)).addresses, e.addresses);
   EXPECT_EQ(code_of(inv, "other", 2), "invite_used_up");
 
   auto soon = invite("bob", 1, std::chrono::seconds(60));
@@ -92,13 +97,72 @@ TEST_F(EnrollOverTls, ExhaustionIsAClearError) {
   for (int i = 0; i < 5; ++i)  // /29: .2 .. .6
     EXPECT_EQ(code_of(inv, "m" + std::to_string(i), 10 + i), "ok");
   try {
-    (void)control::enroll(inv, "m9", key(30));
+    (void)control::enroll(inv, "m9", private_key(30));
     FAIL();
   } catch (const control::EnrollError& e) {
     EXPECT_EQ(e.code(), "pool_exhausted");
     EXPECT_NE(std::string(e.what()).find("10.5.0.0/29 is exhausted"), std::string::npos)
         << e.what();
   }
+}
+
+// Issue 12 (2), the attack: a holder of the group invite that enrolled a victim, who knows only
+// the victim's PUBLIC key (visible in `wg show` on any peer), asks to re-join as the victim. In
+// protocol version 1 this request went straight to Registry::enroll, whose re-join path answered
+// with the victim's name and addresses (the last block below shows that it still would). Now it
+// is refused with proof_invalid and learns nothing, and so is a genuine proof replayed from
+// another connection.
+TEST_F(EnrollOverTls, RejoinWithOnlyThePublicKeyIsRefusedAndLearnsNothing) {
+  auto group = invite("lab", 5, std::chrono::seconds(3600));
+  const auto victim = control::enroll(group, "pc1", private_key(1));
+  ASSERT_EQ(victim.name, "lab-pc1");
+  ASSERT_EQ(victim.addresses.size(), 1u);
+  const std::string victim_address = victim.addresses[0].address.to_string();
+
+  auto exchange = [&](const std::function<std::string(const crypto::PublicKey&,
+                                                      const control::ExporterValue&)>& make) {
+    auto deadline = control::SteadyClock::now() + std::chrono::seconds(5);
+    auto s = control::TlsStream::connect("127.0.0.1", server_->port(), identity_.fingerprint(),
+                                         deadline);
+    auto challenge = control::parse_enroll_hello(s->read_frame(control::kMaxMessageBytes, deadline));
+    EXPECT_TRUE(challenge.ok()) << challenge.message();
+    s->write_frame(make(*challenge, s->export_keying_material(control::kExporterLabel)), deadline);
+    return s->read_frame(control::kMaxMessageBytes, deadline);
+  };
+  control::EnrollRequest forged;
+  forged.invite_id = group.id;
+  forged.secret = group.secret;
+  forged.name = "pc1";
+  forged.public_key = key(1);  // the victim's public key; the attacker lacks its private key
+
+  std::string reply = exchange([&](const crypto::PublicKey& challenge,
+                                   const control::ExporterValue& channel) {
+    control::EnrollRequest r = forged;
+    r.proof = *control::make_enroll_proof(private_key(66), challenge, channel, r.invite_id);
+    return control::enroll_request_to_json(r);
+  });
+  EXPECT_NE(reply.find("\"proof_invalid\""), std::string::npos) << reply;
+  EXPECT_EQ(reply.find("lab-pc1"), std::string::npos) << reply;
+  EXPECT_EQ(reply.find(victim_address), std::string::npos) << reply;
+
+  // Replay: the victim's genuine proof, recorded on another connection.
+  std::string recorded;
+  (void)exchange([&](const crypto::PublicKey& challenge, const control::ExporterValue& channel) {
+    control::EnrollRequest r = forged;
+    r.proof = *control::make_enroll_proof(private_key(1), challenge, channel, r.invite_id);
+    recorded = control::enroll_request_to_json(r);
+    return std::string("{}");
+  });
+  reply = exchange([&](const crypto::PublicKey&, const control::ExporterValue&) { return recorded; });
+  EXPECT_NE(reply.find("\"proof_invalid\""), std::string::npos) << reply;
+  EXPECT_EQ(reply.find(victim_address), std::string::npos) << reply;
+
+  // Control: the handler alone (all a version-1 server had) would have answered the forged
+  // request with the victim's enrollment; the wire-level proof is what stops it.
+  auto direct = reg_->enroll(forged, now_);
+  ASSERT_TRUE(direct.enrollment) << direct.error_code;
+  EXPECT_EQ(direct.enrollment->name, "lab-pc1");
+  EXPECT_EQ(direct.enrollment->addresses, victim.addresses);
 }
 
 TEST_F(EnrollOverTls, WrongCertificateNeverReachesRegistry) {
