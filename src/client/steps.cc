@@ -149,7 +149,7 @@ class OwnLinkStep final : public Step {
   bool survives_reboot() const override { return step_->survives_reboot(); }
   Status undo(System& sys) override {
     auto link = sys.net().link_by_index(ifindex_);
-    if (link.ok() && link.value.name != ifname_)
+    if (link.ok() && link->name != ifname_)
       return ok();
     return step_->undo(sys);
   }

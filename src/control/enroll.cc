@@ -517,7 +517,7 @@ struct EnrollServer::Impl {
     auto l = platform::make_event_loop();
     if (!l.ok())
       throw ControlError("cannot create the enrollment event loop: " + l.message());
-    loop = std::move(l.value);
+    loop = std::move(*l);
     if (auto s = loop->add(listener->native_handle(), platform::kReadable,
                            [this](std::uint32_t) { on_listener(); });
         !s.ok())
