@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <span>
 
 #include "base/result.h"
 #include "net/ip_address.h"
@@ -27,11 +28,13 @@ namespace warren::platform {
 class Conntrack {
  public:
   virtual ~Conntrack() = default;
-  /// Deletes every entry of this network namespace's table that names `address` (see above)
-  /// and returns how many were deleted. An entry that ends by itself meanwhile is no error.
-  /// Safe to call from any thread (requests are serialised).
-  [[nodiscard]] virtual warren::Result<std::size_t> forget_address(
-      const net::IpAddress& address) = 0;
+  /// Deletes every entry of this network namespace's table that names one of `addresses`
+  /// (see above) and returns how many were deleted. One pass over the table per address
+  /// family, however many addresses: an idle release of hundreds of leases costs two dumps.
+  /// An entry that ends by itself meanwhile is no error. Safe to call from any thread
+  /// (requests are serialised).
+  [[nodiscard]] virtual warren::Result<std::size_t> forget(
+      std::span<const net::IpAddress> addresses) = 0;
 };
 
 /// Opens the ctnetlink socket of the calling thread's network namespace. Fails (EPERM) without

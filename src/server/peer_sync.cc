@@ -62,26 +62,23 @@ std::vector<net::IpAddress> newly_routed(const std::vector<wg::PeerSnapshot>& pe
   for (const auto& a : addresses) {
     if (!is_host(a))
       continue;
-    const bool routed = peer != peers.end() && std::find(peer->allowed_ips.begin(),
-                                                         peer->allowed_ips.end(),
-                                                         a) != peer->allowed_ips.end();
+    const bool routed =
+        peer != peers.end() &&
+        std::find(peer->allowed_ips.begin(), peer->allowed_ips.end(), a) != peer->allowed_ips.end();
     if (!routed)
       out.push_back(a.address);
   }
   return out;
 }
 
-std::vector<std::string> forget_flows(platform::Conntrack& conntrack,
-                                      const std::vector<net::IpAddress>& freed) {
-  std::vector<std::string> lines;
-  for (const auto& a : freed) {
-    auto n = conntrack.forget_address(a);
-    if (n)
-      lines.push_back(a.to_string() + ": " + std::to_string(*n) + " conntrack entries deleted");
-    else
-      lines.push_back(a.to_string() + ": cannot delete its conntrack entries: " + n.message());
-  }
-  return lines;
+std::string forget_flows(platform::Conntrack& conntrack, const std::vector<net::IpAddress>& freed) {
+  std::string names;
+  for (const auto& a : freed)
+    names += (names.empty() ? "" : " ") + a.to_string();
+  auto n = conntrack.forget(freed);
+  if (!n)
+    return names + ": cannot delete their conntrack entries: " + n.message();
+  return names + ": " + std::to_string(*n) + " conntrack entries deleted";
 }
 
 }  // namespace warren::server

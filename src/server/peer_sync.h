@@ -42,10 +42,10 @@ std::vector<net::IpAddress> newly_routed(const std::vector<wg::PeerSnapshot>& pe
                                          const crypto::PublicKey& key,
                                          const std::vector<net::Prefix>& addresses);
 
-/// Deletes the conntrack entries of every freed address; returns one line per address for the
-/// log ("10.8.0.5: 3 conntrack entries deleted", or the error). Call it after the delta was
-/// applied, so that no packet of the old peer can make new entries afterwards.
-std::vector<std::string> forget_flows(platform::Conntrack& conntrack,
-                                      const std::vector<net::IpAddress>& freed);
+/// Deletes the conntrack entries of the freed addresses (one pass over the table per family)
+/// and returns the line for the log: "10.8.0.5 fd08::5: 3 conntrack entries deleted", or the
+/// error. Call it after the delta was applied, so that no packet of the old peer can make new
+/// entries afterwards.
+std::string forget_flows(platform::Conntrack& conntrack, const std::vector<net::IpAddress>& freed);
 
 }  // namespace warren::server

@@ -213,12 +213,15 @@ control::EnrollReply Registry::enroll(const control::EnrollRequest& req, std::in
   ClientRecord result;
   try {
     // The common re-join changes nothing: answer it from a read-only snapshot, without the
-    // write lock, a commit or an fsync. Everything else (and a re-join whose leases must
-    // change) goes through the write transaction below, which checks everything again.
+    // write lock, a commit or an fsync; a request its invite refuses ends there too.
+    // Everything else (and a re-join whose leases must change) goes through the write
+    // transaction below, which checks everything again.
     bool answered = false;
     store_.read([&](StoreTxn& t) {
       const InviteRecord inv = check_invite(t, req);
       auto known = check_rejoin(t, req, inv);
+      if (!known)
+        check_new_enrollment(t, req, inv, now);  // refusals need no write lock either
       if (known && leases_settled(*known)) {
         result = *known;
         answered = true;

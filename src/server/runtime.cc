@@ -55,6 +55,14 @@ class Server {
     sync_locked();
   }
 
+  /// Deletes the conntrack entries of addresses that changed hands (server/peer_sync.h).
+  /// Any thread; the Conntrack serialises its requests.
+  void forget(const std::vector<net::IpAddress>& addresses) {
+    if (!conntrack_ || addresses.empty())
+      return;
+    platform::log_verbose("Freed %s", forget_flows(*conntrack_, addresses).c_str());
+  }
+
   control::EnrollReply enroll(const control::EnrollRequest& req) {
     std::lock_guard lock(mutex_);
     control::EnrollReply reply = state_.registry->enroll(req, unix_now());
@@ -203,17 +211,6 @@ class Server {
     forget(plan.freed);
   }
 
- public:
-  /// Deletes the conntrack entries of addresses that changed hands (server/peer_sync.h).
-  void forget(const std::vector<net::IpAddress>& addresses) {
-    if (!conntrack_ || addresses.empty())
-      return;
-    for (const auto& line : forget_flows(*conntrack_, addresses))
-      platform::log_verbose("Freed address %s", line.c_str());
-  }
-
- private:
-
   const ServerConfig& config_;
   ServerState& state_;
   dataplane::Engine& engine_;
@@ -325,9 +322,10 @@ int run_server(const ServerConfig& config) {
   if (auto ct = platform::open_conntrack())
     conntrack = std::move(*ct);
   else
-    platform::log_error("warning: the conntrack entries of revoked or released addresses will not "
-                        "be deleted: %s",
-                        ct.message().c_str());
+    platform::log_error(
+        "warning: the conntrack entries of revoked or released addresses will not "
+        "be deleted: %s",
+        ct.message().c_str());
 
   std::unique_ptr<platform::NetConfig> netcfg;
   std::unique_ptr<Server> server;

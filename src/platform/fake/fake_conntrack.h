@@ -1,9 +1,9 @@
 #pragma once
 /// FakeConntrack: an in-memory conntrack table for tests of code that cleans it up.
 ///
-/// Entries are the four addresses of a flow's two tuples; forget_address() removes those that
-/// name the address exactly as the Linux implementation does (platform/conntrack.h), and every
-/// call is recorded. `fail_next(code)` makes the next call fail with that errno.
+/// Entries are the four addresses of a flow's two tuples; forget() removes those that
+/// name one of the addresses exactly as the Linux implementation does (platform/conntrack.h), and
+/// every call is recorded. `fail_next(code)` makes the next call fail with that errno.
 ///
 /// Thread-safety: one thread at a time (tests).
 
@@ -21,12 +21,12 @@ struct FakeFlow {
 
 class FakeConntrack final : public Conntrack {
  public:
-  warren::Result<std::size_t> forget_address(const net::IpAddress& address) override;
+  warren::Result<std::size_t> forget(std::span<const net::IpAddress> addresses) override;
 
   /// A flow from `src` to `dst`, not translated (reply = the original reversed).
   void add_flow(const net::IpAddress& src, const net::IpAddress& dst);
-  std::vector<FakeFlow> flows;                  ///< the table
-  std::vector<net::IpAddress> forgotten;        ///< every forget_address() argument, in order
+  std::vector<FakeFlow> flows;            ///< the table
+  std::vector<net::IpAddress> forgotten;  ///< every address given to forget(), in order
   void fail_next(int code) { fail_next_ = code; }
 
  private:

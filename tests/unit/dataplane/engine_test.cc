@@ -363,7 +363,8 @@ TEST_F(PumpedEngines, ForgedMac2FloodCannotCrowdOutAClientHoldingACookie) {
   const EngineCounters counters = b_.engine->counters();
   const auto lane = [](wg::Lane l) { return static_cast<std::size_t>(l); };
   EXPECT_EQ(counters.handshakes_dropped[lane(wg::Lane::kWithMac2)], 0u);
-  EXPECT_GT(counters.handshakes_dropped[lane(wg::Lane::kOther)], 0u) << "the flood outran the queue";
+  EXPECT_GT(counters.handshakes_dropped[lane(wg::Lane::kOther)], 0u)
+      << "the flood outran the queue";
   // Every flood message was answered with a cookie reply (mac2 missing or invalid) or dropped
   // on arrival from the last lane; c's two messages: one cookie, one handshake.
   const std::uint64_t cookies = b_.engine->device().drop_count(wg::Drop::kCookieSent);

@@ -74,10 +74,10 @@ TEST(Conntrack, ForgetsEveryEntryNamingTheAddressInEitherTupleAndNoOther) {
       return;
     }
     const Flow flows[] = {
-        {"10.9.0.5", "198.51.100.7", "198.51.100.7", "10.9.0.5", 1001},  // the client's own
-        {"10.9.0.6", "10.9.0.5", "10.9.0.5", "10.9.0.6", 1002},          // to the client
-        {"203.0.113.9", "192.0.2.1", "10.9.0.5", "203.0.113.9", 1003},   // DNAT'ed to it
-        {"203.0.113.9", "192.0.2.1", "198.51.100.8", "10.9.0.5", 1004},  // SNAT'ed to it
+        {"10.9.0.5", "198.51.100.7", "198.51.100.7", "10.9.0.5", 1001},    // the client's own
+        {"10.9.0.6", "10.9.0.5", "10.9.0.5", "10.9.0.6", 1002},            // to the client
+        {"203.0.113.9", "192.0.2.1", "10.9.0.5", "203.0.113.9", 1003},     // DNAT'ed to it
+        {"203.0.113.9", "192.0.2.1", "198.51.100.8", "10.9.0.5", 1004},    // SNAT'ed to it
         {"10.9.0.50", "198.51.100.7", "198.51.100.7", "10.9.0.50", 1005},  // a lookalike
         {"10.9.0.6", "198.51.100.7", "198.51.100.7", "10.9.0.6", 1006},    // another client
         {"fd09::5", "2001:db8::7", "2001:db8::7", "fd09::5", 1007},
@@ -92,19 +92,19 @@ TEST(Conntrack, ForgetsEveryEntryNamingTheAddressInEitherTupleAndNoOther) {
 
     auto ct = open_conntrack();
     ASSERT_TRUE(ct) << ct.message();
-    auto n = (*ct)->forget_address(ip("10.9.0.5"));
+    const net::IpAddress client[] = {ip("10.9.0.5")};
+    auto n = (*ct)->forget(client);
     ASSERT_TRUE(n) << n.message();
     EXPECT_EQ(*n, 4u);
     EXPECT_EQ(count_entries(h, AF_INET), 2) << "the lookalike and the other client's stay";
     EXPECT_EQ(count_entries(h, AF_INET6), 3) << "another family is another address";
-    n = (*ct)->forget_address(ip("fd09::5"));
+    // Both families at once; a mapped address is the IPv4 one.
+    const net::IpAddress both[] = {ip("fd09::5"), ip("::ffff:10.9.0.50")};
+    n = (*ct)->forget(both);
     ASSERT_TRUE(n) << n.message();
-    EXPECT_EQ(*n, 2u);
+    EXPECT_EQ(*n, 3u);
     EXPECT_EQ(count_entries(h, AF_INET6), 1);
-    n = (*ct)->forget_address(ip("::ffff:10.9.0.50"));  // a mapped address is the IPv4 one
-    ASSERT_TRUE(n) << n.message();
-    EXPECT_EQ(*n, 1u);
-    n = (*ct)->forget_address(ip("10.9.0.5"));  // nothing left: fine
+    n = (*ct)->forget(client);  // nothing left: fine
     ASSERT_TRUE(n) << n.message();
     EXPECT_EQ(*n, 0u);
     EXPECT_EQ(count_entries(h, AF_INET), 1);

@@ -151,8 +151,9 @@ TEST(StateFiles, TlsKeyAndDatabaseModesAndOwnersAreChecked) {
   ASSERT_EQ(::chmod(cfg.tls_key_file().c_str(), 0640), 0);
   ASSERT_EQ(::chmod(cfg.database.c_str(), 0606), 0);
   std::string w = warnings();
-  EXPECT_NE(w.find(cfg.tls_key_file() + " (the control channel's TLS key) is readable by group or "
-                                        "others (mode 0640; run: chmod 600 " +
+  EXPECT_NE(w.find(cfg.tls_key_file() +
+                   " (the control channel's TLS key) is readable by group or "
+                   "others (mode 0640; run: chmod 600 " +
                    cfg.tls_key_file() + ")"),
             std::string::npos)
       << w;

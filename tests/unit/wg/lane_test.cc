@@ -102,7 +102,8 @@ TEST_F(Lanes, OnlyWellSizedHandshakeMessagesAreQueued) {
   store_le32(r.data(), kMessageResponse);
   EXPECT_EQ(b.device.lane_of(p, r, net.now.mono), Lane::kOther);
   r.resize(kInitiationSize);
-  EXPECT_EQ(b.device.lane_of(p, r, net.now.mono), Lane::kDirect) << "response of an initiation's size";
+  EXPECT_EQ(b.device.lane_of(p, r, net.now.mono), Lane::kDirect)
+      << "response of an initiation's size";
   std::vector<std::uint8_t> cookie(kCookieReplySize, 0);
   store_le32(cookie.data(), kMessageCookieReply);
   EXPECT_EQ(b.device.lane_of(p, cookie, net.now.mono), Lane::kDirect);
@@ -134,7 +135,7 @@ TEST_F(Lanes, OnlyAValidMac2RanksAboveNoMac2) {
   (void)c.device.decapsulate(from(b), b.sink.out()[0].bytes, net.now, c.sink);
   b.sink.out().clear();
   net.advance(std::chrono::seconds(6));  // past REKEY_TIMEOUT: a new initiation may leave
-  auto genuine = initiation(c);  // a new handshake message, mac2 under the cookie
+  auto genuine = initiation(c);          // a new handshake message, mac2 under the cookie
   ASSERT_NE(genuine[msg::kInitMac2], 0) << "c holds no cookie";
   EXPECT_EQ(b.device.lane_of(from(c), genuine, net.now.mono), Lane::kWithMac2);
   // Now that a secret exists, forgeries are checked against it and still fail.
@@ -189,7 +190,8 @@ TEST_F(Lanes, EndpointLearnedFromAHandshakeIsKnown) {
   Network::connect(a, b);
   Network::connect(b, a, /*with_endpoint=*/false);
   auto m = initiation(a);
-  EXPECT_EQ(b.device.lane_of(from(a), m, net.now.mono), Lane::kOther) << "b has no endpoint for a yet";
+  EXPECT_EQ(b.device.lane_of(from(a), m, net.now.mono), Lane::kOther)
+      << "b has no endpoint for a yet";
   (void)b.device.decapsulate(from(a), m, net.now, b.sink);
   EXPECT_EQ(b.device.lane_of(from(a), m, net.now.mono), Lane::kKnownEndpoint);
 }
@@ -207,11 +209,13 @@ TEST_F(Lanes, ReplacingPeersAndMovingTheConfiguredEndpointKeepTheBookExact) {
   test::CollectingSink s;
   ASSERT_TRUE(b.device.apply(move, net.now, s));
   EXPECT_EQ(b.device.lane_of(from(a), m, net.now.mono), Lane::kOther);
-  EXPECT_EQ(b.device.lane_of(net::Path{*p.endpoint, std::nullopt, 0}, m, net.now.mono), Lane::kKnownEndpoint);
+  EXPECT_EQ(b.device.lane_of(net::Path{*p.endpoint, std::nullopt, 0}, m, net.now.mono),
+            Lane::kKnownEndpoint);
   ConfigDelta replace;
   replace.replace_peers = true;
   ASSERT_TRUE(b.device.apply(replace, net.now, s));
-  EXPECT_EQ(b.device.lane_of(net::Path{*p.endpoint, std::nullopt, 0}, m, net.now.mono), Lane::kOther);
+  EXPECT_EQ(b.device.lane_of(net::Path{*p.endpoint, std::nullopt, 0}, m, net.now.mono),
+            Lane::kOther);
 }
 
 }  // namespace
