@@ -7,12 +7,14 @@ packages=(
   # build
   build-essential cmake pkg-config
   # libraries
-  libssl-dev libsodium-dev libmnl-dev libtomlplusplus-dev libsqlite3-dev nlohmann-json3-dev
-  zlib1g-dev
+  libssl-dev libsodium-dev libmnl-dev libnetfilter-conntrack-dev libtomlplusplus-dev libsqlite3-dev
+  nlohmann-json3-dev zlib1g-dev
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # interop / network tests
   wireguard-go wireguard-tools iproute2 iputils-ping iperf3 ncat iptables tcpdump procps psmisc
+  # conntrack -L: test_server.sh checks that a revoked address's entries are flushed
+  conntrack
   # offload checks (ethtool -k on the TUN)
   ethtool
   # the namespace tests' stand-ins for systemd's NOTIFY_SOCKET and for status-socket clients

@@ -395,7 +395,7 @@ class Worker {
       if (udp_sizes_[i] == 0)
         continue;  // truncated
       Bytes datagram = udp_views_[i].first(udp_sizes_[i]);
-      if (const wg::Lane lane = engine_.device_->lane_of(paths_[i], datagram);
+      if (const wg::Lane lane = engine_.device_->lane_of(paths_[i], datagram, now.mono);
           lane != wg::Lane::kDirect) {
         // Handshake work waits for process_handshakes(); a full lane drops it right here.
         if (!handshakes_.push(lane, paths_[i], datagram))

@@ -11,7 +11,8 @@
 /// peers' data is not lost in a full socket buffer behind handshake work (wireguard-go keeps a
 /// handshake queue for the same reason); what cannot be answered is dropped here, as cheaply as
 /// possible, and the lanes choose which messages are kept: re-handshakes from known endpoints
-/// first, then messages carrying a cookie, then the rest.
+/// first, then messages whose mac2 is valid for our current cookie secret (Device::lane_of checks
+/// it), then the rest.
 ///
 /// No allocation after construction. Not thread-safe: one worker owns it.
 

@@ -135,35 +135,116 @@ std::vector<Lease> Registry::allocate(StoreTxn& txn, const std::string& name,
   return out;
 }
 
+InviteRecord Registry::check_invite(StoreTxn& t, const control::EnrollRequest& req) const {
+  auto inv = t.find_invite(req.invite_id);
+  const auto hash = control::sha256(req.secret.span());
+  // Compare even for an unknown id, so both cases take the same time.
+  const std::array<std::uint8_t, 32> zero{};
+  const bool secret_ok = constant_time_equal(hash, inv ? inv->secret_hash : zero) && inv;
+  if (!secret_ok)
+    throw RegistryError("invite_invalid",
+                        "the invite is not valid (unknown, or its secret does not match)");
+  return *inv;
+}
+
+std::optional<ClientRecord> Registry::check_rejoin(StoreTxn& t, const control::EnrollRequest& req,
+                                                   const InviteRecord& inv) const {
+  auto known = t.find_client_by_key(req.public_key);
+  if (!known || known->invite_id != inv.id)
+    return std::nullopt;  // not a re-join: a new enrollment through `inv`, checked as such
+  // The key this invite enrolled joins again. Expired and used up do not matter: the invite
+  // was good when it enrolled the key, and the re-join uses nothing up. A revoked invite
+  // enrolls nobody, its own clients included (they keep their tunnels, but cannot fetch their
+  // configuration again, nor get a released lease back).
+  if (known->revoked())
+    throw RegistryError("revoked", "this key was revoked by the operator");
+  if (inv.revoked())
+    throw RegistryError("invite_revoked", "the invite was revoked by the operator");
+  return known;
+}
+
+void Registry::check_new_enrollment(StoreTxn& t, const control::EnrollRequest& req,
+                                    const InviteRecord& inv, std::int64_t now) const {
+  if (inv.revoked())
+    throw RegistryError("invite_revoked", "the invite was revoked by the operator");
+  if (inv.expires_at != 0 && now >= inv.expires_at)
+    throw RegistryError("invite_expired", "the invite has expired; ask for a new one");
+  if (inv.uses_left <= 0)
+    throw RegistryError("invite_used_up", "the invite has been used up; ask for a new one");
+  // Only now, with an invite that could enroll a new key, may the answer differ for a known
+  // key, and it says no more than `wg show` does: the key is enrolled. Not by whom, not with
+  // which addresses, not whether it was revoked. (An old invite gets the same answer as for
+  // any key, above.)
+  if (t.find_client_by_key(req.public_key))
+    throw RegistryError("key_in_use",
+                        "this public key is already enrolled through another invite; join with a "
+                        "new key pair to use this invite");
+}
+
+bool Registry::leases_settled(const ClientRecord& c) const {
+  // What allocate() would keep, computed without touching the store: reservations, and a
+  // current dynamic lease per family that is still valid under this configuration.
+  std::vector<Lease> want;
+  for (const std::optional<AddressPool>* pool : {&pool_v4_, &pool_v6_}) {
+    if (!*pool)
+      continue;
+    const AddressPool& p = **pool;
+    const net::Family f = p.network().prefix.address.family();
+    if (auto res = reservation(config_, c.name, f)) {
+      want.push_back(Lease{*res, false});
+      continue;
+    }
+    if (config_.strategy == PoolStrategy::kStatic)
+      continue;
+    auto keep = std::find_if(c.leases.begin(), c.leases.end(), [&](const Lease& l) {
+      return l.address.family() == f && p.assignable(l.address) && !p.reserved(l.address);
+    });
+    if (keep == c.leases.end())
+      return false;
+    want.push_back(Lease{keep->address, true});
+  }
+  if (config_.strategy == PoolStrategy::kStatic && !config_.reservations.count(c.name))
+    return false;  // allocate() has the error to give
+  return want.size() == c.leases.size() &&
+         std::is_permutation(want.begin(), want.end(), c.leases.begin());
+}
+
 control::EnrollReply Registry::enroll(const control::EnrollRequest& req, std::int64_t now) {
   ClientRecord result;
   try {
+    // The common re-join changes nothing: answer it from a read-only snapshot, without the
+    // write lock, a commit or an fsync; a request its invite refuses ends there too.
+    // Everything else (and a re-join whose leases must change) goes through the write
+    // transaction below, which checks everything again.
+    bool answered = false;
+    store_.read([&](StoreTxn& t) {
+      const InviteRecord inv = check_invite(t, req);
+      auto known = check_rejoin(t, req, inv);
+      if (!known)
+        check_new_enrollment(t, req, inv, now);  // refusals need no write lock either
+      if (known && leases_settled(*known)) {
+        result = *known;
+        answered = true;
+      }
+    });
+    if (answered)
+      return control::EnrollReply{enrollment_for(result), {}, {}};
     store_.transaction([&](StoreTxn& t) {
-      auto inv = t.find_invite(req.invite_id);
-      const auto hash = control::sha256(req.secret.span());
-      // Compare even for an unknown id, so both cases take the same time.
-      const std::array<std::uint8_t, 32> zero{};
-      const bool secret_ok = constant_time_equal(hash, inv ? inv->secret_hash : zero) && inv;
-      if (!secret_ok)
-        throw RegistryError("invite_invalid",
-                            "the invite is not valid (unknown, or its secret does not match)");
-      if (auto known = t.find_client_by_key(req.public_key)) {
-        if (known->revoked())
-          throw RegistryError("revoked", "this key was revoked by the operator");
-        // Joining again: same record, same addresses, the invite is not used up again.
-        known->leases = allocate(t, known->name, known->leases, now);
-        t.put_client(*known);
+      InviteRecord inv = check_invite(t, req);
+      if (auto known = check_rejoin(t, req, inv)) {
+        // Joining again: same record, same addresses (a fresh lease if its dynamic one was
+        // released), the invite is not used up again.
+        std::vector<Lease> leases = allocate(t, known->name, known->leases, now);
+        if (leases != known->leases) {
+          known->leases = std::move(leases);
+          t.put_client(*known);
+        }
         result = *known;
         return;
       }
-      if (inv->revoked())
-        throw RegistryError("invite_revoked", "the invite was revoked by the operator");
-      if (inv->expires_at != 0 && now >= inv->expires_at)
-        throw RegistryError("invite_expired", "the invite has expired; ask for a new one");
-      if (inv->uses_left <= 0)
-        throw RegistryError("invite_used_up", "the invite has been used up; ask for a new one");
-      std::string name = inv->name;
-      if (inv->max_uses > 1) {
+      check_new_enrollment(t, req, inv, now);
+      std::string name = inv.name;
+      if (inv.max_uses > 1) {
         if (req.name.empty())
           throw RegistryError("invalid_request",
                               "this invite is for several clients: each must send its own name");
@@ -178,9 +259,9 @@ control::EnrollReply Registry::enroll(const control::EnrollRequest& req, std::in
                               "a client named '" + name + "' is already enrolled with another key");
         // A revoked name comes back only through an invite the operator issued for exactly
         // this name after the revocation; a group invite or an older one cannot revive it.
-        const bool invited_again = inv->max_uses == 1 && inv->name == name &&
-                                   inv->created_at >= existing->revoked_at &&
-                                   inv->id != existing->invite_id;
+        const bool invited_again = inv.max_uses == 1 && inv.name == name &&
+                                   inv.created_at >= existing->revoked_at &&
+                                   inv.id != existing->invite_id;
         if (!invited_again)
           throw RegistryError("revoked", "the name '" + name +
                                              "' was revoked by the operator; only a new invite "
@@ -189,14 +270,14 @@ control::EnrollReply Registry::enroll(const control::EnrollRequest& req, std::in
       }
       c.name = name;
       c.public_key = req.public_key;
-      c.invite_id = inv->id;
+      c.invite_id = inv.id;
       c.enrolled_at = now;
       c.last_seen = 0;
       c.revoked_at = 0;
       c.leases = allocate(t, name, {}, now);
       t.put_client(c);
-      inv->uses_left -= 1;
-      t.put_invite(*inv);
+      inv.uses_left -= 1;
+      t.put_invite(inv);
       result = c;
     });
   } catch (const RegistryError& e) {
@@ -279,6 +360,7 @@ Registry::Exported Registry::export_client(std::string_view name, std::int64_t n
         c.name = std::string(name);
       }
       c.public_key = pub;
+      c.invite_id.clear();  // this key was made here, not enrolled by an invite: no re-join
       c.enrolled_at = now;
       c.revoked_at = 0;
       c.leases = allocate(t, c.name, c.leases, now);

@@ -6,13 +6,23 @@
 /// Enrollment rules (docs/SERVER.md "Enrollment"):
 ///   * the invite id must exist and SHA-256(secret) must match (constant time); otherwise
 ///     "invite_invalid" (the same answer for both, so ids cannot be probed);
-///   * a key that is already enrolled (not revoked) gets its record back — same addresses, a
-///     fresh lease if its dynamic one was released — without using up the invite and even if
-///     it has expired since: joining again is idempotent;
+///   * a re-join — the key is enrolled, and through this very invite (the client record's
+///     invite id) — gets its record back: same addresses, a fresh lease if its dynamic one was
+///     released, without using up the invite and even if the invite has expired or been used
+///     up since (it was good when it enrolled the key). A revoked key is "revoked"; an invite
+///     revoked by the operator refuses re-joins too ("invite_revoked"). A re-join that changes
+///     nothing is answered from a read-only snapshot: no write lock, commit or fsync, so a
+///     flood of re-joins costs reads only. (That the sender holds the key's private half is
+///     proven by the enrollment protocol before the request reaches the registry.)
+///   * a known key with any other invite is not a re-join: the invite is checked as for a new
+///     key (revoked, expired, used up: the same answer as for any key), and a usable one gets
+///     "key_in_use" — nothing about the enrolled client (name, addresses, revocation) is told,
+///     so holding an old or group invite and another client's public key (`wg show`) gains
+///     nothing. An exported client's key has no invite and never re-joins;
 ///   * otherwise the invite must be unexpired ("invite_expired") with uses left
 ///     ("invite_used_up"); the name is the invite's name for a single-use invite, and
 ///     "<invite name>-<client's name>" for a multi-use one; a name enrolled with another
-///     key is "name_taken"; a revoked key is "revoked";
+///     key is "name_taken";
 ///   * a revoked name stays refused ("revoked") until the operator issues a new single-use
 ///     invite for exactly that name after the revocation: holders of a group invite (or of
 ///     an old invite) cannot take a revoked member's name, or its reservation, back;
@@ -100,6 +110,18 @@ class Registry {
   const std::optional<AddressPool>& pool_v6() const { return pool_v6_; }
 
  private:
+  /// The invite named by the request if its secret matches; else throws "invite_invalid".
+  InviteRecord check_invite(StoreTxn& txn, const control::EnrollRequest& req) const;
+  /// The known client when the request is a re-join through the invite that enrolled its key
+  /// (throws "revoked" / "invite_revoked" when that is refused); nullopt when it is not a
+  /// re-join.
+  std::optional<ClientRecord> check_rejoin(StoreTxn& txn, const control::EnrollRequest& req,
+                                           const InviteRecord& inv) const;
+  /// Throws unless `inv` may enroll the request's key as a new client.
+  void check_new_enrollment(StoreTxn& txn, const control::EnrollRequest& req,
+                            const InviteRecord& inv, std::int64_t now) const;
+  /// True when allocate() would keep the client's leases exactly as they are.
+  bool leases_settled(const ClientRecord& client) const;
   /// The client's leases after (re)allocation; throws RegistryError. Skips addresses in
   /// another client's quarantine, and gives `name` its own quarantined address back first.
   std::vector<Lease> allocate(StoreTxn& txn, const std::string& name,

@@ -14,12 +14,14 @@
 #include "control/enroll.h"
 #include "control/status.h"
 #include "dataplane/engine.h"
+#include "platform/conntrack.h"
 #include "platform/log.h"
 #include "platform/netlink.h"
 #include "platform/process.h"
 #include "platform/tcp.h"
 #include "runtime/runtime.h"
 #include "server/host_setup.h"
+#include "server/peer_sync.h"
 #include "server/state.h"
 
 namespace warren::server {
@@ -42,13 +44,23 @@ std::int64_t unix_now() {
 /// and a revoke of the same client cannot apply to the engine in the opposite order.
 class Server {
  public:
-  Server(const ServerConfig& config, ServerState& state, dataplane::Engine& engine)
-      : config_(config), state_(state), engine_(engine) {}
+  /// `conntrack` may be null (no conntrack netlink here): freed addresses are then not flushed.
+  Server(const ServerConfig& config, ServerState& state, dataplane::Engine& engine,
+         platform::Conntrack* conntrack)
+      : config_(config), state_(state), engine_(engine), conntrack_(conntrack) {}
 
   /// Makes the engine's peers exactly the enrolled, non-revoked clients with addresses.
   void sync() {
     std::lock_guard lock(mutex_);
     sync_locked();
+  }
+
+  /// Deletes the conntrack entries of addresses that changed hands (server/peer_sync.h).
+  /// Any thread; the Conntrack serialises its requests.
+  void forget(const std::vector<net::IpAddress>& addresses) {
+    if (!conntrack_ || addresses.empty())
+      return;
+    platform::log_verbose("Freed %s", forget_flows(*conntrack_, addresses).c_str());
   }
 
   control::EnrollReply enroll(const control::EnrollRequest& req) {
@@ -65,6 +77,9 @@ class Server {
     p.replace_allowed_ips = true;
     p.allowed_ips_add = reply.enrollment->addresses;
     d.peers.push_back(p);
+    // Addresses this key does not route yet: whatever flows a former holder left behind go
+    // before the new holder's peer exists.
+    forget(newly_routed(engine_.snapshot().peers, req.public_key, reply.enrollment->addresses));
     if (auto e = engine_.apply(d); !e) {
       platform::log_error("Cannot add peer %s to the interface: %s", reply.enrollment->name.c_str(),
                           e.message().c_str());
@@ -189,38 +204,17 @@ class Server {
 
  private:
   void sync_locked() {
-    std::map<crypto::PublicKey, std::vector<net::Prefix>> want;
-    for (const auto& c : state_.store->clients()) {
-      if (c.revoked() || c.leases.empty())
-        continue;
-      auto& v = want[c.public_key];
-      for (const auto& l : c.leases)
-        v.push_back(
-            net::Prefix{l.address, static_cast<std::uint8_t>(l.address.is_v4() ? 32 : 128)});
-    }
-    wg::ConfigDelta d;
-    for (const auto& p : engine_.snapshot().peers) {
-      if (!want.count(p.public_key)) {
-        wg::PeerDelta rm;
-        rm.public_key = p.public_key;
-        rm.remove = true;
-        d.peers.push_back(rm);
-      }
-    }
-    for (const auto& [key, prefixes] : want) {
-      wg::PeerDelta p;
-      p.public_key = key;
-      p.replace_allowed_ips = true;
-      p.allowed_ips_add = prefixes;
-      d.peers.push_back(p);
-    }
-    if (auto e = engine_.apply(d); !e)
+    PeerSync plan = plan_peer_sync(state_.store->clients(), engine_.snapshot().peers);
+    if (auto e = engine_.apply(plan.delta); !e)
       throw std::runtime_error("cannot update the interface's peers: " + e.message());
+    // After the peers are gone, so that none of their packets makes a new entry meanwhile.
+    forget(plan.freed);
   }
 
   const ServerConfig& config_;
   ServerState& state_;
   dataplane::Engine& engine_;
+  platform::Conntrack* conntrack_;
   std::mutex mutex_;
   std::int64_t last_idle_check_ = 0;
   std::int64_t store_version_ = -1;  // main thread only (maintain)
@@ -322,6 +316,16 @@ int run_server(const ServerConfig& config) {
   }
   for (const auto& w : state.warnings)
     platform::log_error("warning: %s", w.c_str());
+  // The conntrack table of the server's namespace: a freed tunnel address's flows are deleted
+  // (server/peer_sync.h). Without it the server still runs; the operator is told.
+  std::unique_ptr<platform::Conntrack> conntrack;
+  if (auto ct = platform::open_conntrack())
+    conntrack = std::move(*ct);
+  else
+    platform::log_error(
+        "warning: the conntrack entries of revoked or released addresses will not "
+        "be deleted: %s",
+        ct.message().c_str());
 
   std::unique_ptr<platform::NetConfig> netcfg;
   std::unique_ptr<Server> server;
@@ -350,9 +354,17 @@ int run_server(const ServerConfig& config) {
     d.private_key = state.private_key;
     if (auto e = engine.apply(d); !e)
       return Error(e.code(), "cannot set the private key: " + e.message());
-    server = std::make_unique<Server>(config, state, engine);
+    server = std::make_unique<Server>(config, state, engine, conntrack.get());
     try {
       server->sync();  // every enrolled peer, as stored
+      // Addresses freed while no server ran (a CLI revoke, an idle release before a stop):
+      // their holders' flows may still be in the table; nobody holds them now.
+      std::vector<Quarantined> quarantined;
+      state.store->read([&](StoreTxn& t) { quarantined = t.quarantined(); });
+      std::vector<net::IpAddress> addresses;
+      for (const auto& q : quarantined)
+        addresses.push_back(q.address);
+      server->forget(addresses);
     } catch (const std::exception& e) {
       return Error(EIO, e.what());
     }

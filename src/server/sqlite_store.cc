@@ -313,6 +313,36 @@ class SqliteTxn final : public StoreTxn {
   const std::string& path_;
 };
 
+// What LeaseStore::read hands out: the reads of a SqliteTxn, and a StoreError for any write,
+// so that a read-only path cannot turn into a commit (and an fsync) by mistake.
+class ReadOnlyTxn final : public StoreTxn {
+ public:
+  explicit ReadOnlyTxn(SqliteTxn& txn) : txn_(txn) {}
+  std::optional<InviteRecord> find_invite(std::string_view id) override {
+    return txn_.find_invite(id);
+  }
+  void put_invite(const InviteRecord&) override { refuse("put_invite"); }
+  std::vector<InviteRecord> invites() override { return txn_.invites(); }
+  std::optional<ClientRecord> find_client_by_name(std::string_view name) override {
+    return txn_.find_client_by_name(name);
+  }
+  std::optional<ClientRecord> find_client_by_key(const crypto::PublicKey& key) override {
+    return txn_.find_client_by_key(key);
+  }
+  void put_client(const ClientRecord&) override { refuse("put_client"); }
+  std::vector<ClientRecord> clients() override { return txn_.clients(); }
+  std::set<net::IpAddress> leased_addresses() override { return txn_.leased_addresses(); }
+  void put_quarantine(const Quarantined&) override { refuse("put_quarantine"); }
+  std::vector<Quarantined> quarantined() override { return txn_.quarantined(); }
+  void end_quarantine(const net::IpAddress&) override { refuse("end_quarantine"); }
+
+ private:
+  [[noreturn]] static void refuse(const char* what) {
+    throw StoreError(std::string("internal error: ") + what + " inside a read-only transaction");
+  }
+  SqliteTxn& txn_;
+};
+
 class SqliteStore final : public LeaseStore {
  public:
   explicit SqliteStore(std::string path) : path_(std::move(path)) {
@@ -366,9 +396,25 @@ class SqliteStore final : public LeaseStore {
     }
   }
 
+  void read(const std::function<void(StoreTxn&)>& fn) override {
+    std::lock_guard lock(mutex_);
+    // A deferred transaction: a read lock (a WAL snapshot) at the first read, no write lock,
+    // and its end writes nothing.
+    exec("BEGIN DEFERRED");
+    try {
+      SqliteTxn txn(db_, path_);
+      ReadOnlyTxn ro(txn);
+      fn(ro);
+    } catch (...) {
+      (void)sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
+    }
+    exec("COMMIT");
+  }
+
   std::vector<ClientRecord> clients() override {
     std::vector<ClientRecord> out;
-    transaction([&](StoreTxn& t) { out = t.clients(); });
+    read([&](StoreTxn& t) { out = t.clients(); });
     return out;
   }
 

@@ -96,6 +96,11 @@ class LeaseStore {
  public:
   virtual ~LeaseStore() = default;
   virtual void transaction(const std::function<void(StoreTxn&)>& fn) = 0;
+  /// Runs fn against a consistent read-only snapshot: no write lock is taken (other writers
+  /// are not held up) and nothing is committed or fsync'd. fn must only read: a write
+  /// (put_*, end_quarantine) throws StoreError, and nothing changes. Exceptions from fn
+  /// propagate. This is what keeps the common re-join cheap (registry.h).
+  virtual void read(const std::function<void(StoreTxn&)>& fn) = 0;
   /// A read-only snapshot of every client.
   virtual std::vector<ClientRecord> clients() = 0;
   /// Records handshake times (name -> Unix seconds) in one transaction; unknown names ignored.

@@ -1000,7 +1000,7 @@ const char* lane_name(Lane l) {
   return "?";
 }
 
-Lane Device::lane_of(const net::Path& from, ConstBytes datagram) const {
+Lane Device::lane_of(const net::Path& from, ConstBytes datagram, MonoTime now) const {
   const auto type = msg::type_of(datagram);
   if (!type)
     return Lane::kDirect;
@@ -1013,7 +1013,11 @@ Lane Device::lane_of(const net::Path& from, ConstBytes datagram) const {
   const ConstBytes mac2 = datagram.subspan(msg::mac2_offset(*type), crypto::kMacSize);
   const bool has_mac2 =
       std::any_of(mac2.begin(), mac2.end(), [](std::uint8_t b) { return b != 0; });
-  return has_mac2 ? Lane::kWithMac2 : Lane::kOther;
+  // A non-zero mac2 costs nothing to forge: only one valid for the current cookie secret earns
+  // the lane (issue 12). check_mac2 takes the checker's own lock and calls nothing out.
+  if (has_mac2 && impl_->cookie_checker.check_mac2(datagram, from.remote, now))
+    return Lane::kWithMac2;
+  return Lane::kOther;
 }
 
 void Device::tick(Now now, Outbox& outbox) {

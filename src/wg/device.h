@@ -92,7 +92,8 @@ struct RecvResult {
 /// The lanes say which to keep first, cheapest test first and without cryptography:
 enum class Lane : std::uint8_t {
   kKnownEndpoint,  ///< from the address of some peer's current endpoint (a re-handshake)
-  kWithMac2,       ///< carries a non-zero mac2: its sender holds one of our cookies
+  kWithMac2,       ///< carries a mac2 valid under our current cookie secret for its source:
+                   ///< its sender holds one of our cookies (it receives at that address)
   kOther,          ///< any other handshake message (first contact, and floods)
   kDirect,         ///< not a well-sized handshake message: decapsulate() at once
 };
@@ -137,10 +138,14 @@ class Device {
   [[nodiscard]] RecvResult decapsulate(const net::Path& from, Bytes datagram, Now now,
                                        Outbox& outbox);
 
-  /// The lane of a received datagram (see Lane). Neither authenticates anything nor changes
-  /// state: a spoofed source or a forged mac2 only changes the order in which a message waits,
-  /// and decapsulate() still checks mac1, mac2 and the rate limit of everything that waited.
-  Lane lane_of(const net::Path& from, ConstBytes datagram) const;
+  /// The lane of a received datagram (see Lane), at `now` (the cookie secret's age). Changes
+  /// no state. The known-endpoint test is a lookup; a non-zero mac2 is checked against the
+  /// cookie for the source (two keyed BLAKE2s, only while a cookie secret younger than
+  /// kCookieRefreshTime exists, i.e. during and just after load), so a flood of forged mac2s
+  /// lands in kOther and cannot crowd out a sender that really holds a cookie. A spoofed
+  /// known-endpoint source only changes the order in which a message waits: decapsulate()
+  /// still checks mac1, mac2 and the rate limit of everything that waited.
+  Lane lane_of(const net::Path& from, ConstBytes datagram, MonoTime now) const;
 
   /// Runs due timers: retransmissions, keepalives, rekeys, key zeroing, staged-packet expiry,
   /// rate-limiter garbage collection. Visits only the peers with a timer due at `now`.

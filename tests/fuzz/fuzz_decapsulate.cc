@@ -58,7 +58,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   // Triage (what the engine queues) agrees with the message's shape: only a well-sized type-1
   // or type-2 message is a handshake; the datagram comes from a's address, b's peer's endpoint.
-  const wg::Lane lane = f.p.b.device.lane_of(net::Path{f.p.a.addr, std::nullopt, 0}, d);
+  const wg::Lane lane =
+      f.p.b.device.lane_of(net::Path{f.p.a.addr, std::nullopt, 0}, d, f.net.now.mono);
   const bool handshake =
       d.size() >= 4 &&
       ((load_le32(d.data()) == wg::kMessageInitiation && d.size() == wg::kInitiationSize) ||

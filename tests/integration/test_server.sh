@@ -17,8 +17,9 @@
 #     test-owned NOTIFY_SOCKET: READY=1 arrives with the interface up, 3 TUN queues, every client
 #     keeps its address, traffic resumes within 30 s without touching the clients, and clients
 #     reach each other;
-#   * a revoked client can no longer send or receive; its address is quarantined (the next
-#     enrollee gets another);
+#   * a revoked client can no longer send or receive; the conntrack entries naming its address
+#     in S are deleted (`conntrack -L`) while another client's stay; its address is quarantined
+#     (the next enrollee gets another);
 #   * a stock wg-quick client with an exported config works;
 #   * a client brought up again (`warren down`, `warren up`) with AllowedIPs 0.0.0.0/0 (full
 #     tunnel) reaches O through the server's NAT; the NAT rule is removed when the server stops,
@@ -32,7 +33,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 require_root
-require_tools ip wg ping iptables
+require_tools ip wg ping iptables conntrack
 [[ -x $WARREN_BIN/warren ]] || skip_all "warren not built in $WARREN_BIN"
 NCLIENTS=${NCLIENTS:-20}
 
@@ -259,8 +260,22 @@ check "client_to_client on: client 2 reaches client 3" ping_until "${WIT_PREFIX}
 
 # ---- revoke ----------------------------------------------------------------------------------------
 revoked_addr=${ADDR_OF[4]}
+# Flows of c4's address in S's conntrack table (S masquerades, so conntrack is on there): c4
+# pings S and S pings c4; c3's ping is the witness that other clients' entries stay.
+ct_count() { # ct_count ADDR: entries of S's conntrack table that name ADDR (either tuple)
+  ip netns exec "$S" conntrack -L 2>/dev/null | grep -cE "(src|dst)=$1( |\$)" || true
+}
+ping_until "${WIT_PREFIX}c4" 5 10.77.0.1 >/dev/null 2>&1 || true
+ip netns exec "$S" ping -c 1 -W 2 "$revoked_addr" >/dev/null 2>&1 || true
+ping_until "${WIT_PREFIX}c3" 5 10.77.0.1 >/dev/null 2>&1 || true
+check "conntrack: S has entries of c4's address before the revoke (c4 -> S, S -> c4)" \
+  test "$(ct_count "$revoked_addr")" -ge 2
 check "revoke c4" "$W" server revoke --config "$CONF" c4
 check_not "revoked peer removed from the interface" bash -c "wg show '$SIF' allowed-ips | grep -q '$revoked_addr/32'"
+check_eq "conntrack: no entry names the revoked address (conntrack -L)" 0 "$(ct_count "$revoked_addr")"
+check "conntrack: other clients' entries remain" test "$(ct_count "${ADDR_OF[3]}")" -ge 1
+check "the server logged the flush" \
+  grep -qE "Freed $revoked_addr( [0-9a-f:.]+)*: [1-9][0-9]* conntrack entries deleted" "$WIT_TMP/server.err"
 check "revoked client cannot send" ping_fails "${WIT_PREFIX}c4" 10.77.0.1
 check "revoked client cannot receive" ping_fails "$S" "$revoked_addr"
 "$W" server invite --config "$CONF" --name late >"$WIT_TMP/invlate"

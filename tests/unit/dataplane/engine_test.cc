@@ -311,6 +311,67 @@ TEST_F(PumpedEngines, HandshakeFloodIsDroppedOnArrivalWhileAKnownPeerGetsThrough
   b_.engine->device().force_under_load(std::nullopt);
 }
 
+// Issue 12 (8): under load, c — a new client from an address b has never seen — holds a
+// cookie from b, and its retransmitted initiation (valid mac2) arrives behind a flood of 16,000
+// initiations with valid mac1: half with no mac2, half with a forged (random, non-zero) mac2.
+// Only a mac2 valid for b's cookie secret earns the with_mac2 lane, so the forgeries wait in
+// (and overflow) the last lane with the mac2-less ones, and c's message is answered in the
+// first rounds: c's handshake completes at that retransmission. Before, any non-zero mac2 took
+// the lane: the forgeries filled it, c's message was dropped on arrival and this failed.
+TEST_F(PumpedEngines, ForgedMac2FloodCannotCrowdOutAClientHoldingACookie) {
+  Side c{net_, "203.0.113.5", "wpltC", 1, 3, clock_, 51822};
+  connect(c, "10.0.0.3", b_, "10.0.0.2", "192.0.2.2");
+  b_.engine->device().force_under_load(true);
+  const auto ping = testing::make_ip_packet(ip("10.0.0.3"), ip("10.0.0.2"), 30, 0x5c);
+  c.tun->inject(ping);  // c's first initiation (no mac2) gets a cookie reply, no session
+  pump_until_idle({c.engine.get(), b_.engine.get()}, net_);
+  ASSERT_EQ(b_.engine->device().drop_count(wg::Drop::kCookieSent), 1u);
+  ASSERT_EQ(b_.tun->written_count(), 0u);
+
+  std::vector<IpAddress> strangers;
+  for (int i = 1; i <= 40; ++i)
+    strangers.push_back(ip(("198.51.100." + std::to_string(i)).c_str()));
+  FakeHost& attacker = net_.add_host(strangers);
+  auto bind = attacker.open(platform::BindOptions{});
+  ASSERT_TRUE(bind.ok()) << bind.message();
+  wg::CookieGenerator macs;
+  macs.set_peer_public_key(b_.public_key);
+  constexpr std::size_t kFlood = 16000;
+  std::mt19937_64 prng(11);
+  std::vector<std::uint8_t> m(wg::kInitiationSize);
+  for (std::size_t i = 0; i < kFlood; ++i) {
+    for (auto& byte : m)
+      byte = static_cast<std::uint8_t>(prng());
+    store_le32(m.data(), wg::kMessageInitiation);
+    macs.add_macs(m, clock_.now().mono);  // valid mac1, zero mac2
+    if (i % 2 == 1) {
+      for (std::size_t k = 0; k < 16; ++k)
+        m[wg::msg::kInitMac2 + k] = static_cast<std::uint8_t>(prng() | 1);  // forged mac2
+    }
+    std::array<platform::OutDatagram, 1> d{platform::OutDatagram{
+        m, net::Path{{ip("192.0.2.2"), 51821}, strangers[i % strangers.size()], 0}, false}};
+    ASSERT_EQ((*bind.value).send(d).count, 1u);
+  }
+
+  // REKEY_TIMEOUT (+ jitter) later c retransmits, with mac2 under its cookie: behind the flood.
+  clock_.advance(std::chrono::milliseconds(5400));
+  pump_until_idle({c.engine.get(), b_.engine.get()}, net_);
+  auto got = b_.tun->take_written();
+  ASSERT_EQ(got.size(), 1u) << "c's handshake did not complete at its first retransmission";
+  EXPECT_EQ(got[0], ping);
+
+  const EngineCounters counters = b_.engine->counters();
+  const auto lane = [](wg::Lane l) { return static_cast<std::size_t>(l); };
+  EXPECT_EQ(counters.handshakes_dropped[lane(wg::Lane::kWithMac2)], 0u);
+  EXPECT_GT(counters.handshakes_dropped[lane(wg::Lane::kOther)], 0u)
+      << "the flood outran the queue";
+  // Every flood message was answered with a cookie reply (mac2 missing or invalid) or dropped
+  // on arrival from the last lane; c's two messages: one cookie, one handshake.
+  const std::uint64_t cookies = b_.engine->device().drop_count(wg::Drop::kCookieSent);
+  EXPECT_EQ(cookies - 1 + counters.handshakes_dropped[lane(wg::Lane::kOther)], kFlood);
+  b_.engine->device().force_under_load(std::nullopt);
+}
+
 TEST_F(PumpedEngines, ListenPortChangeAndFailureKeepsOldPort) {
   connect(a_, "10.0.0.1", b_, "10.0.0.2", "192.0.2.2");
   // Someone else holds 6000 on b's host: the change is refused and nothing changes.

@@ -193,5 +193,62 @@ TEST(PrivateKeyFile, CreatedThenReadAndPermissionsWarned) {
   (void)!std::system((std::string("rm -rf ") + d).c_str());
 }
 
+// Issue 12 (8): the TLS key and the database are checked at start like the WireGuard key:
+// a mode open to group or others, or a foreign owner, is reported (a warning each).
+TEST(StateFiles, TlsKeyAndDatabaseModesAndOwnersAreChecked) {
+  char d[] = "/tmp/warren_state_XXXXXX";
+  ASSERT_NE(::mkdtemp(d), nullptr);
+  const std::string dir = d;
+  ServerConfig cfg;
+  cfg.interface = "ws0";
+  cfg.database = dir + "/s.db";
+  cfg.private_key_file = dir + "/ws0.key";
+  cfg.public_endpoint = "192.0.2.1:51820";
+  auto warnings = [&] {
+    ServerState st = open_state(cfg);
+    std::string all;
+    for (const auto& w : st.warnings)
+      all += w + "\n";
+    return all;
+  };
+  EXPECT_EQ(warnings(), "") << "created files must pass";
+  ASSERT_EQ(::chmod(cfg.tls_key_file().c_str(), 0640), 0);
+  ASSERT_EQ(::chmod(cfg.database.c_str(), 0606), 0);
+  std::string w = warnings();
+  EXPECT_NE(w.find(cfg.tls_key_file() +
+                   " (the control channel's TLS key) is readable by group or "
+                   "others (mode 0640; run: chmod 600 " +
+                   cfg.tls_key_file() + ")"),
+            std::string::npos)
+      << w;
+  EXPECT_NE(w.find(cfg.database + " (the lease database) is readable by group or others (mode "
+                                  "0606"),
+            std::string::npos)
+      << w;
+  EXPECT_EQ(w.find(cfg.private_key_file), std::string::npos) << w;
+  ASSERT_EQ(::chmod(cfg.tls_key_file().c_str(), 0600), 0);
+  ASSERT_EQ(::chmod(cfg.database.c_str(), 0620), 0);  // writable only: anyone may enroll anyone
+  w = warnings();
+  EXPECT_EQ(w.find(cfg.tls_key_file()), std::string::npos) << w;
+  EXPECT_NE(w.find(cfg.database + " (the lease database) is writable by group or others"),
+            std::string::npos)
+      << w;
+  ASSERT_EQ(::chmod(cfg.database.c_str(), 0600), 0);
+  EXPECT_EQ(warnings(), "");
+  if (::geteuid() == 0) {  // a file another user owns: that user can read or replace it
+    ASSERT_EQ(::chown(cfg.tls_key_file().c_str(), 65534, 65534), 0);
+    ASSERT_EQ(::chown(cfg.private_key_file.c_str(), 65534, 65534), 0);
+    w = warnings();
+    EXPECT_NE(w.find(cfg.tls_key_file() + " (the control channel's TLS key) is owned by uid 65534, "
+                                          "neither root nor this server's user"),
+              std::string::npos)
+        << w;
+    EXPECT_NE(w.find(cfg.private_key_file + " (the WireGuard private key) is owned by uid 65534"),
+              std::string::npos)
+        << w;
+  }
+  (void)!std::system(("rm -rf " + dir).c_str());
+}
+
 }  // namespace
 }  // namespace warren::server

@@ -212,6 +212,18 @@ TEST_F(StoreTest, DataVersionMovesOnOtherConnectionsCommitsOnly) {
   EXPECT_EQ(server->data_version(), v1);  // stable until the next foreign commit
 }
 
+TEST_F(StoreTest, ReadIsASnapshotThatRefusesWritesAndCommitsNothing) {
+  auto s = open_sqlite_store(db());
+  s->transaction([&](StoreTxn& t) { t.put_client(client("a", 1, {{ip("10.0.0.2"), true}})); });
+  auto other = open_sqlite_store(db());
+  const std::int64_t v0 = other->data_version();
+  s->read([&](StoreTxn& t) { EXPECT_TRUE(t.find_client_by_name("a")); });
+  EXPECT_THROW(s->read([&](StoreTxn& t) { t.put_client(client("b", 2, {})); }), StoreError);
+  EXPECT_THROW(s->read([&](StoreTxn& t) { t.end_quarantine(ip("10.0.0.2")); }), StoreError);
+  EXPECT_EQ(other->data_version(), v0);
+  EXPECT_EQ(s->clients().size(), 1u);
+}
+
 // ---- registry ------------------------------------------------------------------------------
 
 ServerConfig config(PoolStrategy strategy, const char* v4 = "10.0.0.1/28") {
@@ -317,6 +329,109 @@ TEST_F(RegistryTest, RejoinKeepsAddressAndDoesNotBurnUse) {
   auto c = reg_->enroll(request(line, "", 1), 3000);
   ASSERT_TRUE(c.enrollment);
   EXPECT_EQ(c.enrollment->addresses, a.enrollment->addresses);
+}
+
+// Issue 12 (2): the re-join path must not answer for a key its invite did not enroll. The
+// attacker holds an old invite (used up) and a group invite (uses left) and knows alice's
+// public key from `wg show`; neither gets alice's name or addresses, revives her released
+// lease, burns a use, or writes anything.
+TEST_F(RegistryTest, OldInvitePlusAnotherClientsKeyIsRefusedAndTellsNothing) {
+  auto cfg = config(PoolStrategy::kDynamic);
+  cfg.lease_idle_time = std::chrono::seconds(100);
+  make(cfg);
+  ASSERT_TRUE(reg_->enroll(request(invite("alice"), "", 1), 1000).enrollment);
+  const std::string old = invite("bob");
+  ASSERT_TRUE(reg_->enroll(request(old, "", 2), 1000).enrollment);
+  const std::string group = invite("lab", 10);
+  ASSERT_TRUE(reg_->enroll(request(group, "pc1", 3), 1000).enrollment);
+  ASSERT_EQ(reg_->release_idle(1200).size(), 3u);  // everyone idle: leases released
+
+  auto watcher = open_sqlite_store(db());  // sees every commit the registry makes
+  const std::int64_t version = watcher->data_version();
+  auto tells_nothing = [&](const control::EnrollReply& r) {
+    EXPECT_FALSE(r.enrollment) << r.enrollment->name;
+    for (const char* secret : {"alice", "10.0.0.2", "fd00::2", "revoked"})
+      EXPECT_EQ(r.error_message.find(secret), std::string::npos) << r.error_message;
+  };
+  // The used-up invite answers exactly as it does for a key nobody has.
+  auto stolen = reg_->enroll(request(old, "", 1), 1300);
+  EXPECT_EQ(stolen.error_code, reg_->enroll(request(old, "", 77), 1300).error_code);
+  EXPECT_EQ(stolen.error_code, "invite_used_up") << stolen.error_message;
+  tells_nothing(stolen);
+  // A usable group invite can only say that the key is taken.
+  auto via_group = reg_->enroll(request(group, "x", 1), 1300);
+  EXPECT_EQ(via_group.error_code, "key_in_use") << via_group.error_message;
+  tells_nothing(via_group);
+  EXPECT_EQ(watcher->data_version(), version) << "a refused re-join wrote to the database";
+  // Revoked: the same answers, not "revoked".
+  (void)reg_->revoke("alice", 1400);
+  tells_nothing(reg_->enroll(request(old, "", 1), 1500));
+  auto revoked = reg_->enroll(request(group, "x", 1), 1500);
+  EXPECT_EQ(revoked.error_code, "key_in_use");
+  tells_nothing(revoked);
+  for (const auto& c : store_->clients()) {
+    EXPECT_NE(c.name, "lab-x");
+    if (c.name == "alice") {
+      EXPECT_TRUE(c.leases.empty()) << "alice's released lease was revived";
+    }
+  }
+  const std::string group_id = control::parse_invite(group)->id;
+  for (const auto& inv : reg_->invites())
+    if (inv.id == group_id) {
+      EXPECT_EQ(inv.uses_left, 9) << "the refused request used the group invite";
+    }
+}
+
+// A key made by `warren server export` was enrolled by no invite: the invite that first
+// enrolled the name cannot fetch the new key's record.
+TEST_F(RegistryTest, ExportedKeyDoesNotRejoinThroughTheNamesOldInvite) {
+  make(config(PoolStrategy::kDynamic));
+  const std::string line = invite("alice");
+  ASSERT_TRUE(reg_->enroll(request(line, "", 1), 1000).enrollment);
+  auto e = reg_->export_client("alice", 1100, crypto::SystemRandom::instance());
+  auto req = request(line, "", 1);
+  req.public_key = e.client.public_key;
+  auto r = reg_->enroll(req, 1200);
+  EXPECT_EQ(r.error_code, "invite_used_up") << r.error_message;
+}
+
+// A re-join that changes nothing is answered without a commit: a flood of them costs no
+// fsync. One whose lease was released does write (and gets its own address back).
+TEST_F(RegistryTest, RejoinThatChangesNothingWritesNothing) {
+  auto cfg = config(PoolStrategy::kStaticOrDynamic);
+  cfg.reservations["bob"] = {ip("10.0.0.9")};
+  cfg.lease_idle_time = std::chrono::seconds(100);
+  make(cfg);
+  const std::string a = invite("alice"), b = invite("bob");
+  auto first = reg_->enroll(request(a, "", 1), 1000);
+  ASSERT_TRUE(first.enrollment);
+  ASSERT_TRUE(reg_->enroll(request(b, "", 2), 1000).enrollment);
+  auto watcher = open_sqlite_store(db());
+  const std::int64_t v0 = watcher->data_version();
+  for (int i = 0; i < 50; ++i) {
+    auto r = reg_->enroll(request(i % 2 ? a : b, "", i % 2 ? 1 : 2), 1010 + i);
+    ASSERT_TRUE(r.enrollment) << r.error_message;
+  }
+  EXPECT_EQ(watcher->data_version(), v0) << "an unchanged re-join committed";
+  ASSERT_EQ(reg_->release_idle(1200), (std::vector<std::string>{"alice", "bob"}));
+  const std::int64_t v1 = watcher->data_version();
+  auto again = reg_->enroll(request(a, "", 1), 1300);
+  ASSERT_TRUE(again.enrollment) << again.error_message;
+  EXPECT_EQ(again.enrollment->addresses, first.enrollment->addresses);
+  EXPECT_NE(watcher->data_version(), v1) << "the revived lease was not stored";
+}
+
+// Re-joining through the invite that enrolled the key: expired and used up do not matter (it
+// was used when it enrolled the key); revoked by the operator refuses.
+TEST_F(RegistryTest, RejoinThroughItsOwnInviteAfterExpiryButNotAfterInviteRevoke) {
+  make(config(PoolStrategy::kDynamic));
+  const std::string line = invite("alice", 1, std::chrono::seconds(60), 1000);
+  ASSERT_TRUE(reg_->enroll(request(line, "", 1), 1010).enrollment);
+  auto late = reg_->enroll(request(line, "", 1), 5000);  // expired and used up
+  ASSERT_TRUE(late.enrollment) << late.error_message;
+  EXPECT_EQ(late.enrollment->name, "alice");
+  (void)reg_->revoke_invite(control::parse_invite(line)->id, 5100);
+  EXPECT_EQ(reg_->enroll(request(line, "", 1), 5200).error_code, "invite_revoked");
 }
 
 TEST_F(RegistryTest, MultiUseInviteNamesAndNameTaken) {

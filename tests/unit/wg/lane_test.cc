@@ -93,47 +93,75 @@ TEST_F(Lanes, OnlyWellSizedHandshakeMessagesAreQueued) {
   const net::Path p = from(a);
   std::vector<std::uint8_t> m(kInitiationSize, 0);
   store_le32(m.data(), kMessageInitiation);
-  EXPECT_EQ(b.device.lane_of(p, m), Lane::kOther);
+  EXPECT_EQ(b.device.lane_of(p, m, net.now.mono), Lane::kOther);
   m.resize(kInitiationSize - 1);
-  EXPECT_EQ(b.device.lane_of(p, m), Lane::kDirect) << "short initiation";
+  EXPECT_EQ(b.device.lane_of(p, m, net.now.mono), Lane::kDirect) << "short initiation";
   m.resize(kInitiationSize + 1);
-  EXPECT_EQ(b.device.lane_of(p, m), Lane::kDirect) << "long initiation";
+  EXPECT_EQ(b.device.lane_of(p, m, net.now.mono), Lane::kDirect) << "long initiation";
   std::vector<std::uint8_t> r(kResponseSize, 0);
   store_le32(r.data(), kMessageResponse);
-  EXPECT_EQ(b.device.lane_of(p, r), Lane::kOther);
+  EXPECT_EQ(b.device.lane_of(p, r, net.now.mono), Lane::kOther);
   r.resize(kInitiationSize);
-  EXPECT_EQ(b.device.lane_of(p, r), Lane::kDirect) << "response of an initiation's size";
+  EXPECT_EQ(b.device.lane_of(p, r, net.now.mono), Lane::kDirect)
+      << "response of an initiation's size";
   std::vector<std::uint8_t> cookie(kCookieReplySize, 0);
   store_le32(cookie.data(), kMessageCookieReply);
-  EXPECT_EQ(b.device.lane_of(p, cookie), Lane::kDirect);
+  EXPECT_EQ(b.device.lane_of(p, cookie, net.now.mono), Lane::kDirect);
   std::vector<std::uint8_t> data(64, 0);
   store_le32(data.data(), kMessageTransport);
-  EXPECT_EQ(b.device.lane_of(p, data), Lane::kDirect);
-  EXPECT_EQ(b.device.lane_of(p, std::vector<std::uint8_t>{1, 0}), Lane::kDirect);
+  EXPECT_EQ(b.device.lane_of(p, data, net.now.mono), Lane::kDirect);
+  EXPECT_EQ(b.device.lane_of(p, std::vector<std::uint8_t>{1, 0}, net.now.mono), Lane::kDirect);
   std::vector<std::uint8_t> reserved(kInitiationSize, 0);
   store_le32(reserved.data(), kMessageInitiation | 0x100u);  // non-zero reserved byte
-  EXPECT_EQ(b.device.lane_of(p, reserved), Lane::kDirect);
+  EXPECT_EQ(b.device.lane_of(p, reserved, net.now.mono), Lane::kDirect);
 }
 
-TEST_F(Lanes, NonZeroMac2RanksAboveNoMac2) {
-  Network::connect(a, b);
+// Issue 12 (8): a mac2 earns its lane only when it is valid for the current cookie secret and
+// the message's source; any non-zero mac2 used to, so a flood of forged ones took the lane.
+TEST_F(Lanes, OnlyAValidMac2RanksAboveNoMac2) {
   Network::connect(c, b);
-  auto m = initiation(c);  // c is no peer of b: its address is unknown to b
-  EXPECT_EQ(b.device.lane_of(from(c), m), Lane::kOther);
-  m[msg::kInitMac2 + 15] = 1;
-  EXPECT_EQ(b.device.lane_of(from(c), m), Lane::kWithMac2);
+  Network::connect(b, c, /*with_endpoint=*/false);  // b does not know c's address
+  b.device.force_under_load(true);
+  auto m = initiation(c);
+  EXPECT_EQ(b.device.lane_of(from(c), m, net.now.mono), Lane::kOther);
+  auto forged = m;
+  forged[msg::kInitMac2 + 15] = 1;
+  EXPECT_EQ(b.device.lane_of(from(c), forged, net.now.mono), Lane::kOther)
+      << "a forged mac2 (no cookie secret yet)";
+  // b answers with a cookie; c's next initiation carries a genuine mac2.
+  (void)b.device.decapsulate(from(c), m, net.now, b.sink);
+  ASSERT_EQ(b.sink.out().size(), 1u);
+  ASSERT_EQ(b.sink.out()[0].bytes.size(), kCookieReplySize);
+  (void)c.device.decapsulate(from(b), b.sink.out()[0].bytes, net.now, c.sink);
+  b.sink.out().clear();
+  net.advance(std::chrono::seconds(6));  // past REKEY_TIMEOUT: a new initiation may leave
+  auto genuine = initiation(c);          // a new handshake message, mac2 under the cookie
+  ASSERT_NE(genuine[msg::kInitMac2], 0) << "c holds no cookie";
+  EXPECT_EQ(b.device.lane_of(from(c), genuine, net.now.mono), Lane::kWithMac2);
+  // Now that a secret exists, forgeries are checked against it and still fail.
+  auto flipped = genuine;
+  flipped[msg::kInitMac2 + 3] ^= 0x40;
+  EXPECT_EQ(b.device.lane_of(from(c), flipped, net.now.mono), Lane::kOther);
+  EXPECT_EQ(b.device.lane_of(from(c), forged, net.now.mono), Lane::kOther);
+  // The cookie is bound to c's source address and port.
+  net::Path elsewhere{*net::Endpoint::parse("198.51.100.3:40001"), std::nullopt, 0};
+  EXPECT_EQ(b.device.lane_of(elsewhere, genuine, net.now.mono), Lane::kOther);
+  // And to the secret's lifetime (kCookieRefreshTime).
+  EXPECT_EQ(b.device.lane_of(from(c), genuine, net.now.mono + std::chrono::seconds(121)),
+            Lane::kOther);
+  b.device.force_under_load(std::nullopt);
 }
 
 TEST_F(Lanes, ConfiguredEndpointIsKnownAndFollowsRoamingAndRemoval) {
   Network::connect(a, b);
   Network::connect(b, a);  // b knows a at 192.0.2.1 from its configuration
   auto m = initiation(a);
-  EXPECT_EQ(b.device.lane_of(from(a), m), Lane::kKnownEndpoint);
+  EXPECT_EQ(b.device.lane_of(from(a), m, net.now.mono), Lane::kKnownEndpoint);
   // Another port at the same address (a NAT rebinding) still counts: the book keys addresses.
   net::Path other_port{*net::Endpoint::parse("192.0.2.1:9"), std::nullopt, 0};
-  EXPECT_EQ(b.device.lane_of(other_port, m), Lane::kKnownEndpoint);
+  EXPECT_EQ(b.device.lane_of(other_port, m, net.now.mono), Lane::kKnownEndpoint);
   // A stranger's address does not, whatever the message says.
-  EXPECT_EQ(b.device.lane_of(from(c), m), Lane::kOther);
+  EXPECT_EQ(b.device.lane_of(from(c), m, net.now.mono), Lane::kOther);
 
   // The lost initiation is retransmitted and the staged packet delivered: a session.
   net.elapse(std::chrono::seconds(6));
@@ -144,8 +172,8 @@ TEST_F(Lanes, ConfiguredEndpointIsKnownAndFollowsRoamingAndRemoval) {
   net.send_ip(a, test::ipv4_packet("10.0.0.1", "10.0.0.2", 20));
   net.run();
   ASSERT_EQ(b.received.size(), 2u) << "the session works from the new address";
-  EXPECT_EQ(b.device.lane_of(from(a), m), Lane::kKnownEndpoint);
-  EXPECT_EQ(b.device.lane_of(net::Path{old_addr, std::nullopt, 0}, m), Lane::kOther);
+  EXPECT_EQ(b.device.lane_of(from(a), m, net.now.mono), Lane::kKnownEndpoint);
+  EXPECT_EQ(b.device.lane_of(net::Path{old_addr, std::nullopt, 0}, m, net.now.mono), Lane::kOther);
 
   // Removing the peer forgets its endpoint.
   ConfigDelta d;
@@ -155,16 +183,17 @@ TEST_F(Lanes, ConfiguredEndpointIsKnownAndFollowsRoamingAndRemoval) {
   d.peers.push_back(p);
   test::CollectingSink s;
   ASSERT_TRUE(b.device.apply(d, net.now, s));
-  EXPECT_EQ(b.device.lane_of(from(a), m), Lane::kOther);
+  EXPECT_EQ(b.device.lane_of(from(a), m, net.now.mono), Lane::kOther);
 }
 
 TEST_F(Lanes, EndpointLearnedFromAHandshakeIsKnown) {
   Network::connect(a, b);
   Network::connect(b, a, /*with_endpoint=*/false);
   auto m = initiation(a);
-  EXPECT_EQ(b.device.lane_of(from(a), m), Lane::kOther) << "b has no endpoint for a yet";
+  EXPECT_EQ(b.device.lane_of(from(a), m, net.now.mono), Lane::kOther)
+      << "b has no endpoint for a yet";
   (void)b.device.decapsulate(from(a), m, net.now, b.sink);
-  EXPECT_EQ(b.device.lane_of(from(a), m), Lane::kKnownEndpoint);
+  EXPECT_EQ(b.device.lane_of(from(a), m, net.now.mono), Lane::kKnownEndpoint);
 }
 
 TEST_F(Lanes, ReplacingPeersAndMovingTheConfiguredEndpointKeepTheBookExact) {
@@ -179,12 +208,14 @@ TEST_F(Lanes, ReplacingPeersAndMovingTheConfiguredEndpointKeepTheBookExact) {
   move.peers.push_back(p);
   test::CollectingSink s;
   ASSERT_TRUE(b.device.apply(move, net.now, s));
-  EXPECT_EQ(b.device.lane_of(from(a), m), Lane::kOther);
-  EXPECT_EQ(b.device.lane_of(net::Path{*p.endpoint, std::nullopt, 0}, m), Lane::kKnownEndpoint);
+  EXPECT_EQ(b.device.lane_of(from(a), m, net.now.mono), Lane::kOther);
+  EXPECT_EQ(b.device.lane_of(net::Path{*p.endpoint, std::nullopt, 0}, m, net.now.mono),
+            Lane::kKnownEndpoint);
   ConfigDelta replace;
   replace.replace_peers = true;
   ASSERT_TRUE(b.device.apply(replace, net.now, s));
-  EXPECT_EQ(b.device.lane_of(net::Path{*p.endpoint, std::nullopt, 0}, m), Lane::kOther);
+  EXPECT_EQ(b.device.lane_of(net::Path{*p.endpoint, std::nullopt, 0}, m, net.now.mono),
+            Lane::kOther);
 }
 
 }  // namespace
