@@ -3,8 +3,11 @@
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
+# `make install`: the prefix is fixed at configure time, because the systemd units name the
+# installed binaries (PREFIX=/usr for a system-wide install; DESTDIR stages into a directory).
+PREFIX ?= /usr/local
 
-.PHONY: all setup configure build test test-unit test-root test-asan test-tsan demo bench format tidy clean
+.PHONY: all setup configure build install test test-unit test-root test-asan test-tsan demo bench format tidy clean
 .PHONY: fuzz-build fuzz fuzz-ci
 
 all: build
@@ -13,10 +16,15 @@ setup:
 	@bash tools/setup.sh
 
 configure: setup
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null
 
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
+
+# Binaries, systemd units, man pages, bash completions, an example config (dist/CMakeLists.txt).
+# Enables nothing and writes nothing to /etc.
+install: build
+	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
 
 # Everything: unit tests, then the namespace tests (those skip with a reason without root);
 # the data-path suites twice, once with every offload on (the default) and once with

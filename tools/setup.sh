@@ -19,6 +19,8 @@ packages=(
   ethtool
   # the namespace tests' stand-ins for systemd's NOTIFY_SOCKET and for status-socket clients
   python3
+  # install test: systemd-analyze verify on the units, man pages rendered (tests/dist)
+  systemd man-db groff-base
   # formatting, fuzzing and sanitizers
   clang clang-format clang-tidy libclang-rt-14-dev
 )

@@ -1,6 +1,6 @@
 // warren server: run a server, or operate on its database (invite, revoke, export).
 //
-//   warren server --config FILE
+//   warren server [--config FILE]              (default /etc/warren/server.toml)
 //   warren server invite --config FILE --name NAME [--expires DURATION] [--uses N]
 //   warren server invite revoke --config FILE ID
 //   warren server invites --config FILE [--json]
@@ -18,6 +18,10 @@
 // cleanup undoes what a server killed without its shutdown (kill -9, a crash) left on the host:
 // it replays the journal of host changes (ip_forward, the NAT rule) and deletes the interface.
 // It refuses while that server runs.
+//
+// Without --config every subcommand uses /etc/warren/server.toml; state files that config names
+// beside itself live in /var/lib/warren unless they already exist in /etc/warren
+// (server_paths.h has the exact rule).
 
 #include <cstdio>
 #include <cstdlib>
@@ -31,12 +35,14 @@
 #include "commands.h"
 #include "control/status.h"
 #include "crypto/random.h"
+#include "platform/files.h"
 #include "platform/log.h"
 #include "platform/process.h"
 #include "server/config.h"
 #include "server/host_setup.h"
 #include "server/runtime.h"
 #include "server/state.h"
+#include "server_paths.h"
 
 namespace warren::apps {
 namespace {
@@ -44,7 +50,7 @@ namespace {
 void server_usage(std::FILE* out) {
   std::fprintf(out,
                "Usage:\n"
-               "  warren server --config FILE\n"
+               "  warren server [--config FILE]\n"
                "  warren server invite --config FILE --name NAME [--expires DURATION] [--uses N]\n"
                "  warren server invite revoke --config FILE ID\n"
                "  warren server invites --config FILE [--json]\n"
@@ -52,7 +58,9 @@ void server_usage(std::FILE* out) {
                "  warren server export --config FILE NAME\n"
                "  warren server cleanup --config FILE   (after a crash: restore ip_forward and "
                "NAT, delete the interface)\n"
-               "DURATION is a number and a unit: 90s, 30m, 24h, 7d, 2w (default 7d; 0 = never).\n");
+               "DURATION is a number and a unit: 90s, 30m, 24h, 7d, 2w (default 7d; 0 = never).\n"
+               "FILE defaults to /etc/warren/server.toml (its state: /var/lib/warren).\n"
+               "Environment: LOG_LEVEL=error|verbose|debug|silent (default verbose).\n");
 }
 
 int usage_error(const std::string& message) {
@@ -147,6 +155,24 @@ void print_invites(const std::vector<server::InviteRecord>& invites, std::int64_
                 unix_time_text(r.expires_at).c_str());
 }
 
+/// Applies server_paths.h's rule to the config's state files and creates the state directory
+/// (0700) when a file moved there. False (with a message) when it cannot be created.
+bool use_state_directory(server::ServerConfig& cfg) {
+  auto exists = [](const std::string& p) { return platform::file_info(p).ok(); };
+  const std::string key = server_state_path(cfg.private_key_file, cfg.directory, exists);
+  const std::string db = server_state_path(cfg.database, cfg.directory, exists);
+  if (key == cfg.private_key_file && db == cfg.database)
+    return true;
+  if (auto s = platform::make_directory(std::string(kServerStateDir), 0700); !s) {
+    std::fprintf(stderr, "warren server: cannot create %s: %s\n", std::string(kServerStateDir).c_str(),
+                 s.message().c_str());
+    return false;
+  }
+  cfg.private_key_file = key;
+  cfg.database = db;
+  return true;
+}
+
 }  // namespace
 
 int server_main(int argc, char** argv) {
@@ -198,7 +224,7 @@ int server_main(int argc, char** argv) {
     }
   }
   if (a.config.empty())
-    return usage_error("--config FILE is required");
+    a.config = std::string(kDefaultServerConfig);
   if (a.verb == "revoke" || a.verb == "export") {
     if (a.positional.size() != 1)
       return usage_error(a.verb + " needs exactly one client NAME");
@@ -231,6 +257,8 @@ int server_main(int argc, char** argv) {
     std::fprintf(stderr, "warren server: %s\n", e.what());
     return 1;
   }
+  if (!use_state_directory(cfg))
+    return 1;
   if (a.verb == "cleanup") {
     if (!platform::has_net_admin()) {
       std::fprintf(stderr, "warren server: cleanup needs root or CAP_NET_ADMIN\n");
