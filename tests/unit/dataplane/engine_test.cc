@@ -350,7 +350,7 @@ TEST_F(PumpedEngines, ForgedMac2FloodCannotCrowdOutAClientHoldingACookie) {
     }
     std::array<platform::OutDatagram, 1> d{platform::OutDatagram{
         m, net::Path{{ip("192.0.2.2"), 51821}, strangers[i % strangers.size()], 0}, false}};
-    ASSERT_EQ((*bind.value).send(d).count, 1u);
+    ASSERT_EQ((*bind)->send(d).count, 1u);
   }
 
   // REKEY_TIMEOUT (+ jitter) later c retransmits, with mac2 under its cookie: behind the flood.
