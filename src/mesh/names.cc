@@ -14,14 +14,14 @@
 
 #include "mesh/names.h"
 
-#include <ldns/ldns.h>
-
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <memory>
 #include <utility>
+
+#include "mesh/ldns_cxx.h"
 
 namespace warren::mesh {
 namespace {
@@ -72,24 +72,30 @@ Status push(ldns_pkt* p, ldns_pkt_section section, RrPtr rr) {
   return ok();
 }
 
-Result<DnsResponse> to_wire(const ldns_pkt* p) {
+// The wire form of `p`, with `opcode` in the header. The opcode travels as a number, never as
+// ldns's enum: a query may carry any of the 16 values and the enum holds only the six defined
+// ones (casting another to it is undefined behaviour in C++; found by fuzz_mesh).
+Result<DnsResponse> to_wire(const ldns_pkt* p, unsigned opcode) {
   std::uint8_t* wire = nullptr;
   std::size_t size = 0;
   if (ldns_pkt2wire(&wire, p, &size) != LDNS_STATUS_OK || wire == nullptr)
     return Error(ENOMEM, "mesh DNS: cannot write the response");
   std::unique_ptr<std::uint8_t, WireFree> owned(wire);
+  if (size < LDNS_HEADER_SIZE)
+    return Error(EIO, "mesh DNS: ldns wrote a response shorter than a header");
+  LDNS_OPCODE_SET(wire, opcode & 0x0Fu);
   return DnsResponse(wire, wire + size);
 }
 
-// A response skeleton for `query`'s header: id, opcode, RD and CD copied, QR set. RA is set:
-// the responder offers recursion for every other name through its forwarding.
-PktPtr response_header(std::uint16_t id, ldns_pkt_opcode opcode, bool rd, bool cd) {
+// A response skeleton for `query`'s header: id, RD and CD copied, QR set (the opcode is put in
+// by to_wire). RA is set: the responder offers recursion for every other name through its
+// forwarding.
+PktPtr response_header(std::uint16_t id, bool rd, bool cd) {
   PktPtr r(ldns_pkt_new());
   if (!r)
     return r;
   ldns_pkt_set_id(r.get(), id);
   ldns_pkt_set_qr(r.get(), true);
-  ldns_pkt_set_opcode(r.get(), opcode);
   ldns_pkt_set_rd(r.get(), rd);
   ldns_pkt_set_cd(r.get(), cd);
   ldns_pkt_set_ra(r.get(), true);
@@ -100,12 +106,11 @@ PktPtr response_header(std::uint16_t id, ldns_pkt_opcode opcode, bool rd, bool c
 // bytes long, checked by the caller).
 Result<DnsAnswer> formerr_from_header(ConstBytes q) {
   const std::uint8_t* w = q.data();
-  PktPtr r = response_header(LDNS_ID_WIRE(w), static_cast<ldns_pkt_opcode>(LDNS_OPCODE_WIRE(w)),
-                             LDNS_RD_WIRE(w) != 0, LDNS_CD_WIRE(w) != 0);
+  PktPtr r = response_header(LDNS_ID_WIRE(w), LDNS_RD_WIRE(w) != 0, LDNS_CD_WIRE(w) != 0);
   if (!r)
     return Error(ENOMEM, "mesh DNS: out of memory");
   ldns_pkt_set_rcode(r.get(), LDNS_RCODE_FORMERR);
-  auto wire = to_wire(r.get());
+  auto wire = to_wire(r.get(), LDNS_OPCODE_WIRE(w));
   if (!wire)
     return wire.error();
   return DnsAnswer(std::move(*wire));
@@ -204,8 +209,8 @@ Result<std::string> canonical_mesh_domain(std::string_view domain) {
   for (std::size_t i = 0; i <= domain.size(); ++i) {
     if (i == domain.size() || domain[i] == '.') {
       if (label == 0 || label > 63) {
-        return Error(EINVAL, "mesh domain \"" + shown +
-                                 "\": every label must be 1 to 63 characters long");
+        return Error(EINVAL,
+                     "mesh domain \"" + shown + "\": every label must be 1 to 63 characters long");
       }
       if (out[out.size() - label] == '-' || out.back() == '-') {
         return Error(EINVAL,
@@ -218,8 +223,8 @@ Result<std::string> canonical_mesh_domain(std::string_view domain) {
     }
     const char c = lower(domain[i]);
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
-      return Error(EINVAL, "mesh domain \"" + shown +
-                               "\": only letters, digits, '-' and '.' are allowed");
+      return Error(EINVAL,
+                   "mesh domain \"" + shown + "\": only letters, digits, '-' and '.' are allowed");
     }
     out += c;
     ++label;
@@ -240,8 +245,7 @@ Result<DnsResponse> truncate_response(ConstBytes response) {
   if (ldns_wire2pkt(&parsed, response.data(), response.size()) != LDNS_STATUS_OK)
     return Error(EBADMSG, "mesh DNS: the response to truncate does not parse");
   PktPtr p(parsed);
-  PktPtr r = response_header(ldns_pkt_id(p.get()), ldns_pkt_get_opcode(p.get()),
-                             ldns_pkt_rd(p.get()), ldns_pkt_cd(p.get()));
+  PktPtr r = response_header(ldns_pkt_id(p.get()), ldns_pkt_rd(p.get()), ldns_pkt_cd(p.get()));
   if (!r)
     return Error(ENOMEM, "mesh DNS: out of memory");
   ldns_pkt_set_ra(r.get(), ldns_pkt_ra(p.get()));
@@ -261,7 +265,7 @@ Result<DnsResponse> truncate_response(ConstBytes response) {
     ldns_pkt_set_edns_version(r.get(), ldns_pkt_edns_version(p.get()));
     ldns_pkt_set_edns_z(r.get(), ldns_pkt_edns_z(p.get()));
   }
-  return to_wire(r.get());
+  return to_wire(r.get(), LDNS_OPCODE_WIRE(response.data()));  // parsed: >= 12 bytes
 }
 
 Result<NameTable> NameTable::create(const Roster& roster, std::string_view domain) {
@@ -305,8 +309,8 @@ Result<DnsAnswer> NameTable::answer(ConstBytes query, DnsTransport transport) co
   if (ldns_wire2pkt(&parsed, query.data(), query.size()) != LDNS_STATUS_OK)
     return formerr_from_header(query);
   PktPtr q(parsed);
-  PktPtr r = response_header(ldns_pkt_id(q.get()), ldns_pkt_get_opcode(q.get()),
-                             ldns_pkt_rd(q.get()), ldns_pkt_cd(q.get()));
+  const unsigned opcode = LDNS_OPCODE_WIRE(query.data());
+  PktPtr r = response_header(ldns_pkt_id(q.get()), ldns_pkt_rd(q.get()), ldns_pkt_cd(q.get()));
   if (!r)
     return Error(ENOMEM, "mesh DNS: out of memory");
 
@@ -324,7 +328,7 @@ Result<DnsAnswer> NameTable::answer(ConstBytes query, DnsTransport transport) co
   }
   auto finish = [&](std::uint8_t rcode) -> Result<DnsAnswer> {
     ldns_pkt_set_rcode(r.get(), rcode);
-    auto wire = to_wire(r.get());
+    auto wire = to_wire(r.get(), opcode);
     if (!wire)
       return wire.error();
     std::size_t limit = kMaxTcpMessage;
@@ -344,7 +348,7 @@ Result<DnsAnswer> NameTable::answer(ConstBytes query, DnsTransport transport) co
     return DnsAnswer(std::move(*wire));
   };
 
-  if (ldns_pkt_get_opcode(q.get()) != LDNS_PACKET_QUERY)
+  if (opcode != LDNS_PACKET_QUERY)
     return finish(LDNS_RCODE_NOTIMPL);
   // A query has exactly one question (RFC 9619) and nothing in the answer or authority
   // sections; the additional section may carry OPT (and records we ignore, such as TSIG,
@@ -413,10 +417,9 @@ Result<DnsAnswer> NameTable::answer(ConstBytes query, DnsTransport transport) co
 
   ldns_pkt_set_aa(r.get(), true);
   // The SOA goes with every negative answer (RFC 2308 §3: its minimum is the negative TTL).
-  const std::string soa_text = apex_text + " " + std::to_string(kNamesTtl) + " IN SOA " +
-                               apex_text + " hostmaster." + apex_text + " " +
-                               std::to_string(serial_) + " 3600 600 86400 " +
-                               std::to_string(kNamesTtl);
+  const std::string soa_text =
+      apex_text + " " + std::to_string(kNamesTtl) + " IN SOA " + apex_text + " hostmaster." +
+      apex_text + " " + std::to_string(serial_) + " 3600 600 86400 " + std::to_string(kNamesTtl);
   auto negative = [&](std::uint8_t rcode) -> Result<DnsAnswer> {
     if (auto s = push(r.get(), LDNS_SECTION_AUTHORITY, text_rr(soa_text)); !s)
       return s.error();

@@ -1,14 +1,16 @@
 #include "mesh/names.h"
 
 #include <gtest/gtest.h>
-#include <ldns/ldns.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "crypto/blake2s.h"
+#include "mesh/ldns_cxx.h"
 
 namespace warren::mesh {
 namespace {
@@ -234,9 +236,11 @@ TEST(NamesAnswer, AOfANode) {
   EXPECT_TRUE(ldns_pkt_rd(p.get()));
   EXPECT_FALSE(ldns_pkt_tc(p.get()));
   EXPECT_EQ(ldns_pkt_get_rcode(p.get()), LDNS_RCODE_NOERROR);
-  EXPECT_EQ(records(ldns_pkt_question(p.get())), std::vector<std::string>{tabbed("node-1.warren. IN A")});
-  EXPECT_EQ(records(ldns_pkt_answer(p.get())),
-            std::vector<std::string>{tabbed("node-1.warren. 30 IN A " + entry(r, 1).v4.to_string())});
+  EXPECT_EQ(records(ldns_pkt_question(p.get())),
+            std::vector<std::string>{tabbed("node-1.warren. IN A")});
+  EXPECT_EQ(
+      records(ldns_pkt_answer(p.get())),
+      std::vector<std::string>{tabbed("node-1.warren. 30 IN A " + entry(r, 1).v4.to_string())});
   EXPECT_EQ(ldns_pkt_nscount(p.get()), 0);
   EXPECT_FALSE(ldns_pkt_edns(p.get()));  // no OPT in the query, none in the response
 }
@@ -246,13 +250,15 @@ TEST(NamesAnswer, AaaaAndAny) {
   const NameTable t = table(r);
   auto p = respond(t, query("node-2.warren", {.type = LDNS_RR_TYPE_AAAA}));
   ASSERT_TRUE(p);
-  EXPECT_EQ(records(ldns_pkt_answer(p.get())),
-            std::vector<std::string>{tabbed("node-2.warren. 30 IN AAAA " + entry(r, 2).v6.to_string())});
+  EXPECT_EQ(
+      records(ldns_pkt_answer(p.get())),
+      std::vector<std::string>{tabbed("node-2.warren. 30 IN AAAA " + entry(r, 2).v6.to_string())});
   p = respond(t, query("node-2.warren", {.type = LDNS_RR_TYPE_ANY}));
   ASSERT_TRUE(p);
   EXPECT_EQ(records(ldns_pkt_answer(p.get())),
-            (std::vector<std::string>{tabbed("node-2.warren. 30 IN A " + entry(r, 2).v4.to_string()),
-                                      tabbed("node-2.warren. 30 IN AAAA " + entry(r, 2).v6.to_string())}));
+            (std::vector<std::string>{
+                tabbed("node-2.warren. 30 IN A " + entry(r, 2).v4.to_string()),
+                tabbed("node-2.warren. 30 IN AAAA " + entry(r, 2).v6.to_string())}));
 }
 
 TEST(NamesAnswer, CaseInsensitiveAndQuestionEchoedAsSent) {
@@ -269,10 +275,9 @@ TEST(NamesAnswer, CaseInsensitiveAndQuestionEchoedAsSent) {
 
 TEST(NamesAnswer, LiteralClassicQuery) {
   // id 0x1234, RD, one question node-1.warren A IN, no EDNS: the bytes `dig +noedns` sends.
-  const std::vector<std::uint8_t> q = {0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00,
-                                       0x00, 0x00, 0x00, 0x00, 6,    'n',  'o',  'd',
-                                       'e',  '-',  '1',  6,    'w',  'a',  'r',  'r',
-                                       'e',  'n',  0,    0x00, 0x01, 0x00, 0x01};
+  const std::vector<std::uint8_t> q = {
+      0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 6,    'n',  'o', 'd',
+      'e',  '-',  '1',  6,    'w',  'a',  'r',  'r',  'e',  'n',  0,    0x00, 0x01, 0x00, 0x01};
   const Roster r = roster();
   auto a = table(r).answer(q);
   ASSERT_TRUE(a);
@@ -291,8 +296,8 @@ TEST(NamesAnswer, LiteralClassicQuery) {
 TEST(NamesAnswer, NxdomainForUnknownAndRevokedAndDeeperNames) {
   const Roster r = roster();
   const NameTable t = table(r);
-  for (const char* name : {"nobody.warren.", "gone-3.warren.", "x.node-1.warren.",
-                           "a.b.c.warren.", "node\\.1.warren."}) {
+  for (const char* name : {"nobody.warren.", "gone-3.warren.", "x.node-1.warren.", "a.b.c.warren.",
+                           "node\\.1.warren."}) {
     auto p = respond(t, query(name));
     ASSERT_TRUE(p) << name;
     EXPECT_EQ(ldns_pkt_get_rcode(p.get()), LDNS_RCODE_NXDOMAIN) << name;
@@ -335,8 +340,8 @@ TEST(NamesAnswer, Apex) {
 
 TEST(NamesAnswer, ForwardOutsideTheDomain) {
   const NameTable t = table(roster());
-  for (const char* name : {"example.com.", "node-1.warren.com.", "warrennet.", "nwarren.",
-                           ".", "node-1.", "com."}) {
+  for (const char* name :
+       {"example.com.", "node-1.warren.com.", "warrennet.", "nwarren.", ".", "node-1.", "com."}) {
     auto a = t.answer(query(name));
     ASSERT_TRUE(a) << name;
     EXPECT_TRUE(std::holds_alternative<Forward>(*a)) << name;
@@ -393,8 +398,7 @@ TEST(NamesAnswer, ReverseNames) {
     ASSERT_TRUE(p) << name;
     EXPECT_TRUE(ldns_pkt_aa(p.get()));
     ASSERT_EQ(ldns_pkt_ancount(p.get()), 1) << name;
-    EXPECT_EQ(str(ldns_rr_rdf(ldns_rr_list_rr(ldns_pkt_answer(p.get()), 0), 0)),
-              "node-1.warren.");
+    EXPECT_EQ(str(ldns_rr_rdf(ldns_rr_list_rr(ldns_pkt_answer(p.get()), 0), 0)), "node-1.warren.");
   }
   // A mesh address nobody has: NXDOMAIN here, not a leak to the upstream resolvers.
   for (const char* a : {"100.64.0.1", "100.127.255.255", "2ff::1"}) {
@@ -403,11 +407,10 @@ TEST(NamesAnswer, ReverseNames) {
     EXPECT_EQ(ldns_pkt_get_rcode(p.get()), LDNS_RCODE_NXDOMAIN) << a;
   }
   // Outside the prefixes, partial or malformed reverse names: the upstream's.
-  for (std::string name : {reverse(ip("100.128.0.1")), reverse(ip("192.0.2.1")),
-                           reverse(ip("2001:db8::1")), std::string("64.100.in-addr.arpa."),
-                           std::string("064.64.64.100.in-addr.arpa."),
-                           std::string("1.64.64.300.in-addr.arpa."),
-                           std::string("x.64.64.100.in-addr.arpa.")}) {
+  for (std::string name :
+       {reverse(ip("100.128.0.1")), reverse(ip("192.0.2.1")), reverse(ip("2001:db8::1")),
+        std::string("64.100.in-addr.arpa."), std::string("064.64.64.100.in-addr.arpa."),
+        std::string("1.64.64.300.in-addr.arpa."), std::string("x.64.64.100.in-addr.arpa.")}) {
     auto a = t.answer(query(name, {.type = LDNS_RR_TYPE_PTR}));
     ASSERT_TRUE(a) << name;
     EXPECT_TRUE(std::holds_alternative<Forward>(*a)) << name;
@@ -447,15 +450,16 @@ TEST(NamesEdns, UnknownVersionIsBadvers) {
 TEST(NamesSize, WorstCaseResponsesFitClassicUdp) {
   // The longest domain, a 63-byte node name and ANY: the largest answer the table can give.
   // Name compression keeps it far below 512 bytes, so nothing real is truncated.
-  const std::string domain = std::string(63, 'a') + "." + std::string(63, 'b') + "." +
-                             std::string(61, 'c');
+  const std::string domain =
+      std::string(63, 'a') + "." + std::string(63, 'b') + "." + std::string(61, 'c');
   Roster r;
   const std::string label(63, 'n');
   ASSERT_TRUE(r.upsert(make_entry(r.plan(), label, key_of(9))));
   const NameTable t = table(r, domain);
   for (auto type : {LDNS_RR_TYPE_ANY, LDNS_RR_TYPE_MX}) {
     std::size_t size = 0;
-    auto p = respond(t, query(label + "." + domain + ".", {.type = type}), DnsTransport::kUdp, &size);
+    auto p =
+        respond(t, query(label + "." + domain + ".", {.type = type}), DnsTransport::kUdp, &size);
     ASSERT_TRUE(p);
     EXPECT_FALSE(ldns_pkt_tc(p.get()));
     EXPECT_LE(size, kClassicUdpSize);
@@ -492,7 +496,8 @@ TEST(NamesSize, TruncateKeepsHeaderQuestionAndOpt) {
   EXPECT_TRUE(ldns_pkt_tc(p.get()));
   EXPECT_TRUE(ldns_pkt_aa(p.get()));
   EXPECT_EQ(ldns_pkt_id(p.get()), 7);
-  EXPECT_EQ(records(ldns_pkt_question(p.get())), std::vector<std::string>{tabbed("big.warren. IN A")});
+  EXPECT_EQ(records(ldns_pkt_question(p.get())),
+            std::vector<std::string>{tabbed("big.warren. IN A")});
   EXPECT_EQ(ldns_pkt_ancount(p.get()), 0);
   EXPECT_TRUE(ldns_pkt_edns(p.get()));
 
@@ -536,8 +541,8 @@ void expect_formerr(const NameTable& t, const std::vector<std::uint8_t>& q, cons
 
 TEST(NamesMalformed, Formerr) {
   const NameTable t = table(roster());
-  const std::vector<std::uint8_t> question = {6, 'n', 'o', 'd', 'e', '-', '1', 6, 'w', 'a',
-                                              'r', 'r', 'e', 'n', 0, 0, 1, 0, 1};
+  const std::vector<std::uint8_t> question = {6,   'n', 'o', 'd', 'e', '-', '1', 6, 'w', 'a',
+                                              'r', 'r', 'e', 'n', 0,   0,   1,   0, 1};
   expect_formerr(t, header(0), "no question");
   expect_formerr(t, header(1), "question announced, none there");
   expect_formerr(t, cat(header(2), cat(question, question)), "two questions");
@@ -587,6 +592,18 @@ TEST(NamesMalformed, OtherOpcodesNotImplemented) {
     EXPECT_EQ(ldns_pkt_get_rcode(p.get()), LDNS_RCODE_NOTIMPL) << op;
     EXPECT_EQ(ldns_pkt_get_opcode(p.get()), op);
     EXPECT_EQ(ldns_pkt_ancount(p.get()), 0);
+  }
+  // Undefined opcodes (6..15, which ldns's enum cannot hold) are echoed as numbers. (Opcode 15
+  // went through the enum once: undefined behaviour, found by fuzz_mesh under UBSan.)
+  for (unsigned op : {6u, 15u}) {
+    auto q = query("node-1.warren.");
+    LDNS_OPCODE_SET(q.data(), op);
+    auto a = t.answer(q);
+    ASSERT_TRUE(a) << op;
+    const auto& wire = std::get<DnsResponse>(*a);
+    ASSERT_GE(wire.size(), 12u);
+    EXPECT_EQ(LDNS_OPCODE_WIRE(wire.data()), op);
+    EXPECT_EQ(LDNS_RCODE_WIRE(wire.data()), LDNS_RCODE_NOTIMPL);
   }
 }
 
