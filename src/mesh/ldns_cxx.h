@@ -5,5 +5,8 @@
 /// <stdbool.h> sets that flag and, in C++, defines nothing else. Include this, never
 /// <ldns/ldns.h> directly.
 
-#include <ldns/ldns.h>
+// The order is the point: keep clang-format from sorting these two.
+// clang-format off
 #include <stdbool.h>  // NOLINT(modernize-deprecated-headers): needed for its flag, see above
+#include <ldns/ldns.h>
+// clang-format on
