@@ -355,6 +355,11 @@ Result<DnsAnswer> NameTable::answer(ConstBytes query, DnsTransport transport) co
   // which the mesh does not use).
   if (!question || ldns_pkt_ancount(q.get()) != 0 || ldns_pkt_nscount(q.get()) != 0)
     return finish(LDNS_RCODE_FORMERR);
+  // More than one OPT record is FORMERR (RFC 6891 §6.1.1). ldns folds every OPT it reads into
+  // the packet's EDNS fields (the last one wins) and leaves them out of the additional count,
+  // so the header's count minus what ldns kept is the number of OPT records.
+  if (LDNS_ARCOUNT(query.data()) - ldns_pkt_arcount(q.get()) > 1)
+    return finish(LDNS_RCODE_FORMERR);
   if (edns && ldns_pkt_edns_version(q.get()) != 0) {
     // BADVERS is 16: extended rcode 1 in the OPT record, 0 in the header (RFC 6891 §6.1.3).
     ldns_pkt_set_edns_extended_rcode(r.get(), 1);

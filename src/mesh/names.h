@@ -25,7 +25,8 @@
 /// Matching is case-insensitive; the question is echoed as it came (0x20 randomisation works).
 /// Revoked nodes are not answered (NXDOMAIN). Class other than IN/ANY in the mesh domain:
 /// REFUSED. Another opcode: NOTIMP. Not exactly one question, records in the answer or
-/// authority section, or bytes ldns cannot parse: FORMERR (header id, opcode and RD echoed).
+/// authority section, more than one OPT record, or bytes ldns cannot parse: FORMERR (header
+/// id, opcode and RD echoed).
 /// EDNS (RFC 6891): a query with OPT gets OPT back (payload size kUdpPayloadSize, DO copied,
 /// options ignored); EDNS version above 0 gets BADVERS. UDP responses are held to 512 bytes,
 /// or the query's EDNS payload size capped at kUdpPayloadSize: a longer one is cut to header,

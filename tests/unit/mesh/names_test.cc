@@ -584,6 +584,14 @@ TEST(NamesMalformed, Formerr) {
   expect_formerr(t, header(1), "question announced, none there");
   expect_formerr(t, cat(header(2), cat(question, question)), "two questions");
   expect_formerr(t, cat(header(1, 1), question), "an answer announced in a query");
+  const std::vector<std::uint8_t> opt = {0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0};  // 4096, v0
+  expect_formerr(t, cat(header(1, 0, 0, 2), cat(question, cat(opt, opt))), "two OPT records");
+  {  // one OPT is fine (and the counting above is not off by one)
+    auto p = respond(t, cat(header(1, 0, 0, 1), cat(question, opt)));
+    ASSERT_TRUE(p);
+    EXPECT_EQ(ldns_pkt_get_rcode(p.get()), LDNS_RCODE_NOERROR);
+    EXPECT_TRUE(ldns_pkt_edns(p.get()));
+  }
   for (std::size_t cut = 1; cut < question.size(); ++cut) {
     const std::vector<std::uint8_t> part(question.begin(), question.begin() + cut);
     expect_formerr(t, cat(header(1), part), ("question cut after " + std::to_string(cut)).c_str());
