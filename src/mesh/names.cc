@@ -2,7 +2,8 @@
 //
 //   bytes ─► header check (12 bytes, QR clear) ─► ldns_wire2pkt ─┬─ fails ─► FORMERR (id, opcode,
 //                                                                │           RD from the header)
-//   opcode QUERY? one question? nothing in answer/authority? ◄───┘
+//                                                                ▼
+//   opcode QUERY? one question? nothing in answer/authority? one OPT at most?
 //     ─► EDNS version 0? ─► reverse name in the mesh prefixes? ─► PTR / NXDOMAIN / no data
 //                        └► under the mesh domain? ─ no ─► Forward
 //                             └─ class IN/ANY? ─► apex / NAME / deeper ─► records + rcode

@@ -474,6 +474,18 @@ TEST(NamesEdns, OptEchoedWithOurSizeAndDo) {
   EXPECT_FALSE(ldns_pkt_edns_do(p.get()));
 }
 
+TEST(NamesSize, TcpGivesTheSameAnswer) {
+  // Nothing today is long enough to be truncated, so both transports give the same bytes.
+  const NameTable t = table(roster());
+  for (auto type : {LDNS_RR_TYPE_A, LDNS_RR_TYPE_ANY, LDNS_RR_TYPE_MX}) {
+    const auto q = query("node-1.warren.", {.type = type});
+    auto udp = t.answer(q, DnsTransport::kUdp);
+    auto tcp = t.answer(q, DnsTransport::kTcp);
+    ASSERT_TRUE(udp && tcp);
+    EXPECT_EQ(*udp, *tcp);
+  }
+}
+
 TEST(NamesEdns, UnknownVersionIsBadvers) {
   const NameTable t = table(roster());
   auto p = respond(t, query("node-1.warren.", {.edns = true, .edns_version = 1}));
