@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config
   # libraries
   libssl-dev libsodium-dev libmnl-dev libnetfilter-conntrack-dev libtomlplusplus-dev libsqlite3-dev
-  nlohmann-json3-dev zlib1g-dev
+  nlohmann-json3-dev zlib1g-dev libldns-dev
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # interop / network tests

@@ -93,4 +93,20 @@ net::IpAddress AddressPlan::v6(std::string_view identity) const {
   return net::IpAddress::v6(out);
 }
 
+net::IpAddress AddressPlan::dns_v4() const {
+  const auto* p = v4_.address.data();
+  const std::uint32_t net = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
+                            (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
+  return net::IpAddress::v4(net | 1u);  // canonical prefix: host bits are zero
+}
+
+net::IpAddress AddressPlan::dns_v6() const {
+  std::array<std::uint8_t, 16> out{};
+  std::memcpy(out.data(), v6_.address.data(), 16);
+  // Lengths are at most 64 (create()), so the low 16 bits are host bits and zero here.
+  out[14] = 0x00;
+  out[15] = 0x53;
+  return net::IpAddress::v6(out);
+}
+
 }  // namespace warren::mesh

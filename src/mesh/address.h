@@ -65,6 +65,15 @@ class AddressPlan {
   /// The IPv6 address of `identity` (no collision index: see the header comment).
   [[nodiscard]] net::IpAddress v6(std::string_view identity) const;
 
+  /// The fixed addresses of the mesh DNS responder (mesh/names.h, docs/MESH.md "Names"), the
+  /// same on every node. IPv4: the prefix's host value 1 (100.64.0.1 for 100.64.0.0/10), which
+  /// v4() never gives a node (host values 0 and 1 are bumped). IPv6: the prefix with the low 16
+  /// bits 0x0053 (200::53 for 200::/7, fd12:3456:7890::53 for a ULA /48); a node's address is
+  /// prefix || hash bytes, so it equals this one only if all of its 64..120 hash bits match
+  /// (2^-64 per node at worst), which is treated as impossible.
+  [[nodiscard]] net::IpAddress dns_v4() const;
+  [[nodiscard]] net::IpAddress dns_v6() const;
+
  private:
   AddressPlan(net::Prefix v4, net::Prefix v6) : v4_(v4), v6_(v6) {}
 

@@ -1,5 +1,5 @@
-// The mesh codecs in one libFuzzer target (one target, not three: each adds a minute to CI).
-// The first input byte picks the parser (byte % 3), the rest is its input:
+// The mesh codecs in one libFuzzer target (one target, not four: each adds a minute to CI).
+// The first input byte picks the parser (byte % 4), the rest is its input:
 //
 //   0  STUN (mesh endpoint discovery; datagrams from anyone on the WireGuard socket)
 //      parsing never reads out of bounds or crashes; whatever parses also passes the cheap
@@ -17,14 +17,25 @@
 //      stream reader gives the same frames (or the same error) however the bytes are split,
 //      never buffers more than one frame, and its frames re-encode to the bytes consumed; a
 //      key proof verifies and any changed bit of it does not.
+//   3  DNS query to the mesh names responder (from any local program, over UDP or TCP)
+//      answer() never crashes or leaks; it fails only for fewer than 12 bytes or the QR bit
+//      (EBADMSG); a response parses with ldns, is a response (QR) to the query's id, fits the
+//      UDP limit (512, or 1232 with EDNS) and is what TCP gives when not truncated; Forward
+//      only for a parsed query whose name is outside the mesh domain; answers are the same
+//      twice; a query built from the input's bytes as a name label gets the node's addresses
+//      exactly when the label names a node (case-insensitively), NXDOMAIN otherwise.
 //
-// Seeds (tests/fuzz/corpus/mesh): the first byte set to 0, 1 or 2 accordingly.
+// Seeds (tests/fuzz/corpus/mesh): the first byte set to 0, 1, 2 or 3 accordingly.
 
+#include <cstdlib>
+#include <memory>
 #include <set>
 #include <string>
 
 #include "crypto/blake2s.h"
 #include "fuzz_support.h"
+#include "mesh/ldns_cxx.h"
+#include "mesh/names.h"
 #include "mesh/relay.h"
 #include "mesh/roster.h"
 #include "mesh/stun.h"
@@ -328,20 +339,151 @@ void fuzz_relay(const std::uint8_t* data, std::size_t size) {
   }
 }
 
+// --- 3: names ---------------------------------------------------------------------------------
+
+struct PktFree {
+  void operator()(ldns_pkt* p) const { ldns_pkt_free(p); }
+};
+using PktPtr = std::unique_ptr<ldns_pkt, PktFree>;
+
+PktPtr parse_dns(ConstBytes b) {
+  ldns_pkt* p = nullptr;
+  if (ldns_wire2pkt(&p, b.data(), b.size()) != LDNS_STATUS_OK)
+    return nullptr;
+  return PktPtr(p);
+}
+
+// The table every query input is answered from: the base roster's nodes (node-1..node-3).
+const NameTable& names_table() {
+  static const NameTable t = [] {
+    auto made = NameTable::create(base_roster());
+    WARREN_FUZZ_CHECK(made);
+    return *made;
+  }();
+  return t;
+}
+
+bool under_mesh_domain(const ldns_pkt* q) {
+  static const std::unique_ptr<ldns_rdf, void (*)(ldns_rdf*)> apex(
+      ldns_dname_new_frm_str("warren."), ldns_rdf_deep_free);
+  const ldns_rr_list* qs = ldns_pkt_question(q);
+  if (!qs || ldns_rr_list_rr_count(qs) != 1)
+    return false;
+  const ldns_rdf* name = ldns_rr_owner(ldns_rr_list_rr(qs, 0));
+  return ldns_dname_compare(name, apex.get()) == 0 || ldns_dname_is_subdomain(name, apex.get());
+}
+
+void check_response(ConstBytes query, const DnsResponse& wire, DnsTransport transport) {
+  auto r = parse_dns(wire);
+  WARREN_FUZZ_CHECK(r);
+  WARREN_FUZZ_CHECK(ldns_pkt_qr(r.get()));
+  WARREN_FUZZ_CHECK(ldns_pkt_id(r.get()) == LDNS_ID_WIRE(query.data()));
+  WARREN_FUZZ_CHECK(ldns_pkt_qdcount(r.get()) <= 1);
+  if (transport == DnsTransport::kUdp) {
+    auto q = parse_dns(query);
+    const std::size_t limit = q && ldns_pkt_edns(q.get()) ? kUdpPayloadSize : kClassicUdpSize;
+    WARREN_FUZZ_CHECK(wire.size() <= limit);
+  }
+}
+
+void fuzz_names(const std::uint8_t* data, std::size_t size) {
+  const NameTable& t = names_table();
+  const ConstBytes d(data, size);
+
+  // 1. The input as a query.
+  auto udp = t.answer(d, DnsTransport::kUdp);
+  const bool not_a_query = size < 12 || (data[2] & 0x80) != 0;
+  if (!udp) {
+    WARREN_FUZZ_CHECK(not_a_query && udp.code() == EBADMSG && !udp.error().message.empty());
+  } else {
+    WARREN_FUZZ_CHECK(!not_a_query);
+    auto tcp = t.answer(d, DnsTransport::kTcp);
+    WARREN_FUZZ_CHECK(tcp && tcp->index() == udp->index());
+    auto again = t.answer(d, DnsTransport::kUdp);
+    WARREN_FUZZ_CHECK(again && *again == *udp);
+    if (std::holds_alternative<Forward>(*udp)) {
+      auto q = parse_dns(d);
+      WARREN_FUZZ_CHECK(q && !under_mesh_domain(q.get()));
+    } else {
+      const auto& u = std::get<DnsResponse>(*udp);
+      const auto& c = std::get<DnsResponse>(*tcp);
+      check_response(d, u, DnsTransport::kUdp);
+      check_response(d, c, DnsTransport::kTcp);
+      auto ru = parse_dns(u);
+      if (!ldns_pkt_tc(ru.get()))
+        WARREN_FUZZ_CHECK(u == c);
+    }
+  }
+
+  // 2. The input as a name label (and query flags) in a well-formed query.
+  fuzz::Cursor in(data, size);
+  const std::uint8_t flags = in.u8();
+  const ConstBytes raw = in.take(in.u8() % 64);
+  std::string label(reinterpret_cast<const char*>(raw.data()), raw.size());
+  if (label.empty())
+    label = "node-1";
+  // Build the name from wire bytes (length-prefixed label + "warren"), so any byte can appear.
+  std::vector<std::uint8_t> name;
+  name.push_back(static_cast<std::uint8_t>(label.size()));
+  name.insert(name.end(), label.begin(), label.end());
+  const std::string domain = "warren";
+  name.push_back(static_cast<std::uint8_t>(domain.size()));
+  name.insert(name.end(), domain.begin(), domain.end());
+  name.push_back(0);
+  ldns_rdf* dname = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, name.size(), name.data());
+  WARREN_FUZZ_CHECK(dname);
+  const ldns_rr_type type = (flags & 1) ? LDNS_RR_TYPE_AAAA : LDNS_RR_TYPE_A;
+  PktPtr q(ldns_pkt_query_new(dname, type, LDNS_RR_CLASS_IN, LDNS_RD));
+  WARREN_FUZZ_CHECK(q);
+  if (flags & 2)
+    ldns_pkt_set_edns_udp_size(q.get(), static_cast<std::uint16_t>(512 + flags));
+  std::uint8_t* wire = nullptr;
+  std::size_t wire_size = 0;
+  WARREN_FUZZ_CHECK(ldns_pkt2wire(&wire, q.get(), &wire_size) == LDNS_STATUS_OK);
+  const std::vector<std::uint8_t> qbytes(wire, wire + wire_size);
+  std::free(wire);
+  auto a = t.answer(qbytes);
+  WARREN_FUZZ_CHECK(a && std::holds_alternative<DnsResponse>(*a));
+  check_response(qbytes, std::get<DnsResponse>(*a), DnsTransport::kUdp);
+  auto r = parse_dns(std::get<DnsResponse>(*a));
+  WARREN_FUZZ_CHECK(r && ldns_pkt_aa(r.get()));
+  std::string lower = label;
+  for (auto& ch : lower)
+    ch = (ch >= 'A' && ch <= 'Z') ? static_cast<char>(ch - 'A' + 'a') : ch;
+  const NodeEntry* node = nullptr;
+  for (const auto& [k, e] : base_roster().nodes())
+    if (e.name == lower)
+      node = &e;
+  if (!node) {
+    WARREN_FUZZ_CHECK(ldns_pkt_get_rcode(r.get()) == LDNS_RCODE_NXDOMAIN);
+    WARREN_FUZZ_CHECK(ldns_pkt_ancount(r.get()) == 0);
+  } else {
+    WARREN_FUZZ_CHECK(ldns_pkt_get_rcode(r.get()) == LDNS_RCODE_NOERROR);
+    WARREN_FUZZ_CHECK(ldns_pkt_ancount(r.get()) == 1);
+    const ldns_rdf* got = ldns_rr_rdf(ldns_rr_list_rr(ldns_pkt_answer(r.get()), 0), 0);
+    const net::IpAddress& want = (flags & 1) ? node->v6 : node->v4;
+    WARREN_FUZZ_CHECK(got && ldns_rdf_size(got) == (want.is_v4() ? 4u : 16u) &&
+                      std::memcmp(ldns_rdf_data(got), want.data(), ldns_rdf_size(got)) == 0);
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0)
     return 0;
-  switch (data[0] % 3) {
+  switch (data[0] % 4) {
     case 0:
       fuzz_stun(data + 1, size - 1);
       break;
     case 1:
       fuzz_roster(data + 1, size - 1);
       break;
-    default:
+    case 2:
       fuzz_relay(data + 1, size - 1);
+      break;
+    default:
+      fuzz_names(data + 1, size - 1);
   }
   return 0;
 }
