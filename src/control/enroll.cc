@@ -313,6 +313,14 @@ std::string enroll_hello_to_json(const crypto::PublicKey& challenge_key) {
   j["version"] = kProtocolVersion;
   j["type"] = "hello";
   j["challenge_key"] = challenge_key.to_base64();
+  // A version-1 client sends its request without waiting and reads this hello as its reply: it
+  // only looks at "ok" and "error", so these make it print why it failed instead of "malformed
+  // reply". Version-2 clients recognise the hello by "type" and ignore both.
+  j["ok"] = false;
+  j["error"] = {{"code", "unsupported_version"},
+                {"message",
+                 "this server speaks enrollment protocol version 2: upgrade warren on this "
+                 "client"}};
   return j.dump();
 }
 

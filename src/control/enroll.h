@@ -17,7 +17,9 @@
 /// a 4-byte big-endian length and a JSON object, at most kMaxMessageBytes.
 ///   server (first, right after the TLS 1.3 handshake):
 ///             {"version":2,"type":"hello","challenge_key":"<base64 X25519 public key>"}
-///             challenge_key is a fresh ephemeral key for this connection only.
+///             challenge_key is a fresh ephemeral key for this connection only. The hello also
+///             carries "ok":false and an unsupported_version "error", which is what a version-1
+///             client (reading it as its reply) reports; version 2 ignores both.
 ///   request:  {"version":2,"type":"enroll","invite_id":"<16 hex>","secret":"<base64url>",
 ///              "name":"<client name>","public_key":"<base64 WireGuard key>",
 ///              "proof":"<base64 32 bytes>"}

@@ -245,6 +245,20 @@ TEST(EnrollHello, RoundTripAndErrors) {
     EXPECT_FALSE(parse_enroll_hello(bad).ok()) << bad;
 }
 
+// A version-1 client (warren before protocol 2, e.g. 93d8638) sends its request at once and reads
+// the server's first frame as its reply, looking only at "ok" and "error". This is that client's
+// reading, as it was: the hello must make it report an upgrade, not "malformed reply".
+TEST(EnrollHello, AVersionOneClientReadingTheHelloIsToldToUpgrade) {
+  auto j = nlohmann::json::parse(enroll_hello_to_json(some_key(7)), nullptr, false);
+  ASSERT_TRUE(j.is_object());
+  ASSERT_TRUE(j.contains("ok") && j["ok"].is_boolean()) << "v1 client: \"malformed reply\"";
+  EXPECT_FALSE(j["ok"].get<bool>());
+  ASSERT_TRUE(j.contains("error") && j["error"].is_object());
+  EXPECT_EQ(j["error"]["code"], "unsupported_version");
+  EXPECT_NE(j["error"]["message"].get<std::string>().find("upgrade warren on this client"),
+            std::string::npos);
+}
+
 TEST(Enrollment, JsonRoundTrip) {
   Enrollment e;
   e.name = "alice";
