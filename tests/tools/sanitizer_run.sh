@@ -36,10 +36,12 @@ rc=0
 filter=()
 [[ -n ${SANITIZER_TESTS:-} ]] && filter=(-R "$SANITIZER_TESTS")
 (cd "$build" && ctest --output-on-failure -j "$jobs" -LE root "${filter[@]}") || rc=1
-# test_faults (outages and recovery, 95 s mostly waiting) runs under ASan only: its code is not
-# more concurrent than the flood and interop suites TSan runs, and CI time goes further there.
+# test_faults (outages and recovery, 95 s mostly waiting) and test_netns_port (the kernel
+# selftest's functional checks, 55 s) run under ASan only: their code is not more concurrent than
+# the flood, interop, server, client and enrollment suites TSan runs, and CI time goes further there.
 exclude=()
-[[ $kind == thread && -z ${SANITIZER_TESTS:-} ]] && exclude=(-E '^integration\.test_faults$')
+[[ $kind == thread && -z ${SANITIZER_TESTS:-} ]] &&
+  exclude=(-E '^integration\.test_(faults|netns_port)$')
 (cd "$build" && ctest --output-on-failure -L root "${filter[@]}" "${exclude[@]}") || rc=1
 shopt -s nullglob
 files=("$reports"/*)
