@@ -1,6 +1,5 @@
 #include "platform/offloads.h"
 
-#include <cstdlib>
 
 namespace warren::platform {
 
@@ -19,37 +18,29 @@ std::string Offloads::to_string() const {
   return s.empty() ? "off" : s;
 }
 
-OffloadsParse parse_offloads(std::string_view spec) {
-  OffloadsParse r;
+Result<Offloads> parse_offloads(std::string_view spec) {
   if (spec.empty() || spec == "all" || spec == "on")
-    return r;
-  r.offloads = Offloads::none();
+    return Offloads{};
+  Offloads o = Offloads::none();
   if (spec == "off" || spec == "none")
-    return r;
+    return o;
   for (bool more = true; more;) {
     std::size_t comma = spec.find(',');
     more = comma != std::string_view::npos;
     std::string_view word = spec.substr(0, comma);
     spec = more ? spec.substr(comma + 1) : std::string_view{};
     if (word == "tun") {
-      r.offloads.tun = true;
+      o.tun = true;
     } else if (word == "gso") {
-      r.offloads.udp_gso = true;
+      o.udp_gso = true;
     } else if (word == "gro") {
-      r.offloads.udp_gro = true;
+      o.udp_gro = true;
     } else {
-      r.ok = false;
-      r.bad_word = std::string(word);
-      r.offloads = Offloads{};
-      return r;
+      return Error(EINVAL, "unknown offload \"" + std::string(word) +
+                               "\" (use all, off, or a comma-separated list of tun, gso, gro)");
     }
   }
-  return r;
-}
-
-OffloadsParse offloads_from_environment() {
-  const char* v = std::getenv("WARREN_OFFLOADS");
-  return parse_offloads(v ? std::string_view(v) : std::string_view{});
+  return o;
 }
 
 }  // namespace warren::platform

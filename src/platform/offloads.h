@@ -18,6 +18,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/result.h"
+
 namespace warren::platform {
 
 struct Offloads {
@@ -30,15 +32,8 @@ struct Offloads {
   std::string to_string() const;
 };
 
-/// Parses a WARREN_OFFLOADS value. On failure `ok` is false and `bad_word` names the word.
-struct OffloadsParse {
-  Offloads offloads;
-  bool ok = true;
-  std::string bad_word;
-};
-OffloadsParse parse_offloads(std::string_view spec);
-
-/// parse_offloads(getenv("WARREN_OFFLOADS")) (all on when unset).
-OffloadsParse offloads_from_environment();
+/// Parses a WARREN_OFFLOADS value: "" / "all" / "on" (everything), "off" / "none", or a
+/// comma-separated list of tun, gso, gro. An unknown word is an EINVAL error naming it.
+Result<Offloads> parse_offloads(std::string_view spec);
 
 }  // namespace warren::platform

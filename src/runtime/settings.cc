@@ -36,21 +36,20 @@ Result<std::size_t> parse_worker_count(const std::optional<std::string>& value, 
 }
 
 Result<Settings> assemble(const Options& options, const Environment& env) {
-  const platform::OffloadsParse offloads = platform::parse_offloads(env.offloads.value_or(""));
-  if (!offloads.ok)
-    return Error(EINVAL, "invalid WARREN_OFFLOADS: unknown offload \"" + offloads.bad_word +
-                             "\" (use all, off, or a comma-separated list of tun, gso, gro)");
+  auto offloads = platform::parse_offloads(env.offloads.value_or(""));
+  if (!offloads)
+    return offloads.error().with_context("invalid WARREN_OFFLOADS");
   auto workers = parse_worker_count(env.workers, env.cpus);
   if (!workers)
     return workers.error();
   Settings s;
-  s.offloads = offloads.offloads;
+  s.offloads = *offloads;
   s.tun = platform::TunOptions{.name = options.interface,
                                .queues = *workers,
-                               .vnet_hdr = offloads.offloads.tun,
+                               .vnet_hdr = offloads->tun,
                                .mtu = options.mtu == 0 ? wg::kDefaultMtu : options.mtu};
   s.engine = options.engine;
-  s.engine.offloads = offloads.offloads;
+  s.engine.offloads = *offloads;
   return s;
 }
 
