@@ -19,12 +19,10 @@ constexpr std::string_view kSetLine = "set=1\n";
 // Consumed bytes at the front of the buffer that make it worth moving the rest down.
 constexpr std::size_t kCompactAfter = std::size_t{64} << 10;
 
-ParseError line_error(int err, std::size_t line, std::string_view what) {
-  ParseError e;
-  e.errno_value = err;
-  e.message = "line " + std::to_string(line) + ": ";
-  e.message.append(what);
-  return e;
+Error line_error(int err, std::size_t line, std::string_view what) {
+  std::string message = "line " + std::to_string(line) + ": ";
+  message.append(what);
+  return Error(err, std::move(message));
 }
 
 // Key names are echoed in messages only when they look like key names: a client that puts a
@@ -80,7 +78,7 @@ bool is_peer_key(std::string_view key) {
 
 class SetParser {
  public:
-  ParseResult run(std::string_view body) {
+  Result<wg::ConfigDelta> run(std::string_view body) {
     while (!body.empty()) {
       std::size_t nl = body.find('\n');
       std::string_view line = body.substr(0, nl);
@@ -102,11 +100,11 @@ class SetParser {
   }
 
  private:
-  std::optional<ParseError> fail(std::string_view key, std::string_view why) {
+  std::optional<Error> fail(std::string_view key, std::string_view why) {
     return line_error(EINVAL, line_, printable_key(key) + ": " + std::string(why));
   }
 
-  std::optional<ParseError> handle(std::string_view key, std::string_view value) {
+  std::optional<Error> handle(std::string_view key, std::string_view value) {
     if (key == "public_key") {
       return start_peer(value);
     }
@@ -122,7 +120,7 @@ class SetParser {
     return peer_key(key, value);
   }
 
-  std::optional<ParseError> start_peer(std::string_view value) {
+  std::optional<Error> start_peer(std::string_view value) {
     crypto::PublicKey key;
     if (!parse_public(value, key)) {
       return fail("public_key", "want 64 hex digits");
@@ -138,7 +136,7 @@ class SetParser {
     return std::nullopt;
   }
 
-  std::optional<ParseError> device_key(std::string_view key, std::string_view value) {
+  std::optional<Error> device_key(std::string_view key, std::string_view value) {
     std::uint64_t n = 0;
     if (key == "private_key") {
       crypto::PrivateKey k;
@@ -167,7 +165,7 @@ class SetParser {
     return std::nullopt;
   }
 
-  std::optional<ParseError> peer_key(std::string_view key, std::string_view value) {
+  std::optional<Error> peer_key(std::string_view key, std::string_view value) {
     std::uint64_t n = 0;
     if (key == "remove" || key == "update_only" || key == "replace_allowed_ips") {
       if (value != "true") {
@@ -240,7 +238,7 @@ void append_line(std::string& out, std::string_view key, std::string_view value)
 
 }  // namespace
 
-ParseResult parse_set(std::string_view body) {
+Result<wg::ConfigDelta> parse_set(std::string_view body) {
   return SetParser().run(body);
 }
 

@@ -27,6 +27,7 @@
 #include <variant>
 #include <vector>
 
+#include "base/result.h"
 #include "wg/config.h"
 
 namespace warren::uapi {
@@ -34,16 +35,6 @@ namespace warren::uapi {
 /// Largest request (operation line plus body) RequestReader buffers: far above what `wg`
 /// sends (wireguard-go's stress test sets 131073 allowed IPs in one request, ~6 MB).
 inline constexpr std::size_t kMaxRequestBytes = std::size_t{64} << 20;
-
-/// Why a `set` body was rejected. `errno_value` is positive: EINVAL for a bad key or value,
-/// EPROTO for a line without '='. `message` names the line number (1 = the first line after
-/// `set=1`) and the key, never the value.
-struct ParseError {
-  int errno_value = 0;
-  std::string message;
-};
-
-using ParseResult = std::variant<wg::ConfigDelta, ParseError>;
 
 /// Parses the lines of a `set=1` request after the `set=1` line. Each line is `key=value`
 /// ending in '\n' (the last '\n' may be missing); parsing stops at the first blank line, as the
@@ -59,8 +50,10 @@ using ParseResult = std::variant<wg::ConfigDelta, ParseError>;
 ///   * endpoint: numeric `a.b.c.d:port` or `[ipv6]:port` (a `%zone` is accepted and dropped);
 ///   * allowed_ip: `addr/cidr` (host bits are kept; the device masks them); `-addr/cidr` removes;
 ///   * protocol_version: only `1`.
-/// Returns the whole delta, or the first error and no delta.
-ParseResult parse_set(std::string_view body);
+/// Returns the whole delta, or the first error and no delta. The error's code is EINVAL for a
+/// bad key or value, EPROTO for a line without '='; its message names the line number (1 = the
+/// first line after `set=1`) and the key, never the value.
+Result<wg::ConfigDelta> parse_set(std::string_view body);
 
 /// The reply to `get=1`, in wireguard-go's exact key order, ending with "errno=0\n\n":
 /// private_key (omitted when absent or zero), listen_port and fwmark (omitted when 0), then per

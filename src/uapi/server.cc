@@ -264,12 +264,12 @@ std::string UapiServer::run_get() {
 }
 
 std::string UapiServer::run_set(const std::string& body) {
-  ParseResult parsed = parse_set(body);
-  if (const auto* err = std::get_if<ParseError>(&parsed)) {
-    log_ipc_error(err->errno_value, err->message);
-    return format_errno(err->errno_value);
+  auto parsed = parse_set(body);
+  if (!parsed) {
+    log_ipc_error(parsed.error().code, parsed.error().message);
+    return format_errno(parsed.error().code);
   }
-  const auto& delta = std::get<wg::ConfigDelta>(parsed);
+  const wg::ConfigDelta& delta = *parsed;
   Status result;
   try {
     std::lock_guard lock(handler_mutex_);

@@ -26,14 +26,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (req->kind != uapi::RequestKind::kSet)
         continue;
       auto parsed = uapi::parse_set(req->body);
-      if (auto* err = std::get_if<uapi::ParseError>(&parsed)) {
-        WARREN_FUZZ_CHECK(err->errno_value > 0 && !err->message.empty());
+      if (!parsed) {
+        WARREN_FUZZ_CHECK(parsed.error().code > 0 && !parsed.error().message.empty());
         continue;
       }
       test::ScriptedRandom rng(3);
       wg::Device dev(rng);
       test::CollectingSink sink;
-      auto e = dev.apply(std::get<wg::ConfigDelta>(parsed), {}, sink);
+      auto e = dev.apply(*parsed, {}, sink);
       if (!e)
         WARREN_FUZZ_CHECK(e.code() > 0);
       const std::string reply = uapi::format_get(dev.snapshot());

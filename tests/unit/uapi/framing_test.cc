@@ -223,9 +223,9 @@ TEST(RequestReader, StressSizedSetArrivingInChunks) {
   ASSERT_EQ(requests.size(), 2u);
   ASSERT_EQ(requests[0].kind, RequestKind::kSet);
   EXPECT_EQ(requests[1].kind, RequestKind::kGet);
-  ParseResult parsed = parse_set(requests[0].body);
-  ASSERT_TRUE(std::holds_alternative<wg::ConfigDelta>(parsed));
-  const auto& d = std::get<wg::ConfigDelta>(parsed);
+  auto parsed = parse_set(requests[0].body);
+  ASSERT_TRUE(parsed.ok()) << parsed.message();
+  const wg::ConfigDelta& d = *parsed;
   ASSERT_EQ(d.peers.size(), 1u);
   ASSERT_EQ(d.peers[0].allowed_ips_add.size(), static_cast<std::size_t>(kLines));
   EXPECT_EQ(d.peers[0].allowed_ips_add.back(), prefix("10.2.0.0/32"));

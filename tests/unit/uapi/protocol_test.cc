@@ -16,18 +16,17 @@ namespace {
 using namespace testing;
 
 // Returns a copy, so `const auto& d = ok(parse_set(...))` stays valid.
-wg::ConfigDelta ok(const ParseResult& r) {
-  if (const auto* e = std::get_if<ParseError>(&r)) {
-    ADD_FAILURE() << "unexpected parse error: " << e->message;
+wg::ConfigDelta ok(const Result<wg::ConfigDelta>& r) {
+  if (!r) {
+    ADD_FAILURE() << "unexpected parse error: " << r.message();
     return {};
   }
-  return std::get<wg::ConfigDelta>(r);
+  return *r;
 }
 
-ParseError err(const ParseResult& r) {
-  if (const auto* e = std::get_if<ParseError>(&r)) {
-    return *e;
-  }
+Error err(const Result<wg::ConfigDelta>& r) {
+  if (!r)
+    return r.error();
   ADD_FAILURE() << "expected a parse error";
   return {};
 }
@@ -225,10 +224,10 @@ class ParseSetRejects : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(ParseSetRejects, WithErrnoLineAndKeyButNoValue) {
   const BadCase& c = GetParam();
-  ParseResult r = parse_set(c.body);
-  ASSERT_TRUE(std::holds_alternative<ParseError>(r)) << c.name;
-  ParseError e = std::get<ParseError>(r);
-  EXPECT_EQ(e.errno_value, c.errno_value) << c.name << ": " << e.message;
+  auto r = parse_set(c.body);
+  ASSERT_FALSE(r.ok()) << c.name;
+  const Error& e = r.error();
+  EXPECT_EQ(e.code, c.errno_value) << c.name << ": " << e.message;
   EXPECT_NE(e.message.find("line " + std::to_string(c.line) + ":"), std::string::npos)
       << c.name << ": " << e.message;
   if (!c.key.empty()) {
@@ -328,19 +327,19 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(ParseSet, ErrorAfterValidLinesGivesNoDelta) {
   // Whole-request semantics: the valid lines before the bad one are not returned either.
-  ParseResult r = parse_set(priv_line() + "listen_port=51820\n" + peer_line(kPeerHex) +
+  auto r = parse_set(priv_line() + "listen_port=51820\n" + peer_line(kPeerHex) +
                             "allowed_ip=10.0.0.0/8\nendpoint=nonsense\n");
-  EXPECT_FALSE(std::holds_alternative<wg::ConfigDelta>(r));
-  EXPECT_EQ(err(r).errno_value, EINVAL);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(err(r).code, EINVAL);
   EXPECT_NE(err(r).message.find("line 5"), std::string::npos);
 }
 
 TEST(ParseSet, KeyMaterialInTheKeyPositionIsNotEchoed) {
   // A client that sends a key where the key name belongs must not get it into the logs.
-  ParseError e = err(parse_set(std::string(kPrivHex) + "=1\n"));
+  Error e = err(parse_set(std::string(kPrivHex) + "=1\n"));
   EXPECT_EQ(e.message.find(kPrivHex.substr(0, 8)), std::string::npos) << e.message;
-  ParseError e2 = err(parse_set(std::string(kPrivHex) + "\n"));
-  EXPECT_EQ(e2.errno_value, EPROTO);
+  Error e2 = err(parse_set(std::string(kPrivHex) + "\n"));
+  EXPECT_EQ(e2.code, EPROTO);
   EXPECT_EQ(e2.message.find(kPrivHex.substr(0, 8)), std::string::npos) << e2.message;
 }
 
