@@ -4,6 +4,7 @@
 ///
 ///   warren server --config FILE               run the server (server_cmd.cc)
 ///   warren server invite|revoke|export ...    operate on a server's database (server_cmd.cc)
+///   warren server check [--config FILE]       would the server start? (server_check.cc)
 ///   warren join INVITE --interface IFNAME     enroll and bring the interface up (client_cmd.cc)
 ///   warren up CONFIG / warren down IFNAME     client interface lifecycle (client_cmd.cc)
 ///   warren cleanup (--all | IFNAME...)        what dead client daemons left (client_cmd.cc)
@@ -20,5 +21,8 @@ int up_main(int argc, char** argv);       ///< argv[0] == "up"
 int down_main(int argc, char** argv);     ///< argv[0] == "down"
 int cleanup_main(int argc, char** argv);  ///< argv[0] == "cleanup"
 int status_main(int argc, char** argv);   ///< argv[0] == "status"
+
+/// argv[0] == "check", the word after "server" (server_main hands it over).
+int server_check_main(int argc, char** argv);
 
 }  // namespace warren::apps

@@ -22,6 +22,7 @@ void usage(std::FILE* out) {
       "  warren server revoke --config FILE NAME\n"
       "  warren server export --config FILE NAME\n"
       "  warren server cleanup --config FILE         after a crash: restore ip_forward/NAT\n"
+      "  warren server check [--config FILE] [--json]  would the server start? (exit 0/1)\n"
       "Client:\n"
       "  warren join INVITE --interface IFNAME       enroll, write the config, bring it up\n"
       "  warren up CONFIG                            bring up a warren or wg-quick config\n"

@@ -7,6 +7,7 @@
 //   warren server revoke --config FILE NAME
 //   warren server export --config FILE NAME
 //   warren server cleanup --config FILE
+//   warren server check [--config FILE] [--json]     (server_check.cc)
 //
 // invite/revoke/export open the same state files as the running server (SQLite serialises
 // the writers) and then ask a running server, through its root-only status socket, to apply
@@ -58,6 +59,7 @@ void server_usage(std::FILE* out) {
                "  warren server export --config FILE NAME\n"
                "  warren server cleanup --config FILE   (after a crash: restore ip_forward and "
                "NAT, delete the interface)\n"
+               "  warren server check [--config FILE] [--json]   (would the server start?)\n"
                "DURATION is a number and a unit: 90s, 30m, 24h, 7d, 2w (default 7d; 0 = never).\n"
                "FILE defaults to /etc/warren/server.toml (its state: /var/lib/warren).\n"
                "Environment: LOG_LEVEL=error|verbose|debug|silent (default verbose).\n");
@@ -176,6 +178,8 @@ bool use_state_directory(server::ServerConfig& cfg) {
 }  // namespace
 
 int server_main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "check")  // its own file: server_check.cc
+    return server_check_main(argc - 1, argv + 1);
   Args a;
   int i = 1;
   if (i < argc && argv[i][0] != '-') {

@@ -242,6 +242,10 @@ TlsIdentity TlsIdentity::load_or_create(const std::string& cert_path, const std:
     id.impl_ = make_impl(std::move(cert), std::move(key), cert_path);
     return id;
   }
+  return load(cert_path, key_path);
+}
+
+TlsIdentity TlsIdentity::load(const std::string& cert_path, const std::string& key_path) {
   std::string key_pem = read_file(key_path);
   std::string cert_pem = read_file(cert_path);
   BioPtr kb(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));

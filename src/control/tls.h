@@ -70,6 +70,9 @@ class TlsIdentity {
   /// created 0600 with O_EXCL, certificate 0644). Throws ControlError naming the file when one
   /// exists without the other, a file cannot be read or written, or they do not match.
   static TlsIdentity load_or_create(const std::string& cert_path, const std::string& key_path);
+  /// Loads both files as load_or_create does, but never creates anything: a missing file is
+  /// a ControlError naming it (`warren server check` reports "will be created" itself).
+  static TlsIdentity load(const std::string& cert_path, const std::string& key_path);
   /// A fresh identity in memory (tests).
   static TlsIdentity generate();
 

@@ -84,6 +84,11 @@ bool core_dumps_enabled();
 class FileLock {
  public:
   static warren::Result<FileLock> acquire(const std::string& path);
+  /// Whether another open of `path` holds a lock that acquire() would wait for, without
+  /// creating or changing the file: false when it does not exist. Takes a shared lock for an
+  /// instant (an acquire() in that instant sees EWOULDBLOCK), so a checker that runs while no
+  /// server starts (`warren server check`) disturbs nobody.
+  static warren::Result<bool> held(const std::string& path);
   FileLock(FileLock&&) = default;
   FileLock& operator=(FileLock&&) = default;
 

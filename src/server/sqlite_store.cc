@@ -8,6 +8,8 @@
 
 #include <sqlite3.h>
 
+#include <cstdio>
+#include <memory>
 #include <mutex>
 
 #include "platform/files.h"
@@ -471,6 +473,48 @@ class SqliteStore final : public LeaseStore {
 
 std::unique_ptr<LeaseStore> open_sqlite_store(const std::string& path) {
   return std::make_unique<SqliteStore>(path);
+}
+
+warren::Result<StoreSchema> read_sqlite_schema(const std::string& path) {
+  auto info = platform::file_info(path);
+  if (!info)
+    return info.error();
+  // A read-only connection to a WAL database makes the -wal and -shm files when they are
+  // missing (and cannot remove them again). Without a -wal file every commit is in the main
+  // file, so `immutable` (no locks, no side files) reads the truth; with one, a server runs or
+  // stopped without its last checkpoint, and the WAL may hold the newest user_version. (A -wal
+  // without its -shm, which only deleting files by hand leaves, is read like no -wal: a
+  // read-only connection would have to create the -shm.)
+  const bool wal =
+      platform::file_info(path + "-wal").ok() && platform::file_info(path + "-shm").ok();
+  std::string uri = "file:";
+  for (char c : path) {  // RFC 3986 escapes for the characters a URI path may not hold
+    if (c == '%' || c == '?' || c == '#') {
+      char hex[4];
+      std::snprintf(hex, sizeof hex, "%%%02X", static_cast<unsigned char>(c));
+      uri += hex;
+    } else {
+      uri += c;
+    }
+  }
+  uri += wal ? "?mode=ro" : "?immutable=1";
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(uri.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nullptr);
+  std::unique_ptr<sqlite3, int (*)(sqlite3*)> owner(db, sqlite3_close);
+  if (rc != SQLITE_OK)
+    return warren::Error(EINVAL, db ? sqlite3_errmsg(db) : "out of memory");
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr) != SQLITE_OK)
+    return warren::Error(EINVAL, sqlite3_errmsg(db));
+  rc = sqlite3_step(st);
+  StoreSchema out;
+  out.supported = kSchemaVersion;
+  if (rc == SQLITE_ROW)
+    out.version = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_ROW)
+    return warren::Error(EINVAL, sqlite3_errmsg(db));
+  return out;
 }
 
 void limit_sqlite_store_pages(LeaseStore& store, int extra_pages) {

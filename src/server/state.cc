@@ -48,6 +48,11 @@ crypto::PrivateKey load_or_create_private_key(const std::string& path, std::stri
       throw std::runtime_error(path + ": cannot create the private key file: " + created.message());
     return key;
   }
+  return load_private_key(path, warning);
+}
+
+crypto::PrivateKey load_private_key(const std::string& path, std::string* warning) {
+  crypto::PrivateKey key;
   if (warning)
     if (auto w = private_file_warning(path, "the WireGuard private key"))
       *warning = *w;

@@ -22,6 +22,8 @@ namespace warren::server {
 /// missing. Throws std::runtime_error naming the file. `warning` is set as by
 /// private_file_warning().
 crypto::PrivateKey load_or_create_private_key(const std::string& path, std::string* warning);
+/// The same without creating: a missing file throws std::runtime_error like any unreadable one.
+crypto::PrivateKey load_private_key(const std::string& path, std::string* warning);
 
 /// The start-up check of a file that holds a secret or the server's state (the WireGuard key,
 /// the control channel's TLS key, the lease database): a warning for the operator when group

@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/result.h"
 #include "crypto/x25519.h"
 #include "net/ip_address.h"
 
@@ -115,6 +116,17 @@ class LeaseStore {
 /// synchronous=FULL; creates or checks the schema (PRAGMA user_version). Throws StoreError
 /// naming the file, e.g. for a schema from a newer warren.
 std::unique_ptr<LeaseStore> open_sqlite_store(const std::string& path);
+
+/// What `warren server check` learns of a database without changing it.
+struct StoreSchema {
+  int version = 0;    ///< PRAGMA user_version; 0 = empty (the schema is made at start)
+  int supported = 0;  ///< the version this build writes; an older one is migrated at start
+};
+
+/// Reads the schema version of the existing database at `path` read-only, creating nothing
+/// (no -wal or -shm file): through its WAL when one exists, else straight from the file.
+/// ENOENT when it does not exist; EINVAL ("not a database", ...) when SQLite cannot read it.
+[[nodiscard]] warren::Result<StoreSchema> read_sqlite_schema(const std::string& path);
 
 /// Test hook: limits the database to its current size plus `extra_pages` pages, so that the
 /// next growing write fails like a full disk (SQLITE_FULL). Only for stores made by

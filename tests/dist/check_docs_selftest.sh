@@ -3,7 +3,7 @@
 # tree as it is, and each planted drift makes it fail naming what drifted:
 #   an option dropped from the completion, an option dropped from the man page, a config key
 #   dropped from warren.toml.5, and a new subcommand and option appearing in a program's usage
-#   (a wrapper adds `warren server check [--config FILE] [--strict]` to the real usage).
+#   (a wrapper adds `warren server frobnicate [--config FILE] [--strict]` to the real usage).
 # Usage: check_docs_selftest.sh BUILD_BIN_DIR SOURCE_DIR
 set -euo pipefail
 bin=$1 src=$2
@@ -59,14 +59,14 @@ cat >"$tmp/bin/warren" <<WRAP
 # The real warren, whose server usage has grown a subcommand and an option.
 if [[ \${1-} == server && \${2-} == --help ]]; then
   "$bin/warren" "\$@"
-  echo "  warren server check [--config FILE] [--strict]"
+  echo "  warren server frobnicate [--config FILE] [--strict]"
   exit 0
 fi
 exec "$bin/warren" "\$@"
 WRAP
 chmod +x "$tmp/bin/warren"
-expect_fail "a new subcommand in the usage" "command 'warren server check' is not described"
-expect_fail "a new option in the usage" "option --strict (of 'warren server check') is not documented"
-expect_fail "a new option the completion lacks" "'warren server check -<TAB>' does not offer --strict"
+expect_fail "a new subcommand in the usage" "command 'warren server frobnicate' is not described"
+expect_fail "a new option in the usage" "option --strict (of 'warren server frobnicate') is not documented"
+expect_fail "a new option the completion lacks" "'warren server frobnicate -<TAB>' does not offer --strict"
 
 exit $fail

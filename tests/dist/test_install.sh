@@ -9,7 +9,9 @@
 #     any line it prints fails the test, except a missing man page of another package that is
 #     not installed on this host either (man -w fails for it here);
 #   * the man pages render without a single groff warning (-ww) and through `man -l`;
-#   * the completions are valid bash and register their functions.
+#   * the completions are valid bash and register their functions;
+#   * the installed `warren server check` passes a good config and fails a bad one (exit 1,
+#     naming file:line:key), creating nothing (issue 14, "Done when").
 # Needs no root. Usage: test_install.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "$1" && pwd)
@@ -112,5 +114,38 @@ for c in warren warren-wg; do
   bash --norc -c "source '$f'; complete -p $c" >/dev/null 2>&1 || bad "$f registers no completion for $c"
 done
 
-[[ $fail -eq 0 ]] && echo "ok: $count files under $prefix and $unitdir; units verified; man pages render"
+# --- `warren server check` of the installed binary ------------------------------------------
+# A good config (state not created yet, free ports) passes; a bad line fails naming file, line
+# and key; neither creates anything beside the config. No root needed (ports above 1023).
+cfgdir=$tmp/check
+mkdir -m 0700 "$cfgdir"
+read -r udp tcp < <(python3 -c '
+import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("", 0))
+t = socket.socket(); t.bind(("127.0.0.1", 0))
+print(u.getsockname()[1], t.getsockname()[1])')
+write_config() {  # write_config EXTRA_INTERFACE_LINE
+  printf '[interface]\nname = "wchk0"\naddress_v4 = "10.77.0.1/24"\n%s\nlisten_port = %s\n[enrollment]\nlisten = "127.0.0.1:%s"\npublic_endpoint = "vpn.example.com:51820"\n' \
+    "$1" "$udp" "$tcp" >"$cfgdir/server.toml"
+}
+write_config ""
+before=$(ls -A "$cfgdir")
+rc=0
+out=$("$root$sbin/warren" server check --config "$cfgdir/server.toml" 2>&1) || rc=$?
+[[ $rc -eq 0 ]] || bad "warren server check of a good config exited $rc: $out"
+grep -qx "ok: config $cfgdir/server.toml" <<<"$out" || bad "warren server check: no 'ok: config' line: $out"
+grep -q "will be created at first start" <<<"$out" || bad "warren server check: missing state not reported: $out"
+rc=0
+json=$("$root$sbin/warren" server check --json --config "$cfgdir/server.toml" 2>&1) || rc=$?
+[[ $rc -eq 0 ]] && python3 -c 'import json,sys; d = json.load(sys.stdin); sys.exit(0 if d["would_start"] and d["checks"] else 1)' <<<"$json" ||
+  bad "warren server check --json of a good config (exit $rc): $json"
+write_config 'mtu = 100'
+rc=0
+out=$("$root$sbin/warren" server check --config "$cfgdir/server.toml" 2>&1) || rc=$?
+[[ $rc -eq 1 ]] || bad "warren server check of a bad config exited $rc (expected 1): $out"
+grep -q "^error: $cfgdir/server.toml:4:[0-9]*: interface.mtu: " <<<"$out" ||
+  bad "warren server check does not name file:line:key of the bad line: $out"
+[[ $(ls -A "$cfgdir") == "$before" ]] || bad "warren server check created files: $(ls -A "$cfgdir")"
+
+[[ $fail -eq 0 ]] && echo "ok: $count files under $prefix and $unitdir; units verified; man pages render; server check runs"
 exit $fail

@@ -7,6 +7,8 @@
 # daemon); K uses `wg-quick` with wireguard-go and an exported config.
 # Checks, in order:
 #   * bad config files and command lines: errors name file:line:key, usage exit 2;
+#     `warren server check` says the same (exit 1), passes the good config before the first
+#     start and, while the server runs, exits 0 reporting the server and its UDP port;
 #   * 20 clients enroll concurrently with their own invites: distinct addresses, the reserved
 #     address for its owner, all reach the server's tunnel address; `wg show`, `warren status`
 #     (table and --json) and the Prometheus endpoint report them;
@@ -123,6 +125,9 @@ check "bad value: error names file:line:col and key" grep -qF "$bad:4:12: pool.s
 printf '[interface]\naddress_v4 = "10.77.0.1/24"\n[enrollment]\npublic_endpoint = "h:1"\nlisten = "0.0.0.0:99999"\n' >"$bad"
 out=$("$W" server --config "$bad" 2>&1) || true
 check "bad listen: error names file:line and key" grep -qF "$bad:5:10: enrollment.listen" <<<"$out"
+out=$("$W" server check --config "$bad" 2>&1) && rc=0 || rc=$?
+check "server check of the bad config: exit 1, the server's file:line:key message" \
+  bash -c "[[ $rc == 1 ]] && grep -qF 'error: $bad:5:10: enrollment.listen' <<<'$out'"
 "$W" server invite --config "$CONF" >/dev/null 2>&1 && rc=0 || rc=$?
 check_eq "invite without --name: usage, exit 2" 2 "$rc"
 "$W" server bogus >/dev/null 2>&1 && rc=0 || rc=$?
@@ -131,8 +136,16 @@ check_eq "unknown subcommand: exit 2" 2 "$rc"
 # ---- server up, 20 clients enroll concurrently ----------------------------------------------------
 write_config false
 FWD_BEFORE=$(forwarding)
+out=$(ip netns exec "$S" "$W" server check --config "$CONF" 2>&1) && rc=0 || rc=$?
+check "server check before the first start: exit 0, state to be created" \
+  bash -c "[[ $rc == 0 ]] && grep -q 'will be created at first start' <<<'$out'"
 start_server || fatal "server starts"
 ok "server starts; status socket present"
+# While it runs: not an error (exit 0), the server and its ports are reported as such.
+out=$(ip netns exec "$S" "$W" server check --config "$CONF" 2>&1) && rc=0 || rc=$?
+check "server check while it runs: exit 0, 'a server is running', its UDP port is its own" \
+  bash -c "[[ $rc == 0 ]] && grep -q '^ok: a server is running on this database' <<<'$out' &&
+    grep -q '^ok: UDP port 51820 is in use by the server running on this database' <<<'$out'"
 check "UAPI socket: wg show sees the server's port" bash -c "wg show '$SIF' listen-port | grep -qx 51820"
 check "key file and control key are 0600" bash -c \
   "[[ \$(stat -c %a '$WIT_TMP/srv/$SIF.key') == 600 && \$(stat -c %a '$WIT_TMP/srv/$SIF-control.key') == 600 ]]"

@@ -188,6 +188,22 @@ warren::Result<FileLock> FileLock::acquire(const std::string& path) {
   return FileLock(std::move(fd));
 }
 
+warren::Result<bool> FileLock::held(const std::string& path) {
+  // O_RDONLY without O_CREAT: a missing lock file is nobody's lock, and stays missing.
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) {
+    if (errno == ENOENT)
+      return false;
+    return warren::Error::from_errno(errno, "open");
+  }
+  if (::flock(fd.get(), LOCK_SH | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK)
+      return true;
+    return warren::Error::from_errno(errno, "flock");
+  }
+  return false;  // closing the descriptor drops the shared lock
+}
+
 int current_process_id() {
   return static_cast<int>(::getpid());
 }

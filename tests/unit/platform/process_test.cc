@@ -41,6 +41,29 @@ TEST(Process, FileLockIsExclusiveUntilReleased) {
   (void)!std::system(("rm -rf '" + std::string(tmpl) + "'").c_str());
 }
 
+// `warren server check`: whether a server holds the lock, asked without creating the file.
+TEST(Process, FileLockHeldReportsAHolderAndCreatesNothing) {
+  char tmpl[] = "/tmp/warren-lock-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string path = std::string(tmpl) + "/state.db.lock";
+  auto missing = FileLock::held(path);
+  ASSERT_TRUE(missing.ok()) << missing.message();
+  EXPECT_FALSE(*missing);
+  EXPECT_EQ(file_info(path).code(), ENOENT) << "held() must not create the lock file";
+  {
+    auto lock = FileLock::acquire(path);
+    ASSERT_TRUE(lock.ok()) << lock.message();
+    auto held = FileLock::held(path);
+    ASSERT_TRUE(held.ok()) << held.message();
+    EXPECT_TRUE(*held);
+  }
+  auto free = FileLock::held(path);
+  ASSERT_TRUE(free.ok()) << free.message();
+  EXPECT_FALSE(*free);
+  EXPECT_TRUE(FileLock::acquire(path).ok()) << "held() left no lock behind";
+  (void)!std::system(("rm -rf '" + std::string(tmpl) + "'").c_str());
+}
+
 TEST(Process, ProcessQueries) {
   EXPECT_EQ(current_process_id(), static_cast<int>(::getpid()));
   EXPECT_TRUE(process_exists(current_process_id()));
