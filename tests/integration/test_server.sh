@@ -20,6 +20,11 @@
 #   * a revoked client can no longer send or receive; the conntrack entries naming its address
 #     in S are deleted (`conntrack -L`) while another client's stay; its address is quarantined
 #     (the next enrollee gets another);
+#   * inventory: `warren server clients --json` lists a connected client as an active peer with
+#     a live handshake and a revoked one as revoked; `warren server disable` takes a connected
+#     client's peer off the interface within 3 s (its ping fails both ways, it is listed as
+#     disabled with its address kept), `enable` brings the peer back with that address, and the
+#     client reaches the server again (checked later, when its handshake timer has fired);
 #   * a stock wg-quick client with an exported config works;
 #   * a client brought up again (`warren down`, `warren up`) with AllowedIPs 0.0.0.0/0 (full
 #     tunnel) reaches O through the server's NAT; the NAT rule is removed when the server stops,
@@ -313,6 +318,34 @@ check "revoke while the server does not answer: exit 1, precise message" \
 check "... and the server applies it once it runs again" \
   wait_until 5 bash -c "! wg show '$SIF' allowed-ips | grep -q '${ADDR_OF[6]}/32'"
 
+# ---- inventory: clients, disable, enable ---------------------------------------------------------
+client_field() { # client_field NAME FIELD: the field of NAME in `warren server clients --json`
+  "$W" server clients --config "$CONF" --json |
+    python3 -c "import json,sys; print(next(c['$2'] for c in json.load(sys.stdin) if c['name'] == '$1'))"
+}
+dis_addr=${ADDR_OF[8]}
+ping_until "${WIT_PREFIX}c8" 5 10.77.0.1 >/dev/null 2>&1 || true
+check_eq "clients --json: a connected client is active" active "$(client_field c8 state)"
+check_eq "clients --json: ... and a peer of the running server" True "$(client_field c8 peer)"
+check "clients --json: ... with a live last handshake" test "$(client_field c8 last_handshake)" -gt 0
+check_eq "clients --json: a revoked client is revoked" revoked "$(client_field c4 state)"
+check "clients: the table says its handshakes are live" \
+  bash -c "'$W' server clients --config '$CONF' | grep -q 'live, from the running server'"
+check "disable c8" "$W" server disable --config "$CONF" c8
+check "disabled peer leaves the interface within 3 s" \
+  wait_until 3 bash -c "! wg show '$SIF' allowed-ips | grep -q '$dis_addr/32'"
+check "disabled client cannot send" ping_fails "${WIT_PREFIX}c8" 10.77.0.1
+check "disabled client cannot receive" ping_fails "$S" "$dis_addr"
+check_eq "clients --json: disabled, not a peer" "disabled False" \
+  "$(client_field c8 state) $(client_field c8 peer)"
+check "clients --json: the disabled client keeps its address" \
+  bash -c "'$W' server clients --config '$CONF' --json | grep -q '\"$dis_addr/32\"'"
+check "enable c8" "$W" server enable --config "$CONF" c8
+check "enabled peer is back on the interface with its address within 3 s" \
+  wait_until 3 bash -c "wg show '$SIF' allowed-ips | grep -q '$dis_addr/32'"
+# The client learns that its session is gone when its handshake timer fires (15 s after its
+# unanswered ping); that it reaches the server again is checked after the next sections.
+
 # ---- stock wg-quick client with an exported config ------------------------------------------------
 if command -v wg-quick >/dev/null && command -v wireguard-go >/dev/null && [[ ! -e /sys/module/wireguard ]]; then
   new_ns "$K"
@@ -359,6 +392,8 @@ nat_reach() { # on failure, show what the server's forwarding and NAT looked lik
 check "full-tunnel client reaches the outside host through NAT" nat_reach
 check_not "(the outside host has no route back to the tunnel: replies need the NAT)" \
   ip -n "$O" route get 10.77.0.20
+
+check "the enabled client reaches the server again" ping_until "${WIT_PREFIX}c8" 25 10.77.0.1
 
 kill -TERM "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null && rc=0 || rc=$?
