@@ -29,7 +29,8 @@ Result<QrSymbol> qr_encode(std::string_view text) {
   struct Free {
     void operator()(QRcode* q) const {
       if (q->data)
-        secure_zero(q->data, static_cast<std::size_t>(q->width) * static_cast<std::size_t>(q->width));
+        secure_zero(q->data,
+                    static_cast<std::size_t>(q->width) * static_cast<std::size_t>(q->width));
       QRcode_free(q);
     }
   };

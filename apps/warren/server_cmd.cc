@@ -227,8 +227,7 @@ int server_main(int argc, char** argv) {
       a.json = true;
       if (a.verb == "export")
         a.export_format = ExportFormat::kJson;
-    } else if ((arg == "--qr" || arg == "--qr=utf8" || arg == "--qr=ascii") &&
-               a.verb == "export") {
+    } else if ((arg == "--qr" || arg == "--qr=utf8" || arg == "--qr=ascii") && a.verb == "export") {
       a.export_format = arg == "--qr=ascii" ? ExportFormat::kQrAscii : ExportFormat::kQrUtf8;
     } else if (!arg.empty() && arg[0] == '-') {
       return usage_error("unknown option '" + std::string(arg) + "'");

@@ -171,9 +171,12 @@ std::string clients_table(const std::vector<server::ClientRecord>& clients,
 }
 
 nlohmann::json invite_json(const std::string& line, const server::InviteRecord& r) {
-  nlohmann::json j = {{"invite", line},          {"id", r.id},
-                      {"name", r.name},          {"max_uses", r.max_uses},
-                      {"uses_left", r.uses_left}, {"created_at", r.created_at},
+  nlohmann::json j = {{"invite", line},
+                      {"id", r.id},
+                      {"name", r.name},
+                      {"max_uses", r.max_uses},
+                      {"uses_left", r.uses_left},
+                      {"created_at", r.created_at},
                       {"expires_at", r.expires_at}};
   if (auto inv = control::parse_invite(line)) {
     j["control_endpoint"] = inv->control_endpoint;
@@ -229,8 +232,7 @@ bool print_export(const server::Registry& registry, const server::ClientRecord& 
         ok = false;
         break;
       }
-      out = qr_render(*symbol,
-                      format == ExportFormat::kQrUtf8 ? QrStyle::kUtf8 : QrStyle::kAscii);
+      out = qr_render(*symbol, format == ExportFormat::kQrUtf8 ? QrStyle::kUtf8 : QrStyle::kAscii);
       break;
     }
   }

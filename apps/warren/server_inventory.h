@@ -16,12 +16,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "control/status.h"
 #include "server/config.h"
@@ -59,7 +58,8 @@ enum class ExportFormat { kText, kJson, kQrUtf8, kQrAscii };
 /// Prints an exported client (its config text holds the private key) to stdout in `format`.
 /// Every copy of the key made here is wiped before returning. False (with a message on stderr)
 /// when the QR code cannot be made.
-[[nodiscard]] bool print_export(const server::Registry& registry, const server::ClientRecord& client,
-                                const crypto::PrivateKey& key, ExportFormat format);
+[[nodiscard]] bool print_export(const server::Registry& registry,
+                                const server::ClientRecord& client, const crypto::PrivateKey& key,
+                                ExportFormat format);
 
 }  // namespace warren::apps

@@ -37,10 +37,10 @@ class ServerInventory : public ::testing::Test {
     ASSERT_NE(::mkdtemp(d), nullptr);
     dir_ = d;
     // A name no server on this machine uses: the commands must find none running.
-    std::ofstream(dir_ + "/server.toml") << "[interface]\nname = \"winv"
-                                         << ::getpid() % 100000
-                                         << "\"\naddress_v4 = \"10.91.0.1/24\"\n"
-                                            "[enrollment]\npublic_endpoint = \"vpn.example:51820\"\n";
+    std::ofstream(dir_ + "/server.toml")
+        << "[interface]\nname = \"winv" << ::getpid() % 100000
+        << "\"\naddress_v4 = \"10.91.0.1/24\"\n"
+           "[enrollment]\npublic_endpoint = \"vpn.example:51820\"\n";
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
@@ -90,7 +90,8 @@ TEST_F(ServerInventory, ExportAndInviteJsonHaveTheDocumentedFields) {
   EXPECT_EQ(priv.size(), 44u);
   EXPECT_EQ(pub.size(), 44u);
   EXPECT_NE(priv, pub);
-  EXPECT_NE(e.at("config").get<std::string>().find("PrivateKey = " + priv + "\n"), std::string::npos);
+  EXPECT_NE(e.at("config").get<std::string>().find("PrivateKey = " + priv + "\n"),
+            std::string::npos);
   EXPECT_EQ(e.at("server_public_key").get<std::string>().size(), 44u);
   EXPECT_EQ(client("alice").at("public_key"), pub) << "the listed key is the exported one";
 
