@@ -9,6 +9,8 @@ packages=(
   # libraries
   libssl-dev libsodium-dev libmnl-dev libnetfilter-conntrack-dev libtomlplusplus-dev libsqlite3-dev
   nlohmann-json3-dev zlib1g-dev libldns-dev
+  # `warren server export --qr`
+  libqrencode-dev
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # interop / network tests

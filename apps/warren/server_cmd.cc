@@ -5,9 +5,10 @@
 //   warren server invite revoke --config FILE ID
 //   warren server invites --config FILE [--json]
 //   warren server revoke --config FILE NAME
-//   warren server export --config FILE NAME
+//   warren server export --config FILE NAME [--json | --qr[=utf8|ascii]]
 //   warren server cleanup --config FILE
 //   warren server check [--config FILE] [--json]     (server_check.cc)
+//   warren server clients|disable|enable ...      (server_inventory.cc)
 //
 // invite/revoke/export open the same state files as the running server (SQLite serialises
 // the writers) and then ask a running server, through its root-only status socket, to apply
@@ -43,6 +44,7 @@
 #include "server/host_setup.h"
 #include "server/runtime.h"
 #include "server/state.h"
+#include "server_inventory.h"
 #include "server_paths.h"
 
 namespace warren::apps {
@@ -52,11 +54,15 @@ void server_usage(std::FILE* out) {
   std::fprintf(out,
                "Usage:\n"
                "  warren server [--config FILE]\n"
-               "  warren server invite --config FILE --name NAME [--expires DURATION] [--uses N]\n"
+               "  warren server invite --config FILE --name NAME [--expires DURATION] [--uses N] "
+               "[--json]\n"
                "  warren server invite revoke --config FILE ID\n"
                "  warren server invites --config FILE [--json]\n"
                "  warren server revoke --config FILE NAME\n"
-               "  warren server export --config FILE NAME\n"
+               "  warren server export --config FILE NAME [--json | --qr[=utf8|ascii]]\n"
+               "  warren server clients --config FILE [--json]\n"
+               "  warren server disable --config FILE NAME   (off the interface, lease kept)\n"
+               "  warren server enable --config FILE NAME\n"
                "  warren server cleanup --config FILE   (after a crash: restore ip_forward and "
                "NAT, delete the interface)\n"
                "  warren server check [--config FILE] [--json]   (would the server start?)\n"
@@ -78,6 +84,7 @@ struct Args {
   std::string expires = "7d";
   std::string uses = "1";
   bool json = false;
+  ExportFormat export_format = ExportFormat::kText;
   std::vector<std::string> positional;
 };
 
@@ -189,7 +196,7 @@ int server_main(int argc, char** argv) {
       return 0;
     }
     if (a.verb != "invite" && a.verb != "invites" && a.verb != "revoke" && a.verb != "export" &&
-        a.verb != "cleanup")
+        a.verb != "cleanup" && !is_inventory_verb(a.verb))
       return usage_error("unknown subcommand '" + a.verb + "'");
     if (a.verb == "invite" && i < argc && std::string_view(argv[i]) == "revoke") {
       a.verb = "invite-revoke";
@@ -219,8 +226,13 @@ int server_main(int argc, char** argv) {
     } else if (arg == "--uses" && a.verb == "invite") {
       if (!value(a.uses))
         return usage_error("--uses needs a number");
-    } else if (arg == "--json" && a.verb == "invites") {
+    } else if (arg == "--json" && (a.verb == "invites" || a.verb == "invite" ||
+                                   a.verb == "clients" || a.verb == "export")) {
       a.json = true;
+      if (a.verb == "export")
+        a.export_format = ExportFormat::kJson;
+    } else if ((arg == "--qr" || arg == "--qr=utf8" || arg == "--qr=ascii") && a.verb == "export") {
+      a.export_format = arg == "--qr=ascii" ? ExportFormat::kQrAscii : ExportFormat::kQrUtf8;
     } else if (!arg.empty() && arg[0] == '-') {
       return usage_error("unknown option '" + std::string(arg) + "'");
     } else {
@@ -229,7 +241,9 @@ int server_main(int argc, char** argv) {
   }
   if (a.config.empty())
     a.config = std::string(kDefaultServerConfig);
-  if (a.verb == "revoke" || a.verb == "export") {
+  if (a.json && a.verb == "export" && a.export_format != ExportFormat::kJson)
+    return usage_error("export takes --json or --qr, not both");
+  if (a.verb == "revoke" || a.verb == "export" || a.verb == "disable" || a.verb == "enable") {
     if (a.positional.size() != 1)
       return usage_error(a.verb + " needs exactly one client NAME");
     a.name = a.positional[0];
@@ -291,10 +305,20 @@ int server_main(int argc, char** argv) {
     for (const auto& w : st.warnings)
       std::fprintf(stderr, "warren server: warning: %s\n", w.c_str());
     const auto now = static_cast<std::int64_t>(std::time(nullptr));
+    if (is_inventory_verb(a.verb))
+      return run_inventory(a.verb, a.name, a.json, cfg, st, now,
+                           [&] { return notify_running_server(cfg); });
     if (a.verb == "invite") {
       std::string line = st.registry->create_invite(a.name, *expires, static_cast<int>(uses),
                                                     st.tls.fingerprint(), now);
-      std::printf("%s\n", line.c_str());
+      if (!a.json) {
+        std::printf("%s\n", line.c_str());
+        return 0;
+      }
+      const auto id = control::parse_invite(line);
+      for (const auto& r : st.registry->invites())
+        if (id && r.id == id->id)
+          std::printf("%s\n", invite_json(line, r).dump(2).c_str());
       return 0;
     }
     if (a.verb == "invites") {
@@ -320,11 +344,9 @@ int server_main(int argc, char** argv) {
     // export: the one place where warren prints a private key, on purpose: a stock
     // WireGuard client needs it in its config file.
     auto ex = st.registry->export_client(a.name, now, crypto::SystemRandom::instance());
-    std::string conf = st.registry->wg_quick_config(ex.client, ex.private_key);
-    std::fputs(conf.c_str(), stdout);
-    std::fflush(stdout);
-    secure_zero(conf.data(), conf.size());
-    return notify_running_server(cfg);
+    const bool printed = print_export(*st.registry, ex.client, ex.private_key, a.export_format);
+    const int notified = notify_running_server(cfg);
+    return printed ? notified : 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "warren server: %s\n", e.what());
     return 1;

@@ -17,7 +17,7 @@ PeerSync plan_peer_sync(const std::vector<ClientRecord>& clients,
                         const std::vector<wg::PeerSnapshot>& peers) {
   std::map<crypto::PublicKey, std::vector<net::Prefix>> want;
   for (const auto& c : clients) {
-    if (c.revoked() || c.leases.empty())
+    if (c.revoked() || c.disabled() || c.leases.empty())
       continue;
     auto& v = want[c.public_key];
     for (const auto& l : c.leases)

@@ -7,7 +7,7 @@
 ///   engine peers ──┘                                                      (conntrack)
 ///
 /// A freed address is a host address (/32, /128) that some peer routes now and will not after
-/// the delta: its client was revoked, its dynamic lease was released for idleness, or it moved.
+/// the delta: its client was revoked or disabled, its dynamic lease was released for idleness, or it moved.
 /// Its conntrack entries (NAT mappings, "established" flows firewall rules let through) must
 /// go with it, or whoever holds the address next inherits them (issue 12). Wider prefixes an
 /// operator added by hand (`wg set ... allowed-ips`) are removed by the delta but never
@@ -29,7 +29,7 @@ struct PeerSync {
   std::vector<net::IpAddress> freed;  ///< sorted, unique
 };
 
-/// The peers should be the non-revoked clients with leases, each routing exactly its leased
+/// The peers should be the clients with leases that are neither revoked nor disabled, each routing exactly its leased
 /// addresses; `peers` is what the interface has now.
 PeerSync plan_peer_sync(const std::vector<ClientRecord>& clients,
                         const std::vector<wg::PeerSnapshot>& peers);

@@ -31,6 +31,16 @@ net::Prefix host_prefix(const net::IpAddress& a) {
 
 }  // namespace
 
+std::string_view client_state(const ClientRecord& c) {
+  if (c.revoked())
+    return "revoked";
+  if (c.disabled())
+    return "disabled";
+  if (c.leases.empty())
+    return "released";
+  return "active";
+}
+
 Registry::Registry(const ServerConfig& config, LeaseStore& store,
                    const crypto::PublicKey& server_key)
     : config_(config), store_(store), server_key_(server_key) {
@@ -158,6 +168,10 @@ std::optional<ClientRecord> Registry::check_rejoin(StoreTxn& t, const control::E
   // configuration again, nor get a released lease back).
   if (known->revoked())
     throw RegistryError("revoked", "this key was revoked by the operator");
+  if (known->disabled())
+    throw RegistryError("disabled",
+                        "this client is disabled by the operator (`warren server enable` on the "
+                        "server lets it join again)");
   if (inv.revoked())
     throw RegistryError("invite_revoked", "the invite was revoked by the operator");
   return known;
@@ -274,6 +288,7 @@ control::EnrollReply Registry::enroll(const control::EnrollRequest& req, std::in
       c.enrolled_at = now;
       c.last_seen = 0;
       c.revoked_at = 0;
+      c.disabled_at = 0;
       c.leases = allocate(t, name, {}, now);
       t.put_client(c);
       inv.uses_left -= 1;
@@ -308,6 +323,41 @@ ClientRecord Registry::revoke(std::string_view name, std::int64_t now) {
     quarantine_freed(t, c->name, before.leases, c->leases, now);
   });
   return before;
+}
+
+ClientRecord Registry::disable(std::string_view name, std::int64_t now) {
+  ClientRecord out;
+  store_.transaction([&](StoreTxn& t) {
+    auto c = t.find_client_by_name(name);
+    if (!c)
+      throw RegistryError("unknown_client", "no client named '" + std::string(name) + "'");
+    if (c->revoked())
+      throw RegistryError("revoked", "'" + std::string(name) + "' is revoked");
+    if (c->disabled())
+      throw RegistryError("already_disabled", "'" + std::string(name) + "' is already disabled");
+    c->disabled_at = now;
+    t.put_client(*c);
+    out = *c;
+  });
+  return out;
+}
+
+ClientRecord Registry::enable(std::string_view name) {
+  ClientRecord out;
+  store_.transaction([&](StoreTxn& t) {
+    auto c = t.find_client_by_name(name);
+    if (!c)
+      throw RegistryError("unknown_client", "no client named '" + std::string(name) + "'");
+    if (c->revoked())
+      throw RegistryError("revoked", "'" + std::string(name) +
+                                         "' is revoked; only a new invite for it enrolls it again");
+    if (!c->disabled())
+      throw RegistryError("not_disabled", "'" + std::string(name) + "' is not disabled");
+    c->disabled_at = 0;
+    t.put_client(*c);
+    out = *c;
+  });
+  return out;
 }
 
 void Registry::quarantine_freed(StoreTxn& txn, const std::string& name,
@@ -380,8 +430,8 @@ std::vector<std::string> Registry::release_idle(std::int64_t now) {
     return released;
   store_.transaction([&](StoreTxn& t) {
     for (ClientRecord c : t.clients()) {
-      if (c.revoked())
-        continue;
+      if (c.revoked() || c.disabled())
+        continue;  // a disabled client keeps its lease: that is what disabling promises
       const std::int64_t seen = std::max(c.last_seen, c.enrolled_at);
       if (now - seen < idle)
         continue;

@@ -28,6 +28,9 @@
 ///     an old invite) cannot take a revoked member's name, or its reservation, back;
 ///   * an invite revoked by the operator (`warren server invite revoke ID`) is
 ///     "invite_revoked" once its secret matched;
+///   * a disabled client (`warren server disable NAME`) keeps its record and leases (idle release
+///     skips it) but is no peer of the interface; its re-join is "disabled" (checked after
+///     "revoked"), until `warren server enable NAME`;
 ///   * addresses: the client's reservation if it has one; else with strategy dynamic or
 ///     static-or-dynamic its own quarantined address if it has one, or the lowest free address
 ///     not in another client's quarantine ("pool_exhausted" when none); with strategy static
@@ -63,6 +66,11 @@ class RegistryError : public std::runtime_error {
   std::string code_;
 };
 
+/// What `warren server clients` calls a client's state: "revoked", else "disabled", else
+/// "released" (no lease: its dynamic one was released for idleness; a re-join gets one back),
+/// else "active".
+std::string_view client_state(const ClientRecord& client);
+
 class Registry {
  public:
   /// `config` and `store` must outlive the registry.
@@ -84,6 +92,16 @@ class Registry {
   /// Marks NAME revoked and frees its addresses; returns the record as it was before. Throws
   /// RegistryError("unknown_client") / ("already_revoked").
   ClientRecord revoke(std::string_view name, std::int64_t now);
+
+  /// Takes NAME off the interface without freeing its leases (the caller re-syncs the peers);
+  /// returns the record as it is now. Throws RegistryError("unknown_client") / ("revoked") /
+  /// ("already_disabled").
+  ClientRecord disable(std::string_view name, std::int64_t now);
+  /// Undoes disable(). Throws RegistryError("unknown_client") / ("revoked") / ("not_disabled").
+  ClientRecord enable(std::string_view name);
+
+  /// Every client, by name, as stored (a read-only snapshot).
+  std::vector<ClientRecord> clients() { return store_.clients(); }
 
   /// Enrolls (or re-keys) NAME with a fresh key pair for a stock WireGuard client: keeps its
   /// addresses when it has them. The private key is returned to be printed once; it is not

@@ -18,8 +18,9 @@
 namespace warren::server {
 namespace {
 
-// Version 2 added invites.revoked_at (`warren server invite revoke`), 3 the quarantine table.
-constexpr int kSchemaVersion = 3;
+// Version 2 added invites.revoked_at (`warren server invite revoke`), 3 the quarantine table,
+// 4 clients.disabled_at (`warren server disable`).
+constexpr int kSchemaVersion = 4;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE invites(
@@ -38,7 +39,8 @@ CREATE TABLE clients(
   invite_id   TEXT NOT NULL,
   enrolled_at INTEGER NOT NULL,
   last_seen   INTEGER NOT NULL,
-  revoked_at  INTEGER NOT NULL
+  revoked_at  INTEGER NOT NULL,
+  disabled_at INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE leases(
   address     TEXT PRIMARY KEY,
@@ -51,7 +53,7 @@ CREATE TABLE quarantine(
   client_name TEXT NOT NULL,
   freed_at    INTEGER NOT NULL
 );
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;
 )sql";
 
 // Each entry upgrades a database of version i + 1 to i + 2, inside the opening transaction.
@@ -61,6 +63,8 @@ constexpr const char* kMigrations[] = {
     "CREATE TABLE quarantine(address TEXT PRIMARY KEY, client_name TEXT NOT NULL,"
     " freed_at INTEGER NOT NULL);"
     "PRAGMA user_version = 3;",
+    "ALTER TABLE clients ADD COLUMN disabled_at INTEGER NOT NULL DEFAULT 0;"
+    "PRAGMA user_version = 4;",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion - 1);
 
@@ -190,8 +194,8 @@ class SqliteTxn final : public StoreTxn {
 
   std::vector<ClientRecord> select_clients(const char* where, std::string_view arg) {
     std::string sql = std::string(
-                          "SELECT name,public_key,invite_id,enrolled_at,last_seen,revoked_at FROM "
-                          "clients ") +
+                          "SELECT name,public_key,invite_id,enrolled_at,last_seen,revoked_at,"
+                          "disabled_at FROM clients ") +
                       where + " ORDER BY name";
     Stmt s(db_, sql.c_str(), path_);
     if (!arg.empty())
@@ -205,6 +209,7 @@ class SqliteTxn final : public StoreTxn {
       c.enrolled_at = s.i64(3);
       c.last_seen = s.i64(4);
       c.revoked_at = s.i64(5);
+      c.disabled_at = s.i64(6);
       out.push_back(std::move(c));
     }
     for (auto& c : out) {
@@ -247,13 +252,14 @@ class SqliteTxn final : public StoreTxn {
     }
     {
       Stmt s(db_,
-             "INSERT INTO clients(name,public_key,invite_id,enrolled_at,last_seen,revoked_at) "
-             "VALUES(?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET public_key=excluded.public_key,"
-             "invite_id=excluded.invite_id,enrolled_at=excluded.enrolled_at,"
-             "last_seen=excluded.last_seen,revoked_at=excluded.revoked_at",
+             "INSERT INTO clients(name,public_key,invite_id,enrolled_at,last_seen,revoked_at,"
+             "disabled_at) VALUES(?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET "
+             "public_key=excluded.public_key,invite_id=excluded.invite_id,"
+             "enrolled_at=excluded.enrolled_at,last_seen=excluded.last_seen,"
+             "revoked_at=excluded.revoked_at,disabled_at=excluded.disabled_at",
              path_);
       s.bind(1, c.name).bind(2, c.public_key.to_base64()).bind(3, c.invite_id);
-      s.bind(4, c.enrolled_at).bind(5, c.last_seen).bind(6, c.revoked_at);
+      s.bind(4, c.enrolled_at).bind(5, c.last_seen).bind(6, c.revoked_at).bind(7, c.disabled_at);
       s.run();
     }
     {

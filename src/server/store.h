@@ -45,9 +45,13 @@ struct ClientRecord {
   std::string invite_id;         ///< "" for exported clients
   std::int64_t enrolled_at = 0;  ///< Unix seconds
   std::int64_t last_seen = 0;    ///< last handshake seen by the server, 0 = never
-  std::int64_t revoked_at = 0;   ///< 0 = active
+  std::int64_t revoked_at = 0;   ///< 0 = not revoked
+  /// 0 = enabled; else Unix seconds of `warren server disable`: the client keeps its record and
+  /// leases but is no peer of the interface, and its re-joins are refused ("disabled").
+  std::int64_t disabled_at = 0;
   std::vector<Lease> leases;
   bool revoked() const { return revoked_at != 0; }
+  bool disabled() const { return disabled_at != 0; }
 };
 
 struct InviteRecord {

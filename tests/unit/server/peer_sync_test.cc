@@ -65,6 +65,23 @@ TEST(PeerSync, RevokedAndReleasedAddressesAreFreedKeptOnesAreNot) {
           .freed.empty());
 }
 
+// `warren server disable`: the peer goes, its lease stays in the record; enabling brings the
+// peer back with the same addresses.
+TEST(PeerSync, DisabledClientIsNoPeerAndEnabledIsAgain) {
+  ClientRecord alice = client("alice", 1, {{ip("10.0.0.2"), true}});
+  alice.disabled_at = 700;
+  const std::vector<wg::PeerSnapshot> now = {peer(1, {prefix("10.0.0.2/32")})};
+  PeerSync plan = plan_peer_sync({alice}, now);
+  ASSERT_EQ(plan.delta.peers.size(), 1u);
+  EXPECT_TRUE(plan.delta.peers[0].remove);
+  EXPECT_EQ(plan.freed, std::vector<net::IpAddress>{ip("10.0.0.2")});
+  alice.disabled_at = 0;
+  plan = plan_peer_sync({alice}, {});
+  ASSERT_EQ(plan.delta.peers.size(), 1u);
+  EXPECT_FALSE(plan.delta.peers[0].remove);
+  EXPECT_EQ(plan.delta.peers[0].allowed_ips_add, std::vector<net::Prefix>{prefix("10.0.0.2/32")});
+}
+
 TEST(PeerSync, NewlyRoutedAddressesAreThoseTheKeyDoesNotRouteYet) {
   const std::vector<wg::PeerSnapshot> now = {peer(1, {prefix("10.0.0.2/32")})};
   EXPECT_TRUE(newly_routed(now, key(1), {prefix("10.0.0.2/32")}).empty()) << "a re-join";

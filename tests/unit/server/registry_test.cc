@@ -200,6 +200,58 @@ TEST_F(StoreTest, SchemaVersion1IsUpgraded) {
   s->transaction([&](StoreTxn& t) { EXPECT_EQ(t.find_invite("0011223344556677")->revoked_at, 5); });
 }
 
+// Schema 3 (before `warren server disable`) gains clients.disabled_at; every row stays.
+TEST_F(StoreTest, SchemaVersion3IsUpgradedKeepingItsData) {
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(db().c_str(), &raw), SQLITE_OK);
+  const char* v3 =
+      "CREATE TABLE invites(id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_hash BLOB NOT NULL,"
+      " created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, max_uses INTEGER NOT NULL,"
+      " uses_left INTEGER NOT NULL, revoked_at INTEGER NOT NULL DEFAULT 0);"
+      "CREATE TABLE clients(name TEXT PRIMARY KEY, public_key TEXT NOT NULL UNIQUE,"
+      " invite_id TEXT NOT NULL, enrolled_at INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
+      " revoked_at INTEGER NOT NULL);"
+      "CREATE TABLE leases(address TEXT PRIMARY KEY, client_name TEXT NOT NULL REFERENCES"
+      " clients(name) ON DELETE CASCADE, dynamic INTEGER NOT NULL);"
+      "CREATE INDEX leases_by_client ON leases(client_name);"
+      "CREATE TABLE quarantine(address TEXT PRIMARY KEY, client_name TEXT NOT NULL,"
+      " freed_at INTEGER NOT NULL);"
+      "INSERT INTO invites VALUES('0011223344556677','alice',"
+      " x'0000000000000000000000000000000000000000000000000000000000000000',1,0,1,0,0);"
+      "INSERT INTO clients VALUES('alice','AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',"
+      " '0011223344556677',10,20,0);"
+      "INSERT INTO leases VALUES('10.0.0.2','alice',1);"
+      "INSERT INTO quarantine VALUES('10.0.0.3','bob',15);"
+      "PRAGMA user_version = 3;";
+  ASSERT_EQ(sqlite3_exec(raw, v3, nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(raw);
+  auto s = open_sqlite_store(db());
+  auto all = s->clients();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].name, "alice");
+  EXPECT_EQ(all[0].invite_id, "0011223344556677");
+  EXPECT_EQ(all[0].enrolled_at, 10);
+  EXPECT_EQ(all[0].last_seen, 20);
+  EXPECT_FALSE(all[0].disabled());
+  EXPECT_EQ(all[0].leases, (std::vector<Lease>{{ip("10.0.0.2"), true}}));
+  s->transaction([&](StoreTxn& t) {
+    EXPECT_EQ(t.quarantined().size(), 1u);
+    EXPECT_EQ(t.invites().size(), 1u);
+    all[0].disabled_at = 30;
+    t.put_client(all[0]);
+  });
+  s.reset();
+  s = open_sqlite_store(db());  // version 4 now: opens without migrating again
+  EXPECT_EQ(s->clients().at(0).disabled_at, 30);
+  ASSERT_EQ(sqlite3_open(db().c_str(), &raw), SQLITE_OK);
+  sqlite3_stmt* v = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(raw, "PRAGMA user_version", -1, &v, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(v), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(v, 0), 4);
+  sqlite3_finalize(v);
+  sqlite3_close(raw);
+}
+
 TEST_F(StoreTest, DataVersionMovesOnOtherConnectionsCommitsOnly) {
   auto server = open_sqlite_store(db());
   auto cli = open_sqlite_store(db());  // `warren server revoke` in another process
@@ -492,6 +544,57 @@ TEST_F(RegistryTest, RevokeFreesAddressAndRefusesKey) {
   EXPECT_EQ(b.enrollment->addresses, a.enrollment->addresses);  // returned to the pool
 }
 
+// `warren server disable`: off the interface (peer_sync_test), lease kept, re-join refused
+// with its own code; enable undoes it. Idle release does not take a disabled client's lease.
+TEST_F(RegistryTest, DisableKeepsLeaseRefusesRejoinEnableRestores) {
+  make(config(PoolStrategy::kDynamic));
+  std::string line = invite("alice");
+  auto a = reg_->enroll(request(line, "", 1), 1000);
+  ASSERT_TRUE(a.enrollment) << a.error_message;
+  EXPECT_EQ(client_state(store_->clients().at(0)), "active");
+  auto d = reg_->disable("alice", 1100);
+  EXPECT_EQ(d.disabled_at, 1100);
+  EXPECT_EQ(client_state(store_->clients().at(0)), "disabled");
+  EXPECT_EQ(store_->clients().at(0).leases.size(), 2u);  // v4 and v6 kept
+  auto refused = reg_->enroll(request(line, "", 1), 1200);
+  EXPECT_EQ(refused.error_code, "disabled") << refused.error_message;
+  EXPECT_FALSE(refused.enrollment);
+  try {
+    (void)reg_->disable("alice", 1200);
+    FAIL() << "disabled twice";
+  } catch (const RegistryError& e) {
+    EXPECT_EQ(e.code(), "already_disabled");
+  }
+  EXPECT_TRUE(reg_->release_idle(1100 + 10 * 3600).empty()) << "a disabled client keeps its lease";
+  // Its address is nobody else's meanwhile.
+  auto b = reg_->enroll(request(invite("bob"), "", 2), 1300);
+  ASSERT_TRUE(b.enrollment);
+  EXPECT_NE(b.enrollment->addresses, a.enrollment->addresses);
+  auto enabled = reg_->enable("alice");
+  EXPECT_EQ(enabled.disabled_at, 0);
+  try {
+    (void)reg_->enable("alice");
+    FAIL() << "enabled twice";
+  } catch (const RegistryError& e) {
+    EXPECT_EQ(e.code(), "not_disabled");
+  }
+  auto again = reg_->enroll(request(line, "", 1), 1400);
+  ASSERT_TRUE(again.enrollment) << again.error_message;
+  EXPECT_EQ(again.enrollment->addresses, a.enrollment->addresses);
+  for (auto code_of : {+[](Registry& r) { (void)r.disable("nobody", 1); },
+                       +[](Registry& r) { (void)r.enable("nobody"); }}) {
+    try {
+      code_of(*reg_);
+      FAIL() << "unknown client accepted";
+    } catch (const RegistryError& e) {
+      EXPECT_EQ(e.code(), "unknown_client");
+    }
+  }
+  (void)reg_->revoke("alice", 1500);
+  EXPECT_EQ(client_state(store_->clients().at(0)), "revoked");
+  EXPECT_THROW((void)reg_->disable("alice", 1600), RegistryError);
+}
+
 // Issue 12 (1): whoever holds a group invite must not get a revoked member back, nor its
 // reservation.
 TEST_F(RegistryTest, GroupInviteCannotReviveRevokedMember) {
@@ -632,6 +735,7 @@ TEST_F(RegistryTest, IdleDynamicLeasesReleasedStaticKept) {
       EXPECT_TRUE(cl.leases.empty());
     else
       EXPECT_FALSE(cl.leases.empty()) << cl.name;
+    EXPECT_EQ(client_state(cl), cl.name == "bob" ? "released" : "active") << cl.name;
   }
   EXPECT_EQ(reg_->release_idle(7600), std::vector<std::string>{"carol"});
 }
