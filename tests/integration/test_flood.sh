@@ -150,13 +150,20 @@ init_flood init-spoofed-max 1
 check "init-spoofed-max: at least ${FLOOD_MIN_PPS} initiations/s sent (${PPS:-0} pps)" test "${PPS:-0}" -ge "$FLOOD_MIN_PPS"
 init_flood init-spoofed-50k 0 --rate "${FLOOD_STRICT_RATE:-50000}"
 
+# C2's loss during the unlimited-rate parts below: at most 2 % of its pings. An instrumented
+# build (ASan, TSan) runs the daemon at a fraction of its speed, so there the bound is only "it
+# kept flowing" (at most a quarter lost, seen: 10 of 200 under TSan with the other core busy);
+# the 2 % is judged by the uninstrumented runs (offloads on and off).
+flow_loss=$((FLOOD_SECONDS * 20 / 50))
+[[ -n ${WARREN_SANITIZER:-} ]] && flow_loss=$((FLOOD_SECONDS * 20 / 4))
+
 bad0=$(stats_field "$WG_S" bad_mac1) q0=$(queue_drops "$WG_S")
 flood_part init-own-address --mode init
 bad=$(($(stats_field "$WG_S" bad_mac1) - bad0)) qdrops=$(($(queue_drops "$WG_S") - q0))
 check "init flood from A's address, random mac1: all read ones dropped as bad_mac1 or on arrival ($bad + $qdrops of $RECV)" \
   test $((bad + qdrops)) -ge $((RECV - 400))
 check "init flood from A's address: accounted for" accounted 400
-check "init flood from A's address: C2 kept flowing (lost $PING_LOSS)" test "$PING_LOSS" -le $((FLOOD_SECONDS * 20 / 50))
+check "init flood from A's address: C2 kept flowing (lost $PING_LOSS, <= $flow_loss)" test "$PING_LOSS" -le "$flow_loss"
 
 # ---- 2. garbage
 flood_part garbage --mode garbage --spoof 10.200.0.0/16
@@ -164,7 +171,7 @@ check "garbage: at least ${FLOOD_MIN_PPS} datagrams/s sent (${PPS:-0} pps)" test
 check "garbage: accounted for" accounted 400
 check "garbage: every datagram read was dropped and counted ($DROPS of $RECV, $TUN delivered)" \
   test $((RECV - DROPS - TUN)) -le 400 -a "$DROPS" -ge $((RECV - TUN - 400))
-check "garbage: C2 kept flowing (lost $PING_LOSS)" test "$PING_LOSS" -le $((FLOOD_SECONDS * 20 / 50))
+check "garbage: C2 kept flowing (lost $PING_LOSS, <= $flow_loss)" test "$PING_LOSS" -le "$flow_loss"
 
 # ---- 3. replayed transport packets of C2
 tcpdump_start cap "$NS_S" vs2 -w "$WIT_TMP/c2.pcap" -U udp dst port "$STAR_PORT"
@@ -184,6 +191,6 @@ check "replay: every replayed packet read was dropped as replayed ($replayed of 
   test "$replayed" -ge $((RECV - 400))
 check "replay: nothing replayed reached S's TUN beyond C2's own pings ($TUN)" test "$TUN" -le 400
 check_eq "replay: C2's endpoint on S did not move to the attacker" "$ep0" "$ep1"
-check "replay: C2 kept flowing (lost $PING_LOSS)" test "$PING_LOSS" -le $((FLOOD_SECONDS * 20 / 50))
+check "replay: C2 kept flowing (lost $PING_LOSS, <= $flow_loss)" test "$PING_LOSS" -le "$flow_loss"
 
 finish
