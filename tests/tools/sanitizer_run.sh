@@ -39,9 +39,11 @@ filter=()
 # test_faults (outages and recovery, 95 s mostly waiting) and test_netns_port (the kernel
 # selftest's functional checks, 55 s) run under ASan only: their code is not more concurrent than
 # the flood, interop, server, client and enrollment suites TSan runs, and CI time goes further there.
+# dist.deb (the Debian package in a clean root) has no data path to instrument: `make test` runs it.
 exclude=()
+[[ -z ${SANITIZER_TESTS:-} ]] && exclude=(-E '^dist\.deb$')
 [[ $kind == thread && -z ${SANITIZER_TESTS:-} ]] &&
-  exclude=(-E '^integration\.test_(faults|netns_port)$')
+  exclude=(-E '^(integration\.test_(faults|netns_port)|dist\.deb)$')
 (cd "$build" && ctest --output-on-failure -L root "${filter[@]}" "${exclude[@]}") || rc=1
 shopt -s nullglob
 files=("$reports"/*)
