@@ -159,6 +159,16 @@ mkdir -p "$debcache/partial"
 mount --bind "$debcache" "$root/var/cache/apt/archives"
 cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 cp "$deb" "$root/tmp/$debname"
+# No systemd runs in the chroot: a stand-in systemctl, and the directory by which the maintainer
+# scripts tell that systemd runs, record what they would have asked of it.
+mkdir -p "$root/run/systemd/system"
+# dpkg names the package whose script runs (wireguard-tools' scripts call systemctl too).
+cat >"$root/usr/bin/systemctl" <<'EOF'
+#!/bin/sh
+[ "$DPKG_MAINTSCRIPT_PACKAGE" = warren ] && echo "$*" >>/tmp/systemctl.log
+exit 0
+EOF
+chmod 755 "$root/usr/bin/systemctl"
 
 # apt, so that the dependencies resolve; offline when the kept .debs suffice (apt downloads
 # nothing it finds in its archive; --no-download would be wrong here: apt 2.6 then loses the
@@ -180,6 +190,10 @@ if ! in_root "${install[@]}" >"$tmp/apt.log" 2>&1; then
 fi
 [[ $(in_root dpkg-query -W -f '${db:Status-Status} ${Version}' warren) == "installed $WARREN_VERSION-1" ]] ||
   bad "dpkg does not list warren $WARREN_VERSION-1 as installed"
+# postinst: systemd re-reads its units, nothing is enabled or started.
+[[ $(cat "$root/tmp/systemctl.log" 2>/dev/null) == daemon-reload ]] ||
+  bad "postinst asked systemctl for '$(cat "$root/tmp/systemctl.log" 2>/dev/null)', expected only daemon-reload"
+rm -f "$root/tmp/systemctl.log"
 
 # --- checks shared by both installs -----------------------------------------------------------
 # Host units (targets the ones of warren name) for systemd-analyze; none is called warren*.
@@ -258,6 +272,10 @@ in_root apt-get purge -y -q -o Dpkg::Use-Pty=0 warren >"$tmp/purge.log" 2>&1 || 
   bad "apt-get purge warren failed"
 }
 in_root dpkg -L warren >/dev/null 2>&1 && bad "dpkg -L warren still lists the package after purge"
+# prerm stopped the units (clients, server, wg-quick ones), postrm reloaded systemd after.
+calls=$(cat "$root/tmp/systemctl.log" 2>/dev/null || true)
+[[ $calls == "stop warren-server.service warren@*.service warren-wg@*.service"$'\n'daemon-reload* ]] ||
+  bad "remove/purge asked systemctl for: $calls"
 while IFS= read -r f; do
   # Directories (and /lib, a symlink to one in a merged-/usr root) belong to others too.
   [[ -n $f && ( -e $root$f || -L $root$f ) && ! -d $root$f ]] && bad "purge left $f"
