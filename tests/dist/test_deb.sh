@@ -102,6 +102,8 @@ urllib.request.urlopen(urllib.request.Request(sys.argv[1], method="HEAD"), timeo
 EOF
 }
 
+[[ -s $rootfs ]] || reachable || skip "no cached root ($rootfs) and the mirror $mirror is unreachable"
+
 # --- the package ------------------------------------------------------------------------------
 step "cpack -G DEB"
 (cd "$build" && cpack -G DEB -B "$tmp/pkg") >"$tmp/cpack.log" 2>&1 || {
@@ -140,7 +142,6 @@ done
 # --- the clean root ---------------------------------------------------------------------------
 if [[ ! -s $rootfs ]]; then
   step "debootstrap --variant=minbase $suite $mirror (no cached $rootfs)"
-  reachable || skip "no cached root ($rootfs) and the mirror $mirror is unreachable"
   mkdir -p "$cache"
   if ! debootstrap --variant=minbase "$suite" "$tmp/fs/boot" "$mirror" >"$tmp/debootstrap.log" 2>&1; then
     tail -n 30 "$tmp/debootstrap.log"
