@@ -152,7 +152,9 @@ if [[ ! -s $rootfs ]]; then
     echo "FAIL: debootstrap from $mirror (reachable) failed"
     exit 1
   fi
-  chroot "$tmp/fs/boot" apt-get clean
+  # Without the downloaded .debs, with apt's binary cache of the lists (built once, here).
+  rm -f "$tmp"/fs/boot/var/cache/apt/archives/*.deb
+  chroot "$tmp/fs/boot" apt-cache gencaches >/dev/null
   tar -C "$tmp/fs/boot" -czf "$rootfs.$$" . && mv "$rootfs.$$" "$rootfs"
   rm -rf --one-file-system -- "$tmp/fs/boot"
 fi
@@ -259,6 +261,18 @@ done
 [[ -e $root/var/lib/warren ]] && bad "installing created /var/lib/warren"
 in_root bash -n /usr/share/bash-completion/completions/warren || bad "the completion is not valid bash"
 check_install package /usr/sbin
+
+# An upgrade (the same version again, which runs the upgrade paths of prerm and postinst)
+# stops, starts and restarts nothing; postinst only looks for units still on the old binary.
+step "dpkg -i again (upgrade)"
+in_root dpkg -i --force-unsafe-io "/tmp/$debname" >"$tmp/upgrade.log" 2>&1 || {
+  cat "$tmp/upgrade.log"
+  bad "dpkg -i of the package over itself failed"
+}
+calls=$(cat "$root/tmp/systemctl.log" 2>/dev/null || true)
+rm -f "$root/tmp/systemctl.log"
+[[ $calls == daemon-reload$'\n'"list-units --state=active "* && $calls != *$'\n'*$'\n'* ]] ||
+  bad "an upgrade asked systemctl for: $calls"
 
 # --- purge ------------------------------------------------------------------------------------
 # What an operator leaves: state, a config, enabled and overridden units (as `systemctl enable`
