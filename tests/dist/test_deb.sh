@@ -211,7 +211,7 @@ u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("", 0))
 t = socket.socket(); t.bind(("127.0.0.1", 0))
 print(u.getsockname()[1], t.getsockname()[1])')
 write_config() {  # write_config EXTRA_INTERFACE_LINE: /etc/warren/server.toml of the root
-  mkdir -p -m 0700 "$root/etc/warren"
+  install -d -m 0700 "$root/etc/warren"
   printf '[interface]\nname = "wdeb0"\naddress_v4 = "10.78.0.1/24"\n%s\nlisten_port = %s\n[enrollment]\nlisten = "127.0.0.1:%s"\npublic_endpoint = "vpn.example.com:51820"\n' \
     "$1" "$udp" "$tcp" >"$root/etc/warren/server.toml"
 }
@@ -278,7 +278,7 @@ rm -f "$root/tmp/systemctl.log"
 # What an operator leaves: state, a config, enabled and overridden units (as `systemctl enable`
 # and `systemctl edit` make them), next to another package's enabled unit that must stay.
 step "apt-get purge warren"
-mkdir -p -m 0700 "$root/var/lib/warren" && echo state >"$root/var/lib/warren/warren0.db"
+install -d -m 0700 "$root/var/lib/warren" && echo state >"$root/var/lib/warren/warren0.db"
 wants=$root/etc/systemd/system/multi-user.target.wants
 mkdir -p "$wants" "$root/etc/systemd/system/warren-server.service.d"
 ln -s /lib/systemd/system/warren-server.service "$wants/warren-server.service"
