@@ -3,11 +3,11 @@
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
-# `make install`: the prefix is fixed at configure time, because the systemd units name the
-# installed binaries (PREFIX=/usr for a system-wide install; DESTDIR stages into a directory).
+# `make install`: the prefix is set at configure time (PREFIX=/usr for a system-wide install;
+# DESTDIR stages into a directory); the systemd units are written for it when installing.
 PREFIX ?= /usr/local
 
-.PHONY: all setup configure build install test test-unit test-root test-asan test-tsan demo bench format tidy clean
+.PHONY: all setup configure build install deb test test-unit test-root test-asan test-tsan demo bench format tidy clean
 .PHONY: fuzz-build fuzz fuzz-ci
 
 all: build
@@ -25,6 +25,14 @@ build: configure
 # Enables nothing and writes nothing to /etc.
 install: build
 	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
+
+# The Debian package, warren_VERSION-1_ARCH.deb in this directory (CPack, dist/debian/package.cmake;
+# docs/PACKAGING.md): /usr/sbin whatever PREFIX is. `sudo apt install ./warren_*.deb`.
+deb: build
+	@rm -f $(BUILD)/package/warren_*.deb
+	@cd $(BUILD) && cpack -G DEB -B $(CURDIR)/$(BUILD)/package >/dev/null
+	@cp $(BUILD)/package/warren_*.deb .
+	@ls warren_*.deb
 
 # Everything: unit tests, then the namespace tests (those skip with a reason without root);
 # the data-path suites twice, once with every offload on (the default) and once with
