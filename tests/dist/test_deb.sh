@@ -26,7 +26,12 @@ skip() {
   exit 77
 }
 [[ $(id -u) -eq 0 ]] || skip "needs root (debootstrap, chroot, dpkg inside a scratch root)"
-[[ $# -eq 1 && -d $1 ]] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
+# --prepare-root makes only the cached root (and waits for one being made): CI starts it in the
+# background while it compiles (.ci/run), so the test itself finds the root ready.
+prepare_only=0
+[[ ${1-} == --prepare-root ]] && prepare_only=1
+[[ $# -eq 1 && ( -d $1 || $prepare_only -eq 1 ) ]] ||
+  { echo "usage: $0 BUILD_DIR | --prepare-root" >&2; exit 2; }
 if [[ -z ${WARREN_DEB_UNSHARED-} ]]; then
   command -v unshare >/dev/null || skip "unshare missing (util-linux)"
   WARREN_DEB_UNSHARED=1 exec unshare --mount --propagation private -- bash "$0" "$@"
@@ -34,11 +39,11 @@ fi
 for t in debootstrap cpack dpkg-deb dpkg-shlibdeps chroot python3 systemd-analyze; do
   command -v "$t" >/dev/null || skip "$t missing (run tools/setup.sh as root)"
 done
-for v in WARREN_VERSION WARREN_INSTALL_SBINDIR; do
+((prepare_only)) || for v in WARREN_VERSION WARREN_INSTALL_SBINDIR; do
   [[ -n ${!v-} ]] || { echo "FAIL: $v is not set (run through ctest)"; exit 1; }
 done
 
-build=$(cd "$1" && pwd)
+((prepare_only)) || build=$(cd "$1" && pwd)
 suite=bookworm
 arch=$(dpkg --print-architecture)
 cache=${WARREN_TEST_CACHE:-/var/cache/warren-tests}
@@ -102,6 +107,36 @@ urllib.request.urlopen(urllib.request.Request(sys.argv[1], method="HEAD"), timeo
 EOF
 }
 
+# The cached root, made once; a lock on the cache makes a second caller (the test while CI's
+# background --prepare-root still runs) wait for the first and use its root.
+make_root() {
+  mkdir -p "$cache"
+  exec 9>"$cache/.root.lock"
+  flock 9
+  if [[ ! -s $rootfs ]]; then
+    step "debootstrap --variant=minbase $suite $mirror (no cached $rootfs)"
+    mkdir -p "$cache"
+    if ! debootstrap --variant=minbase "$suite" "$tmp/fs/boot" "$mirror" >"$tmp/debootstrap.log" 2>&1; then
+      tail -n 30 "$tmp/debootstrap.log"
+      echo "FAIL: debootstrap from $mirror (reachable) failed"
+      exit 1
+    fi
+    # Without the downloaded .debs, with apt's binary cache of the lists (built once, here).
+    rm -f "$tmp"/fs/boot/var/cache/apt/archives/*.deb
+    chroot "$tmp/fs/boot" apt-cache gencaches >/dev/null
+    tar -C "$tmp/fs/boot" -czf "$rootfs.$$" . && mv "$rootfs.$$" "$rootfs"
+    rm -rf --one-file-system -- "$tmp/fs/boot"
+  fi
+  flock -u 9
+}
+
+if ((prepare_only)); then
+  [[ -s $rootfs ]] || reachable || skip "no cached root ($rootfs) and the mirror $mirror is unreachable"
+  make_root
+  echo "root ready: $rootfs"
+  exit 0
+fi
+
 [[ -s $rootfs ]] || reachable || skip "no cached root ($rootfs) and the mirror $mirror is unreachable"
 
 # --- the package ------------------------------------------------------------------------------
@@ -144,20 +179,7 @@ for s in postinst prerm postrm; do
 done
 
 # --- the clean root ---------------------------------------------------------------------------
-if [[ ! -s $rootfs ]]; then
-  step "debootstrap --variant=minbase $suite $mirror (no cached $rootfs)"
-  mkdir -p "$cache"
-  if ! debootstrap --variant=minbase "$suite" "$tmp/fs/boot" "$mirror" >"$tmp/debootstrap.log" 2>&1; then
-    tail -n 30 "$tmp/debootstrap.log"
-    echo "FAIL: debootstrap from $mirror (reachable) failed"
-    exit 1
-  fi
-  # Without the downloaded .debs, with apt's binary cache of the lists (built once, here).
-  rm -f "$tmp"/fs/boot/var/cache/apt/archives/*.deb
-  chroot "$tmp/fs/boot" apt-cache gencaches >/dev/null
-  tar -C "$tmp/fs/boot" -czf "$rootfs.$$" . && mv "$rootfs.$$" "$rootfs"
-  rm -rf --one-file-system -- "$tmp/fs/boot"
-fi
+make_root
 step "unpack $rootfs"
 mkdir "$root"
 tar -C "$root" -xzf "$rootfs"
