@@ -92,6 +92,16 @@ void StunClient::tick(Now now, std::vector<Request>& out) {
   }
 }
 
+void StunClient::restart() {
+  for (std::size_t i = 0; i < results_.size(); ++i) {
+    transactions_[i] = Transaction{};
+    next_round_[i] = MonoTime{};
+    const net::Endpoint server = results_[i].server;
+    results_[i] = StunServerResult{};
+    results_[i].server = server;
+  }
+}
+
 MonoTime StunClient::next_deadline() const {
   MonoTime next = kNoDeadline;
   for (std::size_t i = 0; i < results_.size(); ++i)

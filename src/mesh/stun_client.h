@@ -102,6 +102,9 @@ class StunClient {
   /// Starts, retransmits and times out transactions due at `now`; appends the requests to send
   /// to `out`. Call again at next_deadline() (earlier calls are harmless).
   void tick(Now now, std::vector<Request>& out);
+  /// Forgets every transaction and result and asks every server again at the next tick(): the
+  /// socket's port changed (a new listen_port), so the old mapping is not ours any more.
+  void restart();
   /// The earliest time tick() has something to do.
   [[nodiscard]] MonoTime next_deadline() const;
 

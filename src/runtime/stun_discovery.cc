@@ -36,13 +36,21 @@ StunDiscovery::StunDiscovery(std::vector<net::Endpoint> servers, RandomSource& r
 
 void StunDiscovery::attach(dataplane::Engine& engine) {
   engine_ = &engine;
+  port_ = engine.port();
   engine.set_stun_sink(this);
 }
 
 void StunDiscovery::tick() {
   const Now now = clock_.now();
+  const std::uint16_t port = engine_ != nullptr ? engine_->port() : port_;
   {
     std::lock_guard lock(mutex_);
+    if (port != port_) {
+      platform::log_verbose("STUN: UDP port changed to %u; asking again",
+                            static_cast<unsigned>(port));
+      port_ = port;
+      client_.restart();
+    }
     if (now.mono < client_.next_deadline())
       return;
     out_.clear();

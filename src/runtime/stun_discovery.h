@@ -45,7 +45,8 @@ class StunDiscovery final : public dataplane::StunSink {
   /// Becomes `engine`'s STUN sink and sends through it. Before engine.start(); the engine's
   /// workers must stop before this object goes.
   void attach(dataplane::Engine& engine);
-  /// Starts, retransmits and times out transactions that are due (call every ~100 ms).
+  /// Starts, retransmits and times out transactions that are due (call every ~100 ms). A new
+  /// listen port (UAPI `listen_port=`) starts over: the old mapping is not the socket's now.
   void tick();
 
   void on_stun(const net::Path& from, ConstBytes message, Now now) override;
@@ -56,6 +57,7 @@ class StunDiscovery final : public dataplane::StunSink {
  private:
   platform::Clock& clock_;
   dataplane::Engine* engine_ = nullptr;
+  std::uint16_t port_ = 0;  // the engine's port the results belong to (tick()'s thread)
   mutable std::mutex mutex_;
   mesh::StunClient client_;  // guarded by mutex_
   std::vector<mesh::StunClient::Request> out_;
