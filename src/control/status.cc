@@ -211,10 +211,9 @@ InterfaceStatus status_from_json(std::string_view text) {
         throw ControlError("status: a STUN server is not an object");
       if (!sv.contains("learned_at") || !sv["learned_at"].is_number_integer())
         throw ControlError("status: field \"learned_at\" missing or not a number");
-      stun.servers.push_back(StunServerStatus{str(sv, "server"), str(sv, "state"),
-                                              str(sv, "reflexive"),
-                                              sv["learned_at"].get<std::int64_t>(),
-                                              u64(sv, "rtt_ms")});
+      stun.servers.push_back(
+          StunServerStatus{str(sv, "server"), str(sv, "state"), str(sv, "reflexive"),
+                           sv["learned_at"].get<std::int64_t>(), u64(sv, "rtt_ms")});
     }
     s.stun = std::move(stun);
   }
@@ -233,8 +232,8 @@ std::string format_table(const InterfaceStatus& s, std::int64_t now_unix) {
            std::to_string(s.pool_v6->total) + " used\n";
   if (s.stun) {
     for (const auto& v : s.stun->servers) {
-      out += "  stun:        " + (v.reflexive.empty() ? std::string("-") : v.reflexive) +
-             " via " + v.server + " (" + v.state +
+      out += "  stun:        " + (v.reflexive.empty() ? std::string("-") : v.reflexive) + " via " +
+             v.server + " (" + v.state +
              (v.learned_at ? ", learned " + ago(v.learned_at, now_unix) : std::string()) + ")\n";
     }
     out += "  nat mapping: " + s.stun->mapping + "\n";

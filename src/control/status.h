@@ -61,9 +61,9 @@ struct PoolUsage {
 
 /// Mesh endpoint discovery (runtime/stun_discovery.h): what one STUN server told us.
 struct StunServerStatus {
-  std::string server;         ///< "address:port" asked
-  std::string state;          ///< "pending", "ok", "timeout", "error"
-  std::string reflexive;      ///< the reflexive endpoint learned ("" when none yet)
+  std::string server;           ///< "address:port" asked
+  std::string state;            ///< "pending", "ok", "timeout", "error"
+  std::string reflexive;        ///< the reflexive endpoint learned ("" when none yet)
   std::int64_t learned_at = 0;  ///< Unix seconds; 0 = never
   std::uint64_t rtt_ms = 0;
 };

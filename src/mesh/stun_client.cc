@@ -111,8 +111,7 @@ MonoTime StunClient::next_deadline() const {
 
 StunVerdict StunClient::on_datagram(const net::Endpoint& from, ConstBytes datagram, Now now) {
   auto msg = stun::parse(datagram);
-  if (!msg.ok() ||
-      (msg->type != stun::kBindingSuccess && msg->type != stun::kBindingError)) {
+  if (!msg.ok() || (msg->type != stun::kBindingSuccess && msg->type != stun::kBindingError)) {
     ++counters_.malformed;
     return StunVerdict::kMalformed;
   }

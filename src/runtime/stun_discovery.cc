@@ -73,11 +73,11 @@ void StunDiscovery::on_stun(const net::Path& from, ConstBytes message, Now now) 
   if (v == mesh::StunVerdict::kAccepted) {
     for (const auto& r : client_.results()) {
       if (r.server.address == from.remote.address.unmapped() && r.server.port == from.remote.port) {
-        platform::log_verbose("STUN: reflexive endpoint %s via %s (rtt %lld ms)",
-                              r.reflexive->to_string().c_str(), r.server.to_string().c_str(),
-                              static_cast<long long>(
-                                  std::chrono::duration_cast<std::chrono::milliseconds>(r.rtt)
-                                      .count()));
+        platform::log_verbose(
+            "STUN: reflexive endpoint %s via %s (rtt %lld ms)", r.reflexive->to_string().c_str(),
+            r.server.to_string().c_str(),
+            static_cast<long long>(
+                std::chrono::duration_cast<std::chrono::milliseconds>(r.rtt).count()));
       }
     }
     if (const mesh::MappingKind after = client_.mapping(); after != before)

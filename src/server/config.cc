@@ -229,8 +229,8 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
   c.path = path;
   c.directory = dir_of(path);
 
-  p.only(root, "", {"interface", "pool", "clients", "nat", "enrollment", "metrics", "storage",
-                  "mesh"});
+  p.only(root, "",
+         {"interface", "pool", "clients", "nat", "enrollment", "metrics", "storage", "mesh"});
 
   // [interface]
   const toml::table* itf = p.table(root, "interface");

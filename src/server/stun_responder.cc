@@ -36,9 +36,9 @@ std::optional<std::vector<std::uint8_t>> StunResponder::answer(const net::Endpoi
   }
   // A request with FINGERPRINT parsed above (it was checked); its attribute is the last 8
   // bytes. Answer in kind: a client that did not send one may not understand it.
-  const bool fingerprint = datagram.size() >= mesh::stun::kHeaderSize + 8 &&
-                           load_be16(datagram.data() + datagram.size() - 8) ==
-                               mesh::stun::kAttrFingerprint;
+  const bool fingerprint =
+      datagram.size() >= mesh::stun::kHeaderSize + 8 &&
+      load_be16(datagram.data() + datagram.size() - 8) == mesh::stun::kAttrFingerprint;
   ++counters_.answered;
   return mesh::stun::build_binding_success(*id, from, fingerprint);
 }
@@ -62,8 +62,8 @@ Result<std::unique_ptr<StunService>> StunService::open(platform::BindFactory& bi
   o.gro = false;  // one request per datagram, never coalesced
   auto b = binds.open(o);
   if (!b.ok())
-    return Error(b.code(), "cannot open the STUN port " + std::to_string(port) + ": " +
-                               b.message());
+    return Error(b.code(),
+                 "cannot open the STUN port " + std::to_string(port) + ": " + b.message());
   return std::unique_ptr<StunService>(new StunService(std::move(*b), clock, hash_seed));
 }
 

@@ -50,8 +50,7 @@ class StunResponder {
   /// The answer to `datagram` from `from`, or nullopt (no answer: counted as rate_limited or
   /// malformed).
   [[nodiscard]] std::optional<std::vector<std::uint8_t>> answer(const net::Endpoint& from,
-                                                                ConstBytes datagram,
-                                                                MonoTime now);
+                                                                ConstBytes datagram, MonoTime now);
   /// Forgets idle sources (about once a second; answer() also does it when due).
   void collect_garbage(MonoTime now);
 

@@ -110,8 +110,7 @@ void fuzz_stun(const std::uint8_t* data, std::size_t size) {
     c.tick(Now{}, out);
     WARREN_FUZZ_CHECK(out.size() == 1);
     const bool other_source = size > 20 && (data[20] & 1);
-    const net::Endpoint from =
-        other_source ? *net::Endpoint::parse("198.51.100.2:3478") : server;
+    const net::Endpoint from = other_source ? *net::Endpoint::parse("198.51.100.2:3478") : server;
     const StunVerdict v = c.on_datagram(from, d, Now{});
     auto want = stun::parse_binding_success(d, tid);
     if (v == StunVerdict::kAccepted) {
@@ -124,9 +123,8 @@ void fuzz_stun(const std::uint8_t* data, std::size_t size) {
       WARREN_FUZZ_CHECK(!c.results()[0].reflexive);
     }
     const auto& k = c.counters();
-    WARREN_FUZZ_CHECK(k.accepted + k.error_responses + k.unknown_transaction + k.wrong_source +
-                          k.malformed ==
-                      1);
+    WARREN_FUZZ_CHECK(
+        k.accepted + k.error_responses + k.unknown_transaction + k.wrong_source + k.malformed == 1);
   }
 
   // 3. The input as the fields of messages to build.

@@ -55,8 +55,8 @@ struct Node {
       : rng(seed), host(net.add_host({ip(addr)})) {
     auto t = std::make_unique<FakeTun>(tun_name, 2, 1420);
     tun = t.get();
-    auto e = Engine::create(std::move(t), host, clock, rng, nullptr,
-                            EngineOptions{.listen_port = port});
+    auto e =
+        Engine::create(std::move(t), host, clock, rng, nullptr, EngineOptions{.listen_port = port});
     EXPECT_TRUE(e.ok()) << e.message();
     engine = std::move(*e);
     private_key = crypto::generate_private_key(rng);
@@ -95,8 +95,8 @@ struct Server {
         if (r.count == 0)
           break;
         for (std::size_t i = 0; i < r.count; ++i)
-          out.push_back({paths[i], std::vector<std::uint8_t>(bufs[i].begin(),
-                                                             bufs[i].begin() + sizes[i])});
+          out.push_back(
+              {paths[i], std::vector<std::uint8_t>(bufs[i].begin(), bufs[i].begin() + sizes[i])});
       }
     }
     return out;

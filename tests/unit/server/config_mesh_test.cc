@@ -14,8 +14,8 @@ std::string with_mesh(const std::string& mesh) {
 }
 
 TEST(ConfigMesh, StunPorts) {
-  ServerConfig c = parse_config(with_mesh("stun_port = 3478\nstun_alternate_port = 3479\n"),
-                                "s.toml");
+  ServerConfig c =
+      parse_config(with_mesh("stun_port = 3478\nstun_alternate_port = 3479\n"), "s.toml");
   ASSERT_TRUE(c.stun_port);
   EXPECT_EQ(*c.stun_port, 3478);
   ASSERT_TRUE(c.stun_alternate_port);

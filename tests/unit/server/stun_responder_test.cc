@@ -74,7 +74,7 @@ TEST(StunResponder, NoAnswerToAnythingElse) {
   EXPECT_EQ(r.counters().answered, 0u);
   // Port 0 (cannot be answered; also what a spoofer might try).
   EXPECT_FALSE(r.answer(net::Endpoint{*net::IpAddress::parse("203.0.113.5"), 0},
-                       stun::build_binding_request(kId), kT0));
+                        stun::build_binding_request(kId), kT0));
 }
 
 TEST(StunResponder, RateLimitedPerSourceAddress) {
