@@ -15,7 +15,9 @@
 #     that STUN port (the request left from the WireGuard socket: source port = `wg show listen-port`);
 #   * a WireGuard tunnel through the same socket and NAT to P works (ping), before and after;
 #   * the NAT mapping is classified endpoint-independent resp. endpoint-dependent;
-#   * the responder answers nothing to malformed input (a WireGuard-shaped datagram, junk).
+#   * `wg show`/`wg showconf` work unchanged (STUN stays out of the UAPI);
+#   * the responder answers nothing to malformed input (a WireGuard-shaped datagram, junk);
+#   * `warren status` (JSON and table) of the server, which asks its own responder, shows the result.
 # Each run takes a few seconds: STUN answers arrive within one round trip of the node's start.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
@@ -69,13 +71,27 @@ public_endpoint = "198.18.0.2:51820"
 stun_port = 3478
 stun_alternate_port = 3479
 EOF
-bg_start server "$S" env LOG_LEVEL=verbose "$W" server --config "$CONF"
+# The server asks its own responder too (WARREN_STUN works in every daemon): its status shows it.
+bg_start server "$S" env LOG_LEVEL=verbose WARREN_STUN=198.18.0.2:3478 "$W" server --config "$CONF"
 SERVER_PID=$BG_PID
 wait_until 10 grep -q "Server $SIF up:" "$WIT_TMP/server.err" ||
   { sed 's/^/#   /' "$WIT_TMP/server.err" | tail -n 20; fatal "server starts"; }
 check "server: STUN responder on 3478 and 3479" \
   bash -c "grep -q 'STUN responder on UDP port 3478' '$WIT_TMP/server.err' &&
            grep -q 'STUN responder on UDP port 3479' '$WIT_TMP/server.err'"
+
+server_stun() {
+  ip netns exec "$S" "$W" status --json "$SIF" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)["stun"]["servers"][0]
+sys.exit(0 if s["server"] == "198.18.0.2:3478" and s["state"] == "ok" and
+         s["reflexive"] == "198.18.0.2:51820" and s["learned_at"] > 0 else 1)'
+}
+check "server: warren status --json shows its STUN result (198.18.0.2:51820 via its own port)" \
+  wait_until 5 server_stun
+check "server: warren status table shows the stun and nat mapping lines" \
+  bash -c "ip netns exec '$S' '$W' status '$SIF' | grep -q 'stun:        198.18.0.2:51820 via 198.18.0.2:3478 (ok' &&
+           ip netns exec '$S' '$W' status '$SIF' | grep -q 'nat mapping: unknown'"
 
 start_wg "$S" "$PIF" warren
 ip netns exec "$S" wg set "$PIF" private-key "$(key_file peer)" listen-port 51900 \
@@ -162,6 +178,9 @@ run_nat() { # run_nat NAME MASQUERADE-ARGS...
   kind=$({ grep -o 'STUN: NAT mapping [a-z-]*' "$log" || true; } | tail -n 1 | awk '{print $4}')
   check_eq "$name: NAT mapping classified" "$EXPECT_KIND" "$kind"
   check "$name: tunnel still works after STUN (ping 10.98.0.2)" ping_until "$N" 3 10.98.0.2
+  check "$name: wg show works unchanged (no STUN in the UAPI)" \
+    bash -c "ip netns exec '$N' wg show '$NIF' | grep -q 'latest handshake' &&
+             ! ip netns exec '$N' wg showconf '$NIF' | grep -qi stun"
   stop_node
 }
 
