@@ -13,6 +13,7 @@
 
 #include "control/enroll.h"
 #include "control/status.h"
+#include "crypto/random.h"
 #include "dataplane/engine.h"
 #include "platform/conntrack.h"
 #include "platform/log.h"
@@ -23,6 +24,7 @@
 #include "server/host_setup.h"
 #include "server/peer_sync.h"
 #include "server/state.h"
+#include "server/stun_responder.h"
 
 namespace warren::server {
 namespace {
@@ -332,6 +334,11 @@ int run_server(const ServerConfig& config) {
   std::unique_ptr<HostSetup> host_changes;  // ip_forward and NAT, journaled (server/host_setup.h)
   std::unique_ptr<control::EnrollServer> enroll;
   std::unique_ptr<MetricsServer> metrics;
+  // The STUN responder on [mesh] stun_port (and the alternate port), served by the runtime's
+  // event loop (server/stun_responder.h).
+  std::unique_ptr<platform::BindFactory> stun_binds;
+  std::unique_ptr<platform::Clock> stun_clock;
+  std::vector<std::unique_ptr<StunService>> stun;
 
   runtime::Hooks hooks;
   hooks.tun_created = [&](std::uint32_t ifindex) -> Status {
@@ -390,6 +397,30 @@ int run_server(const ServerConfig& config) {
     } catch (const std::exception& e) {
       return Error(EIO, e.what());
     }
+    std::vector<std::uint16_t> stun_ports;
+    if (config.stun_port)
+      stun_ports.push_back(*config.stun_port);
+    if (config.stun_alternate_port)
+      stun_ports.push_back(*config.stun_alternate_port);
+    if (!stun_ports.empty()) {
+      stun_binds = platform::make_system_bind_factory();
+      stun_clock = std::make_unique<platform::SystemClock>();
+    }
+    for (const std::uint16_t port : stun_ports) {
+      const std::uint64_t seed =
+          (std::uint64_t{crypto::SystemRandom::instance().next_u32()} << 32) |
+          crypto::SystemRandom::instance().next_u32();
+      auto svc = StunService::open(*stun_binds, *stun_clock, port, seed);
+      if (!svc.ok())
+        return svc.error();
+      StunService* p = svc->get();
+      stun.push_back(std::move(*svc));
+      for (std::size_t i = 0; i < p->socket_count(); ++i) {
+        if (auto w = rt.watch_readable(p->poll_fd(i), [p, i] { p->on_readable(i); }); !w)
+          return Error(w.code(), "cannot watch the STUN port: " + w.message());
+      }
+      platform::log_verbose("STUN responder on UDP port %u", static_cast<unsigned>(port));
+    }
     return {};
   };
   hooks.status = [&] { return server->status(); };
@@ -398,6 +429,11 @@ int run_server(const ServerConfig& config) {
     return std::string("ok\n");
   };
   hooks.stopping = [&]() -> Status {
+    for (auto& svc : stun) {
+      for (std::size_t i = 0; i < svc->socket_count(); ++i)
+        rt.unwatch(svc->poll_fd(i));
+    }
+    stun.clear();
     metrics.reset();
     if (enroll)
       enroll->stop();
