@@ -267,8 +267,7 @@ void Runtime::open_log_output() {
   const std::string& path = options_.log_file;
   if (platform::stderr_is_journal()) {
     log_to_journal_ = true;
-    std::fprintf(stderr, "warren: %s logs to the journal\n",
-                 options_.data_plane.interface.c_str());
+    std::fprintf(stderr, "warren: %s logs to the journal\n", options_.data_plane.interface.c_str());
     return;
   }
   const auto slash = path.rfind('/');

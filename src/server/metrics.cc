@@ -64,10 +64,10 @@ const std::vector<std::string_view>& known_refusal_codes() {
   // As in docs/SERVER.md's table of answer codes (src/control/enroll.cc answers the first three
   // and `busy`; src/server/registry.cc the rest).
   static const std::vector<std::string_view> codes = {
-      "invalid_request", "unsupported_version", "proof_invalid",  "invite_invalid",
-      "invite_expired",  "invite_used_up",      "revoked",        "invite_revoked",
-      "disabled",        "key_in_use",          "name_taken",     "pool_exhausted",
-      "no_reservation",  "storage_error",       "busy",           "internal",
+      "invalid_request", "unsupported_version", "proof_invalid", "invite_invalid",
+      "invite_expired",  "invite_used_up",      "revoked",       "invite_revoked",
+      "disabled",        "key_in_use",          "name_taken",    "pool_exhausted",
+      "no_reservation",  "storage_error",       "busy",          "internal",
   };
   return codes;
 }
@@ -147,8 +147,7 @@ std::string render_metrics(const MetricsSnapshot& m) {
   w.family("warren_pool_addresses_used", "gauge", "Addresses leased to clients.");
   for (auto [fam, pool] : {std::pair{"v4", s.pool_v4}, std::pair{"v6", s.pool_v6}}) {
     if (pool)
-      w.sample("warren_pool_addresses_used", {{"interface", ifname}, {"family", fam}},
-               pool->used);
+      w.sample("warren_pool_addresses_used", {{"interface", ifname}, {"family", fam}}, pool->used);
   }
 
   w.family("warren_dropped_packets_total", "counter",

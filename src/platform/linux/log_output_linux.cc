@@ -103,7 +103,8 @@ bool stderr_is_journal() {
 Result<std::unique_ptr<LogFile>> open_log_file(const std::string& path, unsigned mode,
                                                std::uint64_t max_bytes) {
   const auto slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  const std::string dir =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   if (auto s = check_trusted_directory(dir); !s)
     return s.error();
   auto f = std::make_unique<CappedLogFile>(path, mode, max_bytes);

@@ -257,7 +257,8 @@ TEST_F(PumpedEngines, HandshakeQueueDepthIsReportedWhileMessagesWait) {
   EXPECT_EQ(b_.engine->counters().handshakes_queued[lane(wg::Lane::kOther)], 0u);
   (void)b_.engine->pump();  // one receive batch, one budget of handshake work
   EngineCounters c = b_.engine->counters();
-  const std::uint64_t received = c.handshakes_handled + c.handshakes_dropped[lane(wg::Lane::kOther)] +
+  const std::uint64_t received = c.handshakes_handled +
+                                 c.handshakes_dropped[lane(wg::Lane::kOther)] +
                                  c.handshakes_queued[lane(wg::Lane::kOther)];
   EXPECT_GT(c.handshakes_queued[lane(wg::Lane::kOther)], 0u) << "handled " << c.handshakes_handled;
   EXPECT_LE(received, kSent);

@@ -37,7 +37,8 @@ TEST(JournalStream, ConnectedOnlyWhenItNamesStderr) {
   EXPECT_FALSE(journal_connected("8:4243", stderr_is)) << "another inode";
   EXPECT_FALSE(journal_connected("9:4242", stderr_is)) << "another device";
   EXPECT_FALSE(journal_connected("garbage", stderr_is));
-  EXPECT_FALSE(journal_connected("8:4242", Result<StreamIdentity>(Error::from_errno(EBADF, "fstat"))))
+  EXPECT_FALSE(
+      journal_connected("8:4242", Result<StreamIdentity>(Error::from_errno(EBADF, "fstat"))))
       << "stderr closed";
 }
 

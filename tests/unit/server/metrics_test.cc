@@ -133,8 +133,8 @@ TEST(MetricsText, ServerFamilies) {
   EXPECT_EQ(text.find("family=\"v6\""), std::string::npos) << "no v6 pool, no v6 series";
   EXPECT_TRUE(has_line(
       text, "warren_dropped_packets_total{interface=\"wsrv0\",reason=\"decrypt_failed\"} 7"));
-  EXPECT_TRUE(has_line(
-      text, "warren_dropped_packets_total{interface=\"wsrv0\",reason=\"send_failed\"} 0"));
+  EXPECT_TRUE(
+      has_line(text, "warren_dropped_packets_total{interface=\"wsrv0\",reason=\"send_failed\"} 0"));
   EXPECT_TRUE(has_line(text, "warren_handshake_queue_depth{interface=\"wsrv0\",lane=\"other\"} 3"));
   EXPECT_TRUE(
       has_line(text, "warren_handshake_queue_dropped_total{interface=\"wsrv0\",lane=\"other\"} 9"));
