@@ -100,8 +100,9 @@ TEST(MetricsText, IsWellFormedExposition) {
   // Counters end in _total (Prometheus naming), gauges do not.
   for (const auto& l : lines_of(text)) {
     std::smatch m;
-    if (std::regex_match(l, m, type_re))
+    if (std::regex_match(l, m, type_re)) {
       EXPECT_EQ(m[2] == "counter", std::string(m[1]).ends_with("_total")) << l;
+    }
   }
 }
 
