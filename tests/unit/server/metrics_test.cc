@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
 #include <regex>
 #include <set>
@@ -171,6 +172,41 @@ TEST(MetricsText, BuildInfoComesFromTheBuild) {
   EXPECT_FALSE(build_version().empty());
   EXPECT_NE(build_version(), "unknown") << "CMake passes PROJECT_VERSION";
   EXPECT_FALSE(build_commit().empty());
+}
+
+}  // namespace
+}  // namespace warren::server
+
+namespace warren::server {
+namespace {
+
+// Every peer appears once in each of the five per-peer families, however many there are.
+TEST(MetricsText, EveryPeerInEveryPerPeerFamily) {
+  MetricsSnapshot m = sample_snapshot();
+  m.status.peers.clear();
+  for (int i = 0; i < 1000; ++i) {
+    control::PeerStatus p;
+    p.name = "client" + std::to_string(i);
+    p.public_key = key(static_cast<std::uint8_t>(i));
+    p.public_key.bytes[1] = static_cast<std::uint8_t>(i >> 8);
+    p.addresses = {*net::Prefix::parse("10.8." + std::to_string(i / 250) + "." +
+                                       std::to_string(i % 250 + 1) + "/32")};
+    m.status.peers.push_back(p);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string text = render_metrics(m);
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - t0)
+                      .count();
+  RecordProperty("render_us", static_cast<int>(us));
+  std::map<std::string, int> per_family;
+  for (const auto& l : lines_of(text)) {
+    if (l.find("friendly_name=\"client") != std::string::npos)
+      ++per_family[l.substr(0, l.find('{'))];
+  }
+  ASSERT_EQ(per_family.size(), 5u);
+  for (const auto& [name, n] : per_family)
+    EXPECT_EQ(n, 1000) << name;
 }
 
 }  // namespace
