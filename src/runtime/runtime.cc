@@ -265,6 +265,10 @@ Status Runtime::start_steps() {
 void Runtime::open_log_output() {
   // Printed to the terminal `warren up` runs in (the parent is still waiting for us).
   const std::string& path = options_.log_file;
+  // LOG_LEVEL given: wireguard-go's rule, the output stays where the caller pointed stderr
+  // (scripts and tests redirect it); report_ready() keeps it.
+  if (std::getenv("LOG_LEVEL") != nullptr)
+    return;
   if (platform::stderr_is_journal()) {
     log_to_journal_ = true;
     std::fprintf(stderr, "warren: %s logs to the journal\n", options_.data_plane.interface.c_str());
@@ -290,9 +294,9 @@ void Runtime::report_ready() {
     return;
   const char* level = std::getenv("LOG_LEVEL");
   if (log_file_) {
-    // A log file nobody asked to keep quiet gets the daemon's story (up, reconnects, reloads).
-    if (!level)
-      platform::log_set_level(platform::LogLevel::kVerbose);
+    // Only without LOG_LEVEL (open_log_output): the file gets the daemon's story (up,
+    // reconnects, reloads).
+    platform::log_set_level(platform::LogLevel::kVerbose);
     platform::log_set_file(std::move(log_file_));
     (void)platform::redirect_stdio(false);
   } else if (log_to_journal_) {

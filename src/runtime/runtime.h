@@ -117,10 +117,11 @@ struct RuntimeOptions {
   bool stop_when_socket_removed = false;
   /// Checked every second by the socket timer.
   Duration socket_check_interval = std::chrono::seconds(1);
-  /// Background only: where the daemon logs once it is ready, unless its stderr is the systemd
-  /// journal (then it keeps logging there, with priorities). The directory is created (0750)
-  /// if missing; the file is 0640 and capped (kLogFileMaxBytes, then PATH.1; see
-  /// platform/log_output.h); without LOG_LEVEL the daemon logs at verbose there. Opened right
+  /// Background only: where the daemon logs once it is ready, at verbose, unless LOG_LEVEL is
+  /// set (then, as wireguard-go, its stdout/stderr stay where the caller pointed them) or its
+  /// stderr is the systemd journal (then it keeps logging there, with priorities). The
+  /// directory is created (0750) if missing; the file is 0640 and capped (kLogFileMaxBytes,
+  /// then PATH.1; see platform/log_output.h). Opened right
   /// after the fork, while stderr is still the terminal, which is told where the log is or
   /// why there is none. "" = as
   /// wireguard-go: stdio goes to /dev/null unless LOG_LEVEL is set.
