@@ -132,6 +132,8 @@ std::string to_json(const InterfaceStatus& s) {
       pool["v6"] = pool_json(*s.pool_v6);
     j["pool"] = pool;
   }
+  if (!s.log.empty())
+    j["log"] = s.log;
   return j.dump(2);
 }
 
@@ -187,6 +189,8 @@ InterfaceStatus status_from_json(std::string_view text) {
     if (pool.contains("v6"))
       s.pool_v6 = PoolUsage{u64(pool["v6"], "total"), u64(pool["v6"], "used")};
   }
+  if (j.contains("log"))
+    s.log = str(j, "log");
   return s;
 }
 
@@ -194,6 +198,8 @@ std::string format_table(const InterfaceStatus& s, std::int64_t now_unix) {
   std::string out = "interface: " + s.interface + " (" + s.role + ")\n";
   out += "  public key:  " + (s.public_key ? s.public_key->to_base64() : "(none)") + "\n";
   out += "  listen port: " + std::to_string(s.listen_port) + "\n";
+  if (!s.log.empty())
+    out += "  log:         " + s.log + "\n";
   if (s.pool_v4)
     out += "  pool v4:     " + std::to_string(s.pool_v4->used) + " of " +
            std::to_string(s.pool_v4->total) + " used\n";

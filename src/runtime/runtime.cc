@@ -140,6 +140,7 @@ Result<std::unique_ptr<Runtime>> Runtime::create(RuntimeOptions options) {
     if (!rt->options_.log_file.empty())
       rt->open_log_output();
   }
+  rt->log_destination_ = rt->describe_log_output(background);
   auto notifier = platform::service_notifier_from_environment();
   if (!notifier) {
     rt->pending_ = notifier.error();
@@ -249,7 +250,13 @@ Status Runtime::start_steps() {
   // Last, so that a status socket means "the daemon is fully up" (tests and scripts wait
   // for it; the server's enrollment listener is up by then).
   if (hooks_.status) {
-    status_ = std::make_unique<control::StatusServer>(name, hooks_.status, hooks_.status_options);
+    // The status says where the log is (`warren status`); fixed since create().
+    auto status = [this] {
+      control::InterfaceStatus st = hooks_.status();
+      st.log = log_destination_;
+      return st;
+    };
+    status_ = std::make_unique<control::StatusServer>(name, status, hooks_.status_options);
     try {
       status_->start();
     } catch (const std::exception& e) {
@@ -286,6 +293,19 @@ void Runtime::open_log_output() {
   log_file_ = std::move(*f);
   std::fprintf(stderr, "warren: %s logs to %s\n", options_.data_plane.interface.c_str(),
                path.c_str());
+}
+
+std::string Runtime::describe_log_output(bool background) const {
+  if (log_file_)
+    return log_file_->path();
+  if (!background)
+    return platform::stderr_is_journal() ? "journal" : "stderr";
+  if (log_to_journal_)
+    return "journal";
+  // Background without a file: report_ready() keeps stderr only when LOG_LEVEL asks for logs.
+  return std::getenv("LOG_LEVEL") && platform::log_level() != platform::LogLevel::kSilent
+             ? "stderr"
+             : "none";
 }
 
 void Runtime::report_ready() {

@@ -164,6 +164,8 @@ class Runtime {
   [[nodiscard]] Status start_steps();
   /// Background with a log file: journal or the file (see RuntimeOptions::log_file).
   void open_log_output();
+  /// Where log lines go once ready: a file's path, "journal", "stderr" or "none".
+  std::string describe_log_output(bool background) const;
   /// Undoes whatever start() did, in reverse. Returns false when `stopping` failed.
   bool shutdown();
 
@@ -189,6 +191,7 @@ class Runtime {
   // Background only: the log output taken over at report_ready() (options_.log_file).
   std::unique_ptr<platform::LogFile> log_file_;
   bool log_to_journal_ = false;
+  std::string log_destination_;  ///< describe_log_output(), set in create(); read by any thread
 };
 
 }  // namespace warren::runtime
