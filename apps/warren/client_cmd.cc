@@ -17,6 +17,7 @@
 #include "commands.h"
 #include "crypto/random.h"
 #include "platform/log.h"
+#include "platform/log_output.h"
 #include "platform/process.h"
 
 namespace warren::apps {
@@ -68,6 +69,14 @@ bool dns_override(DaemonOptions& o) {
   return true;
 }
 
+/// LOG_LEVEL, else verbose when stderr is the journal (warren@.service runs `warren up -f`: the
+/// journal should tell the daemon's story), else error (a terminal).
+platform::LogLevel client_log_level() {
+  if (std::getenv("LOG_LEVEL") == nullptr && platform::stderr_is_journal())
+    return platform::LogLevel::kVerbose;
+  return platform::log_level_from_env();
+}
+
 }  // namespace
 
 int up_main(int argc, char** argv) {
@@ -115,7 +124,7 @@ int up_main(int argc, char** argv) {
     std::fprintf(stderr, "warren: %s\n", e.what());
     return 1;
   }
-  platform::log_configure(platform::log_level_from_env(), config.interface);
+  platform::log_configure(client_log_level(), config.interface);
   return client::run_up(config, o);
 }
 
@@ -283,7 +292,7 @@ int join_main(int argc, char** argv) {
     return 1;
   }
   std::fprintf(stderr, "warren: enrolled; wrote %s\n", config.path.c_str());
-  platform::log_configure(platform::log_level_from_env(), config.interface);
+  platform::log_configure(client_log_level(), config.interface);
   return client::run_up(config, o);
 }
 

@@ -377,6 +377,10 @@ std::string journal_path(const DaemonOptions& o, const std::string& ifname) {
   return o.state_dir + "/" + ifname + ".state";
 }
 
+std::string log_path(const DaemonOptions& o, const std::string& ifname) {
+  return o.log_dir + "/" + ifname + ".log";
+}
+
 int running_daemon(const DaemonOptions& o, const std::string& ifname) {
   const std::string s = read_first_line(pid_path(o, ifname));
   int pid = 0;
@@ -474,6 +478,7 @@ int run_up(const ClientConfig& config, const DaemonOptions& options) {
   ro.data_plane.engine.listen_port = config.listen_port.value_or(0);
   ro.data_plane.engine.fwmark = effective_fwmark(config);
   ro.background = !options.foreground;
+  ro.log_file = log_path(options, name);
   auto created = runtime::Runtime::create(std::move(ro));  // the parent waits inside
   if (!created) {
     std::fprintf(stderr, "warren: %s\n", created.message().c_str());
@@ -490,8 +495,9 @@ int run_up(const ClientConfig& config, const DaemonOptions& options) {
     rt.report_failure("warren: " + name + ": " + s.message());
     return 1;
   }
-  platform::log_verbose("Interface %s is up", name.c_str());
   rt.report_ready();
+  // After ready: in the background this is the first line of the daemon's own log.
+  platform::log_verbose("Interface %s is up", name.c_str());
   daemon.start_watch(rt);
   const int rc = rt.run();
   (void)platform::remove_trusted_file(pid_path(options, name));

@@ -16,7 +16,8 @@
 /// Files under `state_dir` (default /var/lib/warren, 0700, persistent: /etc/resolv.conf is on
 /// disk, so what restores it must be too): IFNAME.state (the journal), IFNAME.resolv.conf (the
 /// resolv.conf backup). Under `run_dir` (default /var/run/warren, gone at reboot with the
-/// daemon it names): IFNAME.pid.
+/// daemon it names): IFNAME.pid. Under `log_dir` (default /var/log/warren, 0750): IFNAME.log
+/// (and IFNAME.log.1), the log of a daemon in the background outside the journal.
 
 #include <functional>
 #include <optional>
@@ -33,6 +34,9 @@ namespace warren::client {
 struct DaemonOptions {
   std::string state_dir = "/var/lib/warren";  ///< journal and resolv.conf backup (persistent)
   std::string run_dir = "/var/run/warren";    ///< PID file (runtime only)
+  /// The backgrounded daemon's log, IFNAME.log (unless its stderr is the journal; see
+  /// runtime::RuntimeOptions::log_file). Unused in the foreground: stderr is the log there.
+  std::string log_dir = "/var/log/warren";
   bool foreground = false;
   /// A peer that sent nothing for this long is prodded (see reconnect.h).
   Duration dead_after = std::chrono::seconds{135};
@@ -41,6 +45,7 @@ struct DaemonOptions {
 
 std::string pid_path(const DaemonOptions& o, const std::string& ifname);
 std::string journal_path(const DaemonOptions& o, const std::string& ifname);
+std::string log_path(const DaemonOptions& o, const std::string& ifname);
 
 /// The PID of a live `warren up` daemon for `ifname`, or 0.
 int running_daemon(const DaemonOptions& o, const std::string& ifname);

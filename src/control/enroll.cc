@@ -507,6 +507,8 @@ struct EnrollServer::Impl {
   std::atomic<bool> stopping{false};
   std::atomic<std::size_t> open{0};
   std::atomic<std::uint64_t> served{0};
+  mutable std::mutex counts_mutex;
+  EnrollServer::AnswerCounts counts;  // guarded by counts_mutex
 
   // Loop thread only.
   std::map<std::uint64_t, std::unique_ptr<Conn>> conns;
@@ -694,6 +696,13 @@ struct EnrollServer::Impl {
   }
 
   void start_reply(Conn& c, const EnrollReply& reply) {
+    {
+      std::lock_guard lock(counts_mutex);
+      if (reply.enrollment)
+        ++counts.enrolled;
+      else
+        ++counts.refused[reply.error_code];
+    }
     c.out = frame(enroll_reply_to_json(reply));
     c.out_offset = 0;
     c.state = Conn::State::kSendReply;
@@ -868,6 +877,11 @@ std::size_t EnrollServer::active_connections() const {
 
 std::uint64_t EnrollServer::requests_served() const {
   return impl_->served.load();
+}
+
+EnrollServer::AnswerCounts EnrollServer::answer_counts() const {
+  std::lock_guard lock(impl_->counts_mutex);
+  return impl_->counts;
 }
 
 }  // namespace warren::control

@@ -50,6 +50,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -228,6 +229,15 @@ class EnrollServer {
   std::size_t active_connections() const;
   /// Requests answered (success or refusal) since start; for tests and metrics.
   std::uint64_t requests_served() const;
+
+  /// The answers decided since construction: enrollments, and refusals by their code. A request
+  /// is counted once its answer is made, whether or not the client then reads it; connections
+  /// closed without an answer (caps, deadlines, TLS failures) are not requests. Thread-safe.
+  struct AnswerCounts {
+    std::uint64_t enrolled = 0;
+    std::map<std::string, std::uint64_t, std::less<>> refused;  ///< by EnrollReply::error_code
+  };
+  AnswerCounts answer_counts() const;
 
   struct Impl;
 

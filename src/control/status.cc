@@ -145,6 +145,8 @@ std::string to_json(const InterfaceStatus& s) {
     }
     j["stun"] = st;
   }
+  if (!s.log.empty())
+    j["log"] = s.log;
   return j.dump(2);
 }
 
@@ -217,6 +219,8 @@ InterfaceStatus status_from_json(std::string_view text) {
     }
     s.stun = std::move(stun);
   }
+  if (j.contains("log"))
+    s.log = str(j, "log");
   return s;
 }
 
@@ -224,6 +228,8 @@ std::string format_table(const InterfaceStatus& s, std::int64_t now_unix) {
   std::string out = "interface: " + s.interface + " (" + s.role + ")\n";
   out += "  public key:  " + (s.public_key ? s.public_key->to_base64() : "(none)") + "\n";
   out += "  listen port: " + std::to_string(s.listen_port) + "\n";
+  if (!s.log.empty())
+    out += "  log:         " + s.log + "\n";
   if (s.pool_v4)
     out += "  pool v4:     " + std::to_string(s.pool_v4->used) + " of " +
            std::to_string(s.pool_v4->total) + " used\n";

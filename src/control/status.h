@@ -81,6 +81,9 @@ struct InterfaceStatus {
   std::vector<PeerStatus> peers;
   std::optional<PoolUsage> pool_v4, pool_v6;
   std::optional<StunStatus> stun;
+  /// Where the daemon's log goes: a file's path, "journal", "stderr" or "none"; "" = not said
+  /// (a daemon before this field). Filled in by the runtime.
+  std::string log;
 };
 
 /// "connected" when the last handshake is younger than 180 s (WireGuard's reject-after-time),

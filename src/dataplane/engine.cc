@@ -437,6 +437,8 @@ class Worker {
         if (!handshakes_.push(lane, paths_[i], datagram))
           handshake_dropped_[static_cast<std::size_t>(lane)].fetch_add(1,
                                                                        std::memory_order_relaxed);
+        else
+          publish_queue_depth(lane);
         continue;
       }
       wg::RecvResult d = engine_.device_->decapsulate(paths_[i], datagram, now, outbox_);
@@ -466,6 +468,8 @@ class Worker {
       (void)engine_.device_->decapsulate(e->from, e->datagram(), now, outbox_);
       handshakes_.pop();
     }
+    for (std::size_t l = 0; l < wg::kHandshakeLanes; ++l)
+      publish_queue_depth(static_cast<wg::Lane>(l));
     flush_outbox();  // the round's replies: one sendmmsg (per kMaxBatch)
     handshakes_done_.fetch_add(done, std::memory_order_relaxed);
     return true;
@@ -532,6 +536,13 @@ class Worker {
     return *r > 0;
   }
 
+  /// Makes a lane's current depth readable by counters() (any thread): a relaxed store per
+  /// queued handshake message and per round, cheap beside the message's copy.
+  void publish_queue_depth(wg::Lane lane) {
+    const auto l = static_cast<std::size_t>(lane);
+    handshake_depth_[l].store(handshakes_.size(lane), std::memory_order_relaxed);
+  }
+
   platform::UdpBind& bind() { return *bind_; }
   std::size_t socket_count() const { return bind_->socket_count(); }
 
@@ -548,8 +559,10 @@ class Worker {
     c.handoff_dropped += inbox_dropped_.load(std::memory_order_relaxed);
     c.handshakes_handled += handshakes_done_.load(std::memory_order_relaxed);
     c.stun_received += stun_received_.load(std::memory_order_relaxed);
-    for (std::size_t l = 0; l < wg::kHandshakeLanes; ++l)
+    for (std::size_t l = 0; l < wg::kHandshakeLanes; ++l) {
       c.handshakes_dropped[l] += handshake_dropped_[l].load(std::memory_order_relaxed);
+      c.handshakes_queued[l] += handshake_depth_[l].load(std::memory_order_relaxed);
+    }
   }
 
   /// Sizes the per-target hand-off lists once the worker count is known (before any traffic).
@@ -748,6 +761,7 @@ class Worker {
       send_errors_{0}, stale_sources_{0}, handed_off_{0}, inbox_dropped_{0}, handshakes_done_{0},
       stun_received_{0};
   std::array<std::atomic<std::uint64_t>, wg::kHandshakeLanes> handshake_dropped_{};
+  std::array<std::atomic<std::uint64_t>, wg::kHandshakeLanes> handshake_depth_{};  // gauges
 };
 
 Engine::Engine(std::unique_ptr<platform::TunDevice> tun, platform::BindFactory& binds,

@@ -90,6 +90,9 @@ struct EngineCounters {
   std::uint64_t stun_received = 0;       ///< STUN messages handed to the StunSink
   /// Handshake messages dropped on arrival because their lane (wg::Lane order) was full.
   std::array<std::uint64_t, wg::kHandshakeLanes> handshakes_dropped{};
+  /// Not a counter: handshake messages waiting in each lane now (all workers; as of each
+  /// worker's last push or round, so a moment old).
+  std::array<std::uint64_t, wg::kHandshakeLanes> handshakes_queued{};
 };
 
 class Worker;

@@ -7,6 +7,8 @@
 #include <ctime>
 #include <mutex>
 
+#include "platform/log_output.h"
+
 namespace warren::platform {
 namespace {
 
@@ -18,6 +20,8 @@ struct LogState {
   std::mutex mutex;
   std::string interface_name;
   std::function<void(std::string_view)> sink;
+  std::unique_ptr<LogFile> file;
+  bool journal = false;
 };
 
 LogState& state() {
@@ -33,6 +37,21 @@ const char* level_tag(LogLevel level) {
       return "INFO";
     case LogLevel::kDebug:
       return "DEBUG";
+    case LogLevel::kSilent:
+      break;
+  }
+  return "";
+}
+
+// sd-daemon(3): LOG_ERR, LOG_INFO, LOG_DEBUG.
+const char* journal_priority(LogLevel level) {
+  switch (level) {
+    case LogLevel::kError:
+      return "<3>";
+    case LogLevel::kVerbose:
+      return "<6>";
+    case LogLevel::kDebug:
+      return "<7>";
     case LogLevel::kSilent:
       break;
   }
@@ -67,11 +86,30 @@ LogLevel log_level_from_env() {
 }
 
 void log_configure(LogLevel level, std::string interface_name) {
+  const bool journal = stderr_is_journal();
   {
     std::lock_guard lock(state().mutex);
     state().interface_name = std::move(interface_name);
+    state().journal = journal && !state().file;
   }
   log_set_level(level);
+}
+
+void log_set_journal(bool on) {
+  std::lock_guard lock(state().mutex);
+  state().journal = on;
+}
+
+bool log_journal() {
+  std::lock_guard lock(state().mutex);
+  return state().journal;
+}
+
+void log_set_file(std::unique_ptr<LogFile> file) {
+  std::lock_guard lock(state().mutex);
+  if (file)
+    state().journal = false;
+  state().file = std::move(file);
 }
 
 void log_set_level(LogLevel level) {
@@ -107,17 +145,23 @@ void log_vmessage(LogLevel level, const char* format, va_list args) {
 
   std::lock_guard lock(state().mutex);
   const std::string& ifname = state().interface_name;
+  const bool journal = state().journal;
+  const char* priority = journal ? journal_priority(level) : "";
   if (ifname.empty()) {
-    append(std::snprintf(line, sizeof(line), "%s: ", level_tag(level)));
+    append(std::snprintf(line, sizeof(line), "%s%s: ", priority, level_tag(level)));
   } else {
-    append(std::snprintf(line, sizeof(line), "%s: (%s) ", level_tag(level), ifname.c_str()));
+    append(std::snprintf(line, sizeof(line), "%s%s: (%s) ", priority, level_tag(level),
+                         ifname.c_str()));
   }
-  append(static_cast<int>(std::strftime(line + n, sizeof(line) - n, "%Y/%m/%d %H:%M:%S ", &tm)));
+  if (!journal)
+    append(static_cast<int>(std::strftime(line + n, sizeof(line) - n, "%Y/%m/%d %H:%M:%S ", &tm)));
   append(std::vsnprintf(line + n, sizeof(line) - n, format, args));
   line[n++] = '\n';
 
   if (state().sink) {
     state().sink(std::string_view(line, n));
+  } else if (state().file) {
+    state().file->write(std::string_view(line, n));
   } else {
     std::fwrite(line, 1, n, stderr);
     std::fflush(stderr);

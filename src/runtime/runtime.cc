@@ -10,7 +10,9 @@
 #include "platform/clock.h"
 #include "platform/control_socket.h"
 #include "platform/event_loop.h"
+#include "platform/files.h"
 #include "platform/log.h"
+#include "platform/log_output.h"
 #include "platform/netlink.h"
 #include "platform/notifier.h"
 #include "platform/tun_device.h"
@@ -133,7 +135,12 @@ Result<std::unique_ptr<Runtime>> Runtime::create(RuntimeOptions options) {
     if (!d.ok())
       return Error(d.code(), "cannot start the daemon: " + d.message());
     report = std::move(*d);
+    // In the child (daemonize closed every other descriptor), whose stderr is still the
+    // user's terminal until ready.
+    if (!rt->options_.log_file.empty())
+      rt->open_log_output();
   }
+  rt->log_destination_ = rt->describe_log_output(background);
   auto notifier = platform::service_notifier_from_environment();
   if (!notifier) {
     rt->pending_ = notifier.error();
@@ -252,15 +259,16 @@ Status Runtime::start_steps() {
   // Last, so that a status socket means "the daemon is fully up" (tests and scripts wait
   // for it; the server's enrollment listener is up by then).
   if (hooks_.status) {
-    control::StatusProvider provider = hooks_.status;
-    if (stun_) {
-      provider = [inner = hooks_.status, stun = stun_.get()] {
-        control::InterfaceStatus s = inner();
-        s.stun = stun->status();
-        return s;
-      };
-    }
-    status_ = std::make_unique<control::StatusServer>(name, provider, hooks_.status_options);
+    // The status says where the log is (`warren status`, fixed since create()) and, when the
+    // daemon runs STUN discovery, what it learned.
+    auto status = [this] {
+      control::InterfaceStatus st = hooks_.status();
+      st.log = log_destination_;
+      if (stun_)
+        st.stun = stun_->status();
+      return st;
+    };
+    status_ = std::make_unique<control::StatusServer>(name, status, hooks_.status_options);
     try {
       status_->start();
     } catch (const std::exception& e) {
@@ -273,11 +281,60 @@ Status Runtime::start_steps() {
   return {};
 }
 
+void Runtime::open_log_output() {
+  // Printed to the terminal `warren up` runs in (the parent is still waiting for us).
+  const std::string& path = options_.log_file;
+  // LOG_LEVEL given: wireguard-go's rule, the output stays where the caller pointed stderr
+  // (scripts and tests redirect it); report_ready() keeps it.
+  if (std::getenv("LOG_LEVEL") != nullptr)
+    return;
+  if (platform::stderr_is_journal()) {
+    log_to_journal_ = true;
+    std::fprintf(stderr, "warren: %s logs to the journal\n", options_.data_plane.interface.c_str());
+    return;
+  }
+  const auto slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0)
+    (void)platform::make_directory(path.substr(0, slash), 0750);  // open says what went wrong
+  auto f = platform::open_log_file(path, 0640, kLogFileMaxBytes);
+  if (!f) {
+    std::fprintf(stderr, "warren: warning: cannot open the log file %s (%s): %s will not log\n",
+                 path.c_str(), f.message().c_str(), options_.data_plane.interface.c_str());
+    return;
+  }
+  log_file_ = std::move(*f);
+  std::fprintf(stderr, "warren: %s logs to %s\n", options_.data_plane.interface.c_str(),
+               path.c_str());
+}
+
+std::string Runtime::describe_log_output(bool background) const {
+  if (log_file_)
+    return log_file_->path();
+  if (!background)
+    return platform::stderr_is_journal() ? "journal" : "stderr";
+  if (log_to_journal_)
+    return "journal";
+  // Background without a file: report_ready() keeps stderr only when LOG_LEVEL asks for logs.
+  return std::getenv("LOG_LEVEL") && platform::log_level() != platform::LogLevel::kSilent
+             ? "stderr"
+             : "none";
+}
+
 void Runtime::report_ready() {
   readiness_.ready();
-  if (readiness_.background()) {
+  if (!readiness_.background())
+    return;
+  const char* level = std::getenv("LOG_LEVEL");
+  if (log_file_) {
+    // Only without LOG_LEVEL (open_log_output): the file gets the daemon's story (up,
+    // reconnects, reloads).
+    platform::log_set_level(platform::LogLevel::kVerbose);
+    platform::log_set_file(std::move(log_file_));
+    (void)platform::redirect_stdio(false);
+  } else if (log_to_journal_) {
+    (void)platform::redirect_stdio(true);  // stderr is the journal: keep it
+  } else {
     // As wireguard-go: stdout/stderr stay only when LOG_LEVEL asks for logs.
-    const char* level = std::getenv("LOG_LEVEL");
     (void)platform::redirect_stdio(level && platform::log_level() != platform::LogLevel::kSilent);
   }
 }

@@ -8,7 +8,8 @@
 ///              of the UAPI socket ─► TUN (one queue per worker, offloads) ─► [tun_created]
 ///              ─► link monitor ─► engine (UDP) ─► [configure] ─► bind UAPI socket ─► workers
 ///              ─► UAPI server ─► [started] ─► status socket (if the program has one)
-///              ─► ready (report_ready()): parent exits 0, READY=1, stdio to /dev/null
+///              ─► ready (report_ready()): parent exits 0, READY=1, stdio to /dev/null (or
+///              the log file / kept for the journal: RuntimeOptions::log_file)
 ///   run():     event loop: SIGTERM/SIGINT stop; SIGHUP: RELOADING=1, [reload], READY=1;
 ///              the engine stopping (interface deleted, fatal error) stops; program timers
 ///   shutdown:  STOPPING=1 ─► status socket ─► [stopping] ─► UAPI socket (removed, so `wg`
@@ -36,6 +37,7 @@
 
 namespace warren::platform {
 class EventLoop;
+class LogFile;
 class Notifier;
 }  // namespace warren::platform
 namespace warren::uapi {
@@ -116,7 +118,19 @@ struct RuntimeOptions {
   bool stop_when_socket_removed = false;
   /// Checked every second by the socket timer.
   Duration socket_check_interval = std::chrono::seconds(1);
+  /// Background only: where the daemon logs once it is ready, at verbose, unless LOG_LEVEL is
+  /// set (then, as wireguard-go, its stdout/stderr stay where the caller pointed them) or its
+  /// stderr is the systemd journal (then it keeps logging there, with priorities). The
+  /// directory is created (0750) if missing; the file is 0640 and capped (kLogFileMaxBytes,
+  /// then PATH.1; see platform/log_output.h). Opened right
+  /// after the fork, while stderr is still the terminal, which is told where the log is or
+  /// why there is none. "" = as
+  /// wireguard-go: stdio goes to /dev/null unless LOG_LEVEL is set.
+  std::string log_file;
 };
+
+/// Size at which a daemon's log file (RuntimeOptions::log_file) is rotated to PATH.1.
+inline constexpr std::uint64_t kLogFileMaxBytes = 4 << 20;
 
 class Runtime {
  public:
@@ -155,6 +169,10 @@ class Runtime {
  private:
   explicit Runtime(RuntimeOptions options);
   [[nodiscard]] Status start_steps();
+  /// Background with a log file: journal or the file (see RuntimeOptions::log_file).
+  void open_log_output();
+  /// Where log lines go once ready: a file's path, "journal", "stderr" or "none".
+  std::string describe_log_output(bool background) const;
   /// Undoes whatever start() did, in reverse. Returns false when `stopping` failed.
   bool shutdown();
 
@@ -178,6 +196,10 @@ class Runtime {
   std::uint32_t ifindex_ = 0;
   bool started_hook_ran_ = false;
   bool shut_down_ = false;
+  // Background only: the log output taken over at report_ready() (options_.log_file).
+  std::unique_ptr<platform::LogFile> log_file_;
+  bool log_to_journal_ = false;
+  std::string log_destination_;  ///< describe_log_output(), set in create(); read by any thread
 };
 
 }  // namespace warren::runtime

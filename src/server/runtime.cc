@@ -22,6 +22,7 @@
 #include "platform/tcp.h"
 #include "runtime/runtime.h"
 #include "server/host_setup.h"
+#include "server/metrics.h"
 #include "server/peer_sync.h"
 #include "server/state.h"
 #include "server/stun_responder.h"
@@ -124,43 +125,30 @@ class Server {
     return s;
   }
 
-  std::string metrics() {
-    control::InterfaceStatus s = status();
-    std::string out;
-    auto label = [&](const control::PeerStatus& p) {
-      return "{interface=\"" + s.interface + "\",name=\"" + p.name + "\",public_key=\"" +
-             p.public_key.to_base64() + "\"}";
-    };
-    auto family = [&](const char* metric, const char* help, const char* type, auto value) {
-      out +=
-          std::string("# HELP ") + metric + " " + help + "\n# TYPE " + metric + " " + type + "\n";
-      for (const auto& p : s.peers)
-        out += metric + label(p) + " " + std::to_string(value(p)) + "\n";
-    };
-    family("warren_peer_rx_bytes_total", "Bytes received from the peer.", "counter",
-           [](const auto& p) { return p.rx_bytes; });
-    family("warren_peer_tx_bytes_total", "Bytes sent to the peer.", "counter",
-           [](const auto& p) { return p.tx_bytes; });
-    family("warren_peer_rx_packets_total", "Packets received from the peer.", "counter",
-           [](const auto& p) { return p.rx_packets; });
-    family("warren_peer_tx_packets_total", "Packets sent to the peer.", "counter",
-           [](const auto& p) { return p.tx_packets; });
-    family("warren_peer_last_handshake_seconds", "Unix time of the last handshake (0 = never).",
-           "gauge", [](const auto& p) { return p.last_handshake; });
-    out +=
-        "# HELP warren_pool_addresses Assignable addresses in the pool.\n"
-        "# TYPE warren_pool_addresses gauge\n";
-    std::string used =
-        "# HELP warren_pool_addresses_used Addresses leased to clients.\n"
-        "# TYPE warren_pool_addresses_used gauge\n";
-    for (auto [fam, pool] : {std::pair{"v4", s.pool_v4}, std::pair{"v6", s.pool_v6}}) {
-      if (!pool)
-        continue;
-      std::string l = "{interface=\"" + s.interface + "\",family=\"" + fam + "\"}";
-      out += "warren_pool_addresses" + l + " " + std::to_string(pool->total) + "\n";
-      used += "warren_pool_addresses_used" + l + " " + std::to_string(pool->used) + "\n";
+  /// The scrape (server/metrics.h). `enroll` may be null (not started yet).
+  std::string metrics(const control::EnrollServer* enroll) {
+    MetricsSnapshot m;
+    m.status = status();
+    for (std::size_t d = 1; d < static_cast<std::size_t>(wg::Drop::kCount); ++d) {
+      const auto drop = static_cast<wg::Drop>(d);
+      m.drops.emplace_back(wg::drop_name(drop), engine_.device().drop_count(drop));
     }
-    return out + used;
+    const dataplane::EngineCounters c = engine_.counters();
+    m.drops.emplace_back("send_failed", c.send_errors);
+    m.drops.emplace_back("handoff_full", c.handoff_dropped);
+    for (std::size_t l = 0; l < wg::kHandshakeLanes; ++l) {
+      const char* lane = wg::lane_name(static_cast<wg::Lane>(l));
+      m.handshake_queue_depth.emplace_back(lane, c.handshakes_queued[l]);
+      m.handshake_queue_dropped.emplace_back(lane, c.handshakes_dropped[l]);
+    }
+    if (enroll) {
+      control::EnrollServer::AnswerCounts a = enroll->answer_counts();
+      m.enrollments = a.enrolled;
+      m.refusals = std::move(a.refused);
+    }
+    m.version = build_version();
+    m.commit = build_commit();
+    return render_metrics(m);
   }
 
   /// Re-syncs the interface when another process committed to the database (revoke, export,
@@ -393,7 +381,7 @@ int run_server(const ServerConfig& config) {
       enroll->start();
       if (config.metrics_listen)
         metrics = std::make_unique<MetricsServer>(*config.metrics_listen,
-                                                  [&] { return server->metrics(); });
+                                                  [&] { return server->metrics(enroll.get()); });
     } catch (const std::exception& e) {
       return Error(EIO, e.what());
     }

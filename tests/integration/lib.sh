@@ -14,7 +14,7 @@
 #     only that part;
 #   * cleanup on EXIT, INT and TERM: kills the PIDs we recorded and every process left in our namespaces
 #     (by PID), deletes our namespaces, removes /var/run/wireguard/<our prefix>*.sock, warren client
-#     journals /var/lib/warren/<our prefix>* and the temp dir.
+#     journals /var/lib/warren/<our prefix>*, client logs /var/log/warren/<our prefix>* and the temp dir.
 #
 # Environment:
 #   WARREN_BIN              directory holding warren-wg (ctest sets it; default <repo>/build/bin)
@@ -256,7 +256,9 @@ wit_cleanup() {
       [[ -e $f ]] && rm -f -- "$f"
     done
     # A warren client killed before it restored leaves its journal on disk (docs/CLIENT.md).
-    for f in "/var/lib/warren/$WIT_PREFIX"*.state "/var/lib/warren/$WIT_PREFIX"*.resolv.conf; do
+    # ... and a backgrounded client its log (/var/log/warren/IFNAME.log, docs/CLIENT.md).
+    for f in "/var/lib/warren/$WIT_PREFIX"*.state "/var/lib/warren/$WIT_PREFIX"*.resolv.conf \
+      "/var/log/warren/$WIT_PREFIX"*.log "/var/log/warren/$WIT_PREFIX"*.log.1; do
       [[ -e $f || -L $f ]] && rm -f -- "$f"
     done
   fi

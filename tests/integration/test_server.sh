@@ -267,6 +267,10 @@ check "invites --json: the invite is revoked" bash -c \
 check_not "refused joins leave no client config" test -e "$WIT_TMP/clx/${WIT_PREFIX}x.conf"
 check_not "refused joins leave no interface" ip -n "${WIT_PREFIX}c2" link show "${WIT_PREFIX}x"
 check_eq "refused enrollments change nothing" "$peers_before" "$(wg show "$SIF" peers | wc -l)"
+m=$(ip netns exec "$S" curl -sf http://127.0.0.1:9586/metrics) # metrics (docs/SERVER.md), a client's log
+check "metrics: warren_build_info" grep -qE '^warren_build_info\{version="[^"]+",commit="[^"]+"\} 1$' <<<"$m"
+check "metrics: enrollments, and refusals by code" grep -qE "^warren_enrollment_refusals_total\{interface=\"$SIF\",code=\"invite_revoked\"\} [1-9]" <<<"$m"
+check "a backgrounded client logs to /var/log/warren" grep -q "Interface ${WIT_PREFIX}c1 is up" "/var/log/warren/${WIT_PREFIX}c1.log"
 
 # ---- kill -9, restart, addresses kept, traffic resumes -------------------------------------------
 kill -KILL "$SERVER_PID"

@@ -443,6 +443,27 @@ TEST_F(LoopbackEnroll, BadSecretRefusedWithCode) {
   }
 }
 
+// The counts behind warren_enrollments_total / warren_enrollment_refusals_total: every answer,
+// whether decided in the loop (proof, version) or by the handler (invite), by its code.
+TEST_F(LoopbackEnroll, AnswersAreCountedByCode) {
+  EXPECT_EQ(server_->answer_counts().enrolled, 0u);
+  EXPECT_TRUE(server_->answer_counts().refused.empty());
+  (void)enroll(invite_, "alice", some_private(1));
+  Invite bad = invite_;
+  bad.secret.data()[0] ^= 1;
+  for (int i = 0; i < 2; ++i)
+    EXPECT_THROW((void)enroll(bad, "alice", some_private(1)), EnrollError);
+  std::string reply = raw_exchange([&](const crypto::PublicKey&, const ExporterValue&) {
+    return without(enroll_request_to_json(request_for(some_key(1))), "proof");
+  });
+  EXPECT_NE(reply.find("\"proof_invalid\""), std::string::npos) << reply;
+  const EnrollServer::AnswerCounts c = server_->answer_counts();
+  EXPECT_EQ(c.enrolled, 1u);
+  EXPECT_EQ(c.refused.size(), 2u);
+  EXPECT_EQ(c.refused.at("invite_invalid"), 2u);
+  EXPECT_EQ(c.refused.at("proof_invalid"), 1u);
+}
+
 TEST_F(LoopbackEnroll, NothingListening) {
   Invite inv = invite_;
   server_->stop();

@@ -108,6 +108,21 @@ TEST(StatusTable, ShowsPeersAndPool) {
   EXPECT_NE(t.find("never"), std::string::npos);
 }
 
+// Where the daemon logs (`warren status`): in the JSON and the table when known; a document
+// without the field (an older daemon) still parses.
+TEST(StatusJson, LogDestination) {
+  InterfaceStatus s = sample();
+  s.log = "/var/log/warren/wg0.log";
+  const std::string j = to_json(s);
+  EXPECT_NE(j.find("\"log\": \"/var/log/warren/wg0.log\""), std::string::npos) << j;
+  EXPECT_EQ(status_from_json(j).log, "/var/log/warren/wg0.log");
+  EXPECT_NE(format_table(s, 0).find("  log:         /var/log/warren/wg0.log\n"), std::string::npos);
+  s.log.clear();
+  EXPECT_EQ(to_json(s).find("\"log\""), std::string::npos);
+  EXPECT_EQ(status_from_json(to_json(s)).log, "");
+  EXPECT_EQ(format_table(s, 0).find("log:"), std::string::npos);
+}
+
 TEST(PeerState, Thresholds) {
   EXPECT_EQ(peer_state(0, 1000), "never");
   EXPECT_EQ(peer_state(900, 1000), "connected");

@@ -233,6 +233,43 @@ TEST_F(PumpedEngines, LostHandshakeIsRetransmittedByTick) {
   EXPECT_EQ(b_.tun->take_written().size(), 1u);
 }
 
+// The handshake queue's depth is visible in counters() (the server's
+// warren_handshake_queue_depth): after one round that received a batch of initiations and
+// handled one budget of them, the rest are reported waiting in their lane; once drained, none.
+TEST_F(PumpedEngines, HandshakeQueueDepthIsReportedWhileMessagesWait) {
+  b_.engine->device().force_under_load(true);  // cookie replies: cheap, no peer needed
+  FakeHost& stranger = net_.add_host({ip("198.51.100.7")});
+  auto bind = stranger.open(platform::BindOptions{});
+  ASSERT_TRUE(bind.ok()) << bind.message();
+  wg::CookieGenerator macs;
+  macs.set_peer_public_key(b_.public_key);
+  std::vector<std::uint8_t> m(wg::kInitiationSize);
+  constexpr std::size_t kSent = 300;  // more than one receive batch (kMaxBatch)
+  for (std::size_t i = 0; i < kSent; ++i) {
+    std::fill(m.begin(), m.end(), static_cast<std::uint8_t>(i));
+    store_le32(m.data(), wg::kMessageInitiation);
+    macs.add_macs(m, clock_.now().mono);
+    std::array<platform::OutDatagram, 1> d{platform::OutDatagram{
+        m, net::Path{{ip("192.0.2.2"), 51821}, ip("198.51.100.7"), 0}, false}};
+    ASSERT_EQ((**bind).send(d).count, 1u);
+  }
+  const auto lane = [](wg::Lane l) { return static_cast<std::size_t>(l); };
+  EXPECT_EQ(b_.engine->counters().handshakes_queued[lane(wg::Lane::kOther)], 0u);
+  (void)b_.engine->pump();  // one receive batch, one budget of handshake work
+  EngineCounters c = b_.engine->counters();
+  const std::uint64_t received = c.handshakes_handled +
+                                 c.handshakes_dropped[lane(wg::Lane::kOther)] +
+                                 c.handshakes_queued[lane(wg::Lane::kOther)];
+  EXPECT_GT(c.handshakes_queued[lane(wg::Lane::kOther)], 0u) << "handled " << c.handshakes_handled;
+  EXPECT_LE(received, kSent);
+  EXPECT_EQ(c.handshakes_queued[lane(wg::Lane::kKnownEndpoint)], 0u);
+  pump_until_idle({b_.engine.get()}, net_);
+  c = b_.engine->counters();
+  EXPECT_EQ(c.handshakes_queued[lane(wg::Lane::kOther)], 0u);
+  EXPECT_EQ(c.handshakes_handled + c.handshakes_dropped[lane(wg::Lane::kOther)], kSent);
+  b_.engine->device().force_under_load(std::nullopt);
+}
+
 // b is under load and a flood of 16,000 initiations with valid mac1 from 40 strangers' addresses
 // sits in its sockets when a, an established peer, starts a new handshake from its known endpoint.
 // Every flood message is answered with a cookie reply or dropped on arrival by a full lane, and
