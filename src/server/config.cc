@@ -10,6 +10,7 @@
 
 #include "control/tls.h"
 #include "platform/files.h"
+#include "platform/log.h"
 
 namespace warren::server {
 namespace {
@@ -229,7 +230,7 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
   c.path = path;
   c.directory = dir_of(path);
 
-  p.only(root, "", {"interface", "pool", "clients", "nat", "enrollment", "metrics", "storage"});
+  p.only(root, "", {"interface", "pool", "clients", "nat", "enrollment", "metrics", "storage", "log"});
 
   // [interface]
   const toml::table* itf = p.table(root, "interface");
@@ -444,6 +445,17 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
                    "' is not a loopback address: the endpoint is unauthenticated plain HTTP "
                    "naming every client; set allow_remote = true to serve it there anyway");
       c.metrics_listen = *v;
+    }
+  }
+
+  // [log]
+  if (const toml::table* lg = p.table(root, "log")) {
+    p.only(*lg, "log", {"level"});
+    if (auto v = p.string(lg, "log", "level")) {
+      if (!platform::parse_log_level(*v))
+        p.fail(*p.node(lg, "level"), "log.level",
+               "'" + *v + "' is not one of error, verbose, debug, silent");
+      c.log_level = *v;
     }
   }
 

@@ -8,6 +8,7 @@
 ///   [enrollment] listen, public_endpoint, control_endpoint
 ///   [metrics]    listen, allow_remote
 ///   [storage]    database
+///   [log]        level (error|verbose|debug|silent; LOG_LEVEL in the environment wins)
 ///
 /// Relative file names are resolved against the config file's directory. Every error names
 /// the file, the line (and column) and the key: "server.toml:7:15: interface.listen_port: must
@@ -81,6 +82,9 @@ struct ServerConfig {
   /// The metrics endpoint is plain, unauthenticated HTTP that names every client and key:
   /// a non-loopback listen address is refused unless this is set.
   bool metrics_allow_remote = false;
+
+  // [log]
+  std::optional<std::string> log_level;  ///< as parse_log_level accepts it; unset: LOG_LEVEL/verbose
 
   // [storage]
   std::string database;  ///< absolute; default <dir>/<config stem>.db
