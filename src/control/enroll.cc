@@ -637,7 +637,12 @@ struct EnrollServer::Impl {
 
   /// Queues one frame on a session and restarts its ping interval.
   void send_session(Conn& c, const std::string& message) {
-    (c.out.empty() ? c.out : c.pending) += frame(message);
+    if (c.out.empty()) {
+      c.out = frame(message);
+      c.out_offset = 0;
+    } else {
+      c.pending += frame(message);
+    }
     c.next_ping = SteadyClock::now() + options.session_ping_interval;
   }
 
@@ -990,8 +995,10 @@ struct EnrollServer::Impl {
   bool drive_session(Conn& c) {
     std::uint32_t want = 0;
     for (;;) {
-      if (c.out.empty() && !c.pending.empty())
+      if (c.out.empty() && !c.pending.empty()) {
         c.out.swap(c.pending);
+        c.out_offset = 0;
+      }
       if (c.out.empty())
         break;
       const Io io = c.tls->write_from(c.out, c.out_offset);

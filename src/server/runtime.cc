@@ -77,8 +77,12 @@ class Server {
   std::optional<control::Enrollment> settings_for(const crypto::PublicKey& key) {
     std::lock_guard lock(mutex_);
     for (const auto& c : state_.store->clients())
-      if (c.public_key == key && !c.revoked() && !c.disabled() && !c.leases.empty())
+      if (c.public_key == key && !c.revoked() && !c.disabled() && !c.leases.empty()) {
+        platform::log_verbose("Settings for %s's session", c.name.c_str());
         return registry_->enrollment_for(c);
+      }
+    platform::log_verbose("Settings session refused: no enrolled, enabled client has key %s",
+                          key.to_base64().c_str());
     return std::nullopt;
   }
 
@@ -455,6 +459,8 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
     std::vector<std::string> lines, errors;
     try {
       server->sync();
+      platform::log_error("Reloaded (%s): peers re-synced from the database, %zu peer(s)", via,
+                          rt.engine().snapshot().peers.size());
     } catch (const std::exception& e) {
       errors.push_back(std::string("peers not re-synced: ") + e.what());
     }
