@@ -127,7 +127,7 @@ class Daemon {
       return sys.error();
     system_ = std::move(*sys);
     dns_method_ = options_.dns ? *options_.dns : detect_dns_method(*system_);
-    return bring_up_host(config_, config_.mtu.value_or(wg::kDefaultMtu));
+    return bring_up_host(config_, created_mtu());
   }
 
   Status bring_up_host(const ClientConfig& config, std::uint32_t current_mtu) {
@@ -209,7 +209,8 @@ class Daemon {
       }
     }
     if (change->host && setup_) {
-      const std::uint32_t old_mtu = config_.mtu.value_or(wg::kDefaultMtu);
+      // After the rollback the link has the MTU it was created with again.
+      const std::uint32_t old_mtu = created_mtu();
       if (auto st = roll_back(); !st) {
         platform::log_error("Settings from the server: cannot undo the old set-up: %s",
                             st.message().c_str());
@@ -448,7 +449,11 @@ class Daemon {
   }
 
  private:
+  /// The MTU the runtime created the TUN with (the file's; a push does not change it).
+  std::uint32_t created_mtu() const { return file_mtu_.value_or(wg::kDefaultMtu); }
+
   ClientConfig config_;  // a copy: pushed settings change it (loop thread)
+  std::optional<std::uint32_t> file_mtu_ = config_.mtu;
   const DaemonOptions& options_;
   DnsMethod dns_method_ = DnsMethod::kFile;
   std::unique_ptr<control::SessionClient> session_;

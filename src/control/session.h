@@ -92,7 +92,9 @@ Result<EnrollProof> make_session_proof(const crypto::PrivateKey& client_private,
 struct SessionClientOptions {
   std::string control_endpoint;  ///< "host:port" of the enrollment server
   Fingerprint fingerprint{};     ///< its certificate's SHA-256 (the invite's pin)
-  std::chrono::milliseconds connect_timeout{10'000};
+  /// Connecting (resolution, TCP, TLS) and the first frames; stop() may wait this long when it
+  /// comes during a connect.
+  std::chrono::milliseconds connect_timeout{5'000};
   /// Nothing (not even a ping) from the server for this long: the session is dead.
   std::chrono::milliseconds idle_timeout{75'000};
   std::chrono::milliseconds max_backoff{60'000};
