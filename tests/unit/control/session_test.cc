@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -139,7 +140,7 @@ class LoopbackSession : public ::testing::Test {
     opt.max_connections_per_source = 1;  // sessions must not count here
     opt.max_sessions_per_source = 2;
     opt.session_ping_interval = std::chrono::milliseconds(100);
-    opt.session_idle_timeout = std::chrono::milliseconds(400);
+    opt.session_idle_timeout = std::chrono::milliseconds(1000);
     server_ = std::make_unique<EnrollServer>(
         identity_, "127.0.0.1:0",
         [](const EnrollRequest&) {
@@ -245,7 +246,7 @@ TEST_F(LoopbackSession, ASessionThatStopsAnsweringIsDropped) {
   auto s = open(some_private(1));
   EXPECT_EQ(next(*s).type, SessionMessageType::kSettings);
   ASSERT_EQ(server_->active_sessions(), 1u);
-  // We read nothing and send nothing: the server drops us after the idle timeout (400 ms).
+  // We read nothing and send nothing: the server drops us after the idle timeout (1 s).
   for (int i = 0; i < 300 && server_->active_sessions() > 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(server_->active_sessions(), 0u);
@@ -254,7 +255,7 @@ TEST_F(LoopbackSession, ASessionThatStopsAnsweringIsDropped) {
 TEST_F(LoopbackSession, AnsweringPingsKeepsTheSession) {
   auto s = open(some_private(1));
   EXPECT_EQ(next(*s).type, SessionMessageType::kSettings);
-  const auto until = SteadyClock::now() + std::chrono::milliseconds(1000);  // > idle timeout
+  const auto until = SteadyClock::now() + std::chrono::milliseconds(2500);  // > idle timeout
   while (SteadyClock::now() < until) {
     if (next(*s).type == SessionMessageType::kPing)
       s->write_frame(session_pong_to_json(), SteadyClock::now() + std::chrono::seconds(1));
@@ -266,7 +267,7 @@ TEST_F(LoopbackSession, ClientGetsSettingsAndPushesAndReconnects) {
   SessionClientOptions o;
   o.control_endpoint = "127.0.0.1:" + std::to_string(server_->port());
   o.fingerprint = identity_.fingerprint();
-  o.idle_timeout = std::chrono::milliseconds(1000);
+  o.idle_timeout = std::chrono::milliseconds(2000);
   std::mutex mu;
   std::vector<std::string> seen;
   SessionClient client(
@@ -291,13 +292,49 @@ TEST_F(LoopbackSession, ClientGetsSettingsAndPushesAndReconnects) {
   ASSERT_EQ(count(), 2u);
   EXPECT_EQ(seen[1], "10.9.0.0/24");
   // The client answers pings: after several idle timeouts it still holds its one session.
-  std::this_thread::sleep_for(std::chrono::milliseconds(900));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   EXPECT_EQ(client.sessions(), 1u);
   EXPECT_EQ(server_->active_sessions(), 1u);
   client.stop();
   for (int i = 0; i < 300 && server_->active_sessions() > 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(server_->active_sessions(), 0u);
+}
+
+TEST_F(LoopbackSession, ClientReconnectsAfterTheServerComesBack) {
+  SessionClientOptions o;
+  const std::uint16_t port = server_->port();
+  o.control_endpoint = "127.0.0.1:" + std::to_string(port);
+  o.fingerprint = identity_.fingerprint();
+  std::atomic<int> got{0};
+  std::vector<std::string> log;
+  std::mutex mu;
+  SessionClient client(
+      o, some_private(1), [&](const Enrollment&) { ++got; },
+      [&](const std::string& m) {
+        std::lock_guard lock(mu);
+        log.push_back(m);
+      });
+  client.start();
+  for (int i = 0; i < 300 && got < 1; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(got, 1);
+  // The server goes away (a restart): the client logs it and keeps trying.
+  server_.reset();
+  server_ = std::make_unique<EnrollServer>(
+      identity_, "127.0.0.1:" + std::to_string(port),
+      [](const EnrollRequest&) { return EnrollReply::failure("internal", "unused"); });
+  server_->set_session_handler(
+      [](const crypto::PublicKey&) -> std::optional<Enrollment> { return settings("10.7.0.0/24"); });
+  server_->start();
+  for (int i = 0; i < 600 && got < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(got, 2) << "no new session within 6 s of the server's return";
+  EXPECT_EQ(client.sessions(), 2u);
+  std::lock_guard lock(mu);
+  EXPECT_TRUE(std::any_of(log.begin(), log.end(), [](const std::string& m) {
+    return m.find("keeping the current settings, reconnecting") != std::string::npos;
+  }));
 }
 
 }  // namespace
