@@ -69,10 +69,6 @@ ReloadPlan plan_reload(const ServerConfig& running, const ServerConfig& loaded) 
   if (!same_network(loaded.ipv6, running.ipv6))
     keep("interface.address_v6", network(running.ipv6), network(loaded.ipv6),
          [&] { next.ipv6 = running.ipv6; });
-  if (loaded.client_to_client != running.client_to_client)
-    keep("clients.client_to_client", running.client_to_client ? "true" : "false",
-         loaded.client_to_client ? "true" : "false",
-         [&] { next.client_to_client = running.client_to_client; });
   if (loaded.control_listen != running.control_listen)
     keep("enrollment.listen", running.control_listen, loaded.control_listen,
          [&] { next.control_listen = running.control_listen; });
@@ -141,6 +137,12 @@ ReloadPlan plan_reload(const ServerConfig& running, const ServerConfig& loaded) 
     applied("enrollment.control_endpoint", running.control_endpoint,
             next.control_endpoint + " (in new invites)");
 
+  if (next.client_to_client != running.client_to_client) {
+    applied("clients.client_to_client", running.client_to_client ? "true" : "false",
+            next.client_to_client ? "true" : "false");
+    plan.isolation_changed = true;
+    plan.host_changed = true;  // IPv6 forwarding follows it
+  }
   if (next.nat_interface != running.nat_interface) {
     applied("nat.out_interface", optional_text(running.nat_interface),
             optional_text(next.nat_interface));

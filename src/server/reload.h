@@ -8,11 +8,11 @@
 ///   loaded config ──┘       (the caller applies: registry, NAT, metrics, log level, clients)
 ///
 /// Live:    [pool] (reservations, strategy, lease_idle_time, quarantine), [clients] routes, dns
-///          and persistent_keepalive, interface.mtu (the server's TUN and its clients), [nat],
+///          and persistent_keepalive, interface.mtu (the server's TUN and its clients),
+///          clients.client_to_client (the device's isolation; IPv6 forwarding), [nat],
 ///          [metrics], [log] level, enrollment.public_endpoint / control_endpoint (in new
 ///          invites and enrollments).
 /// Kept:    interface.name, listen_port, private_key_file, address_v4/v6 (the prefixes),
-///          clients.client_to_client (the device's isolation is fixed at start),
 ///          enrollment.listen, storage.database. A change to one of these is reported (in the
 ///          log and the reload command's answer) and the running value stays in `next`.
 ///
@@ -35,7 +35,8 @@ struct ReloadPlan {
   bool pool_changed = false;         ///< rebuild the registry (reservations, strategy, times)
   bool clients_changed = false;      ///< what enrolled clients are told changed: push it
   bool mtu_changed = false;          ///< the server's TUN MTU
-  bool host_changed = false;         ///< NAT: redo the journaled host steps
+  bool host_changed = false;         ///< NAT, forwarding: redo the journaled host steps
+  bool isolation_changed = false;    ///< client_to_client: the device's peer isolation
   bool metrics_changed = false;      ///< restart the metrics listener
   bool log_changed = false;
   bool changed() const { return !applied.empty() || !kept.empty(); }

@@ -481,6 +481,8 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
       if (auto st = netcfg->set_mtu(rt.ifindex(), plan.next.mtu); !st.ok())
         errors.push_back("interface.mtu: cannot set " + std::to_string(plan.next.mtu) + " on " +
                          running.interface + ": " + st.message());
+    if (plan.isolation_changed)
+      rt.engine().device().set_isolate_peers(!plan.next.client_to_client);
     if (plan.host_changed) {
       // One journal per interface: the old steps are undone before the new ones are taken.
       host_changes.reset();

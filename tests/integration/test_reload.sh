@@ -13,6 +13,7 @@
 #   * C's routing table gets 10.99.0.0/24 on its tunnel within 5 s, without re-joining (the
 #     daemon's PID is unchanged);
 #   * D joins with invite name d1 and gets the reserved 10.78.0.77;
+#   * client_to_client = true by `warren server reload`: C cannot reach D before, can after;
 #   * `warren server reload` with a listen_port change: exit 0, the change is reported as not
 #     applied, the UDP port stays;
 #   * a bad config: `warren server reload` exits 1 with the file:line:key message; SIGHUP logs
@@ -32,7 +33,7 @@ SIF="${WIT_PREFIX}s" CIF="${WIT_PREFIX}c" DIF="${WIT_PREFIX}d"
 CONF="$WIT_TMP/srv/server.toml"
 mkdir -m 700 "$WIT_TMP/srv" "$WIT_TMP/cl" "$WIT_TMP/dl"
 
-write_config() { # write_config PORT EXTRA_ROUTE RESERVATION_LINE
+write_config() { # write_config PORT EXTRA_ROUTE RESERVATION_LINE [CLIENT_TO_CLIENT]
   cat >"$CONF" <<EOF
 [interface]
 name = "$SIF"
@@ -47,6 +48,7 @@ $3
 [clients]
 routes = ["10.78.0.0/24"$2]
 persistent_keepalive = 5
+client_to_client = ${4:-false}
 
 [enrollment]
 listen = "192.168.78.1:7443"
@@ -112,15 +114,23 @@ ip netns exec "$D" "$W" join --invite-file "$WIT_TMP/inv_d" --interface "$DIF" \
   --config-dir "$WIT_TMP/dl" >"$WIT_TMP/join_d.out" 2>&1 || not_ok "D joins: $(tail -n 3 "$WIT_TMP/join_d.out")"
 check "D (d1) gets the reservation added by the reload" grep -q '^Address = 10.78.0.77/32' "$WIT_TMP/dl/$DIF.conf"
 
+# ---- client_to_client, live: isolation off and forwarding on ---------------------------------------
+check "isolation on: C cannot reach D" ping_fails "$C" 10.78.0.77
+write_config 51820 ', "10.99.0.0/24"' $'c1 = ["10.78.0.50"]\nd1 = ["10.78.0.77"]' true
+out=$("$W" server reload --config "$CONF" 2>&1) && rc=0 || rc=$?
+check "reload with client_to_client = true: exit 0, applied" \
+  bash -c "[[ $rc == 0 ]] && grep -qF 'applied: clients.client_to_client: false -> true' <<<'$out'"
+check "C reaches D through the server now" ping_until "$C" 5 10.78.0.77
+
 # ---- what cannot change live is reported --------------------------------------------------------
-write_config 51821 ', "10.99.0.0/24"' $'c1 = ["10.78.0.50"]\nd1 = ["10.78.0.77"]'
+write_config 51821 ', "10.99.0.0/24"' $'c1 = ["10.78.0.50"]\nd1 = ["10.78.0.77"]' true
 out=$("$W" server reload --config "$CONF" 2>&1) && rc=0 || rc=$?
 check "reload with a new listen_port: exit 0, reported as not applied" \
   bash -c "[[ $rc == 0 ]] && grep -qF 'not applied: interface.listen_port: 51820 -> 51821 needs a restart; still 51820' <<<'$out'"
 check "the UDP port stays 51820" bash -c "wg show '$SIF' listen-port | grep -qx 51820"
 
 # ---- a bad config changes nothing ----------------------------------------------------------------
-write_config 51820 ', "10.99.0.0/24"' 'c1 = ["10.78.0.50"]'
+write_config 51820 ', "10.99.0.0/24"' 'c1 = ["10.78.0.50"]' true
 printf '[nat]\nout_interface = 5\n' >>"$CONF"
 BAD_LINE=$(grep -n '^out_interface = 5' "$CONF" | cut -d: -f1)
 out=$("$W" server reload --config "$CONF" 2>&1) && rc=0 || rc=$?

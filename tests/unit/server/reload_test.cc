@@ -89,7 +89,7 @@ TEST(Reload, ClientSettingsApplyLiveAndArePushed) {
   EXPECT_EQ(mtu.next.mtu, 1380u);
 }
 
-TEST(Reload, InterfacePortPrefixesAndIsolationAreKept) {
+TEST(Reload, InterfacePortAndPrefixesAreKept) {
   const ServerConfig running = parse(kBase);
   std::string t = kBase;
   auto sub = [&](const std::string& a, const std::string& b) { t.replace(t.find(a), a.size(), b); };
@@ -102,16 +102,14 @@ TEST(Reload, InterfacePortPrefixesAndIsolationAreKept) {
   EXPECT_TRUE(has(p.kept, "interface.name: wsrv0 -> wsrv1 needs a restart; still wsrv0"));
   EXPECT_TRUE(has(p.kept, "interface.listen_port: 51820 -> 51821 needs a restart; still 51820"));
   EXPECT_TRUE(has(p.kept, "interface.address_v6: fd00:8::1/64 -> fd00:9::1/64 needs a restart"));
-  EXPECT_TRUE(has(p.kept, "clients.client_to_client: false -> true needs a restart"));
   // The key file's default follows the interface name.
   EXPECT_TRUE(has(p.kept, "interface.private_key_file: /etc/warren/wsrv0.key -> "
                           "/etc/warren/wsrv1.key needs a restart"));
-  EXPECT_EQ(p.kept.size(), 5u);
+  EXPECT_EQ(p.kept.size(), 4u);
   // The running values stay; the live change goes through.
   EXPECT_EQ(p.next.interface, "wsrv0");
   EXPECT_EQ(p.next.listen_port, 51820);
   EXPECT_EQ(p.next.ipv6->prefix.to_string(), "fd00:8::/64");
-  EXPECT_FALSE(p.next.client_to_client);
   EXPECT_TRUE(p.clients_changed);
   EXPECT_EQ(p.next.routes[0].to_string(), "10.8.0.0/25");
   EXPECT_TRUE(has(describe(p), "not applied: interface.listen_port"));
@@ -127,6 +125,16 @@ TEST(Reload, AReservationOutsideTheKeptPrefixIsLeftOut) {
   EXPECT_TRUE(has(p.kept, "interface.address_v4: 10.8.0.1/24 -> 10.7.0.1/24 needs a restart"));
   EXPECT_TRUE(has(p.kept, "pool.reservations.alice: [10.7.0.10] is outside the running prefixes"));
   EXPECT_EQ(p.next.reservations.count("alice"), 0u);
+}
+
+TEST(Reload, ClientToClientAppliesLiveWithTheForwardingSteps) {
+  ReloadPlan p = plan_reload(parse(kBase), changed("persistent_keepalive = 25",
+                                                   "persistent_keepalive = 25\nclient_to_client = true"));
+  EXPECT_TRUE(p.isolation_changed);
+  EXPECT_TRUE(p.host_changed);
+  EXPECT_TRUE(p.next.client_to_client);
+  EXPECT_TRUE(has(p.applied, "clients.client_to_client: false -> true"));
+  EXPECT_TRUE(p.kept.empty());
 }
 
 TEST(Reload, NatMetricsAndLogLevel) {
