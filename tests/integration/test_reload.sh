@@ -124,10 +124,16 @@ check "C reaches D through the server now" ping_until "$C" 5 10.78.0.77
 
 # ---- what cannot change live is reported --------------------------------------------------------
 write_config 51821 ', "10.99.0.0/24"' $'c1 = ["10.78.0.50"]\nd1 = ["10.78.0.77"]' true
+printf '[metrics]\nlisten = "127.0.0.1:9587"\n' >>"$CONF"
 out=$("$W" server reload --config "$CONF" 2>&1) && rc=0 || rc=$?
 check "reload with a new listen_port: exit 0, reported as not applied" \
   bash -c "[[ $rc == 0 ]] && grep -qF 'not applied: interface.listen_port: 51820 -> 51821 needs a restart; still 51820' <<<'$out'"
 check "the UDP port stays 51820" bash -c "wg show '$SIF' listen-port | grep -qx 51820"
+metrics() { # the metrics endpoint in S answers with the peers
+  ip netns exec "$S" bash -c 'exec 3<>/dev/tcp/127.0.0.1/9587 && printf "GET /metrics HTTP/1.0\r\n\r\n" >&3 && cat <&3' |
+    grep -q '^warren_peer_rx_bytes_total{.*name="c1"'
+}
+check "the metrics endpoint added by the same reload answers" metrics
 
 # ---- a bad config changes nothing ----------------------------------------------------------------
 write_config 51820 ', "10.99.0.0/24"' 'c1 = ["10.78.0.50"]' true
