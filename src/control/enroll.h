@@ -13,7 +13,8 @@
 ///   bytes 41-72 invite secret (random; the server stores only its SHA-256)
 ///   bytes 73-   control endpoint "host:port" (UTF-8, 1..255 bytes; host may be a name)
 ///
-/// Wire protocol version 2 on the TLS connection (one exchange per connection): each message is
+/// Wire protocol version 2 on the TLS connection (one exchange per connection, except a settings
+/// session, which stays open: control/session.h): each message is
 /// a 4-byte big-endian length and a JSON object, at most kMaxMessageBytes.
 ///   server (first, right after the TLS 1.3 handshake):
 ///             {"version":2,"type":"hello","challenge_key":"<base64 X25519 public key>"}
