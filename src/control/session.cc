@@ -222,7 +222,7 @@ bool SessionClient::once() {
         on_settings_(*m->settings);
       }
     }
-  } catch (const ControlError& e) {
+  } catch (const std::exception& e) {  // ControlError mostly; nothing may end the thread
     std::lock_guard lock(mutex_);
     if (!stop_)
       log_("settings session with " + options_.control_endpoint + ": " + e.what() +
