@@ -26,6 +26,7 @@ void usage(std::FILE* out) {
       "  warren server enable --config FILE NAME\n"
       "  warren server cleanup --config FILE         after a crash: restore ip_forward/NAT\n"
       "  warren server check [--config FILE] [--json]  would the server start? (exit 0/1)\n"
+      "  warren server reload [--config FILE]        the running server re-reads its config\n"
       "Client:\n"
       "  warren join INVITE --interface IFNAME       enroll, write the config, bring it up\n"
       "  warren up CONFIG                            bring up a warren or wg-quick config\n"

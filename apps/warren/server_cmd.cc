@@ -7,6 +7,7 @@
 //   warren server revoke --config FILE NAME
 //   warren server export --config FILE NAME [--json | --qr[=utf8|ascii]]
 //   warren server cleanup --config FILE
+//   warren server reload [--config FILE]
 //   warren server check [--config FILE] [--json]     (server_check.cc)
 //   warren server clients|disable|enable ...      (server_inventory.cc)
 //
@@ -16,6 +17,11 @@
 // at its next start. A running server that does not confirm in time is an error (exit 1): the
 // change is stored, and the server applies it by itself within seconds (it watches the
 // database), but the operator must not be told it took effect when that is not known.
+//
+// reload checks the config file here (a bad one: its file:line:key message, exit 1, nothing
+// sent), then asks the running server through its status socket to read it again ("reload")
+// and prints what it applied and what needs a restart (server/reload.h); exit 1 when no server
+// runs or it reports a failure. SIGHUP does the same without the answer.
 //
 // cleanup undoes what a server killed without its shutdown (kill -9, a crash) left on the host:
 // it replays the journal of host changes (ip_forward, the NAT rule) and deletes the interface.
@@ -66,6 +72,7 @@ void server_usage(std::FILE* out) {
                "  warren server cleanup --config FILE   (after a crash: restore ip_forward and "
                "NAT, delete the interface)\n"
                "  warren server check [--config FILE] [--json]   (would the server start?)\n"
+               "  warren server reload [--config FILE]   (the running server re-reads its config)\n"
                "DURATION is a number and a unit: 90s, 30m, 24h, 7d, 2w (default 7d; 0 = never).\n"
                "FILE defaults to /etc/warren/server.toml (its state: /var/lib/warren).\n"
                "Environment: LOG_LEVEL=error|verbose|debug|silent (default verbose).\n");
@@ -182,6 +189,34 @@ bool use_state_directory(server::ServerConfig& cfg) {
   return true;
 }
 
+constexpr auto kReloadTimeout = std::chrono::seconds(10);
+
+/// `warren server reload`: the config parsed already (here); the running server re-reads it.
+int reload_running_server(const server::ServerConfig& cfg) {
+  std::string reply;
+  try {
+    reply = control::query_daemon(cfg.interface, "reload", control::kDefaultStatusDir,
+                                  kReloadTimeout);
+  } catch (const control::DaemonNotRunning&) {
+    std::fprintf(stderr, "warren server: no server is running for %s (%s); nothing to reload\n",
+                 cfg.interface.c_str(), cfg.path.c_str());
+    return 1;
+  } catch (const control::ControlError& e) {
+    std::fprintf(stderr, "warren server: reload of %s: %s\n", cfg.interface.c_str(), e.what());
+    return 1;
+  }
+  const bool ok = reply.rfind("ok\n", 0) == 0;
+  const std::size_t eol = reply.find('\n');
+  const std::string body = eol == std::string::npos ? "" : reply.substr(eol + 1);
+  std::fputs(body.c_str(), ok ? stdout : stderr);
+  if (!ok) {
+    std::fprintf(stderr, "warren server: the server on %s reported a failed reload\n",
+                 cfg.interface.c_str());
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int server_main(int argc, char** argv) {
@@ -196,7 +231,7 @@ int server_main(int argc, char** argv) {
       return 0;
     }
     if (a.verb != "invite" && a.verb != "invites" && a.verb != "revoke" && a.verb != "export" &&
-        a.verb != "cleanup" && !is_inventory_verb(a.verb))
+        a.verb != "cleanup" && a.verb != "reload" && !is_inventory_verb(a.verb))
       return usage_error("unknown subcommand '" + a.verb + "'");
     if (a.verb == "invite" && i < argc && std::string_view(argv[i]) == "revoke") {
       a.verb = "invite-revoke";
@@ -292,12 +327,25 @@ int server_main(int argc, char** argv) {
       std::fprintf(stderr, "warren server: %s\n", line.c_str());
     return 0;
   }
+  if (a.verb == "reload")
+    return reload_running_server(cfg);
   if (a.verb.empty()) {
-    // A server logs enrollments by default; LOG_LEVEL=error|silent|debug overrides.
+    // A server logs enrollments by default; [log] level, or LOG_LEVEL=error|silent|debug over
+    // both, changes that.
     const char* env = std::getenv("LOG_LEVEL");
     auto level = env ? platform::parse_log_level(env) : std::nullopt;
+    if (!level && cfg.log_level)
+      level = platform::parse_log_level(*cfg.log_level);
     platform::log_configure(level.value_or(platform::LogLevel::kVerbose), cfg.interface);
-    return server::run_server(cfg);
+    // A reload reads the same file with the same state-file rule.
+    const std::string path = a.config;
+    return server::run_server(cfg, [path] {
+      server::ServerConfig next = server::load_config(path);
+      if (!use_state_directory(next))
+        throw server::ConfigError("cannot use the state directory " +
+                                  std::string(kServerStateDir));
+      return next;
+    });
   }
 
   try {

@@ -160,7 +160,16 @@ class Parser {
       c.server_name = std::string(value);
       return;
     }
-    fail(key, "unknown #@warren setting (supported: Server)");
+    if (lower(key) == "controlpin") {
+      const bool hex = value.size() == 64 && std::all_of(value.begin(), value.end(), [](char ch) {
+                         return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+                       });
+      if (!hex)
+        fail(key, "not 64 lowercase hex digits (the SHA-256 of the server's certificate)");
+      c.control_pin = std::string(value);
+      return;
+    }
+    fail(key, "unknown #@warren setting (supported: Server, ControlPin)");
   }
 
   void interface_key(ClientConfig& c, std::string_view key, const std::string& k,
@@ -346,6 +355,8 @@ std::string format_config(const ClientConfig& c) {
   std::string out;
   if (!c.server_name.empty())
     out += "#@warren Server = " + c.server_name + "\n";
+  if (!c.control_pin.empty())
+    out += "#@warren ControlPin = " + c.control_pin + "\n";
   out += "[Interface]\nPrivateKey = " + crypto::secret_to_base64(c.private_key) + "\n";
   auto join = [](const auto& items, auto fmt) {
     std::string s;

@@ -17,7 +17,10 @@
 /// as in wg-quick; a `#` starts a comment.
 ///
 /// warren-specific settings live in comment lines `#@warren Key = Value`, which wg-quick and
-/// wg ignore. The only one today: `#@warren Server = NAME` (informational, written by join).
+/// wg ignore: `#@warren Server = HOST:PORT` (the control endpoint) and `#@warren ControlPin =
+/// <64 hex digits>` (the SHA-256 of the server's control certificate, from the invite), both
+/// written by join. With both, `warren up` keeps a settings session with the server
+/// (control/session.h) and applies the settings it pushes (client/settings.h).
 
 #include <cstdint>
 #include <optional>
@@ -62,6 +65,7 @@ struct ClientConfig {
   /// for /0), 0 = "off" (no routes at all), N = routes go into table N.
   std::optional<std::uint32_t> table;
   std::string server_name;  ///< #@warren Server
+  std::string control_pin;  ///< #@warren ControlPin: 64 lowercase hex digits, or ""
   std::vector<PeerConfig> peers;
 };
 

@@ -13,6 +13,8 @@
 #include "client/plan.h"
 #include "client/reconnect.h"
 #include "client/resolve.h"
+#include "client/settings.h"
+#include "control/session.h"
 #include "control/status.h"
 #include "crypto/random.h"
 #include "dataplane/engine.h"
@@ -68,15 +70,27 @@ class Daemon {
   runtime::Hooks hooks() {
     runtime::Hooks h;
     h.configure = [this](dataplane::Engine& e) { return configure(e); };
-    h.started = [this] { return set_up_host(); };
+    h.started = [this] {
+      auto s = set_up_host();
+      if (s)
+        start_session();
+      return s;
+    };
     h.status = [this] { return status(); };
-    h.stopping = [this] { return roll_back(); };
+    h.stopping = [this] {
+      if (session_)
+        session_->stop();  // no settings arrive while the host steps are undone
+      return roll_back();
+    };
     h.reload = [this] { reresolve(); };
     return h;
   }
 
   void start_watch(runtime::Runtime& rt) {
-    rt.add_timer(kWatchInterval, [this] { watch_peers(); });
+    rt.add_timer(kWatchInterval, [this] {
+      watch_peers();
+      apply_pushed_settings();
+    });
   }
 
  private:
@@ -112,18 +126,113 @@ class Daemon {
     if (!sys)
       return sys.error();
     system_ = std::move(*sys);
+    dns_method_ = options_.dns ? *options_.dns : detect_dns_method(*system_);
+    return bring_up_host(config_, created_mtu());
+  }
+
+  Status bring_up_host(const ClientConfig& config, std::uint32_t current_mtu) {
     PlanOptions po;
     po.state_dir = options_.state_dir;
-    po.dns = options_.dns ? *options_.dns : detect_dns_method(*system_);
+    po.dns = dns_method_;
     for (const auto& ep : resolved_)
       if (ep)
         po.endpoints.push_back(ep->address);
-    auto up = bring_up(*system_, config_, rt_ifindex_(), config_.mtu.value_or(wg::kDefaultMtu), po,
-                       journal_path(options_, config_.interface));
+    auto up = bring_up(*system_, config, rt_ifindex_(), current_mtu, po,
+                       journal_path(options_, config.interface));
     if (!up)
       return up.error();
     setup_ = std::move(*up);
     return {};
+  }
+
+  // The settings session (control/session.h), when join recorded the server's control
+  // endpoint and certificate pin. Its thread only hands messages over (pushed_); the watch
+  // timer applies them on the loop's thread.
+  void start_session() {
+    if (config_.server_name.empty() || config_.control_pin.empty()) {
+      platform::log_verbose("No settings session: the config names no #@warren Server and "
+                            "ControlPin (join writes them)");
+      return;
+    }
+    auto pin = control::fingerprint_from_hex(config_.control_pin);
+    if (!pin)
+      return;
+    control::SessionClientOptions so;
+    so.control_endpoint = config_.server_name;
+    so.fingerprint = *pin;
+    session_ = std::make_unique<control::SessionClient>(
+        so, config_.private_key,
+        [this](const control::Enrollment& e) {
+          std::lock_guard lock(pushed_mutex_);
+          pushed_ = e;
+        },
+        [](const std::string& m) { platform::log_verbose("%s", m.c_str()); });
+    session_->start();
+  }
+
+  // Loop thread: the latest pushed settings, if they change anything. Routes, DNS and MTU
+  // redo the journaled host steps as one unit (rollback of the old set, then the new set;
+  // the journal always lists exactly what is applied, so a crash in between replays cleanly);
+  // if the new set fails, the old one is brought back.
+  void apply_pushed_settings() {
+    std::optional<control::Enrollment> e;
+    {
+      std::lock_guard lock(pushed_mutex_);
+      e.swap(pushed_);
+    }
+    if (!e)
+      return;
+    auto change = settings_change(config_, *e);
+    if (!change)
+      return;
+    for (const auto& c : change->changes)
+      platform::log_error("Settings from the server: %s", c.c_str());
+    for (const auto& i : change->ignored)
+      platform::log_error("Settings from the server: not applied: %s", i.c_str());
+    const PeerConfig* next_peer = nullptr;
+    for (const auto& p : change->next.peers)
+      if (p.public_key == e->server_public_key)
+        next_peer = &p;
+    if (change->peer && next_peer) {
+      wg::ConfigDelta d;
+      wg::PeerDelta pd;
+      pd.public_key = next_peer->public_key;
+      pd.update_only = true;
+      pd.replace_allowed_ips = true;
+      pd.allowed_ips_add = next_peer->allowed_ips;
+      pd.persistent_keepalive = next_peer->persistent_keepalive;
+      d.peers.push_back(std::move(pd));
+      if (auto st = engine_->apply(d); !st) {
+        platform::log_error("Settings from the server: cannot update the peer: %s",
+                            st.message().c_str());
+        return;
+      }
+    }
+    if (change->host && setup_) {
+      // After the rollback the link has the MTU it was created with again.
+      const std::uint32_t old_mtu = created_mtu();
+      if (auto st = roll_back(); !st) {
+        platform::log_error("Settings from the server: cannot undo the old set-up: %s",
+                            st.message().c_str());
+        return;
+      }
+      if (auto st = bring_up_host(change->next, old_mtu); !st) {
+        platform::log_error("Settings from the server: %s; keeping the previous settings",
+                            st.message().c_str());
+        if (auto back = bring_up_host(config_, old_mtu); !back)
+          platform::log_error("Settings from the server: cannot restore the previous set-up: %s",
+                              back.message().c_str());
+        return;
+      }
+    }
+    // Only the fields the status thread does not read change (status() reads the name, the
+    // addresses and the peers' keys).
+    config_.dns_servers = change->next.dns_servers;
+    config_.mtu = change->next.mtu;
+    for (std::size_t i = 0; i < config_.peers.size(); ++i) {
+      config_.peers[i].allowed_ips = change->next.peers[i].allowed_ips;
+      config_.peers[i].persistent_keepalive = change->next.peers[i].persistent_keepalive;
+    }
   }
 
   // Rules and DNS go while the TUN still exists (the runtime removes the socket and the TUN
@@ -340,8 +449,16 @@ class Daemon {
   }
 
  private:
-  const ClientConfig& config_;
+  /// The MTU the runtime created the TUN with (the file's; a push does not change it).
+  std::uint32_t created_mtu() const { return file_mtu_.value_or(wg::kDefaultMtu); }
+
+  ClientConfig config_;  // a copy: pushed settings change it (loop thread)
+  std::optional<std::uint32_t> file_mtu_ = config_.mtu;
   const DaemonOptions& options_;
+  DnsMethod dns_method_ = DnsMethod::kFile;
+  std::unique_ptr<control::SessionClient> session_;
+  std::mutex pushed_mutex_;
+  std::optional<control::Enrollment> pushed_;  // guarded by pushed_mutex_
   std::function<std::uint32_t()> rt_ifindex_;
   platform::SystemClock clock_;
   dataplane::Engine* engine_ = nullptr;  // the runtime's, set by configure()

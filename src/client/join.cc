@@ -93,6 +93,7 @@ ClientConfig join(const std::string& invite_text, const JoinOptions& o, RandomSo
   control::Enrollment e =
       control::enroll(*invite, o.client_name, key, o.timeout);
   ClientConfig c = config_from_enrollment(e, key, o.interface, invite->control_endpoint);
+  c.control_pin = control::fingerprint_to_hex(invite->fingerprint);
   const std::string path = base + ".conf";
   std::string text = "# written by `warren join` for " + e.name +
                      "; a wg-quick file (wg-quick up " + path + " works too)\n" + format_config(c);

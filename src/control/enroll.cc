@@ -15,6 +15,7 @@
 #include "base/encoding.h"
 #include "crypto/blake2s.h"
 #include "crypto/random.h"
+#include "control/session.h"
 #include "platform/event_loop.h"
 
 namespace warren::control {
@@ -428,6 +429,11 @@ Enrollment enroll(const Invite& invite, std::string_view client_name,
 //                                                                                   ─► kClosing
 // Every state may end in a close: TLS failure, end of stream, a late ClientHello, the total
 // deadline, or stop().
+//
+// A settings session (session.h) leaves kReadRequest for the same queue (kHandling, its
+// handler's settings) and then stays in kSession: counted in `sessions`/`session_source`
+// instead of the enrollment caps, its deadline pushed back by whatever the client sends, a
+// ping queued when we sent nothing for a ping interval, settings queued after a reload.
 
 namespace {
 
@@ -465,7 +471,15 @@ struct EnrollServer::Impl {
   using Io = TlsServerSession::Io;
 
   struct Conn {
-    enum class State { kHandshake, kSendHello, kReadRequest, kHandling, kSendReply, kClosing };
+    enum class State {
+      kHandshake,
+      kSendHello,
+      kReadRequest,
+      kHandling,
+      kSendReply,
+      kClosing,
+      kSession
+    };
     std::uint64_t id = 0;
     net::IpAddress source;  // source_key() of the peer
     std::unique_ptr<TlsServerSession> tls;
@@ -477,15 +491,23 @@ struct EnrollServer::Impl {
     std::string out;               // the frame being written
     std::size_t out_offset = 0;
     std::uint32_t watching = platform::kReadable;
+    // Settings sessions only.
+    bool session = false;          // counted in sessions/session_source, not the enroll caps
+    crypto::PublicKey client_key;  // proven on this connection
+    std::string pending;           // frames queued while `out` is being written
+    Deadline next_ping;
     ~Conn() { wipe(in); }
   };
   struct Job {
     std::uint64_t conn;
     EnrollRequest request;
+    bool session = false;  // a session's settings: the handler is session_handler
   };
   struct Done {
     std::uint64_t conn;
     EnrollReply reply;
+    bool session = false;
+    std::optional<Enrollment> settings;
   };
 
   Impl(TlsIdentity id, std::string_view listen, EnrollHandler h, EnrollServerOptions o)
@@ -499,6 +521,9 @@ struct EnrollServer::Impl {
 
   TlsIdentity identity;
   EnrollHandler handler;
+  SessionHandler session_handler;
+  std::atomic<bool> settings_dirty{false};
+  std::atomic<std::size_t> sessions_open{0};
   EnrollServerOptions options;
   std::unique_ptr<platform::TcpListener> listener;
   std::unique_ptr<platform::EventLoop> loop;
@@ -513,6 +538,8 @@ struct EnrollServer::Impl {
   // Loop thread only.
   std::map<std::uint64_t, std::unique_ptr<Conn>> conns;
   std::map<net::IpAddress, std::size_t> per_source;
+  std::map<net::IpAddress, std::size_t> session_source;
+  std::size_t sessions = 0;
   std::uint64_t next_id = 1;
   std::optional<Deadline> listener_paused_until;
 
@@ -577,6 +604,8 @@ struct EnrollServer::Impl {
     Deadline next = SteadyClock::now() + std::chrono::seconds(1);
     for (const auto& [id, c] : conns) {
       next = std::min(next, c->deadline);
+      if (c->state == Conn::State::kSession)
+        next = std::min(next, c->next_ping);
       if (c->state == Conn::State::kHandshake && !c->tls->client_hello_received())
         next = std::min(next, c->hello_deadline);
     }
@@ -596,6 +625,27 @@ struct EnrollServer::Impl {
     }
     for (auto id : late)
       close(id);
+    std::vector<std::uint64_t> ping;
+    for (const auto& [id, c] : conns)
+      if (c->state == Conn::State::kSession && now >= c->next_ping)
+        ping.push_back(id);
+    for (auto id : ping) {
+      Conn& c = *conns[id];
+      send_session(c, session_ping_to_json());
+      if (!drive(c))
+        close(id);
+    }
+  }
+
+  /// Queues one frame on a session and restarts its ping interval.
+  void send_session(Conn& c, const std::string& message) {
+    if (c.out.empty()) {
+      c.out = frame(message);
+      c.out_offset = 0;
+    } else {
+      c.pending += frame(message);
+    }
+    c.next_ping = SteadyClock::now() + options.session_ping_interval;
   }
 
   void on_listener() {
@@ -620,7 +670,7 @@ struct EnrollServer::Impl {
   }
 
   void admit(platform::AcceptedTcp a) {
-    if (stopping || conns.size() >= options.max_connections)
+    if (stopping || conns.size() - sessions >= options.max_connections)
       return;  // closed at once (the connection's destructor)
     const net::IpAddress key = source_key(a.peer);
     auto it = per_source.find(key);
@@ -653,8 +703,13 @@ struct EnrollServer::Impl {
       return;
     Conn& c = *it->second;
     (void)loop->remove(c.tls->native_handle());
-    if (auto s = per_source.find(c.source); s != per_source.end() && --s->second == 0)
-      per_source.erase(s);
+    auto& counts = c.session ? session_source : per_source;
+    if (auto s = counts.find(c.source); s != counts.end() && --s->second == 0)
+      counts.erase(s);
+    if (c.session) {
+      --sessions;
+      --sessions_open;
+    }
     conns.erase(it);  // closes the socket
     --open;
   }
@@ -675,6 +730,8 @@ struct EnrollServer::Impl {
   }
 
   void on_completions() {
+    if (settings_dirty.exchange(false))
+      refresh_sessions();
     std::vector<Done> ready;
     {
       std::lock_guard lock(mutex);
@@ -682,12 +739,123 @@ struct EnrollServer::Impl {
     }
     for (auto& d : ready) {
       auto it = conns.find(d.conn);
-      if (it == conns.end() || it->second->state != Conn::State::kHandling)
+      if (it == conns.end())
         continue;  // closed meanwhile (deadline, hang-up): the answer is dropped
-      start_reply(*it->second, d.reply);
-      if (!drive(*it->second))
+      Conn& c = *it->second;
+      if (d.session && c.state == Conn::State::kSession) {
+        if (!d.settings) {  // revoked or disabled since: the session ends
+          close(d.conn);
+          continue;
+        }
+        send_session(c, session_settings_to_json(*d.settings));
+      } else if (c.state != Conn::State::kHandling) {
+        continue;
+      } else if (d.session && d.settings) {
+        c.state = Conn::State::kSession;
+        c.deadline = SteadyClock::now() + options.session_idle_timeout;
+        send_session(c, session_settings_to_json(*d.settings));
+      } else if (d.session) {
+        // Back under the enrollment caps for the refusal's short remaining life.
+        leave_session(c);
+        start_reply(c, EnrollReply::failure("unknown_client",
+                                            "no enrolled, enabled client has this key"));
+      } else {
+        start_reply(c, d.reply);
+      }
+      if (!drive(c))
         close(d.conn);
     }
+  }
+
+  /// A reload changed the clients' settings: one handler call per session, on the workers.
+  void refresh_sessions() {
+    bool any = false;
+    {
+      std::lock_guard lock(mutex);
+      for (const auto& [id, c] : conns)
+        if (c->state == Conn::State::kSession) {
+          Job j;
+          j.conn = id;
+          j.request.public_key = c->client_key;
+          j.session = true;
+          jobs.push_back(std::move(j));
+          any = true;
+        }
+    }
+    if (any)
+      jobs_ready.notify_all();
+  }
+
+  /// Moves `c` from the enrollment caps to the session caps; false (nothing moved) when the
+  /// session caps are full.
+  bool enter_session(Conn& c) {
+    if (sessions >= options.max_sessions ||
+        session_source[c.source] >= options.max_sessions_per_source) {
+      if (session_source[c.source] == 0)
+        session_source.erase(c.source);
+      return false;
+    }
+    if (auto s = per_source.find(c.source); s != per_source.end() && --s->second == 0)
+      per_source.erase(s);
+    ++session_source[c.source];
+    ++sessions;
+    ++sessions_open;
+    c.session = true;
+    return true;
+  }
+
+  void leave_session(Conn& c) {
+    if (!c.session)
+      return;
+    if (auto s = session_source.find(c.source); s != session_source.end() && --s->second == 0)
+      session_source.erase(s);
+    --sessions;
+    --sessions_open;
+    ++per_source[c.source];
+    c.session = false;
+  }
+
+  /// A session request: verify, check the caps, ask a worker for the client's settings.
+  void take_session_request(Conn& c, std::string_view body) {
+    auto req = parse_session_request(body);
+    if (!session_handler) {
+      start_reply(c, EnrollReply::failure("invalid_request", "this server has no sessions"));
+      return;
+    }
+    if (!req.ok()) {
+      start_reply(
+          c, EnrollReply::failure(std::string(request_error_code(req.error())), req.message()));
+      return;
+    }
+    bool proven = false;
+    try {
+      proven = verify_session_proof(c.challenge,
+                                    c.tls->export_keying_material(kExporterLabel), *req);
+    } catch (const ControlError&) {
+    }
+    c.challenge.clear();
+    if (!proven) {
+      start_reply(c, EnrollReply::failure("proof_invalid",
+                                          "the request does not prove possession of the "
+                                          "private key of its public key"));
+      return;
+    }
+    if (!enter_session(c)) {
+      start_reply(c, EnrollReply::failure("busy", "too many settings sessions; try again later"));
+      return;
+    }
+    c.client_key = req->public_key;
+    {
+      std::lock_guard lock(mutex);
+      Job j;
+      j.conn = c.id;
+      j.request.public_key = req->public_key;
+      j.session = true;
+      jobs.push_back(std::move(j));
+    }
+    c.state = Conn::State::kHandling;
+    jobs_ready.notify_one();
+    watch(c, 0);
   }
 
   void watch(Conn& c, std::uint32_t events) {
@@ -712,6 +880,10 @@ struct EnrollServer::Impl {
   void take_request(Conn& c) {
     std::string body = c.in.substr(4);
     wipe(c.in);
+    if (is_session_request(body)) {
+      take_session_request(c, body);
+      return;
+    }
     auto req = parse_enroll_request(body);
     wipe(body);
     if (!req.ok()) {
@@ -811,6 +983,8 @@ struct EnrollServer::Impl {
           // close cannot reset the connection under an answer the client has not read yet.
           io = c.tls->drain();
           break;
+        case S::kSession:
+          return drive_session(c);
       }
       switch (io) {
         case Io::kWantRead:
@@ -825,6 +999,54 @@ struct EnrollServer::Impl {
     }
   }
 
+  /// A session: write what is queued, read what the client sends (each whole frame counts as
+  /// a sign of life; unknown types are ignored). False when it must be closed.
+  bool drive_session(Conn& c) {
+    std::uint32_t want = 0;
+    for (;;) {
+      if (c.out.empty() && !c.pending.empty()) {
+        c.out.swap(c.pending);
+        c.out_offset = 0;
+      }
+      if (c.out.empty())
+        break;
+      const Io io = c.tls->write_from(c.out, c.out_offset);
+      if (io == Io::kDone) {
+        c.out.clear();
+        c.out_offset = 0;
+        continue;
+      }
+      if (io == Io::kWantWrite)
+        want |= platform::kWritable;
+      else if (io == Io::kWantRead)
+        want |= platform::kReadable;
+      else
+        return false;
+      break;
+    }
+    for (;;) {
+      const std::size_t need = c.in.size() < 4 ? 4 : 4 + std::size_t{frame_length(c.in)};
+      if (c.in.size() == 4 && frame_length(c.in) > options.max_request_bytes)
+        return false;
+      const Io io = c.tls->read_to(c.in, need);
+      if (io == Io::kWantRead || io == Io::kWantWrite) {
+        want |= io == Io::kWantRead ? platform::kReadable : platform::kWritable;
+        break;
+      }
+      if (io != Io::kDone)
+        return false;
+      if (c.in.size() == 4 && frame_length(c.in) > 0)
+        continue;  // now the body
+      auto m = parse_session_message(std::string_view(c.in).substr(4));
+      c.in.clear();
+      if (!m.ok())
+        return false;
+      c.deadline = SteadyClock::now() + options.session_idle_timeout;
+    }
+    watch(c, want | platform::kReadable);
+    return true;
+  }
+
   void work() {
     for (;;) {
       Job job;
@@ -836,15 +1058,19 @@ struct EnrollServer::Impl {
         job = std::move(jobs.front());
         jobs.pop_front();
       }
-      EnrollReply reply;
+      Done d{job.conn, {}, job.session, std::nullopt};
       try {
-        reply = handler(job.request);
+        if (job.session)
+          d.settings = session_handler(job.request.public_key);
+        else
+          d.reply = handler(job.request);
       } catch (const std::exception& e) {
-        reply = EnrollReply::failure("internal", std::string("internal error: ") + e.what());
+        d.reply = EnrollReply::failure("internal", std::string("internal error: ") + e.what());
+        d.settings.reset();
       }
       {
         std::lock_guard lock(mutex);
-        done.push_back(Done{job.conn, std::move(reply)});
+        done.push_back(std::move(d));
       }
       loop->wake();
     }
@@ -857,6 +1083,20 @@ EnrollServer::EnrollServer(TlsIdentity identity, std::string_view listen, Enroll
 
 EnrollServer::~EnrollServer() {
   stop();
+}
+
+void EnrollServer::set_session_handler(SessionHandler handler) {
+  impl_->session_handler = std::move(handler);
+}
+
+void EnrollServer::settings_changed() {
+  impl_->settings_dirty = true;
+  if (impl_->loop)
+    impl_->loop->wake();
+}
+
+std::size_t EnrollServer::active_sessions() const {
+  return impl_->sessions_open.load();
 }
 
 void EnrollServer::start() {

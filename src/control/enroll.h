@@ -13,7 +13,8 @@
 ///   bytes 41-72 invite secret (random; the server stores only its SHA-256)
 ///   bytes 73-   control endpoint "host:port" (UTF-8, 1..255 bytes; host may be a name)
 ///
-/// Wire protocol version 2 on the TLS connection (one exchange per connection): each message is
+/// Wire protocol version 2 on the TLS connection (one exchange per connection, except a settings
+/// session, which stays open: control/session.h): each message is
 /// a 4-byte big-endian length and a JSON object, at most kMaxMessageBytes.
 ///   server (first, right after the TLS 1.3 handshake):
 ///             {"version":2,"type":"hello","challenge_key":"<base64 X25519 public key>"}
@@ -199,7 +200,20 @@ struct EnrollServerOptions {
   /// Verified requests waiting for a worker; when full, the answer is `busy`.
   std::size_t max_queued_requests = 16;
   std::size_t max_request_bytes = kMaxMessageBytes;
+
+  // Settings sessions (control/session.h): long-lived, counted apart from the enrollment caps
+  // above (a session does not use up its source's enrollment connections).
+  /// Sessions open at once, all sources together; more are refused ("busy").
+  std::size_t max_sessions = 4096;
+  /// Sessions open at once from one IPv4 address or one IPv6 /64 (clients behind one NAT).
+  std::size_t max_sessions_per_source = 64;
+  /// A session that sent us nothing for this long is dropped.
+  std::chrono::milliseconds session_idle_timeout{60'000};
+  /// A session we sent nothing for this long gets a ping (the client answers with a pong).
+  std::chrono::milliseconds session_ping_interval{20'000};
 };
+
+using SessionHandler = std::function<std::optional<Enrollment>(const crypto::PublicKey&)>;
 
 /// Serves enrollments on a TCP port from one event-loop thread (non-blocking sockets and
 /// non-blocking TLS), with a small worker pool for the handler:
@@ -218,6 +232,15 @@ class EnrollServer {
   ~EnrollServer();
   EnrollServer(const EnrollServer&) = delete;
   EnrollServer& operator=(const EnrollServer&) = delete;
+
+  /// Serves settings sessions (control/session.h) with `handler`; without one a session
+  /// request is refused as invalid_request. Call before start().
+  void set_session_handler(SessionHandler handler);
+  /// The clients' settings changed (a reload): every session gets its client's settings again
+  /// (the handler runs for each). Thread-safe; returns at once.
+  void settings_changed();
+  /// Sessions established now. Thread-safe.
+  std::size_t active_sessions() const;
 
   /// Starts the loop thread and the workers; throws ControlError if the loop cannot be made.
   void start();

@@ -10,6 +10,7 @@
 
 #include "control/tls.h"
 #include "platform/files.h"
+#include "platform/log.h"
 
 namespace warren::server {
 namespace {
@@ -229,8 +230,8 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
   c.path = path;
   c.directory = dir_of(path);
 
-  p.only(root, "",
-         {"interface", "pool", "clients", "nat", "enrollment", "metrics", "storage", "mesh"});
+  p.only(root, "", {"interface", "pool", "clients", "nat", "enrollment", "metrics", "storage",
+                    "mesh", "log"});
 
   // [interface]
   const toml::table* itf = p.table(root, "interface");
@@ -465,6 +466,17 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
         p.fail(*p.node(m, "stun_alternate_port"), "mesh.stun_alternate_port",
                "must differ from mesh.stun_port and interface.listen_port");
       c.stun_alternate_port = static_cast<std::uint16_t>(*v);
+    }
+  }
+
+  // [log]
+  if (const toml::table* lg = p.table(root, "log")) {
+    p.only(*lg, "log", {"level"});
+    if (auto v = p.string(lg, "log", "level")) {
+      if (!platform::parse_log_level(*v))
+        p.fail(*p.node(lg, "level"), "log.level",
+               "'" + *v + "' is not one of error, verbose, debug, silent");
+      c.log_level = *v;
     }
   }
 

@@ -9,6 +9,7 @@
 ///   [metrics]    listen, allow_remote
 ///   [storage]    database
 ///   [mesh]       stun_port, stun_alternate_port
+///   [log]        level (error|verbose|debug|silent; LOG_LEVEL in the environment wins)
 ///
 /// Relative file names are resolved against the config file's directory. Every error names
 /// the file, the line (and column) and the key: "server.toml:7:15: interface.listen_port: must
@@ -89,6 +90,8 @@ struct ServerConfig {
   /// A second responder port, so that a node asking both can tell an endpoint-independent NAT
   /// mapping from a port-dependent one (the idea of RFC 5780's alternate port).
   std::optional<std::uint16_t> stun_alternate_port;
+  // [log]
+  std::optional<std::string> log_level;  ///< as parse_log_level accepts it; unset: LOG_LEVEL/verbose
 
   // [storage]
   std::string database;  ///< absolute; default <dir>/<config stem>.db

@@ -3,6 +3,7 @@
 #include "server/runtime.h"
 
 #include <atomic>
+#include <cstdlib>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -24,6 +25,7 @@
 #include "server/host_setup.h"
 #include "server/metrics.h"
 #include "server/peer_sync.h"
+#include "server/reload.h"
 #include "server/state.h"
 #include "server/stun_responder.h"
 
@@ -44,13 +46,48 @@ std::int64_t unix_now() {
 /// The running server's moving parts. Threads: enrollment workers call enroll(); the
 /// status thread calls status() and sync(); the main thread runs maintenance. Engine and
 /// store are thread-safe; `mutex_` orders "store, then engine" updates so that an enrollment
-/// and a revoke of the same client cannot apply to the engine in the opposite order.
+/// and a revoke of the same client cannot apply to the engine in the opposite order, and
+/// guards the live config and the registry made from it (replaced by a reload).
 class Server {
  public:
   /// `conntrack` may be null (no conntrack netlink here): freed addresses are then not flushed.
   Server(const ServerConfig& config, ServerState& state, dataplane::Engine& engine,
          platform::Conntrack* conntrack)
-      : config_(config), state_(state), engine_(engine), conntrack_(conntrack) {}
+      : config_(std::make_unique<ServerConfig>(config)),
+        registry_(std::make_unique<Registry>(*config_, *state.store, state.public_key)),
+        state_(state),
+        engine_(engine),
+        conntrack_(conntrack) {}
+
+  /// The config the server runs with now (a copy: a reload may replace it meanwhile).
+  ServerConfig config() {
+    std::lock_guard lock(mutex_);
+    return *config_;
+  }
+
+  /// A reload's new config: the registry (reservations, pool rules, what clients are told) is
+  /// made from it; enrollments after this call see only the new one.
+  void set_config(const ServerConfig& next) {
+    auto config = std::make_unique<ServerConfig>(next);
+    auto registry = std::make_unique<Registry>(*config, *state_.store, state_.public_key);
+    std::lock_guard lock(mutex_);
+    registry_ = std::move(registry);  // before the config it refers to goes
+    config_ = std::move(config);
+  }
+
+  /// The settings session's answer (control/session.h): what the enrolled, enabled client with
+  /// this key is told now; nullopt for any other key.
+  std::optional<control::Enrollment> settings_for(const crypto::PublicKey& key) {
+    std::lock_guard lock(mutex_);
+    for (const auto& c : state_.store->clients())
+      if (c.public_key == key && !c.revoked() && !c.disabled() && !c.leases.empty()) {
+        platform::log_verbose("Settings for %s's session", c.name.c_str());
+        return registry_->enrollment_for(c);
+      }
+    platform::log_verbose("Settings session refused: no enrolled, enabled client has key %s",
+                          key.to_base64().c_str());
+    return std::nullopt;
+  }
 
   /// Makes the engine's peers exactly the enrolled, non-revoked clients with addresses.
   void sync() {
@@ -68,7 +105,7 @@ class Server {
 
   control::EnrollReply enroll(const control::EnrollRequest& req) {
     std::lock_guard lock(mutex_);
-    control::EnrollReply reply = state_.registry->enroll(req, unix_now());
+    control::EnrollReply reply = registry_->enroll(req, unix_now());
     if (!reply.enrollment) {
       platform::log_verbose("Enrollment refused (%s): %s", reply.error_code.c_str(),
                             reply.error_message.c_str());
@@ -107,7 +144,10 @@ class Server {
         leased.insert(l.address);
     }
     control::InterfaceStatus s;
-    s.interface = config_.interface;
+    {
+      std::lock_guard lock(mutex_);
+      s.interface = config_->interface;
+    }
     s.role = "server";
     s.public_key = state_.public_key;
     s.listen_port = snap.listen_port;
@@ -120,8 +160,11 @@ class Server {
     }
     std::sort(s.peers.begin(), s.peers.end(),
               [](const auto& a, const auto& b) { return a.name < b.name; });
-    s.pool_v4 = state_.registry->usage(net::Family::kV4, leased);
-    s.pool_v6 = state_.registry->usage(net::Family::kV6, leased);
+    {
+      std::lock_guard lock(mutex_);
+      s.pool_v4 = registry_->usage(net::Family::kV4, leased);
+      s.pool_v6 = registry_->usage(net::Family::kV6, leased);
+    }
     return s;
   }
 
@@ -184,7 +227,7 @@ class Server {
     if (now - last_idle_check_ >= kIdleCheckSeconds) {
       last_idle_check_ = now;
       std::lock_guard lock(mutex_);
-      auto released = state_.registry->release_idle(now);
+      auto released = registry_->release_idle(now);
       for (const auto& n : released)
         platform::log_verbose("Released the idle dynamic lease of %s", n.c_str());
       if (!released.empty())
@@ -201,7 +244,8 @@ class Server {
     forget(plan.freed);
   }
 
-  const ServerConfig& config_;
+  std::unique_ptr<ServerConfig> config_;  // guarded by mutex_
+  std::unique_ptr<Registry> registry_;     // refers to *config_; guarded by mutex_
   ServerState& state_;
   dataplane::Engine& engine_;
   platform::Conntrack* conntrack_;
@@ -265,7 +309,7 @@ class MetricsServer {
 
 }  // namespace
 
-int run_server(const ServerConfig& config) {
+int run_server(const ServerConfig& config, ConfigLoader load_config) {
   auto fail = [](const std::string& m) {
     std::fprintf(stderr, "warren server: %s\n", m.c_str());
     return 1;
@@ -378,6 +422,8 @@ int run_server(const ServerConfig& config) {
       enroll = std::make_unique<control::EnrollServer>(
           state.tls, config.control_listen,
           [&](const control::EnrollRequest& r) { return server->enroll(r); });
+      enroll->set_session_handler(
+          [&](const crypto::PublicKey& key) { return server->settings_for(key); });
       enroll->start();
       if (config.metrics_listen)
         metrics = std::make_unique<MetricsServer>(*config.metrics_listen,
@@ -428,16 +474,79 @@ int run_server(const ServerConfig& config) {
     host_changes.reset();
     return {};
   };
-  // SIGHUP: the peers are made the database's again (as `warren server revoke` does through
-  // the status socket's "sync"). The full configuration reload will go here too.
-  hooks.reload = [&] {
+  // Reload (SIGHUP on the main thread, "reload" on the status socket's thread; one at a time):
+  // the peers are made the database's again, then the config file is read again and what can
+  // change live does (server/reload.h). A file that does not parse changes nothing.
+  std::mutex reload_mutex;
+  auto reload = [&](const char* via) -> std::pair<bool, std::string> {
+    std::lock_guard reload_lock(reload_mutex);
+    std::vector<std::string> lines, errors;
     try {
       server->sync();
-      platform::log_error("Reloaded (SIGHUP): peers re-synced from the database, %zu peer(s)",
+      platform::log_error("Reloaded (%s): peers re-synced from the database, %zu peer(s)", via,
                           rt.engine().snapshot().peers.size());
     } catch (const std::exception& e) {
-      platform::log_error("Reload (SIGHUP) failed: %s", e.what());
+      errors.push_back(std::string("peers not re-synced: ") + e.what());
     }
+    ServerConfig loaded;
+    try {
+      loaded = load_config ? load_config() : server->config();
+    } catch (const std::exception& e) {
+      platform::log_error("Reload (%s) refused, nothing changed: %s", via, e.what());
+      return {false, std::string("error: ") + e.what() + "\nnothing changed\n"};
+    }
+    const ServerConfig running = server->config();
+    ReloadPlan plan = plan_reload(running, loaded);
+    if (plan.log_changed && !std::getenv("LOG_LEVEL"))
+      platform::log_set_level(platform::parse_log_level(plan.next.log_level.value_or("verbose"))
+                                  .value_or(platform::LogLevel::kVerbose));
+    server->set_config(plan.next);
+    if (plan.mtu_changed)
+      if (auto st = netcfg->set_mtu(rt.ifindex(), plan.next.mtu); !st.ok())
+        errors.push_back("interface.mtu: cannot set " + std::to_string(plan.next.mtu) + " on " +
+                         running.interface + ": " + st.message());
+    if (plan.isolation_changed)
+      rt.engine().device().set_isolate_peers(!plan.next.client_to_client);
+    if (plan.host_changed) {
+      // One journal per interface: the old steps are undone before the new ones are taken.
+      host_changes.reset();
+      auto h = HostSetup::start(plan.next);
+      if (h) {
+        host_changes = std::move(*h);
+      } else {
+        errors.push_back("nat: " + h.error().text());
+        if (auto back = HostSetup::start(running))
+          host_changes = std::move(*back);
+        else
+          errors.push_back("nat: cannot restore the previous NAT either: " + back.error().text());
+      }
+    }
+    if (plan.metrics_changed) {
+      metrics.reset();
+      try {
+        if (plan.next.metrics_listen)
+          metrics = std::make_unique<MetricsServer>(*plan.next.metrics_listen,
+                                                    [&] { return server->metrics(); });
+      } catch (const std::exception& e) {
+        errors.push_back(std::string("metrics: ") + e.what());
+      }
+    }
+    if (plan.clients_changed && enroll)
+      enroll->settings_changed();
+    lines = describe(plan);
+    for (const auto& e : errors)
+      lines.push_back("failed: " + e);
+    std::string text;
+    for (const auto& l : lines) {
+      platform::log_error("Reload (%s): %s", via, l.c_str());
+      text += l + "\n";
+    }
+    return {errors.empty(), text};
+  };
+  hooks.reload = [&] { (void)reload("SIGHUP"); };
+  hooks.status_options.commands["reload"] = [&](std::string_view) {
+    auto [ok, text] = reload("reload command");
+    return (ok ? "ok\n" : "failed\n") + text;
   };
 
   if (auto s = rt.start(std::move(hooks)); !s)

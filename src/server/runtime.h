@@ -11,8 +11,10 @@
 ///           ─► [UAPI socket, workers] ─► host changes (ip_forward, iptables MASQUERADE;
 ///           journaled, server/host_setup.h) ─► enrollment
 ///           ─► metrics ─► [status socket, READY=1]
-///   run:    in the foreground until SIGINT/SIGTERM or the interface is deleted; SIGHUP
-///           re-syncs the peers from the database (the place for a future config reload);
+///   run:    in the foreground until SIGINT/SIGTERM or the interface is deleted; SIGHUP (or
+///           `warren server reload`) re-syncs the peers from the database and reloads the
+///           config (server/reload.h: what applies live), pushing changed client settings to
+///           the clients' settings sessions (control/session.h);
 ///           every few seconds handshake times go to the store, idle dynamic leases are released
 ///   stop:   the reverse; the NAT rule and ip_forward are restored, the TUN is deleted. After a
 ///           kill -9 the next start (or `warren server cleanup`) restores them from the journal
@@ -21,12 +23,19 @@
 /// then the client gets its answer. After a crash, start-up re-adds every enrolled peer from
 /// the store, so clients keep their addresses and resume by themselves.
 
+#include <functional>
+
 #include "server/config.h"
 
 namespace warren::server {
 
+/// Reads the config file again for a reload (the caller's path rules included); throws
+/// ConfigError naming file:line:key.
+using ConfigLoader = std::function<ServerConfig()>;
+
 /// Runs the server in the foreground; returns the process exit code (1 with a message on
-/// stderr if start-up fails).
-int run_server(const ServerConfig& config);
+/// stderr if start-up fails). `load_config` serves reloads (SIGHUP, the status socket's
+/// "reload"); without it a reload only re-syncs the peers.
+int run_server(const ServerConfig& config, ConfigLoader load_config = {});
 
 }  // namespace warren::server

@@ -141,11 +141,13 @@ struct Device::Impl {
       : rng(r),
         options(o),
         mtu(o.mtu),
+        isolate_peers(o.isolate_peers),
         rate_limiter(65536, (std::uint64_t{r.next_u32()} << 32) | r.next_u32()) {}
 
   RandomSource& rng;
   DeviceOptions options;
   std::atomic<std::uint32_t> mtu;
+  std::atomic<bool> isolate_peers;  // options.isolate_peers, changeable (set_isolate_peers)
 
   mutable std::shared_mutex mu;
   bool has_key = false;
@@ -788,7 +790,7 @@ struct Device::Impl {
     if (!owner || *owner != p.id)
       return drop<RecvResult>(Drop::kAllowedIpsMismatch);
     // A hub that isolates its peers delivers nothing addressed to another peer.
-    if (options.isolate_peers) {
+    if (isolate_peers.load(std::memory_order_relaxed)) {
       if (auto dst = allowed.lookup(info->destination); dst && *dst != p.id)
         return drop<RecvResult>(Drop::kPeerIsolated);
     }
@@ -841,6 +843,10 @@ Device::Device(RandomSource& rng, DeviceOptions options)
     : impl_(std::make_unique<Impl>(rng, options)) {}
 
 Device::~Device() = default;
+
+void Device::set_isolate_peers(bool on) {
+  impl_->isolate_peers.store(on);
+}
 
 void Device::set_mtu(std::uint32_t mtu) {
   impl_->mtu.store(mtu);

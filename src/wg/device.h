@@ -167,6 +167,9 @@ class Device {
 
   void set_mtu(std::uint32_t mtu);
   std::uint32_t mtu() const;
+  /// DeviceOptions::isolate_peers from now on (a server's reload of client_to_client); packets
+  /// being decrypted meanwhile see either value.
+  void set_isolate_peers(bool on);
   /// Forces under-load mode on or off (tests and operators); nullopt restores automatic mode.
   void force_under_load(std::optional<bool> on);
 

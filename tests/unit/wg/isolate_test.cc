@@ -58,6 +58,31 @@ TEST(IsolatePeers, OffByDefaultForwards) {
   run_case(false, 1);
 }
 
+// A server's reload of client_to_client: set_isolate_peers switches it on a running device.
+TEST(IsolatePeers, SwitchedOnARunningDevice) {
+  Node hub("hub", 11, *net::Endpoint::parse("192.0.2.1:51820"), "10.0.0.1");
+  Node a("a", 12, *net::Endpoint::parse("192.0.2.2:51820"), "10.0.0.2");
+  Node b("b", 13, *net::Endpoint::parse("192.0.2.3:51820"), "10.0.0.3");
+  Network net;
+  net.nodes = {&hub, &a, &b};
+  Network::connect(hub, a);
+  Network::connect(hub, b);
+  connect_client(a, hub);
+  connect_client(b, hub);
+  (void)net.send_ip(a, test::ipv4_packet("10.0.0.2", "10.0.0.3", 40));
+  net.run();
+  EXPECT_EQ(hub.received.size(), 1u);  // forwarded: isolation is off
+  hub.device.set_isolate_peers(true);
+  (void)net.send_ip(a, test::ipv4_packet("10.0.0.2", "10.0.0.3", 40));
+  net.run();
+  EXPECT_EQ(hub.received.size(), 1u);
+  EXPECT_EQ(hub.device.drop_count(Drop::kPeerIsolated), 1u);
+  hub.device.set_isolate_peers(false);
+  (void)net.send_ip(a, test::ipv4_packet("10.0.0.2", "10.0.0.3", 40));
+  net.run();
+  EXPECT_EQ(hub.received.size(), 2u);
+}
+
 TEST(IsolatePeers, DropName) {
   EXPECT_STREQ(drop_name(Drop::kPeerIsolated), "peer_isolated");
 }
