@@ -526,7 +526,7 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
       try {
         if (plan.next.metrics_listen)
           metrics = std::make_unique<MetricsServer>(*plan.next.metrics_listen,
-                                                    [&] { return server->metrics(); });
+                                                    [&] { return server->metrics(enroll.get()); });
       } catch (const std::exception& e) {
         errors.push_back(std::string("metrics: ") + e.what());
       }
