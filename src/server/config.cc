@@ -384,16 +384,35 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
 
   // [nat]
   if (const toml::table* nat = p.table(root, "nat")) {
-    p.only(*nat, "nat", {"out_interface"});
-    auto v = p.string(nat, "nat", "out_interface");
-    if (!v)
-      p.fail(nat->source(), "nat.out_interface", "missing (the interface to masquerade out of)");
-    if (!valid_ifname(*v))
-      p.fail(*p.node(nat, "out_interface"), "nat.out_interface",
-             "'" + *v + "' is not an interface name");
-    if (!c.ipv4)
-      p.fail(*p.node(nat, "out_interface"), "nat.out_interface", "NAT needs interface.address_v4");
-    c.nat_interface = *v;
+    p.only(*nat, "nat", {"out_interface", "ipv6"});
+    c.nat = true;
+    if (auto v = p.string(nat, "nat", "out_interface")) {
+      if (!valid_ifname(*v))
+        p.fail(*p.node(nat, "out_interface"), "nat.out_interface",
+               "'" + *v + "' is not an interface name");
+      if (*v == c.interface)
+        p.fail(*p.node(nat, "out_interface"), "nat.out_interface",
+               "'" + *v + "' is the tunnel itself (name the interface towards the internet)");
+      c.nat_interface = *v;
+    }
+    if (auto v = p.string(nat, "nat", "ipv6")) {
+      if (*v == "masquerade")
+        c.nat_ipv6 = Ipv6Egress::kMasquerade;
+      else if (*v == "routed")
+        c.nat_ipv6 = Ipv6Egress::kRouted;
+      else
+        p.fail(*p.node(nat, "ipv6"), "nat.ipv6",
+               "must be \"masquerade\" (NAT66) or \"routed\" (got '" + *v + "')");
+      if (!c.ipv6)
+        p.fail(*p.node(nat, "ipv6"), "nat.ipv6", "needs interface.address_v6");
+      // Routed means the clients' own addresses appear on the internet: a unique-local
+      // (fc00::/7) or other non-global prefix would never get an answer back.
+      const auto first = c.ipv6->prefix.address.data()[0];
+      if (c.nat_ipv6 == Ipv6Egress::kRouted && (first & 0xe0) != 0x20)
+        p.fail(*p.node(nat, "ipv6"), "nat.ipv6",
+               "\"routed\" needs a global prefix in interface.address_v6 (2000::/3; " +
+                   c.ipv6->prefix.to_string() + " is not routed on the internet): use \"masquerade\"");
+    }
   }
 
   // [enrollment]

@@ -92,6 +92,7 @@ TEST(Config, Defaults) {
   EXPECT_FALSE(c.client_to_client);
   EXPECT_EQ(c.persistent_keepalive, 25);
   EXPECT_FALSE(c.nat_interface);
+  EXPECT_FALSE(c.nat);
 }
 
 struct Bad {
@@ -102,6 +103,26 @@ struct Bad {
 std::string base(const std::string& extra_interface, const std::string& rest) {
   return "[interface]\naddress_v4 = \"10.9.0.1/24\"\n" + extra_interface +
          "[enrollment]\npublic_endpoint = \"h:1\"\n" + rest;
+}
+
+TEST(Config, NatBlock) {
+  // An empty [nat] turns the full tunnel on: out of any interface, IPv6 masqueraded.
+  ServerConfig c = parse_config(base("address_v6 = \"fd00:9::1/64\"\n", "[nat]\n"), "s.toml");
+  EXPECT_TRUE(c.nat);
+  EXPECT_FALSE(c.nat_interface);
+  EXPECT_EQ(c.nat_ipv6, Ipv6Egress::kMasquerade);
+  c = parse_config(base("address_v6 = \"2001:db8:9::1/64\"\n",
+                        "[nat]\nout_interface = \"eth1\"\nipv6 = \"routed\"\n"),
+                   "s.toml");
+  EXPECT_TRUE(c.nat);
+  EXPECT_EQ(c.nat_interface, "eth1");
+  EXPECT_EQ(c.nat_ipv6, Ipv6Egress::kRouted);
+  // IPv6 only: NAT no longer needs an IPv4 prefix.
+  c = parse_config(
+      "[interface]\naddress_v6 = \"fd00:9::1/64\"\n[enrollment]\npublic_endpoint = \"h:1\"\n"
+      "[nat]\n",
+      "s.toml");
+  EXPECT_TRUE(c.nat);
 }
 
 TEST(Config, ErrorsNameFileLineAndKey) {
@@ -149,7 +170,13 @@ TEST(Config, ErrorsInLaterTables) {
       {base("", "[clients]\nroutes = \"0.0.0.0/0\"\n"), "clients.routes: must be a list"},
       {base("", "[clients]\nclient_to_client = 1\n"), "clients.client_to_client: must be true"},
       {base("", "[clients]\npersistent_keepalive = -1\n"), "clients.persistent_keepalive"},
-      {base("", "[nat]\n"), "nat.out_interface: missing"},
+      {base("", "[nat]\nout_interface = \"warren0\"\n"),
+       "s.toml:6:17: nat.out_interface: 'warren0' is the tunnel itself"},
+      {base("", "[nat]\nipv6 = \"nat66\"\n"), "s.toml:6:8: nat.ipv6: must be \"masquerade\""},
+      {base("", "[nat]\nipv6 = \"routed\"\n"), "nat.ipv6: needs interface.address_v6"},
+      {base("address_v6 = \"fd00:9::1/64\"\n", "[nat]\nipv6 = \"routed\"\n"),
+       "s.toml:7:8: nat.ipv6: \"routed\" needs a global prefix in interface.address_v6 "
+       "(2000::/3; fd00:9::/64 is not routed"},
       {base("", "[metrics]\nlisten = \"localhost\"\n"), "s.toml:6:10: metrics.listen"},
       {base("", "[metrics]\nlisten = \"0.0.0.0:9586\"\n"),
        "s.toml:6:10: metrics.listen: '0.0.0.0:9586' is not a loopback address"},
