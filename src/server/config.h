@@ -81,12 +81,15 @@ struct ServerConfig {
   Ipv6Egress nat_ipv6 = Ipv6Egress::kMasquerade;
 
   // [enrollment]
-  std::string control_listen = "0.0.0.0:7443";
+  /// TCP addresses of the control channel (`listen`: one string or a list); "[::]:PORT" is
+  /// both families. Never empty.
+  std::vector<std::string> control_listen = {"0.0.0.0:7443"};
   std::string public_endpoint;   ///< required: "host:port" of the WireGuard UDP port
   std::string control_endpoint;  ///< in invites; default: public host + control listen port
 
   // [metrics]
-  std::optional<std::string> metrics_listen;
+  /// Addresses of the metrics endpoint (`listen`: one string or a list); empty = off.
+  std::vector<std::string> metrics_listen;
   /// The metrics endpoint is plain, unauthenticated HTTP that names every client and key:
   /// a non-loopback listen address is refused unless this is set.
   bool metrics_allow_remote = false;

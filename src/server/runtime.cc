@@ -27,6 +27,14 @@
 namespace warren::server {
 namespace {
 
+// "a, b" for the log.
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items)
+    out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
+
 // Maintenance runs every second: it notices database changes made by other processes (a
 // revoke whose `sync` did not reach us) within that; the heavier part (handshake times, idle
 // release) runs every kHeavyMaintenanceEvery rounds.
@@ -331,7 +339,7 @@ int run_server(const ServerConfig& config) {
   std::unique_ptr<Server> server;
   std::unique_ptr<HostSetup> host_changes;  // ip_forward and NAT, journaled (server/host_setup.h)
   std::unique_ptr<control::EnrollServer> enroll;
-  std::unique_ptr<MetricsServer> metrics;
+  std::vector<std::unique_ptr<MetricsServer>> metrics;
 
   runtime::Hooks hooks;
   hooks.tun_created = [&](std::uint32_t ifindex) -> Status {
@@ -384,9 +392,9 @@ int run_server(const ServerConfig& config) {
           state.tls, config.control_listen,
           [&](const control::EnrollRequest& r) { return server->enroll(r); });
       enroll->start();
-      if (config.metrics_listen)
-        metrics = std::make_unique<MetricsServer>(*config.metrics_listen,
-                                                  [&] { return server->metrics(); });
+      for (const auto& address : config.metrics_listen)
+        metrics.push_back(
+            std::make_unique<MetricsServer>(address, [&] { return server->metrics(); }));
     } catch (const std::exception& e) {
       return Error(EIO, e.what());
     }
@@ -398,7 +406,7 @@ int run_server(const ServerConfig& config) {
     return std::string("ok\n");
   };
   hooks.stopping = [&]() -> Status {
-    metrics.reset();
+    metrics.clear();
     if (enroll)
       enroll->stop();
     host_changes.reset();
@@ -420,7 +428,7 @@ int run_server(const ServerConfig& config) {
     return fail(s.message());
   platform::log_error("Server %s up: UDP port %u, enrollment on %s (certificate %s), %zu peer(s)",
                       config.interface.c_str(), static_cast<unsigned>(rt.engine().port()),
-                      config.control_listen.c_str(),
+                      joined(config.control_listen).c_str(),
                       control::fingerprint_to_hex(state.tls.fingerprint()).substr(0, 16).c_str(),
                       rt.engine().snapshot().peers.size());
   rt.report_ready();

@@ -7,6 +7,8 @@
 #
 # O has no route to the tunnel prefixes, so every answer needs S's masquerade (NAT66 for IPv6).
 # Checks:
+#   * the enrollment listener on [::] takes the client's IPv4 connection (dual-stack); metrics
+#     answer on both addresses of a list (127.0.0.1, ::1);
 #   * `warren join` in C gets the full tunnel; C pings O over IPv4 and IPv6 and opens one TCP
 #     connection each (ncat), which O sees coming from S's outside addresses (masqueraded);
 #   * S's `iptables -P FORWARD DROP` and `ip6tables -P FORWARD DROP` stay; the server's accept
@@ -65,8 +67,11 @@ persistent_keepalive = 0
 [nat]
 
 [enrollment]
-listen = "192.168.78.1:7443"
+listen = "[::]:7443"
 public_endpoint = "192.168.78.1:51820"
+
+[metrics]
+listen = ["127.0.0.1:9586", "[::1]:9586"]
 EOF
 
 # ---- server and client -------------------------------------------------------------------------------
@@ -90,6 +95,10 @@ ip netns exec "$C" "$W" join --invite-file "$WIT_TMP/inv" --interface "$CIF" \
   sed 's/^/#   /' "$WIT_TMP/join.out" | tail -n 10
   fatal "warren join"
 }
+ok "enrollment over IPv4 to a server listening on [::] (dual-stack)"
+metrics() { ip netns exec "$S" ncat -w 3 "$1" 9586 <<<$'GET /metrics HTTP/1.0\r\n\r\n' | grep -q '^warren_'; }
+both_metrics() { metrics 127.0.0.1 && metrics ::1; }
+check "metrics on both listed addresses (127.0.0.1, ::1)" both_metrics
 check "the client got the full tunnel (0.0.0.0/0, ::/0)" \
   grep -qE '^AllowedIPs *= *0\.0\.0\.0/0, *::/0' "$WIT_TMP/cl/$CIF.conf"
 
