@@ -17,8 +17,8 @@ namespace warren::platform {
 class Nftables {
  public:
   virtual ~Nftables() = default;
-  /// Runs `script` atomically. The error quotes nft's own message (e.g. "Error: Could not
-  /// process rule: No such file or directory ... delete table inet foo").
+  /// Runs `script` atomically. The error quotes the first line of nft's own message (e.g.
+  /// "nftables: Error: Could not process rule: No such file or directory", code ENOENT).
   [[nodiscard]] virtual Status run(const std::string& script) = 0;
   /// The ruleset of table `family name` as `nft list table` prints it; an error with code
   /// ENOENT when there is no such table.

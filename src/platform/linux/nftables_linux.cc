@@ -61,6 +61,9 @@ class LinuxNftables final : public Nftables {
     nft_ctx_unbuffer_output(ctx_.get());
     nft_ctx_unbuffer_error(ctx_.get());
     if (rc != 0) {
+      // The first line is the error; the next two quote a line of the script with a caret
+      // underneath, which nft 1.0.6 picks wrongly for multi-line scripts: left out.
+      err = err.substr(0, err.find('\n'));
       if (err.empty())
         err = "nft failed";
       return Error(code_of(err), "nftables: " + err);
