@@ -15,7 +15,9 @@
 #     rules (tag warren:IFNAME) are what lets the traffic through;
 #   * `nft list table inet warren_IFNAME` shows the masquerade rules of both families;
 #   * after the server stops: the table and the accept rules are gone, both forwarding sysctls
-#     have their old values, the DROP policies are untouched.
+#     have their old values, the DROP policies are untouched;
+#   * a second server with a global IPv6 prefix and [nat] ipv6 = "routed" (O routes the prefix
+#     to S): no IPv6 masquerade rule, and O sees the client's own IPv6 address.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -133,5 +135,38 @@ check_not "the nft table is gone" ip netns exec "$S" nft list table inet "warren
 check_eq "no accept rule of the server is left" "0 0" "$(ours iptables) $(ours ip6tables)"
 check_eq "forwarding sysctls restored" "$FWD4_BEFORE $FWD6_BEFORE" "$(fwd4) $(fwd6)"
 check "the FORWARD policies are still DROP" drop_policies
+
+# ---- routed IPv6: the clients' own addresses on the outside --------------------------------------
+# A second server (own state) with a global prefix and ipv6 = "routed"; O routes that prefix to S.
+ip netns exec "$C" "$W" down "$CIF" >/dev/null 2>&1 || not_ok "warren down $CIF"
+mkdir -m 700 "$WIT_TMP/srv2" "$WIT_TMP/cl2"
+CONF2="$WIT_TMP/srv2/server.toml"
+sed -e 's|^address_v6 = .*|address_v6 = "2001:db8:78::1/64"|' -e 's|^\[nat\]$|[nat]\nipv6 = "routed"|' \
+  -e '/^\[metrics\]/,$d' "$CONF" >"$CONF2"
+ip -n "$O" -6 route add 2001:db8:78::/64 via 2001:db8:100::1
+bg_start server2 "$S" "$W" server --config "$CONF2"
+SERVER_PID=$BG_PID
+wait_until 10 grep -q "Server $SIF up:" "$WIT_TMP/server2.err" || {
+  sed 's/^/#   /' "$WIT_TMP/server2.err" | tail -n 20
+  fatal "server with ipv6 = routed starts"
+}
+table=$(ip netns exec "$S" nft list table inet "warren_$SIF" 2>&1) || true
+check "routed: IPv4 still masqueraded" grep -q "ip saddr 10.78.0.0/24" <<<"$table"
+check_not "routed: no IPv6 masquerade rule" grep -q "ip6 saddr" <<<"$table"
+"$W" server invite --config "$CONF2" --name c2 >"$WIT_TMP/inv2" 2>&1 || fatal "invite 2"
+ip netns exec "$C" "$W" join --invite-file "$WIT_TMP/inv2" --interface "${CIF}r" \
+  --config-dir "$WIT_TMP/cl2" --name c2 >"$WIT_TMP/join2.out" 2>&1 || {
+  sed 's/^/#   /' "$WIT_TMP/join2.out" | tail -n 10
+  fatal "warren join (routed)"
+}
+CLIENT6=$(sed -n 's/^Address *= *//p' "$WIT_TMP/cl2/${CIF}r.conf" | tr ',' '\n' | tr -d ' ' | grep : | cut -d/ -f1)
+check "routed IPv6: the client pings the outside host" reach 2001:db8:100::2
+check_eq "routed IPv6 TCP: O sees the client's own address" "from $CLIENT6" \
+  "$(tcp -6 2001:db8:100::2 2>&1)"
+kill -TERM "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null && rc=0 || rc=$?
+check_eq "routed: server exits 0, table gone, sysctls restored" \
+  "0 absent $FWD4_BEFORE $FWD6_BEFORE" \
+  "$rc $(ip netns exec "$S" nft list table inet "warren_$SIF" >/dev/null 2>&1 && echo present || echo absent) $(fwd4) $(fwd6)"
 
 finish
