@@ -114,6 +114,9 @@ Result<HostPlan> plan_host_steps(host::System& sys, const ServerConfig& c) {
       return filters.error();
     if (!*filters)
       continue;
+    plan.notes.push_back(std::string(prog) +
+                         "'s FORWARD chain can drop (its policy is not ACCEPT or it has rules): "
+                         "accept rules for " + c.interface + " go at its top");
     for (const auto& rule : forward_rules(c)) {
       auto present = host::firewall_rule_present(sys, family, "filter", rule);
       if (!present)
