@@ -218,8 +218,8 @@ class EnrollServer {
   /// The same on several addresses, served by the one loop: the caps hold across all of them
   /// (an IPv4 client counts as the same source on "0.0.0.0" and on "[::]"). Throws
   /// ControlError naming the address that cannot be bound.
-  EnrollServer(TlsIdentity identity, const std::vector<std::string>& listen,
-               EnrollHandler handler, EnrollServerOptions options = {});
+  EnrollServer(TlsIdentity identity, const std::vector<std::string>& listen, EnrollHandler handler,
+               EnrollServerOptions options = {});
   ~EnrollServer();
   EnrollServer(const EnrollServer&) = delete;
   EnrollServer& operator=(const EnrollServer&) = delete;

@@ -180,8 +180,8 @@ class FirewallStep final : public Step {
     return l;
   }
   std::string describe() const override {
-    std::string d = std::string(family_ == net::Family::kV4 ? "iptables" : "ip6tables") +
-                    " -t " + table_ + " -I";
+    std::string d = std::string(family_ == net::Family::kV4 ? "iptables" : "ip6tables") + " -t " +
+                    table_ + " -I";
     for (const auto& w : rule_)
       d += " " + w;
     return d;

@@ -4,7 +4,6 @@
 #include "server/check.h"
 
 #include <algorithm>
-
 #include <cerrno>
 #include <exception>
 #include <memory>

@@ -462,7 +462,8 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
       if (c.nat_ipv6 == Ipv6Egress::kRouted && (first & 0xe0) != 0x20)
         p.fail(*p.node(nat, "ipv6"), "nat.ipv6",
                "\"routed\" needs a global prefix in interface.address_v6 (2000::/3; " +
-                   c.ipv6->prefix.to_string() + " is not routed on the internet): use \"masquerade\"");
+                   c.ipv6->prefix.to_string() +
+                   " is not routed on the internet): use \"masquerade\"");
     }
   }
 
@@ -510,7 +511,8 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
     p.only(*m, "metrics", {"listen", "allow_remote"});
     c.metrics_allow_remote = p.boolean(m, "metrics", "allow_remote").value_or(false);
     if (auto v = p.one_or_list(
-            m, "metrics", "listen", "an address:port", [&](const toml::node& n, const std::string& a) {
+            m, "metrics", "listen", "an address:port",
+            [&](const toml::node& n, const std::string& a) {
               auto hp = control::split_host_port(a);
               auto addr = hp ? net::IpAddress::parse(hp->host) : std::nullopt;
               if (!addr)

@@ -75,15 +75,19 @@ namespace {
 // Whether iptables' (v4) or ip6tables' (v6) filter FORWARD chain can drop a forwarded packet:
 // false when the program is not installed (no such chain) or the chain is the default
 // `-P FORWARD ACCEPT` with no rules. `iptables -S` creates no table when there is none.
-Result<bool> forward_chain_filters(host::System& sys, net::Family f) {
+Result<bool> forward_chain_filters(host::System& sys, net::Family f, HostPlan& plan) {
   const std::string prog = f == net::Family::kV4 ? "iptables" : "ip6tables";
   auto r = sys.run({prog, "-w", "5", "-S", "FORWARD"}, "");
   if (!r)
     return r.error().code == ENOENT ? Result<bool>(false)
                                     : Result<bool>(r.error().with_context("cannot run " + prog));
-  if (r->status != 0)
-    return Error(EIO, prog + " -S FORWARD exited with status " + std::to_string(r->status) + ": " +
-                          r->output.substr(0, r->output.find('\n')));
+  if (r->status != 0) {
+    // Installed but without a usable filter table (e.g. ip6tables on a kernel without IPv6
+    // netfilter): no chain there can drop what we forward.
+    plan.notes.push_back(prog + " -S FORWARD failed (" + r->output.substr(0, r->output.find('\n')) +
+                         "): no accept rules added there");
+    return false;
+  }
   std::string out = r->output;
   while (!out.empty() && (out.back() == '\n' || out.back() == ' '))
     out.pop_back();
@@ -109,20 +113,22 @@ Result<HostPlan> plan_host_steps(host::System& sys, const ServerConfig& c) {
     families.emplace_back(net::Family::kV6, kIpv6ForwardPath);
   for (const auto& [family, path] : families) {
     const char* prog = family == net::Family::kV4 ? "iptables" : "ip6tables";
-    auto filters = forward_chain_filters(sys, family);
+    auto filters = forward_chain_filters(sys, family, plan);
     if (!filters)
       return filters.error();
     if (!*filters)
       continue;
     plan.notes.push_back(std::string(prog) +
                          "'s FORWARD chain can drop (its policy is not ACCEPT or it has rules): "
-                         "accept rules for " + c.interface + " go at its top");
+                         "accept rules for " +
+                         c.interface + " go at its top");
     for (const auto& rule : forward_rules(c)) {
       auto present = host::firewall_rule_present(sys, family, "filter", rule);
       if (!present)
         return present.error().with_context("cannot check the FORWARD accept rule");
       if (*present)
-        plan.notes.push_back(std::string("the ") + prog + " FORWARD accept rule for " + c.interface +
+        plan.notes.push_back(std::string("the ") + prog + " FORWARD accept rule for " +
+                             c.interface +
                              " is already in place (not added by this server: left as it is)");
       else
         plan.steps.push_back(host::make_firewall_step(family, "filter", rule));

@@ -82,8 +82,8 @@ class HostSetup {
 };
 
 /// `warren server cleanup`: replays the journal of `config` (restoring the forwarding sysctls,
-/// removing the nft table and the FORWARD rules) and deletes a leftover interface of that name. Fails when that server is
-/// running (its UAPI socket answers). Returns what it did, one line each.
+/// removing the nft table and the FORWARD rules) and deletes a leftover interface of that name.
+/// Fails when that server is running (its UAPI socket answers). Returns what it did, one line each.
 Result<std::vector<std::string>> cleanup(const ServerConfig& config);
 
 }  // namespace warren::server

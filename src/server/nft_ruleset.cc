@@ -11,8 +11,8 @@ std::string nft_table_definition(const ServerConfig& c) {
   const std::string tun = "\"" + c.interface + "\"";
   // Masquerade what leaves by any interface but the tunnel (client-to-client traffic goes
   // back into it and keeps its addresses), or only by the configured one.
-  const std::string out = c.nat_interface ? "oifname \"" + *c.nat_interface + "\""
-                                          : "oifname != " + tun;
+  const std::string out =
+      c.nat_interface ? "oifname \"" + *c.nat_interface + "\"" : "oifname != " + tun;
   std::string t = std::string("table ") + kNftFamily + " " + nft_table_name(c) + " {\n";
   t += "\tchain forward {\n";
   t += "\t\ttype filter hook forward priority filter; policy accept;\n";

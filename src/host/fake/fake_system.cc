@@ -60,7 +60,8 @@ Result<ProgramExit> FakeSystem::run_firewall(const std::vector<std::string>& arg
   if (argv.size() == 5 && argv[1] == "-w" && argv[3] == "-S") {
     // -S CHAIN of the filter table: the policy, then the chain's rules.
     auto pol = policies_.find(argv[0] + " " + argv[4]);
-    std::string out = "-P " + argv[4] + " " + (pol == policies_.end() ? "ACCEPT" : pol->second) + "\n";
+    std::string out =
+        "-P " + argv[4] + " " + (pol == policies_.end() ? "ACCEPT" : pol->second) + "\n";
     for (const auto& rule : firewall_[argv[0] + " -t filter"])
       if (rule.rfind(argv[4] + " ", 0) == 0)
         out += "-A " + rule + "\n";

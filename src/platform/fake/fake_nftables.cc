@@ -61,8 +61,10 @@ Status FakeNftables::run(const std::string& script) {
     }
     if (w.size() == 4 && w[0] == "delete" && w[1] == "table") {
       if (next.erase(w[2] + " " + w[3]) == 0)
-        return Error(ENOENT, "nftables: Error: Could not process rule: No such file or "
-                             "directory: " + line);
+        return Error(ENOENT,
+                     "nftables: Error: Could not process rule: No such file or "
+                     "directory: " +
+                         line);
       continue;
     }
     return Error(EINVAL, "nftables: fake cannot parse: " + line);

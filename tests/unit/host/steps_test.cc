@@ -44,8 +44,8 @@ TEST(HostSteps, NftTableStepReplacesAndDeletesItsTableAtomically) {
   FakeSystem sys = machine();
   sys.fake_nft().tables["inet other"] = {"chain c {", "}"};
   const auto before = sys.state();
-  auto step = make_nft_table_step("inet", "warren_wg0",
-                                  "table inet warren_wg0 {\n\tchain c {\n\t}\n}\n");
+  auto step =
+      make_nft_table_step("inet", "warren_wg0", "table inet warren_wg0 {\n\tchain c {\n\t}\n}\n");
   ASSERT_TRUE(step->apply(sys).ok());
   EXPECT_EQ(sys.fake_nft().scripts.back(),
             "table inet warren_wg0\ndelete table inet warren_wg0\n"

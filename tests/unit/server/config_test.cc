@@ -106,10 +106,11 @@ std::string base(const std::string& extra_interface, const std::string& rest) {
 }
 
 TEST(Config, ListenListsAndDualStack) {
-  ServerConfig c = parse_config(
-      base("", "listen = [\"[::]:7443\", \"127.0.0.1:8443\"]\n[metrics]\nlisten = "
-               "[\"127.0.0.1:9586\", \"[::1]:9586\"]\n"),
-      "s.toml");
+  ServerConfig c =
+      parse_config(base("",
+                        "listen = [\"[::]:7443\", \"127.0.0.1:8443\"]\n[metrics]\nlisten = "
+                        "[\"127.0.0.1:9586\", \"[::1]:9586\"]\n"),
+                   "s.toml");
   EXPECT_EQ(c.control_listen, (std::vector<std::string>{"[::]:7443", "127.0.0.1:8443"}));
   EXPECT_EQ(c.metrics_listen, (std::vector<std::string>{"127.0.0.1:9586", "[::1]:9586"}));
   EXPECT_EQ(c.control_endpoint, "h:7443");  // the first address's port
@@ -195,7 +196,8 @@ TEST(Config, ErrorsInLaterTables) {
        "s.toml:5:10: enrollment.listen: '0.0.0.0:7443' overlaps '[::]:7443', which listens on "
        "IPv4 too"},
       {base("", "listen = [\"[::]:7443\", \"[::]:7443\"]\n"), "'[::]:7443' is listed twice"},
-      {base("", "listen = []\n"), "s.toml:5:10: enrollment.listen: must be an address:port or a list"},
+      {base("", "listen = []\n"),
+       "s.toml:5:10: enrollment.listen: must be an address:port or a list"},
       {base("", "listen = [\"[::]:7443\", 5]\n"), "s.toml:5:24: enrollment.listen: must be"},
       {base("", "listen = [\"[::]:7443\", \"nowhere:1\"]\n"),
        "s.toml:5:24: enrollment.listen: 'nowhere:1' is not address:port"},

@@ -78,12 +78,20 @@ TEST(ServerHost, SetUpThenStopRestoresExactly) {
   EXPECT_EQ(m.sys.files()[kJournal],
             "warren-state 1 netns=fake boot=boot-1\n"
             "nft-table inet warren_wg-srv\n"
-            "firewall 4 filter " + kIn + "\n"
-            "firewall 4 filter " + kBack + "\n"
-            "firewall 6 filter " + kIn + "\n"
-            "firewall 6 filter " + kBack + "\n"
-            "sysctl /proc/sys/net/ipv4/ip_forward 1 0\n"
-            "sysctl /proc/sys/net/ipv6/conf/all/forwarding 1 0\n");
+            "firewall 4 filter " +
+                kIn +
+                "\n"
+                "firewall 4 filter " +
+                kBack +
+                "\n"
+                "firewall 6 filter " +
+                kIn +
+                "\n"
+                "firewall 6 filter " +
+                kBack +
+                "\n"
+                "sysctl /proc/sys/net/ipv4/ip_forward 1 0\n"
+                "sysctl /proc/sys/net/ipv6/conf/all/forwarding 1 0\n");
   setup->reset();  // orderly shutdown
   EXPECT_EQ(m.sys.state(), before);
 }
