@@ -2,9 +2,11 @@
 /// The server's TOML configuration (docs/SERVER.md has the full reference and an example).
 ///
 ///   [interface]  name, listen_port, private_key_file, address_v4, address_v6, mtu
-///   [pool]       strategy, lease_idle_time, quarantine, [pool.reservations] NAME = ["10.8.0.10",
-///   ...] [clients]    dns, routes, persistent_keepalive, client_to_client [nat] out_interface,
-///   ipv6 [enrollment] listen, public_endpoint, control_endpoint [metrics]    listen, allow_remote
+///   [pool]       strategy, lease_idle_time, quarantine, [pool.reservations] NAME = ["10.8.0.10", ...]
+///   [clients]    dns, routes, persistent_keepalive, client_to_client
+///   [nat]        out_interface, ipv6
+///   [enrollment] listen, public_endpoint, control_endpoint
+///   [metrics]    listen, allow_remote
 ///   [storage]    database
 ///
 /// Relative file names are resolved against the config file's directory. Every error names
