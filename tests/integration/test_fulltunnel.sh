@@ -17,7 +17,9 @@
 #   * after the server stops: the table and the accept rules are gone, both forwarding sysctls
 #     have their old values, the DROP policies are untouched;
 #   * a second server with a global IPv6 prefix and [nat] ipv6 = "routed" (O routes the prefix
-#     to S): no IPv6 masquerade rule, and O sees the client's own IPv6 address.
+#     to S): no IPv6 masquerade rule, and O sees the client's own IPv6 address; after its
+#     kill -9 everything stays, and `warren server cleanup` removes the table and the accept
+#     rules and restores both sysctls from the journal.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -163,10 +165,17 @@ CLIENT6=$(sed -n 's/^Address *= *//p' "$WIT_TMP/cl2/${CIF}r.conf" | tr ',' '\n' 
 check "routed IPv6: the client pings the outside host" reach 2001:db8:100::2
 check_eq "routed IPv6 TCP: O sees the client's own address" "from $CLIENT6" \
   "$(tcp -6 2001:db8:100::2 2>&1)"
-kill -TERM "$SERVER_PID"
-wait "$SERVER_PID" 2>/dev/null && rc=0 || rc=$?
-check_eq "routed: server exits 0, table gone, sysctls restored" \
-  "0 absent $FWD4_BEFORE $FWD6_BEFORE" \
-  "$rc $(ip netns exec "$S" nft list table inet "warren_$SIF" >/dev/null 2>&1 && echo present || echo absent) $(fwd4) $(fwd6)"
+# kill -9: the journal keeps everything; `warren server cleanup` undoes it from the journal.
+kill -KILL "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+table_state() { ip netns exec "$S" nft list table inet "warren_$SIF" >/dev/null 2>&1 && echo present || echo absent; }
+check_eq "after kill -9: table, accept rules and forwarding stay" "present 2 2 1 1" \
+  "$(table_state) $(ours iptables) $(ours ip6tables) $(fwd4) $(fwd6)"
+out=$(ip netns exec "$S" "$W" server cleanup --config "$CONF2" 2>&1) && rc=0 || rc=$?
+check_eq "server cleanup after kill -9: exit 0, table and rules gone, sysctls restored" \
+  "0 absent 0 0 $FWD4_BEFORE $FWD6_BEFORE" \
+  "$rc $(table_state) $(ours iptables) $(ours ip6tables) $(fwd4) $(fwd6)"
+[[ $rc == 0 ]] || sed 's/^/#   /' <<<"$out"
+rm -f "/var/run/warren/$SIF.sock" "/var/run/wireguard/$SIF.sock"
 
 finish
