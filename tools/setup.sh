@@ -9,6 +9,8 @@ packages=(
   # libraries
   libssl-dev libsodium-dev libmnl-dev libnetfilter-conntrack-dev libtomlplusplus-dev libsqlite3-dev
   nlohmann-json3-dev zlib1g-dev libldns-dev
+  # the server's nftables table (NAT, forwarding); nft to inspect it
+  libnftables-dev nftables
   # `warren server export --qr`
   libqrencode-dev
   # tests and benchmarks

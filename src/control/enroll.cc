@@ -510,13 +510,18 @@ struct EnrollServer::Impl {
     std::optional<Enrollment> settings;
   };
 
-  Impl(TlsIdentity id, std::string_view listen, EnrollHandler h, EnrollServerOptions o)
+  Impl(TlsIdentity id, const std::vector<std::string>& listen, EnrollHandler h,
+       EnrollServerOptions o)
       : identity(std::move(id)), handler(std::move(h)), options(o) {
     platform::ignore_sigpipe();
-    auto l = platform::tcp_listen(listen);
-    if (!l)
-      throw ControlError("cannot listen on " + std::string(listen) + ": " + l.message());
-    listener = std::move(*l);
+    if (listen.empty())
+      throw ControlError("no address to listen on");
+    for (const auto& address : listen) {
+      auto l = platform::tcp_listen(address);
+      if (!l)
+        throw ControlError("cannot listen on " + address + ": " + l.message());
+      listeners.push_back(std::move(*l));
+    }
   }
 
   TlsIdentity identity;
@@ -525,7 +530,8 @@ struct EnrollServer::Impl {
   std::atomic<bool> settings_dirty{false};
   std::atomic<std::size_t> sessions_open{0};
   EnrollServerOptions options;
-  std::unique_ptr<platform::TcpListener> listener;
+  // One loop serves every address, so the caps (global, per source) are shared among them.
+  std::vector<std::unique_ptr<platform::TcpListener>> listeners;
   std::unique_ptr<platform::EventLoop> loop;
   std::thread loop_thread;
   std::vector<std::thread> workers;
@@ -555,10 +561,12 @@ struct EnrollServer::Impl {
     if (!l.ok())
       throw ControlError("cannot create the enrollment event loop: " + l.message());
     loop = std::move(*l);
-    if (auto s = loop->add(listener->native_handle(), platform::kReadable,
-                           [this](std::uint32_t) { on_listener(); });
-        !s.ok())
-      throw ControlError("cannot watch the enrollment socket: " + s.message());
+    for (std::size_t i = 0; i < listeners.size(); ++i) {
+      if (auto s = loop->add(listeners[i]->native_handle(), platform::kReadable,
+                             [this, i](std::uint32_t) { on_listener(*listeners[i]); });
+          !s.ok())
+        throw ControlError("cannot watch the enrollment socket: " + s.message());
+    }
     loop->set_wake_handler([this] { on_completions(); });
     for (std::size_t i = 0; i < std::max<std::size_t>(options.workers, 1); ++i)
       workers.emplace_back([this] { work(); });
@@ -590,13 +598,15 @@ struct EnrollServer::Impl {
       const auto now = SteadyClock::now();
       if (listener_paused_until && now >= *listener_paused_until) {
         listener_paused_until.reset();
-        (void)loop->modify(listener->native_handle(), platform::kReadable);
+        for (const auto& l : listeners)
+          (void)loop->modify(l->native_handle(), platform::kReadable);
       }
       expire(now);
     }
     while (!conns.empty())
       close(conns.begin()->first);
-    (void)loop->remove(listener->native_handle());
+    for (const auto& l : listeners)
+      (void)loop->remove(l->native_handle());
   }
 
   /// Until the nearest deadline of any connection (or the listener's pause), at most 1 s.
@@ -648,11 +658,11 @@ struct EnrollServer::Impl {
     c.next_ping = SteadyClock::now() + options.session_ping_interval;
   }
 
-  void on_listener() {
+  void on_listener(platform::TcpListener& listener) {
     // Drain the accept queue (bounded, then the connections' events run): a full queue makes
     // the kernel drop honest clients' SYNs, which then wait a second to retry.
     for (int i = 0; i < 1024; ++i) {
-      auto a = listener->try_accept();
+      auto a = listener.try_accept();
       if (a.ok()) {
         admit(std::move(*a));
         continue;
@@ -664,7 +674,8 @@ struct EnrollServer::Impl {
         continue;
       // Out of descriptors or memory: stop accepting for a moment instead of spinning.
       listener_paused_until = SteadyClock::now() + std::chrono::milliseconds(100);
-      (void)loop->modify(listener->native_handle(), 0);
+      for (const auto& l : listeners)
+        (void)loop->modify(l->native_handle(), 0);
       return;
     }
   }
@@ -1079,6 +1090,11 @@ struct EnrollServer::Impl {
 
 EnrollServer::EnrollServer(TlsIdentity identity, std::string_view listen, EnrollHandler handler,
                            EnrollServerOptions options)
+    : EnrollServer(std::move(identity), std::vector<std::string>{std::string(listen)},
+                   std::move(handler), options) {}
+
+EnrollServer::EnrollServer(TlsIdentity identity, const std::vector<std::string>& listen,
+                           EnrollHandler handler, EnrollServerOptions options)
     : impl_(std::make_unique<Impl>(std::move(identity), listen, std::move(handler), options)) {}
 
 EnrollServer::~EnrollServer() {
@@ -1108,7 +1124,7 @@ void EnrollServer::stop() {
 }
 
 std::uint16_t EnrollServer::port() const {
-  return impl_->listener->port();
+  return impl_->listeners.front()->port();
 }
 
 std::size_t EnrollServer::active_connections() const {

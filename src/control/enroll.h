@@ -226,8 +226,14 @@ using SessionHandler = std::function<std::optional<Enrollment>(const crypto::Pub
 /// whole exchange is late, or on any TLS failure (garbage bytes fail the handshake).
 class EnrollServer {
  public:
-  /// Binds `listen` ("0.0.0.0:7443"); throws ControlError. Serving starts with start().
+  /// Binds `listen` ("0.0.0.0:7443"; "[::]:7443" is both families); throws ControlError.
+  /// Serving starts with start().
   EnrollServer(TlsIdentity identity, std::string_view listen, EnrollHandler handler,
+               EnrollServerOptions options = {});
+  /// The same on several addresses, served by the one loop: the caps hold across all of them
+  /// (an IPv4 client counts as the same source on "0.0.0.0" and on "[::]"). Throws
+  /// ControlError naming the address that cannot be bound.
+  EnrollServer(TlsIdentity identity, const std::vector<std::string>& listen, EnrollHandler handler,
                EnrollServerOptions options = {});
   ~EnrollServer();
   EnrollServer(const EnrollServer&) = delete;
@@ -247,6 +253,7 @@ class EnrollServer {
   /// Stops accepting, closes every connection, joins the loop and the workers (a handler call
   /// in progress finishes first; queued requests are dropped unanswered). Idempotent.
   void stop();
+  /// The port of the first address.
   std::uint16_t port() const;
   /// Connections open now (any state). Thread-safe.
   std::size_t active_connections() const;

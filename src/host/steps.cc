@@ -1,5 +1,7 @@
 #include "host/steps.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <sstream>
@@ -178,14 +180,14 @@ class FirewallStep final : public Step {
     return l;
   }
   std::string describe() const override {
-    std::string d = std::string(family_ == net::Family::kV4 ? "iptables" : "ip6tables") +
-                    " -t " + table_ + " -A";
+    std::string d = std::string(family_ == net::Family::kV4 ? "iptables" : "ip6tables") + " -t " +
+                    table_ + " -I";
     for (const auto& w : rule_)
       d += " " + w;
     return d;
   }
   Status apply(System& sys) override {
-    return run_checked(sys, firewall_argv(family_, table_, "-A", rule_));
+    return run_checked(sys, firewall_argv(family_, table_, "-I", rule_));
   }
   Status undo(System& sys) override {
     auto present = firewall_rule_present(sys, family_, table_, rule_);
@@ -201,6 +203,37 @@ class FirewallStep final : public Step {
   std::string table_;
   std::vector<std::string> rule_;
 };
+
+// `table F N` then `delete table F N` in the same transaction deletes the table whether or
+// not it existed (nft 1.0.6 has no `destroy`); a third command then adds it afresh, so a
+// leftover of a crashed run is replaced, never merged into.
+class NftTableStep final : public Step {
+ public:
+  NftTableStep(std::string family, std::string name, std::string definition)
+      : family_(std::move(family)), name_(std::move(name)), definition_(std::move(definition)) {}
+  std::string journal_line() const override { return "nft-table " + family_ + " " + name_; }
+  std::string describe() const override { return "nftables table " + family_ + " " + name_; }
+  Status apply(System& sys) override { return sys.nft().run(remove_script() + definition_); }
+  Status undo(System& sys) override { return sys.nft().run(remove_script()); }
+
+ private:
+  std::string remove_script() const {
+    const std::string t = "table " + family_ + " " + name_ + "\n";
+    return t + "delete " + t;
+  }
+  std::string family_, name_, definition_;
+};
+
+bool nft_table_name(std::string_view name) {
+  return !name.empty() && name.size() <= 64 && std::isalpha(static_cast<unsigned char>(name[0])) &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+         });
+}
+
+bool nft_family(const std::string& f) {
+  return f == "inet" || f == "ip" || f == "ip6";
+}
 
 bool safe_sysctl_path(const std::string& p) {
   return p.rfind("/proc/sys/", 0) == 0 && p.find("..") == std::string::npos && one_word(p);
@@ -240,6 +273,11 @@ std::unique_ptr<Step> make_firewall_step(net::Family family, std::string table,
   return std::make_unique<FirewallStep>(family, std::move(table), std::move(rule));
 }
 
+std::unique_ptr<Step> make_nft_table_step(std::string family, std::string name,
+                                          std::string definition) {
+  return std::make_unique<NftTableStep>(std::move(family), std::move(name), std::move(definition));
+}
+
 Result<bool> firewall_rule_present(System& sys, net::Family family, const std::string& table,
                                    const std::vector<std::string>& rule) {
   auto r = sys.run(firewall_argv(family, table, "-C", rule), "");
@@ -269,6 +307,8 @@ std::unique_ptr<Step> parse_host_step(std::string_view line) {
   const auto w = journal_words(line);
   if (w.empty())
     return nullptr;
+  if (w[0] == "nft-table" && w.size() == 3 && nft_family(w[1]) && nft_table_name(w[2]))
+    return make_nft_table_step(w[1], w[2], "");
   std::uint32_t a = 0, b = 0, c = 0;
   if (w[0] == "mtu" && w.size() == 4 && to_u32(w[1], a) && to_u32(w[2], b) && to_u32(w[3], c))
     return make_mtu_step(a, b, c);

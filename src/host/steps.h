@@ -1,7 +1,7 @@
 #pragma once
 /// Host configuration steps with their undo, a journal of them, and the RAII owner of applied
 /// steps. Used by the client (routes, rules, DNS of a wg-quick plan) and by the server
-/// (ip_forward, the NAT rule).
+/// (ip_forward, its nftables table, FORWARD accept rules).
 ///
 ///   auto setup = ActiveSetup::open(system, journal_path);   // writes the journal header
 ///   setup->apply(step) ─► journal line (fsync'd) ─► step.apply ─► kept for undo
@@ -55,15 +55,23 @@ std::unique_ptr<Step> make_rule_step(const platform::RuleSpec& rule);
 /// Writes `value` to a sysctl file (under /proc/sys/); undo writes `old` back. Values are one
 /// word (no whitespace).
 std::unique_ptr<Step> make_sysctl_step(std::string path, std::string value, std::string old);
-/// An iptables (v4) or ip6tables (v6) rule: `-t TABLE -A RULE...`, undone with `-D`. RULE is
-/// the chain and the match/target arguments, each one word (no whitespace), e.g.
-/// {"POSTROUTING", "-s", "10.0.0.0/24", "-o", "eth0", "-j", "MASQUERADE"}.
+/// An iptables (v4) or ip6tables (v6) rule inserted at the top of its chain: `-t TABLE -I
+/// RULE...` (an accept must come before whatever drops), undone with `-D`. RULE is the chain
+/// and the match/target arguments, each one word (no whitespace), e.g.
+/// {"FORWARD", "-i", "wg0", "-j", "ACCEPT"}.
 std::unique_ptr<Step> make_firewall_step(net::Family family, std::string table,
                                          std::vector<std::string> rule);
 /// The firewall rule is in place now (`iptables -C`): true/false, or an error when iptables
 /// cannot run.
 Result<bool> firewall_rule_present(System& sys, net::Family family, const std::string& table,
                                    const std::vector<std::string>& rule);
+
+/// An nftables table owned by the caller: apply replaces any table of that name with
+/// `definition` (`table FAMILY NAME { ... }`) in one transaction, undo deletes it (a table
+/// already gone counts as deleted). The journal line names the table only
+/// ("nft-table inet warren_wg0"): its undo needs nothing else. NAME is [A-Za-z0-9_.-].
+std::unique_ptr<Step> make_nft_table_step(std::string family, std::string name,
+                                          std::string definition);
 
 /// The current value of a sysctl file, trimmed.
 Result<std::string> read_sysctl(System& sys, const std::string& path);

@@ -9,9 +9,11 @@ namespace {
 
 class RealSystem final : public System {
  public:
-  explicit RealSystem(std::unique_ptr<platform::NetConfig> net) : net_(std::move(net)) {}
+  RealSystem(std::unique_ptr<platform::NetConfig> net, std::unique_ptr<platform::Nftables> nft)
+      : net_(std::move(net)), nft_(std::move(nft)) {}
 
   platform::NetConfig& net() override { return *net_; }
+  platform::Nftables& nft() override { return *nft_; }
   Result<std::string> read_file(const std::string& path) override {
     return platform::read_trusted_file(path);
   }
@@ -36,6 +38,7 @@ class RealSystem final : public System {
 
  private:
   std::unique_ptr<platform::NetConfig> net_;
+  std::unique_ptr<platform::Nftables> nft_;
 };
 
 }  // namespace
@@ -58,7 +61,10 @@ Result<std::unique_ptr<System>> make_system() {
   auto net = platform::open_net_config();
   if (!net.ok())
     return Error(net.code(), "cannot open rtnetlink: " + net.message());
-  return std::unique_ptr<System>(std::make_unique<RealSystem>(std::move(*net)));
+  auto nft = platform::open_nftables();
+  if (!nft)
+    return nft.error();
+  return std::unique_ptr<System>(std::make_unique<RealSystem>(std::move(*net), std::move(*nft)));
 }
 
 }  // namespace warren::host

@@ -1,11 +1,12 @@
 #pragma once
 /// host::System: everything outside the data plane that configuring the host touches —
-/// rtnetlink, a few files (sysctls, resolv.conf, the state journal), helper programs
+/// rtnetlink, nftables, a few files (sysctls, resolv.conf, the state journal), helper programs
 /// (iptables, resolvconf, resolvectl) and the identity of the namespace and boot. Steps
 /// (host/steps.h) go only through this interface, so unit tests run a whole set-up against
 /// host::fake::FakeSystem (host/fake/fake_system.h) with injected failures.
 ///
-/// The real one (make_system) forwards to platform::NetConfig, platform/host_io.h and the
+/// The real one (make_system) forwards to platform::NetConfig, platform::Nftables,
+/// platform/host_io.h and the
 /// trusted-file calls of platform/files.h (O_NOFOLLOW, directory and file owner/mode checks,
 /// fsync of the file and of the directory when an entry is created or removed); it makes no
 /// system call of its own.
@@ -17,6 +18,7 @@
 #include "base/result.h"
 #include "platform/host_io.h"
 #include "platform/netlink.h"
+#include "platform/nftables.h"
 
 namespace warren::host {
 
@@ -27,6 +29,8 @@ class System {
   virtual ~System() = default;
 
   virtual platform::NetConfig& net() = 0;
+  /// The nftables ruleset of this namespace (each run() one transaction).
+  virtual platform::Nftables& nft() = 0;
 
   /// The file's content; an error with code ENOENT when it does not exist. The real system
   /// refuses a link or a file that root does not control (platform/files.h, trusted files).

@@ -67,10 +67,12 @@ class TcpConnection {
   UniqueFd fd_;
 };
 
-/// Resolves `host` (a name or an address literal), then connects to each address in turn until
-/// one answers or the deadline passes; the connection has TCP_NODELAY set. The error says what
-/// failed last (EAI_* resolution failures are reported as EHOSTUNREACH with the resolver's
-/// message).
+/// Resolves `host` (a name or an address literal), then connects to each address in
+/// getaddrinfo's order until one answers; each attempt gets an equal share of the time left
+/// before the deadline, so an address that never answers does not use up the others' time.
+/// The connection has TCP_NODELAY set. The error has the code of the last failure and names
+/// every address with its failure (EAI_* resolution failures are reported as EHOSTUNREACH
+/// with the resolver's message).
 warren::Result<TcpConnection> tcp_connect(std::string_view host, std::uint16_t port,
                                           StreamDeadline deadline);
 
@@ -110,7 +112,9 @@ class TcpListener {
 };
 
 /// Binds and listens on "ip:port" or "[ipv6]:port" (an address literal; port 0 picks a free
-/// port). EINVAL with a message when `address` is not of that form; IPv6 sockets are v6-only.
+/// port). EINVAL with a message when `address` is not of that form. "[::]:PORT" is dual-stack
+/// (IPV6_V6ONLY off: IPv4 clients arrive as IPv4-mapped addresses, which try_accept reports
+/// as IPv4); any other IPv6 address listens for IPv6 only.
 warren::Result<std::unique_ptr<TcpListener>> tcp_listen(std::string_view address);
 
 /// Makes the process ignore SIGPIPE (idempotent). A TLS library writes with write(2), which

@@ -3,6 +3,7 @@
 
 #include "server/check.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <exception>
 #include <memory>
@@ -201,18 +202,20 @@ Status listen_tcp(const std::string& address) {
 void check_ports(Checker& c, const ServerConfig& cfg, bool server_running) {
   port_line(c, "udp_port", cfg, "UDP port " + std::to_string(cfg.listen_port),
             "interface.listen_port", bind_udp(cfg.listen_port), server_running);
-  port_line(c, "enrollment_listen", cfg, "enrollment listen address " + cfg.control_listen,
-            "enrollment.listen", listen_tcp(cfg.control_listen), server_running);
-  if (!cfg.metrics_listen)
-    return;
-  // Checked one after the other, two equal addresses would each look free.
-  if (*cfg.metrics_listen == cfg.control_listen) {
-    c.error("metrics_listen", cfg.path + ": metrics.listen: " + *cfg.metrics_listen +
-                                  " is also enrollment.listen; the server cannot listen twice");
-    return;
+  for (const auto& address : cfg.control_listen)
+    port_line(c, "enrollment_listen", cfg, "enrollment listen address " + address,
+              "enrollment.listen", listen_tcp(address), server_running);
+  for (const auto& address : cfg.metrics_listen) {
+    // Checked one after the other, two equal addresses would each look free.
+    if (std::find(cfg.control_listen.begin(), cfg.control_listen.end(), address) !=
+        cfg.control_listen.end()) {
+      c.error("metrics_listen", cfg.path + ": metrics.listen: " + address +
+                                    " is also enrollment.listen; the server cannot listen twice");
+      continue;
+    }
+    port_line(c, "metrics_listen", cfg, "metrics listen address " + address, "metrics.listen",
+              listen_tcp(address), server_running);
   }
-  port_line(c, "metrics_listen", cfg, "metrics listen address " + *cfg.metrics_listen,
-            "metrics.listen", listen_tcp(*cfg.metrics_listen), server_running);
 }
 
 }  // namespace

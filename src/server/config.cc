@@ -117,6 +117,39 @@ class Parser {
     return out;
   }
 
+  /// One string or a list of strings (at least one), each converted by `conv` (nullopt = bad
+  /// element, named in the error with `what`); nullopt when absent.
+  template <typename F>
+  std::optional<std::vector<std::string>> one_or_list(const toml::table* t, std::string_view tname,
+                                                      std::string_view key, const char* what,
+                                                      F check) const {
+    if (!t)
+      return std::nullopt;
+    const toml::node* n = t->get(key);
+    if (!n)
+      return std::nullopt;
+    std::vector<const toml::node*> items;
+    if (n->is_string()) {
+      items.push_back(n);
+    } else if (n->is_array() && !n->as_array()->empty()) {
+      for (const toml::node& e : *n->as_array())
+        items.push_back(&e);
+    } else {
+      fail(*n, full(tname, key), std::string("must be ") + what + " or a list of them");
+    }
+    std::vector<std::string> out;
+    for (const toml::node* e : items) {
+      if (!e->is_string())
+        fail(*e, full(tname, key), std::string("must be ") + what + " or a list of them");
+      const std::string v = e->as_string()->get();
+      check(*e, v);
+      if (std::find(out.begin(), out.end(), v) != out.end())
+        fail(*e, full(tname, key), "'" + v + "' is listed twice");
+      out.push_back(v);
+    }
+    return out;
+  }
+
   const toml::node* node(const toml::table* t, std::string_view key) const {
     return t ? t->get(key) : nullptr;
   }
@@ -151,6 +184,24 @@ bool valid_ifname(std::string_view n) {
          std::all_of(n.begin(), n.end(), [](char c) {
            return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
          });
+}
+
+// Two addresses of one list that cannot both be bound: "[::]:P" takes IPv4 port P too, so
+// "0.0.0.0:P" or "192.0.2.1:P" beside it would fail at start.
+void check_overlaps(const Parser& p, const toml::node& where, const char* key,
+                    const std::vector<std::string>& list) {
+  for (const auto& a : list) {
+    auto ha = control::split_host_port(a);
+    if (!ha || ha->host != "::")
+      continue;
+    for (const auto& b : list) {
+      auto hb = control::split_host_port(b);
+      if (hb && hb->port == ha->port && net::IpAddress::parse(hb->host) &&
+          net::IpAddress::parse(hb->host)->is_v4())
+        p.fail(where, key,
+               "'" + b + "' overlaps '" + a + "', which listens on IPv4 too (drop one of them)");
+    }
+  }
 }
 
 }  // namespace
@@ -386,16 +437,36 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
 
   // [nat]
   if (const toml::table* nat = p.table(root, "nat")) {
-    p.only(*nat, "nat", {"out_interface"});
-    auto v = p.string(nat, "nat", "out_interface");
-    if (!v)
-      p.fail(nat->source(), "nat.out_interface", "missing (the interface to masquerade out of)");
-    if (!valid_ifname(*v))
-      p.fail(*p.node(nat, "out_interface"), "nat.out_interface",
-             "'" + *v + "' is not an interface name");
-    if (!c.ipv4)
-      p.fail(*p.node(nat, "out_interface"), "nat.out_interface", "NAT needs interface.address_v4");
-    c.nat_interface = *v;
+    p.only(*nat, "nat", {"out_interface", "ipv6"});
+    c.nat = true;
+    if (auto v = p.string(nat, "nat", "out_interface")) {
+      if (!valid_ifname(*v))
+        p.fail(*p.node(nat, "out_interface"), "nat.out_interface",
+               "'" + *v + "' is not an interface name");
+      if (*v == c.interface)
+        p.fail(*p.node(nat, "out_interface"), "nat.out_interface",
+               "'" + *v + "' is the tunnel itself (name the interface towards the internet)");
+      c.nat_interface = *v;
+    }
+    if (auto v = p.string(nat, "nat", "ipv6")) {
+      if (*v == "masquerade")
+        c.nat_ipv6 = Ipv6Egress::kMasquerade;
+      else if (*v == "routed")
+        c.nat_ipv6 = Ipv6Egress::kRouted;
+      else
+        p.fail(*p.node(nat, "ipv6"), "nat.ipv6",
+               "must be \"masquerade\" (NAT66) or \"routed\" (got '" + *v + "')");
+      if (!c.ipv6)
+        p.fail(*p.node(nat, "ipv6"), "nat.ipv6", "needs interface.address_v6");
+      // Routed means the clients' own addresses appear on the internet: a unique-local
+      // (fc00::/7) or other non-global prefix would never get an answer back.
+      const auto first = c.ipv6->prefix.address.data()[0];
+      if (c.nat_ipv6 == Ipv6Egress::kRouted && (first & 0xe0) != 0x20)
+        p.fail(*p.node(nat, "ipv6"), "nat.ipv6",
+               "\"routed\" needs a global prefix in interface.address_v6 (2000::/3; " +
+                   c.ipv6->prefix.to_string() +
+                   " is not routed on the internet): use \"masquerade\"");
+    }
   }
 
   // [enrollment]
@@ -404,10 +475,16 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
     p.fail(toml::source_region{}, "enrollment",
            "missing table [enrollment] (public_endpoint is required)");
   p.only(*en, "enrollment", {"listen", "public_endpoint", "control_endpoint"});
-  if (auto v = p.string(en, "enrollment", "listen")) {
-    if (!control::split_host_port(*v) || !net::IpAddress::parse(control::split_host_port(*v)->host))
-      p.fail(*p.node(en, "listen"), "enrollment.listen",
-             "'" + *v + "' is not address:port, e.g. 0.0.0.0:7443 or [::]:7443");
+  if (auto v = p.one_or_list(en, "enrollment", "listen", "an address:port",
+                             [&](const toml::node& n, const std::string& a) {
+                               auto hp = control::split_host_port(a);
+                               if (!hp || !net::IpAddress::parse(hp->host))
+                                 p.fail(n, "enrollment.listen",
+                                        "'" + a +
+                                            "' is not address:port, e.g. 0.0.0.0:7443 or "
+                                            "[::]:7443");
+                             })) {
+    check_overlaps(p, *p.node(en, "listen"), "enrollment.listen", *v);
     c.control_listen = *v;
   }
   auto pub = p.string(en, "enrollment", "public_endpoint");
@@ -428,23 +505,28 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
     if (host.find(':') != std::string::npos)
       host = "[" + host + "]";
     c.control_endpoint =
-        host + ":" + std::to_string(control::split_host_port(c.control_listen)->port);
+        host + ":" + std::to_string(control::split_host_port(c.control_listen.front())->port);
   }
 
   // [metrics]
   if (const toml::table* m = p.table(root, "metrics")) {
     p.only(*m, "metrics", {"listen", "allow_remote"});
     c.metrics_allow_remote = p.boolean(m, "metrics", "allow_remote").value_or(false);
-    if (auto v = p.string(m, "metrics", "listen")) {
-      auto hp = control::split_host_port(*v);
-      auto addr = hp ? net::IpAddress::parse(hp->host) : std::nullopt;
-      if (!addr)
-        p.fail(*p.node(m, "listen"), "metrics.listen", "'" + *v + "' is not address:port");
-      if (!addr->is_loopback() && !c.metrics_allow_remote)
-        p.fail(*p.node(m, "listen"), "metrics.listen",
-               "'" + *v +
-                   "' is not a loopback address: the endpoint is unauthenticated plain HTTP "
-                   "naming every client; set allow_remote = true to serve it there anyway");
+    if (auto v = p.one_or_list(
+            m, "metrics", "listen", "an address:port",
+            [&](const toml::node& n, const std::string& a) {
+              auto hp = control::split_host_port(a);
+              auto addr = hp ? net::IpAddress::parse(hp->host) : std::nullopt;
+              if (!addr)
+                p.fail(n, "metrics.listen", "'" + a + "' is not address:port");
+              if (!addr->is_loopback() && !c.metrics_allow_remote)
+                p.fail(n, "metrics.listen",
+                       "'" + a +
+                           "' is not a loopback address: the endpoint is unauthenticated plain "
+                           "HTTP naming every client; set allow_remote = true to serve it there "
+                           "anyway");
+            })) {
+      check_overlaps(p, *p.node(m, "listen"), "metrics.listen", *v);
       c.metrics_listen = *v;
     }
   }

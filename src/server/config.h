@@ -4,7 +4,7 @@
 ///   [interface]  name, listen_port, private_key_file, address_v4, address_v6, mtu
 ///   [pool]       strategy, lease_idle_time, quarantine, [pool.reservations] NAME = ["10.8.0.10", ...]
 ///   [clients]    dns, routes, persistent_keepalive, client_to_client
-///   [nat]        out_interface
+///   [nat]        out_interface, ipv6
 ///   [enrollment] listen, public_endpoint, control_endpoint
 ///   [metrics]    listen, allow_remote
 ///   [storage]    database
@@ -34,6 +34,11 @@ class ConfigError : public std::runtime_error {
 };
 
 enum class PoolStrategy : std::uint8_t { kDynamic, kStatic, kStaticOrDynamic };
+
+/// How clients' IPv6 traffic leaves the server when [nat] is on: behind the server's own
+/// address (NAT66), or with the clients' own addresses (the operator routes address_v6's
+/// prefix to this host).
+enum class Ipv6Egress : std::uint8_t { kMasquerade, kRouted };
 const char* strategy_name(PoolStrategy s);
 
 /// The server's own address in a tunnel prefix: "10.8.0.1/24" gives address 10.8.0.1 and
@@ -70,16 +75,23 @@ struct ServerConfig {
   std::uint16_t persistent_keepalive = 25;
   bool client_to_client = false;
 
-  // [nat]
+  // [nat]: full tunnel. Clients' traffic is forwarded out of the host: IPv4 masqueraded,
+  // IPv6 as nat_ipv6 says (server/nft_ruleset.h has the rules).
+  bool nat = false;
+  /// Only out of this interface; unset = out of every interface but the tunnel.
   std::optional<std::string> nat_interface;
+  Ipv6Egress nat_ipv6 = Ipv6Egress::kMasquerade;
 
   // [enrollment]
-  std::string control_listen = "0.0.0.0:7443";
+  /// TCP addresses of the control channel (`listen`: one string or a list); "[::]:PORT" is
+  /// both families. Never empty.
+  std::vector<std::string> control_listen = {"0.0.0.0:7443"};
   std::string public_endpoint;   ///< required: "host:port" of the WireGuard UDP port
   std::string control_endpoint;  ///< in invites; default: public host + control listen port
 
   // [metrics]
-  std::optional<std::string> metrics_listen;
+  /// Addresses of the metrics endpoint (`listen`: one string or a list); empty = off.
+  std::vector<std::string> metrics_listen;
   /// The metrics endpoint is plain, unauthenticated HTTP that names every client and key:
   /// a non-loopback listen address is refused unless this is set.
   bool metrics_allow_remote = false;

@@ -3,9 +3,11 @@
 
 #include <cerrno>
 #include <sstream>
+#include <utility>
 
 #include "platform/control_socket.h"
 #include "platform/log.h"
+#include "server/nft_ruleset.h"
 #include "uapi/server.h"
 
 namespace warren::server {
@@ -27,29 +29,37 @@ std::string host_journal_path(const ServerConfig& c) {
   return c.database_dir() + "/" + c.interface + "-host.journal";
 }
 
-std::vector<std::string> nat_rule(const ServerConfig& c) {
-  return {"POSTROUTING",
-          "-s",
-          c.ipv4->prefix.to_string(),
-          "-o",
-          *c.nat_interface,
-          "-j",
-          "MASQUERADE",
-          "-m",
-          "comment",
-          "--comment",
-          "warren:" + c.interface};
+std::vector<std::vector<std::string>> forward_rules(const ServerConfig& c) {
+  const std::string tag = "warren:" + c.interface;
+  return {{"FORWARD", "-i", c.interface, "-j", "ACCEPT", "-m", "comment", "--comment", tag},
+          {"FORWARD", "-o", c.interface, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED",
+           "-j", "ACCEPT", "-m", "comment", "--comment", tag}};
 }
 
 host::StepParser server_step_parser(const ServerConfig& config) {
   const std::string tag = "warren:" + config.interface;
-  return [tag](std::string_view line) -> std::unique_ptr<host::Step> {
+  const std::string table = nft_table_name(config);
+  const auto rules = forward_rules(config);
+  return [tag, table, rules](std::string_view line) -> std::unique_ptr<host::Step> {
     const auto w = host::journal_words(line);
     if (w.size() == 4 && w[0] == "sysctl" && (w[1] == kIpv4ForwardPath || w[1] == kIpv6ForwardPath) &&
         numeric(w[2]) && numeric(w[3]))
       return host::make_sysctl_step(w[1], w[2], w[3]);
-    // firewall 4 nat POSTROUTING -s PREFIX -o IFNAME -j MASQUERADE -m comment --comment TAG:
-    // the out-interface and prefix may differ from today's config (it changed since the crash).
+    if (w.size() == 3 && w[0] == "nft-table" && w[1] == kNftFamily && w[2] == table)
+      return host::make_nft_table_step(w[1], w[2], "");
+    // firewall 4|6 filter RULE: exactly one of today's accept rules (the journal's name is
+    // the interface's, so the rules cannot differ).
+    if (w.size() > 3 && w[0] == "firewall" && (w[1] == "4" || w[1] == "6") && w[2] == "filter") {
+      const std::vector<std::string> rule(w.begin() + 3, w.end());
+      for (const auto& r : rules)
+        if (r == rule)
+          return host::make_firewall_step(w[1] == "4" ? net::Family::kV4 : net::Family::kV6,
+                                          "filter", rule);
+      return nullptr;
+    }
+    // Journals of earlier versions, which masqueraded with iptables:
+    // firewall 4 nat POSTROUTING -s PREFIX -o IFNAME -j MASQUERADE -m comment --comment TAG
+    // (the out-interface and prefix may differ from today's config).
     if (w.size() == 14 && w[0] == "firewall" && w[1] == "4" && w[2] == "nat" &&
         w[3] == "POSTROUTING" && w[4] == "-s" && net::Prefix::parse(w[5]) && w[6] == "-o" &&
         interface_name(w[7]) && w[8] == "-j" && w[9] == "MASQUERADE" && w[10] == "-m" &&
@@ -60,38 +70,76 @@ host::StepParser server_step_parser(const ServerConfig& config) {
   };
 }
 
+namespace {
+
+// Whether iptables' (v4) or ip6tables' (v6) filter FORWARD chain can drop a forwarded packet:
+// false when the program is not installed (no such chain) or the chain is the default
+// `-P FORWARD ACCEPT` with no rules. `iptables -S` creates no table when there is none.
+Result<bool> forward_chain_filters(host::System& sys, net::Family f, HostPlan& plan) {
+  const std::string prog = f == net::Family::kV4 ? "iptables" : "ip6tables";
+  auto r = sys.run({prog, "-w", "5", "-S", "FORWARD"}, "");
+  if (!r)
+    return r.error().code == ENOENT ? Result<bool>(false)
+                                    : Result<bool>(r.error().with_context("cannot run " + prog));
+  if (r->status != 0) {
+    // Installed but without a usable filter table (e.g. ip6tables on a kernel without IPv6
+    // netfilter): no chain there can drop what we forward.
+    plan.notes.push_back(prog + " -S FORWARD failed (" + r->output.substr(0, r->output.find('\n')) +
+                         "): no accept rules added there");
+    return false;
+  }
+  std::string out = r->output;
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' '))
+    out.pop_back();
+  return out != "-P FORWARD ACCEPT";
+}
+
+}  // namespace
+
 Result<HostPlan> plan_host_steps(host::System& sys, const ServerConfig& c) {
   HostPlan plan;
-  // Forwarding: client-to-client traffic goes back into the TUN through the kernel's routing,
-  // and NAT'd traffic out of another interface.
-  std::vector<const char*> forward;
-  if (c.client_to_client || c.nat_interface) {
-    if (c.ipv4)
-      forward.push_back(kIpv4ForwardPath);
-    if (c.ipv6 && c.client_to_client)
-      forward.push_back(kIpv6ForwardPath);
+  // The table first, the accept rules next, forwarding last: nothing is forwarded before the
+  // masquerade rules are in place.
+  if (c.nat)
+    plan.steps.push_back(
+        host::make_nft_table_step(kNftFamily, nft_table_name(c), nft_table_definition(c)));
+  // Client-to-client traffic goes back into the TUN through the kernel's routing, and full
+  // tunnel traffic out of another interface: both are forwarded.
+  const bool forwarding = c.client_to_client || c.nat;
+  std::vector<std::pair<net::Family, const char*>> families;
+  if (forwarding && c.ipv4)
+    families.emplace_back(net::Family::kV4, kIpv4ForwardPath);
+  if (forwarding && c.ipv6)
+    families.emplace_back(net::Family::kV6, kIpv6ForwardPath);
+  for (const auto& [family, path] : families) {
+    const char* prog = family == net::Family::kV4 ? "iptables" : "ip6tables";
+    auto filters = forward_chain_filters(sys, family, plan);
+    if (!filters)
+      return filters.error();
+    if (!*filters)
+      continue;
+    plan.notes.push_back(std::string(prog) +
+                         "'s FORWARD chain can drop (its policy is not ACCEPT or it has rules): "
+                         "accept rules for " +
+                         c.interface + " go at its top");
+    for (const auto& rule : forward_rules(c)) {
+      auto present = host::firewall_rule_present(sys, family, "filter", rule);
+      if (!present)
+        return present.error().with_context("cannot check the FORWARD accept rule");
+      if (*present)
+        plan.notes.push_back(std::string("the ") + prog + " FORWARD accept rule for " +
+                             c.interface +
+                             " is already in place (not added by this server: left as it is)");
+      else
+        plan.steps.push_back(host::make_firewall_step(family, "filter", rule));
+    }
   }
-  for (const char* path : forward) {
+  for (const auto& [family, path] : families) {
     auto old = host::read_sysctl(sys, path);
     if (!old)
       return old.error().with_context("cannot read " + std::string(path));
     if (*old != "1")
       plan.steps.push_back(host::make_sysctl_step(path, "1", old->empty() ? "0" : *old));
-  }
-  if (c.nat_interface && c.ipv4) {
-    const auto rule = nat_rule(c);
-    auto present = host::firewall_rule_present(sys, net::Family::kV4, "nat", rule);
-    if (!present) {
-      return present.error().code == ENOENT
-                 ? Error(ENOENT, "cannot run iptables for [nat] (install the iptables package)")
-                 : present.error().with_context("cannot check the NAT rule");
-    }
-    if (*present)
-      plan.notes.push_back("the NAT rule for " + c.ipv4->prefix.to_string() + " via " +
-                           *c.nat_interface +
-                           " is already in place (not added by this server: left as it is)");
-    else
-      plan.steps.push_back(host::make_firewall_step(net::Family::kV4, "nat", rule));
   }
   return plan;
 }

@@ -1,10 +1,12 @@
 #pragma once
-/// What the server changes on its host besides its own interface — IP forwarding and the NAT
-/// rule — done as journaled host steps (host/steps.h), so that nothing is applied twice and
-/// nothing is lost across a crash:
+/// What the server changes on its host besides its own interface — its nftables table, the
+/// FORWARD accept rules and IP forwarding — done as journaled host steps (host/steps.h), so
+/// that nothing is applied twice and nothing is lost across a crash:
 ///
 ///   start:   replay a journal a crashed run left (undo in reverse) ─► journal header
-///            ─► ip_forward = 1 (v4; v6 forwarding with client_to_client) ─► iptables -A NAT
+///            ─► nft table inet warren_IFNAME (with [nat]; server/nft_ruleset.h)
+///            ─► iptables/ip6tables -I FORWARD accepts (when that chain would drop)
+///            ─► ip_forward = 1, conf/all/forwarding = 1 (with [nat] or client_to_client)
 ///   stop:    undo in reverse ─► journal removed           (~HostSetup, also on failed start)
 ///   kill -9: the journal stays; the next start, or `warren server cleanup`, replays it
 ///
@@ -28,11 +30,23 @@ inline constexpr const char* kIpv6ForwardPath = "/proc/sys/net/ipv6/conf/all/for
 /// DATABASE_DIR/INTERFACE-host.journal
 std::string host_journal_path(const ServerConfig& config);
 
-/// The iptables arguments of the NAT rule (chain and matches, without -t/-A/-D/-C).
-std::vector<std::string> nat_rule(const ServerConfig& config);
+/// The accept rules for the tunnel in the filter table's FORWARD chain of iptables (v4) or
+/// ip6tables (v6), chain and matches without -t/-I/-D/-C: in from the tunnel, and back to it
+/// for established/related flows, each tagged "warren:IFNAME".
+///
+/// Why iptables: an accept in our own nft table does not stop another table's base chain
+/// from dropping (nft_ruleset.h), so the accept must go into the chain whose policy drops —
+/// iptables' `filter FORWARD`, whichever backend (nft or legacy) holds it, and only iptables
+/// itself writes rules there that it can read back. They are added only when that chain
+/// would drop something (its policy is not ACCEPT or it has rules); a host without iptables
+/// has no such chain. A native nftables ruleset with a drop policy in its own forward chain
+/// (not iptables') needs the operator's rule (docs/SERVER.md).
+std::vector<std::vector<std::string>> forward_rules(const ServerConfig& config);
 
 /// Parses the lines of a server journal: a sysctl of one of the two forwarding files (numeric
-/// values), or a nat-table POSTROUTING MASQUERADE rule tagged with this config's interface.
+/// values), this config's nft table (nft-table inet warren_IFNAME), one of forward_rules(),
+/// or (journals of earlier versions) a nat-table POSTROUTING MASQUERADE rule tagged with this
+/// config's interface.
 host::StepParser server_step_parser(const ServerConfig& config);
 
 struct HostPlan {
@@ -40,7 +54,9 @@ struct HostPlan {
   std::vector<std::string> notes;  ///< for the log: what was skipped and why
 };
 /// The steps the server takes for `config`, given the host as it is now: a forwarding sysctl
-/// already at 1 and a NAT rule already present (not ours: left as it is) are skipped.
+/// already at 1 and a FORWARD accept rule already present (not ours: left as it is) are
+/// skipped, and so are the accept rules when iptables is not installed or its FORWARD chain
+/// accepts everything.
 Result<HostPlan> plan_host_steps(host::System& sys, const ServerConfig& config);
 
 /// Replays the journal of a crashed run (if any), then applies plan_host_steps. The set-up
@@ -65,9 +81,9 @@ class HostSetup {
   std::unique_ptr<host::ActiveSetup> setup_;
 };
 
-/// `warren server cleanup`: replays the journal of `config` (restoring ip_forward and removing
-/// the NAT rule) and deletes a leftover interface of that name. Fails when that server is
-/// running (its UAPI socket answers). Returns what it did, one line each.
+/// `warren server cleanup`: replays the journal of `config` (restoring the forwarding sysctls,
+/// removing the nft table and the FORWARD rules) and deletes a leftover interface of that name.
+/// Fails when that server is running (its UAPI socket answers). Returns what it did, one line each.
 Result<std::vector<std::string>> cleanup(const ServerConfig& config);
 
 }  // namespace warren::server

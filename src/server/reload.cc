@@ -31,6 +31,15 @@ std::string optional_text(const std::optional<std::string>& s) {
   return s ? *s : "(none)";
 }
 
+std::string list_text(const std::vector<std::string>& v) {
+  if (v.empty())
+    return "(none)";
+  std::string out;
+  for (const auto& s : v)
+    out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
 bool same_network(const std::optional<TunnelNetwork>& a, const std::optional<TunnelNetwork>& b) {
   if (a.has_value() != b.has_value())
     return false;
@@ -70,7 +79,7 @@ ReloadPlan plan_reload(const ServerConfig& running, const ServerConfig& loaded) 
     keep("interface.address_v6", network(running.ipv6), network(loaded.ipv6),
          [&] { next.ipv6 = running.ipv6; });
   if (loaded.control_listen != running.control_listen)
-    keep("enrollment.listen", running.control_listen, loaded.control_listen,
+    keep("enrollment.listen", list_text(running.control_listen), list_text(loaded.control_listen),
          [&] { next.control_listen = running.control_listen; });
   if (loaded.database != running.database)
     keep("storage.database", running.database, loaded.database,
@@ -143,6 +152,15 @@ ReloadPlan plan_reload(const ServerConfig& running, const ServerConfig& loaded) 
     plan.isolation_changed = true;
     plan.host_changed = true;  // IPv6 forwarding follows it
   }
+  if (next.nat != running.nat) {
+    applied("nat", running.nat ? "on" : "off", next.nat ? "on" : "off");
+    plan.host_changed = true;
+  }
+  if (next.nat_ipv6 != running.nat_ipv6) {
+    auto name = [](Ipv6Egress e) { return e == Ipv6Egress::kRouted ? "routed" : "masquerade"; };
+    applied("nat.ipv6", name(running.nat_ipv6), name(next.nat_ipv6));
+    plan.host_changed = true;
+  }
   if (next.nat_interface != running.nat_interface) {
     applied("nat.out_interface", optional_text(running.nat_interface),
             optional_text(next.nat_interface));
@@ -150,8 +168,8 @@ ReloadPlan plan_reload(const ServerConfig& running, const ServerConfig& loaded) 
   }
   if (next.metrics_listen != running.metrics_listen ||
       next.metrics_allow_remote != running.metrics_allow_remote) {
-    applied("metrics.listen", optional_text(running.metrics_listen),
-            optional_text(next.metrics_listen) +
+    applied("metrics.listen", list_text(running.metrics_listen),
+            list_text(next.metrics_listen) +
                 (next.metrics_allow_remote ? " (allow_remote)" : ""));
     plan.metrics_changed = true;
   }

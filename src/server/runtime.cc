@@ -32,6 +32,14 @@
 namespace warren::server {
 namespace {
 
+// "a, b" for the log.
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items)
+    out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
+
 // Maintenance runs every second: it notices database changes made by other processes (a
 // revoke whose `sync` did not reach us) within that; the heavier part (handshake times, idle
 // release) runs every kHeavyMaintenanceEvery rounds.
@@ -365,7 +373,7 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
   std::unique_ptr<Server> server;
   std::unique_ptr<HostSetup> host_changes;  // ip_forward and NAT, journaled (server/host_setup.h)
   std::unique_ptr<control::EnrollServer> enroll;
-  std::unique_ptr<MetricsServer> metrics;
+  std::vector<std::unique_ptr<MetricsServer>> metrics;
   // The STUN responder on [mesh] stun_port (and the alternate port), served by the runtime's
   // event loop (server/stun_responder.h).
   std::unique_ptr<platform::BindFactory> stun_binds;
@@ -425,9 +433,9 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
       enroll->set_session_handler(
           [&](const crypto::PublicKey& key) { return server->settings_for(key); });
       enroll->start();
-      if (config.metrics_listen)
-        metrics = std::make_unique<MetricsServer>(*config.metrics_listen,
-                                                  [&] { return server->metrics(enroll.get()); });
+      for (const auto& address : config.metrics_listen)
+        metrics.push_back(
+            std::make_unique<MetricsServer>(address, [&] { return server->metrics(enroll.get()); }));
     } catch (const std::exception& e) {
       return Error(EIO, e.what());
     }
@@ -468,7 +476,7 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
         rt.unwatch(svc->poll_fd(i));
     }
     stun.clear();
-    metrics.reset();
+    metrics.clear();
     if (enroll)
       enroll->stop();
     host_changes.reset();
@@ -522,11 +530,11 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
       }
     }
     if (plan.metrics_changed) {
-      metrics.reset();
+      metrics.clear();
       try {
-        if (plan.next.metrics_listen)
-          metrics = std::make_unique<MetricsServer>(*plan.next.metrics_listen,
-                                                    [&] { return server->metrics(enroll.get()); });
+        for (const auto& address : plan.next.metrics_listen)
+          metrics.push_back(std::make_unique<MetricsServer>(
+              address, [&] { return server->metrics(enroll.get()); }));
       } catch (const std::exception& e) {
         errors.push_back(std::string("metrics: ") + e.what());
       }
@@ -553,7 +561,7 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
     return fail(s.message());
   platform::log_error("Server %s up: UDP port %u, enrollment on %s (certificate %s), %zu peer(s)",
                       config.interface.c_str(), static_cast<unsigned>(rt.engine().port()),
-                      config.control_listen.c_str(),
+                      joined(config.control_listen).c_str(),
                       control::fingerprint_to_hex(state.tls.fingerprint()).substr(0, 16).c_str(),
                       rt.engine().snapshot().peers.size());
   rt.report_ready();

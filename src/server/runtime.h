@@ -8,7 +8,7 @@
 ///
 ///   start:  state (keys, TLS identity, store) ─► [runtime: TUN, WARREN_WORKERS queues,
 ///           offloads] ─► addresses ─► [engine] ─► private key, every enrolled peer, link up
-///           ─► [UAPI socket, workers] ─► host changes (ip_forward, iptables MASQUERADE;
+///           ─► [UAPI socket, workers] ─► host changes (forwarding, nft table, FORWARD accepts;
 ///           journaled, server/host_setup.h) ─► enrollment
 ///           ─► metrics ─► [status socket, READY=1]
 ///   run:    in the foreground until SIGINT/SIGTERM or the interface is deleted; SIGHUP (or
@@ -16,7 +16,7 @@
 ///           config (server/reload.h: what applies live), pushing changed client settings to
 ///           the clients' settings sessions (control/session.h);
 ///           every few seconds handshake times go to the store, idle dynamic leases are released
-///   stop:   the reverse; the NAT rule and ip_forward are restored, the TUN is deleted. After a
+///   stop:   the reverse; the nft table and forwarding are restored, the TUN is deleted. After a
 ///           kill -9 the next start (or `warren server cleanup`) restores them from the journal
 ///
 /// Enrollment: Registry::enroll commits to the store, then the peer is added to the engine,

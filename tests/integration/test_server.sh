@@ -31,7 +31,7 @@
 #     tunnel) reaches O through the server's NAT; the NAT rule is removed when the server stops,
 #     after STOPPING=1.
 #   * host changes are journaled: after kill -9 the NAT rule and ip_forward stay changed, a
-#     restart replays the journal and adds the rule once (`iptables -t nat -S` lists it once);
+#     restart replays the journal and adds the table once (`nft list tables` lists it once);
 #     `warren server cleanup` refuses while the server runs, and after a kill -9 restores
 #     ip_forward's old value and removes the rule and a leftover interface.
 set -euo pipefail
@@ -39,7 +39,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 require_root
-require_tools ip wg ping iptables conntrack
+require_tools ip wg ping nft conntrack
 [[ -x $WARREN_BIN/warren ]] || skip_all "warren not built in $WARREN_BIN"
 NCLIENTS=${NCLIENTS:-20}
 
@@ -83,8 +83,8 @@ listen = "127.0.0.1:9586"
 EOF
 }
 
-nat_rules() { # how many NAT rules of this server are in S
-  ip netns exec "$S" iptables -t nat -S POSTROUTING | grep -c "warren:$SIF\b" || true
+nat_rules() { # how many NAT tables of this server are in S (nft table inet warren_IFNAME)
+  ip netns exec "$S" nft list tables | grep -c "^table inet warren_$SIF\$" || true
 }
 forwarding() { ip netns exec "$S" cat /proc/sys/net/ipv4/ip_forward; }
 JOURNAL="$WIT_TMP/srv/$SIF-host.journal"
@@ -285,7 +285,7 @@ t0=$SECONDS
 start_server WARREN_WORKERS=3 NOTIFY_SOCKET="$WIT_TMP/server.notify" || fatal "server restarts after kill -9"
 ok "server restarts after kill -9"
 check "the restart replayed the journal" grep -q "did not stop cleanly; undid" "$WIT_TMP/server.err"
-check_eq "the restart adds the NAT rule once (iptables -t nat -S)" 1 "$(nat_rules)"
+check_eq "the restart adds the NAT table once (nft list tables)" 1 "$(nat_rules)"
 check "sd_notify: READY=1 once the interface is up" wait_until 5 grep -qx "READY=1 \[check=0\]" "$WIT_TMP/server.notified"
 check_eq "WARREN_WORKERS=3: the server's TUN has 3 queues" 3 \
   "$(ip netns exec "$S" ls "/sys/class/net/$SIF/queues" | grep -c '^tx-')"
@@ -388,11 +388,11 @@ ip netns exec "$ns" "$W" up "$(conf_of "$n")" >"$WIT_TMP/up$n.out" 2>&1 || {
   not_ok "warren up with a full tunnel"
   sed 's/^/#   /' "$WIT_TMP/up$n.out" | tail -n 5
 }
-check "NAT rule installed" bash -c "ip netns exec '$S' iptables -t nat -S POSTROUTING | grep -q 'warren:$SIF'"
+check_eq "NAT table installed" 1 "$(nat_rules)"
 nat_reach() { # on failure, show what the server's forwarding and NAT looked like
   ping_until "$ns" 20 198.51.100.2 && return 0
   echo "ip_forward in S: $(ip netns exec "$S" cat /proc/sys/net/ipv4/ip_forward)"
-  ip netns exec "$S" iptables -t nat -L POSTROUTING -v -n
+  ip netns exec "$S" nft list table inet "warren_$SIF"
   ip -n "$ns" route get 198.51.100.2
   ip -n "$ns" rule
   wg show "$ifn"
@@ -406,7 +406,7 @@ kill -TERM "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null && rc=0 || rc=$?
 check_eq "server exits 0 on SIGTERM" 0 "$rc"
 check "sd_notify: STOPPING=1 on SIGTERM" grep -q "^STOPPING=1" "$WIT_TMP/server.notified"
-check_not "NAT rule removed on exit" bash -c "ip netns exec '$S' iptables -t nat -S POSTROUTING | grep -q 'warren:$SIF'"
+check_eq "NAT table removed on exit" 0 "$(nat_rules)"
 check_not "status socket removed on exit" test -e "/var/run/warren/$SIF.sock"
 check_not "UAPI socket removed on exit" test -e "/var/run/wireguard/$SIF.sock"
 check_eq "ip_forward restored on exit" "$FWD_BEFORE" "$(forwarding)"

@@ -57,6 +57,18 @@ Status FakeSystem::remove_file(const std::string& path) {
 
 // iptables -w 5 -t TABLE -A|-D|-C RULE...
 Result<ProgramExit> FakeSystem::run_firewall(const std::vector<std::string>& argv) {
+  if (argv.size() == 5 && argv[1] == "-w" && argv[3] == "-S") {
+    // -S CHAIN of the filter table: the policy, then the chain's rules.
+    auto pol = policies_.find(argv[0] + " " + argv[4]);
+    std::string out =
+        "-P " + argv[4] + " " + (pol == policies_.end() ? "ACCEPT" : pol->second) + "\n";
+    for (const auto& rule : firewall_[argv[0] + " -t filter"])
+      if (rule.rfind(argv[4] + " ", 0) == 0)
+        out += "-A " + rule + "\n";
+    if (firewall_[argv[0] + " -t filter"].empty())
+      firewall_.erase(argv[0] + " -t filter");
+    return exited(0, out);
+  }
   if (argv.size() < 7 || argv[1] != "-w" || argv[3] != "-t")
     return exited(2, "fake iptables: unexpected arguments");
   std::string rule;
@@ -68,6 +80,8 @@ Result<ProgramExit> FakeSystem::run_firewall(const std::vector<std::string>& arg
   ProgramExit r;
   if (argv[5] == "-A") {
     rules.push_back(rule);
+  } else if (argv[5] == "-I") {
+    rules.insert(rules.begin(), rule);
   } else if (argv[5] == "-C" || argv[5] == "-D") {
     if (it == rules.end())
       r = exited(1, argv[0] + ": Bad rule (does a matching rule exist in that chain?).\n");

@@ -2,8 +2,9 @@
 /// FakeSystem: host::System in memory, for unit tests of set-ups and their rollback. Test code
 /// only; no production code includes it.
 ///
-/// Files are a map; resolvconf, resolvectl and iptables/ip6tables (-A/-D/-C; -A appends even
-/// a duplicate, as the real one does) are modelled, every other program fails. `fail_op(n)`
+/// Files are a map; resolvconf, resolvectl and iptables/ip6tables (-A/-I/-D/-C, and -S of a
+/// chain with its policy; -A/-I add even a duplicate, as the real one does) are modelled, every
+/// other program fails. nft() is a platform::fake::FakeNftables. `fail_op(n)`
 /// makes the n-th file or program operation from now fail; the FakeNetConfig (net()) injects
 /// its own failures. The whole observable state compares with ==.
 
@@ -13,6 +14,7 @@
 
 #include "host/system.h"
 #include "platform/fake/fake_netconfig.h"
+#include "platform/fake/fake_nftables.h"
 
 namespace warren::host::fake {
 
@@ -23,6 +25,10 @@ struct FakeSystemState {
   std::map<std::string, std::vector<std::string>> resolved;  ///< ifname -> settings
   /// "iptables -t nat" / "ip6tables -t filter" -> its rules ("POSTROUTING -s ..."), in order.
   std::map<std::string, std::vector<std::string>> firewall;
+  /// "iptables FORWARD" -> its policy when not ACCEPT.
+  std::map<std::string, std::string> policies;
+  /// nftables tables ("inet warren_wg0") -> their lines.
+  std::map<std::string, std::vector<std::string>> nft_tables;
   friend bool operator==(const FakeSystemState&, const FakeSystemState&) = default;
 };
 
@@ -30,10 +36,14 @@ class FakeSystem final : public System {
  public:
   platform::fake::FakeNetConfig& fake_net() { return net_; }
   FakeSystemState state() const {
-    return FakeSystemState{net_.state(), files_, resolvconf_, resolved_, firewall_};
+    return FakeSystemState{net_.state(), files_,    resolvconf_, resolved_,
+                           firewall_,    policies_, nft_.tables};
   }
   std::map<std::string, std::string>& files() { return files_; }
   std::map<std::string, std::vector<std::string>>& firewall() { return firewall_; }
+  /// "iptables FORWARD" -> "DROP": what `-S FORWARD` reports as the chain's policy.
+  std::map<std::string, std::string>& policies() { return policies_; }
+  platform::fake::FakeNftables& fake_nft() { return nft_; }
   void set_programs(std::vector<std::string> names) { programs_ = std::move(names); }
   void set_resolved_running(bool on) { resolved_running_ = on; }
   void set_netns_id(std::string id) { netns_ = std::move(id); }
@@ -44,6 +54,7 @@ class FakeSystem final : public System {
   const std::vector<std::string>& commands() const { return commands_; }
 
   platform::NetConfig& net() override { return net_; }
+  platform::Nftables& nft() override { return nft_; }
   Result<std::string> read_file(const std::string& path) override;
   Status write_file(const std::string& path, const std::string& content, unsigned mode,
                     bool in_place) override;
@@ -61,6 +72,8 @@ class FakeSystem final : public System {
   Result<ProgramExit> run_firewall(const std::vector<std::string>& argv);
 
   platform::fake::FakeNetConfig net_;
+  platform::fake::FakeNftables nft_;
+  std::map<std::string, std::string> policies_;
   std::map<std::string, std::string> files_;
   std::map<std::string, std::string> resolvconf_;
   std::map<std::string, std::vector<std::string>> resolved_;

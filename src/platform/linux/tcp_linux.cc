@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <csignal>
 #include <thread>
+#include <vector>
 
 #include "net/host_port.h"
 #include "platform/tcp.h"
@@ -143,6 +144,39 @@ void TcpConnection::close() noexcept {
 
 // ---- connect ---------------------------------------------------------------------------------
 
+namespace {
+
+std::string address_text(const sockaddr* sa) {
+  char buf[INET6_ADDRSTRLEN] = "?";
+  if (sa->sa_family == AF_INET)
+    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, buf, sizeof buf);
+  else if (sa->sa_family == AF_INET6)
+    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, buf, sizeof buf);
+  return buf;
+}
+
+// One connection attempt, bounded by `deadline`.
+warren::Result<UniqueFd> connect_one(const addrinfo* ai, StreamDeadline deadline) {
+  UniqueFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd)
+    return warren::Error::from_errno(errno, "socket");
+  if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
+    if (errno != EINPROGRESS)
+      return warren::Error::from_errno(errno, "connect");
+    if (auto s = wait_fd(fd.get(), POLLOUT, deadline); !s)
+      return s.error();
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+      soerr = errno;
+    if (soerr != 0)
+      return warren::Error::from_errno(soerr, "connect");
+  }
+  return fd;
+}
+
+}  // namespace
+
 warren::Result<TcpConnection> tcp_connect(std::string_view host, std::uint16_t port,
                                           StreamDeadline deadline) {
   addrinfo hints{};
@@ -153,34 +187,34 @@ warren::Result<TcpConnection> tcp_connect(std::string_view host, std::uint16_t p
   if (int r = ::getaddrinfo(h.c_str(), p.c_str(), &hints, &res); r != 0)
     return warren::Error(EHOSTUNREACH, "cannot resolve " + h + ": " + ::gai_strerror(r));
   std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> guard(res, ::freeaddrinfo);
-  warren::Error last = warren::Error::from_errno(EADDRNOTAVAIL, "getaddrinfo");
-  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
-    UniqueFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!fd) {
-      last = warren::Error::from_errno(errno, "socket");
+  std::vector<const addrinfo*> addresses;
+  for (const addrinfo* ai = res; ai; ai = ai->ai_next)
+    addresses.push_back(ai);
+  // In getaddrinfo's order (RFC 6724: usually IPv6 first). Each attempt gets an equal share
+  // of the time left, so an address that never answers (a published AAAA record without
+  // working IPv6 routing: the SYN is dropped) costs its share, not the whole deadline.
+  std::string failures;
+  int last_code = EADDRNOTAVAIL;
+  for (std::size_t i = 0; i < addresses.size(); ++i) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) {
+      last_code = ETIMEDOUT;
+      failures += (failures.empty() ? "" : "; ") + address_text(addresses[i]->ai_addr) +
+                  ": not tried (out of time)";
       continue;
     }
-    if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
-      if (errno != EINPROGRESS) {
-        last = warren::Error::from_errno(errno, "connect");
-        continue;
-      }
-      if (auto s = wait_fd(fd.get(), POLLOUT, deadline); !s)
-        return s.error();  // the deadline covers all addresses
-      int soerr = 0;
-      socklen_t len = sizeof soerr;
-      if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
-        soerr = errno;
-      if (soerr != 0) {
-        last = warren::Error::from_errno(soerr, "connect");
-        continue;
-      }
+    const auto share = (deadline - now) / static_cast<int>(addresses.size() - i);
+    auto fd = connect_one(addresses[i], now + share);
+    if (fd) {
+      int one = 1;
+      ::setsockopt(fd->get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      return TcpConnection(std::move(*fd));
     }
-    int one = 1;
-    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return TcpConnection(std::move(fd));
+    last_code = fd.error().code;
+    failures += (failures.empty() ? "" : "; ") + address_text(addresses[i]->ai_addr) + ": " +
+                fd.error().text();
   }
-  return last;
+  return warren::Error(last_code, "cannot connect to " + h + " port " + p + " (" + failures + ")");
 }
 
 // ---- listen ----------------------------------------------------------------------------------
@@ -272,8 +306,13 @@ warren::Result<std::unique_ptr<TcpListener>> tcp_listen(std::string_view listen)
     return warren::Error::from_errno(errno, "socket");
   int one = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (ss.ss_family == AF_INET6)
-    ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (ss.ss_family == AF_INET6) {
+    // "[::]" means every address of both families, as operators expect from other daemons;
+    // a specific IPv6 address is that address only. Set explicitly: the default follows
+    // net.ipv6.bindv6only.
+    const int v6only = IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr) ? 0 : 1;
+    ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+  }
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0)
     return warren::Error::from_errno(errno, "bind");
   // A deep accept queue: while it is full the kernel drops new SYNs, and a dropped SYN costs

@@ -27,7 +27,7 @@ TEST(HostSteps, FirewallStepAddsAndRemovesItsRule) {
   auto step = make_firewall_step(net::Family::kV4, "nat", kRule);
   ASSERT_TRUE(step->apply(sys).ok());
   EXPECT_EQ(sys.commands().back(),
-            "iptables -w 5 -t nat -A POSTROUTING -s 10.0.0.0/24 -o eth0 -j MASQUERADE");
+            "iptables -w 5 -t nat -I POSTROUTING -s 10.0.0.0/24 -o eth0 -j MASQUERADE");
   EXPECT_EQ(firewall_rule_present(sys, net::Family::kV4, "nat", kRule).value(), true);
   ASSERT_TRUE(step->undo(sys).ok());
   EXPECT_EQ(firewall_rule_present(sys, net::Family::kV4, "nat", kRule).value(), false);
@@ -38,6 +38,31 @@ TEST(HostSteps, FirewallStepAddsAndRemovesItsRule) {
   auto v6 = make_firewall_step(net::Family::kV6, "filter", {"FORWARD", "-j", "ACCEPT"});
   ASSERT_TRUE(v6->apply(sys).ok());
   EXPECT_EQ(sys.firewall()["ip6tables -t filter"].size(), 1u);
+}
+
+TEST(HostSteps, NftTableStepReplacesAndDeletesItsTableAtomically) {
+  FakeSystem sys = machine();
+  sys.fake_nft().tables["inet other"] = {"chain c {", "}"};
+  const auto before = sys.state();
+  auto step =
+      make_nft_table_step("inet", "warren_wg0", "table inet warren_wg0 {\n\tchain c {\n\t}\n}\n");
+  ASSERT_TRUE(step->apply(sys).ok());
+  EXPECT_EQ(sys.fake_nft().scripts.back(),
+            "table inet warren_wg0\ndelete table inet warren_wg0\n"
+            "table inet warren_wg0 {\n\tchain c {\n\t}\n}\n");
+  EXPECT_EQ(sys.fake_nft().tables["inet warren_wg0"], (std::vector<std::string>{"chain c {", "}"}));
+  ASSERT_TRUE(step->apply(sys).ok());  // again: replaced, not merged
+  EXPECT_EQ(sys.fake_nft().tables["inet warren_wg0"].size(), 2u);
+  ASSERT_TRUE(step->undo(sys).ok());
+  EXPECT_EQ(sys.state(), before);
+  ASSERT_TRUE(step->undo(sys).ok());  // already gone: still success
+  EXPECT_EQ(sys.state(), before);
+  // A failed transaction changes nothing and says which table.
+  sys.fake_nft().fail_next(EPERM);
+  auto s = step->apply(sys);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), EPERM);
+  EXPECT_EQ(sys.state(), before);
 }
 
 TEST(HostSteps, FirewallFailuresAreErrors) {
@@ -57,6 +82,7 @@ TEST(HostSteps, JournalLinesRoundTrip) {
   steps.push_back(make_firewall_step(net::Family::kV4, "nat", kRule));
   steps.push_back(make_sysctl_step("/proc/sys/net/ipv4/ip_forward", "1", "0"));
   steps.push_back(make_mtu_step(3, 1380, 1420));
+  steps.push_back(make_nft_table_step("inet", "warren_wg0", "table inet warren_wg0 {\n}\n"));
   for (const auto& s : steps) {
     auto back = parse_host_step(s->journal_line());
     ASSERT_NE(back, nullptr) << s->journal_line();
@@ -67,6 +93,9 @@ TEST(HostSteps, JournalLinesRoundTrip) {
   EXPECT_EQ(parse_host_step("sysctl /proc/sys/../../etc/shadow x y"), nullptr);
   EXPECT_EQ(parse_host_step("firewall 5 nat X"), nullptr);
   EXPECT_EQ(parse_host_step("dns-file /etc/resolv.conf /tmp/x"), nullptr);
+  EXPECT_EQ(parse_host_step("nft-table bridge warren_wg0"), nullptr);
+  EXPECT_EQ(parse_host_step("nft-table inet a;flush"), nullptr);
+  EXPECT_EQ(parse_host_step("nft-table inet warren_wg0 x"), nullptr);
 }
 
 TEST(HostSteps, RollbackUndoesInReverseAndRemovesTheJournal) {
@@ -90,7 +119,7 @@ TEST(HostSteps, FailedStepNamesItselfAndIsNotKept) {
   sys.fail_op(2);  // the journal line goes through, the iptables call fails
   auto s = (*setup)->apply(make_firewall_step(net::Family::kV4, "nat", kRule));
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.message().find("iptables -t nat -A POSTROUTING"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("iptables -t nat -I POSTROUTING"), std::string::npos) << s.message();
   EXPECT_EQ((*setup)->applied(), 0u);
 }
 

@@ -68,10 +68,10 @@ TEST(Config, EveryKey) {
   EXPECT_EQ(c.persistent_keepalive, 15);
   EXPECT_TRUE(c.client_to_client);
   EXPECT_EQ(c.nat_interface, "eth0");
-  EXPECT_EQ(c.control_listen, "0.0.0.0:7443");
+  EXPECT_EQ(c.control_listen, std::vector<std::string>{"0.0.0.0:7443"});
   EXPECT_EQ(c.public_endpoint, "vpn.example.com:51999");
   EXPECT_EQ(c.control_endpoint, "vpn.example.com:8443");
-  EXPECT_EQ(c.metrics_listen, "127.0.0.1:9586");
+  EXPECT_EQ(c.metrics_listen, std::vector<std::string>{"127.0.0.1:9586"});
   EXPECT_EQ(c.database, "/var/lib/warren/state.db");
   EXPECT_EQ(c.tls_key_file(), "/var/lib/warren/wsrv0-control.key");
 }
@@ -92,6 +92,7 @@ TEST(Config, Defaults) {
   EXPECT_FALSE(c.client_to_client);
   EXPECT_EQ(c.persistent_keepalive, 25);
   EXPECT_FALSE(c.nat_interface);
+  EXPECT_FALSE(c.nat);
 }
 
 struct Bad {
@@ -102,6 +103,40 @@ struct Bad {
 std::string base(const std::string& extra_interface, const std::string& rest) {
   return "[interface]\naddress_v4 = \"10.9.0.1/24\"\n" + extra_interface +
          "[enrollment]\npublic_endpoint = \"h:1\"\n" + rest;
+}
+
+TEST(Config, ListenListsAndDualStack) {
+  ServerConfig c =
+      parse_config(base("",
+                        "listen = [\"[::]:7443\", \"127.0.0.1:8443\"]\n[metrics]\nlisten = "
+                        "[\"127.0.0.1:9586\", \"[::1]:9586\"]\n"),
+                   "s.toml");
+  EXPECT_EQ(c.control_listen, (std::vector<std::string>{"[::]:7443", "127.0.0.1:8443"}));
+  EXPECT_EQ(c.metrics_listen, (std::vector<std::string>{"127.0.0.1:9586", "[::1]:9586"}));
+  EXPECT_EQ(c.control_endpoint, "h:7443");  // the first address's port
+  c = parse_config(base("", ""), "s.toml");
+  EXPECT_EQ(c.control_listen, std::vector<std::string>{"0.0.0.0:7443"});
+  EXPECT_TRUE(c.metrics_listen.empty());
+}
+
+TEST(Config, NatBlock) {
+  // An empty [nat] turns the full tunnel on: out of any interface, IPv6 masqueraded.
+  ServerConfig c = parse_config(base("address_v6 = \"fd00:9::1/64\"\n", "[nat]\n"), "s.toml");
+  EXPECT_TRUE(c.nat);
+  EXPECT_FALSE(c.nat_interface);
+  EXPECT_EQ(c.nat_ipv6, Ipv6Egress::kMasquerade);
+  c = parse_config(base("address_v6 = \"2001:db8:9::1/64\"\n",
+                        "[nat]\nout_interface = \"eth1\"\nipv6 = \"routed\"\n"),
+                   "s.toml");
+  EXPECT_TRUE(c.nat);
+  EXPECT_EQ(c.nat_interface, "eth1");
+  EXPECT_EQ(c.nat_ipv6, Ipv6Egress::kRouted);
+  // IPv6 only: NAT no longer needs an IPv4 prefix.
+  c = parse_config(
+      "[interface]\naddress_v6 = \"fd00:9::1/64\"\n[enrollment]\npublic_endpoint = \"h:1\"\n"
+      "[nat]\n",
+      "s.toml");
+  EXPECT_TRUE(c.nat);
 }
 
 TEST(Config, ErrorsNameFileLineAndKey) {
@@ -149,8 +184,25 @@ TEST(Config, ErrorsInLaterTables) {
       {base("", "[clients]\nroutes = \"0.0.0.0/0\"\n"), "clients.routes: must be a list"},
       {base("", "[clients]\nclient_to_client = 1\n"), "clients.client_to_client: must be true"},
       {base("", "[clients]\npersistent_keepalive = -1\n"), "clients.persistent_keepalive"},
-      {base("", "[nat]\n"), "nat.out_interface: missing"},
+      {base("", "[nat]\nout_interface = \"warren0\"\n"),
+       "s.toml:6:17: nat.out_interface: 'warren0' is the tunnel itself"},
+      {base("", "[nat]\nipv6 = \"nat66\"\n"), "s.toml:6:8: nat.ipv6: must be \"masquerade\""},
+      {base("", "[nat]\nipv6 = \"routed\"\n"), "nat.ipv6: needs interface.address_v6"},
+      {base("address_v6 = \"fd00:9::1/64\"\n", "[nat]\nipv6 = \"routed\"\n"),
+       "s.toml:7:8: nat.ipv6: \"routed\" needs a global prefix in interface.address_v6 "
+       "(2000::/3; fd00:9::/64 is not routed"},
       {base("", "[metrics]\nlisten = \"localhost\"\n"), "s.toml:6:10: metrics.listen"},
+      {base("", "listen = [\"[::]:7443\", \"0.0.0.0:7443\"]\n"),
+       "s.toml:5:10: enrollment.listen: '0.0.0.0:7443' overlaps '[::]:7443', which listens on "
+       "IPv4 too"},
+      {base("", "listen = [\"[::]:7443\", \"[::]:7443\"]\n"), "'[::]:7443' is listed twice"},
+      {base("", "listen = []\n"),
+       "s.toml:5:10: enrollment.listen: must be an address:port or a list"},
+      {base("", "listen = [\"[::]:7443\", 5]\n"), "s.toml:5:24: enrollment.listen: must be"},
+      {base("", "listen = [\"[::]:7443\", \"nowhere:1\"]\n"),
+       "s.toml:5:24: enrollment.listen: 'nowhere:1' is not address:port"},
+      {base("", "[metrics]\nlisten = [\"127.0.0.1:9586\", \"[::]:9586\"]\n"),
+       "s.toml:6:29: metrics.listen: '[::]:9586' is not a loopback address"},
       {base("", "[metrics]\nlisten = \"0.0.0.0:9586\"\n"),
        "s.toml:6:10: metrics.listen: '0.0.0.0:9586' is not a loopback address"},
       {base("", "[metrics]\nlisten = \"[::]:9586\"\n"), "is not a loopback address"},

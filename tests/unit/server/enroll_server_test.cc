@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "control/enroll.h"
+#include "platform/tcp.h"
 #include "server/registry.h"
 #include "server/state.h"
 
@@ -90,6 +91,34 @@ TEST_F(EnrollOverTls, GoodRejoinUsedUpExpired) {
   now_ += 61;
   EXPECT_EQ(code_of(soon, "", 3), "invite_expired");
   EXPECT_EQ(store_->clients().size(), 1u);
+}
+
+// [enrollment] listen with two addresses: one server (one loop, shared caps) answers on both.
+TEST_F(EnrollOverTls, OneServerOnSeveralAddresses) {
+  auto probe = platform::tcp_listen("[::]:0");
+  if (!probe)
+    GTEST_SKIP() << "no IPv6: " << probe.message();
+  const std::string port = std::to_string((*probe)->port());
+  probe->reset();
+  auto both = std::make_unique<control::EnrollServer>(
+      identity_, std::vector<std::string>{"127.0.0.1:" + port, "[::1]:" + port},
+      [this](const control::EnrollRequest& r) { return reg_->enroll(r, now_); });
+  both->start();
+  EXPECT_EQ(std::to_string(both->port()), port);
+  cfg_.control_endpoint = "127.0.0.1:" + port;
+  EXPECT_EQ(code_of(invite("v4", 1, std::chrono::hours(1)), "v4", 1), "ok");
+  cfg_.control_endpoint = "[::1]:" + port;
+  EXPECT_EQ(code_of(invite("v6", 1, std::chrono::hours(1)), "v6", 2), "ok");
+  both->stop();
+  // An address that cannot be bound is named.
+  try {
+    control::EnrollServer bad(identity_, std::vector<std::string>{"127.0.0.1:0", "192.0.2.1:7443"},
+                              [](const control::EnrollRequest&) { return control::EnrollReply{}; });
+    ADD_FAILURE() << "bound 192.0.2.1";
+  } catch (const control::ControlError& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot listen on 192.0.2.1:7443"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST_F(EnrollOverTls, ExhaustionIsAClearError) {
