@@ -34,7 +34,7 @@
 
 #include "crypto/blake2s.h"
 #include "fuzz_support.h"
-#include "mesh/ldns_cxx.h"
+#include "dns/ldns_cxx.h"
 #include "mesh/names.h"
 #include "mesh/relay.h"
 #include "mesh/roster.h"
