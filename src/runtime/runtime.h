@@ -142,6 +142,9 @@ class Runtime {
   [[nodiscard]] int run();
 
   dataplane::Engine& engine() { return *engine_; }
+  /// The loop run() drives, for a program's own descriptors (the server's DNS sockets). It
+  /// exists from before the `started` hook; watch descriptors from that hook on, on its thread.
+  platform::EventLoop& event_loop() { return *loop_; }
   std::uint32_t ifindex() const { return ifindex_; }
   const Settings& settings() const { return settings_; }
 

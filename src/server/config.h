@@ -8,6 +8,7 @@
 ///   [enrollment] listen, public_endpoint, control_endpoint
 ///   [metrics]    listen, allow_remote
 ///   [storage]    database
+///   [dns]        enabled, domain, upstreams
 ///
 /// Relative file names are resolved against the config file's directory. Every error names
 /// the file, the line (and column) and the key: "server.toml:7:15: interface.listen_port: must
@@ -84,6 +85,15 @@ struct ServerConfig {
 
   // [storage]
   std::string database;  ///< absolute; default <dir>/<config stem>.db
+
+  // [dns] (server/dns_service.h): the resolver on the tunnel address(es).
+  /// Default: on when [clients].dns names one of the server's tunnel addresses.
+  bool dns_enabled = false;
+  /// Client names resolve as NAME.<dns_domain>; canonical (lower case, no final dot).
+  std::string dns_domain = "warren.internal";
+  /// Where other names go; empty = the `nameserver` lines of /etc/resolv.conf, read at start
+  /// and on SIGHUP.
+  std::vector<net::Endpoint> dns_upstreams;
 
   /// Files beside the database for the control channel's certificate and key.
   std::string tls_cert_file() const { return database_dir() + "/" + interface + "-control.crt"; }

@@ -13,13 +13,18 @@
 
 #include "control/enroll.h"
 #include "control/status.h"
+#include "crypto/random.h"
+#include "dns/forwarder.h"
 #include "dataplane/engine.h"
+#include "platform/clock.h"
 #include "platform/conntrack.h"
+#include "platform/files.h"
 #include "platform/log.h"
 #include "platform/netlink.h"
 #include "platform/process.h"
 #include "platform/tcp.h"
 #include "runtime/runtime.h"
+#include "server/dns_service.h"
 #include "server/host_setup.h"
 #include "server/peer_sync.h"
 #include "server/state.h"
@@ -85,12 +90,17 @@ class Server {
                           e.message().c_str());
       return control::EnrollReply::failure("internal", "the server could not add the peer");
     }
+    ++names_generation_;
     std::string addrs;
     for (const auto& a : reply.enrollment->addresses)
       addrs += " " + a.to_string();
     platform::log_verbose("Enrolled %s:%s", reply.enrollment->name.c_str(), addrs.c_str());
     return reply;
   }
+
+  /// Moves whenever the set of enrolled clients may have changed (enrollment, sync): the DNS
+  /// zone of client names is rebuilt when it does. Any thread.
+  std::uint64_t names_generation() const { return names_generation_.load(); }
 
   control::InterfaceStatus status() {
     wg::DeviceSnapshot snap = engine_.snapshot();
@@ -204,6 +214,7 @@ class Server {
 
  private:
   void sync_locked() {
+    ++names_generation_;
     PeerSync plan = plan_peer_sync(state_.store->clients(), engine_.snapshot().peers);
     if (auto e = engine_.apply(plan.delta); !e)
       throw std::runtime_error("cannot update the interface's peers: " + e.message());
@@ -216,6 +227,7 @@ class Server {
   dataplane::Engine& engine_;
   platform::Conntrack* conntrack_;
   std::mutex mutex_;
+  std::atomic<std::uint64_t> names_generation_{1};
   std::int64_t last_idle_check_ = 0;
   std::int64_t store_version_ = -1;  // main thread only (maintain)
   std::uint64_t rounds_ = 0;         // main thread only (maintain)
@@ -273,6 +285,107 @@ class MetricsServer {
   std::thread thread_;
 };
 
+
+// The tunnel resolver's upstreams: [dns].upstreams, else the nameservers of the host's
+// /etc/resolv.conf (inside `ip netns exec`, the namespace's own), never the server itself.
+std::vector<net::Endpoint> dns_upstreams(const ServerConfig& config) {
+  if (!config.dns_upstreams.empty())
+    return config.dns_upstreams;
+  std::vector<net::IpAddress> own;
+  for (const auto& tn : {config.ipv4, config.ipv6})
+    if (tn)
+      own.push_back(tn->server_address);
+  auto text = platform::read_file("/etc/resolv.conf", 64 * 1024);
+  if (!text) {
+    platform::log_error("warning: DNS: cannot read /etc/resolv.conf: %s", text.message().c_str());
+    return {};
+  }
+  return dns::upstreams_from_resolv_conf(*text, own);
+}
+
+std::string endpoints_text(const std::vector<net::Endpoint>& v) {
+  std::string out;
+  for (const auto& e : v)
+    out += (out.empty() ? "" : " ") + e.to_string();
+  return out.empty() ? std::string("none") : out;
+}
+
+// The tunnel resolver, its zone kept in step with the registry (server/dns_service.h).
+class TunnelDns {
+ public:
+  TunnelDns(const ServerConfig& config, ServerState& state, Server& server)
+      : config_(config), state_(state), server_(server) {}
+
+  Status start(platform::EventLoop& loop) {
+    DnsServiceOptions o;
+    for (const auto& tn : {config_.ipv4, config_.ipv6}) {
+      if (!tn)
+        continue;
+      o.listen.push_back(tn->server_address);
+      o.client_prefixes.push_back(tn->prefix);
+    }
+    o.upstreams = dns_upstreams(config_);
+    generation_ = server_.names_generation();
+    auto zone = build_zone();
+    if (!zone)
+      return zone.error();
+    auto s = DnsService::start(loop, std::move(o), std::move(*zone),
+                               crypto::SystemRandom::instance(), clock_);
+    if (!s)
+      return s.error();
+    service_ = std::move(*s);
+    std::string at;
+    for (const auto& tn : {config_.ipv4, config_.ipv6})
+      if (tn)
+        at += (at.empty() ? "" : ", ") + tn->server_address.to_string();
+    platform::log_error("DNS on %s port 53: *.%s from the registry, other names to %s",
+                        at.c_str(), config_.dns_domain.c_str(),
+                        endpoints_text(service_->upstreams()).c_str());
+    if (service_->upstreams().empty())
+      platform::log_error(
+          "warning: DNS: no upstream resolver (none in /etc/resolv.conf but the server itself, "
+          "and no [dns].upstreams): names outside %s get SERVFAIL",
+          config_.dns_domain.c_str());
+    return ok();
+  }
+
+  /// Timeouts; the zone again when the registry changed. On the loop's thread.
+  void tick() {
+    if (!service_)
+      return;
+    service_->tick();
+    const std::uint64_t g = server_.names_generation();
+    if (g == generation_)
+      return;
+    generation_ = g;
+    if (auto z = build_zone())
+      service_->set_zone(std::move(*z));
+  }
+
+  /// SIGHUP: the host's resolvers may have changed (DHCP, resolvconf).
+  void reload() {
+    if (!service_)
+      return;
+    service_->set_upstreams(dns_upstreams(config_));
+    platform::log_error("DNS upstreams: %s", endpoints_text(service_->upstreams()).c_str());
+  }
+
+ private:
+  Result<dns::Zone> build_zone() {
+    std::vector<net::Prefix> prefixes;
+    for (const auto& tn : {config_.ipv4, config_.ipv6})
+      if (tn)
+        prefixes.push_back(tn->prefix);
+    return client_zone(state_.store->clients(), config_.dns_domain, std::move(prefixes));
+  }
+
+  const ServerConfig& config_;
+  ServerState& state_;
+  Server& server_;
+  platform::SystemClock clock_;
+  std::unique_ptr<DnsService> service_;
+  std::uint64_t generation_ = 0;
+};
 }  // namespace
 
 int run_server(const ServerConfig& config) {
@@ -332,6 +445,7 @@ int run_server(const ServerConfig& config) {
   std::unique_ptr<HostSetup> host_changes;  // ip_forward and NAT, journaled (server/host_setup.h)
   std::unique_ptr<control::EnrollServer> enroll;
   std::unique_ptr<MetricsServer> metrics;
+  std::unique_ptr<TunnelDns> tunnel_dns;  // [dns]: the resolver on the tunnel addresses
 
   runtime::Hooks hooks;
   hooks.tun_created = [&](std::uint32_t ifindex) -> Status {
@@ -390,6 +504,11 @@ int run_server(const ServerConfig& config) {
     } catch (const std::exception& e) {
       return Error(EIO, e.what());
     }
+    if (config.dns_enabled) {
+      tunnel_dns = std::make_unique<TunnelDns>(config, state, *server);
+      if (auto s = tunnel_dns->start(rt.event_loop()); !s)
+        return s;
+    }
     return {};
   };
   hooks.status = [&] { return server->status(); };
@@ -398,6 +517,7 @@ int run_server(const ServerConfig& config) {
     return std::string("ok\n");
   };
   hooks.stopping = [&]() -> Status {
+    tunnel_dns.reset();
     metrics.reset();
     if (enroll)
       enroll->stop();
@@ -407,6 +527,8 @@ int run_server(const ServerConfig& config) {
   // SIGHUP: the peers are made the database's again (as `warren server revoke` does through
   // the status socket's "sync"). The full configuration reload will go here too.
   hooks.reload = [&] {
+    if (tunnel_dns)
+      tunnel_dns->reload();
     try {
       server->sync();
       platform::log_error("Reloaded (SIGHUP): peers re-synced from the database, %zu peer(s)",
@@ -431,6 +553,8 @@ int run_server(const ServerConfig& config) {
       platform::log_error("Maintenance failed: %s", e.what());
     }
   });
+  if (tunnel_dns)  // upstream timeouts (1.5 s each) are noticed within this
+    rt.add_timer(std::chrono::milliseconds(250), [&] { tunnel_dns->tick(); });
   const int rc = rt.run();
   platform::log_verbose("Shut down");
   return rc;
