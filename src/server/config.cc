@@ -230,7 +230,8 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
   c.path = path;
   c.directory = dir_of(path);
 
-  p.only(root, "", {"interface", "pool", "clients", "nat", "enrollment", "metrics", "storage"});
+  p.only(root, "", {"interface", "pool", "clients", "nat", "enrollment", "metrics", "storage",
+                    "dns"});
 
   // [interface]
   const toml::table* itf = p.table(root, "interface");
