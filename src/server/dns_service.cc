@@ -7,7 +7,9 @@
 #include <cerrno>
 #include <utility>
 
+#include "platform/files.h"
 #include "platform/log.h"
+#include "server/config.h"
 #include "server/store.h"
 
 namespace warren::server {
@@ -20,6 +22,19 @@ constexpr std::size_t kMaxUdpQuery = 4096;
 constexpr std::size_t kMaxUpstreamDatagram = 65535;
 
 }  // namespace
+
+Result<std::vector<net::Endpoint>> dns_upstreams(const ServerConfig& config) {
+  if (!config.dns_upstreams.empty())
+    return config.dns_upstreams;
+  std::vector<net::IpAddress> own;
+  for (const auto& tn : {config.ipv4, config.ipv6})
+    if (tn)
+      own.push_back(tn->server_address);
+  auto text = platform::read_file("/etc/resolv.conf", 64 * 1024);
+  if (!text)
+    return text.error().with_context("cannot read /etc/resolv.conf");
+  return dns::upstreams_from_resolv_conf(*text, own);
+}
 
 Result<dns::Zone> client_zone(const std::vector<ClientRecord>& clients, const std::string& domain,
                               std::vector<net::Prefix> prefixes) {

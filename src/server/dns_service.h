@@ -39,6 +39,7 @@
 namespace warren::server {
 
 struct ClientRecord;
+struct ServerConfig;
 
 struct DnsServiceOptions {
   /// The server's tunnel addresses (one socket pair each, at most one per family: a UDP answer
@@ -120,6 +121,12 @@ class DnsService {
   std::vector<int> watched_;
   DnsCounters counters_;
 };
+
+/// The tunnel resolver's upstreams: [dns].upstreams, else the nameservers of /etc/resolv.conf
+/// (inside `ip netns exec`, the namespace's own) without the server's own tunnel addresses
+/// (dns::upstreams_from_resolv_conf). An error (naming the file) only when resolv.conf is needed
+/// and cannot be read.
+[[nodiscard]] Result<std::vector<net::Endpoint>> dns_upstreams(const ServerConfig& config);
 
 /// The zone of the enrolled clients: every client that is neither revoked nor disabled and
 /// whose name is one DNS label, with its leased addresses; the tunnel prefixes are the reverse

@@ -286,23 +286,6 @@ class MetricsServer {
 };
 
 
-// The tunnel resolver's upstreams: [dns].upstreams, else the nameservers of the host's
-// /etc/resolv.conf (inside `ip netns exec`, the namespace's own), never the server itself.
-std::vector<net::Endpoint> dns_upstreams(const ServerConfig& config) {
-  if (!config.dns_upstreams.empty())
-    return config.dns_upstreams;
-  std::vector<net::IpAddress> own;
-  for (const auto& tn : {config.ipv4, config.ipv6})
-    if (tn)
-      own.push_back(tn->server_address);
-  auto text = platform::read_file("/etc/resolv.conf", 64 * 1024);
-  if (!text) {
-    platform::log_error("warning: DNS: cannot read /etc/resolv.conf: %s", text.message().c_str());
-    return {};
-  }
-  return dns::upstreams_from_resolv_conf(*text, own);
-}
-
 std::string endpoints_text(const std::vector<net::Endpoint>& v) {
   std::string out;
   for (const auto& e : v)
@@ -324,7 +307,7 @@ class TunnelDns {
       o.listen.push_back(tn->server_address);
       o.client_prefixes.push_back(tn->prefix);
     }
-    o.upstreams = dns_upstreams(config_);
+    o.upstreams = upstreams();
     generation_ = server_.names_generation();
     auto zone = build_zone();
     if (!zone)
@@ -366,11 +349,20 @@ class TunnelDns {
   void reload() {
     if (!service_)
       return;
-    service_->set_upstreams(dns_upstreams(config_));
+    service_->set_upstreams(upstreams());
     platform::log_error("DNS upstreams: %s", endpoints_text(service_->upstreams()).c_str());
   }
 
  private:
+  std::vector<net::Endpoint> upstreams() {
+    auto u = dns_upstreams(config_);
+    if (!u) {
+      platform::log_error("warning: DNS: %s", u.message().c_str());
+      return {};
+    }
+    return std::move(*u);
+  }
+
   Result<dns::Zone> build_zone() {
     std::vector<net::Prefix> prefixes;
     for (const auto& tn : {config_.ipv4, config_.ipv6})

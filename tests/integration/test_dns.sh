@@ -8,7 +8,8 @@
 # touched) names the server's tunnel address first — which must be skipped, not looped to — and
 # then O. The clients' resolv.conf are written by `warren join` from the pushed `dns` line.
 # Checks:
-#   * the server serves DNS on its tunnel addresses, forwarding to O only;
+#   * `warren server check` and the server say it serves DNS on its tunnel addresses, forwarding
+#     to O only;
 #   * from A, through the resolver its resolv.conf names (no @server): bob.warren.internal gives
 #     B's IPv4 and IPv6 tunnel addresses, over UDP and TCP; www.outside.test gives O's record
 #     (forwarded), over UDP and TCP and over the IPv6 tunnel address; the reverse name of B's
@@ -79,6 +80,8 @@ listen = "192.168.66.1:7443"
 public_endpoint = "192.168.66.1:51820"
 EOF
 
+check "server check: the resolver, forwarding to O only (its own address skipped)" bash -c \
+  "ip netns exec '$S' '$W' server check --config '$CONF' | grep -qxF 'ok: DNS on the tunnel address(es) port 53: *.warren.internal from the registry, other names to 198.51.100.2:53'"
 bg_start server "$S" "$W" server --config "$CONF"
 wait_until 10 grep -q "Server $SIF up:" "$WIT_TMP/server.err" || fatal "server starts: $(tail -n 5 "$WIT_TMP/server.err")"
 check "DNS on both tunnel addresses, forwarding to O only (its own address skipped)" \

@@ -101,3 +101,15 @@ TEST(ClientZone, ActiveClientsWithOneLabelNames) {
 
 }  // namespace
 }  // namespace warren::server
+
+namespace warren::server {
+namespace {
+
+TEST(DnsConfig, ConfiguredUpstreamsWinOverResolvConf) {
+  auto u = dns_upstreams(parse("[dns]\nupstreams = [\"192.0.2.1\"]\n"));
+  ASSERT_TRUE(u) << u.message();
+  EXPECT_EQ(*u, std::vector<net::Endpoint>{ep("192.0.2.1:53")});
+}
+
+}  // namespace
+}  // namespace warren::server
