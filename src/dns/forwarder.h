@@ -64,12 +64,12 @@ struct Delivery {
 };
 
 struct ForwarderStats {
-  std::uint64_t forwarded = 0;      ///< queries sent upstream (first attempts)
-  std::uint64_t answered = 0;       ///< matching responses relayed to clients
-  std::uint64_t retried = 0;        ///< resends to another upstream after a timeout
-  std::uint64_t timed_out = 0;      ///< queries given up (SERVFAIL)
-  std::uint64_t mismatched = 0;     ///< responses dropped: unknown id, other upstream/question
-  std::uint64_t table_full = 0;     ///< queries refused because max_outstanding were in flight
+  std::uint64_t forwarded = 0;   ///< queries sent upstream (first attempts)
+  std::uint64_t answered = 0;    ///< matching responses relayed to clients
+  std::uint64_t retried = 0;     ///< resends to another upstream after a timeout
+  std::uint64_t timed_out = 0;   ///< queries given up (SERVFAIL)
+  std::uint64_t mismatched = 0;  ///< responses dropped: unknown id, other upstream/question
+  std::uint64_t table_full = 0;  ///< queries refused because max_outstanding were in flight
 };
 
 class Forwarder {
@@ -84,8 +84,7 @@ class Forwarder {
   /// Takes `query` from `client` (the zone said Forward). Errors, each for the caller to answer
   /// with dns::error_response: EBADMSG (no single question: FORMERR), ENETUNREACH (no
   /// upstreams: SERVFAIL), EAGAIN (table full: SERVFAIL).
-  [[nodiscard]] Result<UpstreamQuery> forward(ConstBytes query, const Client& client,
-                                              MonoTime now);
+  [[nodiscard]] Result<UpstreamQuery> forward(ConstBytes query, const Client& client, MonoTime now);
 
   /// A datagram that arrived from `from` on the upstream socket. Errors (the caller drops the
   /// datagram; `stats().mismatched` counts it): EBADMSG when it is not a DNS response with one

@@ -84,8 +84,7 @@ Result<std::string> canonical_domain(std::string_view domain, std::string_view w
     }
     const char c = lower(domain[i]);
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-      return Error(EINVAL,
-                   w + " \"" + shown + "\": only letters, digits, '-' and '.' are allowed");
+      return Error(EINVAL, w + " \"" + shown + "\": only letters, digits, '-' and '.' are allowed");
     out += c;
     ++label;
   }
@@ -130,8 +129,8 @@ Result<Question> parse_question(ConstBytes message) {
   out.klass = static_cast<std::uint16_t>(ldns_rr_get_class(q));
   out.recursion_desired = ldns_pkt_rd(p.get());
   if (ldns_pkt_edns(p.get())) {  // RFC 6891 §6.2.5: sizes below 512 count as 512
-    out.udp_limit = std::clamp<std::size_t>(ldns_pkt_edns_udp_size(p.get()), kClassicUdpSize,
-                                            kUdpPayloadSize);
+    out.udp_limit =
+        std::clamp<std::size_t>(ldns_pkt_edns_udp_size(p.get()), kClassicUdpSize, kUdpPayloadSize);
   }
   return out;
 }
@@ -190,7 +189,8 @@ Result<Response> error_response(ConstBytes query, Rcode rcode) {
     PktPtr q(parsed);
     const ldns_rr_list* qs = ldns_pkt_question(q.get());
     if (qs && ldns_rr_list_rr_count(qs) == 1) {
-      if (auto s = push(r.get(), LDNS_SECTION_QUESTION, RrPtr(ldns_rr_clone(ldns_rr_list_rr(qs, 0))));
+      if (auto s =
+              push(r.get(), LDNS_SECTION_QUESTION, RrPtr(ldns_rr_clone(ldns_rr_list_rr(qs, 0))));
           !s)
         return s.error();
     }

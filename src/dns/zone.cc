@@ -140,8 +140,8 @@ bool valid_host_label(std::string_view label) {
   if (label.empty() || label.size() > 63)
     return false;
   return std::all_of(label.begin(), label.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
   });
 }
 
@@ -260,7 +260,7 @@ Result<Answer> Zone::answer(ConstBytes query, Transport transport) const {
   // upstream's.
   if (auto a = reverse_address(qname.get());
       a && std::any_of(reverse_.begin(), reverse_.end(),
-                        [&](const net::Prefix& p) { return p.contains(*a); })) {
+                       [&](const net::Prefix& p) { return p.contains(*a); })) {
     if (!class_ok)
       return finish(LDNS_RCODE_REFUSED);
     ldns_pkt_set_aa(r.get(), true);
@@ -301,9 +301,9 @@ Result<Answer> Zone::answer(ConstBytes query, Transport transport) const {
 
   ldns_pkt_set_aa(r.get(), true);
   // The SOA goes with every negative answer (RFC 2308 §3: its minimum is the negative TTL).
-  const std::string soa_text =
-      apex_text + " " + std::to_string(ttl_) + " IN SOA " + apex_text + " hostmaster." +
-      apex_text + " " + std::to_string(serial_) + " 3600 600 86400 " + std::to_string(ttl_);
+  const std::string soa_text = apex_text + " " + std::to_string(ttl_) + " IN SOA " + apex_text +
+                               " hostmaster." + apex_text + " " + std::to_string(serial_) +
+                               " 3600 600 86400 " + std::to_string(ttl_);
   auto negative = [&](std::uint8_t rcode) -> Result<Answer> {
     if (auto s = push(r.get(), LDNS_SECTION_AUTHORITY, text_rr(soa_text, ttl_)); !s)
       return s.error();
@@ -327,8 +327,8 @@ Result<Answer> Zone::answer(ConstBytes query, Transport transport) const {
     return negative(LDNS_RCODE_NXDOMAIN);
   bool any = false;
   for (const net::IpAddress& addr : it->second) {
-    const bool wanted = want_any || (addr.is_v4() ? qtype == LDNS_RR_TYPE_A
-                                                  : qtype == LDNS_RR_TYPE_AAAA);
+    const bool wanted =
+        want_any || (addr.is_v4() ? qtype == LDNS_RR_TYPE_A : qtype == LDNS_RR_TYPE_AAAA);
     if (!wanted)
       continue;
     if (auto s = push(r.get(), LDNS_SECTION_ANSWER, address_rr(owner, addr, ttl_)); !s)

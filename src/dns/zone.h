@@ -72,7 +72,8 @@ class Zone {
   /// bytes no response can be formed for, which the caller drops: EBADMSG when shorter than the
   /// 12-byte header or when the QR bit says it is a response itself (answering responses could
   /// loop two responders forever); ENOMEM if ldns cannot allocate.
-  [[nodiscard]] Result<Answer> answer(ConstBytes query, Transport transport = Transport::kUdp) const;
+  [[nodiscard]] Result<Answer> answer(ConstBytes query,
+                                      Transport transport = Transport::kUdp) const;
 
  private:
   Zone() = default;

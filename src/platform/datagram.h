@@ -20,8 +20,8 @@
 namespace warren::platform {
 
 struct ReceivedDatagram {
-  std::size_t size = 0;  ///< bytes stored in the caller's buffer
-  net::Endpoint from;    ///< IPv4-mapped IPv6 senders come back as IPv4
+  std::size_t size = 0;    ///< bytes stored in the caller's buffer
+  net::Endpoint from;      ///< IPv4-mapped IPv6 senders come back as IPv4
   bool truncated = false;  ///< the datagram was longer than the buffer (the rest is lost)
 };
 

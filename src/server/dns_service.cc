@@ -91,7 +91,8 @@ Status DnsService::open() {
     if (!t)
       return t.error().with_context("cannot serve DNS on " + at.to_string() + " (TCP)");
     platform::DatagramSocket* us = u->get();
-    if (auto st = loop_.add(us->poll_fd(), platform::kReadable, [this, us](std::uint32_t) { on_udp(*us); });
+    if (auto st = loop_.add(us->poll_fd(), platform::kReadable,
+                            [this, us](std::uint32_t) { on_udp(*us); });
         !st)
       return st;
     watched_.push_back(us->poll_fd());
@@ -196,8 +197,8 @@ void DnsService::handle(ConstBytes query, const dns::Client& client) {
   if (!up) {
     const dns::Rcode rcode = up.code() == EBADMSG ? dns::Rcode::kFormErr : dns::Rcode::kServFail;
     if (up.code() != EBADMSG)
-      platform::log_verbose("DNS: cannot forward a query from %s: %s",
-                            from.to_string().c_str(), up.message().c_str());
+      platform::log_verbose("DNS: cannot forward a query from %s: %s", from.to_string().c_str(),
+                            up.message().c_str());
     if (auto r = dns::error_response(query, rcode))
       reply(client, *r);
     return;
@@ -211,8 +212,8 @@ void DnsService::send_upstream(const dns::UpstreamQuery& q) {
   if (!s)
     return;  // no socket of that family: the query times out and the next upstream is tried
   if (auto st = s->send(q.datagram, q.upstream); !st)
-    platform::log_verbose("DNS: cannot send to upstream %s: %s",
-                          q.upstream.to_string().c_str(), st.message().c_str());
+    platform::log_verbose("DNS: cannot send to upstream %s: %s", q.upstream.to_string().c_str(),
+                          st.message().c_str());
 }
 
 void DnsService::on_upstream(platform::DatagramSocket& socket) {
@@ -294,8 +295,8 @@ void DnsService::on_tcp(std::uint64_t id) {
   c.last = clock_.now().mono;
   // Every complete length-prefixed message in the buffer (RFC 7766: several may be pipelined).
   while (c.buffer.size() >= 2) {
-    const std::size_t len = static_cast<std::uint8_t>(c.buffer[0]) << 8 |
-                            static_cast<std::uint8_t>(c.buffer[1]);
+    const std::size_t len =
+        static_cast<std::uint8_t>(c.buffer[0]) << 8 | static_cast<std::uint8_t>(c.buffer[1]);
     if (c.buffer.size() < 2 + len)
       break;
     const std::vector<std::uint8_t> msg(c.buffer.begin() + 2, c.buffer.begin() + 2 + len);

@@ -56,11 +56,11 @@ struct DnsServiceOptions {
 };
 
 struct DnsCounters {
-  std::uint64_t queries = 0;        ///< queries received (UDP and TCP)
-  std::uint64_t local = 0;          ///< answered from the zone (and errors formed locally)
-  std::uint64_t rate_limited = 0;   ///< dropped by the per-client limit
-  std::uint64_t not_client = 0;     ///< dropped: source outside the tunnel prefixes
-  std::uint64_t malformed = 0;      ///< dropped: not a query at all
+  std::uint64_t queries = 0;       ///< queries received (UDP and TCP)
+  std::uint64_t local = 0;         ///< answered from the zone (and errors formed locally)
+  std::uint64_t rate_limited = 0;  ///< dropped by the per-client limit
+  std::uint64_t not_client = 0;    ///< dropped: source outside the tunnel prefixes
+  std::uint64_t malformed = 0;     ///< dropped: not a query at all
 };
 
 class DnsService {
@@ -113,8 +113,8 @@ class DnsService {
   dns::Forwarder forwarder_;
   dns::RateLimiter limiter_;
   const platform::Clock& clock_;
-  std::vector<std::unique_ptr<platform::DatagramSocket>> udp_;        // per tunnel address
-  std::vector<std::unique_ptr<platform::TcpListener>> tcp_;           // per tunnel address
+  std::vector<std::unique_ptr<platform::DatagramSocket>> udp_;  // per tunnel address
+  std::vector<std::unique_ptr<platform::TcpListener>> tcp_;     // per tunnel address
   std::unique_ptr<platform::DatagramSocket> upstream_v4_, upstream_v6_;
   std::map<std::uint64_t, TcpClient> tcp_clients_;
   std::uint64_t next_tcp_id_ = 1;

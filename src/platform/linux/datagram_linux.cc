@@ -31,7 +31,8 @@ net::Endpoint from_sockaddr(const sockaddr_storage& ss) {
   net::Endpoint e;
   if (ss.ss_family == AF_INET) {
     const auto* s4 = reinterpret_cast<const sockaddr_in*>(&ss);
-    e.address = *net::IpAddress::from_bytes(reinterpret_cast<const std::uint8_t*>(&s4->sin_addr), 4);
+    e.address =
+        *net::IpAddress::from_bytes(reinterpret_cast<const std::uint8_t*>(&s4->sin_addr), 4);
     e.port = ntohs(s4->sin_port);
   } else if (ss.ss_family == AF_INET6) {
     const auto* s6 = reinterpret_cast<const sockaddr_in6*>(&ss);

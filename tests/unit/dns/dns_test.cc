@@ -42,8 +42,7 @@ Response wire_of(const ldns_pkt* p) {
 }
 
 Response query(const std::string& name, ldns_rr_type type = LDNS_RR_TYPE_A,
-               std::uint16_t id = 0x1234, ldns_rr_class cls = LDNS_RR_CLASS_IN,
-               int edns_size = 0) {
+               std::uint16_t id = 0x1234, ldns_rr_class cls = LDNS_RR_CLASS_IN, int edns_size = 0) {
   PktPtr p(ldns_pkt_query_new(ldns_dname_new_frm_str(name.c_str()), type, cls, LDNS_RD));
   ldns_pkt_set_id(p.get(), id);
   if (edns_size > 0)
@@ -54,8 +53,8 @@ Response query(const std::string& name, ldns_rr_type type = LDNS_RR_TYPE_A,
 // An upstream's response to `name`/`type` with `records` A records (10.99.x.y) and id `id`.
 Response upstream_answer(const std::string& name, std::uint16_t id, int records = 1,
                          ldns_rr_type type = LDNS_RR_TYPE_A) {
-  PktPtr p(ldns_pkt_query_new(ldns_dname_new_frm_str(name.c_str()), type, LDNS_RR_CLASS_IN,
-                              LDNS_RD));
+  PktPtr p(
+      ldns_pkt_query_new(ldns_dname_new_frm_str(name.c_str()), type, LDNS_RR_CLASS_IN, LDNS_RD));
   ldns_pkt_set_id(p.get(), id);
   ldns_pkt_set_qr(p.get(), true);
   ldns_pkt_set_ra(p.get(), true);
@@ -91,8 +90,8 @@ Zone clients_zone() {
   Zone::Options o;
   o.domain = "warren.internal";
   o.reverse_prefixes = {*net::Prefix::parse("10.8.0.0/24"), *net::Prefix::parse("fd00:8::/64")};
-  auto z = Zone::create(o, {{"alice", {ip("10.8.0.2"), ip("fd00:8::2")}},
-                            {"Bob_2", {ip("10.8.0.3")}}});
+  auto z =
+      Zone::create(o, {{"alice", {ip("10.8.0.2"), ip("fd00:8::2")}}, {"Bob_2", {ip("10.8.0.3")}}});
   EXPECT_TRUE(z) << z.message();
   return std::move(*z);
 }
@@ -164,8 +163,8 @@ TEST(ClientZone, UnknownNameUnderTheDomainIsNxdomain) {
 }
 
 TEST(ClientZone, OtherClassInTheDomainIsRefused) {
-  auto p = respond(clients_zone(),
-                   query("alice.warren.internal.", LDNS_RR_TYPE_A, 9, LDNS_RR_CLASS_CH));
+  auto p =
+      respond(clients_zone(), query("alice.warren.internal.", LDNS_RR_TYPE_A, 9, LDNS_RR_CLASS_CH));
   ASSERT_TRUE(p);
   EXPECT_EQ(ldns_pkt_get_rcode(p.get()), LDNS_RCODE_REFUSED);
 }
@@ -265,10 +264,10 @@ TEST(Forwarder, SpoofedResponsesAreRejectedAndTheQueryStaysOutstanding) {
             EPERM);
   // Right id and sender, other question (a poisoning attempt for another name).
   EXPECT_EQ(f.on_response(ep("192.0.2.53:53"), upstream_answer("evil.example.", 7)).code(), EPERM);
-  EXPECT_EQ(f.on_response(ep("192.0.2.53:53"),
-                          upstream_answer("bank.example.", 7, 1, LDNS_RR_TYPE_AAAA))
-                .code(),
-            EPERM);
+  EXPECT_EQ(
+      f.on_response(ep("192.0.2.53:53"), upstream_answer("bank.example.", 7, 1, LDNS_RR_TYPE_AAAA))
+          .code(),
+      EPERM);
   // A query (QR clear) with the right id is not a response.
   EXPECT_EQ(f.on_response(ep("192.0.2.53:53"), query("bank.example.", LDNS_RR_TYPE_A, 7)).code(),
             EBADMSG);
@@ -374,8 +373,8 @@ TEST(RateLimiter, PerAddressBurstThenRate) {
   int allowed = 0;
   for (int i = 0; i < 20; ++i)
     allowed += r.allow(a, t0) ? 1 : 0;
-  EXPECT_EQ(allowed, 5);              // the burst
-  EXPECT_TRUE(r.allow(b, t0));        // another client is not affected
+  EXPECT_EQ(allowed, 5);                // the burst
+  EXPECT_TRUE(r.allow(b, t0));          // another client is not affected
   EXPECT_FALSE(r.allow(a, t0 + 50ms));  // half a token
   EXPECT_TRUE(r.allow(a, t0 + 100ms));  // one token per 100 ms
 }

@@ -51,7 +51,9 @@ TEST(DnsConfig, DomainAndUpstreams) {
   ServerConfig c = parse("");
   EXPECT_EQ(c.dns_domain, "warren.internal");
   EXPECT_TRUE(c.dns_upstreams.empty());
-  c = parse("[dns]\ndomain = \"VPN.Example.COM.\"\nupstreams = [\"192.0.2.53\", \"[2001:db8::1]:5353\"]\n");
+  c = parse(
+      "[dns]\ndomain = \"VPN.Example.COM.\"\nupstreams = [\"192.0.2.53\", "
+      "\"[2001:db8::1]:5353\"]\n");
   EXPECT_EQ(c.dns_domain, "vpn.example.com");
   EXPECT_EQ(c.dns_upstreams,
             (std::vector<net::Endpoint>{ep("192.0.2.53:53"), ep("[2001:db8::1]:5353")}));
@@ -82,8 +84,10 @@ ClientRecord client(const char* name, std::vector<const char*> addresses) {
 
 TEST(ClientZone, ActiveClientsWithOneLabelNames) {
   std::vector<ClientRecord> clients{client("alice", {"10.8.0.2", "fd00:8::2"}),
-                                    client("bob", {"10.8.0.3"}), client("carol", {"10.8.0.4"}),
-                                    client("dave", {"10.8.0.5"}), client("eve.laptop", {"10.8.0.6"}),
+                                    client("bob", {"10.8.0.3"}),
+                                    client("carol", {"10.8.0.4"}),
+                                    client("dave", {"10.8.0.5"}),
+                                    client("eve.laptop", {"10.8.0.6"}),
                                     client("ALICE", {"10.8.0.7"})};
   clients[2].revoked_at = 1;
   clients[3].disabled_at = 1;
