@@ -227,8 +227,10 @@ void check_dns(Checker& c, const ServerConfig& cfg) {
     return;
   }
   if (u->empty()) {
-    c.warn("dns", "no upstream resolver (none in /etc/resolv.conf but the server itself, and no "
-                  "dns.upstreams): names outside " + cfg.dns_domain + " will get SERVFAIL");
+    c.warn("dns",
+           "no upstream resolver (none in /etc/resolv.conf but the server itself, and no "
+           "dns.upstreams): names outside " +
+               cfg.dns_domain + " will get SERVFAIL");
     return;
   }
   std::string to;

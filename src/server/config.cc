@@ -230,8 +230,8 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
   c.path = path;
   c.directory = dir_of(path);
 
-  p.only(root, "", {"interface", "pool", "clients", "nat", "enrollment", "metrics", "storage",
-                    "dns"});
+  p.only(root, "",
+         {"interface", "pool", "clients", "nat", "enrollment", "metrics", "storage", "dns"});
 
   // [interface]
   const toml::table* itf = p.table(root, "interface");
@@ -464,24 +464,26 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
       c.dns_enabled = true;
   if (const toml::table* d = p.table(root, "dns")) {
     p.only(*d, "dns", {"enabled", "domain", "upstreams"});
-    if (auto v = p.boolean(d, "dns", "enabled"))
+    if (auto v = p.boolean(d, "dns", "enabled")) {
       c.dns_enabled = *v;
+      c.dns_required = *v;
+    }
     if (auto v = p.string(d, "dns", "domain")) {
       auto domain = dns::canonical_domain(*v, "domain");
       if (!domain)
         p.fail(*p.node(d, "domain"), "dns.domain", domain.message());
       c.dns_domain = *domain;
     }
-    if (auto v = p.list<net::Endpoint>(
-            d, "dns", "upstreams", "an address or address:port (port 53 by default)",
-            [](const std::string& s) -> std::optional<net::Endpoint> {
-              if (auto a = net::IpAddress::parse(s))
-                return net::Endpoint{*a, 53};
-              auto e = net::Endpoint::parse(s);
-              if (e && e->valid())
-                return e;
-              return std::nullopt;
-            })) {
+    if (auto v = p.list<net::Endpoint>(d, "dns", "upstreams",
+                                       "an address or address:port (port 53 by default)",
+                                       [](const std::string& s) -> std::optional<net::Endpoint> {
+                                         if (auto a = net::IpAddress::parse(s))
+                                           return net::Endpoint{*a, 53};
+                                         auto e = net::Endpoint::parse(s);
+                                         if (e && e->valid())
+                                           return e;
+                                         return std::nullopt;
+                                       })) {
       for (std::size_t i = 0; i < v->size(); ++i) {
         for (const auto& tn : {c.ipv4, c.ipv6})
           if (tn && (*v)[i].address == tn->server_address)

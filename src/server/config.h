@@ -89,6 +89,9 @@ struct ServerConfig {
   // [dns] (server/dns_service.h): the resolver on the tunnel address(es).
   /// Default: on when [clients].dns names one of the server's tunnel addresses.
   bool dns_enabled = false;
+  /// `enabled = true` was written: then a resolver that cannot start fails the server's start
+  /// (by default it is a warning: another resolver may already serve the address).
+  bool dns_required = false;
   /// Client names resolve as NAME.<dns_domain>; canonical (lower case, no final dot).
   std::string dns_domain = "warren.internal";
   /// Where other names go; empty = the `nameserver` lines of /etc/resolv.conf, read at start

@@ -14,8 +14,8 @@
 #include "control/enroll.h"
 #include "control/status.h"
 #include "crypto/random.h"
-#include "dns/forwarder.h"
 #include "dataplane/engine.h"
+#include "dns/forwarder.h"
 #include "platform/clock.h"
 #include "platform/conntrack.h"
 #include "platform/files.h"
@@ -285,7 +285,6 @@ class MetricsServer {
   std::thread thread_;
 };
 
-
 std::string endpoints_text(const std::vector<net::Endpoint>& v) {
   std::string out;
   for (const auto& e : v)
@@ -321,9 +320,8 @@ class TunnelDns {
     for (const auto& tn : {config_.ipv4, config_.ipv6})
       if (tn)
         at += (at.empty() ? "" : ", ") + tn->server_address.to_string();
-    platform::log_error("DNS on %s port 53: *.%s from the registry, other names to %s",
-                        at.c_str(), config_.dns_domain.c_str(),
-                        endpoints_text(service_->upstreams()).c_str());
+    platform::log_error("DNS on %s port 53: *.%s from the registry, other names to %s", at.c_str(),
+                        config_.dns_domain.c_str(), endpoints_text(service_->upstreams()).c_str());
     if (service_->upstreams().empty())
       platform::log_error(
           "warning: DNS: no upstream resolver (none in /etc/resolv.conf but the server itself, "
@@ -498,8 +496,18 @@ int run_server(const ServerConfig& config) {
     }
     if (config.dns_enabled) {
       tunnel_dns = std::make_unique<TunnelDns>(config, state, *server);
-      if (auto s = tunnel_dns->start(rt.event_loop()); !s)
-        return s;
+      if (auto s = tunnel_dns->start(rt.event_loop()); !s) {
+        tunnel_dns.reset();
+        if (config.dns_required)
+          return s;
+        // On by default only because [clients].dns names this address: another resolver may
+        // serve it already (a dnsmasq on the host's wildcard address), and the tunnel must not
+        // fail for that.
+        platform::log_error(
+            "warning: %s; the server answers no DNS (another resolver there? [dns] enabled = "
+            "false silences this, enabled = true makes it an error)",
+            s.message().c_str());
+      }
     }
     return {};
   };

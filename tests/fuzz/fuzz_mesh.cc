@@ -38,10 +38,10 @@
 #include <string>
 
 #include "crypto/blake2s.h"
-#include "fuzz_support.h"
-#include "dns/ldns_cxx.h"
 #include "dns/forwarder.h"
+#include "dns/ldns_cxx.h"
 #include "dns/message.h"
+#include "fuzz_support.h"
 #include "mesh/names.h"
 #include "mesh/relay.h"
 #include "mesh/roster.h"

@@ -17,7 +17,10 @@
 #   * an unknown name under the domain is NXDOMAIN; class CH is REFUSED;
 #   * no open resolver on the public side: O gets no answer on the server's public address, nor
 #     on the tunnel address when it routes it through S;
-#   * a revoked client's name is NXDOMAIN within 2 s.
+#   * a revoked client's name is NXDOMAIN within 2 s;
+#   * SIGHUP reads the upstreams from resolv.conf again;
+#   * with port 53 taken by another program, a server whose resolver is on by default (not
+#     `enabled = true`) still starts, with a warning saying why it answers no DNS.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -83,6 +86,7 @@ EOF
 check "server check: the resolver, forwarding to O only (its own address skipped)" bash -c \
   "ip netns exec '$S' '$W' server check --config '$CONF' | grep -qxF 'ok: DNS on the tunnel address(es) port 53: *.warren.internal from the registry, other names to 198.51.100.2:53'"
 bg_start server "$S" "$W" server --config "$CONF"
+SERVER_PID=$BG_PID
 wait_until 10 grep -q "Server $SIF up:" "$WIT_TMP/server.err" || fatal "server starts: $(tail -n 5 "$WIT_TMP/server.err")"
 check "DNS on both tunnel addresses, forwarding to O only (its own address skipped)" \
   grep -qF "DNS on 10.66.0.1, fd66::1 port 53: *.warren.internal from the registry, other names to 198.51.100.2:53" \
@@ -127,5 +131,25 @@ check "revoke bob" "$W" server revoke --config "$CONF" bob
 check "bob.warren.internal is NXDOMAIN within 2 s" wait_until 2 bash -c \
   "ip netns exec '$A' dig +time=1 +tries=1 bob.warren.internal | grep -q 'status: NXDOMAIN'"
 check_eq "alice.warren.internal still resolves" "$(addr_of "$A" '\.')" "$(qa +short alice.warren.internal)"
+
+# ---- SIGHUP: resolv.conf again --------------------------------------------------------------------------
+printf 'nameserver 198.51.100.3\n' >"/etc/netns/$S/resolv.conf"
+kill -HUP "$SERVER_PID"
+check "SIGHUP: the upstreams are read from resolv.conf again" \
+  wait_until 3 grep -qF "DNS upstreams: 198.51.100.3:53" "$WIT_TMP/server.err"
+
+# ---- port 53 taken: on by default only, so the tunnel still comes up (with a warning) ---------------------
+kill_pid "$SERVER_PID"
+bg_start blocker "$S" /usr/bin/python3 -c \
+  'import socket,time; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("0.0.0.0",53)); time.sleep(60)'
+wait_until 3 bash -c "ip netns exec '$S' ss -Hlun 'sport = :53' | grep -q ." || not_ok "blocker bound"
+mv "$WIT_TMP/server.err" "$WIT_TMP/server1.err"
+bg_start server "$S" "$W" server --config "$CONF"
+SERVER_PID=$BG_PID
+check "port 53 taken by another resolver: the server still starts" \
+  wait_until 10 grep -q "Server $SIF up:" "$WIT_TMP/server.err"
+check "... and says why it answers no DNS" \
+  grep -qF "warning: cannot serve DNS on 10.66.0.1:53 (UDP): bind: Address already in use; the server answers no DNS" \
+  "$WIT_TMP/server.err"
 
 finish
