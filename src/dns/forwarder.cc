@@ -108,12 +108,17 @@ Result<Delivery> Forwarder::on_response(const net::Endpoint& from, ConstBytes re
   if (!back)
     return back.error();
   auto fitted = fit_response(*back, response_limit(e.client.transport, e.question.udp_limit));
-  Client client = e.client;
+  Delivery out{e.client, {}, e.upstream, e.query};
   table_.erase(it);
   if (!fitted)
     return fitted.error();
   ++stats_.answered;
-  return Delivery{client, std::move(*fitted)};
+  out.response = std::move(*fitted);
+  return out;
+}
+
+bool truncated(ConstBytes response) {
+  return response.size() >= kHeaderSize && (response[2] & 0x02u) != 0;
 }
 
 Forwarder::Expired Forwarder::expire(MonoTime now) {

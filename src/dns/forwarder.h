@@ -61,7 +61,14 @@ struct UpstreamQuery {
 struct Delivery {
   Client client;
   Response response;
+  /// The upstream that answered and the client's query (its own id): a TCP client whose
+  /// answer came truncated (TC) may be asked for again over TCP (server/dns_service.h).
+  net::Endpoint upstream;
+  Response query;
 };
+
+/// Whether `response` has the TC bit (false for anything shorter than a header).
+[[nodiscard]] bool truncated(ConstBytes response);
 
 struct ForwarderStats {
   std::uint64_t forwarded = 0;   ///< queries sent upstream (first attempts)

@@ -68,7 +68,8 @@ DnsService::DnsService(platform::EventLoop& loop, DnsServiceOptions options, dns
       zone_(std::move(zone)),
       forwarder_(options_.upstreams, options_.forwarder, random),
       limiter_(options_.rate, options_.burst),
-      clock_(clock) {}
+      clock_(clock),
+      random_(random) {}
 
 Result<std::unique_ptr<DnsService>> DnsService::start(platform::EventLoop& loop,
                                                       DnsServiceOptions options, dns::Zone zone,
@@ -105,6 +106,12 @@ Status DnsService::open() {
     udp_.push_back(std::move(*u));
     tcp_.push_back(std::move(*t));
   }
+  if (auto st = loop_.add(retry_done_.fd(), platform::kReadable,
+                          [this](std::uint32_t) { on_tcp_done(); });
+      !st)
+    return st;
+  watched_.push_back(retry_done_.fd());
+  tcp_thread_ = std::thread([this] { tcp_worker(); });
   // Towards the upstreams: one socket per family on a port the kernel picks at random.
   for (bool v6 : {false, true}) {
     const net::Endpoint any{v6 ? *net::IpAddress::parse("::") : net::IpAddress{}, 0};
@@ -127,6 +134,14 @@ Status DnsService::open() {
 }
 
 DnsService::~DnsService() {
+  if (tcp_thread_.joinable()) {
+    {
+      std::lock_guard lock(retry_mutex_);
+      stopping_ = true;
+    }
+    retry_cv_.notify_all();
+    tcp_thread_.join();  // a retry in progress ends at its deadline (2 s)
+  }
   for (const auto& [id, c] : tcp_clients_)
     (void)loop_.remove(c.connection.native_handle());
   for (int fd : watched_)
@@ -229,8 +244,113 @@ void DnsService::on_upstream(platform::DatagramSocket& socket) {
                             d.message().c_str());
       continue;
     }
+    if (d->client.transport == dns::Transport::kTcp && dns::truncated(d->response)) {
+      retry_over_tcp(std::move(*d));
+      continue;
+    }
     reply(d->client, d->response);
   }
+}
+
+void DnsService::retry_over_tcp(dns::Delivery d) {
+  {
+    std::lock_guard lock(retry_mutex_);
+    if (retries_in_flight_ < kMaxTcpRetries) {
+      ++retries_in_flight_;
+      retries_.push_back({d.client, d.upstream, std::move(d.query), std::move(d.response)});
+      ++counters_.tcp_retries;
+      retry_cv_.notify_one();
+      return;
+    }
+  }
+  reply(d.client, d.response);  // too many waiting: the client gets what there is
+}
+
+namespace {
+
+// One query over TCP (RFC 7766) to `upstream` under a fresh id; the answer with `query`'s id
+// back, if it is a response to the same question. Blocking, bounded by `deadline`.
+Result<dns::Response> ask_over_tcp(const net::Endpoint& upstream, const dns::Response& query,
+                                   RandomSource& random,
+                                   std::chrono::steady_clock::time_point deadline) {
+  auto asked = dns::parse_question(query);
+  if (!asked)
+    return asked.error();
+  std::array<std::uint8_t, 2> id_bytes{};
+  random.fill(id_bytes);
+  const auto id = static_cast<std::uint16_t>(id_bytes[0] << 8 | id_bytes[1]);
+  auto out = dns::with_id(query, id);
+  if (!out)
+    return out.error();
+  auto c = platform::tcp_connect(upstream.address.to_string(), upstream.port, deadline);
+  if (!c)
+    return c.error();
+  std::string framed;
+  framed += static_cast<char>(out->size() >> 8);
+  framed += static_cast<char>(out->size() & 0xFF);
+  framed.append(reinterpret_cast<const char*>(out->data()), out->size());
+  if (auto s = c->write_all(framed, deadline); !s)
+    return s.error();
+  std::string in;
+  std::array<char, 4096> buf{};
+  std::size_t want = 2;
+  while (in.size() < want) {
+    auto n = c->read_some(buf, deadline);
+    if (!n)
+      return n.error();
+    if (*n == 0)
+      return Error(ECONNRESET, "the upstream closed the connection");
+    in.append(buf.data(), *n);
+    if (want == 2 && in.size() >= 2)
+      want = 2 + (static_cast<std::size_t>(static_cast<std::uint8_t>(in[0])) << 8 |
+                  static_cast<std::uint8_t>(in[1]));
+  }
+  const ConstBytes answer(reinterpret_cast<const std::uint8_t*>(in.data()) + 2, want - 2);
+  auto got = dns::parse_question(answer);
+  if (!got)
+    return got.error();
+  if ((answer[2] & 0x80u) == 0 || got->id != id || got->name != asked->name ||
+      got->type != asked->type || got->klass != asked->klass)
+    return Error(EPERM, "the upstream's TCP answer does not match the question");
+  return dns::with_id(answer, asked->id);
+}
+
+}  // namespace
+
+void DnsService::tcp_worker() {
+  for (;;) {
+    TcpRetry job;
+    {
+      std::unique_lock lock(retry_mutex_);
+      retry_cv_.wait(lock, [&] { return stopping_ || !retries_.empty(); });
+      if (stopping_)
+        return;
+      job = std::move(retries_.front());
+      retries_.pop_front();
+    }
+    auto r = ask_over_tcp(job.upstream, job.query, random_,
+                          std::chrono::steady_clock::now() + std::chrono::seconds(2));
+    if (!r)
+      platform::log_verbose("DNS: TCP retry to %s failed: %s", job.upstream.to_string().c_str(),
+                            r.message().c_str());
+    {
+      std::lock_guard lock(retry_mutex_);
+      retried_.emplace_back(job.client, r ? std::move(*r) : std::move(job.fallback));
+    }
+    retry_done_.set();
+  }
+}
+
+void DnsService::on_tcp_done() {
+  retry_done_.clear();
+  std::vector<std::pair<dns::Client, dns::Response>> done;
+  {
+    std::lock_guard lock(retry_mutex_);
+    done.swap(retried_);
+    retries_in_flight_ -= done.size();
+  }
+  for (const auto& [client, response] : done)
+    reply(client, response);
 }
 
 void DnsService::reply(const dns::Client& client, ConstBytes response) {

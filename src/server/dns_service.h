@@ -9,10 +9,15 @@
 ///    tunnel address) │  per client address                     (random id; the response must
 ///                    │                                          match id, question, upstream)
 ///                    └─ the answer goes back the way the query came (TCP: length-prefixed)
+///   a TCP client's upstream answer came truncated (TC) ──► asked again over TCP on a helper
+///                    thread (blocking, 2 s deadline) ──► its answer back through a Notifier
 ///
 /// Everything runs on the server's event loop thread (the runtime's loop): the sockets are
 /// watched there, and tick() (a runtime timer) expires upstream queries and idle TCP
-/// connections. The DNS work itself is src/dns's (I/O-free); this file only moves bytes.
+/// connections. The one exception is the TCP retry towards an upstream (rare: an answer longer
+/// than the client's EDNS size), which runs on a helper thread so that a slow upstream never
+/// holds up the loop; at most kMaxTcpRetries wait, beyond that the truncated answer is relayed. The
+/// DNS work itself is src/dns's (I/O-free); this file only moves bytes.
 ///
 /// Security stance: the sockets are bound to the tunnel addresses only, never to a wildcard,
 /// and a query whose source is outside the tunnel prefixes is dropped (a host on the public
@@ -20,10 +25,15 @@
 /// are accepted only from the upstream asked, with the id and question asked. Per client
 /// address at most `rate` queries a second (bursts of `burst`) are served; the rest are dropped.
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "base/random.h"
@@ -34,6 +44,7 @@
 #include "platform/clock.h"
 #include "platform/datagram.h"
 #include "platform/event_loop.h"
+#include "platform/notifier.h"
 #include "platform/tcp.h"
 
 namespace warren::server {
@@ -61,7 +72,11 @@ struct DnsCounters {
   std::uint64_t rate_limited = 0;  ///< dropped by the per-client limit
   std::uint64_t not_client = 0;    ///< dropped: source outside the tunnel prefixes
   std::uint64_t malformed = 0;     ///< dropped: not a query at all
+  std::uint64_t tcp_retries = 0;   ///< truncated answers asked for again over TCP
 };
+
+/// TCP retries towards upstreams waiting or running at once.
+inline constexpr std::size_t kMaxTcpRetries = 32;
 
 class DnsService {
  public:
@@ -106,6 +121,16 @@ class DnsService {
   void reply(const dns::Client& client, ConstBytes response);
   void send_upstream(const dns::UpstreamQuery& q);
   bool from_client(const net::IpAddress& a) const;
+  // The TCP retry (see the top): queued from the loop, run by tcp_thread_, answered in retried_.
+  struct TcpRetry {
+    dns::Client client;
+    net::Endpoint upstream;
+    dns::Response query;
+    dns::Response fallback;  // the truncated answer, relayed if the retry fails
+  };
+  void retry_over_tcp(dns::Delivery d);
+  void tcp_worker();
+  void on_tcp_done();
 
   platform::EventLoop& loop_;
   DnsServiceOptions options_;
@@ -120,6 +145,15 @@ class DnsService {
   std::uint64_t next_tcp_id_ = 1;
   std::vector<int> watched_;
   DnsCounters counters_;
+  RandomSource& random_;
+  std::mutex retry_mutex_;
+  std::condition_variable retry_cv_;
+  std::deque<TcpRetry> retries_;                                // guarded by retry_mutex_
+  std::vector<std::pair<dns::Client, dns::Response>> retried_;  // guarded by retry_mutex_
+  std::size_t retries_in_flight_ = 0;                           // guarded by retry_mutex_
+  bool stopping_ = false;                                       // guarded by retry_mutex_
+  platform::Notifier retry_done_;
+  std::thread tcp_thread_;  // last: started when everything it uses exists
 };
 
 /// The tunnel resolver's upstreams: [dns].upstreams, else the nameservers of /etc/resolv.conf

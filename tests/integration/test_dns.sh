@@ -12,8 +12,9 @@
 #     to O only;
 #   * from A, through the resolver its resolv.conf names (no @server): bob.warren.internal gives
 #     B's IPv4 and IPv6 tunnel addresses, over UDP and TCP; www.outside.test gives O's record
-#     (forwarded), over UDP and TCP and over the IPv6 tunnel address; the reverse name of B's
-#     address is bob.warren.internal;
+#     (forwarded), over UDP and TCP and over the IPv6 tunnel address; a TXT record too large for
+#     UDP arrives whole (TC over UDP, dig asks over TCP, the server asks O over TCP); the reverse
+#     name of B's address is bob.warren.internal;
 #   * an unknown name under the domain is NXDOMAIN; class CH is REFUSED;
 #   * no open resolver on the public side: O gets no answer on the server's public address, nor
 #     on the tunnel address when it routes it through S;
@@ -61,10 +62,12 @@ mkdir -p "/etc/netns/$S"
 printf '# the server itself first: skipped, never forwarded to\nnameserver 10.66.0.1\nnameserver 198.51.100.2\n' \
   >"/etc/netns/$S/resolv.conf"
 
-# The outside resolver: one record, nothing else (no upstream of its own, no /etc/hosts).
+# The outside resolver: two records, nothing else (no upstream of its own, no /etc/hosts). The
+# TXT record (6 strings of 250 bytes) is larger than the 1232 bytes an EDNS query over UDP takes.
+big_txt=$(for i in 1 2 3 4 5 6; do printf ',%s' "$(printf "$i%.0s" $(seq 250))"; done)
 bg_start dnsmasq "$O" dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
   --listen-address=198.51.100.2 --bind-interfaces --user=root --pid-file= \
-  --host-record=www.outside.test,198.51.100.77
+  --host-record=www.outside.test,198.51.100.77 "--txt-record=big.outside.test$big_txt"
 wait_until 5 ip netns exec "$O" dig +time=1 +tries=1 +short @198.51.100.2 www.outside.test >/dev/null ||
   fatal "dnsmasq answers in O: $(cat "$WIT_TMP/dnsmasq.err")"
 
@@ -113,6 +116,9 @@ check_eq "bob.warren.internal A (TCP)" "$B4" "$(qa +tcp +short bob.warren.intern
 check_eq "www.outside.test forwarded to O (UDP)" "198.51.100.77" "$(qa +short www.outside.test)"
 check_eq "www.outside.test forwarded to O (TCP)" "198.51.100.77" "$(qa +tcp +short www.outside.test)"
 check_eq "www.outside.test over the IPv6 tunnel address" "198.51.100.77" "$(qa +short @fd66::1 www.outside.test)"
+# UDP: TC (the answer does not fit), dig retries over TCP; the server asks O over TCP then.
+check_eq "a 1.5 KB TXT record: truncated over UDP, complete through the TCP retry" "1500" \
+  "$(qa +short big.outside.test TXT | tr -cd '1-6' | wc -c)"
 check_eq "reverse name of bob's address" "bob.warren.internal." "$(qa +short -x "$B4")"
 check "unknown name under the domain: NXDOMAIN" bash -c \
   "ip netns exec '$A' dig +time=2 +tries=1 nosuch.warren.internal | grep -q 'status: NXDOMAIN'"

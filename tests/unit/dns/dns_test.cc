@@ -342,6 +342,11 @@ TEST(Forwarder, LongUdpAnswerIsTruncatedTcpIsNot) {
   ASSERT_TRUE(back) << back.message();
   auto p = parse(back->response);
   EXPECT_TRUE(ldns_pkt_tc(p.get()));  // the client retries over TCP
+  EXPECT_TRUE(truncated(back->response));
+  EXPECT_FALSE(truncated(big));
+  // What a TCP retry needs: the upstream that answered and the client's own query.
+  EXPECT_EQ(back->upstream, ep("192.0.2.1:53"));
+  EXPECT_EQ(back->query, query("many.example.", LDNS_RR_TYPE_A, 5));
   EXPECT_EQ(ldns_pkt_ancount(p.get()), 0);
   EXPECT_EQ(ldns_pkt_id(p.get()), 5);
   EXPECT_LE(back->response.size(), kClassicUdpSize);
