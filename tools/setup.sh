@@ -26,6 +26,8 @@ packages=(
   bind9-dnsutils dnsmasq-base
   # install test: systemd-analyze verify on the units, man pages rendered (tests/dist)
   systemd man-db groff-base
+  # `make deb` (CPack runs dpkg-shlibdeps) and its test in a clean root (tests/dist/test_deb.sh)
+  dpkg-dev debootstrap debian-archive-keyring
   # formatting, fuzzing and sanitizers
   clang clang-format clang-tidy libclang-rt-14-dev
 )

@@ -11,6 +11,7 @@
 // ignored: all configuration comes through the UAPI (`wg setconf`), there is nothing to reload.
 //
 // Environment as wireguard-go: LOG_LEVEL=silent|error|verbose|debug, WG_PROCESS_FOREGROUND=1.
+// WARREN_STUN=ADDR:PORT[,...] turns on mesh endpoint discovery (runtime/stun_discovery.h).
 // WARREN_WORKERS=N overrides the worker count (default: one per CPU); WARREN_OFFLOADS=all|off|
 // tun,gso,gro picks the kernel offloads (platform/offloads.h); a bad value of either is a
 // start-up error. NOTIFY_SOCKET (systemd Type=notify, with -f) gets READY=1 and STOPPING=1.

@@ -132,6 +132,19 @@ std::string to_json(const InterfaceStatus& s) {
       pool["v6"] = pool_json(*s.pool_v6);
     j["pool"] = pool;
   }
+  if (s.stun) {
+    json st = json::object();
+    st["mapping"] = s.stun->mapping;
+    st["servers"] = json::array();
+    for (const auto& v : s.stun->servers) {
+      st["servers"].push_back(json{{"server", v.server},
+                                   {"state", v.state},
+                                   {"reflexive", v.reflexive},
+                                   {"learned_at", v.learned_at},
+                                   {"rtt_ms", v.rtt_ms}});
+    }
+    j["stun"] = st;
+  }
   return j.dump(2);
 }
 
@@ -187,6 +200,23 @@ InterfaceStatus status_from_json(std::string_view text) {
     if (pool.contains("v6"))
       s.pool_v6 = PoolUsage{u64(pool["v6"], "total"), u64(pool["v6"], "used")};
   }
+  if (j.contains("stun")) {
+    const auto& st = j["stun"];
+    if (!st.is_object() || !st.contains("servers") || !st["servers"].is_array())
+      throw ControlError("status: field \"stun\" is not an object with a \"servers\" list");
+    StunStatus stun;
+    stun.mapping = str(st, "mapping");
+    for (const auto& sv : st["servers"]) {
+      if (!sv.is_object())
+        throw ControlError("status: a STUN server is not an object");
+      if (!sv.contains("learned_at") || !sv["learned_at"].is_number_integer())
+        throw ControlError("status: field \"learned_at\" missing or not a number");
+      stun.servers.push_back(
+          StunServerStatus{str(sv, "server"), str(sv, "state"), str(sv, "reflexive"),
+                           sv["learned_at"].get<std::int64_t>(), u64(sv, "rtt_ms")});
+    }
+    s.stun = std::move(stun);
+  }
   return s;
 }
 
@@ -200,6 +230,14 @@ std::string format_table(const InterfaceStatus& s, std::int64_t now_unix) {
   if (s.pool_v6)
     out += "  pool v6:     " + std::to_string(s.pool_v6->used) + " of " +
            std::to_string(s.pool_v6->total) + " used\n";
+  if (s.stun) {
+    for (const auto& v : s.stun->servers) {
+      out += "  stun:        " + (v.reflexive.empty() ? std::string("-") : v.reflexive) + " via " +
+             v.server + " (" + v.state +
+             (v.learned_at ? ", learned " + ago(v.learned_at, now_unix) : std::string()) + ")\n";
+    }
+    out += "  nat mapping: " + s.stun->mapping + "\n";
+  }
   if (s.peers.empty()) {
     out += "  no peers\n";
     return out;

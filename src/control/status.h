@@ -11,7 +11,11 @@
 ///              "endpoint":"192.0.2.7:40000"|"","last_handshake":1764614400|0,
 ///              "rx_bytes":0,"tx_bytes":0,"rx_packets":0,"tx_packets":0,
 ///              "state":"connected"|"idle"|"never"}],
-///    "pool":{"v4":{"total":253,"used":3},"v6":{"total":..,"used":..}}}   (servers only)
+///    "pool":{"v4":{"total":253,"used":3},"v6":{"total":..,"used":..}},   (servers only)
+///    "stun":{"mapping":"endpoint-independent"|"endpoint-dependent"|"unknown",
+///            "servers":[{"server":"198.51.100.1:3478","state":"ok"|"pending"|"timeout"|"error",
+///                        "reflexive":"203.0.113.5:40000"|"","learned_at":1764614400|0,
+///                        "rtt_ms":12}]}}                  (only when STUN discovery runs)
 /// Only public keys appear; the types here cannot hold a private or preshared key.
 ///
 /// The socket also carries a few one-word commands for the owner of the daemon (the server
@@ -55,6 +59,19 @@ struct PoolUsage {
   std::uint64_t used = 0;
 };
 
+/// Mesh endpoint discovery (runtime/stun_discovery.h): what one STUN server told us.
+struct StunServerStatus {
+  std::string server;           ///< "address:port" asked
+  std::string state;            ///< "pending", "ok", "timeout", "error"
+  std::string reflexive;        ///< the reflexive endpoint learned ("" when none yet)
+  std::int64_t learned_at = 0;  ///< Unix seconds; 0 = never
+  std::uint64_t rtt_ms = 0;
+};
+struct StunStatus {
+  std::string mapping;  ///< mesh::mapping_kind_name: "endpoint-independent", ...
+  std::vector<StunServerStatus> servers;
+};
+
 struct InterfaceStatus {
   int version = kStatusVersion;
   std::string interface;
@@ -63,6 +80,7 @@ struct InterfaceStatus {
   std::uint16_t listen_port = 0;
   std::vector<PeerStatus> peers;
   std::optional<PoolUsage> pool_v4, pool_v6;
+  std::optional<StunStatus> stun;
 };
 
 /// "connected" when the last handshake is younger than 180 s (WireGuard's reject-after-time),

@@ -12,6 +12,11 @@
 //   TUN qi ─► ... ─► bind i ──────────────────────────────────────────────┴─────┘
 //   Added transports (PathTransport, dataplane/transport.h): worker 0 receives from them; any
 //   worker sends a run of datagrams whose Path::transport is theirs through them.
+//   STUN shares the UDP sockets (mesh endpoint discovery): in the receive batch, a datagram
+//   whose first four bytes are not a WireGuard header (type 1..4, three zero bytes: one 32-bit
+//   load and compare, the only cost on the data path) is offered to the StunSink if
+//   stun::is_stun holds; the rest goes on to the Device unchanged (which drops non-WireGuard
+//   input and counts it). send_datagram() posts a STUN request to worker 0's mailbox.
 //
 // Ordering contract
 //   * Outgoing: the kernel steers each inner flow (by its hash) to one TUN queue, so one
@@ -64,12 +69,14 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 #include <stdexcept>
 #include <system_error>
 
 #include "crypto/aead.h"
 #include "dataplane/handshake_queue.h"
+#include "mesh/stun.h"
 #include "platform/event_loop.h"
 #include "platform/log.h"
 #include "wg/constants.h"
@@ -153,6 +160,18 @@ std::uint32_t flow_hash(ConstBytes p) {
     return h;
   }
   return 0;
+}
+
+// True when `d` starts like a WireGuard message: a type byte 1..4 and three zero bytes, i.e.
+// the little-endian 32-bit word is 1..4. One load and one compare per datagram.
+inline bool wireguard_shaped(ConstBytes d) {
+  if (d.size() < 4)
+    return false;
+  std::uint32_t word;
+  std::memcpy(&word, d.data(), 4);
+  if constexpr (std::endian::native == std::endian::big)
+    word = __builtin_bswap32(word);
+  return word - 1u < 4u;
 }
 
 }  // namespace
@@ -291,6 +310,15 @@ class Worker {
     wake();
   }
 
+  /// Copies one datagram for this worker to send from its own socket (any thread).
+  void post_datagram(const net::Path& to, ConstBytes datagram) {
+    {
+      std::lock_guard lock(mailbox_mutex_);
+      pending_sends_.emplace_back(to, std::vector<std::uint8_t>(datagram.begin(), datagram.end()));
+    }
+    wake();
+  }
+
   /// Installs a new bind (owner's thread, when no worker thread runs).
   /// Returns the bind it replaced.
   std::unique_ptr<platform::UdpBind> install_now(std::unique_ptr<platform::UdpBind> bind) {
@@ -395,6 +423,14 @@ class Worker {
       if (udp_sizes_[i] == 0)
         continue;  // truncated
       Bytes datagram = udp_views_[i].first(udp_sizes_[i]);
+      if (!wireguard_shaped(datagram)) [[unlikely]] {
+        // The demultiplexer (docs/MESH.md): STUN to the sink, anything else to the Device.
+        if (engine_.stun_sink_ != nullptr && mesh::stun::is_stun(datagram)) {
+          stun_received_.fetch_add(1, std::memory_order_relaxed);
+          engine_.stun_sink_->on_stun(paths_[i], datagram, now);
+          continue;
+        }
+      }
       if (const wg::Lane lane = engine_.device_->lane_of(paths_[i], datagram, now.mono);
           lane != wg::Lane::kDirect) {
         // Handshake work waits for process_handshakes(); a full lane drops it right here.
@@ -511,6 +547,7 @@ class Worker {
     c.handed_off += handed_off_.load(std::memory_order_relaxed);
     c.handoff_dropped += inbox_dropped_.load(std::memory_order_relaxed);
     c.handshakes_handled += handshakes_done_.load(std::memory_order_relaxed);
+    c.stun_received += stun_received_.load(std::memory_order_relaxed);
     for (std::size_t l = 0; l < wg::kHandshakeLanes; ++l)
       c.handshakes_dropped[l] += handshake_dropped_[l].load(std::memory_order_relaxed);
   }
@@ -708,7 +745,8 @@ class Worker {
 
   std::atomic<std::uint64_t> transport_sent_{0}, transport_received_{0};
   std::atomic<std::uint64_t> tun_read_{0}, udp_sent_{0}, udp_received_{0}, tun_written_{0},
-      send_errors_{0}, stale_sources_{0}, handed_off_{0}, inbox_dropped_{0}, handshakes_done_{0};
+      send_errors_{0}, stale_sources_{0}, handed_off_{0}, inbox_dropped_{0}, handshakes_done_{0},
+      stun_received_{0};
   std::array<std::atomic<std::uint64_t>, wg::kHandshakeLanes> handshake_dropped_{};
 };
 
@@ -957,6 +995,13 @@ std::uint8_t Engine::add_transport(std::unique_ptr<PathTransport> transport) {
     throw std::length_error("Engine::add_transport: 255 transports at most");
   transports_.push_back(std::move(transport));
   return static_cast<std::uint8_t>(transports_.size());
+}
+
+void Engine::send_datagram(const net::Endpoint& to, ConstBytes datagram) {
+  net::Path path;
+  path.remote = to;
+  path.transport = kUdpTransport;
+  workers_.front()->post_datagram(path, datagram);
 }
 
 wg::DeviceSnapshot Engine::snapshot() const {

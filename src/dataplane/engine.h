@@ -8,6 +8,9 @@
 ///   any thread:                    apply() / snapshot()  (the UAPI handler)
 ///   added transports:              worker 0 receives; any worker sends by Path::transport
 ///                                  (dataplane/transport.h: the path seam; tag 0 = UDP binds)
+///   STUN on the UDP sockets:       a received datagram that is not WireGuard-shaped and is
+///                                  stun::is_stun goes to the StunSink; send_datagram() sends
+///                                  from worker 0's socket (mesh endpoint discovery)
 ///
 /// Every worker owns one TUN queue and one UDP bind; all binds share one port (SO_REUSEPORT),
 /// so the kernel keeps each remote 4-tuple on one worker and each inner flow on one TUN queue.
@@ -84,11 +87,25 @@ struct EngineCounters {
   std::uint64_t handed_off = 0;          ///< decrypted packets written by their flow's worker
   std::uint64_t handoff_dropped = 0;     ///< ... dropped because that worker's inbox was full
   std::uint64_t handshakes_handled = 0;  ///< queued handshake messages given to the Device
+  std::uint64_t stun_received = 0;       ///< STUN messages handed to the StunSink
   /// Handshake messages dropped on arrival because their lane (wg::Lane order) was full.
   std::array<std::uint64_t, wg::kHandshakeLanes> handshakes_dropped{};
 };
 
 class Worker;
+
+/// Receives the STUN messages that arrive on the engine's sockets (mesh endpoint discovery,
+/// docs/MESH.md "STUN and WireGuard on one socket"). The engine routes a received datagram here
+/// when it is not WireGuard-shaped (type 1..4 and three zero bytes) and mesh::stun::is_stun()
+/// holds; everything else goes to the Device as before.
+class StunSink {
+ public:
+  virtual ~StunSink() = default;
+  /// Called on the receiving worker's thread (any worker: SO_REUSEPORT spreads remote 4-tuples
+  /// over the sockets), possibly concurrently: it must be thread-safe, must not block and must
+  /// not call back into the engine except send_datagram(). `message` is valid during the call.
+  virtual void on_stun(const net::Path& from, ConstBytes message, Now now) = 0;
+};
 
 class Engine final : public uapi::Handler {
  public:
@@ -123,6 +140,16 @@ class Engine final : public uapi::Handler {
   /// endpoint sends a peer's datagrams through it, and datagrams it receives roam peers to it.
   /// Before start() only (throws std::logic_error after; at most 255).
   std::uint8_t add_transport(std::unique_ptr<PathTransport> transport);
+
+  /// Routes STUN messages received on the UDP sockets to `sink` (null: none, the default; they
+  /// then reach the Device, which drops them as invalid). Before start(); `sink` must outlive
+  /// the workers (stop() first).
+  void set_stun_sink(StunSink* sink) { stun_sink_ = sink; }
+
+  /// Sends one datagram (not a WireGuard message: a STUN request) to `to` from worker 0's UDP
+  /// socket — the socket, hence the source port and NAT mapping, WireGuard uses. Any thread;
+  /// queued to worker 0 and sent in its next round (or the next pump()).
+  void send_datagram(const net::Endpoint& to, ConstBytes datagram);
 
   /// Single-threaded mode: processes whatever is ready on every worker (one batch per source),
   /// mailboxes, and Device::tick when due. Returns true if anything was done.
@@ -173,6 +200,7 @@ class Engine final : public uapi::Handler {
   std::unique_ptr<platform::LinkMonitor> link_monitor_;
   EngineOptions options_;
   std::vector<std::unique_ptr<PathTransport>> transports_;  // tag t at t - 1; fixed once started
+  StunSink* stun_sink_ = nullptr;                           // fixed once started
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   bool started_ = false;

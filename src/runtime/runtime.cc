@@ -209,6 +209,15 @@ Status Runtime::start_steps() {
                          created.code());
   }
   engine_ = std::move(*created);
+  // Mesh endpoint discovery on the WireGuard socket (runtime/stun_discovery.h).
+  if (const char* stun = std::getenv("WARREN_STUN"); stun != nullptr && *stun != '\0') {
+    auto servers = parse_stun_servers(stun);
+    if (!servers.ok())
+      return startup_error(servers.message(), servers.code());
+    stun_ = std::make_unique<StunDiscovery>(std::move(*servers), crypto::SystemRandom::instance(),
+                                            *clock_);
+    stun_->attach(*engine_);
+  }
   if (hooks_.configure) {
     if (auto h = hooks_.configure(*engine_); !h)
       return h;
@@ -243,7 +252,15 @@ Status Runtime::start_steps() {
   // Last, so that a status socket means "the daemon is fully up" (tests and scripts wait
   // for it; the server's enrollment listener is up by then).
   if (hooks_.status) {
-    status_ = std::make_unique<control::StatusServer>(name, hooks_.status, hooks_.status_options);
+    control::StatusProvider provider = hooks_.status;
+    if (stun_) {
+      provider = [inner = hooks_.status, stun = stun_.get()] {
+        control::InterfaceStatus s = inner();
+        s.stun = stun->status();
+        return s;
+      };
+    }
+    status_ = std::make_unique<control::StatusServer>(name, provider, hooks_.status_options);
     try {
       status_->start();
     } catch (const std::exception& e) {
@@ -271,6 +288,17 @@ void Runtime::report_failure(const std::string& message) {
 
 void Runtime::add_timer(Duration interval, std::function<void()> fn) {
   timers_.add(clock_->now().mono + interval, interval, std::move(fn));
+}
+
+Status Runtime::watch_readable(int fd, std::function<void()> fn) {
+  if (!loop_)
+    return Error(EINVAL, "watch_readable before the event loop exists");
+  return loop_->add(fd, platform::kReadable, [fn = std::move(fn)](std::uint32_t) { fn(); });
+}
+
+void Runtime::unwatch(int fd) {
+  if (loop_)
+    (void)loop_->remove(fd);
 }
 
 int Runtime::run() {
@@ -312,6 +340,11 @@ int Runtime::run() {
                     done = true;
                   }
                 });
+  }
+  if (stun_) {
+    // STUN retransmissions start at 250 ms; a 100 ms tick keeps them close to schedule and
+    // costs a lock and a comparison when nothing is due.
+    timers_.add(clock_->now().mono, std::chrono::milliseconds(100), [this] { stun_->tick(); });
   }
   std::function<void()> on_timer = [&] {
     (void)timers_.run_due(clock_->now().mono);

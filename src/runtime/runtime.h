@@ -31,6 +31,7 @@
 #include "platform/process.h"
 #include "platform/service_notify.h"
 #include "runtime/settings.h"
+#include "runtime/stun_discovery.h"
 #include "runtime/timers.h"
 
 namespace warren::platform {
@@ -142,9 +143,12 @@ class Runtime {
   [[nodiscard]] int run();
 
   dataplane::Engine& engine() { return *engine_; }
-  /// The loop run() drives, for a program's own descriptors (the server's DNS sockets). It
-  /// exists from before the `started` hook; watch descriptors from that hook on, on its thread.
-  platform::EventLoop& event_loop() { return *loop_; }
+  /// Mesh endpoint discovery, when WARREN_STUN asked for it (else null).
+  const StunDiscovery* stun() const { return stun_.get(); }
+  /// `fn` runs on the loop's thread whenever `fd` is readable (level-triggered), until
+  /// unwatch(fd) or the shutdown. From the `started` hook on (the loop exists then).
+  [[nodiscard]] Status watch_readable(int fd, std::function<void()> fn);
+  void unwatch(int fd);
   std::uint32_t ifindex() const { return ifindex_; }
   const Settings& settings() const { return settings_; }
 
@@ -165,6 +169,7 @@ class Runtime {
   std::unique_ptr<platform::Clock> clock_;
   std::unique_ptr<platform::BindFactory> binds_;
   std::unique_ptr<platform::Notifier> engine_stopped_;
+  std::unique_ptr<StunDiscovery> stun_;  // the engine's STUN sink: outlives its workers
   std::unique_ptr<dataplane::Engine> engine_;
   std::unique_ptr<uapi::UapiServer> uapi_;
   std::unique_ptr<control::StatusServer> status_;

@@ -231,7 +231,8 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
   c.directory = dir_of(path);
 
   p.only(root, "",
-         {"interface", "pool", "clients", "nat", "enrollment", "metrics", "storage", "dns"});
+         {"interface", "pool", "clients", "nat", "enrollment", "metrics", "storage", "mesh",
+          "dns"});
 
   // [interface]
   const toml::table* itf = p.table(root, "interface");
@@ -446,6 +447,26 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
                    "' is not a loopback address: the endpoint is unauthenticated plain HTTP "
                    "naming every client; set allow_remote = true to serve it there anyway");
       c.metrics_listen = *v;
+    }
+  }
+
+  // [mesh]
+  if (const toml::table* m = p.table(root, "mesh")) {
+    p.only(*m, "mesh", {"stun_port", "stun_alternate_port"});
+    if (auto v = p.integer(m, "mesh", "stun_port", 1, 65535)) {
+      if (*v == c.listen_port)
+        p.fail(*p.node(m, "stun_port"), "mesh.stun_port",
+               "must differ from interface.listen_port (STUN for nodes goes to its own port)");
+      c.stun_port = static_cast<std::uint16_t>(*v);
+    }
+    if (auto v = p.integer(m, "mesh", "stun_alternate_port", 1, 65535)) {
+      if (!c.stun_port)
+        p.fail(*p.node(m, "stun_alternate_port"), "mesh.stun_alternate_port",
+               "needs mesh.stun_port");
+      if (*v == *c.stun_port || *v == c.listen_port)
+        p.fail(*p.node(m, "stun_alternate_port"), "mesh.stun_alternate_port",
+               "must differ from mesh.stun_port and interface.listen_port");
+      c.stun_alternate_port = static_cast<std::uint16_t>(*v);
     }
   }
 

@@ -8,6 +8,7 @@
 ///   [enrollment] listen, public_endpoint, control_endpoint
 ///   [metrics]    listen, allow_remote
 ///   [storage]    database
+///   [mesh]       stun_port, stun_alternate_port
 ///   [dns]        enabled, domain, upstreams
 ///
 /// Relative file names are resolved against the config file's directory. Every error names
@@ -82,6 +83,13 @@ struct ServerConfig {
   /// The metrics endpoint is plain, unauthenticated HTTP that names every client and key:
   /// a non-loopback listen address is refused unless this is set.
   bool metrics_allow_remote = false;
+
+  // [mesh] (docs/MESH.md; the block grows with mesh mode)
+  /// UDP port of the STUN responder (mesh endpoint discovery); none when unset.
+  std::optional<std::uint16_t> stun_port;
+  /// A second responder port, so that a node asking both can tell an endpoint-independent NAT
+  /// mapping from a port-dependent one (the idea of RFC 5780's alternate port).
+  std::optional<std::uint16_t> stun_alternate_port;
 
   // [storage]
   std::string database;  ///< absolute; default <dir>/<config stem>.db

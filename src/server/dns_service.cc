@@ -61,9 +61,9 @@ Result<dns::Zone> client_zone(const std::vector<ClientRecord>& clients, const st
   return dns::Zone::create(std::move(o), std::move(hosts));
 }
 
-DnsService::DnsService(platform::EventLoop& loop, DnsServiceOptions options, dns::Zone zone,
+DnsService::DnsService(DnsWatcher watcher, DnsServiceOptions options, dns::Zone zone,
                        RandomSource& random, const platform::Clock& clock)
-    : loop_(loop),
+    : watcher_(std::move(watcher)),
       options_(std::move(options)),
       zone_(std::move(zone)),
       forwarder_(options_.upstreams, options_.forwarder, random),
@@ -71,12 +71,12 @@ DnsService::DnsService(platform::EventLoop& loop, DnsServiceOptions options, dns
       clock_(clock),
       random_(random) {}
 
-Result<std::unique_ptr<DnsService>> DnsService::start(platform::EventLoop& loop,
+Result<std::unique_ptr<DnsService>> DnsService::start(DnsWatcher watcher,
                                                       DnsServiceOptions options, dns::Zone zone,
                                                       RandomSource& random,
                                                       const platform::Clock& clock) {
   std::unique_ptr<DnsService> s(
-      new DnsService(loop, std::move(options), std::move(zone), random, clock));
+      new DnsService(std::move(watcher), std::move(options), std::move(zone), random, clock));
   if (auto st = s->open(); !st)
     return st.error();
   return s;
@@ -92,22 +92,19 @@ Status DnsService::open() {
     if (!t)
       return t.error().with_context("cannot serve DNS on " + at.to_string() + " (TCP)");
     platform::DatagramSocket* us = u->get();
-    if (auto st = loop_.add(us->poll_fd(), platform::kReadable,
-                            [this, us](std::uint32_t) { on_udp(*us); });
+    if (auto st = watcher_.watch(us->poll_fd(), [this, us] { on_udp(*us); });
         !st)
       return st;
     watched_.push_back(us->poll_fd());
     platform::TcpListener* ls = t->get();
-    if (auto st = loop_.add(ls->native_handle(), platform::kReadable,
-                            [this, ls](std::uint32_t) { on_accept(*ls); });
+    if (auto st = watcher_.watch(ls->native_handle(), [this, ls] { on_accept(*ls); });
         !st)
       return st;
     watched_.push_back(ls->native_handle());
     udp_.push_back(std::move(*u));
     tcp_.push_back(std::move(*t));
   }
-  if (auto st = loop_.add(retry_done_.fd(), platform::kReadable,
-                          [this](std::uint32_t) { on_tcp_done(); });
+  if (auto st = watcher_.watch(retry_done_.fd(), [this] { on_tcp_done(); });
       !st)
     return st;
   watched_.push_back(retry_done_.fd());
@@ -123,8 +120,7 @@ Status DnsService::open() {
       continue;
     }
     platform::DatagramSocket* us = u->get();
-    if (auto st = loop_.add(us->poll_fd(), platform::kReadable,
-                            [this, us](std::uint32_t) { on_upstream(*us); });
+    if (auto st = watcher_.watch(us->poll_fd(), [this, us] { on_upstream(*us); });
         !st)
       return st;
     watched_.push_back(us->poll_fd());
@@ -143,9 +139,9 @@ DnsService::~DnsService() {
     tcp_thread_.join();  // a retry in progress ends at its deadline (2 s)
   }
   for (const auto& [id, c] : tcp_clients_)
-    (void)loop_.remove(c.connection.native_handle());
+    watcher_.unwatch(c.connection.native_handle());
   for (int fd : watched_)
-    (void)loop_.remove(fd);
+    watcher_.unwatch(fd);
 }
 
 void DnsService::set_upstreams(std::vector<net::Endpoint> upstreams) {
@@ -393,7 +389,7 @@ void DnsService::on_accept(platform::TcpListener& listener) {
     const int fd = a->connection.native_handle();
     TcpClient c{std::move(a->connection), a->peer, {}, clock_.now().mono};
     auto [it, inserted] = tcp_clients_.emplace(id, std::move(c));
-    if (!loop_.add(fd, platform::kReadable, [this, id](std::uint32_t) { on_tcp(id); }))
+    if (!watcher_.watch(fd, [this, id] { on_tcp(id); }))
       tcp_clients_.erase(it);
   }
 }
@@ -431,7 +427,7 @@ void DnsService::close_tcp(std::uint64_t id) {
   auto it = tcp_clients_.find(id);
   if (it == tcp_clients_.end())
     return;
-  (void)loop_.remove(it->second.connection.native_handle());
+  watcher_.unwatch(it->second.connection.native_handle());
   tcp_clients_.erase(it);
   forwarder_.forget_connection(id);
 }

@@ -28,6 +28,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -43,7 +44,6 @@
 #include "net/ip_address.h"
 #include "platform/clock.h"
 #include "platform/datagram.h"
-#include "platform/event_loop.h"
 #include "platform/notifier.h"
 #include "platform/tcp.h"
 
@@ -51,6 +51,13 @@ namespace warren::server {
 
 struct ClientRecord;
 struct ServerConfig;
+
+/// How the service has its descriptors watched: the server's runtime loop
+/// (runtime::Runtime::watch_readable / unwatch); `on_readable` runs on the loop's thread.
+struct DnsWatcher {
+  std::function<Status(int fd, std::function<void()> on_readable)> watch;
+  std::function<void(int fd)> unwatch;
+};
 
 struct DnsServiceOptions {
   /// The server's tunnel addresses (one socket pair each, at most one per family: a UDP answer
@@ -80,10 +87,10 @@ inline constexpr std::size_t kMaxTcpRetries = 32;
 
 class DnsService {
  public:
-  /// Opens the sockets and watches them on `loop`. Errors name the address that failed
+  /// Opens the sockets and watches them through `watcher`. Errors name the address that failed
   /// ("cannot serve DNS on 10.8.0.1:53: bind: Address already in use"). `random` and `clock`
   /// must outlive the service.
-  [[nodiscard]] static Result<std::unique_ptr<DnsService>> start(platform::EventLoop& loop,
+  [[nodiscard]] static Result<std::unique_ptr<DnsService>> start(DnsWatcher watcher,
                                                                  DnsServiceOptions options,
                                                                  dns::Zone zone,
                                                                  RandomSource& random,
@@ -108,7 +115,7 @@ class DnsService {
     MonoTime last{};
   };
 
-  DnsService(platform::EventLoop& loop, DnsServiceOptions options, dns::Zone zone,
+  DnsService(DnsWatcher watcher, DnsServiceOptions options, dns::Zone zone,
              RandomSource& random, const platform::Clock& clock);
   [[nodiscard]] Status open();
   void on_udp(platform::DatagramSocket& socket);
@@ -132,7 +139,7 @@ class DnsService {
   void tcp_worker();
   void on_tcp_done();
 
-  platform::EventLoop& loop_;
+  DnsWatcher watcher_;
   DnsServiceOptions options_;
   dns::Zone zone_;
   dns::Forwarder forwarder_;

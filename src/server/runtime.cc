@@ -28,6 +28,7 @@
 #include "server/host_setup.h"
 #include "server/peer_sync.h"
 #include "server/state.h"
+#include "server/stun_responder.h"
 
 namespace warren::server {
 namespace {
@@ -298,7 +299,7 @@ class TunnelDns {
   TunnelDns(const ServerConfig& config, ServerState& state, Server& server)
       : config_(config), state_(state), server_(server) {}
 
-  Status start(platform::EventLoop& loop) {
+  Status start(runtime::Runtime& rt) {
     DnsServiceOptions o;
     for (const auto& tn : {config_.ipv4, config_.ipv6}) {
       if (!tn)
@@ -311,7 +312,10 @@ class TunnelDns {
     auto zone = build_zone();
     if (!zone)
       return zone.error();
-    auto s = DnsService::start(loop, std::move(o), std::move(*zone),
+    DnsWatcher watcher{
+        [&rt](int fd, std::function<void()> fn) { return rt.watch_readable(fd, std::move(fn)); },
+        [&rt](int fd) { rt.unwatch(fd); }};
+    auto s = DnsService::start(std::move(watcher), std::move(o), std::move(*zone),
                                crypto::SystemRandom::instance(), clock_);
     if (!s)
       return s.error();
@@ -435,6 +439,11 @@ int run_server(const ServerConfig& config) {
   std::unique_ptr<HostSetup> host_changes;  // ip_forward and NAT, journaled (server/host_setup.h)
   std::unique_ptr<control::EnrollServer> enroll;
   std::unique_ptr<MetricsServer> metrics;
+  // The STUN responder on [mesh] stun_port (and the alternate port), served by the runtime's
+  // event loop (server/stun_responder.h).
+  std::unique_ptr<platform::BindFactory> stun_binds;
+  std::unique_ptr<platform::Clock> stun_clock;
+  std::vector<std::unique_ptr<StunService>> stun;
   std::unique_ptr<TunnelDns> tunnel_dns;  // [dns]: the resolver on the tunnel addresses
 
   runtime::Hooks hooks;
@@ -494,9 +503,33 @@ int run_server(const ServerConfig& config) {
     } catch (const std::exception& e) {
       return Error(EIO, e.what());
     }
+    std::vector<std::uint16_t> stun_ports;
+    if (config.stun_port)
+      stun_ports.push_back(*config.stun_port);
+    if (config.stun_alternate_port)
+      stun_ports.push_back(*config.stun_alternate_port);
+    if (!stun_ports.empty()) {
+      stun_binds = platform::make_system_bind_factory();
+      stun_clock = std::make_unique<platform::SystemClock>();
+    }
+    for (const std::uint16_t port : stun_ports) {
+      const std::uint64_t seed =
+          (std::uint64_t{crypto::SystemRandom::instance().next_u32()} << 32) |
+          crypto::SystemRandom::instance().next_u32();
+      auto svc = StunService::open(*stun_binds, *stun_clock, port, seed);
+      if (!svc.ok())
+        return svc.error();
+      StunService* p = svc->get();
+      stun.push_back(std::move(*svc));
+      for (std::size_t i = 0; i < p->socket_count(); ++i) {
+        if (auto w = rt.watch_readable(p->poll_fd(i), [p, i] { p->on_readable(i); }); !w)
+          return Error(w.code(), "cannot watch the STUN port: " + w.message());
+      }
+      platform::log_verbose("STUN responder on UDP port %u", static_cast<unsigned>(port));
+    }
     if (config.dns_enabled) {
       tunnel_dns = std::make_unique<TunnelDns>(config, state, *server);
-      if (auto s = tunnel_dns->start(rt.event_loop()); !s) {
+      if (auto s = tunnel_dns->start(rt); !s) {
         tunnel_dns.reset();
         if (config.dns_required)
           return s;
@@ -518,6 +551,11 @@ int run_server(const ServerConfig& config) {
   };
   hooks.stopping = [&]() -> Status {
     tunnel_dns.reset();
+    for (auto& svc : stun) {
+      for (std::size_t i = 0; i < svc->socket_count(); ++i)
+        rt.unwatch(svc->poll_fd(i));
+    }
+    stun.clear();
     metrics.reset();
     if (enroll)
       enroll->stop();

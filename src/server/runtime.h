@@ -10,7 +10,8 @@
 ///           offloads] ─► addresses ─► [engine] ─► private key, every enrolled peer, link up
 ///           ─► [UAPI socket, workers] ─► host changes (ip_forward, iptables MASQUERADE;
 ///           journaled, server/host_setup.h) ─► enrollment
-///           ─► metrics ─► [status socket, READY=1]
+///           ─► metrics ─► DNS on the tunnel addresses ([dns], server/dns_service.h)
+///           ─► [status socket, READY=1]
 ///   run:    in the foreground until SIGINT/SIGTERM or the interface is deleted; SIGHUP
 ///           re-syncs the peers from the database (the place for a future config reload);
 ///           every few seconds handshake times go to the store, idle dynamic leases are released

@@ -5,7 +5,9 @@
 //      parsing never reads out of bounds or crashes; whatever parses also passes the cheap
 //      is_stun() classifier, and nothing shaped like a WireGuard message does; a parsed address
 //      survives build -> parse; a request and a response built from the input's bytes parse
-//      back to exactly what went in.
+//      back to exactly what went in; a node's StunClient with an outstanding request of the
+//      datagram's transaction id accepts it exactly when parse_binding_success does (and only
+//      from the server asked), learning that address, and counts every other verdict.
 //   1  roster delta (from the coordinator, over the control connection)
 //      whatever decodes encodes back to the same bytes; applied to a node's roster it either
 //      succeeds, leaving a consistent roster (every entry valid, names and IPv4 addresses
@@ -46,6 +48,7 @@
 #include "mesh/relay.h"
 #include "mesh/roster.h"
 #include "mesh/stun.h"
+#include "mesh/stun_client.h"
 
 using namespace warren;
 using namespace warren::mesh;
@@ -96,7 +99,42 @@ void fuzz_stun(const std::uint8_t* data, std::size_t size) {
       WARREN_FUZZ_CHECK(m->type == stun::kBindingSuccess && (m->xor_mapped || m->mapped));
   }
 
-  // 2. The input as the fields of messages to build.
+  // 2. The input as an answer to a node's outstanding request whose id is the datagram's.
+  if (size >= stun::kHeaderSize) {
+    struct IdRandom final : RandomSource {
+      const std::uint8_t* id;
+      void fill(std::span<std::uint8_t> out) override {
+        for (std::size_t i = 0; i < out.size(); ++i)
+          out[i] = id[i % stun::kTransactionIdSize];
+      }
+    } rng;
+    rng.id = data + 8;
+    stun::TransactionId tid{};
+    std::copy(data + 8, data + 20, tid.begin());
+    const net::Endpoint server = *net::Endpoint::parse("198.51.100.1:3478");
+    StunClient c({server}, rng);
+    std::vector<StunClient::Request> out;
+    c.tick(Now{}, out);
+    WARREN_FUZZ_CHECK(out.size() == 1);
+    const bool other_source = size > 20 && (data[20] & 1);
+    const net::Endpoint from = other_source ? *net::Endpoint::parse("198.51.100.2:3478") : server;
+    const StunVerdict v = c.on_datagram(from, d, Now{});
+    auto want = stun::parse_binding_success(d, tid);
+    if (v == StunVerdict::kAccepted) {
+      const net::Endpoint learned{want ? want->address.unmapped() : net::IpAddress{},
+                                  want ? want->port : std::uint16_t{0}};
+      WARREN_FUZZ_CHECK(want && !other_source && c.results()[0].reflexive &&
+                        *c.results()[0].reflexive == learned);
+    } else {
+      WARREN_FUZZ_CHECK(!want || other_source);
+      WARREN_FUZZ_CHECK(!c.results()[0].reflexive);
+    }
+    const auto& k = c.counters();
+    WARREN_FUZZ_CHECK(
+        k.accepted + k.error_responses + k.unknown_transaction + k.wrong_source + k.malformed == 1);
+  }
+
+  // 3. The input as the fields of messages to build.
   fuzz::Cursor in(data, size);
   stun::TransactionId id{};
   for (auto& x : id)
