@@ -23,6 +23,9 @@ packages=(
   ethtool
   # the namespace tests' stand-ins for systemd's NOTIFY_SOCKET and for status-socket clients
   python3
+  # test_dns.sh: dig (queries through the server's tunnel resolver) and dnsmasq as the outside
+  # upstream resolver (-base: the binary only, no system service started)
+  bind9-dnsutils dnsmasq-base
   # install test: systemd-analyze verify on the units, man pages rendered (tests/dist)
   systemd man-db groff-base
   # `make deb` (CPack runs dpkg-shlibdeps) and its test in a clean root (tests/dist/test_deb.sh)

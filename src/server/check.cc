@@ -14,6 +14,7 @@
 #include "platform/process.h"
 #include "platform/tcp.h"
 #include "platform/udp.h"
+#include "server/dns_service.h"
 #include "server/state.h"
 #include "server/store.h"
 
@@ -218,6 +219,30 @@ void check_ports(Checker& c, const ServerConfig& cfg, bool server_running) {
   }
 }
 
+// [dns]: where other names will go. (Port 53 on the tunnel address cannot be probed before the
+// interface exists.)
+void check_dns(Checker& c, const ServerConfig& cfg) {
+  if (!cfg.dns_enabled)
+    return;
+  auto u = dns_upstreams(cfg);
+  if (!u) {
+    c.warn("dns", u.message() + ": names outside " + cfg.dns_domain + " will get SERVFAIL");
+    return;
+  }
+  if (u->empty()) {
+    c.warn("dns",
+           "no upstream resolver (none in /etc/resolv.conf but the server itself, and no "
+           "dns.upstreams): names outside " +
+               cfg.dns_domain + " will get SERVFAIL");
+    return;
+  }
+  std::string to;
+  for (const auto& e : *u)
+    to += (to.empty() ? "" : " ") + e.to_string();
+  c.ok("dns", "DNS on the tunnel address(es) port 53: *." + cfg.dns_domain +
+                  " from the registry, other names to " + to);
+}
+
 }  // namespace
 
 const char* check_level_name(CheckLevel level) {
@@ -258,6 +283,7 @@ CheckReport check_server(const std::string& config_path, const CheckOptions& opt
   check_database(c, cfg, created_dirs);
   check_lock(c, cfg, report);
   check_ports(c, cfg, report.server_running);
+  check_dns(c, cfg);
   return report;
 }
 

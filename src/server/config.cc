@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "control/tls.h"
+#include "dns/message.h"
 #include "platform/files.h"
 #include "platform/log.h"
 
@@ -282,7 +283,7 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
   c.directory = dir_of(path);
 
   p.only(root, "", {"interface", "pool", "clients", "nat", "enrollment", "metrics", "storage",
-                    "mesh", "log"});
+                    "mesh", "log", "dns"});
 
   // [interface]
   const toml::table* itf = p.table(root, "interface");
@@ -570,6 +571,43 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
   if (auto dot = stem.rfind('.'); dot != std::string::npos && dot > 0)
     stem.resize(dot);
   c.database = resolve(c.directory, p.string(st, "storage", "database").value_or(stem + ".db"));
+
+  // [dns]: the resolver on the tunnel address(es) (server/dns_service.h, docs/SERVER.md).
+  for (const auto& tn : {c.ipv4, c.ipv6})
+    if (tn && std::find(c.dns.begin(), c.dns.end(), tn->server_address) != c.dns.end())
+      c.dns_enabled = true;
+  if (const toml::table* d = p.table(root, "dns")) {
+    p.only(*d, "dns", {"enabled", "domain", "upstreams"});
+    if (auto v = p.boolean(d, "dns", "enabled")) {
+      c.dns_enabled = *v;
+      c.dns_required = *v;
+    }
+    if (auto v = p.string(d, "dns", "domain")) {
+      auto domain = dns::canonical_domain(*v, "domain");
+      if (!domain)
+        p.fail(*p.node(d, "domain"), "dns.domain", domain.message());
+      c.dns_domain = *domain;
+    }
+    if (auto v = p.list<net::Endpoint>(d, "dns", "upstreams",
+                                       "an address or address:port (port 53 by default)",
+                                       [](const std::string& s) -> std::optional<net::Endpoint> {
+                                         if (auto a = net::IpAddress::parse(s))
+                                           return net::Endpoint{*a, 53};
+                                         auto e = net::Endpoint::parse(s);
+                                         if (e && e->valid())
+                                           return e;
+                                         return std::nullopt;
+                                       })) {
+      for (std::size_t i = 0; i < v->size(); ++i) {
+        for (const auto& tn : {c.ipv4, c.ipv6})
+          if (tn && (*v)[i].address == tn->server_address)
+            p.fail(*p.node(d, "upstreams")->as_array()->get(i), "dns.upstreams",
+                   (*v)[i].address.to_string() +
+                       " is the server's own tunnel address (it would forward to itself)");
+      }
+      c.dns_upstreams = *v;
+    }
+  }
   return c;
 }
 

@@ -10,6 +10,7 @@
 ///   [storage]    database
 ///   [mesh]       stun_port, stun_alternate_port
 ///   [log]        level (error|verbose|debug|silent; LOG_LEVEL in the environment wins)
+///   [dns]        enabled, domain, upstreams
 ///
 /// Relative file names are resolved against the config file's directory. Every error names
 /// the file, the line (and column) and the key: "server.toml:7:15: interface.listen_port: must
@@ -107,6 +108,18 @@ struct ServerConfig {
 
   // [storage]
   std::string database;  ///< absolute; default <dir>/<config stem>.db
+
+  // [dns] (server/dns_service.h): the resolver on the tunnel address(es).
+  /// Default: on when [clients].dns names one of the server's tunnel addresses.
+  bool dns_enabled = false;
+  /// `enabled = true` was written: then a resolver that cannot start fails the server's start
+  /// (by default it is a warning: another resolver may already serve the address).
+  bool dns_required = false;
+  /// Client names resolve as NAME.<dns_domain>; canonical (lower case, no final dot).
+  std::string dns_domain = "warren.internal";
+  /// Where other names go; empty = the `nameserver` lines of /etc/resolv.conf, read at start
+  /// and on SIGHUP.
+  std::vector<net::Endpoint> dns_upstreams;
 
   /// Files beside the database for the control channel's certificate and key.
   std::string tls_cert_file() const { return database_dir() + "/" + interface + "-control.crt"; }

@@ -16,12 +16,16 @@
 #include "control/status.h"
 #include "crypto/random.h"
 #include "dataplane/engine.h"
+#include "dns/forwarder.h"
+#include "platform/clock.h"
 #include "platform/conntrack.h"
+#include "platform/files.h"
 #include "platform/log.h"
 #include "platform/netlink.h"
 #include "platform/process.h"
 #include "platform/tcp.h"
 #include "runtime/runtime.h"
+#include "server/dns_service.h"
 #include "server/host_setup.h"
 #include "server/metrics.h"
 #include "server/peer_sync.h"
@@ -133,12 +137,17 @@ class Server {
                           e.message().c_str());
       return control::EnrollReply::failure("internal", "the server could not add the peer");
     }
+    ++names_generation_;
     std::string addrs;
     for (const auto& a : reply.enrollment->addresses)
       addrs += " " + a.to_string();
     platform::log_verbose("Enrolled %s:%s", reply.enrollment->name.c_str(), addrs.c_str());
     return reply;
   }
+
+  /// Moves whenever the set of enrolled clients may have changed (enrollment, sync): the DNS
+  /// zone of client names is rebuilt when it does. Any thread.
+  std::uint64_t names_generation() const { return names_generation_.load(); }
 
   control::InterfaceStatus status() {
     wg::DeviceSnapshot snap = engine_.snapshot();
@@ -245,6 +254,7 @@ class Server {
 
  private:
   void sync_locked() {
+    ++names_generation_;
     PeerSync plan = plan_peer_sync(state_.store->clients(), engine_.snapshot().peers);
     if (auto e = engine_.apply(plan.delta); !e)
       throw std::runtime_error("cannot update the interface's peers: " + e.message());
@@ -258,6 +268,7 @@ class Server {
   dataplane::Engine& engine_;
   platform::Conntrack* conntrack_;
   std::mutex mutex_;
+  std::atomic<std::uint64_t> names_generation_{1};
   std::int64_t last_idle_check_ = 0;
   std::int64_t store_version_ = -1;  // main thread only (maintain)
   std::uint64_t rounds_ = 0;         // main thread only (maintain)
@@ -315,6 +326,100 @@ class MetricsServer {
   std::thread thread_;
 };
 
+std::string endpoints_text(const std::vector<net::Endpoint>& v) {
+  std::string out;
+  for (const auto& e : v)
+    out += (out.empty() ? "" : " ") + e.to_string();
+  return out.empty() ? std::string("none") : out;
+}
+
+// The tunnel resolver, its zone kept in step with the registry (server/dns_service.h).
+class TunnelDns {
+ public:
+  TunnelDns(const ServerConfig& config, ServerState& state, Server& server)
+      : config_(config), state_(state), server_(server) {}
+
+  Status start(runtime::Runtime& rt) {
+    DnsServiceOptions o;
+    for (const auto& tn : {config_.ipv4, config_.ipv6}) {
+      if (!tn)
+        continue;
+      o.listen.push_back(tn->server_address);
+      o.client_prefixes.push_back(tn->prefix);
+    }
+    o.upstreams = upstreams();
+    generation_ = server_.names_generation();
+    auto zone = build_zone();
+    if (!zone)
+      return zone.error();
+    DnsWatcher watcher{
+        [&rt](int fd, std::function<void()> fn) { return rt.watch_readable(fd, std::move(fn)); },
+        [&rt](int fd) { rt.unwatch(fd); }};
+    auto s = DnsService::start(std::move(watcher), std::move(o), std::move(*zone),
+                               crypto::SystemRandom::instance(), clock_);
+    if (!s)
+      return s.error();
+    service_ = std::move(*s);
+    std::string at;
+    for (const auto& tn : {config_.ipv4, config_.ipv6})
+      if (tn)
+        at += (at.empty() ? "" : ", ") + tn->server_address.to_string();
+    platform::log_error("DNS on %s port 53: *.%s from the registry, other names to %s", at.c_str(),
+                        config_.dns_domain.c_str(), endpoints_text(service_->upstreams()).c_str());
+    if (service_->upstreams().empty())
+      platform::log_error(
+          "warning: DNS: no upstream resolver (none in /etc/resolv.conf but the server itself, "
+          "and no [dns].upstreams): names outside %s get SERVFAIL",
+          config_.dns_domain.c_str());
+    return ok();
+  }
+
+  /// Timeouts; the zone again when the registry changed. On the loop's thread.
+  void tick() {
+    if (!service_)
+      return;
+    service_->tick();
+    const std::uint64_t g = server_.names_generation();
+    if (g == generation_)
+      return;
+    generation_ = g;
+    if (auto z = build_zone())
+      service_->set_zone(std::move(*z));
+  }
+
+  /// SIGHUP: the host's resolvers may have changed (DHCP, resolvconf).
+  void reload() {
+    if (!service_)
+      return;
+    service_->set_upstreams(upstreams());
+    platform::log_error("DNS upstreams: %s", endpoints_text(service_->upstreams()).c_str());
+  }
+
+ private:
+  std::vector<net::Endpoint> upstreams() {
+    auto u = dns_upstreams(config_);
+    if (!u) {
+      platform::log_error("warning: DNS: %s", u.message().c_str());
+      return {};
+    }
+    return std::move(*u);
+  }
+
+  Result<dns::Zone> build_zone() {
+    std::vector<net::Prefix> prefixes;
+    for (const auto& tn : {config_.ipv4, config_.ipv6})
+      if (tn)
+        prefixes.push_back(tn->prefix);
+    return client_zone(state_.store->clients(), config_.dns_domain, std::move(prefixes));
+  }
+
+  const ServerConfig& config_;
+  ServerState& state_;
+  Server& server_;
+  platform::SystemClock clock_;
+  std::unique_ptr<DnsService> service_;
+  std::uint64_t generation_ = 0;
+};
 }  // namespace
 
 int run_server(const ServerConfig& config, ConfigLoader load_config) {
@@ -379,6 +484,8 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
   std::unique_ptr<platform::BindFactory> stun_binds;
   std::unique_ptr<platform::Clock> stun_clock;
   std::vector<std::unique_ptr<StunService>> stun;
+  std::unique_ptr<TunnelDns> tunnel_dns;  // [dns]: the resolver on the tunnel addresses
+  std::atomic<bool> dns_reload_requested{false};  // set by a reload, taken by the DNS tick
 
   runtime::Hooks hooks;
   hooks.tun_created = [&](std::uint32_t ifindex) -> Status {
@@ -463,6 +570,21 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
       }
       platform::log_verbose("STUN responder on UDP port %u", static_cast<unsigned>(port));
     }
+    if (config.dns_enabled) {
+      tunnel_dns = std::make_unique<TunnelDns>(config, state, *server);
+      if (auto s = tunnel_dns->start(rt); !s) {
+        tunnel_dns.reset();
+        if (config.dns_required)
+          return s;
+        // On by default only because [clients].dns names this address: another resolver may
+        // serve it already (a dnsmasq on the host's wildcard address), and the tunnel must not
+        // fail for that.
+        platform::log_error(
+            "warning: %s; the server answers no DNS (another resolver there? [dns] enabled = "
+            "false silences this, enabled = true makes it an error)",
+            s.message().c_str());
+      }
+    }
     return {};
   };
   hooks.status = [&] { return server->status(); };
@@ -471,6 +593,7 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
     return std::string("ok\n");
   };
   hooks.stopping = [&]() -> Status {
+    tunnel_dns.reset();
     for (auto& svc : stun) {
       for (std::size_t i = 0; i < svc->socket_count(); ++i)
         rt.unwatch(svc->poll_fd(i));
@@ -489,6 +612,9 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
   auto reload = [&](const char* via) -> std::pair<bool, std::string> {
     std::lock_guard reload_lock(reload_mutex);
     std::vector<std::string> lines, errors;
+    // The tunnel resolver re-reads the host's resolvers on the loop's thread (its next tick):
+    // this may run on the status socket's thread.
+    dns_reload_requested = true;
     try {
       server->sync();
       platform::log_error("Reloaded (%s): peers re-synced from the database, %zu peer(s)", via,
@@ -572,6 +698,12 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
       platform::log_error("Maintenance failed: %s", e.what());
     }
   });
+  if (tunnel_dns)  // upstream timeouts (1.5 s each) are noticed within this
+    rt.add_timer(std::chrono::milliseconds(250), [&] {
+      if (dns_reload_requested.exchange(false))
+        tunnel_dns->reload();
+      tunnel_dns->tick();
+    });
   const int rc = rt.run();
   platform::log_verbose("Shut down");
   return rc;

@@ -10,11 +10,12 @@
 ///           offloads] ─► addresses ─► [engine] ─► private key, every enrolled peer, link up
 ///           ─► [UAPI socket, workers] ─► host changes (forwarding, nft table, FORWARD accepts;
 ///           journaled, server/host_setup.h) ─► enrollment
-///           ─► metrics ─► [status socket, READY=1]
+///           ─► metrics ─► DNS on the tunnel addresses ([dns], server/dns_service.h)
+///           ─► [status socket, READY=1]
 ///   run:    in the foreground until SIGINT/SIGTERM or the interface is deleted; SIGHUP (or
 ///           `warren server reload`) re-syncs the peers from the database and reloads the
 ///           config (server/reload.h: what applies live), pushing changed client settings to
-///           the clients' settings sessions (control/session.h);
+///           the clients' settings sessions (control/session.h), and re-reads DNS upstreams;
 ///           every few seconds handshake times go to the store, idle dynamic leases are released
 ///   stop:   the reverse; the nft table and forwarding are restored, the TUN is deleted. After a
 ///           kill -9 the next start (or `warren server cleanup`) restores them from the journal

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "crypto/blake2s.h"
-#include "mesh/ldns_cxx.h"
+#include "dns/ldns_cxx.h"
 
 namespace warren::mesh {
 namespace {
