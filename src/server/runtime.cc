@@ -23,6 +23,7 @@
 #include "runtime/runtime.h"
 #include "server/host_setup.h"
 #include "server/peer_sync.h"
+#include "server/relay_service.h"
 #include "server/state.h"
 #include "server/stun_responder.h"
 
@@ -63,6 +64,18 @@ class Server {
     if (!conntrack_ || addresses.empty())
       return;
     platform::log_verbose("Freed %s", forget_flows(*conntrack_, addresses).c_str());
+  }
+
+  /// Called after every sync (the roster may have changed: revoke, disable, database change);
+  /// the relay re-checks its connected nodes. Set before the server runs.
+  void set_on_synced(std::function<void()> f) { on_synced_ = std::move(f); }
+
+  /// May `key` use the relay: an enrolled client, neither revoked nor disabled. Any thread.
+  bool relay_allowed(const crypto::PublicKey& key) {
+    for (const auto& c : state_.store->clients())
+      if (c.public_key == key)
+        return !c.revoked() && !c.disabled();
+    return false;
   }
 
   control::EnrollReply enroll(const control::EnrollRequest& req) {
@@ -211,12 +224,15 @@ class Server {
       throw std::runtime_error("cannot update the interface's peers: " + e.message());
     // After the peers are gone, so that none of their packets makes a new entry meanwhile.
     forget(plan.freed);
+    if (on_synced_)
+      on_synced_();
   }
 
   const ServerConfig& config_;
   ServerState& state_;
   dataplane::Engine& engine_;
   platform::Conntrack* conntrack_;
+  std::function<void()> on_synced_;
   std::mutex mutex_;
   std::int64_t last_idle_check_ = 0;
   std::int64_t store_version_ = -1;  // main thread only (maintain)
@@ -339,6 +355,8 @@ int run_server(const ServerConfig& config) {
   std::unique_ptr<platform::BindFactory> stun_binds;
   std::unique_ptr<platform::Clock> stun_clock;
   std::vector<std::unique_ptr<StunService>> stun;
+  // The relay on [mesh] relay_port (server/relay_service.h), on its own thread.
+  std::unique_ptr<RelayService> relay;
 
   runtime::Hooks hooks;
   hooks.tun_created = [&](std::uint32_t ifindex) -> Status {
@@ -397,6 +415,25 @@ int run_server(const ServerConfig& config) {
     } catch (const std::exception& e) {
       return Error(EIO, e.what());
     }
+    if (config.relay_port != 0) {
+      RelayServiceOptions relay_options;
+      relay_options.switchboard.rate_bytes = config.relay_rate;
+      relay_options.switchboard.rate_frames = config.relay_frame_rate;
+      relay_options.max_connections_per_source = config.relay_connections_per_source;
+      auto host = control::split_host_port(config.control_listen)->host;
+      const std::string listen = net::HostPort{host, config.relay_port}.to_string();
+      try {
+        relay = std::make_unique<RelayService>(
+            state.tls, listen,
+            [&](const crypto::PublicKey& k) { return server->relay_allowed(k); },
+            relay_options);
+        relay->start();
+      } catch (const std::exception& e) {
+        return Error(EIO, e.what());
+      }
+      server->set_on_synced([r = relay.get()] { r->revalidate(); });
+      platform::log_verbose("Relay on TCP %s", listen.c_str());
+    }
     std::vector<std::uint16_t> stun_ports;
     if (config.stun_port)
       stun_ports.push_back(*config.stun_port);
@@ -423,7 +460,32 @@ int run_server(const ServerConfig& config) {
     }
     return {};
   };
-  hooks.status = [&] { return server->status(); };
+  hooks.status = [&] {
+    control::InterfaceStatus s = server->status();
+    if (relay) {
+      const RelayCounters r = relay->counters();
+      const auto& b = r.switchboard;
+      control::RelayStatus rs;
+      rs.port = relay->port();
+      rs.connections = r.connections;
+      rs.nodes = r.nodes;
+      rs.forwarded_frames = b.forwarded_frames;
+      rs.forwarded_bytes = b.forwarded_bytes;
+      rs.drops = {{"unknown_destination", b.drop_unknown_destination},
+                  {"rate_limited", b.drop_rate_limited},
+                  {"queue_full", b.drop_queue_full},
+                  {"auth_required", b.drop_auth_required},
+                  {"auth_failed", b.auth_failed},
+                  {"auth_timeout", b.auth_timeouts},
+                  {"protocol_error", b.protocol_errors},
+                  {"replaced", b.replaced},
+                  {"revoked", b.revoked},
+                  {"refused_connection", r.refused_connections},
+                  {"hello_timeout", r.hello_timeouts}};
+      s.relay = std::move(rs);
+    }
+    return s;
+  };
   hooks.status_options.commands["sync"] = [&](std::string_view) {
     server->sync();
     return std::string("ok\n");
@@ -434,6 +496,8 @@ int run_server(const ServerConfig& config) {
         rt.unwatch(svc->poll_fd(i));
     }
     stun.clear();
+    if (relay)
+      relay->stop();  // kept until the end: a late sync() may still call revalidate()
     metrics.reset();
     if (enroll)
       enroll->stop();

@@ -1,0 +1,357 @@
+// The relay over TCP/TLS (see relay_service.h).
+//
+// A connection's life (loop thread):
+//   accept ─► kHandshake ─► kOpen (read frames, write the switchboard's output) ─► close
+//   A refusal marks it closing in the switchboard: its output (the error frame) is written,
+//   then close_notify and close; at close_linger at the latest.
+
+#include "server/relay_service.h"
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "crypto/random.h"
+#include "platform/event_loop.h"
+#include "platform/tcp.h"
+
+namespace warren::server {
+
+using control::ControlError;
+using control::SteadyClock;
+using control::TlsServerSession;
+namespace relay = mesh::relay;
+
+namespace {
+
+net::IpAddress source_key(const net::IpAddress& a) {
+  return a.is_v6() ? a.masked(64) : a;
+}
+
+MonoTime mono_now() {
+  return MonoTime{std::chrono::duration_cast<Duration>(
+      std::chrono::steady_clock::now().time_since_epoch())};
+}
+
+constexpr std::size_t kReadChunk = 16 * 1024;
+// Bytes read from one connection per readiness event, so one busy node cannot starve others.
+constexpr std::size_t kReadBudget = 256 * 1024;
+
+}  // namespace
+
+struct RelayService::Impl {
+  using Io = TlsServerSession::Io;
+
+  struct Conn {
+    relay::ConnId id = 0;
+    net::IpAddress source;
+    std::unique_ptr<TlsServerSession> tls;
+    bool handshaken = false;
+    SteadyClock::time_point hello_deadline;
+    std::optional<SteadyClock::time_point> close_deadline;
+    relay::StreamReader reader;
+    std::string in;
+    std::size_t out_offset = 0;  // into the switchboard's first queued frame
+    std::uint32_t watching = platform::kReadable;
+  };
+
+  Impl(control::TlsIdentity id, std::string_view listen, Authorizer authorized,
+       RelayServiceOptions o)
+      : identity(std::move(id)),
+        options(o),
+        board(o.switchboard, std::move(authorized), crypto::SystemRandom::instance()) {
+    platform::ignore_sigpipe();
+    auto l = platform::tcp_listen(listen);
+    if (!l)
+      throw ControlError("cannot listen on " + std::string(listen) + " (mesh.relay_port): " +
+                         l.message());
+    listener = std::move(*l);
+  }
+
+  control::TlsIdentity identity;
+  RelayServiceOptions options;
+  std::unique_ptr<platform::TcpListener> listener;
+  std::unique_ptr<platform::EventLoop> loop;
+  std::thread thread;
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> revalidate_due{false};
+
+  // Loop thread only.
+  relay::Switchboard board;
+  std::map<relay::ConnId, std::unique_ptr<Conn>> conns;
+  std::map<net::IpAddress, std::size_t> per_source;
+  relay::ConnId next_id = 1;
+  std::uint64_t refused = 0, hello_timeouts = 0;
+
+  mutable std::mutex published_mutex;
+  RelayCounters published;  // guarded by published_mutex
+
+  void start() {
+    auto l = platform::make_event_loop();
+    if (!l.ok())
+      throw ControlError("cannot create the relay's event loop: " + l.message());
+    loop = std::move(*l);
+    if (auto s = loop->add(listener->native_handle(), platform::kReadable,
+                           [this](std::uint32_t) { on_listener(); });
+        !s.ok())
+      throw ControlError("cannot watch the relay socket: " + s.message());
+    loop->set_wake_handler([] {});
+    thread = std::thread([this] { run(); });
+  }
+
+  void stop() {
+    stopping = true;
+    if (loop)
+      loop->wake();
+    if (thread.joinable())
+      thread.join();
+  }
+
+  void run() {
+    while (!stopping) {
+      (void)loop->run_once(timeout());
+      if (revalidate_due.exchange(false))
+        board.revalidate();
+      board.expire(mono_now());
+      expire(SteadyClock::now());
+      flush_ready();
+      publish();
+    }
+    while (!conns.empty())
+      close(conns.begin()->first);
+    (void)loop->remove(listener->native_handle());
+    publish();
+  }
+
+  Duration timeout() const {
+    auto next = SteadyClock::now() + std::chrono::seconds(1);
+    for (const auto& [id, c] : conns) {
+      if (!c->handshaken && !c->tls->client_hello_received())
+        next = std::min(next, c->hello_deadline);
+      if (c->close_deadline)
+        next = std::min(next, *c->close_deadline);
+    }
+    Duration d = std::chrono::duration_cast<Duration>(next - SteadyClock::now());
+    const MonoTime auth = board.next_deadline();
+    if (auth != kNoDeadline)
+      d = std::min(d, auth - mono_now());
+    return std::max(Duration::zero(), d);
+  }
+
+  void expire(SteadyClock::time_point now) {
+    std::vector<relay::ConnId> late;
+    for (const auto& [id, c] : conns) {
+      if (!c->handshaken && !c->tls->client_hello_received() && now >= c->hello_deadline) {
+        ++hello_timeouts;
+        late.push_back(id);
+      } else if (c->close_deadline && now >= *c->close_deadline) {
+        late.push_back(id);
+      }
+    }
+    for (auto id : late)
+      close(id);
+  }
+
+  void publish() {
+    RelayCounters r;
+    r.connections = conns.size();
+    r.nodes = board.authenticated();
+    r.switchboard = board.counters();
+    r.refused_connections = refused;
+    r.hello_timeouts = hello_timeouts;
+    std::lock_guard lock(published_mutex);
+    published = r;
+  }
+
+  void on_listener() {
+    for (int i = 0; i < 256; ++i) {
+      auto a = listener->try_accept();
+      if (!a.ok()) {
+        if (a.code() == EAGAIN)
+          return;
+        if (a.code() == ECONNABORTED || a.code() == EINTR || a.code() == EPROTO)
+          continue;
+        return;  // EMFILE and friends: level-triggered, tried again next round
+      }
+      admit(std::move(*a));
+    }
+  }
+
+  void admit(platform::AcceptedTcp a) {
+    const net::IpAddress key = source_key(a.peer);
+    auto it = per_source.find(key);
+    if (stopping || conns.size() >= options.max_connections ||
+        (it != per_source.end() && it->second >= options.max_connections_per_source)) {
+      ++refused;
+      return;  // closed at once
+    }
+    auto c = std::make_unique<Conn>();
+    c->id = next_id++;
+    c->source = key;
+    try {
+      c->tls = std::make_unique<TlsServerSession>(identity, std::move(a.connection));
+    } catch (const ControlError&) {
+      return;
+    }
+    c->hello_deadline = SteadyClock::now() + options.client_hello_timeout;
+    const relay::ConnId id = c->id;
+    if (!loop->add(c->tls->native_handle(), platform::kReadable,
+                   [this, id](std::uint32_t events) { on_event(id, events); })
+             .ok())
+      return;
+    ++per_source[key];
+    conns.emplace(id, std::move(c));
+    board.open(id, mono_now());  // the challenge waits in the queue until the handshake is done
+  }
+
+  void close(relay::ConnId id) {
+    auto it = conns.find(id);
+    if (it == conns.end())
+      return;
+    (void)loop->remove(it->second->tls->native_handle());
+    if (auto s = per_source.find(it->second->source); s != per_source.end() && --s->second == 0)
+      per_source.erase(s);
+    conns.erase(it);
+    board.close(id);
+  }
+
+  void watch(Conn& c, std::uint32_t events) {
+    if (c.watching != events && loop->modify(c.tls->native_handle(), events).ok())
+      c.watching = events;
+  }
+
+  void on_event(relay::ConnId id, std::uint32_t events) {
+    auto it = conns.find(id);
+    if (it == conns.end())
+      return;
+    Conn& c = *it->second;
+    if (!c.handshaken) {
+      const Io io = c.tls->handshake();
+      if (io == Io::kWantRead || io == Io::kWantWrite) {
+        watch(c, io == Io::kWantRead ? platform::kReadable : platform::kWritable);
+        return;
+      }
+      if (io != Io::kDone) {
+        close(id);
+        return;
+      }
+      c.handshaken = true;
+    }
+    if (!write(c)) {
+      close(id);
+      return;
+    }
+    if ((events & (platform::kReadable | platform::kHangup)) && !read(c)) {
+      close(id);
+      return;
+    }
+    if (!write(c))
+      close(id);
+  }
+
+  /// Reads what is there and hands the frames to the switchboard; false to close.
+  bool read(Conn& c) {
+    std::size_t budget = kReadBudget;
+    while (budget > 0 && !board.closing(c.id)) {
+      c.in.clear();
+      const Io io = c.tls->read_to(c.in, kReadChunk);
+      budget -= std::min(budget, c.in.size());
+      ConstBytes bytes(reinterpret_cast<const std::uint8_t*>(c.in.data()), c.in.size());
+      const MonoTime now = mono_now();
+      for (;;) {
+        auto f = c.reader.next(bytes);
+        if (!f) {
+          board.protocol_error(c.id, f.message());
+          return true;  // the error frame is written, then the connection closed
+        }
+        if (!*f)
+          break;
+        board.frame(c.id, **f, now);
+      }
+      if (io == Io::kWantRead || io == Io::kWantWrite)
+        return true;
+      if (io != Io::kDone)
+        return false;  // closed or failed
+    }
+    return true;
+  }
+
+  /// Writes the switchboard's output for `c` as far as the socket takes it; false to close.
+  bool write(Conn& c) {
+    if (!c.handshaken)
+      return true;
+    auto* out = board.output(c.id);
+    if (!out)
+      return false;
+    while (!out->empty()) {
+      const auto& front = out->front();
+      std::string_view data(reinterpret_cast<const char*>(front.data()), front.size());
+      const Io io = c.tls->write_from(data, c.out_offset);
+      if (io == Io::kWantWrite || io == Io::kWantRead) {
+        watch(c, platform::kReadable | platform::kWritable);
+        return true;
+      }
+      if (io != Io::kDone)
+        return false;
+      board.written(c.id, front.size());
+      c.out_offset = 0;
+      out->pop_front();
+    }
+    if (board.closing(c.id)) {
+      c.tls->send_close_notify();
+      return false;
+    }
+    watch(c, platform::kReadable);
+    return true;
+  }
+
+  /// Writes to every connection the switchboard queued something for (forwarded frames).
+  void flush_ready() {
+    for (relay::ConnId id : board.take_ready()) {
+      auto it = conns.find(id);
+      if (it == conns.end())
+        continue;
+      Conn& c = *it->second;
+      if (board.closing(id) && !c.close_deadline)
+        c.close_deadline = SteadyClock::now() + options.close_linger;
+      if (!write(c))
+        close(id);
+    }
+  }
+};
+
+RelayService::RelayService(control::TlsIdentity identity, std::string_view listen,
+                           Authorizer authorized, RelayServiceOptions options)
+    : impl_(std::make_unique<Impl>(std::move(identity), listen, std::move(authorized), options)) {}
+
+RelayService::~RelayService() {
+  stop();
+}
+
+void RelayService::start() {
+  impl_->start();
+}
+
+void RelayService::stop() {
+  impl_->stop();
+}
+
+std::uint16_t RelayService::port() const {
+  return impl_->listener->port();
+}
+
+void RelayService::revalidate() {
+  impl_->revalidate_due = true;
+  if (impl_->loop)
+    impl_->loop->wake();
+}
+
+RelayCounters RelayService::counters() const {
+  std::lock_guard lock(impl_->published_mutex);
+  return impl_->published;
+}
+
+}  // namespace warren::server
