@@ -70,12 +70,11 @@ class Server {
   /// the relay re-checks its connected nodes. Set before the server runs.
   void set_on_synced(std::function<void()> f) { on_synced_ = std::move(f); }
 
-  /// May `key` use the relay: an enrolled client, neither revoked nor disabled. Any thread.
+  /// May `key` use the relay: an enrolled client, neither revoked nor disabled (as of the last
+  /// sync or enrollment: a lookup, no database read). Any thread.
   bool relay_allowed(const crypto::PublicKey& key) {
-    for (const auto& c : state_.store->clients())
-      if (c.public_key == key)
-        return !c.revoked() && !c.disabled();
-    return false;
+    std::lock_guard lock(relay_keys_mutex_);
+    return relay_keys_.contains(key);
   }
 
   control::EnrollReply enroll(const control::EnrollRequest& req) {
@@ -103,6 +102,10 @@ class Server {
     std::string addrs;
     for (const auto& a : reply.enrollment->addresses)
       addrs += " " + a.to_string();
+    {
+      std::lock_guard relay_lock(relay_keys_mutex_);
+      relay_keys_.insert(req.public_key);
+    }
     platform::log_verbose("Enrolled %s:%s", reply.enrollment->name.c_str(), addrs.c_str());
     return reply;
   }
@@ -219,7 +222,16 @@ class Server {
 
  private:
   void sync_locked() {
-    PeerSync plan = plan_peer_sync(state_.store->clients(), engine_.snapshot().peers);
+    const std::vector<ClientRecord> clients = state_.store->clients();
+    {
+      std::set<crypto::PublicKey> keys;
+      for (const auto& c : clients)
+        if (!c.revoked() && !c.disabled())
+          keys.insert(c.public_key);
+      std::lock_guard lock(relay_keys_mutex_);
+      relay_keys_.swap(keys);
+    }
+    PeerSync plan = plan_peer_sync(clients, engine_.snapshot().peers);
     if (auto e = engine_.apply(plan.delta); !e)
       throw std::runtime_error("cannot update the interface's peers: " + e.message());
     // After the peers are gone, so that none of their packets makes a new entry meanwhile.
@@ -233,6 +245,8 @@ class Server {
   dataplane::Engine& engine_;
   platform::Conntrack* conntrack_;
   std::function<void()> on_synced_;
+  std::mutex relay_keys_mutex_;
+  std::set<crypto::PublicKey> relay_keys_;  // guarded by relay_keys_mutex_
   std::mutex mutex_;
   std::int64_t last_idle_check_ = 0;
   std::int64_t store_version_ = -1;  // main thread only (maintain)
