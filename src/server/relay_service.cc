@@ -85,6 +85,7 @@ struct RelayService::Impl {
   std::map<net::IpAddress, std::size_t> per_source;
   relay::ConnId next_id = 1;
   std::uint64_t refused = 0, hello_timeouts = 0;
+  std::optional<SteadyClock::time_point> listener_paused_until;
 
   mutable std::mutex published_mutex;
   RelayCounters published;  // guarded by published_mutex
@@ -128,6 +129,8 @@ struct RelayService::Impl {
 
   Duration timeout() const {
     auto next = SteadyClock::now() + std::chrono::seconds(1);
+    if (listener_paused_until)
+      next = std::min(next, *listener_paused_until);
     for (const auto& [id, c] : conns) {
       if (!c->handshaken && !c->tls->client_hello_received())
         next = std::min(next, c->hello_deadline);
@@ -142,6 +145,10 @@ struct RelayService::Impl {
   }
 
   void expire(SteadyClock::time_point now) {
+    if (listener_paused_until && now >= *listener_paused_until) {
+      listener_paused_until.reset();
+      (void)loop->modify(listener->native_handle(), platform::kReadable);
+    }
     std::vector<relay::ConnId> late;
     for (const auto& [id, c] : conns) {
       if (!c->handshaken && !c->tls->client_hello_received() && now >= c->hello_deadline) {
@@ -174,7 +181,10 @@ struct RelayService::Impl {
           return;
         if (a.code() == ECONNABORTED || a.code() == EINTR || a.code() == EPROTO)
           continue;
-        return;  // EMFILE and friends: level-triggered, tried again next round
+        // Out of descriptors or memory: stop accepting for a moment instead of spinning.
+        listener_paused_until = SteadyClock::now() + std::chrono::milliseconds(100);
+        (void)loop->modify(listener->native_handle(), 0);
+        return;
       }
       admit(std::move(*a));
     }
