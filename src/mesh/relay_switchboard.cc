@@ -38,8 +38,19 @@ void Switchboard::mark(ConnId id) {
 bool Switchboard::queue(ConnId id, Conn& c, std::vector<std::uint8_t> bytes, bool must) {
   if (c.closing)
     return false;
-  // Errors and control answers (`must`) may exceed the bound by one frame: they are small and
-  // at most one is queued per frame received.
+  // Errors and control answers (`must`) may exceed the bound by kControlSlack: they are small
+  // and at most one is queued per frame received. A node that fills even that (pings and never
+  // reads) is closed: its queue must not grow without bound.
+  if (must && c.queued + bytes.size() > options_.max_queued_bytes + kControlSlack) {
+    ++counters_.overflow_closed;
+    c.closing = true;
+    mark(id);
+    if (c.key) {
+      by_key_.erase(*c.key);
+      c.key.reset();
+    }
+    return false;
+  }
   if (!must && c.queued + bytes.size() > options_.max_queued_bytes) {
     ++counters_.drop_queue_full;
     return false;

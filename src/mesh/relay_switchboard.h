@@ -16,7 +16,8 @@
 /// an auth-ok from the node kProtocol — each then closes the connection (after the error frame
 /// is written). Over the rate: one kRateLimited error per second at most, the frame dropped.
 /// Output per connection is bounded (max_queued_bytes): frames that do not fit are dropped and
-/// counted (a slow reader never makes the relay buffer without bound or block). An
+/// counted (a slow reader never makes the relay buffer without bound or block); control answers
+/// (pong, errors) may use kControlSlack more, past which the connection is closed. An
 /// unauthenticated connection is closed at auth_timeout (expire()).
 /// Thread-compatible: one thread (the relay's loop) owns it.
 
@@ -59,7 +60,12 @@ struct SwitchboardCounters {
   std::uint64_t drop_queue_full = 0;
   std::uint64_t drop_auth_required = 0;
   std::uint64_t protocol_errors = 0;
+  std::uint64_t overflow_closed = 0;  ///< closed: control answers unread past kControlSlack
 };
+
+/// Control answers and errors may exceed SwitchboardOptions::max_queued_bytes by this much;
+/// a connection that would go past it is closed.
+inline constexpr std::size_t kControlSlack = 64 * 1024;
 
 using ConnId = std::uint64_t;
 

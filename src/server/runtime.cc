@@ -492,6 +492,7 @@ int run_server(const ServerConfig& config) {
                   {"auth_failed", b.auth_failed},
                   {"auth_timeout", b.auth_timeouts},
                   {"protocol_error", b.protocol_errors},
+                  {"overflow_closed", b.overflow_closed},
                   {"replaced", b.replaced},
                   {"revoked", b.revoked},
                   {"refused_connection", r.refused_connections},

@@ -264,6 +264,23 @@ TEST(RelaySwitchboard, ASlowReadersQueueIsBounded) {
   EXPECT_EQ(b.drain(2).size(), 1u);
 }
 
+TEST(RelaySwitchboard, PingsNeverReadCloseTheConnectionAtTheControlSlack) {
+  SwitchboardOptions o;
+  o.max_queued_bytes = 1000;
+  Bench b(o);
+  b.sb->open(1, at(0));
+  auto ping = decode_frame(encode_ping(FrameType::kPing, 1));
+  const std::size_t bound = o.max_queued_bytes + kControlSlack;
+  for (std::size_t i = 0; i < bound / 12 + 10 && !b.sb->closing(1); ++i)
+    b.sb->frame(1, *ping, at(1));
+  EXPECT_TRUE(b.sb->closing(1));
+  EXPECT_EQ(b.sb->counters().overflow_closed, 1u);
+  std::size_t queued = 0;
+  for (const auto& f : *b.sb->output(1))
+    queued += f.size();
+  EXPECT_LE(queued, bound);
+}
+
 TEST(RelaySwitchboard, RevocationClosesTheNodesConnection) {
   Bench b;
   Node a, c;
