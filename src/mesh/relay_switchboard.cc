@@ -170,8 +170,10 @@ void Switchboard::authenticate(ConnId id, Conn& c, const Frame& f) {
 }
 
 void Switchboard::forward(ConnId id, Conn& c, const Frame& f, MonoTime now) {
-  const bool within = c.frames.take(1, options_.rate_frames, now) &&
-                      c.bytes.take(static_cast<double>(f.datagram.size()), options_.rate_bytes, now);
+  Rate& rate = rates_[*c.key];
+  const bool within =
+      rate.frames.take(1, options_.rate_frames, now) &&
+      rate.bytes.take(static_cast<double>(f.datagram.size()), options_.rate_bytes, now);
   if (!within) {
     ++counters_.drop_rate_limited;
     if (!c.rate_error_sent || now - c.last_rate_error >= kRateErrorInterval) {
@@ -213,6 +215,7 @@ void Switchboard::revalidate() {
   for (const auto& [key, id] : by_key_)
     if (!authorized_(key))
       lost.push_back(id);
+  std::erase_if(rates_, [&](const auto& r) { return !authorized_(r.first); });
   for (ConnId id : lost) {
     ++counters_.revoked;
     fail(id, conns_.at(id), ErrorCode::kNotEnrolled, "this node was revoked or disabled");

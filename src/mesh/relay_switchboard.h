@@ -14,7 +14,8 @@
 /// Refusals: a data frame before auth gets kAuthRequired (connection stays); a proof that does
 /// not verify gets kAuthFailed, an unauthorized key kNotEnrolled, a second auth, a challenge or
 /// an auth-ok from the node kProtocol — each then closes the connection (after the error frame
-/// is written). Over the rate: one kRateLimited error per second at most, the frame dropped.
+/// is written). Over the rate (per node key, so reconnecting does not reset it): one
+/// kRateLimited error per second at most, the frame dropped.
 /// Output per connection is bounded (max_queued_bytes): frames that do not fit are dropped and
 /// counted (a slow reader never makes the relay buffer without bound or block); control answers
 /// (pong, errors) may use kControlSlack more, past which the connection is closed. An
@@ -121,9 +122,13 @@ class Switchboard {
     std::deque<std::vector<std::uint8_t>> out;
     std::size_t queued = 0;
     bool closing = false;
-    Bucket bytes, frames;
     MonoTime last_rate_error{};
     bool rate_error_sent = false;
+  };
+  /// Per node key, not per connection: reconnecting does not refill them. Forgotten when the
+  /// key loses its right (revalidate); at most one per enrolled key otherwise.
+  struct Rate {
+    Bucket bytes, frames;
   };
 
   /// Queues `bytes` for `conn` unless over the bound (then counted as drop_queue_full).
@@ -138,6 +143,7 @@ class Switchboard {
   RandomSource& random_;
   std::map<ConnId, Conn> conns_;
   std::map<crypto::PublicKey, ConnId> by_key_;
+  std::map<crypto::PublicKey, Rate> rates_;
   std::vector<ConnId> ready_;
   SwitchboardCounters counters_;
 };

@@ -229,6 +229,25 @@ TEST(RelaySwitchboard, OverTheRateFramesAreDroppedWithOneError) {
   EXPECT_EQ(b.drain(2).size(), 5u);
 }
 
+TEST(RelaySwitchboard, ReconnectingDoesNotRefillTheRate) {
+  SwitchboardOptions o;
+  o.rate_frames = 10;
+  o.rate_bytes = 0;
+  Bench b(o);
+  Node a, c;
+  b.enrolled = {a.pub, c.pub};
+  b.connect(1, a, a.pub);
+  b.connect(2, c, c.pub);
+  for (int i = 0; i < 10; ++i)
+    b.send(1, c.pub, Bytes{4, 0, 0, 0}, at(10));
+  EXPECT_EQ(b.drain(2).size(), 10u);
+  b.connect(3, a, a.pub, at(10));  // a reconnects at once
+  for (int i = 0; i < 10; ++i)
+    b.send(3, c.pub, Bytes{4, 0, 0, 0}, at(10));
+  EXPECT_EQ(b.drain(2).size(), 0u);
+  EXPECT_EQ(b.sb->counters().drop_rate_limited, 10u);
+}
+
 TEST(RelaySwitchboard, ByteRateLimitsLargeDatagrams) {
   SwitchboardOptions o;
   o.rate_frames = 0;
