@@ -52,9 +52,9 @@ struct SwitchboardCounters {
   std::uint64_t forwarded_frames = 0;
   std::uint64_t forwarded_bytes = 0;  ///< datagram bytes
   std::uint64_t auth_ok = 0;
-  std::uint64_t auth_failed = 0;    ///< proof did not verify, or not enrolled
-  std::uint64_t replaced = 0;       ///< a connection replaced by a newer one with the same key
-  std::uint64_t revoked = 0;        ///< connections closed because the key lost its right
+  std::uint64_t auth_failed = 0;  ///< proof did not verify, or not enrolled
+  std::uint64_t replaced = 0;     ///< a connection replaced by a newer one with the same key
+  std::uint64_t revoked = 0;      ///< connections closed because the key lost its right
   std::uint64_t auth_timeouts = 0;
   std::uint64_t drop_unknown_destination = 0;
   std::uint64_t drop_rate_limited = 0;

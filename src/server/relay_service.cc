@@ -32,8 +32,8 @@ net::IpAddress source_key(const net::IpAddress& a) {
 }
 
 MonoTime mono_now() {
-  return MonoTime{std::chrono::duration_cast<Duration>(
-      std::chrono::steady_clock::now().time_since_epoch())};
+  return MonoTime{
+      std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now().time_since_epoch())};
 }
 
 constexpr std::size_t kReadChunk = 16 * 1024;
@@ -66,8 +66,8 @@ struct RelayService::Impl {
     platform::ignore_sigpipe();
     auto l = platform::tcp_listen(listen);
     if (!l)
-      throw ControlError("cannot listen on " + std::string(listen) + " (mesh.relay_port): " +
-                         l.message());
+      throw ControlError("cannot listen on " + std::string(listen) +
+                         " (mesh.relay_port): " + l.message());
     listener = std::move(*l);
   }
 

@@ -438,8 +438,7 @@ int run_server(const ServerConfig& config) {
       const std::string listen = net::HostPort{host, config.relay_port}.to_string();
       try {
         relay = std::make_unique<RelayService>(
-            state.tls, listen,
-            [&](const crypto::PublicKey& k) { return server->relay_allowed(k); },
+            state.tls, listen, [&](const crypto::PublicKey& k) { return server->relay_allowed(k); },
             relay_options);
         relay->start();
       } catch (const std::exception& e) {

@@ -344,7 +344,8 @@ void run_switchboard(const std::vector<std::vector<std::uint8_t>>& frames, std::
   relay::SwitchboardOptions o;
   o.max_queued_bytes = 4096;
   o.rate_frames = 64;
-  relay::Switchboard sb(o, [&](const crypto::PublicKey& k) { return k == a || k == b; }, random);
+  relay::Switchboard sb(
+      o, [&](const crypto::PublicKey& k) { return k == a || k == b; }, random);
   const MonoTime now = MonoTime{} + std::chrono::hours(1);
   auto login = [&](relay::ConnId id, const crypto::PrivateKey& k, const crypto::PublicKey& p) {
     sb.open(id, now);

@@ -274,7 +274,7 @@ TEST(RelaySwitchboard, ASlowReadersQueueIsBounded) {
   b.connect(2, c, c.pub);
   const Bytes d(1000, 4);
   for (int i = 0; i < 20; ++i)
-    b.send(1, c.pub, d, at(10));  // c reads nothing meanwhile
+    b.send(1, c.pub, d, at(10));                     // c reads nothing meanwhile
   EXPECT_EQ(b.sb->counters().forwarded_frames, 9u);  // 9 * 1036 bytes fit in 10,000
   EXPECT_EQ(b.sb->counters().drop_queue_full, 11u);
   EXPECT_EQ(b.drain(2).size(), 9u);

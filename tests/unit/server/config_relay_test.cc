@@ -19,10 +19,10 @@ TEST(ConfigRelay, DefaultsAndValues) {
   EXPECT_EQ(none.relay_rate, 8u * 1024 * 1024);
   EXPECT_EQ(none.relay_frame_rate, 4096u);
   EXPECT_EQ(none.relay_connections_per_source, 16u);
-  ServerConfig c = parse_config(
-      with_mesh("relay_port = 7444\nrelay_rate = 1000000\nrelay_frame_rate = 0\n"
-                "relay_connections_per_source = 2\n"),
-      "s.toml");
+  ServerConfig c =
+      parse_config(with_mesh("relay_port = 7444\nrelay_rate = 1000000\nrelay_frame_rate = 0\n"
+                             "relay_connections_per_source = 2\n"),
+                   "s.toml");
   EXPECT_EQ(c.relay_port, 7444);
   EXPECT_EQ(c.relay_rate, 1000000u);
   EXPECT_EQ(c.relay_frame_rate, 0u);  // unlimited

@@ -42,8 +42,7 @@ long long ms_until_closed(int fd, std::chrono::milliseconds limit) {
       char b[512];
       const ssize_t n = ::recv(fd, b, sizeof b, MSG_DONTWAIT);
       if (n == 0 || (n < 0 && errno != EAGAIN))
-        return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start)
-            .count();
+        return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
     }
   }
   return -1;
