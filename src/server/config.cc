@@ -474,6 +474,11 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
       if (*v != 0 && control && control->port == *v)
         p.fail(*p.node(m, "relay_port"), "mesh.relay_port",
                "must differ from the enrollment port (enrollment.listen)");
+      if (*v != 0 && (*v == c.listen_port || (c.stun_port && *v == *c.stun_port) ||
+                      (c.stun_alternate_port && *v == *c.stun_alternate_port)))
+        p.fail(*p.node(m, "relay_port"), "mesh.relay_port",
+               "must differ from interface.listen_port and the STUN ports (the relay also "
+               "uses it over UDP)");
       c.relay_port = static_cast<std::uint16_t>(*v);
     }
     if (auto v = p.integer(m, "mesh", "relay_rate", 0, std::int64_t{1} << 40))

@@ -90,8 +90,8 @@ struct ServerConfig {
   /// A second responder port, so that a node asking both can tell an endpoint-independent NAT
   /// mapping from a port-dependent one (the idea of RFC 5780's alternate port).
   std::optional<std::uint16_t> stun_alternate_port;
-  /// TCP port of the relay (TLS with the control channel's certificate, on the enrollment
-  /// listen address's host); 0 = no relay.
+  /// Port of the relay: TCP (TLS with the control channel's certificate, on the enrollment
+  /// listen address's host) and UDP (the same number, every address); 0 = no relay.
   std::uint16_t relay_port = 0;
   /// Per node: datagram bytes and frames a second it may send through the relay (a burst of
   /// one second's worth); 0 = unlimited.

@@ -15,8 +15,10 @@
 #include <thread>
 
 #include "crypto/random.h"
+#include "platform/batch.h"
 #include "platform/event_loop.h"
 #include "platform/tcp.h"
+#include "platform/udp.h"
 
 namespace warren::server {
 
@@ -39,6 +41,25 @@ MonoTime mono_now() {
 constexpr std::size_t kReadChunk = 16 * 1024;
 // Bytes read from one connection per readiness event, so one busy node cannot starve others.
 constexpr std::size_t kReadBudget = 256 * 1024;
+// UDP: ids of UDP sources have this bit (TCP connections count up from 1).
+constexpr relay::ConnId kUdpBit = relay::ConnId{1} << 62;
+constexpr std::size_t kUdpBatch = 16;
+// A UDP source silent this long is forgotten (nodes send keepalives more often).
+constexpr auto kUdpIdle = std::chrono::seconds(60);
+
+// A UDP source's opening datagram: an auth frame of zeros (68 bytes, the size of the challenge
+// it asks for, so a forged source address gains no amplification).
+bool is_udp_hello(const relay::Frame& f) {
+  if (f.type != relay::FrameType::kAuth)
+    return false;
+  for (auto b : f.key.bytes)
+    if (b)
+      return false;
+  for (auto b : f.challenge)
+    if (b)
+      return false;
+  return true;
+}
 
 }  // namespace
 
@@ -69,6 +90,23 @@ struct RelayService::Impl {
       throw ControlError("cannot listen on " + std::string(listen) +
                          " (mesh.relay_port): " + l.message());
     listener = std::move(*l);
+    if (o.udp) {
+      udp_binds = platform::make_system_bind_factory();
+      platform::BindOptions b;
+      b.port = listener->port();
+      b.reuse_port = false;
+      b.buffer_bytes = 1 << 20;
+      b.gso = false;
+      b.gro = false;
+      auto u = udp_binds->open(b);
+      if (!u.ok())
+        throw ControlError("cannot open the relay's UDP port " + std::to_string(b.port) + ": " +
+                           u.message());
+      udp = std::move(*u);
+      udp_memory.resize(kUdpBatch * relay::kMaxFrameSize);
+      for (std::size_t i = 0; i < kUdpBatch; ++i)
+        udp_views[i] = Bytes(udp_memory.data() + i * relay::kMaxFrameSize, relay::kMaxFrameSize);
+    }
   }
 
   control::TlsIdentity identity;
@@ -87,6 +125,21 @@ struct RelayService::Impl {
   std::uint64_t refused = 0, hello_timeouts = 0;
   std::optional<SteadyClock::time_point> listener_paused_until;
 
+  // UDP (loop thread only): the same frames, one per datagram, on the relay's port number.
+  struct UdpPeer {
+    net::Path path;
+    net::IpAddress source;
+    SteadyClock::time_point last;
+  };
+  std::unique_ptr<platform::BindFactory> udp_binds;
+  std::unique_ptr<platform::UdpBind> udp;
+  std::map<net::Endpoint, relay::ConnId> udp_ids;
+  std::map<relay::ConnId, UdpPeer> udp_peers;
+  std::vector<std::uint8_t> udp_memory;
+  std::array<Bytes, kUdpBatch> udp_views{};
+  std::array<std::size_t, kUdpBatch> udp_sizes{};
+  std::array<net::Path, kUdpBatch> udp_paths{};
+
   mutable std::mutex published_mutex;
   RelayCounters published;  // guarded by published_mutex
 
@@ -99,6 +152,11 @@ struct RelayService::Impl {
                            [this](std::uint32_t) { on_listener(); });
         !s.ok())
       throw ControlError("cannot watch the relay socket: " + s.message());
+    for (std::size_t i = 0; udp && i < udp->socket_count(); ++i)
+      if (auto st = loop->add(udp->poll_fd(i), platform::kReadable,
+                              [this, i](std::uint32_t) { on_udp(i); });
+          !st.ok())
+        throw ControlError("cannot watch the relay's UDP socket: " + st.message());
     loop->set_wake_handler([] {});
     thread = std::thread([this] { run(); });
   }
@@ -123,6 +181,10 @@ struct RelayService::Impl {
     }
     while (!conns.empty())
       close(conns.begin()->first);
+    while (!udp_peers.empty())
+      udp_forget(udp_peers.begin()->first);
+    for (std::size_t i = 0; udp && i < udp->socket_count(); ++i)
+      (void)loop->remove(udp->poll_fd(i));
     (void)loop->remove(listener->native_handle());
     publish();
   }
@@ -160,11 +222,89 @@ struct RelayService::Impl {
     }
     for (auto id : late)
       close(id);
+    std::vector<relay::ConnId> idle;
+    for (const auto& [id, p] : udp_peers)
+      if (now - p.last >= kUdpIdle)
+        idle.push_back(id);
+    for (auto id : idle)
+      udp_forget(id);
+  }
+
+  void udp_forget(relay::ConnId id) {
+    auto it = udp_peers.find(id);
+    if (it == udp_peers.end())
+      return;
+    if (auto s = per_source.find(it->second.source); s != per_source.end() && --s->second == 0)
+      per_source.erase(s);
+    udp_ids.erase(it->second.path.remote);
+    udp_peers.erase(it);
+    board.close(id);
+  }
+
+  /// A batch of datagrams: each one frame. Garbage and unknown sources that do not say hello
+  /// get no answer at all (nothing to reflect at a forged source address).
+  void on_udp(std::size_t socket) {
+    platform::BatchResult r = udp->receive(socket, udp_views, udp_sizes, udp_paths);
+    const MonoTime now = mono_now();
+    const auto steady = SteadyClock::now();
+    for (std::size_t i = 0; i < r.count; ++i) {
+      if (udp_sizes[i] == 0)
+        continue;
+      auto f = relay::decode_frame(udp_views[i].first(udp_sizes[i]));
+      if (!f)
+        continue;
+      const net::Endpoint& from = udp_paths[i].remote;
+      auto known = udp_ids.find(from);
+      if (is_udp_hello(*f)) {
+        // (Re)start: a hello from a known, unauthenticated source asks for a new challenge
+        // (the first may have been lost); an authenticated one keeps its session.
+        if (known != udp_ids.end()) {
+          if (board.node(known->second))
+            continue;
+          udp_forget(known->second);
+        }
+        const net::IpAddress key = source_key(from.address);
+        auto ps = per_source.find(key);
+        if (conns.size() + udp_peers.size() >= options.max_connections ||
+            (ps != per_source.end() && ps->second >= options.max_connections_per_source)) {
+          ++refused;
+          continue;
+        }
+        const relay::ConnId id = kUdpBit | next_id++;
+        udp_ids[from] = id;
+        udp_peers[id] = UdpPeer{udp_paths[i], key, steady};
+        ++per_source[key];
+        board.open(id, now);
+        continue;
+      }
+      if (known == udp_ids.end())
+        continue;
+      udp_peers[known->second].last = steady;
+      board.frame(known->second, *f, now);
+    }
+  }
+
+  /// Sends what the switchboard queued for a UDP source, then forgets it if it is closing.
+  void udp_flush(relay::ConnId id) {
+    auto it = udp_peers.find(id);
+    auto* out = board.output(id);
+    if (it == udp_peers.end() || !out)
+      return;
+    std::vector<platform::OutDatagram> batch;
+    for (const auto& q : *out)
+      batch.push_back(platform::OutDatagram{ConstBytes(q), it->second.path, false});
+    if (!batch.empty())
+      (void)udp->send(batch);  // what the kernel does not take is lost, as UDP may
+    for (const auto& q : *out)
+      board.written(id, q.size());
+    out->clear();
+    if (board.closing(id))
+      udp_forget(id);
   }
 
   void publish() {
     RelayCounters r;
-    r.connections = conns.size();
+    r.connections = conns.size() + udp_peers.size();
     r.nodes = board.authenticated();
     r.switchboard = board.counters();
     r.refused_connections = refused;
@@ -321,6 +461,10 @@ struct RelayService::Impl {
   /// Writes to every connection the switchboard queued something for (forwarded frames).
   void flush_ready() {
     for (relay::ConnId id : board.take_ready()) {
+      if (id & kUdpBit) {
+        udp_flush(id);
+        continue;
+      }
       auto it = conns.find(id);
       if (it == conns.end())
         continue;

@@ -1,10 +1,14 @@
 #pragma once
-/// The coordinator's relay over TCP/TLS (docs/MESH.md "Relay"): the socket glue around the
+/// The coordinator's relay over TCP/TLS and UDP (docs/MESH.md "Relay"): the socket glue around the
 /// I/O-free mesh::relay::Switchboard.
 ///
 ///   accept ─► caps (all, per source) ─► TLS 1.3 (the control channel's certificate; nodes pin
 ///     it as for enrollment) ─► StreamReader ─► Switchboard::frame ─► per-connection output
 ///     queue ─► TLS writes (non-blocking; the loop never waits for one connection)
+///   UDP, same port number: one frame per datagram; a source opens with a "hello" (an auth frame
+///     of zeros, as large as the challenge it gets: no amplification); each source address and
+///     port is one switchboard connection, forgotten after 60 s of silence; garbage and unknown
+///     sources get no answer
 ///   Server::sync (enrollment, revoke, disable, SIGHUP, database change) ─► revalidate() ─►
 ///     loop thread asks the authorizer again ─► connections of revoked / disabled nodes closed
 ///
@@ -35,6 +39,8 @@ struct RelayServiceOptions {
   std::size_t max_connections = 4096;
   /// Connections at once from one IPv4 address or IPv6 /64 (several nodes may share a NAT).
   std::size_t max_connections_per_source = 16;
+  /// Also serve the relay over UDP on the same port number (one frame per datagram).
+  bool udp = true;
 };
 
 /// What `warren status --json` shows under "relay".

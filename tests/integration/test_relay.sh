@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/integration/test_relay.sh - the coordinator's relay over TCP/TLS (docs/MESH.md "Relay").
 #
-#   namespace S: warren server, [mesh] relay_port 7444 on 127.0.0.1 (TLS, control certificate)
+#   namespace S: warren server, [mesh] relay_port 7444 on 127.0.0.1 (TLS, control certificate;
+#                and UDP on the same port number)
 #                nodes A and B (exported clients) and an impostor M: warren-relay-node processes
 #
 # Checks:
@@ -11,7 +12,9 @@
 #     is unaffected (it still receives from B afterwards);
 #   * a node with an unenrolled key is refused (not enrolled);
 #   * `warren server revoke B`: B's relay connection is closed within 2 s;
-#   * `warren status --json` shows the relay's counters (nodes, frames forwarded, drops).
+#   * `warren status --json` shows the relay's counters (nodes, frames forwarded, drops);
+#   * over UDP on the same port number: two more nodes exchange datagrams, an impostor is refused,
+#     garbage and non-hello datagrams from unknown sources get no answer.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -123,6 +126,42 @@ sys.exit(0 if ok else 1)'
 }
 check "warren status --json: relay nodes 1 (A), 13 frames forwarded, 2 auth failures, 1 revoked" \
   wait_until 3 relay_status
+
+# ---- the same over UDP (same port number) -------------------------------------------------------
+for n in c d; do
+  (umask 077 && "$W" server export --config "$CONF" "relay-$n" >"$WIT_TMP/$n.conf" 2>"$WIT_TMP/export-$n.err")
+done
+PC=$(pub_from_conf "$WIT_TMP/c.conf")
+PD=$(pub_from_conf "$WIT_TMP/d.conf")
+# `export` has the running server sync before it returns: the relay knows C and D already.
+bg_start c "$S" "$NODE" --udp --relay 127.0.0.1:7444 --key-file "$WIT_TMP/c.conf" \
+  --send-to "$PD" --count 3 --expect 3 --timeout 10
+C_PID=$BG_PID
+rc=0
+node --udp --key-file "$WIT_TMP/d.conf" --send-to "$PC" --count 3 --expect 3 --timeout 10 \
+  >"$WIT_TMP/d.out" 2>&1 || rc=$?
+wait "$C_PID" || true
+check "UDP: C and D exchange 3 datagrams each way" \
+  bash -c "[[ $rc == 0 ]] && grep -q '^done sent=3 received=3' '$WIT_TMP/c.out' &&
+           grep -q '^done sent=3 received=3' '$WIT_TMP/d.out' &&
+           [[ \$(grep -c '^recv $PC datagram' '$WIT_TMP/d.out') == 3 ]]"
+rc=0
+node --udp --key-file "$(key_file stranger)" --claim "$PC" --timeout 5 >"$WIT_TMP/mu.out" 2>&1 || rc=$?
+check "UDP: impostor claiming C's key refused (error 3)" \
+  bash -c "[[ $rc == 1 ]] && grep -q '^error 3 ' '$WIT_TMP/mu.out'"
+# Garbage and a datagram from an unknown source that is not a hello get no answer.
+check "UDP: no answer to garbage or to a non-hello from an unknown source" \
+  ip netns exec "$S" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.3)
+for d in (b"\x01\x00\x00\x00" + bytes(144), bytes.fromhex("c6000008") + bytes(8), b"junk"):
+    s.sendto(d, ("127.0.0.1", 7444))
+try:
+    s.recvfrom(2048)
+    sys.exit(1)
+except socket.timeout:
+    pass'
 
 kill_pid "$A_PID"
 kill_pid "$B_PID"

@@ -3,19 +3,27 @@
 //
 //   warren-relay-node --relay HOST:PORT --pin SHA256HEX --key-file FILE
 //                     [--claim PUBKEY] [--send-to PUBKEY --count N] [--expect M]
-//                     [--until-closed] [--timeout SECONDS]
+//                     [--until-closed] [--timeout SECONDS] [--udp]
 //
 //   connect (TLS, certificate pinned) ─► challenge ─► auth (proof with the private key from
 //   FILE, 0600; a wg-quick file's "PrivateKey = " line or a bare base64 key) ─► auth ok
 //   ─► N datagrams to PUBKEY (each followed by a ping: an unknown-destination error before the
 //      pong means "not connected yet": sent again 50 ms later) ─► until M datagrams received
 //   ─► with --until-closed, reads until the relay closes the connection.
+// --udp: the same over UDP to the same port (one frame per datagram; it opens with a "hello",
+// an auth frame of zeros, and the certificate pin is not used: UDP has no TLS).
 // --claim sends PUBKEY as the node key while proving with FILE's key (an impersonation: the
 // relay must refuse it).
 //
 // Prints one line per event: "auth ok", "recv <source key> <datagram text>", "error <code>
 // <text>", "closed", "done sent=N received=M". Exit: 0 done, 1 refused or closed early, 2 usage
 // or I/O error, 3 timeout.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -68,11 +76,33 @@ crypto::PrivateKey read_key(const std::string& path) {
 
 struct Link {
   std::unique_ptr<control::TlsStream> tls;
+  int udp = -1;  // a connected UDP socket instead of tls
   Clock::time_point deadline;
   std::vector<std::uint8_t> buf;
 
-  // The next frame; nullopt when the relay closed the stream.
+  // The next frame; nullopt when the relay closed the stream (never over UDP).
   std::optional<relay::Frame> next() {
+    if (udp >= 0) {
+      buf.resize(relay::kMaxFrameSize);
+      for (;;) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        pollfd p{udp, POLLIN, 0};
+        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+          std::printf("timeout\n");
+          std::exit(3);
+        }
+        const ssize_t n = ::recv(udp, buf.data(), buf.size(), 0);
+        if (n <= 0)
+          continue;
+        auto f = relay::decode_frame(ConstBytes(buf.data(), static_cast<std::size_t>(n)));
+        if (!f) {
+          std::printf("bad frame: %s\n", f.message().c_str());
+          std::exit(2);
+        }
+        return *f;
+      }
+    }
     std::array<std::uint8_t, relay::kHeaderSize> h{};
     try {
       tls->read_exact(h, deadline);
@@ -95,7 +125,16 @@ struct Link {
     }
     return *f;
   }
-  void send(const std::vector<std::uint8_t>& b) { tls->write_all(b, deadline); }
+  void send(const std::vector<std::uint8_t>& b) {
+    if (udp >= 0) {
+      if (::send(udp, b.data(), b.size(), 0) != static_cast<ssize_t>(b.size())) {
+        std::printf("send failed: %s\n", std::strerror(errno));
+        std::exit(2);
+      }
+      return;
+    }
+    tls->write_all(b, deadline);
+  }
 };
 
 }  // namespace
@@ -103,7 +142,7 @@ struct Link {
 int main(int argc, char** argv) {
   std::string relay_at, pin_hex, key_file, claim, send_to;
   int count = 0, expect = 0, timeout_s = 10;
-  bool until_closed = false;
+  bool until_closed = false, use_udp = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     auto value = [&]() -> std::string {
@@ -127,6 +166,8 @@ int main(int argc, char** argv) {
       expect = std::stoi(value());
     else if (a == "--timeout")
       timeout_s = std::stoi(value());
+    else if (a == "--udp")
+      use_udp = true;
     else if (a == "--until-closed")
       until_closed = true;
     else
@@ -134,7 +175,7 @@ int main(int argc, char** argv) {
   }
   auto hp = control::split_host_port(relay_at);
   auto pin = control::fingerprint_from_hex(pin_hex);
-  if (!hp || !pin || key_file.empty())
+  if (!hp || (!pin && !use_udp) || key_file.empty())
     usage("--relay HOST:PORT, --pin SHA256HEX and --key-file FILE are required");
   const crypto::PrivateKey priv = read_key(key_file);
   const crypto::PublicKey pub = crypto::derive_public_key(priv);
@@ -156,11 +197,23 @@ int main(int argc, char** argv) {
 
   Link link;
   link.deadline = Clock::now() + std::chrono::seconds(timeout_s);
-  try {
-    link.tls = control::TlsStream::connect(hp->host, hp->port, *pin, link.deadline);
-  } catch (const control::ControlError& e) {
-    std::printf("connect failed: %s\n", e.what());
-    return 2;
+  if (use_udp) {
+    sockaddr_in to4{};
+    to4.sin_family = AF_INET;
+    to4.sin_port = htons(hp->port);
+    if (::inet_pton(AF_INET, hp->host.c_str(), &to4.sin_addr) != 1)
+      usage("--udp needs a numeric IPv4 relay address");
+    link.udp = ::socket(AF_INET, SOCK_DGRAM, 0);
+    if (link.udp < 0 || ::connect(link.udp, reinterpret_cast<sockaddr*>(&to4), sizeof to4) != 0)
+      usage("cannot open the UDP socket");
+    link.send(relay::encode_auth(crypto::PublicKey{}, relay::Proof{}));  // hello
+  } else {
+    try {
+      link.tls = control::TlsStream::connect(hp->host, hp->port, *pin, link.deadline);
+    } catch (const control::ControlError& e) {
+      std::printf("connect failed: %s\n", e.what());
+      return 2;
+    }
   }
   int received = 0;
   // Handles a frame that is not the one being waited for; false when it ends the session.
@@ -189,6 +242,10 @@ int main(int argc, char** argv) {
     if (!ok || ok->type != relay::FrameType::kAuthOk) {
       if (ok)
         other(*ok);
+      if (link.udp >= 0) {  // no stream to see closed: the refusal is the end
+        std::printf("closed\n");
+        return 1;
+      }
       while (auto f = link.next())
         other(*f);
       std::printf("closed\n");

@@ -33,6 +33,10 @@ TEST(ConfigRelay, ErrorsNameLineAndKey) {
   const std::pair<std::string, const char*> cases[] = {
       {with_mesh("relay_port = 70000\n"), "s.toml:6:14: mesh.relay_port: must be 0..65535"},
       {with_mesh("relay_port = 7443\n"), "mesh.relay_port: must differ from the enrollment port"},
+      {with_mesh("relay_port = 51820\n"),
+       "mesh.relay_port: must differ from interface.listen_port and the STUN ports"},
+      {with_mesh("stun_port = 3478\nrelay_port = 3478\n"),
+       "s.toml:7:14: mesh.relay_port: must differ from interface.listen_port"},
       {with_mesh("relay_rate = -1\n"), "mesh.relay_rate: must be 0.."},
       {with_mesh("relay_connections_per_source = 0\n"),
        "mesh.relay_connections_per_source: must be 1..65535"},
