@@ -204,5 +204,44 @@ TEST_F(RelayOverTls, GarbageInsteadOfFramesIsAProtocolError) {
   EXPECT_THROW(s.next(), control::ControlError);
 }
 
+// UDP on the same port number: a hello (an auth frame of zeros) gets a challenge of exactly its
+// own size; garbage and other frames from an unknown source get nothing.
+TEST_F(RelayOverTls, UdpHelloGetsAChallengeOfItsOwnSizeAndNothingElseIsAnswered) {
+  start();
+  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(service_->port());
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  auto answer = [&]() -> std::vector<std::uint8_t> {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 300) <= 0)
+      return {};
+    std::vector<std::uint8_t> b(relay::kMaxFrameSize);
+    const ssize_t n = ::recv(fd, b.data(), b.size(), 0);
+    b.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+    return b;
+  };
+  const auto ping = relay::encode_ping(relay::FrameType::kPing, 7);
+  ASSERT_EQ(::send(fd, ping.data(), ping.size(), 0), static_cast<ssize_t>(ping.size()));
+  ASSERT_EQ(::send(fd, "junk", 4, 0), 4);
+  EXPECT_TRUE(answer().empty()) << "an unknown source's ping or garbage was answered";
+  const auto hello = relay::encode_auth(crypto::PublicKey{}, relay::Proof{});
+  ASSERT_EQ(::send(fd, hello.data(), hello.size(), 0), static_cast<ssize_t>(hello.size()));
+  const auto ch = answer();
+  ASSERT_EQ(ch.size(), hello.size());
+  auto f = relay::decode_frame(ch);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->type, relay::FrameType::kChallenge);
+  // Now known: a ping is answered.
+  ASSERT_EQ(::send(fd, ping.data(), ping.size(), 0), static_cast<ssize_t>(ping.size()));
+  auto pong = relay::decode_frame(answer());
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(pong->type, relay::FrameType::kPong);
+  EXPECT_EQ(pong->nonce, 7u);
+  ::close(fd);
+}
+
 }  // namespace
 }  // namespace warren::server
