@@ -147,6 +147,14 @@ std::string to_json(const InterfaceStatus& s) {
   }
   if (!s.log.empty())
     j["log"] = s.log;
+  if (s.relay) {
+    j["relay"] = json{{"port", s.relay->port},
+                      {"connections", s.relay->connections},
+                      {"nodes", s.relay->nodes},
+                      {"forwarded_frames", s.relay->forwarded_frames},
+                      {"forwarded_bytes", s.relay->forwarded_bytes},
+                      {"drops", s.relay->drops}};
+  }
   return j.dump(2);
 }
 
@@ -221,6 +229,23 @@ InterfaceStatus status_from_json(std::string_view text) {
   }
   if (j.contains("log"))
     s.log = str(j, "log");
+  if (j.contains("relay")) {
+    const auto& r = j["relay"];
+    if (!r.is_object() || !r.contains("drops") || !r["drops"].is_object())
+      throw ControlError("status: field \"relay\" is not an object with a \"drops\" object");
+    RelayStatus relay;
+    relay.port = static_cast<std::uint16_t>(u64(r, "port"));
+    relay.connections = u64(r, "connections");
+    relay.nodes = u64(r, "nodes");
+    relay.forwarded_frames = u64(r, "forwarded_frames");
+    relay.forwarded_bytes = u64(r, "forwarded_bytes");
+    for (const auto& [reason, n] : r["drops"].items()) {
+      if (!n.is_number_unsigned())
+        throw ControlError("status: relay drop count \"" + reason + "\" is not a number");
+      relay.drops[reason] = n.get<std::uint64_t>();
+    }
+    s.relay = std::move(relay);
+  }
   return s;
 }
 

@@ -72,6 +72,18 @@ struct StunStatus {
   std::vector<StunServerStatus> servers;
 };
 
+/// The coordinator's relay (server/relay_service.h), when [mesh] relay_port is set.
+struct RelayStatus {
+  std::uint16_t port = 0;
+  std::uint64_t connections = 0;  ///< TCP/TLS connections open now, any state
+  std::uint64_t nodes = 0;        ///< authenticated nodes connected now
+  std::uint64_t forwarded_frames = 0;
+  std::uint64_t forwarded_bytes = 0;
+  /// Frames dropped or connections refused, by reason ("unknown_destination", "rate_limited",
+  /// "queue_full", "auth_required", "auth_failed", ...).
+  std::map<std::string, std::uint64_t> drops;
+};
+
 struct InterfaceStatus {
   int version = kStatusVersion;
   std::string interface;
@@ -84,6 +96,7 @@ struct InterfaceStatus {
   /// Where the daemon's log goes: a file's path, "journal", "stderr" or "none"; "" = not said
   /// (a daemon before this field). Filled in by the runtime.
   std::string log;
+  std::optional<RelayStatus> relay;
 };
 
 /// "connected" when the last handshake is younger than 180 s (WireGuard's reject-after-time),

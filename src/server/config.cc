@@ -534,7 +534,9 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
 
   // [mesh]
   if (const toml::table* m = p.table(root, "mesh")) {
-    p.only(*m, "mesh", {"stun_port", "stun_alternate_port"});
+    p.only(*m, "mesh",
+           {"stun_port", "stun_alternate_port", "relay_port", "relay_rate", "relay_frame_rate",
+            "relay_connections_per_source"});
     if (auto v = p.integer(m, "mesh", "stun_port", 1, 65535)) {
       if (*v == c.listen_port)
         p.fail(*p.node(m, "stun_port"), "mesh.stun_port",
@@ -550,6 +552,25 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
                "must differ from mesh.stun_port and interface.listen_port");
       c.stun_alternate_port = static_cast<std::uint16_t>(*v);
     }
+    // The relay (TCP/TLS; server/relay_service.h).
+    if (auto v = p.integer(m, "mesh", "relay_port", 0, 65535)) {
+      const auto control = control::split_host_port(c.control_listen);
+      if (*v != 0 && control && control->port == *v)
+        p.fail(*p.node(m, "relay_port"), "mesh.relay_port",
+               "must differ from the enrollment port (enrollment.listen)");
+      if (*v != 0 && (*v == c.listen_port || (c.stun_port && *v == *c.stun_port) ||
+                      (c.stun_alternate_port && *v == *c.stun_alternate_port)))
+        p.fail(*p.node(m, "relay_port"), "mesh.relay_port",
+               "must differ from interface.listen_port and the STUN ports (the relay also "
+               "uses it over UDP)");
+      c.relay_port = static_cast<std::uint16_t>(*v);
+    }
+    if (auto v = p.integer(m, "mesh", "relay_rate", 0, std::int64_t{1} << 40))
+      c.relay_rate = static_cast<std::uint64_t>(*v);
+    if (auto v = p.integer(m, "mesh", "relay_frame_rate", 0, 10'000'000))
+      c.relay_frame_rate = static_cast<std::uint64_t>(*v);
+    if (auto v = p.integer(m, "mesh", "relay_connections_per_source", 1, 65535))
+      c.relay_connections_per_source = static_cast<std::size_t>(*v);
   }
 
   // [log]

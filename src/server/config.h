@@ -8,7 +8,8 @@
 ///   [enrollment] listen, public_endpoint, control_endpoint
 ///   [metrics]    listen, allow_remote
 ///   [storage]    database
-///   [mesh]       stun_port, stun_alternate_port
+///   [mesh]       stun_port, stun_alternate_port, relay_port, relay_rate, relay_frame_rate,
+///                relay_connections_per_source
 ///   [log]        level (error|verbose|debug|silent; LOG_LEVEL in the environment wins)
 ///   [dns]        enabled, domain, upstreams
 ///
@@ -103,6 +104,15 @@ struct ServerConfig {
   /// A second responder port, so that a node asking both can tell an endpoint-independent NAT
   /// mapping from a port-dependent one (the idea of RFC 5780's alternate port).
   std::optional<std::uint16_t> stun_alternate_port;
+  /// Port of the relay: TCP (TLS with the control channel's certificate, on the enrollment
+  /// listen address's host) and UDP (the same number, every address); 0 = no relay.
+  std::uint16_t relay_port = 0;
+  /// Per node: datagram bytes and frames a second it may send through the relay (a burst of
+  /// one second's worth); 0 = unlimited.
+  std::uint64_t relay_rate = 8 * 1024 * 1024;
+  std::uint64_t relay_frame_rate = 4096;
+  /// Relay connections at once from one IPv4 address or IPv6 /64.
+  std::size_t relay_connections_per_source = 16;
   // [log]
   std::optional<std::string> log_level;  ///< as parse_log_level accepts it; unset: LOG_LEVEL/verbose
 

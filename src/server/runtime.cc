@@ -30,6 +30,7 @@
 #include "server/metrics.h"
 #include "server/peer_sync.h"
 #include "server/reload.h"
+#include "server/relay_service.h"
 #include "server/state.h"
 #include "server/stun_responder.h"
 
@@ -115,6 +116,17 @@ class Server {
     platform::log_verbose("Freed %s", forget_flows(*conntrack_, addresses).c_str());
   }
 
+  /// Called after every sync (the roster may have changed: revoke, disable, database change);
+  /// the relay re-checks its connected nodes. Set before the server runs.
+  void set_on_synced(std::function<void()> f) { on_synced_ = std::move(f); }
+
+  /// May `key` use the relay: an enrolled client, neither revoked nor disabled (as of the last
+  /// sync or enrollment: a lookup, no database read). Any thread.
+  bool relay_allowed(const crypto::PublicKey& key) {
+    std::lock_guard lock(relay_keys_mutex_);
+    return relay_keys_.contains(key);
+  }
+
   control::EnrollReply enroll(const control::EnrollRequest& req) {
     std::lock_guard lock(mutex_);
     control::EnrollReply reply = registry_->enroll(req, unix_now());
@@ -141,6 +153,10 @@ class Server {
     std::string addrs;
     for (const auto& a : reply.enrollment->addresses)
       addrs += " " + a.to_string();
+    {
+      std::lock_guard relay_lock(relay_keys_mutex_);
+      relay_keys_.insert(req.public_key);
+    }
     platform::log_verbose("Enrolled %s:%s", reply.enrollment->name.c_str(), addrs.c_str());
     return reply;
   }
@@ -255,11 +271,22 @@ class Server {
  private:
   void sync_locked() {
     ++names_generation_;
-    PeerSync plan = plan_peer_sync(state_.store->clients(), engine_.snapshot().peers);
+    const std::vector<ClientRecord> clients = state_.store->clients();
+    {
+      std::set<crypto::PublicKey> keys;
+      for (const auto& c : clients)
+        if (!c.revoked() && !c.disabled())
+          keys.insert(c.public_key);
+      std::lock_guard lock(relay_keys_mutex_);
+      relay_keys_.swap(keys);
+    }
+    PeerSync plan = plan_peer_sync(clients, engine_.snapshot().peers);
     if (auto e = engine_.apply(plan.delta); !e)
       throw std::runtime_error("cannot update the interface's peers: " + e.message());
     // After the peers are gone, so that none of their packets makes a new entry meanwhile.
     forget(plan.freed);
+    if (on_synced_)
+      on_synced_();
   }
 
   std::unique_ptr<ServerConfig> config_;  // guarded by mutex_
@@ -267,6 +294,9 @@ class Server {
   ServerState& state_;
   dataplane::Engine& engine_;
   platform::Conntrack* conntrack_;
+  std::function<void()> on_synced_;
+  std::mutex relay_keys_mutex_;
+  std::set<crypto::PublicKey> relay_keys_;  // guarded by relay_keys_mutex_
   std::mutex mutex_;
   std::atomic<std::uint64_t> names_generation_{1};
   std::int64_t last_idle_check_ = 0;
@@ -486,6 +516,8 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
   std::vector<std::unique_ptr<StunService>> stun;
   std::unique_ptr<TunnelDns> tunnel_dns;  // [dns]: the resolver on the tunnel addresses
   std::atomic<bool> dns_reload_requested{false};  // set by a reload, taken by the DNS tick
+  // The relay on [mesh] relay_port (server/relay_service.h), on its own thread.
+  std::unique_ptr<RelayService> relay;
 
   runtime::Hooks hooks;
   hooks.tun_created = [&](std::uint32_t ifindex) -> Status {
@@ -546,6 +578,24 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
     } catch (const std::exception& e) {
       return Error(EIO, e.what());
     }
+    if (config.relay_port != 0) {
+      RelayServiceOptions relay_options;
+      relay_options.switchboard.rate_bytes = config.relay_rate;
+      relay_options.switchboard.rate_frames = config.relay_frame_rate;
+      relay_options.max_connections_per_source = config.relay_connections_per_source;
+      auto host = control::split_host_port(config.control_listen)->host;
+      const std::string listen = net::HostPort{host, config.relay_port}.to_string();
+      try {
+        relay = std::make_unique<RelayService>(
+            state.tls, listen, [&](const crypto::PublicKey& k) { return server->relay_allowed(k); },
+            relay_options);
+        relay->start();
+      } catch (const std::exception& e) {
+        return Error(EIO, e.what());
+      }
+      server->set_on_synced([r = relay.get()] { r->revalidate(); });
+      platform::log_verbose("Relay on TCP %s", listen.c_str());
+    }
     std::vector<std::uint16_t> stun_ports;
     if (config.stun_port)
       stun_ports.push_back(*config.stun_port);
@@ -587,7 +637,33 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
     }
     return {};
   };
-  hooks.status = [&] { return server->status(); };
+  hooks.status = [&] {
+    control::InterfaceStatus s = server->status();
+    if (relay) {
+      const RelayCounters r = relay->counters();
+      const auto& b = r.switchboard;
+      control::RelayStatus rs;
+      rs.port = relay->port();
+      rs.connections = r.connections;
+      rs.nodes = r.nodes;
+      rs.forwarded_frames = b.forwarded_frames;
+      rs.forwarded_bytes = b.forwarded_bytes;
+      rs.drops = {{"unknown_destination", b.drop_unknown_destination},
+                  {"rate_limited", b.drop_rate_limited},
+                  {"queue_full", b.drop_queue_full},
+                  {"auth_required", b.drop_auth_required},
+                  {"auth_failed", b.auth_failed},
+                  {"auth_timeout", b.auth_timeouts},
+                  {"protocol_error", b.protocol_errors},
+                  {"overflow_closed", b.overflow_closed},
+                  {"replaced", b.replaced},
+                  {"revoked", b.revoked},
+                  {"refused_connection", r.refused_connections},
+                  {"hello_timeout", r.hello_timeouts}};
+      s.relay = std::move(rs);
+    }
+    return s;
+  };
   hooks.status_options.commands["sync"] = [&](std::string_view) {
     server->sync();
     return std::string("ok\n");
@@ -599,6 +675,8 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
         rt.unwatch(svc->poll_fd(i));
     }
     stun.clear();
+    if (relay)
+      relay->stop();  // kept until the end: a late sync() may still call revalidate()
     metrics.clear();
     if (enroll)
       enroll->stop();

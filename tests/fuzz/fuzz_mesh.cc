@@ -18,7 +18,10 @@
 //      whatever decodes as a datagram encodes back to the same bytes and is never STUN; the
 //      stream reader gives the same frames (or the same error) however the bytes are split,
 //      never buffers more than one frame, and its frames re-encode to the bytes consumed; a
-//      key proof verifies and any changed bit of it does not.
+//      key proof verifies and any changed bit of it does not; the stream's frames, sent to the
+//      relay's switchboard from three connections (two authenticated as enrolled nodes A and
+//      B, one not), never authenticate the third, never queue more than the bound on any
+//      connection, and a frame forwarded goes to an authenticated node with a proven key.
 //   3  DNS query to the mesh names responder (from any local program, over UDP or TCP)
 //      answer() never crashes or leaks; it fails only for fewer than 12 bytes or the QR bit
 //      (EBADMSG); a response parses with ldns, is a response (QR) to the query's id, fits the
@@ -46,6 +49,7 @@
 #include "fuzz_support.h"
 #include "mesh/names.h"
 #include "mesh/relay.h"
+#include "mesh/relay_switchboard.h"
 #include "mesh/roster.h"
 #include "mesh/stun.h"
 #include "mesh/stun_client.h"
@@ -337,6 +341,60 @@ StreamRun run_stream(ConstBytes d, std::uint8_t seed) {
   return out;
 }
 
+// The frames of a stream, from three connections (chosen by `seed` and the frame's index):
+// 1 and 2 authenticated as A and B, 3 unauthenticated (a node without an enrolled key's proof).
+void run_switchboard(const std::vector<std::vector<std::uint8_t>>& frames, std::uint8_t seed) {
+  CursorRandom random(seed);
+  const crypto::PrivateKey ka = crypto::generate_private_key(random);
+  const crypto::PrivateKey kb = crypto::generate_private_key(random);
+  const crypto::PublicKey a = crypto::derive_public_key(ka), b = crypto::derive_public_key(kb);
+  relay::SwitchboardOptions o;
+  o.max_queued_bytes = 4096;
+  o.rate_frames = 64;
+  relay::Switchboard sb(
+      o, [&](const crypto::PublicKey& k) { return k == a || k == b; }, random);
+  const MonoTime now = MonoTime{} + std::chrono::hours(1);
+  auto login = [&](relay::ConnId id, const crypto::PrivateKey& k, const crypto::PublicKey& p) {
+    sb.open(id, now);
+    auto ch = relay::decode_frame(sb.output(id)->front());
+    WARREN_FUZZ_CHECK(ch && ch->type == relay::FrameType::kChallenge);
+    auto proof = relay::prove(k, p, ch->key, ch->challenge);
+    WARREN_FUZZ_CHECK(proof);
+    auto auth = relay::decode_frame(relay::encode_auth(p, *proof));
+    sb.frame(id, *auth, now);
+    WARREN_FUZZ_CHECK(sb.node(id) == p);
+  };
+  login(1, ka, a);
+  login(2, kb, b);
+  sb.open(3, now);
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    const relay::ConnId from = 1 + (seed + i) % 3;
+    auto f = relay::decode_frame(frames[i]);
+    WARREN_FUZZ_CHECK(f);
+    // Random keys name nobody: half the send frames are aimed at A or B instead (by a key bit).
+    if (f->type == relay::FrameType::kSend && f->key.bytes[0] < 0x80)
+      f->key = (f->key.bytes[0] & 1) ? a : b;
+    sb.frame(from, *f, now + std::chrono::milliseconds(i));
+    WARREN_FUZZ_CHECK(!sb.node(3));
+    WARREN_FUZZ_CHECK(sb.authenticated() <= 2);
+    for (relay::ConnId id = 1; id <= 3; ++id) {
+      auto* out = sb.output(id);
+      if (!out)
+        continue;
+      std::size_t queued = 0;
+      for (const auto& q : *out) {
+        queued += q.size();
+        auto g = relay::decode_frame(q);
+        WARREN_FUZZ_CHECK(g);
+        // A recv frame goes only to an authenticated node and names a proven sender's key.
+        if (g->type == relay::FrameType::kRecv)
+          WARREN_FUZZ_CHECK(id != 3 && (g->key == a || g->key == b));
+      }
+      WARREN_FUZZ_CHECK(queued <= o.max_queued_bytes + relay::kControlSlack);
+    }
+  }
+}
+
 void fuzz_relay(const std::uint8_t* data, std::size_t size) {
   fuzz::Cursor in(data, size);
   const std::uint8_t seed = in.u8();
@@ -363,6 +421,8 @@ void fuzz_relay(const std::uint8_t* data, std::size_t size) {
     at += fr.size();
   }
   WARREN_FUZZ_CHECK(whole.consumed == at && at <= d.size());
+  if ((seed & 7) == 1)  // X25519 for the two logins: one input in eight
+    run_switchboard(whole.frames, seed);
 
   // The key proof, on one input in eight (X25519 is the slow part).
   if ((seed & 7) == 0) {
