@@ -131,7 +131,7 @@ check "reload with a new listen_port: exit 0, reported as not applied" \
 check "the UDP port stays 51820" bash -c "wg show '$SIF' listen-port | grep -qx 51820"
 metrics() { # the metrics endpoint in S answers with the peers
   ip netns exec "$S" bash -c 'exec 3<>/dev/tcp/127.0.0.1/9587 && printf "GET /metrics HTTP/1.0\r\n\r\n" >&3 && cat <&3' |
-    grep -q '^warren_peer_rx_bytes_total{.*name="c1"'
+    grep -q '^wireguard_received_bytes_total{.*friendly_name="c1"'
 }
 check "the metrics endpoint added by the same reload answers" metrics
 
