@@ -554,8 +554,12 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
     }
     // The relay (TCP/TLS; server/relay_service.h).
     if (auto v = p.integer(m, "mesh", "relay_port", 0, 65535)) {
-      const auto control = control::split_host_port(c.control_listen);
-      if (*v != 0 && control && control->port == *v)
+      const bool enrollment_port =
+          std::any_of(c.control_listen.begin(), c.control_listen.end(), [&](const auto& l) {
+            const auto control = control::split_host_port(l);
+            return control && control->port == *v;
+          });
+      if (*v != 0 && enrollment_port)
         p.fail(*p.node(m, "relay_port"), "mesh.relay_port",
                "must differ from the enrollment port (enrollment.listen)");
       if (*v != 0 && (*v == c.listen_port || (c.stun_port && *v == *c.stun_port) ||

@@ -583,7 +583,8 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
       relay_options.switchboard.rate_bytes = config.relay_rate;
       relay_options.switchboard.rate_frames = config.relay_frame_rate;
       relay_options.max_connections_per_source = config.relay_connections_per_source;
-      auto host = control::split_host_port(config.control_listen)->host;
+      // On the host of the first enrollment listen address ([::] serves both families).
+      auto host = control::split_host_port(config.control_listen.front())->host;
       const std::string listen = net::HostPort{host, config.relay_port}.to_string();
       try {
         relay = std::make_unique<RelayService>(
