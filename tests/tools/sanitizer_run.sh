@@ -37,7 +37,7 @@ filter=()
 [[ -n ${SANITIZER_TESTS:-} ]] && filter=(-R "$SANITIZER_TESTS")
 (cd "$build" && ctest --output-on-failure -j "$jobs" -LE root "${filter[@]}") || rc=1
 # ASan runs every namespace suite; TSan runs those labelled `tsan` (tests/CMakeLists.txt: flood,
-# interop, server, client, enrollment, wg-quick, secrets), the ones with the most concurrency.
+# server, client, enrollment), the ones with the most concurrency.
 # The others (outages, the kernel selftest port, DNS, reload, packaging...) are no more
 # concurrent than those, and CI time goes further there. dist.deb (the Debian package in a clean
 # root) has no data path to instrument: `make test` runs it.
