@@ -269,6 +269,8 @@ Status Runtime::start_steps() {
       st.log = log_destination_;
       if (stun_)
         st.stun = stun_->status();
+      if (relay_)
+        st.relay_path = relay_path_status();
       return st;
     };
     status_ = std::make_unique<control::StatusServer>(name, status, hooks_.status_options);
@@ -441,6 +443,26 @@ Status Runtime::add_relay_transport() {
   relay_ = transport.get();
   relay_tag_ = engine_->add_transport(std::move(transport));
   return {};
+}
+
+control::RelayPathStatus Runtime::relay_path_status() const {
+  const RelayStatus r = relay_->status();
+  control::RelayPathStatus out;
+  out.relay = r.relay;
+  out.connected = r.connected;
+  out.last_error = r.last_error;
+  out.connects = r.connects;
+  out.sent = r.sent;
+  out.received = r.received;
+  out.drops = {{"queue_full", r.dropped_full},
+               {"not_connected", r.dropped_not_connected},
+               {"unknown_path", r.dropped_unknown_path},
+               {"receive_queue_full", r.dropped_rx_full}};
+  for (const auto& p : engine_->snapshot().peers) {
+    if (p.endpoint_transport == relay_tag_)
+      out.relayed_peers.push_back(p.public_key.to_base64());
+  }
+  return out;
 }
 
 void Runtime::relay_tick() {

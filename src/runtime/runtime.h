@@ -178,6 +178,8 @@ class Runtime {
   /// WARREN_RELAY set: the relay transport and its policy (docs/MESH.md, "Relay path of a
   /// node"); a bad value fails start-up naming it.
   [[nodiscard]] Status add_relay_transport();
+  /// The status socket's `relay_path` (any thread: the engine's snapshot is thread-safe).
+  control::RelayPathStatus relay_path_status() const;
   /// Once a second: the policy's endpoint changes applied to the engine.
   void relay_tick();
   /// Undoes whatever start() did, in reverse. Returns false when `stopping` failed.
