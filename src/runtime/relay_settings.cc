@@ -16,8 +16,9 @@ Result<std::optional<RelaySettings>> parse_relay_settings(
   s.host = hp->host;
   s.port = hp->port;
   if (!pin || pin->empty())
-    return Error(EINVAL, "WARREN_RELAY is set but WARREN_RELAY_PIN is not (the SHA-256 of the "
-                         "relay's TLS certificate, 64 hex digits, as in an invite)");
+    return Error(EINVAL,
+                 "WARREN_RELAY is set but WARREN_RELAY_PIN is not (the SHA-256 of the "
+                 "relay's TLS certificate, 64 hex digits, as in an invite)");
   auto fp = control::fingerprint_from_hex(*pin);
   if (!fp || pin->size() != 64)
     return Error(EINVAL, "invalid WARREN_RELAY_PIN: \"" + *pin + "\" (use 64 hex digits)");

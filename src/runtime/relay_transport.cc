@@ -69,7 +69,9 @@ std::deque<std::vector<std::uint8_t>> FrameQueue::take_all() {
   return out;
 }
 
-void FrameQueue::clear() { (void)take_all(); }
+void FrameQueue::clear() {
+  (void)take_all();
+}
 
 std::size_t FrameQueue::size() const {
   std::lock_guard lock(mutex_);
@@ -89,7 +91,9 @@ RelayTransport::RelayTransport(RelaySettings settings, KeySource keys)
   thread_ = std::thread([this] { run(); });
 }
 
-RelayTransport::~RelayTransport() { stop(); }
+RelayTransport::~RelayTransport() {
+  stop();
+}
 
 void RelayTransport::stop() {
   if (stopping_.exchange(true)) {
@@ -102,9 +106,7 @@ void RelayTransport::stop() {
     if (stream_ != nullptr)
       stream_->shutdown();
   }
-  {
-    std::lock_guard lock(wait_mutex_);
-  }
+  { std::lock_guard lock(wait_mutex_); }
   wait_cv_.notify_all();
   tx_ready_.set();
   if (thread_.joinable())
@@ -147,9 +149,9 @@ platform::BatchResult RelayTransport::send(std::span<platform::OutDatagram> data
       continue;
     }
     std::vector<std::uint8_t> frame(relay::kDataHeaderSize + d.data.size());
-    if (!relay::write_data_header(std::span<std::uint8_t, relay::kDataHeaderSize>(
-                                      frame.data(), relay::kDataHeaderSize),
-                                  relay::FrameType::kSend, *key, d.data.size())) {
+    if (!relay::write_data_header(
+            std::span<std::uint8_t, relay::kDataHeaderSize>(frame.data(), relay::kDataHeaderSize),
+            relay::FrameType::kSend, *key, d.data.size())) {
       dropped_unknown_.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
@@ -210,10 +212,10 @@ void RelayTransport::run() {
     if (connects_.load() != before)
       backoff = Duration{};  // the connection worked for a while: start the backoff over
     backoff = next_backoff(backoff);
-    platform::log_verbose("relay %s:%u: %s; reconnecting in %lld s", settings_.host.c_str(),
-                          settings_.port, why.c_str(),
-                          static_cast<long long>(
-                              std::chrono::duration_cast<std::chrono::seconds>(backoff).count()));
+    platform::log_verbose(
+        "relay %s:%u: %s; reconnecting in %lld s", settings_.host.c_str(), settings_.port,
+        why.c_str(),
+        static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(backoff).count()));
     set_error(std::move(why));
     std::unique_lock lock(wait_mutex_);
     wait_cv_.wait_for(lock, backoff, [this] { return stopping_.load(); });
@@ -302,7 +304,8 @@ std::string RelayTransport::session() {
   auto on_readable = [&](std::uint32_t) {
     try {
       for (;;) {
-        const std::size_t n = tls->read_available(buf, SteadyClock::now() + std::chrono::seconds(2));
+        const std::size_t n =
+            tls->read_available(buf, SteadyClock::now() + std::chrono::seconds(2));
         if (n == 0)
           return;
         last_rx = SteadyClock::now();

@@ -81,13 +81,13 @@ class FrameQueue {
 };
 
 struct RelayStatus {
-  bool connected = false;   ///< authenticated to the relay now
-  std::string relay;        ///< host:port
-  std::string last_error;   ///< why the last connection failed or ended ("" = none yet)
-  std::uint64_t connects = 0;  ///< successful authentications (1 + reconnects)
-  std::uint64_t sent = 0;      ///< datagrams queued for the relay
-  std::uint64_t received = 0;  ///< datagrams from the relay given to the engine
-  std::uint64_t dropped_full = 0;          ///< send queue full
+  bool connected = false;          ///< authenticated to the relay now
+  std::string relay;               ///< host:port
+  std::string last_error;          ///< why the last connection failed or ended ("" = none yet)
+  std::uint64_t connects = 0;      ///< successful authentications (1 + reconnects)
+  std::uint64_t sent = 0;          ///< datagrams queued for the relay
+  std::uint64_t received = 0;      ///< datagrams from the relay given to the engine
+  std::uint64_t dropped_full = 0;  ///< send queue full
   std::uint64_t dropped_not_connected = 0;  ///< no authenticated connection
   std::uint64_t dropped_unknown_path = 0;   ///< a path this transport never handed out
   std::uint64_t dropped_rx_full = 0;        ///< receive queue full (worker 0 behind)
@@ -115,8 +115,7 @@ class RelayTransport final : public dataplane::PathTransport {
   std::size_t source_count() const override { return 1; }
   int poll_fd(std::size_t) const override { return rx_ready_.fd(); }
   platform::BatchResult receive(std::size_t source, std::span<const Bytes> bufs,
-                                std::span<std::size_t> sizes,
-                                std::span<net::Path> paths) override;
+                                std::span<std::size_t> sizes, std::span<net::Path> paths) override;
   /// Every datagram counts as sent (a drop is the transport's, counted in status(), like loss
   /// on UDP), so the engine's send_errors do not double-count it.
   platform::BatchResult send(std::span<platform::OutDatagram> datagrams) override;

@@ -231,7 +231,8 @@ bool wait_for(const std::function<bool()>& pred) {
 
 TEST(RelayTransport, AuthenticatesCarriesDatagramsBothWaysAndReconnects) {
   FakeRelay fake;
-  const crypto::PrivateKey node_key = crypto::generate_private_key(crypto::SystemRandom::instance());
+  const crypto::PrivateKey node_key =
+      crypto::generate_private_key(crypto::SystemRandom::instance());
   const crypto::PublicKey node_pub = crypto::derive_public_key(node_key);
   RelaySettings s{.host = "127.0.0.1", .port = fake.port(), .pin = fake.pin()};
   RelayTransport t(s, [&] { return std::optional<crypto::PrivateKey>(node_key); });
@@ -257,15 +258,18 @@ TEST(RelayTransport, AuthenticatesCarriesDatagramsBothWaysAndReconnects) {
 
   // 3. A recv frame from Y: poll_fd readable, receive() gives the datagram with Y's endpoint.
   std::vector<std::uint8_t> in(92, 0xa5);
-  ASSERT_TRUE(fake.write(*relay::encode_frame(relay::Frame{
-      .type = relay::FrameType::kRecv, .key = peer_y, .datagram = ConstBytes(in.data(), in.size())})));
+  ASSERT_TRUE(
+      fake.write(*relay::encode_frame(relay::Frame{.type = relay::FrameType::kRecv,
+                                                   .key = peer_y,
+                                                   .datagram = ConstBytes(in.data(), in.size())})));
   std::vector<std::uint8_t> buf(2048);
   std::array<Bytes, 4> bufs{Bytes(buf.data(), buf.size()), Bytes(), Bytes(), Bytes()};
   std::array<std::size_t, 4> sizes{};
   std::array<net::Path, 4> paths{};
   platform::BatchResult rx{};
   ASSERT_TRUE(wait_for([&] {
-    rx = t.receive(0, std::span(bufs).first(1), std::span(sizes).first(1), std::span(paths).first(1));
+    rx = t.receive(0, std::span(bufs).first(1), std::span(sizes).first(1),
+                   std::span(paths).first(1));
     return rx.count == 1;
   }));
   EXPECT_EQ(sizes[0], in.size());
@@ -291,7 +295,8 @@ TEST(RelayTransport, AuthenticatesCarriesDatagramsBothWaysAndReconnects) {
 
 TEST(RelayTransport, AWrongPinNeverConnects) {
   FakeRelay fake;
-  const crypto::PrivateKey node_key = crypto::generate_private_key(crypto::SystemRandom::instance());
+  const crypto::PrivateKey node_key =
+      crypto::generate_private_key(crypto::SystemRandom::instance());
   control::Fingerprint wrong = fake.pin();
   wrong[0] ^= 1;
   RelaySettings s{.host = "127.0.0.1", .port = fake.port(), .pin = wrong};
@@ -437,7 +442,7 @@ TEST_F(PolicyFixture, ATrialEndedByRoamingBackToTheRelayWaitsAFullInterval) {
   peer.endpoint_transport = kTag;
   peer.endpoint.reset();
   peer.rx_packets += 1;
-  EXPECT_TRUE(step(1s).empty());   // the roaming is seen here: a new interval starts
+  EXPECT_TRUE(step(1s).empty());  // the roaming is seen here: a new interval starts
   EXPECT_TRUE(step(29s).empty());
   EXPECT_EQ(step(1s).size(), 1u);
 }
