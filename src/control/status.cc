@@ -157,10 +157,14 @@ std::string to_json(const InterfaceStatus& s) {
   }
   if (s.relay_path) {
     const auto& r = *s.relay_path;
-    j["relay_path"] = json{{"relay", r.relay},       {"connected", r.connected},
-                           {"last_error", r.last_error}, {"connects", r.connects},
-                           {"sent", r.sent},         {"received", r.received},
-                           {"drops", r.drops},       {"relayed_peers", r.relayed_peers}};
+    j["relay_path"] = json{{"relay", r.relay},
+                           {"connected", r.connected},
+                           {"last_error", r.last_error},
+                           {"connects", r.connects},
+                           {"sent", r.sent},
+                           {"received", r.received},
+                           {"drops", r.drops},
+                           {"relayed_peers", r.relayed_peers}};
   }
   return j.dump(2);
 }
@@ -258,8 +262,9 @@ InterfaceStatus status_from_json(std::string_view text) {
     if (!r.is_object() || !r.contains("connected") || !r["connected"].is_boolean() ||
         !r.contains("drops") || !r["drops"].is_object() || !r.contains("relayed_peers") ||
         !r["relayed_peers"].is_array())
-      throw ControlError("status: field \"relay_path\" is not an object with \"connected\", "
-                         "\"drops\" and \"relayed_peers\"");
+      throw ControlError(
+          "status: field \"relay_path\" is not an object with \"connected\", "
+          "\"drops\" and \"relayed_peers\"");
     RelayPathStatus rp;
     rp.relay = str(r, "relay");
     rp.connected = r["connected"].get<bool>();

@@ -467,17 +467,15 @@ control::RelayPathStatus Runtime::relay_path_status() const {
 
 void Runtime::relay_tick() {
   const wg::DeviceSnapshot snap = engine_->snapshot();
-  auto deltas = relay_policy_->tick(snap.peers, clock_->now().mono, relay_tag_,
-                                    relay_->connected(),
-                                    [this](const crypto::PublicKey& k) {
-                                      return relay_->endpoint_for(k);
-                                    });
+  auto deltas =
+      relay_policy_->tick(snap.peers, clock_->now().mono, relay_tag_, relay_->connected(),
+                          [this](const crypto::PublicKey& k) { return relay_->endpoint_for(k); });
   if (deltas.empty())
     return;
   for (const auto& d : deltas)
-    platform::log_verbose("relay: peer %s now %s", d.public_key.to_base64().substr(0, 8).c_str(),
-                          d.transport == relay_tag_ ? "through the relay"
-                                                    : "on its direct endpoint");
+    platform::log_verbose(
+        "relay: peer %s now %s", d.public_key.to_base64().substr(0, 8).c_str(),
+        d.transport == relay_tag_ ? "through the relay" : "on its direct endpoint");
   wg::ConfigDelta delta;
   delta.peers = std::move(deltas);
   if (Status s = engine_->apply(delta); !s)

@@ -60,8 +60,9 @@ struct Settings {
   std::optional<RelaySettings> relay;
 };
 
-/// Options + environment → settings (a bad WARREN_RELAY* is an error naming it): TUN name, MTU, one queue per worker, IFF_VNET_HDR when the
-/// `tun` offload is allowed; the engine's UDP offloads from the same policy.
+/// Options + environment → settings (a bad WARREN_RELAY* is an error naming it): TUN name, MTU, one
+/// queue per worker, IFF_VNET_HDR when the `tun` offload is allowed; the engine's UDP offloads from
+/// the same policy.
 [[nodiscard]] Result<Settings> assemble(const Options& options, const Environment& env);
 
 }  // namespace warren::runtime
