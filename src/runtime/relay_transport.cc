@@ -86,8 +86,8 @@ Duration RelayTransport::next_backoff(Duration current) {
   return std::min<Duration>(current * 2, kMaxBackoff);
 }
 
-RelayTransport::RelayTransport(RelaySettings settings, KeySource keys)
-    : settings_(std::move(settings)), keys_(std::move(keys)) {
+RelayTransport::RelayTransport(RelaySettings settings, KeySource keys, Duration ping_interval)
+    : settings_(std::move(settings)), keys_(std::move(keys)), ping_interval_(ping_interval) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -298,7 +298,7 @@ std::string RelayTransport::session() {
   std::vector<std::uint8_t> buf(64 * 1024);
   std::string ended;
   auto last_rx = SteadyClock::now();
-  auto next_ping = last_rx + kPingInterval;
+  auto next_ping = last_rx + ping_interval_;
   std::uint64_t nonce = 0;
 
   auto on_readable = [&](std::uint32_t) {
@@ -375,11 +375,17 @@ std::string RelayTransport::session() {
       break;
     }
     if (now >= next_ping) {
+      // The key is checked as often as the relay is pinged: after `wg set private-key` the
+      // relay must know us by the new key (the old connection would deliver nothing).
+      if (auto k = keys_(); !k || crypto::derive_public_key(*k) != me) {
+        ended = "the private key changed";
+        break;
+      }
       (void)out_.push(relay::encode_ping(relay::FrameType::kPing, ++nonce));
       tx_ready_.set();
-      next_ping = now + kPingInterval;
+      next_ping = now + ping_interval_;
     }
-    if (auto r = (*loop)->run_once(std::chrono::seconds(1)); !r)
+    if (auto r = (*loop)->run_once(std::min<Duration>(ping_interval_, std::chrono::seconds(1))); !r)
       ended = "event loop: " + r.message();
   }
   if (stopping_.load()) {

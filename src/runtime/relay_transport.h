@@ -7,8 +7,9 @@
 ///   link thread: connect (TLS, certificate pinned) ─► challenge ─► auth (the node's own
 ///             WireGuard key, fetched from the engine at each connect) ─► auth ok ─► event loop:
 ///             queue ─► write_all;  socket readable ─► StreamReader ─► recv frames ─► RxQueue
-///             ─► Notifier;  ping every kPingInterval, reconnect when nothing arrived for
-///             kIdleTimeout;  any failure ─► close, back off (1 s doubling to 30 s), reconnect
+///             ─► Notifier;  ping every kPingInterval (and check that the key has not
+///             changed), reconnect when nothing arrived for kIdleTimeout;  any failure ─► close,
+///             back off (1 s doubling to 30 s), reconnect
 ///   worker 0: poll_fd (the Notifier) readable ─► receive() ─► Path{PeerMap: key → synthetic
 ///             endpoint} ─► the engine's usual path (lane_of, handshake queue, decapsulate)
 ///
@@ -105,8 +106,9 @@ class RelayTransport final : public dataplane::PathTransport {
   static constexpr Duration kIdleTimeout = std::chrono::seconds(35);
   static constexpr Duration kMaxBackoff = std::chrono::seconds(30);
 
-  /// Starts the link thread (it connects as soon as the key source has a key).
-  RelayTransport(RelaySettings settings, KeySource keys);
+  /// Starts the link thread (it connects as soon as the key source has a key). `ping_interval`
+  /// is also how often a connected transport checks the key (tests shorten it).
+  RelayTransport(RelaySettings settings, KeySource keys, Duration ping_interval = kPingInterval);
   ~RelayTransport() override;
 
   /// Stops the link thread and closes the connection. Idempotent.
@@ -146,6 +148,7 @@ class RelayTransport final : public dataplane::PathTransport {
 
   RelaySettings settings_;
   KeySource keys_;
+  Duration ping_interval_;
   RelayPeerMap peers_;
   FrameQueue out_{kMaxQueuedFrames, kMaxQueuedBytes};
   platform::Notifier tx_ready_;  // the link thread's wake-up

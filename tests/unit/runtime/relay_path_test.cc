@@ -155,8 +155,16 @@ class FakeRelay {
 
   // Accepts one connection and authenticates it; the node's key, or nullopt.
   std::optional<crypto::PublicKey> accept_and_auth() {
-    auto c = listener_->accept();
-    if (!c.ok())
+    // Polled, so that a transport that never comes fails the test instead of hanging it.
+    std::optional<platform::TcpConnection> c;
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!c && std::chrono::steady_clock::now() < deadline) {
+      if (auto a = listener_->try_accept(); a.ok())
+        c = std::move(a->connection);
+      else
+        std::this_thread::sleep_for(5ms);
+    }
+    if (!c)
       return std::nullopt;
     session_ = std::make_unique<control::TlsServerSession>(identity_, std::move(*c));
     if (!drive([&] { return session_->handshake(); }))
@@ -290,6 +298,33 @@ TEST(RelayTransport, AuthenticatesCarriesDatagramsBothWaysAndReconnects) {
   auto f2 = fake.read_frame();
   ASSERT_TRUE(f2);
   EXPECT_EQ(f2->key, peer_x);
+  t.stop();
+}
+
+TEST(RelayTransport, ANewPrivateKeyMakesItReconnectUnderThatKey) {
+  FakeRelay fake;
+  std::mutex m;
+  crypto::PrivateKey key = crypto::generate_private_key(crypto::SystemRandom::instance());
+  RelaySettings s{.host = "127.0.0.1", .port = fake.port(), .pin = fake.pin()};
+  RelayTransport t(
+      s,
+      [&] {
+        std::lock_guard lock(m);
+        return std::optional<crypto::PrivateKey>(key);
+      },
+      100ms);
+  auto first = fake.accept_and_auth();
+  ASSERT_TRUE(first);
+  crypto::PublicKey new_pub;
+  {
+    std::lock_guard lock(m);
+    key = crypto::generate_private_key(crypto::SystemRandom::instance());
+    new_pub = crypto::derive_public_key(key);
+  }
+  EXPECT_NE(*first, new_pub);
+  auto second = fake.accept_and_auth();  // within the next check and the 1 s backoff
+  ASSERT_TRUE(second);
+  EXPECT_EQ(*second, new_pub);
   t.stop();
 }
 
