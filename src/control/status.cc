@@ -155,6 +155,17 @@ std::string to_json(const InterfaceStatus& s) {
                       {"forwarded_bytes", s.relay->forwarded_bytes},
                       {"drops", s.relay->drops}};
   }
+  if (s.relay_path) {
+    const auto& r = *s.relay_path;
+    j["relay_path"] = json{{"relay", r.relay},
+                           {"connected", r.connected},
+                           {"last_error", r.last_error},
+                           {"connects", r.connects},
+                           {"sent", r.sent},
+                           {"received", r.received},
+                           {"drops", r.drops},
+                           {"relayed_peers", r.relayed_peers}};
+  }
   return j.dump(2);
 }
 
@@ -246,6 +257,33 @@ InterfaceStatus status_from_json(std::string_view text) {
     }
     s.relay = std::move(relay);
   }
+  if (j.contains("relay_path")) {
+    const auto& r = j["relay_path"];
+    if (!r.is_object() || !r.contains("connected") || !r["connected"].is_boolean() ||
+        !r.contains("drops") || !r["drops"].is_object() || !r.contains("relayed_peers") ||
+        !r["relayed_peers"].is_array())
+      throw ControlError(
+          "status: field \"relay_path\" is not an object with \"connected\", "
+          "\"drops\" and \"relayed_peers\"");
+    RelayPathStatus rp;
+    rp.relay = str(r, "relay");
+    rp.connected = r["connected"].get<bool>();
+    rp.last_error = str(r, "last_error");
+    rp.connects = u64(r, "connects");
+    rp.sent = u64(r, "sent");
+    rp.received = u64(r, "received");
+    for (const auto& [reason, n] : r["drops"].items()) {
+      if (!n.is_number_unsigned())
+        throw ControlError("status: relay_path drop count \"" + reason + "\" is not a number");
+      rp.drops[reason] = n.get<std::uint64_t>();
+    }
+    for (const auto& k : r["relayed_peers"]) {
+      if (!k.is_string())
+        throw ControlError("status: a relayed peer is not a string");
+      rp.relayed_peers.push_back(k.get<std::string>());
+    }
+    s.relay_path = std::move(rp);
+  }
   return s;
 }
 
@@ -268,6 +306,12 @@ std::string format_table(const InterfaceStatus& s, std::int64_t now_unix) {
              (v.learned_at ? ", learned " + ago(v.learned_at, now_unix) : std::string()) + ")\n";
     }
     out += "  nat mapping: " + s.stun->mapping + "\n";
+  }
+  if (s.relay_path) {
+    const auto& r = *s.relay_path;
+    out += "  relay path:  " + r.relay + (r.connected ? " connected" : " not connected") +
+           (r.last_error.empty() ? std::string() : " (" + r.last_error + ")") + ", " +
+           std::to_string(r.relayed_peers.size()) + " peer(s) relayed\n";
   }
   if (s.peers.empty()) {
     out += "  no peers\n";

@@ -15,7 +15,10 @@
 ///    "stun":{"mapping":"endpoint-independent"|"endpoint-dependent"|"unknown",
 ///            "servers":[{"server":"198.51.100.1:3478","state":"ok"|"pending"|"timeout"|"error",
 ///                        "reflexive":"203.0.113.5:40000"|"","learned_at":1764614400|0,
-///                        "rtt_ms":12}]}}                  (only when STUN discovery runs)
+///                        "rtt_ms":12}]},                  (only when STUN discovery runs)
+///    "relay_path":{"relay":"192.0.2.1:7444","connected":true,"last_error":"","connects":1,
+///                  "sent":0,"received":0,"drops":{"queue_full":0,...},
+///                  "relayed_peers":["<base64>"]}}     (only on a node with WARREN_RELAY)
 /// Only public keys appear; the types here cannot hold a private or preshared key.
 ///
 /// The socket also carries a few one-word commands for the owner of the daemon (the server
@@ -84,6 +87,19 @@ struct RelayStatus {
   std::map<std::string, std::uint64_t> drops;
 };
 
+/// A node's own path through the coordinator's relay (runtime/relay_transport.h).
+struct RelayPathStatus {
+  std::string relay;  ///< host:port
+  bool connected = false;
+  std::string last_error;  ///< why the last connection failed or ended; "" = none
+  std::uint64_t connects = 0;
+  std::uint64_t sent = 0;
+  std::uint64_t received = 0;
+  /// "queue_full", "not_connected", "unknown_path", "receive_queue_full".
+  std::map<std::string, std::uint64_t> drops;
+  std::vector<std::string> relayed_peers;  ///< base64 public keys whose endpoint is the relay
+};
+
 struct InterfaceStatus {
   int version = kStatusVersion;
   std::string interface;
@@ -97,6 +113,7 @@ struct InterfaceStatus {
   /// (a daemon before this field). Filled in by the runtime.
   std::string log;
   std::optional<RelayStatus> relay;
+  std::optional<RelayPathStatus> relay_path;
 };
 
 /// "connected" when the last handshake is younger than 180 s (WireGuard's reject-after-time),

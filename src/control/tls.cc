@@ -356,6 +356,33 @@ void TlsStream::read_exact(std::span<std::uint8_t> out, Deadline deadline) {
   }
 }
 
+std::size_t TlsStream::read_available(std::span<std::uint8_t> out, Deadline deadline) {
+  SSL* ssl = impl_->ssl.get();
+  for (;;) {
+    ERR_clear_error();
+    const int r =
+        SSL_read(ssl, out.data(), static_cast<int>(std::min<std::size_t>(out.size(), 1 << 20)));
+    if (r > 0)
+      return static_cast<std::size_t>(r);
+    const int e = SSL_get_error(ssl, r);
+    if (e == SSL_ERROR_WANT_READ)
+      return 0;
+    if (e == SSL_ERROR_WANT_WRITE) {
+      wait_for(*impl_->conn, platform::TcpConnection::Ready::kWrite, deadline, "reading");
+      continue;
+    }
+    if (e == SSL_ERROR_ZERO_RETURN)
+      throw ControlError("connection closed by the peer while reading");
+    if (e == SSL_ERROR_SYSCALL)
+      throw ControlError("connection lost while reading");
+    throw ControlError("TLS failure while reading: " + ssl_error_text());
+  }
+}
+
+int TlsStream::native_handle() const {
+  return impl_->conn ? impl_->conn->native_handle() : -1;
+}
+
 void TlsStream::write_all(std::span<const std::uint8_t> data, Deadline deadline) {
   std::size_t off = 0;
   SSL* ssl = impl_->ssl.get();

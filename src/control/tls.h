@@ -101,6 +101,13 @@ class TlsStream {
   /// Reads exactly out.size() bytes; throws ControlError on end of stream, error or deadline.
   void read_exact(std::span<std::uint8_t> out, Deadline deadline);
   void write_all(std::span<const std::uint8_t> data, Deadline deadline);
+  /// Reads what is available now, up to out.size() bytes, without waiting for more: the count,
+  /// 0 when nothing is (the socket is then worth watching for readability). Waits (until the
+  /// deadline) only when TLS must write first. Throws ControlError on end of stream or error.
+  /// For an owner that multiplexes the stream with other work (the relay transport).
+  std::size_t read_available(std::span<std::uint8_t> out, Deadline deadline);
+  /// The socket, for an event loop to watch (readable); stays owned by the stream.
+  int native_handle() const;
   /// Sends close_notify (best effort, bounded by the deadline).
   void close(Deadline deadline) noexcept;
   /// Wakes a blocked owner (its call then fails). Any thread.

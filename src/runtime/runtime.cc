@@ -225,6 +225,9 @@ Status Runtime::start_steps() {
                                             *clock_);
     stun_->attach(*engine_);
   }
+  // The relay path of a mesh node (runtime/relay_transport.h): WARREN_RELAY, WARREN_RELAY_PIN.
+  if (Status s = add_relay_transport(); !s)
+    return s;
   if (hooks_.configure) {
     if (auto h = hooks_.configure(*engine_); !h)
       return h;
@@ -266,6 +269,8 @@ Status Runtime::start_steps() {
       st.log = log_destination_;
       if (stun_)
         st.stun = stun_->status();
+      if (relay_)
+        st.relay_path = relay_path_status();
       return st;
     };
     status_ = std::make_unique<control::StatusServer>(name, status, hooks_.status_options);
@@ -403,6 +408,10 @@ int Runtime::run() {
     // costs a lock and a comparison when nothing is due.
     timers_.add(clock_->now().mono, std::chrono::milliseconds(100), [this] { stun_->tick(); });
   }
+  if (relay_) {
+    timers_.add(clock_->now().mono + std::chrono::seconds(1), std::chrono::seconds(1),
+                [this] { relay_tick(); });
+  }
   std::function<void()> on_timer = [&] {
     (void)timers_.run_due(clock_->now().mono);
     (void)loop.set_timer(timers_.next_deadline(), on_timer);
@@ -420,6 +429,57 @@ int Runtime::run() {
   if (!shutdown())
     rc = 1;
   return rc;
+}
+
+Status Runtime::add_relay_transport() {
+  if (!settings_.relay)
+    return {};
+  relay_policy_ = std::make_unique<RelayPolicy>(
+      RelayPolicyOptions{.direct_retry = settings_.relay->direct_retry});
+  // The narrow key accessor: the link thread reads the device's private key at each connect
+  // (warren-wg gets it from `wg set` after start-up) and keeps it only for the proof.
+  auto transport = std::make_unique<RelayTransport>(
+      *settings_.relay, [e = engine_.get()] { return e->snapshot().private_key; });
+  relay_ = transport.get();
+  relay_tag_ = engine_->add_transport(std::move(transport));
+  return {};
+}
+
+control::RelayPathStatus Runtime::relay_path_status() const {
+  const RelayStatus r = relay_->status();
+  control::RelayPathStatus out;
+  out.relay = r.relay;
+  out.connected = r.connected;
+  out.last_error = r.last_error;
+  out.connects = r.connects;
+  out.sent = r.sent;
+  out.received = r.received;
+  out.drops = {{"queue_full", r.dropped_full},
+               {"not_connected", r.dropped_not_connected},
+               {"unknown_path", r.dropped_unknown_path},
+               {"receive_queue_full", r.dropped_rx_full}};
+  for (const auto& p : engine_->snapshot().peers) {
+    if (p.endpoint_transport == relay_tag_)
+      out.relayed_peers.push_back(p.public_key.to_base64());
+  }
+  return out;
+}
+
+void Runtime::relay_tick() {
+  const wg::DeviceSnapshot snap = engine_->snapshot();
+  auto deltas =
+      relay_policy_->tick(snap.peers, clock_->now().mono, relay_tag_, relay_->connected(),
+                          [this](const crypto::PublicKey& k) { return relay_->endpoint_for(k); });
+  if (deltas.empty())
+    return;
+  for (const auto& d : deltas)
+    platform::log_verbose(
+        "relay: peer %s now %s", d.public_key.to_base64().substr(0, 8).c_str(),
+        d.transport == relay_tag_ ? "through the relay" : "on its direct endpoint");
+  wg::ConfigDelta delta;
+  delta.peers = std::move(deltas);
+  if (Status s = engine_->apply(delta); !s)
+    platform::log_error("relay: cannot move peers: %s", s.message().c_str());
 }
 
 bool Runtime::shutdown() {
@@ -440,6 +500,8 @@ bool Runtime::shutdown() {
     uapi_->stop();  // removes the socket first, so `wg` stops seeing us before the TUN goes
   if (engine_)
     engine_->stop();
+  if (relay_)
+    relay_->stop();  // its key source refers to the engine
   if (engine_ && hooks_.stopped)
     hooks_.stopped();
   if (engine_ && engine_->tun().vnet_hdr()) {

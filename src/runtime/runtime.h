@@ -31,6 +31,8 @@
 #include "dataplane/engine.h"
 #include "platform/process.h"
 #include "platform/service_notify.h"
+#include "runtime/relay_policy.h"
+#include "runtime/relay_transport.h"
 #include "runtime/settings.h"
 #include "runtime/stun_discovery.h"
 #include "runtime/timers.h"
@@ -173,6 +175,13 @@ class Runtime {
   void open_log_output();
   /// Where log lines go once ready: a file's path, "journal", "stderr" or "none".
   std::string describe_log_output(bool background) const;
+  /// WARREN_RELAY set: the relay transport and its policy (docs/MESH.md, "Relay path of a
+  /// node"); a bad value fails start-up naming it.
+  [[nodiscard]] Status add_relay_transport();
+  /// The status socket's `relay_path` (any thread: the engine's snapshot is thread-safe).
+  control::RelayPathStatus relay_path_status() const;
+  /// Once a second: the policy's endpoint changes applied to the engine.
+  void relay_tick();
   /// Undoes whatever start() did, in reverse. Returns false when `stopping` failed.
   bool shutdown();
 
@@ -189,6 +198,9 @@ class Runtime {
   std::unique_ptr<platform::Notifier> engine_stopped_;
   std::unique_ptr<StunDiscovery> stun_;  // the engine's STUN sink: outlives its workers
   std::unique_ptr<dataplane::Engine> engine_;
+  RelayTransport* relay_ = nullptr;  // owned by the engine; stopped before it goes
+  std::uint8_t relay_tag_ = 0;
+  std::unique_ptr<RelayPolicy> relay_policy_;
   std::unique_ptr<uapi::UapiServer> uapi_;
   std::unique_ptr<control::StatusServer> status_;
   std::unique_ptr<platform::EventLoop> loop_;

@@ -13,6 +13,12 @@ Environment Environment::current() {
     e.workers = v;
   if (const char* v = std::getenv("WARREN_OFFLOADS"))
     e.offloads = v;
+  if (const char* v = std::getenv("WARREN_RELAY"))
+    e.relay = v;
+  if (const char* v = std::getenv("WARREN_RELAY_PIN"))
+    e.relay_pin = v;
+  if (const char* v = std::getenv("WARREN_RELAY_DIRECT_RETRY"))
+    e.relay_direct_retry = v;
   e.cpus = std::thread::hardware_concurrency();
   return e;
 }
@@ -42,8 +48,12 @@ Result<Settings> assemble(const Options& options, const Environment& env) {
   auto workers = parse_worker_count(env.workers, env.cpus);
   if (!workers)
     return workers.error();
+  auto relay = parse_relay_settings(env.relay, env.relay_pin, env.relay_direct_retry);
+  if (!relay)
+    return relay.error();
   Settings s;
   s.offloads = *offloads;
+  s.relay = std::move(*relay);
   s.tun = platform::TunOptions{.name = options.interface,
                                .queues = *workers,
                                .vnet_hdr = offloads->tun,

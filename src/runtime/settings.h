@@ -19,6 +19,7 @@
 #include "dataplane/engine.h"
 #include "platform/offloads.h"
 #include "platform/tun_device.h"
+#include "runtime/relay_settings.h"
 
 namespace warren::runtime {
 
@@ -29,6 +30,10 @@ inline constexpr std::size_t kMaxWorkers = 64;
 struct Environment {
   std::optional<std::string> workers;   ///< WARREN_WORKERS
   std::optional<std::string> offloads;  ///< WARREN_OFFLOADS
+  // The relay path of a mesh node (runtime/relay_settings.h).
+  std::optional<std::string> relay;               ///< WARREN_RELAY
+  std::optional<std::string> relay_pin;           ///< WARREN_RELAY_PIN
+  std::optional<std::string> relay_direct_retry;  ///< WARREN_RELAY_DIRECT_RETRY
   unsigned cpus = 0;                    ///< 0 = unknown
   static Environment current();
 };
@@ -51,10 +56,13 @@ struct Settings {
   platform::TunOptions tun;
   dataplane::EngineOptions engine;
   platform::Offloads offloads;
+  /// WARREN_RELAY set: the node's relay path (runtime/relay_transport.h).
+  std::optional<RelaySettings> relay;
 };
 
-/// Options + environment → settings: TUN name, MTU, one queue per worker, IFF_VNET_HDR when the
-/// `tun` offload is allowed; the engine's UDP offloads from the same policy.
+/// Options + environment → settings (a bad WARREN_RELAY* is an error naming it): TUN name, MTU, one
+/// queue per worker, IFF_VNET_HDR when the `tun` offload is allowed; the engine's UDP offloads from
+/// the same policy.
 [[nodiscard]] Result<Settings> assemble(const Options& options, const Environment& env);
 
 }  // namespace warren::runtime
