@@ -714,9 +714,9 @@ struct EnrollServer::Impl {
       return;
     Conn& c = *it->second;
     (void)loop->remove(c.tls->native_handle());
-    auto& counts = c.session ? session_source : per_source;
-    if (auto s = counts.find(c.source); s != counts.end() && --s->second == 0)
-      counts.erase(s);
+    auto& by_source = c.session ? session_source : per_source;
+    if (auto s = by_source.find(c.source); s != by_source.end() && --s->second == 0)
+      by_source.erase(s);
     if (c.session) {
       --sessions;
       --sessions_open;
