@@ -41,6 +41,9 @@ struct DaemonOptions {
   /// A peer that sent nothing for this long is prodded (see reconnect.h).
   Duration dead_after = std::chrono::seconds{135};
   std::optional<DnsMethod> dns;  ///< unset = detect (WARREN_DNS_BACKEND in the command)
+  /// Members of this group may `warren pause`/`resume` (run_up sets it from the config's
+  /// `#@warren ControlGroup`); unset = root only.
+  std::optional<std::uint32_t> control_group;
 };
 
 std::string pid_path(const DaemonOptions& o, const std::string& ifname);
