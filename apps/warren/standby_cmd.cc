@@ -28,7 +28,7 @@ int standby_main(int argc, char** argv, std::string_view verb) {
                  std::string(verb).c_str(),
                  verb == "pause"
                      ? "Link down; routes, rules and DNS removed; peer sessions kept warm."
-                     : "Puts back exactly what `warren pause` removed (link up, routes, DNS).");
+                     : "Puts back exactly what pause removed (link up, routes, rules, DNS).");
     return help ? 0 : 2;
   }
   const std::string name = argv[1];
