@@ -5,7 +5,8 @@
 ///         ─► PID file ─► [runtime: TUN with offloads, engine] ─► peers ─► [UAPI socket,
 ///         workers] ─► bring_up (addresses, MTU, link, routes, rules, DNS; journaled)
 ///         ─► [status socket, ready] ─► loop: signals (SIGHUP re-resolves the peers' endpoint
-///         names), interface deletion, reconnect watch every second ─► rollback everything
+///         names), interface deletion, reconnect watch every second, `warren pause`/`resume`
+///         and link down/up from outside (standby.h) ─► rollback everything
 ///         ─► [UAPI socket, engine and TUN go]
 ///   ([...] is the shared runtime's part, runtime/runtime.h.)
 ///   down: SIGTERM to the daemon of the PID file, wait until it has exited (it rolls back
