@@ -61,7 +61,9 @@ int standby_main(int argc, char** argv, std::string_view verb) {
     return kNotPermitted;
   }
   if (reply.starts_with("error: unknown request")) {
-    std::fprintf(stderr, "warren %s: %s's daemon is older than `warren %s` (restart it)\n",
+    std::fprintf(stderr,
+                 "warren %s: %s's daemon does not take %s (a server, or a client started by an "
+                 "older warren: restart it)\n",
                  std::string(verb).c_str(), name.c_str(), std::string(verb).c_str());
     return 1;
   }

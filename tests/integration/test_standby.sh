@@ -14,7 +14,7 @@
 # and `wg show latest-handshakes` is unchanged on both sides (no new handshake). `ip link set down` / `up`
 # from outside does the same. A user outside the config's ControlGroup is refused (exit 4), one in it (a
 # supplementary group, setpriv --groups) may pause and resume. `warren down` after a pause restores
-# everything and leaves no journal.
+# everything and leaves no journal; so does `warren down` after the daemon was killed (-9) while paused.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -167,5 +167,19 @@ if same_as "$before"; then ok "down after pause: everything as before up"; else
   not_ok "down after pause: everything as before up"; show_diff "$before"; fi
 check "down after pause: no journal, no backup, no link" \
   bash -c "[[ ! -e $state_dir/$ifc.state && ! -e $state_dir/$ifc.resolv.conf ]] && ! ip -n '$nsc' link show '$ifc'"
+
+# ---- kill -9 while paused, then down: the journal names only what stayed ---------------------------
+nsx "$nsc" env WARREN_DNS_BACKEND=file "$WARREN" up "$conf" >"$WIT_TMP/up2.out" 2>&1 ||
+  fatal "warren up again: $(tail -n 3 "$WIT_TMP/up2.out")"
+ctl pause "$ifc" >/dev/null
+check "paused: the journal lists the interface line and no DNS, route or rule" \
+  bash -c "grep -q '^interface $ifc ' $state_dir/$ifc.state && ! grep -q '^dns-\|^route \|^rule ' $state_dir/$ifc.state"
+pid=$(cat "/var/run/warren/$ifc.pid")
+kill -KILL "$pid"
+wait_until 5 bash -c "! kill -0 $pid" || true
+ctl down "$ifc" >"$WIT_TMP/down2.out" 2>&1 || not_ok "down after kill -9 while paused: $(cat "$WIT_TMP/down2.out")"
+if same_as "$before"; then ok "kill -9 while paused, then down: everything as before up"; else
+  not_ok "kill -9 while paused, then down: everything as before up"; show_diff "$before"; fi
+check "... and no journal is left" test ! -e "$state_dir/$ifc.state"
 
 finish
