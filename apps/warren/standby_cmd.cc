@@ -16,8 +16,8 @@ namespace {
 constexpr int kNotPermitted = 4;
 
 int standby_main(int argc, char** argv, std::string_view verb) {
-  const bool help = argc == 2 && (std::string_view(argv[1]) == "--help" ||
-                                  std::string_view(argv[1]) == "-h");
+  const bool help =
+      argc == 2 && (std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h");
   if (argc != 2 || help || argv[1][0] == '-') {
     std::fprintf(help ? stdout : stderr,
                  "Usage: warren %s IFNAME\n"
@@ -52,8 +52,10 @@ int standby_main(int argc, char** argv, std::string_view verb) {
   }
   if (reply.empty()) {
     // Connected, but closed unanswered: the daemon does not let this user in.
-    std::fprintf(stderr, "warren %s: %s's daemon refused the request (not root nor a member of "
-                 "its ControlGroup)\n", std::string(verb).c_str(), name.c_str());
+    std::fprintf(stderr,
+                 "warren %s: %s's daemon refused the request (not root nor a member of "
+                 "its ControlGroup)\n",
+                 std::string(verb).c_str(), name.c_str());
     return kNotPermitted;
   }
   if (reply.starts_with("error: permission denied")) {

@@ -170,12 +170,11 @@ class Parser {
       return;
     }
     if (lower(key) == "controlgroup") {
-      const bool name_ok =
-          !value.empty() && value.size() <= 32 && value[0] != '-' &&
-          std::all_of(value.begin(), value.end(), [](char ch) {
-            return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.' ||
-                   ch == '-';
-          });
+      const bool name_ok = !value.empty() && value.size() <= 32 && value[0] != '-' &&
+                           std::all_of(value.begin(), value.end(), [](char ch) {
+                             return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' ||
+                                    ch == '.' || ch == '-';
+                           });
       if (!name_ok)
         fail(key, "not a group name (1-32 of [A-Za-z0-9_.-], not starting with '-')");
       c.control_group = std::string(value);

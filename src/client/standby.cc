@@ -193,8 +193,7 @@ std::string StandbyControl::run(Request r) {
   }
   if (!*done)
     return ifname_ + " was not paused\n";
-  platform::log_verbose("Resumed %s: addresses, link, routes, rules and DNS back",
-                        ifname_.c_str());
+  platform::log_verbose("Resumed %s: addresses, link, routes, rules and DNS back", ifname_.c_str());
   return "resumed " + ifname_ + "\n";
 }
 
@@ -224,9 +223,10 @@ void StandbyControl::on_link_events() {
         platform::log_error("%s was set down from outside; pausing failed: %s", ifname_.c_str(),
                             done.error().text().c_str());
       else
-        platform::log_verbose("%s was set down from outside: paused (the kernel dropped its "
-                              "routes with the link; DNS and rules removed)",
-                              ifname_.c_str());
+        platform::log_verbose(
+            "%s was set down from outside: paused (the kernel dropped its "
+            "routes with the link; DNS and rules removed)",
+            ifname_.c_str());
       return;
     }
     case Standby::LinkAction::kResume: {

@@ -381,8 +381,8 @@ void StatusServer::start() {
     if (auto info = platform::file_info(options_.socket_dir);
         info && info->directory && (info->mode & 0001) == 0) {
       if (auto s = platform::set_file_mode(options_.socket_dir, info->mode | 0011); !s)
-        throw ControlError("cannot open " + options_.socket_dir + " to the control group: " +
-                           s.message());
+        throw ControlError("cannot open " + options_.socket_dir +
+                           " to the control group: " + s.message());
     }
   }
   auto l = platform::listen_unix(

@@ -22,7 +22,8 @@ constexpr const char* kSysctl = "/proc/sys/net/ipv4/conf/all/src_valid_mark";
 ClientConfig full_tunnel() {
   return parse_config(std::string("[Interface]\nPrivateKey = ") + kPriv +
                           "\nAddress = 10.9.0.2/24, fd09::2/64\nDNS = 10.9.0.1, corp.example\n"
-                          "MTU = 1380\n[Peer]\nPublicKey = " + kPub +
+                          "MTU = 1380\n[Peer]\nPublicKey = " +
+                          kPub +
                           "\nAllowedIPs = 0.0.0.0/0, ::/0, 10.30.0.0/16\n"
                           "Endpoint = 192.0.2.1:51820\n",
                       "/etc/wireguard/wg0.conf");

@@ -289,8 +289,7 @@ TEST(StatusServer, ControlGroupMembersMaySendTheirCommandsOnly) {
     pid_t pid = ::fork();
     if (pid == 0) {
       const gid_t groups[] = {kGroup};
-      if (::setgroups(member ? 1 : 0, groups) != 0 || ::setgid(65534) != 0 ||
-          ::setuid(65534) != 0)
+      if (::setgroups(member ? 1 : 0, groups) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0)
         ::_exit(3);
       try {
         if (query_daemon("wgt2", "pause", sockdir) != "paused\n")
