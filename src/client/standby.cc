@@ -46,17 +46,23 @@ std::size_t standby_keep(const ActiveSetup& setup) {
 }
 
 Result<bool> Standby::pause(ActiveSetup& setup, PauseCause cause) {
-  if (paused_.load())
-    return false;
+  // Paused already: nothing beyond the kept steps is applied, so this takes nothing back —
+  // unless a resume stopped half-way, whose applied part goes again.
+  const bool was_paused = paused_.load();
   auto taken = setup.take_back(standby_keep(setup));
+  if (was_paused && taken.steps.empty() && !taken.error)
+    return false;
   std::vector<std::shared_ptr<Step>> steps;
   for (auto& s : taken.steps)
     steps.push_back(std::shared_ptr<Step>(std::move(s)));
-  // Left over from a resume that stopped half-way come after the ones just taken back.
+  // What that half-way resume had not applied yet comes after the ones just taken back.
   steps.insert(steps.end(), taken_.begin(), taken_.end());
   taken_ = std::move(steps);
   paused_.store(true);
-  cause_.store(cause);
+  if (!was_paused)
+    cause_.store(cause);
+  if (taken.error && was_paused)
+    return *taken.error;  // still paused, holding what it could take back
   if (taken.error) {
     // Back to running: what was taken back goes on again, so the interface is never half
     // paused.

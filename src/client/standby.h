@@ -53,8 +53,9 @@ std::size_t standby_keep(const ActiveSetup& setup);
 /// the steps do it through the setup's System). Loop thread only, except paused()/cause().
 class Standby {
  public:
-  /// Pauses: true when it did, false when already paused. On a failed undo the steps already
-  /// taken back are applied again (the interface stays up) and the error names the step.
+  /// Pauses: true when it did, false when already paused (after a resume that stopped
+  /// half-way, what it had applied is taken back again: true). On a failed undo the steps
+  /// already taken back are applied again (the interface stays up) and the error names the step.
   [[nodiscard]] Result<bool> pause(ActiveSetup& setup, PauseCause cause);
   /// Resumes: true when it did, false when not paused. A step that fails to apply stops the
   /// resume there (still paused; the next resume continues from that step).

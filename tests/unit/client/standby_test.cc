@@ -169,6 +169,24 @@ TEST(Standby, FailedResumeContinuesOnTheNextOne) {
   EXPECT_EQ(m.sys.state(), up);
 }
 
+// A pause after a resume that stopped half-way takes back what that resume had applied.
+TEST(Standby, PauseAfterAHalfResumeTakesItBack) {
+  Machine m;
+  m.up();
+  const auto up = m.sys.state();
+  Standby s;
+  ASSERT_TRUE(s.pause(*m.setup, PauseCause::kCommand).ok());
+  m.sys.fail_op(2);  // the first address goes on (its journal line is op 1); the second fails
+  ASSERT_FALSE(s.resume(*m.setup).ok());
+  EXPECT_FALSE(m.only_mtu_left());
+  auto p = s.pause(*m.setup, PauseCause::kCommand);
+  ASSERT_TRUE(p.ok()) << p.message();
+  EXPECT_TRUE(*p);
+  EXPECT_TRUE(m.only_mtu_left());
+  ASSERT_TRUE(s.resume(*m.setup).ok());
+  EXPECT_EQ(m.sys.state(), up);
+}
+
 TEST(Standby, LinkStateCallsForPauseOrResumeOnlyWhenItDisagrees) {
   Machine m;
   m.up();
