@@ -20,6 +20,9 @@
 /// Threads: the status socket's thread hands a request to the loop thread (a mailbox with a
 /// Notifier the loop watches) and waits for its answer; the link monitor is read on the loop
 /// thread too, so every host change happens on the loop thread, as the pushed settings' do.
+/// A request that arrives as the daemon shuts down (the loop thread then stops the status
+/// socket and no longer serves the mailbox) is answered "did not answer in time" after at most
+/// 8 s, which is also how long that shutdown can be held up by it.
 
 #include <atomic>
 #include <cstdint>
