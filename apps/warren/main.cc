@@ -33,6 +33,9 @@ void usage(std::FILE* out) {
       "  warren down IFNAME                          take it down and restore everything\n"
       "  warren cleanup (--all | IFNAME...)          after a crash or power loss (at boot):\n"
       "                                              restore what dead daemons left (DNS, rules)\n"
+      "  warren pause IFNAME                         standby: link down, routes and DNS off,\n"
+      "                                              peer sessions kept warm\n"
+      "  warren resume IFNAME                        put back what pause removed\n"
       "Both:\n"
       "  warren status [--json] [IFNAME]\n"
       "  warren --version | --help\n");
@@ -65,6 +68,10 @@ int main(int argc, char** argv) {
     return down_main(argc - 1, argv + 1);
   if (cmd == "cleanup")
     return cleanup_main(argc - 1, argv + 1);
+  if (cmd == "pause")
+    return pause_main(argc - 1, argv + 1);
+  if (cmd == "resume")
+    return resume_main(argc - 1, argv + 1);
   if (cmd == "status")
     return status_main(argc - 1, argv + 1);
   std::fprintf(stderr, "warren: unknown command '%s'\n\n", argv[1]);

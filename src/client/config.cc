@@ -169,7 +169,18 @@ class Parser {
       c.control_pin = std::string(value);
       return;
     }
-    fail(key, "unknown #@warren setting (supported: Server, ControlPin)");
+    if (lower(key) == "controlgroup") {
+      const bool name_ok = !value.empty() && value.size() <= 32 && value[0] != '-' &&
+                           std::all_of(value.begin(), value.end(), [](char ch) {
+                             return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' ||
+                                    ch == '.' || ch == '-';
+                           });
+      if (!name_ok)
+        fail(key, "not a group name (1-32 of [A-Za-z0-9_.-], not starting with '-')");
+      c.control_group = std::string(value);
+      return;
+    }
+    fail(key, "unknown #@warren setting (supported: Server, ControlPin, ControlGroup)");
   }
 
   void interface_key(ClientConfig& c, std::string_view key, const std::string& k,
@@ -357,6 +368,8 @@ std::string format_config(const ClientConfig& c) {
     out += "#@warren Server = " + c.server_name + "\n";
   if (!c.control_pin.empty())
     out += "#@warren ControlPin = " + c.control_pin + "\n";
+  if (!c.control_group.empty())
+    out += "#@warren ControlGroup = " + c.control_group + "\n";
   out += "[Interface]\nPrivateKey = " + crypto::secret_to_base64(c.private_key) + "\n";
   auto join = [](const auto& items, auto fmt) {
     std::string s;

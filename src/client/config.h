@@ -21,6 +21,8 @@
 /// <64 hex digits>` (the SHA-256 of the server's control certificate, from the invite), both
 /// written by join. With both, `warren up` keeps a settings session with the server
 /// (control/session.h) and applies the settings it pushes (client/settings.h).
+/// `#@warren ControlGroup = NAME` (a group name: [A-Za-z0-9_.-], not starting with '-') lets
+/// members of that group `warren pause` and `warren resume` the interface (client/standby.h).
 
 #include <cstdint>
 #include <optional>
@@ -66,6 +68,8 @@ struct ClientConfig {
   std::optional<std::uint32_t> table;
   std::string server_name;  ///< #@warren Server
   std::string control_pin;  ///< #@warren ControlPin: 64 lowercase hex digits, or ""
+  /// #@warren ControlGroup: members of this group may `warren pause`/`resume` ("" = root only)
+  std::string control_group;
   std::vector<PeerConfig> peers;
 };
 

@@ -14,6 +14,7 @@
 #include "client/reconnect.h"
 #include "client/resolve.h"
 #include "client/settings.h"
+#include "client/standby.h"
 #include "control/session.h"
 #include "control/status.h"
 #include "crypto/random.h"
@@ -83,10 +84,13 @@ class Daemon {
       return roll_back();
     };
     h.reload = [this] { reresolve(); };
+    standby_.add_commands(h.status_options, options_.control_group);
     return h;
   }
 
   void start_watch(runtime::Runtime& rt) {
+    if (auto s = standby_.watch(rt, rt.ifindex()); !s)
+      platform::log_error("Pause on link down is off: %s", s.message().c_str());
     rt.add_timer(kWatchInterval, [this] {
       watch_peers();
       apply_pushed_settings();
@@ -175,6 +179,8 @@ class Daemon {
   // the journal always lists exactly what is applied, so a crash in between replays cleanly);
   // if the new set fails, the old one is brought back.
   void apply_pushed_settings() {
+    if (standby_.paused())
+      return;  // kept in pushed_ until the resume: a paused set-up is not redone
     std::optional<control::Enrollment> e;
     {
       std::lock_guard lock(pushed_mutex_);
@@ -246,6 +252,7 @@ class Daemon {
       }
       setup_.reset();
     }
+    standby_.forget();  // what a pause took back is undone already
     if (!errors.empty())
       return Error(EIO, errors);
     return {};
@@ -273,6 +280,8 @@ class Daemon {
     control::InterfaceStatus s;
     s.interface = config_.interface;
     s.role = "client";
+    s.state = standby_.state();
+    s.paused_by = standby_.paused_by();
     const wg::DeviceSnapshot snap = engine_->snapshot();
     if (snap.private_key)
       s.public_key = crypto::derive_public_key(*snap.private_key);
@@ -468,6 +477,9 @@ class Daemon {
   std::vector<WatchedPeer> watched_;
   std::mutex states_mutex_;
   std::vector<PeerState> states_;  // per config peer; guarded by states_mutex_
+  // `warren pause` / `resume` and link down/up from outside (standby.h); last, as it refers
+  // to config_ and setup_.
+  StandbyControl standby_{config_.interface, [this] { return setup_.get(); }};
 };
 
 // The first line of a small file; "" when it cannot be read.
@@ -606,7 +618,19 @@ int run_up(const ClientConfig& config, const DaemonOptions& options) {
     rt.report_failure("warren: cannot write " + pid_path(options, name) + ": " + s.message());
     return 1;
   }
-  Daemon daemon(config, options, [&rt] { return rt.ifindex(); });
+  DaemonOptions with_group = options;
+  if (!config.control_group.empty()) {
+    // After the fork: the parent reports it, and nothing has been set up yet.
+    auto gid = platform::group_id(config.control_group);
+    if (!gid) {
+      (void)platform::remove_trusted_file(pid_path(options, name));
+      rt.report_failure("warren: " + config.path + ": #@warren ControlGroup = " +
+                        config.control_group + ": " + gid.error().text());
+      return 1;
+    }
+    with_group.control_group = *gid;
+  }
+  Daemon daemon(config, with_group, [&rt] { return rt.ifindex(); });
   if (auto s = rt.start(daemon.hooks()); !s) {
     (void)platform::remove_trusted_file(pid_path(options, name));
     rt.report_failure("warren: " + name + ": " + s.message());

@@ -5,7 +5,8 @@
 ///         ─► PID file ─► [runtime: TUN with offloads, engine] ─► peers ─► [UAPI socket,
 ///         workers] ─► bring_up (addresses, MTU, link, routes, rules, DNS; journaled)
 ///         ─► [status socket, ready] ─► loop: signals (SIGHUP re-resolves the peers' endpoint
-///         names), interface deletion, reconnect watch every second ─► rollback everything
+///         names), interface deletion, reconnect watch every second, `warren pause`/`resume`
+///         and link down/up from outside (standby.h) ─► rollback everything
 ///         ─► [UAPI socket, engine and TUN go]
 ///   ([...] is the shared runtime's part, runtime/runtime.h.)
 ///   down: SIGTERM to the daemon of the PID file, wait until it has exited (it rolls back
@@ -41,6 +42,9 @@ struct DaemonOptions {
   /// A peer that sent nothing for this long is prodded (see reconnect.h).
   Duration dead_after = std::chrono::seconds{135};
   std::optional<DnsMethod> dns;  ///< unset = detect (WARREN_DNS_BACKEND in the command)
+  /// Members of this group may `warren pause`/`resume` (run_up sets it from the config's
+  /// `#@warren ControlGroup`); unset = root only.
+  std::optional<std::uint32_t> control_group;
 };
 
 std::string pid_path(const DaemonOptions& o, const std::string& ifname);

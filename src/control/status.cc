@@ -166,6 +166,10 @@ std::string to_json(const InterfaceStatus& s) {
                            {"drops", r.drops},
                            {"relayed_peers", r.relayed_peers}};
   }
+  if (!s.state.empty())
+    j["state"] = s.state;
+  if (!s.paused_by.empty())
+    j["paused_by"] = s.paused_by;
   return j.dump(2);
 }
 
@@ -284,6 +288,10 @@ InterfaceStatus status_from_json(std::string_view text) {
     }
     s.relay_path = std::move(rp);
   }
+  if (j.contains("state"))
+    s.state = str(j, "state");
+  if (j.contains("paused_by"))
+    s.paused_by = str(j, "paused_by");
   return s;
 }
 
@@ -291,6 +299,9 @@ std::string format_table(const InterfaceStatus& s, std::int64_t now_unix) {
   std::string out = "interface: " + s.interface + " (" + s.role + ")\n";
   out += "  public key:  " + (s.public_key ? s.public_key->to_base64() : "(none)") + "\n";
   out += "  listen port: " + std::to_string(s.listen_port) + "\n";
+  if (!s.state.empty())
+    out += "  state:       " + s.state +
+           (s.paused_by.empty() ? std::string() : " (" + s.paused_by + ")") + "\n";
   if (!s.log.empty())
     out += "  log:         " + s.log + "\n";
   if (s.pool_v4)
@@ -364,8 +375,21 @@ void StatusServer::start() {
   // listen_unix creates missing directories too; this one is made first so that it gets 0700
   // even when it is the only missing one. An existing directory is left as it is.
   (void)platform::make_directory(options_.socket_dir, 0700);
+  if (options_.group) {
+    // Members of the group must be able to reach the socket: traversal (never listing) for
+    // everyone; the socket's own mode and group keep the others out.
+    if (auto info = platform::file_info(options_.socket_dir);
+        info && info->directory && (info->mode & 0001) == 0) {
+      if (auto s = platform::set_file_mode(options_.socket_dir, info->mode | 0011); !s)
+        throw ControlError("cannot open " + options_.socket_dir +
+                           " to the control group: " + s.message());
+    }
+  }
   auto l = platform::listen_unix(
-      path_, platform::ListenOptions{.directory_mode = 0700, .socket_mode = 0600, .backlog = 16});
+      path_, platform::ListenOptions{.directory_mode = 0700,
+                                     .socket_mode = options_.group ? 0660u : 0600u,
+                                     .socket_group = options_.group,
+                                     .backlog = 16});
   if (!l.ok()) {
     if (l.code() == EADDRINUSE)
       throw ControlError("interface " + ifname_ + " is already served by another process (" +
@@ -386,10 +410,13 @@ void StatusServer::stop() {
   listener_.reset();
 }
 
-std::string StatusServer::handle(std::string_view line) {
+std::string StatusServer::handle(std::string_view line, bool limited) {
   auto space = line.find(' ');
   std::string_view word = line.substr(0, space);
   std::string_view arg = space == std::string_view::npos ? "" : line.substr(space + 1);
+  if (limited && !options_.group_commands.contains(word))
+    return "error: permission denied: only root may ask '" + std::string(word.substr(0, 32)) +
+           "' of " + ifname_ + "\n";
   if (word == "status")
     return to_json(provider_()) + "\n";
   if (auto it = options_.commands.find(word); it != options_.commands.end())
@@ -407,8 +434,12 @@ void StatusServer::loop() {
       continue;
     }
     platform::ControlConnection& conn = *c;
-    if (auto uid = conn.peer_uid(); !uid || (*uid != 0 && *uid != platform::effective_uid()))
-      continue;  // defence in depth: the file modes already keep others out
+    bool limited = false;
+    if (auto uid = conn.peer_uid(); !uid || (*uid != 0 && *uid != platform::effective_uid())) {
+      if (!uid || !options_.group || !conn.peer_in_group(*options_.group))
+        continue;  // defence in depth: the file modes already keep others out
+      limited = true;  // a member of the control group: its commands only
+    }
     std::string line;
     char buf[512];
     bool complete = false;
@@ -427,7 +458,7 @@ void StatusServer::loop() {
       continue;  // timed out, too long or hung up: drop the connection
     std::string reply;
     try {
-      reply = handle(line);
+      reply = handle(line, limited);
     } catch (const std::exception& e) {
       reply = std::string("error: ") + e.what() + "\n";
     }
@@ -445,7 +476,7 @@ std::string query_daemon(std::string_view ifname, std::string_view request,
       throw DaemonNotRunning("no warren daemon is running for interface " + std::string(ifname) +
                              " (" + path + ")");
     if (c.code() == EACCES || c.code() == EPERM)
-      throw ControlError("permission denied for " + path + " (run as root)");
+      throw PermissionDenied("permission denied for " + path + " (run as root)");
     throw ControlError("cannot connect to " + path + ": " + c.message());
   }
   std::string req = std::string(request) + "\n";

@@ -18,7 +18,8 @@
 ///                        "rtt_ms":12}]},                  (only when STUN discovery runs)
 ///    "relay_path":{"relay":"192.0.2.1:7444","connected":true,"last_error":"","connects":1,
 ///                  "sent":0,"received":0,"drops":{"queue_full":0,...},
-///                  "relayed_peers":["<base64>"]}}     (only on a node with WARREN_RELAY)
+///                  "relayed_peers":["<base64>"]},     (only on a node with WARREN_RELAY)
+///    "state":"up"|"paused","paused_by":"command"|"link down"}   (clients; paused_by if paused)
 /// Only public keys appear; the types here cannot hold a private or preshared key.
 ///
 /// The socket also carries a few one-word commands for the owner of the daemon (the server
@@ -31,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -114,6 +116,11 @@ struct InterfaceStatus {
   std::string log;
   std::optional<RelayStatus> relay;
   std::optional<RelayPathStatus> relay_path;
+  /// A client's interface: "up", or "paused" (`warren pause`, or its link set down from
+  /// outside: `paused_by` says which, "command" or "link down"). "" = not said (a server, or a
+  /// daemon before this field).
+  std::string state;
+  std::string paused_by;
 };
 
 /// "connected" when the last handshake is younger than 180 s (WireGuard's reject-after-time),
@@ -138,13 +145,19 @@ struct StatusServerOptions {
   std::string socket_dir = std::string(kDefaultStatusDir);
   /// Extra one-word commands besides "status" ("sync", ...).
   std::map<std::string, CommandHandler, std::less<>> commands;
+  /// Set: members of this group may connect too (the socket is 0660 with this group, and the
+  /// socket directory gets o+x so that they can reach it; the other files there keep their own
+  /// modes), but may send only the commands in `group_commands`; anything else is answered
+  /// "error: permission denied ...". Unset: root (and this process's user) only.
+  std::optional<std::uint32_t> group;
+  std::set<std::string, std::less<>> group_commands;
 };
 
 /// Serves status on <socket_dir>/<ifname>.sock. One short request per connection, served one
 /// at a time with a 2 s read timeout. Only root can connect (directory 0700, socket 0600), and
-/// a connection whose peer (SO_PEERCRED) is neither root nor this process's user is closed
-/// unanswered. The provider and commands run on
-/// the server's thread.
+/// a connection whose peer (SO_PEERCRED) is neither root nor this process's user (nor, with
+/// StatusServerOptions::group, a member of that group) is closed unanswered. The provider and
+/// commands run on the server's thread.
 class StatusServer {
  public:
   StatusServer(std::string ifname, StatusProvider provider, StatusServerOptions options = {});
@@ -161,7 +174,8 @@ class StatusServer {
 
  private:
   void loop();
-  std::string handle(std::string_view line);
+  /// `limited`: the peer is only a member of options_.group (group_commands only).
+  std::string handle(std::string_view line, bool limited);
 
   std::string ifname_;
   StatusProvider provider_;
@@ -177,9 +191,16 @@ class DaemonNotRunning : public ControlError {
   using ControlError::ControlError;
 };
 
+/// The socket exists but its modes keep this user out (EACCES/EPERM at connect).
+class PermissionDenied : public ControlError {
+ public:
+  using ControlError::ControlError;
+};
+
 /// Sends one request line to the daemon of `ifname` and returns its whole reply, waiting at
 /// most `timeout` for it. Throws DaemonNotRunning when no daemon serves the socket, and
-/// ControlError otherwise (permission denied, no answer in time).
+/// PermissionDenied when the socket's modes refuse this user, ControlError otherwise (no
+/// answer in time, ...).
 std::string query_daemon(std::string_view ifname, std::string_view request,
                          std::string_view socket_dir = kDefaultStatusDir,
                          std::chrono::milliseconds timeout = std::chrono::seconds(10));

@@ -392,6 +392,28 @@ std::vector<Error> ActiveSetup::rollback() {
   return errors;
 }
 
+ActiveSetup::TakenBack ActiveSetup::take_back(std::size_t keep) {
+  TakenBack r;
+  while (steps_.size() > keep) {
+    auto& s = steps_.back();
+    if (auto u = s->undo(sys_); !u) {
+      r.error = u.error().with_context("undo " + s->describe());
+      break;
+    }
+    r.steps.push_back(std::move(s));
+    steps_.pop_back();
+  }
+  std::reverse(r.steps.begin(), r.steps.end());
+  if (!journal_.empty() && !r.steps.empty()) {
+    std::string text = header(sys_) + "\n";
+    for (const auto& s : steps_)
+      text += s->journal_line() + "\n";
+    if (auto w = sys_.write_file(journal_, text, 0600, false); !w && !r.error)
+      r.error = w.error().with_context("cannot rewrite the state journal");
+  }
+  return r;
+}
+
 Error rollback_after(ActiveSetup& setup, Error failure) {
   std::string m = failure.text();
   for (const auto& u : setup.rollback())

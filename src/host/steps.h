@@ -107,6 +107,20 @@ class ActiveSetup {
   /// past them. Idempotent.
   std::vector<Error> rollback();
   std::size_t applied() const { return steps_.size(); }
+  /// The applied steps, oldest first.
+  const std::vector<std::unique_ptr<Step>>& steps() const { return steps_; }
+  /// Takes back every step after the first `keep`: undoes them newest first, then rewrites the
+  /// journal (atomically: a new file renamed over it) to list only the steps still applied, and
+  /// hands the undone steps back, oldest first, for a later apply() of each (`warren pause`
+  /// and `resume`, client/standby.h). Until the rewrite the journal still names the undone
+  /// steps, whose replay then finds nothing to undo: a crash at any point leaves it consistent.
+  /// An undo that fails stops there; that step and the older ones stay applied (and
+  /// journaled), and `error` names it.
+  struct TakenBack {
+    std::vector<std::unique_ptr<Step>> steps;
+    std::optional<Error> error;
+  };
+  [[nodiscard]] TakenBack take_back(std::size_t keep);
   /// Forgets the applied steps without undoing them and leaves the journal as it is: what a
   /// crash leaves behind (tests of recovery use it).
   void abandon() {

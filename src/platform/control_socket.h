@@ -47,6 +47,10 @@ class ControlConnection {
 
   /// The connecting process's user id (SO_PEERCRED), or nullopt if it cannot be read.
   std::optional<std::uint32_t> peer_uid() const;
+  /// Whether the connecting process has group `gid`, as its primary group (SO_PEERCRED) or
+  /// among its supplementary groups (SO_PEERGROUPS, as they were at connect()). False when
+  /// they cannot be read.
+  bool peer_in_group(std::uint32_t gid) const;
 
   /// Ends both directions without releasing the descriptor (wakes a blocked owner).
   void shutdown() noexcept;
@@ -61,6 +65,9 @@ class ControlConnection {
 struct ListenOptions {
   unsigned directory_mode = 0755;  ///< missing parent directories are created with this mode
   unsigned socket_mode = 0700;     ///< srwx------: only the owner (root) may connect
+  /// Set: the socket file's group becomes this one after bind() (then socket_mode, which may
+  /// then give the group access: bind() itself always runs under umask 077).
+  std::optional<std::uint32_t> socket_group;
   int backlog = 64;
 };
 

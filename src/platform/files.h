@@ -61,6 +61,10 @@ warren::Result<std::vector<std::string>> list_directory(const std::string& path)
 /// The effective user id of this process (for "is this peer root or us" checks).
 std::uint32_t effective_uid();
 
+/// The id of the group named `name` (getgrnam_r: /etc/group or NSS); ENOENT when there is no
+/// such group.
+warren::Result<std::uint32_t> group_id(const std::string& name);
+
 // ---- Files root writes where nobody else may steer it
 // --------------------------------------------
 //

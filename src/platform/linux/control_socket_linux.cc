@@ -16,9 +16,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "platform/control_socket.h"
 
@@ -187,6 +189,30 @@ std::optional<std::uint32_t> ControlConnection::peer_uid() const {
   if (!fd_.valid() || ::getsockopt(fd_.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
     return std::nullopt;
   return static_cast<std::uint32_t>(cred.uid);
+}
+
+bool ControlConnection::peer_in_group(std::uint32_t gid) const {
+  if (!fd_.valid())
+    return false;
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd_.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+    return false;
+  if (static_cast<std::uint32_t>(cred.gid) == gid)
+    return true;
+  // SO_PEERGROUPS (Linux 4.13): ERANGE tells the size needed.
+  std::vector<gid_t> groups(64);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    socklen_t glen = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    if (::getsockopt(fd_.get(), SOL_SOCKET, SO_PEERGROUPS, groups.data(), &glen) == 0) {
+      groups.resize(glen / sizeof(gid_t));
+      return std::find(groups.begin(), groups.end(), static_cast<gid_t>(gid)) != groups.end();
+    }
+    if (errno != ERANGE)
+      return false;
+    groups.resize(glen / sizeof(gid_t) + 1);
+  }
+  return false;
 }
 
 Result<std::size_t> ControlConnection::read(std::span<char> out,
@@ -371,6 +397,18 @@ Result<std::unique_ptr<ControlListener>> listen_unix(const std::string& path,
   if (bind_result != 0) {
     // EADDRINUSE here means another process bound the path since clear_stale_socket().
     return Error::from_errno(bind_errno, "bind(control socket)");
+  }
+
+  if (options.socket_group) {
+    // By the descriptor's path right after bind (the directory is root's): group first, then
+    // the mode that may open the socket to that group.
+    if (::chown(path.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(*options.socket_group)) !=
+            0 ||
+        ::chmod(path.c_str(), static_cast<mode_t>(options.socket_mode & 0777)) != 0) {
+      int err = errno;
+      ::unlink(path.c_str());
+      return Error::from_errno(err, "chown/chmod(control socket)");
+    }
   }
 
   struct stat st {};

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "platform/files.h"
 #include "platform/unique_fd.h"
@@ -142,6 +144,24 @@ warren::Result<std::vector<std::string>> list_directory(const std::string& path)
 
 std::uint32_t effective_uid() {
   return static_cast<std::uint32_t>(::geteuid());
+}
+
+warren::Result<std::uint32_t> group_id(const std::string& name) {
+  group gr{};
+  group* found = nullptr;
+  std::vector<char> buf(4096);
+  for (;;) {
+    const int rc = ::getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found);
+    if (rc == ERANGE && buf.size() < (1u << 20)) {
+      buf.resize(buf.size() * 2);
+      continue;
+    }
+    if (rc != 0)
+      return warren::Error::from_errno(rc, "getgrnam_r").with_context("group '" + name + "'");
+    if (!found)
+      return warren::Error(ENOENT, "no group named '" + name + "'");
+    return static_cast<std::uint32_t>(gr.gr_gid);
+  }
 }
 
 // ---- trusted files -------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 #include "control/status.h"
 
 #include <gtest/gtest.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -123,6 +124,26 @@ TEST(StatusJson, LogDestination) {
   EXPECT_EQ(format_table(s, 0).find("log:"), std::string::npos);
 }
 
+// A client's standby state (`warren pause`): in the JSON and the table; absent when not said.
+TEST(StatusJson, StandbyState) {
+  InterfaceStatus s = sample();
+  s.state = "paused";
+  s.paused_by = "link down";
+  const std::string j = to_json(s);
+  EXPECT_NE(j.find("\"state\": \"paused\""), std::string::npos) << j;
+  const InterfaceStatus b = status_from_json(j);
+  EXPECT_EQ(b.state, "paused");
+  EXPECT_EQ(b.paused_by, "link down");
+  EXPECT_NE(format_table(s, 0).find("  state:       paused (link down)\n"), std::string::npos);
+  s.state = "up";
+  s.paused_by.clear();
+  EXPECT_EQ(to_json(s).find("paused_by"), std::string::npos);
+  EXPECT_NE(format_table(s, 0).find("  state:       up\n"), std::string::npos);
+  s.state.clear();
+  EXPECT_EQ(status_from_json(to_json(s)).state, "");
+  EXPECT_EQ(format_table(s, 0).find("state:"), std::string::npos);
+}
+
 TEST(PeerState, Thresholds) {
   EXPECT_EQ(peer_state(0, 1000), "never");
   EXPECT_EQ(peer_state(900, 1000), "connected");
@@ -227,6 +248,69 @@ TEST(StatusServer, OtherUsersAreRefused) {
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 1);
   EXPECT_EQ(query_status("wgt1", sockdir).interface, "wg0");  // root still is
+  server.stop();
+  ::rmdir(sockdir.c_str());
+  ::rmdir(dir);
+}
+
+}  // namespace
+}  // namespace warren::control
+
+namespace warren::control {
+namespace {
+
+// With a control group: its members (here by a supplementary group, as SO_PEERGROUPS reports
+// it) reach the socket and may send the group's commands, nothing else; a user outside the
+// group is refused by the file modes (PermissionDenied).
+TEST(StatusServer, ControlGroupMembersMaySendTheirCommandsOnly) {
+  if (::geteuid() != 0)
+    GTEST_SKIP() << "needs root to switch to another user";
+  constexpr gid_t kGroup = 64999;
+  char dir[] = "/tmp/warren_status_XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  ASSERT_EQ(::chmod(dir, 0755), 0);
+  std::string sockdir = std::string(dir) + "/run";
+  StatusServerOptions opt;
+  opt.socket_dir = sockdir;
+  opt.commands["pause"] = [](std::string_view) { return std::string("paused\n"); };
+  opt.group = kGroup;
+  opt.group_commands.insert("pause");
+  StatusServer server(
+      "wgt2", [] { return sample(); }, opt);
+  server.start();
+  struct stat st {};
+  ASSERT_EQ(::stat(server.socket_path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+  EXPECT_EQ(st.st_gid, kGroup);
+  ASSERT_EQ(::stat(sockdir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0711u);
+  // 0: pause answered, status refused; 1: refused at connect; anything else: wrong.
+  auto as_user = [&](bool member) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      const gid_t groups[] = {kGroup};
+      if (::setgroups(member ? 1 : 0, groups) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0)
+        ::_exit(3);
+      try {
+        if (query_daemon("wgt2", "pause", sockdir) != "paused\n")
+          ::_exit(4);
+        if (query_daemon("wgt2", "status", sockdir).rfind("error: permission denied", 0) != 0)
+          ::_exit(5);
+        ::_exit(0);
+      } catch (const PermissionDenied&) {
+        ::_exit(1);
+      } catch (const ControlError&) {
+        ::_exit(6);
+      }
+    }
+    int status = 0;
+    if (::waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+      return -1;
+    return WEXITSTATUS(status);
+  };
+  EXPECT_EQ(as_user(true), 0);
+  EXPECT_EQ(as_user(false), 1);
+  EXPECT_EQ(query_status("wgt2", sockdir).interface, "wg0");  // root: everything
   server.stop();
   ::rmdir(sockdir.c_str());
   ::rmdir(dir);

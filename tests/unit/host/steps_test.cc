@@ -167,5 +167,80 @@ TEST(HostSteps, ReplayChecksNamespaceAndBoot) {
   EXPECT_FALSE(sys.files().count(kJournal));
 }
 
+// take_back (warren pause): the newer steps are undone, the journal lists only what stays, and
+// applying the handed-back steps again gives the same state and the same journal.
+TEST(HostSteps, TakeBackUndoesTheNewerStepsAndRewritesTheJournal) {
+  FakeSystem sys = machine();
+  sys.files()["/proc/sys/net/a"] = "0\n";
+  sys.files()["/proc/sys/net/b"] = "0\n";
+  const auto before = sys.state();
+  auto setup = ActiveSetup::open(sys, kJournal);
+  ASSERT_TRUE(setup.ok());
+  ASSERT_TRUE((*setup)->apply(make_sysctl_step("/proc/sys/net/ipv4/ip_forward", "1", "0")).ok());
+  ASSERT_TRUE((*setup)->apply(make_sysctl_step("/proc/sys/net/a", "1", "0")).ok());
+  ASSERT_TRUE((*setup)->apply(make_sysctl_step("/proc/sys/net/b", "1", "0")).ok());
+  const auto up = sys.state();
+  const std::string journal = sys.files()[kJournal];
+
+  auto taken = (*setup)->take_back(1);
+  ASSERT_FALSE(taken.error) << taken.error->text();
+  ASSERT_EQ(taken.steps.size(), 2u);
+  EXPECT_EQ(taken.steps[0]->journal_line(), "sysctl /proc/sys/net/a 1 0");  // oldest first
+  EXPECT_EQ((*setup)->applied(), 1u);
+  EXPECT_EQ(sys.files()["/proc/sys/net/ipv4/ip_forward"], "1\n");
+  EXPECT_EQ(sys.files()["/proc/sys/net/a"], "0\n");
+  EXPECT_EQ(sys.files()["/proc/sys/net/b"], "0\n");
+  EXPECT_EQ(sys.files()[kJournal], journal.substr(0, journal.find("sysctl /proc/sys/net/a")));
+  // Twice is once: nothing more to take back.
+  auto again = (*setup)->take_back(1);
+  EXPECT_TRUE(again.steps.empty());
+  EXPECT_FALSE(again.error);
+
+  for (auto& step : taken.steps)
+    ASSERT_TRUE((*setup)->apply(std::move(step)).ok());
+  EXPECT_EQ(sys.state(), up);
+  EXPECT_EQ(sys.files()[kJournal], journal);
+  EXPECT_TRUE((*setup)->rollback().empty());
+  EXPECT_EQ(sys.state(), before);
+}
+
+// A crash after take_back: replay undoes only what is still applied.
+TEST(HostSteps, JournalAfterTakeBackReplaysWhatStayed) {
+  FakeSystem sys = machine();
+  sys.files()["/proc/sys/net/a"] = "0\n";
+  auto setup = ActiveSetup::open(sys, kJournal);
+  ASSERT_TRUE(setup.ok());
+  ASSERT_TRUE((*setup)->apply(make_sysctl_step("/proc/sys/net/ipv4/ip_forward", "1", "0")).ok());
+  ASSERT_TRUE((*setup)->apply(make_sysctl_step("/proc/sys/net/a", "1", "0")).ok());
+  auto taken = (*setup)->take_back(1);
+  ASSERT_EQ(taken.steps.size(), 1u);
+  // Somebody else sets it meanwhile: the replay must not touch what the journal no longer names.
+  sys.files()["/proc/sys/net/a"] = "7\n";
+  (*setup)->abandon();
+  auto r = replay_journal(sys, kJournal, parse_host_step);
+  EXPECT_TRUE(r.errors.empty());
+  EXPECT_EQ(r.undone, 1u);
+  EXPECT_EQ(sys.files()["/proc/sys/net/ipv4/ip_forward"], "0\n");
+  EXPECT_EQ(sys.files()["/proc/sys/net/a"], "7\n");
+}
+
+// An undo that fails stops the take-back there: that step stays applied and journaled.
+TEST(HostSteps, TakeBackStopsAtAFailedUndo) {
+  FakeSystem sys = machine();
+  sys.files()["/proc/sys/net/a"] = "0\n";
+  auto setup = ActiveSetup::open(sys, kJournal);
+  ASSERT_TRUE(setup.ok());
+  ASSERT_TRUE((*setup)->apply(make_sysctl_step("/proc/sys/net/ipv4/ip_forward", "1", "0")).ok());
+  ASSERT_TRUE((*setup)->apply(make_sysctl_step("/proc/sys/net/a", "1", "0")).ok());
+  const std::string journal = sys.files()[kJournal];
+  sys.fail_op(1);
+  auto taken = (*setup)->take_back(0);
+  ASSERT_TRUE(taken.error);
+  EXPECT_NE(taken.error->text().find("undo set"), std::string::npos) << taken.error->text();
+  EXPECT_TRUE(taken.steps.empty());
+  EXPECT_EQ((*setup)->applied(), 2u);
+  EXPECT_EQ(sys.files()[kJournal], journal);
+}
+
 }  // namespace
 }  // namespace warren::host
