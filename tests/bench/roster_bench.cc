@@ -69,7 +69,7 @@ void BM_RosterFanOutOneChange(benchmark::State& state) {
     auto frames = core.tick();
     if (frames.size() != static_cast<std::size_t>(n))
       state.SkipWithError("not every session got the delta");
-    bytes = frames.empty() ? 0 : frames.front().message.size();
+    bytes = frames.empty() ? 0 : frames.front().message->size();
     benchmark::DoNotOptimize(frames);
   }
   state.counters["sessions"] = n;
@@ -89,7 +89,7 @@ void BM_RosterSnapshotToEverySession(benchmark::State& state) {
     for (int i = 0; i < n; ++i)
       core.request(static_cast<server::SessionId>(i + 1), key(i), 0);
     auto frames = core.tick();
-    bytes = frames.empty() ? 0 : frames.front().message.size();
+    bytes = frames.empty() ? 0 : frames.front().message->size();
     benchmark::DoNotOptimize(frames);
   }
   state.counters["sessions"] = n;
