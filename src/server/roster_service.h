@@ -28,10 +28,15 @@
 /// revoked when the client is revoked or disabled (no endpoints), else active. Candidates: the
 /// node's last endpoint report, checked by control::check_endpoint_report.
 ///
-/// Bounds: endpoint reports are kept per node, latest wins, applied at the next tick (a node
-/// reporting 1,000 times a second costs at most one version step a tick); pending requests are
-/// one per session; the roster holds at most mesh::kMaxNodes entries (more are logged and left
-/// out); the EnrollServer closes a session whose unsent output exceeds its backlog bound.
+/// Bounds: a tick's frames stay within a byte budget (RosterCore::kMaxBytesPerTick, round
+/// robin over the sessions); endpoint reports are kept per node, latest wins, applied at the next
+/// tick (a node reporting 1,000 times a second costs at most one version step a tick); pending
+/// requests are one per session; the roster holds at most mesh::kMaxNodes entries (more are
+/// logged and left out); the EnrollServer closes a session whose unsent output exceeds its
+/// backlog bound.
+///
+/// Versions start at the Unix time in microseconds (see RosterCore's constructor), so a version
+/// a node kept from an earlier run of the coordinator gets a snapshot, never a wrong diff.
 ///
 /// RosterCore is the I/O-free, single-threaded core (tests drive it directly); RosterService
 /// adds the lock, the thread and the sender. Both log through the `log` callback.
