@@ -30,8 +30,8 @@ Result<json> open_message(std::string_view text, std::string_view type) {
   auto v = j.find("version");
   if (v == j.end() || !v->is_number_unsigned() ||
       v->get<std::uint64_t>() != static_cast<std::uint64_t>(kProtocolVersion))
-    return Error(EPROTO, "the message is not of protocol version " +
-                             std::to_string(kProtocolVersion));
+    return Error(EPROTO,
+                 "the message is not of protocol version " + std::to_string(kProtocolVersion));
   auto t = j.find("type");
   if (t == j.end() || !t->is_string() || t->get<std::string>() != type)
     return Error(EPROTO, "not a \"" + std::string(type) + "\" message");
@@ -184,8 +184,7 @@ CheckedEndpoints check_endpoint_report(const EndpointReport& report) {
   for (const auto& e : report.local) {
     if (auto why = unusable(e); !why.empty()) {
       out.rejected.push_back(e.to_string() + ": " + why);
-    } else if (std::find(out.kept.local.begin(), out.kept.local.end(), e) !=
-               out.kept.local.end()) {
+    } else if (std::find(out.kept.local.begin(), out.kept.local.end(), e) != out.kept.local.end()) {
       out.rejected.push_back(e.to_string() + ": listed twice");
     } else if (out.kept.local.size() >= mesh::kMaxLocalEndpoints) {
       out.rejected.push_back(e.to_string() + ": more than " +

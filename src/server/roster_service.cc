@@ -76,8 +76,7 @@ RosterCore::RosterCore(mesh::AddressPlan plan, LogFn log, std::uint64_t first_ve
     start.full = true;
     start.to_version = first_version;
     if (auto s = roster_.apply(start); !s)
-      log_("roster: cannot start at version " + std::to_string(first_version) + ": " +
-           s.message());
+      log_("roster: cannot start at version " + std::to_string(first_version) + ": " + s.message());
   }
 }
 
@@ -276,7 +275,9 @@ std::uint64_t first_version_now() {
 }  // namespace
 
 RosterService::RosterService(mesh::AddressPlan plan, Send send, LogFn log)
-    : core_(std::move(plan), log, first_version_now()), send_(std::move(send)), log_(std::move(log)) {}
+    : core_(std::move(plan), log, first_version_now()),
+      send_(std::move(send)),
+      log_(std::move(log)) {}
 
 RosterService::~RosterService() {
   stop();

@@ -119,8 +119,8 @@ class RosterCore {
 
   mesh::Roster roster_;
   LogFn log_;
-  std::optional<std::vector<ClientRecord>> clients_;  // pending, newest wins
-  std::map<crypto::PublicKey, control::EndpointReport> reports_;  // pending, newest wins
+  std::optional<std::vector<ClientRecord>> clients_;                // pending, newest wins
+  std::map<crypto::PublicKey, control::EndpointReport> reports_;    // pending, newest wins
   std::map<crypto::PublicKey, control::EndpointReport> endpoints_;  // applied (checked)
   std::map<SessionId, Session> sessions_;
   // from-version → message, this tick only
@@ -164,7 +164,7 @@ class RosterService {
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  RosterCore core_;   // guarded by mutex_
+  RosterCore core_;    // guarded by mutex_
   bool stop_ = false;  // guarded by mutex_
   Send send_;
   LogFn log_;

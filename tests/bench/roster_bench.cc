@@ -50,7 +50,8 @@ std::vector<server::ClientRecord> clients(int n) {
 
 net::Endpoint endpoint(int i) {
   return *net::Endpoint::parse("198.51." + std::to_string(i / 250 % 250) + "." +
-                               std::to_string(1 + i % 250) + ":" + std::to_string(40000 + i % 20000));
+                               std::to_string(1 + i % 250) + ":" +
+                               std::to_string(40000 + i % 20000));
 }
 
 void BM_RosterFanOutOneChange(benchmark::State& state) {

@@ -7,10 +7,9 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <tuple>
-
-#include <nlohmann/json.hpp>
 
 #include "base/encoding.h"
 #include "control/enroll.h"
@@ -106,10 +105,10 @@ TEST(MeshSettings, AbsentWithoutMeshAndRelayAbsentWhenNone) {
 
 TEST(MeshSettings, DomainAndPrefixesAreCanonicalised) {
   json m = json::parse(enrollment_to_json([] {
-             Enrollment e = base_enrollment();
-             e.mesh = sample_mesh();
-             return e;
-           }()))["mesh"];
+    Enrollment e = base_enrollment();
+    e.mesh = sample_mesh();
+    return e;
+  }()))["mesh"];
   m["domain"] = "Mesh.Example.";
   m["prefix_v4"] = "10.99.1.2/16";
   Enrollment back = enrollment_from_json(with_mesh(m));
@@ -119,10 +118,10 @@ TEST(MeshSettings, DomainAndPrefixesAreCanonicalised) {
 
 TEST(MeshSettings, MalformedFieldsAreNamed) {
   const json good = json::parse(enrollment_to_json([] {
-                      Enrollment e = base_enrollment();
-                      e.mesh = sample_mesh();
-                      return e;
-                    }()))["mesh"];
+    Enrollment e = base_enrollment();
+    e.mesh = sample_mesh();
+    return e;
+  }()))["mesh"];
   struct Case {
     const char* key;
     json value;  // null: remove the key
@@ -133,9 +132,9 @@ TEST(MeshSettings, MalformedFieldsAreNamed) {
       {"prefix_v4", 7, "mesh.prefix_v4\" is not a string"},
       {"prefix_v4", "100.64.0.0", "mesh IPv4 prefix 100.64.0.0/32"},
       {"prefix_v4", "100.64.0.0/x", "mesh.prefix_v4\" is not a prefix"},
-      {"prefix_v4", "200::/7", "mesh"},            // wrong family: AddressPlan's rule
-      {"prefix_v4", "10.0.0.0/31", "mesh"},        // too few host bits
-      {"prefix_v6", "fd00::/96", "mesh"},          // too few hash bits
+      {"prefix_v4", "200::/7", "mesh"},      // wrong family: AddressPlan's rule
+      {"prefix_v4", "10.0.0.0/31", "mesh"},  // too few host bits
+      {"prefix_v6", "fd00::/96", "mesh"},    // too few hash bits
       {"domain", nullptr, "mesh.domain\" is missing"},
       {"domain", "bad..domain", "mesh.domain\" is not a mesh domain"},
       {"v4_index", nullptr, "mesh.v4_index\" is missing"},
@@ -321,9 +320,9 @@ TEST(Endpoints, MalformedItemsAreNamed) {
 
 TEST(Endpoints, CheckKeepsDialableAndNamesTheRest) {
   EndpointReport r;
-  r.local = {ep("192.0.2.10:51820"),    ep("0.0.0.0:51820"),     ep("127.0.0.1:51820"),
-             ep("[::1]:51820"),         ep("224.0.0.1:51820"),   ep("[fe80::1]:51820"),
-             ep("192.0.2.10:51820"),    ep("[2001:db8::1]:51820"), ep("255.255.255.255:1")};
+  r.local = {ep("192.0.2.10:51820"), ep("0.0.0.0:51820"),       ep("127.0.0.1:51820"),
+             ep("[::1]:51820"),      ep("224.0.0.1:51820"),     ep("[fe80::1]:51820"),
+             ep("192.0.2.10:51820"), ep("[2001:db8::1]:51820"), ep("255.255.255.255:1")};
   r.reflexive = ep("[::]:40000");
   auto c = check_endpoint_report(r);
   EXPECT_EQ(c.kept.local,
@@ -360,9 +359,9 @@ class MeshLoopback : public ::testing::Test {
  protected:
   void SetUp() override {
     identity_ = TlsIdentity::generate();
-    server_ = std::make_unique<EnrollServer>(
-        identity_, "127.0.0.1:0",
-        [](const EnrollRequest&) { return EnrollReply::failure("invite_invalid", "none"); });
+    server_ = std::make_unique<EnrollServer>(identity_, "127.0.0.1:0", [](const EnrollRequest&) {
+      return EnrollReply::failure("invite_invalid", "none");
+    });
     server_->set_session_handler([](const crypto::PublicKey& k) -> std::optional<Enrollment> {
       if (k != crypto::derive_public_key(node_private(1)))
         return std::nullopt;
@@ -425,8 +424,8 @@ TEST_F(MeshLoopback, NodeMessagesReachTheServiceAndItsFramesReachTheNode) {
   auto s = TlsStream::connect("127.0.0.1", server_->port(), identity_.fingerprint(), deadline);
   auto challenge = parse_enroll_hello(s->read_frame(kMaxMessageBytes, deadline));
   ASSERT_TRUE(challenge.ok());
-  auto proof = make_session_proof(node_private(1), *challenge,
-                                  s->export_keying_material(kExporterLabel));
+  auto proof =
+      make_session_proof(node_private(1), *challenge, s->export_keying_material(kExporterLabel));
   s->write_frame(session_request_to_json({crypto::derive_public_key(node_private(1)), *proof}),
                  deadline);
   ASSERT_EQ(parse_session_message(s->read_frame(kMaxMessageBytes, deadline))->type,
@@ -459,9 +458,8 @@ TEST(MeshBacklog, ASessionThatDoesNotReadIsClosedWhenItsBacklogIsFull) {
   EnrollServer server(
       identity, "127.0.0.1:0",
       [](const EnrollRequest&) { return EnrollReply::failure("invite_invalid", "none"); }, opt);
-  server.set_session_handler([](const crypto::PublicKey&) -> std::optional<Enrollment> {
-    return base_enrollment();
-  });
+  server.set_session_handler(
+      [](const crypto::PublicKey&) -> std::optional<Enrollment> { return base_enrollment(); });
   std::mutex m;
   std::condition_variable cv;
   std::optional<std::uint64_t> id;
@@ -483,8 +481,8 @@ TEST(MeshBacklog, ASessionThatDoesNotReadIsClosedWhenItsBacklogIsFull) {
   auto s = TlsStream::connect("127.0.0.1", server.port(), identity.fingerprint(), deadline);
   auto challenge = parse_enroll_hello(s->read_frame(kMaxMessageBytes, deadline));
   ASSERT_TRUE(challenge.ok());
-  auto proof = make_session_proof(node_private(1), *challenge,
-                                  s->export_keying_material(kExporterLabel));
+  auto proof =
+      make_session_proof(node_private(1), *challenge, s->export_keying_material(kExporterLabel));
   s->write_frame(session_request_to_json({crypto::derive_public_key(node_private(1)), *proof}),
                  deadline);
   {

@@ -37,8 +37,8 @@ ServerConfig mesh_config(const char* prefix_v4 = "100.64.0.0/10") {
   c.control_endpoint = "vpn.example.com:7443";
   c.routes = {c.ipv4->prefix};
   c.mesh = true;
-  c.mesh_plan = *mesh::AddressPlan::create(*net::Prefix::parse(prefix_v4),
-                                           *net::Prefix::parse("200::/7"));
+  c.mesh_plan =
+      *mesh::AddressPlan::create(*net::Prefix::parse(prefix_v4), *net::Prefix::parse("200::/7"));
   return c;
 }
 
@@ -259,8 +259,8 @@ TEST_F(RegistryMeshTest, SchemaVersion4IsUpgradedWithIndexZero) {
       " freed_at INTEGER NOT NULL);"
       "PRAGMA user_version = 4;";
   ASSERT_EQ(sqlite3_exec(raw, v4, nullptr, nullptr, nullptr), SQLITE_OK);
-  const std::string insert = "INSERT INTO clients VALUES('a','" + key(1).to_base64() +
-                             "','',1,0,0,0);";
+  const std::string insert =
+      "INSERT INTO clients VALUES('a','" + key(1).to_base64() + "','',1,0,0,0);";
   ASSERT_EQ(sqlite3_exec(raw, insert.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(raw);
   auto s = open_sqlite_store(db);

@@ -56,13 +56,12 @@ class NodeSession {
     if (!challenge.ok())
       throw control::ControlError(challenge.message());
     auto proof = control::make_session_proof(
-        private_key(seed), *challenge,
-        stream_->export_keying_material(control::kExporterLabel));
+        private_key(seed), *challenge, stream_->export_keying_material(control::kExporterLabel));
     if (!proof.ok())
       throw control::ControlError(proof.message());
     stream_->write_frame(control::session_request_to_json({key(seed), *proof}), deadline);
-    auto first = control::parse_session_message(
-        stream_->read_frame(control::kMaxMessageBytes, deadline));
+    auto first =
+        control::parse_session_message(stream_->read_frame(control::kMaxMessageBytes, deadline));
     if (!first.ok() || first->type != control::SessionMessageType::kSettings)
       throw control::ControlError("no settings: " + first.message());
     settings_ = *first->settings;
@@ -95,8 +94,9 @@ class NodeSession {
   void read() {
     try {
       for (;;) {
-        const std::string text = stream_->read_frame(
-            control::kMaxRosterMessageBytes, control::SteadyClock::now() + std::chrono::seconds(30));
+        const std::string text =
+            stream_->read_frame(control::kMaxRosterMessageBytes,
+                                control::SteadyClock::now() + std::chrono::seconds(30));
         const std::string type = control::session_message_type(text);
         if (type == "ping") {
           stream_->write_frame(control::session_pong_to_json(),
@@ -123,9 +123,9 @@ class NodeSession {
   control::Enrollment settings_;
   std::mutex mutex_;
   std::condition_variable changed_;
-  mesh::Roster roster_;         // guarded by mutex_
+  mesh::Roster roster_;        // guarded by mutex_
   Clock::time_point seen_at_;  // guarded by mutex_: when the last frame was applied
-  int frames_ = 0;              // guarded by mutex_
+  int frames_ = 0;             // guarded by mutex_
   std::thread reader_;
 };
 
@@ -185,8 +185,7 @@ class RosterLoopback : public ::testing::Test {
     control::Invite inv;
     {
       std::lock_guard lock(mutex_);
-      inv = *control::parse_invite(
-          reg_->create_invite(name, {}, 1, identity_.fingerprint(), 1000));
+      inv = *control::parse_invite(reg_->create_invite(name, {}, 1, identity_.fingerprint(), 1000));
     }
     return control::enroll(inv, name, private_key(seed));
   }
@@ -254,13 +253,14 @@ TEST_F(RosterLoopback, EnrollmentRevokeAndEndpointsReachEveryNodeWithinTwoSecond
   auto b_revoke = b.wait(revoked, t_revoke, two_s);
   ASSERT_TRUE(a_revoke && b_revoke) << "the revoke did not reach both within 2 s";
 
-  std::printf("roster loopback: a's endpoints at b %lld ms after the sessions started; "
-              "enrollment at a %lld ms, at b %lld ms; revoke at a %lld ms, at b %lld ms "
-              "(limit 2000 ms, tick %lld ms)\n",
-              static_cast<long long>(endpoints_ms->count()),
-              static_cast<long long>(a_gamma->count()), static_cast<long long>(b_gamma->count()),
-              static_cast<long long>(a_revoke->count()), static_cast<long long>(b_revoke->count()),
-              static_cast<long long>(RosterService::kTick.count()));
+  std::printf(
+      "roster loopback: a's endpoints at b %lld ms after the sessions started; "
+      "enrollment at a %lld ms, at b %lld ms; revoke at a %lld ms, at b %lld ms "
+      "(limit 2000 ms, tick %lld ms)\n",
+      static_cast<long long>(endpoints_ms->count()), static_cast<long long>(a_gamma->count()),
+      static_cast<long long>(b_gamma->count()), static_cast<long long>(a_revoke->count()),
+      static_cast<long long>(b_revoke->count()),
+      static_cast<long long>(RosterService::kTick.count()));
   EXPECT_EQ(roster_->sessions(), 2u);
   // Coalesced: a handful of frames for four changes, not one per change per node.
   EXPECT_LE(a.frames(), 6);

@@ -96,8 +96,8 @@ TEST_F(RosterCoreTest, OnlyMeshNodesAreInTheRosterRevokedAndDisabledAsRevoked) {
   revoked.revoked_at = 500;
   ClientRecord disabled = node(plan_, "paused", 6);
   disabled.disabled_at = 600;
-  core_.set_clients({node(plan_, "Alice", 1), node(plan_, "bob", 2), exported, hub, revoked,
-                     disabled});
+  core_.set_clients(
+      {node(plan_, "Alice", 1), node(plan_, "bob", 2), exported, hub, revoked, disabled});
   EXPECT_EQ(tick(), 0u);  // nobody asked
   const auto& r = core_.roster();
   EXPECT_EQ(r.size(), 4u);
@@ -111,8 +111,8 @@ TEST_F(RosterCoreTest, OnlyMeshNodesAreInTheRosterRevokedAndDisabledAsRevoked) {
 }
 
 TEST_F(RosterCoreTest, CollidingNamesGetSuffixesAndKeepThem) {
-  core_.set_clients({node(plan_, "Alice", 1, 100), node(plan_, "alice", 2, 200),
-                     node(plan_, "ALICE", 3, 300)});
+  core_.set_clients(
+      {node(plan_, "Alice", 1, 100), node(plan_, "alice", 2, 200), node(plan_, "ALICE", 3, 300)});
   (void)tick();
   EXPECT_EQ(core_.roster().find(key(1))->name, "alice");
   EXPECT_EQ(core_.roster().find(key(2))->name, "alice-2");
@@ -124,8 +124,8 @@ TEST_F(RosterCoreTest, CollidingNamesGetSuffixesAndKeepThem) {
   EXPECT_EQ(core_.roster().find(key(2))->name, "alice-2");
   EXPECT_EQ(core_.roster().find(key(3))->name, "alice-3");
   // A newcomer takes the free plain name.
-  core_.set_clients({node(plan_, "alice", 2, 200), node(plan_, "ALICE", 3, 300),
-                     node(plan_, "Alice!", 4, 400)});
+  core_.set_clients(
+      {node(plan_, "alice", 2, 200), node(plan_, "ALICE", 3, 300), node(plan_, "Alice!", 4, 400)});
   (void)tick();
   EXPECT_EQ(core_.roster().find(key(4))->name, "alice");
 }
@@ -187,7 +187,8 @@ TEST_F(RosterCoreTest, ARequestFromAKnownVersionGetsTheDiffAStaleOneASnapshot) {
 TEST_F(RosterCoreTest, VersionsOfAnEarlierRunAreNotValidInThisOne) {
   // The service starts its versions at the Unix time in microseconds; a node that held
   // version 5 of an earlier run (which counted from 0) must get a snapshot, not diff(5).
-  RosterCore later(plan_, [](const std::string&) {}, 1'000'000);
+  RosterCore later(
+      plan_, [](const std::string&) {}, 1'000'000);
   later.set_clients({node(plan_, "a", 1), node(plan_, "b", 2)});
   later.request(1, key(1), 5);
   auto frames = later.tick();
@@ -244,8 +245,7 @@ TEST_F(RosterCoreTest, EndpointFloodCostsOneVersionStepATickAndBadOnesAreLogged)
   EXPECT_EQ(core_.roster().version(), v0 + 1);
   // Unusable candidates are dropped with a log line naming them; the rest is kept.
   log_.clear();
-  core_.report_endpoints(key(2), {{ep("127.0.0.1:51820"), ep("192.0.2.9:51820")},
-                                  ep("0.0.0.0:1")});
+  core_.report_endpoints(key(2), {{ep("127.0.0.1:51820"), ep("192.0.2.9:51820")}, ep("0.0.0.0:1")});
   (void)tick();
   EXPECT_EQ(core_.roster().find(key(2))->local_endpoints,
             std::vector<net::Endpoint>{ep("192.0.2.9:51820")});
@@ -273,8 +273,8 @@ TEST_F(RosterCoreTest, ATickStaysWithinItsByteBudgetAndServesTheRestRoundRobin) 
   EXPECT_EQ(tick(), 0u);
   EXPECT_EQ(got_.size(), 3u) << "every session served once, none twice";
   // A flood of requests from one session cannot starve the others.
-  core_.set_clients({node(plan_, "a", 1), node(plan_, "b", 2), node(plan_, "c", 3),
-                     node(plan_, "d", 4)});
+  core_.set_clients(
+      {node(plan_, "a", 1), node(plan_, "b", 2), node(plan_, "c", 3), node(plan_, "d", 4)});
   got_.clear();
   for (int round = 0; round < 3; ++round) {
     core_.request(1, key(1), 0);
