@@ -16,6 +16,9 @@
 #include "crypto/blake2s.h"
 #include "crypto/random.h"
 #include "control/session.h"
+#include "mesh/address.h"
+#include "mesh/names.h"
+#include "mesh/roster.h"
 #include "platform/event_loop.h"
 
 namespace warren::control {
@@ -129,6 +132,17 @@ json enrollment_json(const Enrollment& e) {
     j["dns"].push_back(a.to_string());
   j["mtu"] = e.mtu;
   j["persistent_keepalive"] = e.persistent_keepalive;
+  if (e.mesh) {
+    json m;
+    m["prefix_v4"] = e.mesh->prefix_v4.to_string();
+    m["prefix_v6"] = e.mesh->prefix_v6.to_string();
+    m["domain"] = e.mesh->domain;
+    m["v4_index"] = e.mesh->v4_index;
+    m["stun"] = e.mesh->stun;
+    if (!e.mesh->relay.empty())
+      m["relay"] = e.mesh->relay;
+    j["mesh"] = std::move(m);
+  }
   return j;
 }
 
@@ -156,6 +170,64 @@ std::vector<net::Prefix> prefixes(const json& j, const char* key) {
     out.push_back(*p);
   }
   return out;
+}
+
+/// The "mesh" object of an enrollment (enroll.h, MeshSettings). Errors name the field as
+/// "mesh.KEY".
+MeshSettings mesh_settings_from(const json& j) {
+  if (!j.is_object())
+    throw ControlError("field \"mesh\" is not an object");
+  auto bad = [](const char* key, const std::string& why) {
+    return ControlError(std::string("field \"mesh.") + key + "\" " + why);
+  };
+  auto text = [&](const char* key) -> std::string {
+    auto it = j.find(key);
+    if (it == j.end())
+      throw bad(key, "is missing");
+    if (!it->is_string())
+      throw bad(key, "is not a string");
+    return it->get<std::string>();
+  };
+  MeshSettings m;
+  auto v4 = net::Prefix::parse(text("prefix_v4"));
+  auto v6 = net::Prefix::parse(text("prefix_v6"));
+  if (!v4)
+    throw bad("prefix_v4", "is not a prefix");
+  if (!v6)
+    throw bad("prefix_v6", "is not a prefix");
+  // The node derives every peer's address from these: the plan's own rules, so that a
+  // coordinator cannot hand a node a plan it would then fail on one peer at a time.
+  auto plan = mesh::AddressPlan::create(*v4, *v6);
+  if (!plan.ok())
+    throw ControlError("field \"mesh\": " + plan.message());
+  m.prefix_v4 = plan->v4_prefix();
+  m.prefix_v6 = plan->v6_prefix();
+  auto domain = mesh::canonical_mesh_domain(text("domain"));
+  if (!domain.ok())
+    throw bad("domain", "is not a mesh domain: " + domain.message());
+  m.domain = *domain;
+  auto index = j.find("v4_index");
+  if (index == j.end())
+    throw bad("v4_index", "is missing");
+  if (!index->is_number_unsigned() || index->get<std::uint64_t>() > mesh::kMaxV4Index)
+    throw bad("v4_index", "is not a number from 0 to " + std::to_string(mesh::kMaxV4Index));
+  m.v4_index = static_cast<std::uint32_t>(index->get<std::uint64_t>());
+  if (auto s = j.find("stun"); s != j.end()) {
+    if (!s->is_array() || s->size() > kMaxMeshStunServers)
+      throw bad("stun", "is not a list of at most " + std::to_string(kMaxMeshStunServers) +
+                            " host:port strings");
+    for (const auto& v : *s) {
+      if (!v.is_string() || !split_host_port(v.get<std::string>()))
+        throw bad("stun", "holds an item that is not host:port");
+      m.stun.push_back(v.get<std::string>());
+    }
+  }
+  if (auto r = j.find("relay"); r != j.end()) {
+    if (!r->is_string() || !split_host_port(r->get<std::string>()))
+      throw bad("relay", "is not host:port");
+    m.relay = r->get<std::string>();
+  }
+  return m;
 }
 
 Enrollment enrollment_from(const json& j) {
@@ -187,6 +259,8 @@ Enrollment enrollment_from(const json& j) {
     throw ControlError("field \"persistent_keepalive\" is out of range");
   e.mtu = static_cast<std::uint32_t>(mtu);
   e.persistent_keepalive = static_cast<std::uint16_t>(ka);
+  if (auto m = j.find("mesh"); m != j.end())
+    e.mesh = mesh_settings_from(*m);
   return e;
 }
 
@@ -527,6 +601,7 @@ struct EnrollServer::Impl {
   TlsIdentity identity;
   EnrollHandler handler;
   SessionHandler session_handler;
+  SessionEvents session_events;
   std::atomic<bool> settings_dirty{false};
   std::atomic<std::size_t> sessions_open{0};
   EnrollServerOptions options;
@@ -554,6 +629,9 @@ struct EnrollServer::Impl {
   std::condition_variable jobs_ready;
   std::deque<Job> jobs;       // guarded by mutex
   std::vector<Done> done;     // guarded by mutex
+  /// Frames for established sessions from send_to_session (any thread).
+  std::vector<std::pair<std::uint64_t, std::shared_ptr<const std::string>>>
+      outbox;  // guarded by mutex
   bool workers_stop = false;  // guarded by mutex
 
   void start() {
@@ -717,12 +795,15 @@ struct EnrollServer::Impl {
     auto& by_source = c.session ? session_source : per_source;
     if (auto s = by_source.find(c.source); s != by_source.end() && --s->second == 0)
       by_source.erase(s);
+    const bool established = c.state == Conn::State::kSession;
     if (c.session) {
       --sessions;
       --sessions_open;
     }
     conns.erase(it);  // closes the socket
     --open;
+    if (established && session_events.on_closed)
+      session_events.on_closed(id);
   }
 
   void on_event(std::uint64_t id, std::uint32_t events) {
@@ -744,9 +825,20 @@ struct EnrollServer::Impl {
     if (settings_dirty.exchange(false))
       refresh_sessions();
     std::vector<Done> ready;
+    std::vector<std::pair<std::uint64_t, std::shared_ptr<const std::string>>> frames;
     {
       std::lock_guard lock(mutex);
       ready.swap(done);
+      frames.swap(outbox);
+    }
+    for (auto& [id, message] : frames) {
+      auto it = conns.find(id);
+      if (it == conns.end() || it->second->state != Conn::State::kSession)
+        continue;  // gone meanwhile
+      Conn& c = *it->second;
+      send_session(c, *message);
+      if (c.out.size() - c.out_offset + c.pending.size() > options.max_session_backlog || !drive(c))
+        close(id);
     }
     for (auto& d : ready) {
       auto it = conns.find(d.conn);
@@ -765,6 +857,8 @@ struct EnrollServer::Impl {
         c.state = Conn::State::kSession;
         c.deadline = SteadyClock::now() + options.session_idle_timeout;
         send_session(c, session_settings_to_json(*d.settings));
+        if (session_events.on_established)
+          session_events.on_established(c.id, c.client_key);
       } else if (d.session) {
         // Back under the enrollment caps for the refusal's short remaining life.
         leave_session(c);
@@ -1049,9 +1143,14 @@ struct EnrollServer::Impl {
       if (c.in.size() == 4 && frame_length(c.in) > 0)
         continue;  // now the body
       auto m = parse_session_message(std::string_view(c.in).substr(4));
-      c.in.clear();
-      if (!m.ok())
+      if (!m.ok()) {
+        c.in.clear();
         return false;
+      }
+      if (m->type == SessionMessageType::kOther && session_events.on_message)
+        session_events.on_message(c.id, c.client_key, m->type_name,
+                                  std::string_view(c.in).substr(4));
+      c.in.clear();
       c.deadline = SteadyClock::now() + options.session_idle_timeout;
     }
     watch(c, want | platform::kReadable);
@@ -1113,6 +1212,24 @@ void EnrollServer::settings_changed() {
 
 std::size_t EnrollServer::active_sessions() const {
   return impl_->sessions_open.load();
+}
+
+void EnrollServer::set_session_events(SessionEvents events) {
+  impl_->session_events = std::move(events);
+}
+
+void EnrollServer::send_to_session(std::uint64_t session, std::string message) {
+  send_to_session(session, std::make_shared<const std::string>(std::move(message)));
+}
+
+void EnrollServer::send_to_session(std::uint64_t session,
+                                   std::shared_ptr<const std::string> message) {
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->outbox.emplace_back(session, std::move(message));
+  }
+  if (impl_->loop)
+    impl_->loop->wake();
 }
 
 void EnrollServer::start() {

@@ -93,6 +93,25 @@ std::string format_invite(const Invite& invite);
 std::string random_invite_id();
 InviteSecret random_invite_secret();
 
+/// The mesh part of an enrollment answer (docs/MESH.md, "Enrollment answer"): present only
+/// when the server is a mesh coordinator. JSON (key "mesh" of the enrollment object):
+///   {"prefix_v4":"100.64.0.0/10","prefix_v6":"200::/7","domain":"warren","v4_index":0,
+///    "stun":["203.0.113.1:3478",..],"relay":"203.0.113.1:3479"}   ("relay" absent when none)
+/// `stun` (at most kMaxMeshStunServers) and `relay` are "host:port" (host as in the invite's
+/// control endpoint: a name or a numeric address); the prefixes pass mesh::AddressPlan::create,
+/// the domain mesh::canonical_mesh_domain (stored canonical), v4_index <= mesh::kMaxV4Index.
+/// enrollment_from_json throws ControlError naming the field ("mesh.KEY"). A client that
+/// predates mesh mode ignores the key (unknown keys are ignored).
+inline constexpr std::size_t kMaxMeshStunServers = 8;
+struct MeshSettings {
+  net::Prefix prefix_v4, prefix_v6;
+  std::string domain;
+  std::uint32_t v4_index = 0;
+  std::vector<std::string> stun;
+  std::string relay;
+  friend bool operator==(const MeshSettings&, const MeshSettings&) = default;
+};
+
 /// What a client needs to bring its interface up.
 struct Enrollment {
   std::string name;                    ///< the name the server enrolled this client under
@@ -103,6 +122,9 @@ struct Enrollment {
   std::vector<net::IpAddress> dns;
   std::uint32_t mtu = 1420;
   std::uint16_t persistent_keepalive = 0;  ///< seconds, 0 = off
+  /// Set when the server is a mesh coordinator: `addresses` are then the node's key-derived
+  /// /32 and /128, and the other nodes come from the roster (control/mesh_session.h).
+  std::optional<MeshSettings> mesh;
 };
 
 std::string enrollment_to_json(const Enrollment& e);
@@ -211,9 +233,30 @@ struct EnrollServerOptions {
   std::chrono::milliseconds session_idle_timeout{60'000};
   /// A session we sent nothing for this long gets a ping (the client answers with a pong).
   std::chrono::milliseconds session_ping_interval{20'000};
+  /// Bytes queued for one session and not yet written (a client that reads too slowly for the
+  /// roster deltas, control/mesh_session.h): above this the session is closed; the node
+  /// reconnects and asks for a snapshot.
+  std::size_t max_session_backlog = 64 * 1024 * 1024;
 };
 
 using SessionHandler = std::function<std::optional<Enrollment>(const crypto::PublicKey&)>;
+
+/// Messages of established sessions beyond the channel's own (control/mesh_session.h), for a
+/// service such as the mesh roster (server/roster_service.h). Both run on the EnrollServer's
+/// loop thread and must return at once (queue the work); neither may call back into the
+/// EnrollServer except send_to_session().
+struct SessionEvents {
+  /// A message of an established session whose type the channel does not handle itself
+  /// (anything but pong/ping): the session's id, the key it proved, the type and the whole
+  /// message text (at most kMaxMessageBytes: the node → server limit).
+  std::function<void(std::uint64_t session, const crypto::PublicKey& key, std::string_view type,
+                     std::string_view message)>
+      on_message;
+  /// Session `session` is established (its proof verified, its settings queued).
+  std::function<void(std::uint64_t session, const crypto::PublicKey& key)> on_established;
+  /// Session `session` is gone (closed by either side, dropped, or the server stopped).
+  std::function<void(std::uint64_t session)> on_closed;
+};
 
 /// Serves enrollments on a TCP port from one event-loop thread (non-blocking sockets and
 /// non-blocking TLS), with a small worker pool for the handler:
@@ -247,6 +290,16 @@ class EnrollServer {
   void settings_changed();
   /// Sessions established now. Thread-safe.
   std::size_t active_sessions() const;
+  /// Delivers the messages of established sessions to `events`. Call before start().
+  void set_session_events(SessionEvents events);
+  /// Queues `message` (one JSON frame, at most control::kMaxRosterMessageBytes) on the
+  /// established session `session`; dropped when that session is gone. A session whose queued
+  /// output exceeds max_session_backlog is closed. Thread-safe; returns at once (the loop
+  /// writes it).
+  void send_to_session(std::uint64_t session, std::string message);
+  /// The same for a message shared by many sessions (one roster delta for all): the bytes are
+  /// copied into the session's output only when the loop takes them.
+  void send_to_session(std::uint64_t session, std::shared_ptr<const std::string> message);
 
   /// Starts the loop thread and the workers; throws ControlError if the loop cannot be made.
   void start();

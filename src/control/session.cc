@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/encoding.h"
+#include "control/mesh_session.h"
 
 namespace warren::control {
 
@@ -205,8 +206,11 @@ bool SessionClient::once() {
       throw ControlError(proof.message());
     s->write_frame(session_request_to_json({crypto::derive_public_key(key_), *proof}), deadline);
     for (;;) {
+      // Roster frames (mesh_session.h) may be large, but only once the server has verified
+      // our proof and the session is established; before that the channel's limit holds.
       auto m = parse_session_message(
-          s->read_frame(kMaxMessageBytes, SteadyClock::now() + options_.idle_timeout));
+          s->read_frame(established ? kMaxRosterMessageBytes : kMaxMessageBytes,
+                        SteadyClock::now() + options_.idle_timeout));
       if (!m.ok())
         throw ControlError(m.message());
       if (m->type == SessionMessageType::kRefused)
