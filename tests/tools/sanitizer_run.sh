@@ -36,6 +36,8 @@ export WARREN_SANITIZER=$kind  # tests skip what only the sanitizer runtime coul
 # flood part or a 20 s outage (four handshake retransmissions) drives the same ones. (8 s, not
 # less: C1's handshake under the flood needs its retransmission at ~5 s to land while it runs.)
 export FLOOD_SECONDS=${FLOOD_SECONDS:-8} FAULT_LINK_DOWN_SECONDS=${FAULT_LINK_DOWN_SECONDS:-20}
+# test_standby: `make test` pauses for the issue's 30 s; here 5 s (the 2 s keepalives cross it).
+export PAUSE_SECONDS=${PAUSE_SECONDS:-5}
 rc=0
 # SANITIZER_TESTS=REGEX narrows both runs (ctest -R), for re-running one suite by hand.
 filter=()
