@@ -66,6 +66,33 @@ ClientConfig config_from_enrollment(const control::Enrollment& e, const crypto::
   p.endpoint = *hp;
   p.persistent_keepalive = e.persistent_keepalive;
   c.peers.push_back(std::move(p));
+  if (e.mesh) {
+    // A mesh coordinator: the coordinator stays the one [Peer] above; the mesh peers come from
+    // the roster at run time (daemon.h), so only the mesh's own settings go into the file.
+    MeshConfig m;
+    m.prefix_v4 = e.mesh->prefix_v4.canonical();
+    m.prefix_v6 = e.mesh->prefix_v6.canonical();
+    if (!m.prefix_v4.address.is_v4() || m.prefix_v6.address.is_v4())
+      throw std::runtime_error("the server sent mesh prefixes of the wrong family (" +
+                               m.prefix_v4.to_string() + ", " + m.prefix_v6.to_string() + ")");
+    if (!e.mesh->domain.empty())
+      m.domain = e.mesh->domain;
+    m.v4_index = e.mesh->v4_index;
+    for (const auto& s : e.mesh->stun) {
+      auto ep = net::Endpoint::parse(s);
+      if (!ep || ep->port == 0)
+        throw std::runtime_error("the server sent a STUN server '" + s +
+                                 "' that is not a numeric address:port");
+      m.stun.push_back(*ep);
+    }
+    if (!e.mesh->relay.empty()) {
+      auto relay = parse_host_port(e.mesh->relay);
+      if (!relay)
+        throw std::runtime_error("the server sent a bad relay '" + e.mesh->relay + "'");
+      m.relay = *relay;
+    }
+    c.mesh = std::move(m);
+  }
   return c;
 }
 

@@ -129,6 +129,17 @@ json enrollment_json(const Enrollment& e) {
     j["dns"].push_back(a.to_string());
   j["mtu"] = e.mtu;
   j["persistent_keepalive"] = e.persistent_keepalive;
+  if (e.mesh) {
+    json m;
+    m["prefix_v4"] = e.mesh->prefix_v4.to_string();
+    m["prefix_v6"] = e.mesh->prefix_v6.to_string();
+    m["domain"] = e.mesh->domain;
+    m["v4_index"] = e.mesh->v4_index;
+    m["stun"] = e.mesh->stun;
+    if (!e.mesh->relay.empty())
+      m["relay"] = e.mesh->relay;
+    j["mesh"] = std::move(m);
+  }
   return j;
 }
 
@@ -156,6 +167,42 @@ std::vector<net::Prefix> prefixes(const json& j, const char* key) {
     out.push_back(*p);
   }
   return out;
+}
+
+// The "mesh" object of an enrollment answer (contract of issue 13).
+MeshSettings mesh_from(const json& m) {
+  if (!m.is_object())
+    throw ControlError("field \"mesh\" is not an object");
+  MeshSettings s;
+  auto prefix = [&](const char* key, net::Family family) {
+    auto text = field(m, key, json::value_t::string).get<std::string>();
+    auto p = net::Prefix::parse(text);
+    if (!p || p->address.family() != family)
+      throw ControlError(std::string("field \"mesh.") + key + "\": bad prefix '" + text + "'");
+    return p->canonical();
+  };
+  s.prefix_v4 = prefix("prefix_v4", net::Family::kV4);
+  s.prefix_v6 = prefix("prefix_v6", net::Family::kV6);
+  s.domain = field(m, "domain", json::value_t::string).get<std::string>();
+  auto index = field(m, "v4_index", json::value_t::number_unsigned).get<std::uint64_t>();
+  if (index > 0xffffffffu)
+    throw ControlError("field \"mesh.v4_index\" is out of range");
+  s.v4_index = static_cast<std::uint32_t>(index);
+  if (auto st = m.find("stun"); st != m.end()) {
+    if (!st->is_array())
+      throw ControlError("field \"mesh.stun\" is not an array");
+    for (const auto& v : *st) {
+      if (!v.is_string() || !split_host_port(v.get<std::string>()))
+        throw ControlError("field \"mesh.stun\" holds something that is not host:port");
+      s.stun.push_back(v.get<std::string>());
+    }
+  }
+  if (auto r = m.find("relay"); r != m.end()) {
+    if (!r->is_string() || !split_host_port(r->get<std::string>()))
+      throw ControlError("field \"mesh.relay\" is not host:port");
+    s.relay = r->get<std::string>();
+  }
+  return s;
 }
 
 Enrollment enrollment_from(const json& j) {
@@ -187,6 +234,8 @@ Enrollment enrollment_from(const json& j) {
     throw ControlError("field \"persistent_keepalive\" is out of range");
   e.mtu = static_cast<std::uint32_t>(mtu);
   e.persistent_keepalive = static_cast<std::uint16_t>(ka);
+  if (auto m = j.find("mesh"); m != j.end())
+    e.mesh = mesh_from(*m);
   return e;
 }
 

@@ -93,6 +93,18 @@ std::string format_invite(const Invite& invite);
 std::string random_invite_id();
 InviteSecret random_invite_secret();
 
+/// The mesh part of an enrollment answer (docs/MESH.md, issue 13): present when the server is
+/// a mesh coordinator. `addresses` of the Enrollment are then the node's key-derived /32 and
+/// /128; `stun` are numeric "address:port" endpoints of the coordinator's STUN server(s);
+/// `relay` is its relay's "host:port" ("" when it runs none).
+struct MeshSettings {
+  net::Prefix prefix_v4, prefix_v6;
+  std::string domain;
+  std::uint32_t v4_index = 0;
+  std::vector<std::string> stun;
+  std::string relay;
+};
+
 /// What a client needs to bring its interface up.
 struct Enrollment {
   std::string name;                    ///< the name the server enrolled this client under
@@ -103,6 +115,7 @@ struct Enrollment {
   std::vector<net::IpAddress> dns;
   std::uint32_t mtu = 1420;
   std::uint16_t persistent_keepalive = 0;  ///< seconds, 0 = off
+  std::optional<MeshSettings> mesh;        ///< a mesh coordinator's answer ("mesh" object)
 };
 
 std::string enrollment_to_json(const Enrollment& e);
