@@ -196,10 +196,11 @@ class Daemon {
           [this] {
             // A new session: ask for what changed since the version we hold, and report our
             // endpoints again (the coordinator may have restarted).
-            session_->send(control::session_roster_request_to_json(roster_version_.load()));
+            session_->send(
+                control::roster_request_to_json(control::RosterRequest{roster_version_.load()}));
             report_now_ = true;
           },
-          [this](std::vector<std::uint8_t> delta) {
+          [this](Result<mesh::RosterDelta> delta) {
             std::lock_guard lock(roster_mutex_);
             roster_queue_.push_back(std::move(delta));
             roster_ready_.set();
@@ -275,7 +276,7 @@ class Daemon {
 
   // Loop thread: the queued roster deltas, in order, into the engine (mesh_node.h).
   void apply_roster() {
-    std::vector<std::vector<std::uint8_t>> queue;
+    std::vector<Result<mesh::RosterDelta>> queue;
     {
       std::lock_guard lock(roster_mutex_);
       queue.swap(roster_queue_);
@@ -283,8 +284,8 @@ class Daemon {
     }
     if (!mesh_)
       return;
-    for (const auto& bytes : queue) {
-      MeshNode::Update u = mesh_->on_delta(bytes);
+    for (const auto& delta : queue) {
+      MeshNode::Update u = mesh_->on_delta(delta);
       for (const auto& line : u.log)
         platform::log_verbose("%s", line.c_str());
       if (!u.engine.peers.empty())
@@ -292,7 +293,7 @@ class Daemon {
           platform::log_error("mesh: cannot apply the roster to the device: %s",
                               st.message().c_str());
       if (u.request_snapshot && session_)
-        session_->send(control::session_roster_request_to_json(0));
+        session_->send(control::roster_request_to_json(control::RosterRequest{0}));
     }
     roster_version_ = mesh_->version();
     std::map<crypto::PublicKey, std::string> names;
@@ -325,15 +326,11 @@ class Daemon {
     if (!changed && !report_now_.exchange(false))
       return;
     report_now_ = false;
-    std::vector<std::string> local;
-    for (const auto& e : now.local)
-      local.push_back(e.to_string());
-    std::optional<std::string> reflexive;
-    if (now.reflexive)
-      reflexive = now.reflexive->to_string();
-    platform::log_verbose("mesh: reporting %zu local endpoint(s)%s", local.size(),
-                          reflexive ? (", reflexive " + *reflexive).c_str() : "");
-    session_->send(control::session_endpoints_to_json(local, reflexive));
+    const std::string reflexive =
+        now.reflexive ? ", reflexive " + now.reflexive->to_string() : std::string();
+    platform::log_verbose("mesh: reporting %zu local endpoint(s)%s", now.local.size(),
+                          reflexive.c_str());
+    session_->send(control::endpoints_to_json(now));
   }
 
   // Rules and DNS go while the TUN still exists (the runtime removes the socket and the TUN
@@ -586,7 +583,7 @@ class Daemon {
   std::atomic<std::uint64_t> roster_version_{0};
   std::atomic<bool> report_now_{false};
   std::mutex roster_mutex_;
-  std::vector<std::vector<std::uint8_t>> roster_queue_;  // guarded by roster_mutex_
+  std::vector<Result<mesh::RosterDelta>> roster_queue_;  // guarded by roster_mutex_
   platform::Notifier roster_ready_;
   std::map<crypto::PublicKey, std::string> mesh_names_;  // guarded by states_mutex_
 };

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "client/resolve.h"
 #include "platform/files.h"
 
 namespace warren::client {
@@ -79,10 +80,14 @@ ClientConfig config_from_enrollment(const control::Enrollment& e, const crypto::
       m.domain = e.mesh->domain;
     m.v4_index = e.mesh->v4_index;
     for (const auto& s : e.mesh->stun) {
-      auto ep = net::Endpoint::parse(s);
+      // STUN goes out from the WireGuard socket to an address: a name (the control
+      // endpoint's host) is resolved once, here, and the address written.
+      auto hp = parse_host_port(s);
+      std::string error;
+      auto ep = hp ? resolve_endpoint(*hp, error) : std::nullopt;
       if (!ep || ep->port == 0)
-        throw std::runtime_error("the server sent a STUN server '" + s +
-                                 "' that is not a numeric address:port");
+        throw std::runtime_error("the server sent a STUN server '" + s + "' that " +
+                                 (hp ? "does not resolve (" + error + ")" : "is not host:port"));
       m.stun.push_back(*ep);
     }
     if (!e.mesh->relay.empty()) {

@@ -59,12 +59,11 @@ std::optional<wg::PeerDelta> MeshNode::peer_for(const mesh::NodeEntry& e) const 
   return pd;
 }
 
-MeshNode::Update MeshNode::on_delta(const std::vector<std::uint8_t>& bytes) {
+MeshNode::Update MeshNode::on_delta(const Result<mesh::RosterDelta>& delta) {
   Update u;
-  auto delta = mesh::decode_delta(ConstBytes(bytes.data(), bytes.size()));
   if (!delta.ok()) {
-    u.log.push_back("roster: malformed delta from the coordinator (" + delta.message() +
-                    "); asking for a snapshot");
+    u.log.push_back("roster: malformed roster message from the coordinator (" +
+                    delta.message() + "); asking for a snapshot");
     u.request_snapshot = true;
     return u;
   }

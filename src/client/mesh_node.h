@@ -4,8 +4,9 @@
 /// reports. Pure: no sockets, no clock, no engine; the daemon applies the ConfigDelta it
 /// returns and sends the messages it asks for.
 ///
-///   session thread: roster message ─► (queued) ─► loop thread: MeshNode::on_delta
-///        ─► mesh::decode_delta ─► Roster::apply ─► peers() diff ─► wg::ConfigDelta ─► engine
+///   session thread: roster message ─► parse_roster_message ─► (queued) ─► loop thread:
+///        MeshNode::on_delta ─► Roster::apply ─► wanted peers vs applied ─► wg::ConfigDelta
+///        ─► engine
 ///                                └ ESTALE ─► "roster_request from 0"
 ///   every second:  local addresses + STUN's reflexive ─► MeshNode::endpoints_changed ─► report
 ///
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "control/mesh_session.h"
 #include "crypto/x25519.h"
 #include "mesh/roster.h"
 #include "net/ip_address.h"
@@ -36,12 +38,8 @@ namespace warren::client {
 
 inline constexpr std::uint16_t kMeshKeepalive = 25;
 
-/// What the node reports to the coordinator ({"type":"endpoints"}).
-struct MeshEndpoints {
-  std::vector<net::Endpoint> local;  ///< at most mesh::kMaxLocalEndpoints
-  std::optional<net::Endpoint> reflexive;
-  friend bool operator==(const MeshEndpoints&, const MeshEndpoints&) = default;
-};
+/// What the node reports to the coordinator ({"type":"endpoints"}, control/mesh_session.h).
+using MeshEndpoints = control::EndpointReport;
 
 /// Local candidates from this host's addresses: every address of a link other than
 /// `mesh_ifindex` that is not loopback, link-local, unspecified, multicast or inside one of the
@@ -63,9 +61,10 @@ class MeshNode {
     std::vector<std::string> log;   ///< one line per peer added/changed/removed or problem
   };
 
-  /// A roster message's delta bytes. A malformed delta or one apply() refuses changes nothing
-  /// (logged); ESTALE also asks for a snapshot.
-  [[nodiscard]] Update on_delta(const std::vector<std::uint8_t>& bytes);
+  /// A roster message's delta (control::parse_roster_message). A malformed message or a delta
+  /// apply() refuses changes nothing (logged); both ask for a snapshot when a fresh one can
+  /// help (malformed, ESTALE).
+  [[nodiscard]] Update on_delta(const Result<mesh::RosterDelta>& delta);
 
   const mesh::Roster& roster() const { return roster_; }
   /// The version to ask for on a new session (roster_request "from").

@@ -16,6 +16,9 @@
 #include "crypto/blake2s.h"
 #include "crypto/random.h"
 #include "control/session.h"
+#include "mesh/address.h"
+#include "mesh/names.h"
+#include "mesh/roster.h"
 #include "platform/event_loop.h"
 
 namespace warren::control {
@@ -169,40 +172,62 @@ std::vector<net::Prefix> prefixes(const json& j, const char* key) {
   return out;
 }
 
-// The "mesh" object of an enrollment answer (contract of issue 13).
-MeshSettings mesh_from(const json& m) {
-  if (!m.is_object())
+/// The "mesh" object of an enrollment (enroll.h, MeshSettings). Errors name the field as
+/// "mesh.KEY".
+MeshSettings mesh_settings_from(const json& j) {
+  if (!j.is_object())
     throw ControlError("field \"mesh\" is not an object");
-  MeshSettings s;
-  auto prefix = [&](const char* key, net::Family family) {
-    auto text = field(m, key, json::value_t::string).get<std::string>();
-    auto p = net::Prefix::parse(text);
-    if (!p || p->address.family() != family)
-      throw ControlError(std::string("field \"mesh.") + key + "\": bad prefix '" + text + "'");
-    return p->canonical();
+  auto bad = [](const char* key, const std::string& why) {
+    return ControlError(std::string("field \"mesh.") + key + "\" " + why);
   };
-  s.prefix_v4 = prefix("prefix_v4", net::Family::kV4);
-  s.prefix_v6 = prefix("prefix_v6", net::Family::kV6);
-  s.domain = field(m, "domain", json::value_t::string).get<std::string>();
-  auto index = field(m, "v4_index", json::value_t::number_unsigned).get<std::uint64_t>();
-  if (index > 0xffffffffu)
-    throw ControlError("field \"mesh.v4_index\" is out of range");
-  s.v4_index = static_cast<std::uint32_t>(index);
-  if (auto st = m.find("stun"); st != m.end()) {
-    if (!st->is_array())
-      throw ControlError("field \"mesh.stun\" is not an array");
-    for (const auto& v : *st) {
+  auto text = [&](const char* key) -> std::string {
+    auto it = j.find(key);
+    if (it == j.end())
+      throw bad(key, "is missing");
+    if (!it->is_string())
+      throw bad(key, "is not a string");
+    return it->get<std::string>();
+  };
+  MeshSettings m;
+  auto v4 = net::Prefix::parse(text("prefix_v4"));
+  auto v6 = net::Prefix::parse(text("prefix_v6"));
+  if (!v4)
+    throw bad("prefix_v4", "is not a prefix");
+  if (!v6)
+    throw bad("prefix_v6", "is not a prefix");
+  // The node derives every peer's address from these: the plan's own rules, so that a
+  // coordinator cannot hand a node a plan it would then fail on one peer at a time.
+  auto plan = mesh::AddressPlan::create(*v4, *v6);
+  if (!plan.ok())
+    throw ControlError("field \"mesh\": " + plan.message());
+  m.prefix_v4 = plan->v4_prefix();
+  m.prefix_v6 = plan->v6_prefix();
+  auto domain = mesh::canonical_mesh_domain(text("domain"));
+  if (!domain.ok())
+    throw bad("domain", "is not a mesh domain: " + domain.message());
+  m.domain = *domain;
+  auto index = j.find("v4_index");
+  if (index == j.end())
+    throw bad("v4_index", "is missing");
+  if (!index->is_number_unsigned() || index->get<std::uint64_t>() > mesh::kMaxV4Index)
+    throw bad("v4_index", "is not a number from 0 to " + std::to_string(mesh::kMaxV4Index));
+  m.v4_index = static_cast<std::uint32_t>(index->get<std::uint64_t>());
+  if (auto s = j.find("stun"); s != j.end()) {
+    if (!s->is_array() || s->size() > kMaxMeshStunServers)
+      throw bad("stun", "is not a list of at most " + std::to_string(kMaxMeshStunServers) +
+                            " host:port strings");
+    for (const auto& v : *s) {
       if (!v.is_string() || !split_host_port(v.get<std::string>()))
-        throw ControlError("field \"mesh.stun\" holds something that is not host:port");
-      s.stun.push_back(v.get<std::string>());
+        throw bad("stun", "holds an item that is not host:port");
+      m.stun.push_back(v.get<std::string>());
     }
   }
-  if (auto r = m.find("relay"); r != m.end()) {
+  if (auto r = j.find("relay"); r != j.end()) {
     if (!r->is_string() || !split_host_port(r->get<std::string>()))
-      throw ControlError("field \"mesh.relay\" is not host:port");
-    s.relay = r->get<std::string>();
+      throw bad("relay", "is not host:port");
+    m.relay = r->get<std::string>();
   }
-  return s;
+  return m;
 }
 
 Enrollment enrollment_from(const json& j) {
@@ -235,7 +260,7 @@ Enrollment enrollment_from(const json& j) {
   e.mtu = static_cast<std::uint32_t>(mtu);
   e.persistent_keepalive = static_cast<std::uint16_t>(ka);
   if (auto m = j.find("mesh"); m != j.end())
-    e.mesh = mesh_from(*m);
+    e.mesh = mesh_settings_from(*m);
   return e;
 }
 

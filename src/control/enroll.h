@@ -93,16 +93,23 @@ std::string format_invite(const Invite& invite);
 std::string random_invite_id();
 InviteSecret random_invite_secret();
 
-/// The mesh part of an enrollment answer (docs/MESH.md, issue 13): present when the server is
-/// a mesh coordinator. `addresses` of the Enrollment are then the node's key-derived /32 and
-/// /128; `stun` are numeric "address:port" endpoints of the coordinator's STUN server(s);
-/// `relay` is its relay's "host:port" ("" when it runs none).
+/// The mesh part of an enrollment answer (docs/MESH.md, "Enrollment answer"): present only
+/// when the server is a mesh coordinator. JSON (key "mesh" of the enrollment object):
+///   {"prefix_v4":"100.64.0.0/10","prefix_v6":"200::/7","domain":"warren","v4_index":0,
+///    "stun":["203.0.113.1:3478",..],"relay":"203.0.113.1:3479"}   ("relay" absent when none)
+/// `stun` (at most kMaxMeshStunServers) and `relay` are "host:port" (host as in the invite's
+/// control endpoint: a name or a numeric address); the prefixes pass mesh::AddressPlan::create,
+/// the domain mesh::canonical_mesh_domain (stored canonical), v4_index <= mesh::kMaxV4Index.
+/// enrollment_from_json throws ControlError naming the field ("mesh.KEY"). A client that
+/// predates mesh mode ignores the key (unknown keys are ignored).
+inline constexpr std::size_t kMaxMeshStunServers = 8;
 struct MeshSettings {
   net::Prefix prefix_v4, prefix_v6;
   std::string domain;
   std::uint32_t v4_index = 0;
   std::vector<std::string> stun;
   std::string relay;
+  friend bool operator==(const MeshSettings&, const MeshSettings&) = default;
 };
 
 /// What a client needs to bring its interface up.
@@ -115,7 +122,9 @@ struct Enrollment {
   std::vector<net::IpAddress> dns;
   std::uint32_t mtu = 1420;
   std::uint16_t persistent_keepalive = 0;  ///< seconds, 0 = off
-  std::optional<MeshSettings> mesh;        ///< a mesh coordinator's answer ("mesh" object)
+  /// Set when the server is a mesh coordinator: `addresses` are then the node's key-derived
+  /// /32 and /128, and the other nodes come from the roster (control/mesh_session.h).
+  std::optional<MeshSettings> mesh;
 };
 
 std::string enrollment_to_json(const Enrollment& e);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/encoding.h"
+#include "control/mesh_session.h"
 
 namespace warren::control {
 
@@ -79,44 +80,6 @@ std::string session_pong_to_json() {
   return message("pong").dump();
 }
 
-std::string session_roster_to_json(std::span<const std::uint8_t> delta) {
-  json j = message("roster");
-  j["delta"] = to_base64(delta);
-  return j.dump();
-}
-
-std::string session_roster_request_to_json(std::uint64_t from_version) {
-  json j = message("roster_request");
-  j["from"] = from_version;
-  return j.dump();
-}
-
-std::string session_endpoints_to_json(const std::vector<std::string>& local,
-                                      const std::optional<std::string>& reflexive) {
-  json j = message("endpoints");
-  j["local"] = local;
-  if (reflexive)
-    j["reflexive"] = *reflexive;
-  return j.dump();
-}
-
-namespace {
-
-// Padded standard base64 of any length (the roster delta).
-std::optional<std::vector<std::uint8_t>> decode_base64(std::string_view text) {
-  if (text.size() % 4 != 0)
-    return std::nullopt;
-  std::size_t pads = 0;
-  for (std::size_t k = 0; k < 2 && k < text.size() && text[text.size() - 1 - k] == '='; ++k)
-    ++pads;
-  std::vector<std::uint8_t> out(text.size() / 4 * 3 - pads);
-  if (!from_base64(text, out))
-    return std::nullopt;
-  return out;
-}
-
-}  // namespace
-
 Result<SessionMessage> parse_session_message(std::string_view text) {
   auto fail = [](std::string m) -> Result<SessionMessage> { return Error(EPROTO, std::move(m)); };
   json j = json::parse(text, nullptr, false);
@@ -158,15 +121,6 @@ Result<SessionMessage> parse_session_message(std::string_view text) {
       return fail(std::string("malformed settings: ") + e.what());
     }
     m.type = SessionMessageType::kSettings;
-  } else if (m.type_name == "roster") {
-    auto d = j.find("delta");
-    std::optional<std::vector<std::uint8_t>> bytes;
-    if (d != j.end() && d->is_string())
-      bytes = decode_base64(d->get<std::string>());
-    if (!bytes)
-      return fail("a roster message without a base64 \"delta\"");
-    m.roster_delta = std::move(*bytes);
-    m.type = SessionMessageType::kRoster;
   }
   return m;
 }
@@ -228,9 +182,8 @@ void SessionClient::run() {
   }
 }
 
-void SessionClient::set_mesh_callbacks(
-    std::function<void()> on_established,
-    std::function<void(std::vector<std::uint8_t>)> on_roster) {
+void SessionClient::set_mesh_callbacks(std::function<void()> on_established,
+                                       RosterCallback on_roster) {
   on_established_ = std::move(on_established);
   on_roster_ = std::move(on_roster);
 }
@@ -280,6 +233,10 @@ bool SessionClient::once() {
       throw ControlError(proof.message());
     s->write_frame(session_request_to_json({crypto::derive_public_key(key_), *proof}), deadline);
     auto handle = [&](std::string_view frame) {
+      if (established && on_roster_ && session_message_type(frame) == kRosterMessageType) {
+        on_roster_(parse_roster_message(frame));
+        return;
+      }
       auto m = parse_session_message(frame);
       if (!m.ok())
         throw ControlError(m.message());
@@ -297,8 +254,6 @@ bool SessionClient::once() {
             on_established_();
         }
       }
-      if (m->type == SessionMessageType::kRoster && established && on_roster_)
-        on_roster_(std::move(m->roster_delta));
     };
     // Until established: blocking frames of at most kMaxMessageBytes.
     while (!established)

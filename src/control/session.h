@@ -37,7 +37,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -45,6 +44,7 @@
 
 #include "base/result.h"
 #include "control/enroll.h"
+#include "control/mesh_session.h"
 #include "platform/event_loop.h"
 
 namespace warren::control {
@@ -60,30 +60,14 @@ struct SessionRequest {
 /// current settings, or nullopt when this key may not hold a session. Runs on an enrollment
 /// worker thread.
 
-enum class SessionMessageType { kSettings, kPing, kPong, kRefused, kRoster, kOther };
-
-/// Mesh messages (issue 13, docs/MESH.md "Roster on the settings session"):
-///   server -> node  {"type":"roster","delta":"<base64 of mesh::encode_delta>"}
-///   node -> server  {"type":"roster_request","from":N}
-///   node -> server  {"type":"endpoints","local":["192.0.2.10:51820",...],"reflexive":"..."}
-/// Once a session is established (the first settings message arrived), frames from the server
-/// may be up to kMaxRosterMessageBytes (a snapshot of many nodes); everything before, and
-/// every frame to the server, keeps kMaxMessageBytes.
-inline constexpr std::size_t kMaxRosterMessageBytes = 32u << 20;
+enum class SessionMessageType { kSettings, kPing, kPong, kRefused, kOther };
 
 struct SessionMessage {
   SessionMessageType type = SessionMessageType::kOther;
   std::string type_name;                ///< as sent (kOther: an unknown type, to be ignored)
   std::optional<Enrollment> settings;   ///< kSettings
   std::string error_code, error_message;  ///< kRefused
-  std::vector<std::uint8_t> roster_delta;  ///< kRoster: the delta's bytes (mesh::decode_delta)
 };
-
-std::string session_roster_to_json(std::span<const std::uint8_t> delta);
-std::string session_roster_request_to_json(std::uint64_t from_version);
-/// `local` and `reflexive` as "address:port" texts (net::Endpoint::to_string).
-std::string session_endpoints_to_json(const std::vector<std::string>& local,
-                                      const std::optional<std::string>& reflexive);
 
 std::string session_request_to_json(const SessionRequest& r);
 /// Whether a request body asks for a session (its "type" is "session"); says nothing on its
@@ -128,9 +112,11 @@ class SessionClient {
 
   /// Mesh nodes (set before start()): `on_established` runs on the session's thread each time
   /// a session is established (after its first settings message, before any other message is
-  /// handed over; a good place to send()); `on_roster` gets every roster message.
-  void set_mesh_callbacks(std::function<void()> on_established,
-                          std::function<void(std::vector<std::uint8_t> delta)> on_roster);
+  /// handed over; a good place to send()); `on_roster` gets every roster message of an
+  /// established session (control/mesh_session.h; frames up to kMaxRosterMessageBytes), parsed
+  /// (an error when it is malformed: the node then asks for a snapshot).
+  using RosterCallback = std::function<void(Result<mesh::RosterDelta>)>;
+  void set_mesh_callbacks(std::function<void()> on_established, RosterCallback on_roster);
   /// Queues a message (JSON, at most kMaxMessageBytes) for the current session; sent promptly
   /// once it is established. Dropped when the session ends before it went out (the
   /// on_established callback sends what a new session needs). Any thread.
@@ -155,7 +141,7 @@ class SessionClient {
   SettingsCallback on_settings_;
   std::function<void(const std::string&)> log_;
   std::function<void()> on_established_;
-  std::function<void(std::vector<std::uint8_t>)> on_roster_;
+  RosterCallback on_roster_;
   std::mutex out_mutex_;
   std::vector<std::string> outbox_;                 // guarded by out_mutex_
   platform::EventLoop* loop_ = nullptr;             // guarded by out_mutex_ (wake() from send)

@@ -406,6 +406,14 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
     if (c.strategy == PoolStrategy::kDynamic && !c.reservations.empty())
       p.fail(*p.node(pool, "reservations"), "pool.reservations",
              "reservations need strategy \"static\" or \"static-or-dynamic\"");
+    // A mesh coordinator's clients get key-derived addresses (registry.h, "Mesh mode"): an
+    // address chosen by the operator has no place, and must not be silently ignored.
+    if (root.get("mesh") && !c.reservations.empty())
+      p.fail(*p.node(pool, "reservations"), "pool.reservations",
+             "not with [mesh]: a mesh node's addresses follow from its key (docs/MESH.md)");
+    if (root.get("mesh") && c.strategy == PoolStrategy::kStatic)
+      p.fail(*p.node(pool, "strategy"), "pool.strategy",
+             "\"static\" is not with [mesh]: a mesh node's addresses follow from its key");
   }
 
   // [clients]
@@ -535,8 +543,41 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
   // [mesh]
   if (const toml::table* m = p.table(root, "mesh")) {
     p.only(*m, "mesh",
-           {"stun_port", "stun_alternate_port", "relay_port", "relay_rate", "relay_frame_rate",
-            "relay_connections_per_source"});
+           {"prefix_v4", "prefix_v6", "domain", "stun_port", "stun_alternate_port", "relay_port",
+            "relay_rate", "relay_frame_rate", "relay_connections_per_source"});
+    c.mesh = true;
+    {
+      net::Prefix v4 = c.mesh_plan.v4_prefix(), v6 = c.mesh_plan.v6_prefix();
+      const toml::node* where = nullptr;
+      for (const char* key : {"prefix_v4", "prefix_v6"}) {
+        const toml::node* n = nullptr;
+        if (auto v = p.typed<std::string>(m, "mesh", key, "must be a string", &n)) {
+          auto prefix = net::Prefix::parse(*v);
+          if (!prefix)
+            p.fail(*n, std::string("mesh.") + key, "'" + *v + "' is not a prefix (ADDRESS/LENGTH)");
+          (std::string_view(key) == "prefix_v4" ? v4 : v6) = *prefix;
+          where = n;
+        }
+      }
+      auto plan = mesh::AddressPlan::create(v4, v6);
+      if (!plan.ok()) {
+        // Name the key whose prefix broke the plan's rule (the message names the prefix too).
+        const bool v4_bad = !mesh::AddressPlan::create(v4, c.mesh_plan.v6_prefix()).ok();
+        const char* key = v4_bad ? "prefix_v4" : "prefix_v6";
+        const toml::node* n = m->get(key) ? m->get(key) : where;
+        p.fail(*n, std::string("mesh.") + key, plan.message());
+      }
+      c.mesh_plan = *plan;
+    }
+    {
+      const toml::node* n = nullptr;
+      if (auto v = p.typed<std::string>(m, "mesh", "domain", "must be a string", &n)) {
+        auto domain = mesh::canonical_mesh_domain(*v);
+        if (!domain.ok())
+          p.fail(*n, "mesh.domain", domain.message());
+        c.mesh_domain = *domain;
+      }
+    }
     if (auto v = p.integer(m, "mesh", "stun_port", 1, 65535)) {
       if (*v == c.listen_port)
         p.fail(*p.node(m, "stun_port"), "mesh.stun_port",

@@ -8,8 +8,8 @@
 ///   [enrollment] listen, public_endpoint, control_endpoint
 ///   [metrics]    listen, allow_remote
 ///   [storage]    database
-///   [mesh]       stun_port, stun_alternate_port, relay_port, relay_rate, relay_frame_rate,
-///                relay_connections_per_source
+///   [mesh]       prefix_v4, prefix_v6, domain, stun_port, stun_alternate_port, relay_port,
+///                relay_rate, relay_frame_rate, relay_connections_per_source
 ///   [log]        level (error|verbose|debug|silent; LOG_LEVEL in the environment wins)
 ///   [dns]        enabled, domain, upstreams
 ///
@@ -26,6 +26,8 @@
 #include <string_view>
 #include <vector>
 
+#include "mesh/address.h"
+#include "mesh/names.h"
 #include "net/ip_address.h"
 
 namespace warren::server {
@@ -99,6 +101,14 @@ struct ServerConfig {
   bool metrics_allow_remote = false;
 
   // [mesh] (docs/MESH.md; the block grows with mesh mode)
+  /// A `[mesh]` table, even an empty one, makes the server a mesh coordinator: clients get
+  /// key-derived addresses from `mesh_plan`, the "mesh" object in their enrollment answer and
+  /// the roster over their settings session.
+  bool mesh = false;
+  /// prefix_v4 (default 100.64.0.0/10) and prefix_v6 (default 200::/7), validated.
+  mesh::AddressPlan mesh_plan;
+  /// Nodes resolve as NAME.<mesh_domain>; canonical (mesh::canonical_mesh_domain).
+  std::string mesh_domain = std::string(mesh::kDefaultMeshDomain);
   /// UDP port of the STUN responder (mesh endpoint discovery); none when unset.
   std::optional<std::uint16_t> stun_port;
   /// A second responder port, so that a node asking both can tell an endpoint-independent NAT

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include "mesh/roster.h"
+#include "net/host_port.h"
+
 namespace warren::server {
 namespace {
 
@@ -195,6 +198,46 @@ void Registry::check_new_enrollment(StoreTxn& t, const control::EnrollRequest& r
                         "new key pair to use this invite");
 }
 
+std::vector<Lease> Registry::mesh_leases(const crypto::PublicKey& key,
+                                         std::uint32_t index) const {
+  const std::string identity = key.to_base64();
+  return {Lease{config_.mesh_plan.v4(identity, index), false},
+          Lease{config_.mesh_plan.v6(identity), false}};
+}
+
+bool Registry::mesh_leases_settled(const ClientRecord& c) const {
+  return c.leases == mesh_leases(c.public_key, c.mesh_v4_index);
+}
+
+std::vector<Lease> Registry::allocate_mesh(StoreTxn& txn, const crypto::PublicKey& key,
+                                           const std::vector<Lease>& current,
+                                           std::uint32_t& index) const {
+  // Its own recorded addresses are kept while the key is the same (a re-join).
+  std::set<net::IpAddress> taken = txn.leased_addresses();
+  for (const Lease& l : current)
+    taken.erase(l.address);
+  for (const auto& net : {config_.ipv4, config_.ipv6})
+    if (net)
+      taken.insert(net->server_address);
+  taken.insert(config_.mesh_plan.dns_v4());
+  taken.insert(config_.mesh_plan.dns_v6());
+  // A client that holds its derived addresses keeps them and their index, even if a lower
+  // index has become free since: the address never changes while the key does not.
+  if (current == mesh_leases(key, index) && !taken.count(current.front().address))
+    return current;
+  const std::string identity = key.to_base64();
+  auto a = config_.mesh_plan.assign_v4(
+      identity, [&](const net::IpAddress& addr) { return taken.count(addr) != 0; },
+      mesh::kMaxV4Index);
+  if (!a.ok())
+    throw RegistryError("pool_exhausted",
+                        "no free mesh IPv4 address for this key in " +
+                            config_.mesh_plan.v4_prefix().to_string() + " (" + a.message() +
+                            "); the operator needs a larger mesh.prefix_v4");
+  index = a->index;
+  return mesh_leases(key, index);
+}
+
 bool Registry::leases_settled(const ClientRecord& c) const {
   // What allocate() would keep, computed without touching the store: reservations, and a
   // current dynamic lease per family that is still valid under this configuration.
@@ -236,7 +279,7 @@ control::EnrollReply Registry::enroll(const control::EnrollRequest& req, std::in
       auto known = check_rejoin(t, req, inv);
       if (!known)
         check_new_enrollment(t, req, inv, now);  // refusals need no write lock either
-      if (known && leases_settled(*known)) {
+      if (known && (config_.mesh ? mesh_leases_settled(*known) : leases_settled(*known))) {
         result = *known;
         answered = true;
       }
@@ -248,9 +291,13 @@ control::EnrollReply Registry::enroll(const control::EnrollRequest& req, std::in
       if (auto known = check_rejoin(t, req, inv)) {
         // Joining again: same record, same addresses (a fresh lease if its dynamic one was
         // released), the invite is not used up again.
-        std::vector<Lease> leases = allocate(t, known->name, known->leases, now);
-        if (leases != known->leases) {
+        std::uint32_t index = known->mesh_v4_index;
+        std::vector<Lease> leases =
+            config_.mesh ? allocate_mesh(t, known->public_key, known->leases, index)
+                         : allocate(t, known->name, known->leases, now);
+        if (leases != known->leases || index != known->mesh_v4_index) {
           known->leases = std::move(leases);
+          known->mesh_v4_index = index;
           t.put_client(*known);
         }
         result = *known;
@@ -289,7 +336,11 @@ control::EnrollReply Registry::enroll(const control::EnrollRequest& req, std::in
       c.last_seen = 0;
       c.revoked_at = 0;
       c.disabled_at = 0;
-      c.leases = allocate(t, name, {}, now);
+      c.mesh_v4_index = 0;
+      if (config_.mesh)  // a revoked name's old addresses (`c.leases`) may be reused
+        c.leases = allocate_mesh(t, c.public_key, c.leases, c.mesh_v4_index);
+      else
+        c.leases = allocate(t, name, {}, now);
       t.put_client(c);
       inv.uses_left -= 1;
       t.put_invite(inv);
@@ -318,7 +369,10 @@ ClientRecord Registry::revoke(std::string_view name, std::int64_t now) {
       throw RegistryError("already_revoked", "'" + std::string(name) + "' is already revoked");
     before = *c;
     c->revoked_at = now;
-    c->leases.clear();
+    // A mesh node's addresses stay recorded: its revoked entry keeps them in the roster, and
+    // a new node must not get them while peers may still hold the old one's.
+    if (!config_.mesh)
+      c->leases.clear();
     t.put_client(*c);
     quarantine_freed(t, c->name, before.leases, c->leases, now);
   });
@@ -413,7 +467,12 @@ Registry::Exported Registry::export_client(std::string_view name, std::int64_t n
       c.invite_id.clear();  // this key was made here, not enrolled by an invite: no re-join
       c.enrolled_at = now;
       c.revoked_at = 0;
-      c.leases = allocate(t, c.name, c.leases, now);
+      if (config_.mesh) {
+        c.mesh_v4_index = 0;  // a new key: new derived addresses (the old ones are free)
+        c.leases = allocate_mesh(t, c.public_key, c.leases, c.mesh_v4_index);
+      } else {
+        c.leases = allocate(t, c.name, c.leases, now);
+      }
       t.put_client(c);
       out.client = c;
     });
@@ -458,6 +517,22 @@ control::Enrollment Registry::enrollment_for(const ClientRecord& c) const {
   e.dns = config_.dns;
   e.mtu = config_.mtu;
   e.persistent_keepalive = config_.persistent_keepalive;
+  if (config_.mesh) {
+    control::MeshSettings m;
+    m.prefix_v4 = config_.mesh_plan.v4_prefix();
+    m.prefix_v6 = config_.mesh_plan.v6_prefix();
+    m.domain = config_.mesh_domain;
+    m.v4_index = c.mesh_v4_index;
+    // STUN and relay are on the host the invite names for the control channel.
+    if (auto control = net::split_host_port(config_.control_endpoint)) {
+      for (const auto& port : {config_.stun_port, config_.stun_alternate_port})
+        if (port)
+          m.stun.push_back(net::HostPort{control->host, *port}.to_string());
+      if (config_.relay_port != 0)
+        m.relay = net::HostPort{control->host, config_.relay_port}.to_string();
+    }
+    e.mesh = std::move(m);
+  }
   return e;
 }
 

@@ -39,6 +39,18 @@
 ///     `[pool] quarantine` (default 1 h) from every client but its former holder;
 ///   * everything (client, leases, invite use) is one store transaction, committed before the
 ///     reply is built; any failure changes nothing.
+///
+/// Mesh mode (config `[mesh]`, docs/MESH.md "Addresses"): a client's addresses follow from its
+/// key instead of the pool. Its IPv4 address is plan.assign_v4(identity, taken) — the lowest
+/// collision index whose address is not taken by another client's recorded addresses (revoked
+/// clients included: their roster entries keep them), the server's tunnel addresses or the mesh
+/// DNS responder's addresses — and the index is recorded (ClientRecord::mesh_v4_index); its
+/// IPv6 address is plan.v6(identity). Both are static leases: never released for idleness, kept
+/// by a re-join, kept on revoke (a revoked node's entry stays in the roster with its address),
+/// replaced only when the record gets a new key (a revoked name invited again, an export).
+/// The pool's strategy, reservations, idle release and quarantine do not apply (the config
+/// refuses [pool.reservations] and strategy "static" with [mesh]). A client enrolled before the
+/// server became a coordinator gets its mesh addresses at its next join.
 
 #include <chrono>
 #include <cstdint>
@@ -116,8 +128,10 @@ class Registry {
   /// names whose leases were released. Does nothing when the idle time is 0.
   std::vector<std::string> release_idle(std::int64_t now);
 
-  /// What a client with this record is told.
+  /// What a client with this record is told (in mesh mode with the "mesh" object).
   control::Enrollment enrollment_for(const ClientRecord& client) const;
+  /// Mesh mode: the addresses `key` with collision index `index` derives, as static leases.
+  std::vector<Lease> mesh_leases(const crypto::PublicKey& key, std::uint32_t index) const;
   /// wg-quick text for a stock client.
   std::string wg_quick_config(const ClientRecord& client, const crypto::PrivateKey& key) const;
 
@@ -144,6 +158,14 @@ class Registry {
   /// another client's quarantine, and gives `name` its own quarantined address back first.
   std::vector<Lease> allocate(StoreTxn& txn, const std::string& name,
                               const std::vector<Lease>& current, std::int64_t now) const;
+  /// Mesh mode: the key-derived leases of a client with key `key` whose current leases are
+  /// `current`, derived with collision index `index` (in/out: kept, with the leases, when they
+  /// are already the derived ones and still free; else the newly assigned index). Throws
+  /// RegistryError("pool_exhausted") when no collision index up to mesh::kMaxV4Index is free.
+  std::vector<Lease> allocate_mesh(StoreTxn& txn, const crypto::PublicKey& key,
+                                   const std::vector<Lease>& current, std::uint32_t& index) const;
+  /// Mesh mode: true when `c`'s leases are exactly the addresses its key and index derive.
+  bool mesh_leases_settled(const ClientRecord& c) const;
   /// Quarantines the dynamic leases `name` held in `before` and no longer holds in `after`.
   void quarantine_freed(StoreTxn& txn, const std::string& name, const std::vector<Lease>& before,
                         const std::vector<Lease>& after, std::int64_t now) const;

@@ -19,8 +19,9 @@ namespace warren::server {
 namespace {
 
 // Version 2 added invites.revoked_at (`warren server invite revoke`), 3 the quarantine table,
-// 4 clients.disabled_at (`warren server disable`).
-constexpr int kSchemaVersion = 4;
+// 4 clients.disabled_at (`warren server disable`), 5 clients.mesh_v4_index (the IPv4 collision
+// index of a mesh node's key-derived address, docs/MESH.md "Addresses").
+constexpr int kSchemaVersion = 5;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE invites(
@@ -40,7 +41,8 @@ CREATE TABLE clients(
   enrolled_at INTEGER NOT NULL,
   last_seen   INTEGER NOT NULL,
   revoked_at  INTEGER NOT NULL,
-  disabled_at INTEGER NOT NULL DEFAULT 0
+  disabled_at INTEGER NOT NULL DEFAULT 0,
+  mesh_v4_index INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE leases(
   address     TEXT PRIMARY KEY,
@@ -53,7 +55,7 @@ CREATE TABLE quarantine(
   client_name TEXT NOT NULL,
   freed_at    INTEGER NOT NULL
 );
-PRAGMA user_version = 4;
+PRAGMA user_version = 5;
 )sql";
 
 // Each entry upgrades a database of version i + 1 to i + 2, inside the opening transaction.
@@ -65,6 +67,8 @@ constexpr const char* kMigrations[] = {
     "PRAGMA user_version = 3;",
     "ALTER TABLE clients ADD COLUMN disabled_at INTEGER NOT NULL DEFAULT 0;"
     "PRAGMA user_version = 4;",
+    "ALTER TABLE clients ADD COLUMN mesh_v4_index INTEGER NOT NULL DEFAULT 0;"
+    "PRAGMA user_version = 5;",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion - 1);
 
@@ -195,7 +199,7 @@ class SqliteTxn final : public StoreTxn {
   std::vector<ClientRecord> select_clients(const char* where, std::string_view arg) {
     std::string sql = std::string(
                           "SELECT name,public_key,invite_id,enrolled_at,last_seen,revoked_at,"
-                          "disabled_at FROM clients ") +
+                          "disabled_at,mesh_v4_index FROM clients ") +
                       where + " ORDER BY name";
     Stmt s(db_, sql.c_str(), path_);
     if (!arg.empty())
@@ -210,6 +214,7 @@ class SqliteTxn final : public StoreTxn {
       c.last_seen = s.i64(4);
       c.revoked_at = s.i64(5);
       c.disabled_at = s.i64(6);
+      c.mesh_v4_index = static_cast<std::uint32_t>(s.i64(7));
       out.push_back(std::move(c));
     }
     for (auto& c : out) {
@@ -253,13 +258,15 @@ class SqliteTxn final : public StoreTxn {
     {
       Stmt s(db_,
              "INSERT INTO clients(name,public_key,invite_id,enrolled_at,last_seen,revoked_at,"
-             "disabled_at) VALUES(?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET "
+             "disabled_at,mesh_v4_index) VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET "
              "public_key=excluded.public_key,invite_id=excluded.invite_id,"
              "enrolled_at=excluded.enrolled_at,last_seen=excluded.last_seen,"
-             "revoked_at=excluded.revoked_at,disabled_at=excluded.disabled_at",
+             "revoked_at=excluded.revoked_at,disabled_at=excluded.disabled_at,"
+             "mesh_v4_index=excluded.mesh_v4_index",
              path_);
       s.bind(1, c.name).bind(2, c.public_key.to_base64()).bind(3, c.invite_id);
       s.bind(4, c.enrolled_at).bind(5, c.last_seen).bind(6, c.revoked_at).bind(7, c.disabled_at);
+      s.bind(8, static_cast<std::int64_t>(c.mesh_v4_index));
       s.run();
     }
     {

@@ -50,6 +50,10 @@ struct ClientRecord {
   /// leases but is no peer of the interface, and its re-joins are refused ("disabled").
   std::int64_t disabled_at = 0;
   std::vector<Lease> leases;
+  /// Mesh mode: the IPv4 collision index its key-derived address was assigned with
+  /// (mesh::AddressPlan::assign_v4), recorded so that every node derives the same address and
+  /// the address never changes while the key does not. 0 outside mesh mode.
+  std::uint32_t mesh_v4_index = 0;
   bool revoked() const { return revoked_at != 0; }
   bool disabled() const { return disabled_at != 0; }
 };

@@ -26,7 +26,7 @@ struct Mesh {
   MeshNode::Update sync() {
     auto d = coordinator.diff(node.version());
     EXPECT_TRUE(d.ok()) << d.message();
-    return node.on_delta(mesh::encode_delta(*d));
+    return node.on_delta(*mesh::decode_delta(mesh::encode_delta(*d)));
   }
 };
 
@@ -117,17 +117,18 @@ TEST(MeshNode, StaleDeltaAsksForASnapshotAndChangesNothing) {
   ASSERT_TRUE(m.coordinator.upsert(m.entry("d", new_key())).ok());
   auto skipped = m.coordinator.diff(m.coordinator.version() - 1);  // from a version we lack
   ASSERT_TRUE(skipped.ok());
-  auto u = m.node.on_delta(mesh::encode_delta(*skipped));
+  auto u = m.node.on_delta(*skipped);
   EXPECT_TRUE(u.request_snapshot);
   EXPECT_TRUE(u.engine.peers.empty());
   EXPECT_EQ(m.node.version(), 1u);
   auto snapshot = m.coordinator.diff(0);
   ASSERT_TRUE(snapshot.ok());
-  u = m.node.on_delta(mesh::encode_delta(*snapshot));
+  u = m.node.on_delta(*snapshot);
   EXPECT_FALSE(u.request_snapshot);
   EXPECT_EQ(u.engine.peers.size(), 2u);  // c and d; b is unchanged
   // Garbage: logged, a snapshot asked for, nothing applied.
-  u = m.node.on_delta({1, 2, 3});
+  const std::vector<std::uint8_t> garbage{1, 2, 3};
+  u = m.node.on_delta(mesh::decode_delta(garbage));
   EXPECT_TRUE(u.request_snapshot);
   EXPECT_TRUE(u.engine.peers.empty());
   EXPECT_FALSE(u.log.empty());

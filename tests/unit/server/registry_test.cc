@@ -241,13 +241,13 @@ TEST_F(StoreTest, SchemaVersion3IsUpgradedKeepingItsData) {
     t.put_client(all[0]);
   });
   s.reset();
-  s = open_sqlite_store(db());  // version 4 now: opens without migrating again
+  s = open_sqlite_store(db());  // version 5 now: opens without migrating again
   EXPECT_EQ(s->clients().at(0).disabled_at, 30);
   ASSERT_EQ(sqlite3_open(db().c_str(), &raw), SQLITE_OK);
   sqlite3_stmt* v = nullptr;
   ASSERT_EQ(sqlite3_prepare_v2(raw, "PRAGMA user_version", -1, &v, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(v), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(v, 0), 4);
+  EXPECT_EQ(sqlite3_column_int(v, 0), 5);  // and on to 5 (mesh_v4_index)
   sqlite3_finalize(v);
   sqlite3_close(raw);
 }
