@@ -601,6 +601,7 @@ struct EnrollServer::Impl {
   TlsIdentity identity;
   EnrollHandler handler;
   SessionHandler session_handler;
+  SessionEvents session_events;
   std::atomic<bool> settings_dirty{false};
   std::atomic<std::size_t> sessions_open{0};
   EnrollServerOptions options;
@@ -628,6 +629,8 @@ struct EnrollServer::Impl {
   std::condition_variable jobs_ready;
   std::deque<Job> jobs;       // guarded by mutex
   std::vector<Done> done;     // guarded by mutex
+  /// Frames for established sessions from send_to_session (any thread).
+  std::vector<std::pair<std::uint64_t, std::string>> outbox;  // guarded by mutex
   bool workers_stop = false;  // guarded by mutex
 
   void start() {
@@ -791,12 +794,15 @@ struct EnrollServer::Impl {
     auto& by_source = c.session ? session_source : per_source;
     if (auto s = by_source.find(c.source); s != by_source.end() && --s->second == 0)
       by_source.erase(s);
+    const bool established = c.state == Conn::State::kSession;
     if (c.session) {
       --sessions;
       --sessions_open;
     }
     conns.erase(it);  // closes the socket
     --open;
+    if (established && session_events.on_closed)
+      session_events.on_closed(id);
   }
 
   void on_event(std::uint64_t id, std::uint32_t events) {
@@ -818,9 +824,20 @@ struct EnrollServer::Impl {
     if (settings_dirty.exchange(false))
       refresh_sessions();
     std::vector<Done> ready;
+    std::vector<std::pair<std::uint64_t, std::string>> frames;
     {
       std::lock_guard lock(mutex);
       ready.swap(done);
+      frames.swap(outbox);
+    }
+    for (auto& [id, message] : frames) {
+      auto it = conns.find(id);
+      if (it == conns.end() || it->second->state != Conn::State::kSession)
+        continue;  // gone meanwhile
+      Conn& c = *it->second;
+      send_session(c, message);
+      if (c.out.size() - c.out_offset + c.pending.size() > options.max_session_backlog || !drive(c))
+        close(id);
     }
     for (auto& d : ready) {
       auto it = conns.find(d.conn);
@@ -1123,9 +1140,14 @@ struct EnrollServer::Impl {
       if (c.in.size() == 4 && frame_length(c.in) > 0)
         continue;  // now the body
       auto m = parse_session_message(std::string_view(c.in).substr(4));
-      c.in.clear();
-      if (!m.ok())
+      if (!m.ok()) {
+        c.in.clear();
         return false;
+      }
+      if (m->type == SessionMessageType::kOther && session_events.on_message)
+        session_events.on_message(c.id, c.client_key, m->type_name,
+                                  std::string_view(c.in).substr(4));
+      c.in.clear();
       c.deadline = SteadyClock::now() + options.session_idle_timeout;
     }
     watch(c, want | platform::kReadable);
@@ -1187,6 +1209,19 @@ void EnrollServer::settings_changed() {
 
 std::size_t EnrollServer::active_sessions() const {
   return impl_->sessions_open.load();
+}
+
+void EnrollServer::set_session_events(SessionEvents events) {
+  impl_->session_events = std::move(events);
+}
+
+void EnrollServer::send_to_session(std::uint64_t session, std::string message) {
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->outbox.emplace_back(session, std::move(message));
+  }
+  if (impl_->loop)
+    impl_->loop->wake();
 }
 
 void EnrollServer::start() {

@@ -233,9 +233,28 @@ struct EnrollServerOptions {
   std::chrono::milliseconds session_idle_timeout{60'000};
   /// A session we sent nothing for this long gets a ping (the client answers with a pong).
   std::chrono::milliseconds session_ping_interval{20'000};
+  /// Bytes queued for one session and not yet written (a client that reads too slowly for the
+  /// roster deltas, control/mesh_session.h): above this the session is closed; the node
+  /// reconnects and asks for a snapshot.
+  std::size_t max_session_backlog = 64 * 1024 * 1024;
 };
 
 using SessionHandler = std::function<std::optional<Enrollment>(const crypto::PublicKey&)>;
+
+/// Messages of established sessions beyond the channel's own (control/mesh_session.h), for a
+/// service such as the mesh roster (server/roster_service.h). Both run on the EnrollServer's
+/// loop thread and must return at once (queue the work); neither may call back into the
+/// EnrollServer except send_to_session().
+struct SessionEvents {
+  /// A message of an established session whose type the channel does not handle itself
+  /// (anything but pong/ping): the session's id, the key it proved, the type and the whole
+  /// message text (at most kMaxMessageBytes: the node → server limit).
+  std::function<void(std::uint64_t session, const crypto::PublicKey& key, std::string_view type,
+                     std::string_view message)>
+      on_message;
+  /// Session `session` is gone (closed by either side, dropped, or the server stopped).
+  std::function<void(std::uint64_t session)> on_closed;
+};
 
 /// Serves enrollments on a TCP port from one event-loop thread (non-blocking sockets and
 /// non-blocking TLS), with a small worker pool for the handler:
@@ -269,6 +288,13 @@ class EnrollServer {
   void settings_changed();
   /// Sessions established now. Thread-safe.
   std::size_t active_sessions() const;
+  /// Delivers the messages of established sessions to `events`. Call before start().
+  void set_session_events(SessionEvents events);
+  /// Queues `message` (one JSON frame, at most control::kMaxRosterMessageBytes) on the
+  /// established session `session`; dropped when that session is gone. A session whose queued
+  /// output exceeds max_session_backlog is closed. Thread-safe; returns at once (the loop
+  /// writes it).
+  void send_to_session(std::uint64_t session, std::string message);
 
   /// Starts the loop thread and the workers; throws ControlError if the loop cannot be made.
   void start();

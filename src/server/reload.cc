@@ -81,6 +81,19 @@ ReloadPlan plan_reload(const ServerConfig& running, const ServerConfig& loaded) 
   if (loaded.control_listen != running.control_listen)
     keep("enrollment.listen", list_text(running.control_listen), list_text(loaded.control_listen),
          [&] { next.control_listen = running.control_listen; });
+  // Mesh mode and its address plan: the running roster and every node's addresses follow
+  // from them (docs/MESH.md); changing them live would move every node.
+  auto mesh_text = [](const ServerConfig& c) {
+    return c.mesh ? c.mesh_plan.v4_prefix().to_string() + " " +
+                        c.mesh_plan.v6_prefix().to_string() + " " + c.mesh_domain
+                  : std::string("(no [mesh])");
+  };
+  if (mesh_text(loaded) != mesh_text(running))
+    keep("mesh (prefix_v4, prefix_v6, domain)", mesh_text(running), mesh_text(loaded), [&] {
+      next.mesh = running.mesh;
+      next.mesh_plan = running.mesh_plan;
+      next.mesh_domain = running.mesh_domain;
+    });
   if (loaded.database != running.database)
     keep("storage.database", running.database, loaded.database,
          [&] { next.database = running.database; });

@@ -31,6 +31,7 @@
 #include "server/peer_sync.h"
 #include "server/reload.h"
 #include "server/relay_service.h"
+#include "server/roster_service.h"
 #include "server/state.h"
 #include "server/stun_responder.h"
 
@@ -119,6 +120,12 @@ class Server {
   /// Called after every sync (the roster may have changed: revoke, disable, database change);
   /// the relay re-checks its connected nodes. Set before the server runs.
   void set_on_synced(std::function<void()> f) { on_synced_ = std::move(f); }
+  /// Called with every client record after every sync and enrollment (mesh mode: the roster
+  /// service takes them, server/roster_service.h). Must return at once. Set before the server
+  /// runs.
+  void set_on_clients(std::function<void(std::vector<ClientRecord>)> f) {
+    on_clients_ = std::move(f);
+  }
 
   /// May `key` use the relay: an enrolled client, neither revoked nor disabled (as of the last
   /// sync or enrollment: a lookup, no database read). Any thread.
@@ -158,6 +165,8 @@ class Server {
       relay_keys_.insert(req.public_key);
     }
     platform::log_verbose("Enrolled %s:%s", reply.enrollment->name.c_str(), addrs.c_str());
+    if (on_clients_)
+      on_clients_(state_.store->clients());  // before the answer: the node's session may follow
     return reply;
   }
 
@@ -287,6 +296,8 @@ class Server {
     forget(plan.freed);
     if (on_synced_)
       on_synced_();
+    if (on_clients_)
+      on_clients_(clients);
   }
 
   std::unique_ptr<ServerConfig> config_;  // guarded by mutex_
@@ -295,6 +306,7 @@ class Server {
   dataplane::Engine& engine_;
   platform::Conntrack* conntrack_;
   std::function<void()> on_synced_;
+  std::function<void(std::vector<ClientRecord>)> on_clients_;
   std::mutex relay_keys_mutex_;
   std::set<crypto::PublicKey> relay_keys_;  // guarded by relay_keys_mutex_
   std::mutex mutex_;
@@ -518,6 +530,8 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
   std::atomic<bool> dns_reload_requested{false};  // set by a reload, taken by the DNS tick
   // The relay on [mesh] relay_port (server/relay_service.h), on its own thread.
   std::unique_ptr<RelayService> relay;
+  // Mesh mode: the roster and its deltas on the settings sessions (server/roster_service.h).
+  std::unique_ptr<RosterService> roster;
 
   runtime::Hooks hooks;
   hooks.tun_created = [&](std::uint32_t ifindex) -> Status {
@@ -571,6 +585,27 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
           [&](const control::EnrollRequest& r) { return server->enroll(r); });
       enroll->set_session_handler(
           [&](const crypto::PublicKey& key) { return server->settings_for(key); });
+      if (config.mesh) {
+        roster = std::make_unique<RosterService>(
+            config.mesh_plan,
+            [e = enroll.get()](SessionId s, std::string m) { e->send_to_session(s, std::move(m)); },
+            [](const std::string& line) { platform::log_verbose("%s", line.c_str()); });
+        control::SessionEvents events;
+        events.on_message = [r = roster.get()](SessionId s, const crypto::PublicKey& k,
+                                               std::string_view type, std::string_view m) {
+          r->on_session_message(s, k, type, m);
+        };
+        events.on_closed = [r = roster.get()](SessionId s) { r->on_session_closed(s); };
+        enroll->set_session_events(std::move(events));
+        server->set_on_clients(
+            [r = roster.get()](std::vector<ClientRecord> c) { r->clients_changed(std::move(c)); });
+        roster->clients_changed(state.store->clients());
+        roster->start();
+        platform::log_verbose("Mesh coordinator: %s %s, domain %s",
+                              config.mesh_plan.v4_prefix().to_string().c_str(),
+                              config.mesh_plan.v6_prefix().to_string().c_str(),
+                              config.mesh_domain.c_str());
+      }
       enroll->start();
       for (const auto& address : config.metrics_listen)
         metrics.push_back(
@@ -681,6 +716,8 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
     metrics.clear();
     if (enroll)
       enroll->stop();
+    if (roster)
+      roster->stop();  // after the enrollment server (no more events); kept for late syncs
     host_changes.reset();
     return {};
   };
