@@ -82,12 +82,12 @@ ClientConfig config_from_enrollment(const control::Enrollment& e, const crypto::
     for (const auto& s : e.mesh->stun) {
       // STUN goes out from the WireGuard socket to an address: a name (the control
       // endpoint's host) is resolved once, here, and the address written.
-      auto hp = parse_host_port(s);
+      auto stun = parse_host_port(s);
       std::string error;
-      auto ep = hp ? resolve_endpoint(*hp, error) : std::nullopt;
+      auto ep = stun ? resolve_endpoint(*stun, error) : std::nullopt;
       if (!ep || ep->port == 0)
         throw std::runtime_error("the server sent a STUN server '" + s + "' that " +
-                                 (hp ? "does not resolve (" + error + ")" : "is not host:port"));
+                                 (stun ? "does not resolve (" + error + ")" : "is not host:port"));
       m.stun.push_back(*ep);
     }
     if (!e.mesh->relay.empty()) {

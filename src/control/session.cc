@@ -188,9 +188,9 @@ void SessionClient::set_mesh_callbacks(std::function<void()> on_established,
   on_roster_ = std::move(on_roster);
 }
 
-void SessionClient::send(std::string json) {
+void SessionClient::send(std::string message) {
   std::lock_guard lock(out_mutex_);
-  outbox_.push_back(std::move(json));
+  outbox_.push_back(std::move(message));
   if (loop_)
     loop_->wake();
 }
