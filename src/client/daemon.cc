@@ -198,7 +198,9 @@ class Daemon {
             // endpoints again (the coordinator may have restarted).
             session_->send(
                 control::roster_request_to_json(control::RosterRequest{roster_version_.load()}));
+            // The endpoints go out from the loop thread at once, not at the next watch tick.
             report_now_ = true;
+            roster_ready_.set();
           },
           [this](Result<mesh::RosterDelta> delta) {
             std::lock_guard lock(roster_mutex_);
@@ -295,6 +297,8 @@ class Daemon {
       if (u.request_snapshot && session_)
         session_->send(control::roster_request_to_json(control::RosterRequest{0}));
     }
+    if (report_now_)
+      report_endpoints();
     roster_version_ = mesh_->version();
     std::map<crypto::PublicKey, std::string> names;
     for (const auto& [key, e] : mesh_->roster().nodes())

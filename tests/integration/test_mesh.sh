@@ -7,7 +7,8 @@
 # Checks:
 #   * A and B join: each gets a /32 and a /128 in the mesh prefixes and routes for both prefixes;
 #   * A pings B's mesh IPv4 and IPv6 address directly: A's `wg show` has B as a peer at B's
-#     underlay address (not through the coordinator, which is only A's other peer);
+#     underlay address (not through the coordinator, which is only A's other peer); `warren
+#     status` names the peer "bob" with path direct;
 #   * CGNAT check: with an interface (a veth) holding 100.64.5.5/32 in C, C's join (its `up`)
 #     fails naming that interface; with `#@warren MeshAllowOverlap = true`, `warren up` succeeds;
 #   * A reaches C within 2 s of C's `up` returning (measured and printed);
@@ -18,7 +19,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 require_root
-require_tools ip wg ping
+require_tools ip wg ping python3
 [[ -x $WARREN_BIN/warren ]] || skip_all "warren not built in $WARREN_BIN"
 
 wit_init
@@ -93,6 +94,10 @@ check_eq "A's peer B is at B's underlay address (direct, not through the coordin
 check_eq "A's peer B allows exactly B's /32 and /128" "$(printf '%s\n' "$B4/32" "$B6/128" | sort | paste -sd' ')" \
   "$(ip netns exec "$A" wg show "$A" allowed-ips | awk -v k="$BK" '$1 == k { $1 = ""; print }' | tr ' \t' '\n\n' | sed '/^$/d' | sort | paste -sd' ')"
 
+check_eq "warren status --json on A: peer bob, path direct" "bob direct $B4/32" "$(ip netns exec "$A" "$W" status --json "$A" |
+  python3 -c 'import json,sys; d=json.load(sys.stdin); print(*[" ".join([p["name"], p.get("path", "-"), p["addresses"][0]]) for p in d["peers"] if p["name"] == "bob"])')"
+check "warren status on A shows the path" bash -c "ip netns exec '$A' '$W' status '$A' | grep -q 'bob *connected (direct)'"
+
 # ---- CGNAT check on C, then C comes up ----------------------------------------------------------
 ip -n "$C" link add cgn0 type veth peer name cgn1  # (dummy needs a module CI may lack)
 ip -n "$C" addr add 100.64.5.5/32 dev cgn0
@@ -108,7 +113,8 @@ t0=$(now)
 if ip netns exec "$C" env LOG_LEVEL=verbose "$W" up "$CL/$C.conf" >"$WIT_TMP/up-c.out" 2>&1; then
   ok "with MeshAllowOverlap = true C comes up"
   t1=$(now)
-  if ping_until "$A" 5 "$C4" >/dev/null; then
+  # One probe every 100 ms until the first reply (ping -c 1 -w: keeps sending until then).
+  if ip netns exec "$A" ping -n -q -c 1 -i 0.1 -w 5 "$C4" >/dev/null; then
     t=$(elapsed "$t1" "$(now)")
     log "A reached C $t s after C's up returned ($(elapsed "$t0" "$t1") s for up itself)"
     check "A reaches C within 2 s of C's up ($t s)" within "$t" 2
