@@ -8,7 +8,8 @@
 #   * A and B join: each gets a /32 and a /128 in the mesh prefixes and routes for both prefixes;
 #   * A pings B's mesh IPv4 and IPv6 address directly: A's `wg show` has B as a peer at B's
 #     underlay address (not through the coordinator, which is only A's other peer); `warren
-#     status` names the peer "bob" with path direct;
+#     status` names the peer "bob" with path direct; B's STUN and relay come from its
+#     enrollment, it reports its endpoints, and it has A at the endpoint A reported;
 #   * CGNAT check: with an interface (a veth) holding 100.64.5.5/32 in C, C's join (its `up`)
 #     fails naming that interface; with `#@warren MeshAllowOverlap = true`, `warren up` succeeds;
 #   * A reaches C within 2 s of C's `up` returning (measured and printed);
@@ -94,6 +95,14 @@ check_eq "A's peer B is at B's underlay address (direct, not through the coordin
 check_eq "A's peer B allows exactly B's /32 and /128" "$(printf '%s\n' "$B4/32" "$B6/128" | sort | paste -sd' ')" \
   "$(ip netns exec "$A" wg show "$A" allowed-ips | awk -v k="$BK" '$1 == k { $1 = ""; print }' | tr ' \t' '\n\n' | sed '/^$/d' | sort | paste -sd' ')"
 
+# The daemons log verbosely into join-*.out (LOG_LEVEL keeps their stdio where join's was).
+check "B's STUN and relay come from its enrollment (MeshStun, MeshRelay)" wait_until 3 bash -c \
+  "grep -q 'STUN: reflexive endpoint 192.168.77.12:[0-9]* via 192.168.77.1:3478' '$WIT_TMP/join-b.out' &&
+   grep -q 'relay 192.168.77.1:7444: connected' '$WIT_TMP/join-b.out'"
+check "B reported its local and reflexive endpoints" wait_until 3 grep -q \
+  'mesh: reporting 1 local endpoint(s), reflexive 192.168.77.12:' "$WIT_TMP/join-b.out"
+check "B got alice from the roster at the endpoint A reported" grep -q \
+  "mesh: peer alice (.*) $A4 at 192.168.77.11:" "$WIT_TMP/join-b.out"
 check_eq "warren status --json on A: peer bob, path direct" "bob direct $B4/32" "$(ip netns exec "$A" "$W" status --json "$A" |
   python3 -c 'import json,sys; d=json.load(sys.stdin); print(*[" ".join([p["name"], p.get("path", "-"), p["addresses"][0]]) for p in d["peers"] if p["name"] == "bob"])')"
 check "warren status on A shows the path" bash -c "ip netns exec '$A' '$W' status '$A' | grep -q 'bob *connected (direct)'"
