@@ -385,7 +385,9 @@ int server_main(int argc, char** argv) {
       std::string addrs;
       for (const auto& l : before.leases)
         addrs += " " + l.address.to_string();
-      std::fprintf(stderr, "warren server: revoked %s (freed:%s)\n", a.name.c_str(),
+      // A mesh node's addresses stay recorded (its revoked roster entry keeps them).
+      std::fprintf(stderr, "warren server: revoked %s (%s:%s)\n", a.name.c_str(),
+                   cfg.mesh ? "addresses kept reserved" : "freed",
                    addrs.empty() ? " nothing" : addrs.c_str());
       return notify_running_server(cfg);
     }

@@ -856,6 +856,8 @@ struct EnrollServer::Impl {
         c.state = Conn::State::kSession;
         c.deadline = SteadyClock::now() + options.session_idle_timeout;
         send_session(c, session_settings_to_json(*d.settings));
+        if (session_events.on_established)
+          session_events.on_established(c.id, c.client_key);
       } else if (d.session) {
         // Back under the enrollment caps for the refusal's short remaining life.
         leave_session(c);

@@ -252,6 +252,8 @@ struct SessionEvents {
   std::function<void(std::uint64_t session, const crypto::PublicKey& key, std::string_view type,
                      std::string_view message)>
       on_message;
+  /// Session `session` is established (its proof verified, its settings queued).
+  std::function<void(std::uint64_t session, const crypto::PublicKey& key)> on_established;
   /// Session `session` is gone (closed by either side, dropped, or the server stopped).
   std::function<void(std::uint64_t session)> on_closed;
 };

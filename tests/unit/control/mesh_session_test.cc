@@ -5,6 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
+#include <tuple>
+
 #include <nlohmann/json.hpp>
 
 #include "base/encoding.h"
@@ -334,6 +338,151 @@ TEST(Endpoints, CheckKeepsDialableAndNamesTheRest) {
   r.reflexive = ep("198.51.100.7:40001");
   EXPECT_EQ(check_endpoint_report(r).kept, r);
   EXPECT_TRUE(check_endpoint_report(r).rejected.empty());
+}
+
+}  // namespace
+}  // namespace warren::control
+
+// ---- over loopback TLS: session events, send_to_session, the 32 MiB limit ---------------------
+
+namespace warren::control {
+namespace {
+
+crypto::PrivateKey node_private(std::uint8_t seed) {
+  crypto::PrivateKey k;
+  for (std::size_t i = 0; i < k.size(); ++i)
+    k.data()[i] = static_cast<std::uint8_t>(seed * 3 + i);
+  return k;
+}
+
+class MeshLoopback : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    identity_ = TlsIdentity::generate();
+    server_ = std::make_unique<EnrollServer>(
+        identity_, "127.0.0.1:0",
+        [](const EnrollRequest&) { return EnrollReply::failure("invite_invalid", "none"); });
+    server_->set_session_handler([](const crypto::PublicKey& k) -> std::optional<Enrollment> {
+      if (k != crypto::derive_public_key(node_private(1)))
+        return std::nullopt;
+      return base_enrollment();
+    });
+    SessionEvents events;
+    events.on_established = [this](std::uint64_t id, const crypto::PublicKey& k) {
+      std::lock_guard lock(mutex_);
+      established_.emplace_back(id, k);
+      changed_.notify_all();
+    };
+    events.on_message = [this](std::uint64_t id, const crypto::PublicKey&, std::string_view type,
+                               std::string_view text) {
+      std::lock_guard lock(mutex_);
+      messages_.emplace_back(id, std::string(type), std::string(text));
+      changed_.notify_all();
+    };
+    events.on_closed = [this](std::uint64_t id) {
+      std::lock_guard lock(mutex_);
+      closed_.push_back(id);
+      changed_.notify_all();
+    };
+    server_->set_session_events(std::move(events));
+    server_->start();
+  }
+  void TearDown() override { server_->stop(); }
+  template <typename Pred>
+  bool wait(Pred pred) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, std::chrono::seconds(3), pred);
+  }
+  /// A roster message of about `bytes` bytes (one node with a long run of endpoints is not
+  /// possible, so many nodes).
+  static std::string big_roster(std::size_t nodes) {
+    const mesh::AddressPlan plan;
+    mesh::Roster r(plan);
+    for (std::size_t i = 0; i < nodes; ++i) {
+      crypto::PrivateKey k;
+      k.data()[3] = static_cast<std::uint8_t>(i);
+      k.data()[4] = static_cast<std::uint8_t>(i >> 8);
+      k.data()[7] = 9;
+      EXPECT_TRUE(
+          r.upsert(mesh::make_entry(plan, "n" + std::to_string(i), crypto::derive_public_key(k)))
+              .ok());
+    }
+    return roster_message_to_json(*r.diff(0));
+  }
+
+  TlsIdentity identity_;
+  std::unique_ptr<EnrollServer> server_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<std::pair<std::uint64_t, crypto::PublicKey>> established_;
+  std::vector<std::tuple<std::uint64_t, std::string, std::string>> messages_;
+  std::vector<std::uint64_t> closed_;
+};
+
+TEST_F(MeshLoopback, NodeMessagesReachTheServiceAndItsFramesReachTheNode) {
+  auto deadline = SteadyClock::now() + std::chrono::seconds(5);
+  auto s = TlsStream::connect("127.0.0.1", server_->port(), identity_.fingerprint(), deadline);
+  auto challenge = parse_enroll_hello(s->read_frame(kMaxMessageBytes, deadline));
+  ASSERT_TRUE(challenge.ok());
+  auto proof = make_session_proof(node_private(1), *challenge,
+                                  s->export_keying_material(kExporterLabel));
+  s->write_frame(session_request_to_json({crypto::derive_public_key(node_private(1)), *proof}),
+                 deadline);
+  ASSERT_EQ(parse_session_message(s->read_frame(kMaxMessageBytes, deadline))->type,
+            SessionMessageType::kSettings);
+  ASSERT_TRUE(wait([&] { return established_.size() == 1; }));
+  const std::uint64_t id = established_[0].first;
+  EXPECT_EQ(established_[0].second, crypto::derive_public_key(node_private(1)));
+  s->write_frame(roster_request_to_json({5}), deadline);
+  s->write_frame(endpoints_to_json({{*net::Endpoint::parse("192.0.2.1:51820")}, std::nullopt}),
+                 deadline);
+  ASSERT_TRUE(wait([&] { return messages_.size() == 2; }));
+  EXPECT_EQ(std::get<0>(messages_[0]), id);
+  EXPECT_EQ(std::get<1>(messages_[0]), "roster_request");
+  EXPECT_EQ(parse_roster_request(std::get<2>(messages_[0]))->from, 5u);
+  EXPECT_EQ(std::get<1>(messages_[1]), "endpoints");
+  // A frame far above the 16 KiB channel limit reaches an established session whole.
+  const std::string big = big_roster(600);
+  ASSERT_GT(big.size(), 2 * kMaxMessageBytes);
+  server_->send_to_session(id, big);
+  server_->send_to_session(id + 1000, "{}");  // no such session: dropped
+  EXPECT_EQ(s->read_frame(kMaxRosterMessageBytes, deadline), big);
+  s.reset();
+  EXPECT_TRUE(wait([&] { return closed_.size() == 1 && closed_[0] == id; }));
+}
+
+TEST_F(MeshLoopback, SessionClientReadsRosterFramesAboveTheChannelLimitWithoutReconnecting) {
+  std::mutex m;
+  std::condition_variable cv;
+  int settings = 0;
+  SessionClientOptions o;
+  o.control_endpoint = "127.0.0.1:" + std::to_string(server_->port());
+  o.fingerprint = identity_.fingerprint();
+  SessionClient client(
+      o, node_private(1),
+      [&](const Enrollment&) {
+        std::lock_guard lock(m);
+        ++settings;
+        cv.notify_all();
+      },
+      [](const std::string&) {});
+  client.start();
+  ASSERT_TRUE(wait([&] { return established_.size() == 1; }));
+  server_->send_to_session(established_[0].first, big_roster(600));
+  server_->settings_changed();  // after the big frame: a second settings message
+  {
+    std::unique_lock lock(m);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(5), [&] { return settings >= 2; }));
+  }
+  // Read on the same session: no reconnect (a 16 KiB limit would have dropped it and the
+  // settings would have come on a second session, after a 1 s backoff).
+  EXPECT_EQ(client.sessions(), 1u);
+  {
+    std::lock_guard lock(mutex_);
+    EXPECT_EQ(established_.size(), 1u);
+    EXPECT_TRUE(closed_.empty());
+  }
+  client.stop();
 }
 
 }  // namespace
