@@ -14,7 +14,9 @@
 #     fails naming that interface; with `#@warren MeshAllowOverlap = true`, `warren up` succeeds;
 #   * A reaches C within 2 s of C's `up` returning (measured and printed);
 #   * C revoked at the coordinator: within 2 s C's peer is gone from A's `wg show` and A can no
-#     longer reach C (measured and printed).
+#     longer reach C (measured and printed);
+#   * the coordinator stopped: A still reaches B; restarted: B's session comes back, and A's
+#     peer B is still there.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -64,6 +66,7 @@ stun_port = 3478
 relay_port = 7444
 EOF
 bg_start server "$S" env LOG_LEVEL=verbose "$W" server --config "$CONF"
+SERVER_PID=$BG_PID
 wait_until 10 grep -q "Server $SIF up:" "$WIT_TMP/server.err" ||
   fatal "server starts: $(tail -n 5 "$WIT_TMP/server.err")"
 
@@ -147,5 +150,16 @@ else
 fi
 check "A can no longer reach C" ping_fails "$A" "$C4"
 check "A still reaches B" ping_until "$A" 3 "$B4"
+
+# ---- the data plane outlives the coordinator; the nodes reconnect ------------------------------
+bg_stop "$SERVER_PID"
+check "coordinator stopped: A still reaches B directly" ping_until "$A" 3 "$B4"
+bg_start server2 "$S" env LOG_LEVEL=verbose "$W" server --config "$CONF"
+wait_until 10 grep -q "Server $SIF up:" "$WIT_TMP/server2.err" ||
+  fatal "server restarts: $(tail -n 5 "$WIT_TMP/server2.err")"
+check "coordinator back: B's session is established again (reconnect with backoff)" wait_until 8 \
+  bash -c "(( \$(grep -c 'settings session with 192.168.77.1:7443 established' '$WIT_TMP/join-b.out') >= 2 ))"
+check "after the coordinator's restart A still reaches B and B's peer is unchanged" bash -c \
+  "ip netns exec '$A' ping -n -q -c 1 -W 2 '$B4' >/dev/null && ip netns exec '$A' wg show '$A' peers | grep -qF '$BK'"
 
 finish
