@@ -630,7 +630,8 @@ struct EnrollServer::Impl {
   std::deque<Job> jobs;       // guarded by mutex
   std::vector<Done> done;     // guarded by mutex
   /// Frames for established sessions from send_to_session (any thread).
-  std::vector<std::pair<std::uint64_t, std::string>> outbox;  // guarded by mutex
+  std::vector<std::pair<std::uint64_t, std::shared_ptr<const std::string>>>
+      outbox;  // guarded by mutex
   bool workers_stop = false;  // guarded by mutex
 
   void start() {
@@ -824,7 +825,7 @@ struct EnrollServer::Impl {
     if (settings_dirty.exchange(false))
       refresh_sessions();
     std::vector<Done> ready;
-    std::vector<std::pair<std::uint64_t, std::string>> frames;
+    std::vector<std::pair<std::uint64_t, std::shared_ptr<const std::string>>> frames;
     {
       std::lock_guard lock(mutex);
       ready.swap(done);
@@ -835,7 +836,7 @@ struct EnrollServer::Impl {
       if (it == conns.end() || it->second->state != Conn::State::kSession)
         continue;  // gone meanwhile
       Conn& c = *it->second;
-      send_session(c, message);
+      send_session(c, *message);
       if (c.out.size() - c.out_offset + c.pending.size() > options.max_session_backlog || !drive(c))
         close(id);
     }
@@ -1218,6 +1219,11 @@ void EnrollServer::set_session_events(SessionEvents events) {
 }
 
 void EnrollServer::send_to_session(std::uint64_t session, std::string message) {
+  send_to_session(session, std::make_shared<const std::string>(std::move(message)));
+}
+
+void EnrollServer::send_to_session(std::uint64_t session,
+                                   std::shared_ptr<const std::string> message) {
   {
     std::lock_guard lock(impl_->mutex);
     impl_->outbox.emplace_back(session, std::move(message));

@@ -297,6 +297,9 @@ class EnrollServer {
   /// output exceeds max_session_backlog is closed. Thread-safe; returns at once (the loop
   /// writes it).
   void send_to_session(std::uint64_t session, std::string message);
+  /// The same for a message shared by many sessions (one roster delta for all): the bytes are
+  /// copied into the session's output only when the loop takes them.
+  void send_to_session(std::uint64_t session, std::shared_ptr<const std::string> message);
 
   /// Starts the loop thread and the workers; throws ControlError if the loop cannot be made.
   void start();

@@ -215,17 +215,13 @@ void RosterCore::apply_reports() {
   reports_.clear();
 }
 
-const std::string& RosterCore::message_from(std::uint64_t from) {
+std::shared_ptr<const std::string> RosterCore::message_from(std::uint64_t from) {
   if (auto it = cache_.find(from); it != cache_.end())
     return it->second;
   auto d = roster_.diff(from);
-  if (!d.ok()) {
-    if (from == 0)  // diff(0) cannot fail; kept total anyway
-      return cache_[from] = control::roster_message_to_json(mesh::RosterDelta{});
-    const std::string& snapshot = message_from(0);
-    return cache_[from] = snapshot;
-  }
-  return cache_[from] = control::roster_message_to_json(*d);
+  if (!d.ok())  // ESTALE: the snapshot (diff(0) itself cannot fail)
+    return cache_[from] = message_from(0);
+  return cache_[from] = std::make_shared<const std::string>(control::roster_message_to_json(*d));
 }
 
 std::vector<RosterCore::Frame> RosterCore::tick() {
@@ -234,21 +230,32 @@ std::vector<RosterCore::Frame> RosterCore::tick() {
   apply_reports();
   std::vector<Frame> frames;
   const std::uint64_t version = roster_.version();
-  for (auto& [id, s] : sessions_) {
+  std::size_t bytes = 0;
+  // Round robin from the cursor, so that a budget cut never starves the same sessions.
+  auto it = sessions_.lower_bound(cursor_);
+  for (std::size_t visited = 0; visited < sessions_.size(); ++visited, ++it) {
+    if (it == sessions_.end())
+      it = sessions_.begin();
+    auto& [id, s] = *it;
     const mesh::NodeEntry* e = roster_.find(s.key);
     if (!e || e->state != mesh::NodeState::kActive)
       continue;  // a request waits until the node is active; no pushes meanwhile
     std::uint64_t from = 0;
-    if (s.requested) {
+    if (s.requested)
       from = *s.requested;
-      s.requested.reset();
-    } else if (s.sent && *s.sent != version) {
+    else if (s.sent && *s.sent != version)
       from = *s.sent;
-    } else {
+    else
       continue;  // up to date, or never asked
+    auto message = message_from(from);
+    if (!frames.empty() && bytes + message->size() > max_bytes_per_tick_) {
+      cursor_ = id;  // over budget: this one and the rest first at the next tick
+      break;
     }
-    frames.push_back(Frame{id, message_from(from)});
+    bytes += message->size();
+    s.requested.reset();
     s.sent = version;
+    frames.push_back(Frame{id, std::move(message)});
   }
   frames_sent_ += frames.size();
   cache_.clear();
@@ -268,8 +275,7 @@ std::uint64_t first_version_now() {
 
 }  // namespace
 
-RosterService::RosterService(mesh::AddressPlan plan,
-                             std::function<void(SessionId, std::string)> send, LogFn log)
+RosterService::RosterService(mesh::AddressPlan plan, Send send, LogFn log)
     : core_(std::move(plan), log, first_version_now()), send_(std::move(send)), log_(std::move(log)) {}
 
 RosterService::~RosterService() {

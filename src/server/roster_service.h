@@ -28,10 +28,15 @@
 /// revoked when the client is revoked or disabled (no endpoints), else active. Candidates: the
 /// node's last endpoint report, checked by control::check_endpoint_report.
 ///
-/// Bounds: endpoint reports are kept per node, latest wins, applied at the next tick (a node
-/// reporting 1,000 times a second costs at most one version step a tick); pending requests are
-/// one per session; the roster holds at most mesh::kMaxNodes entries (more are logged and left
-/// out); the EnrollServer closes a session whose unsent output exceeds its backlog bound.
+/// Bounds: a tick's frames stay within a byte budget (RosterCore::kMaxBytesPerTick, round
+/// robin over the sessions); endpoint reports are kept per node, latest wins, applied at the next
+/// tick (a node reporting 1,000 times a second costs at most one version step a tick); pending
+/// requests are one per session; the roster holds at most mesh::kMaxNodes entries (more are
+/// logged and left out); the EnrollServer closes a session whose unsent output exceeds its
+/// backlog bound.
+///
+/// Versions start at the Unix time in microseconds (see RosterCore's constructor), so a version
+/// a node kept from an earlier run of the coordinator gets a snapshot, never a wrong diff.
 ///
 /// RosterCore is the I/O-free, single-threaded core (tests drive it directly); RosterService
 /// adds the lock, the thread and the sender. Both log through the `log` callback.
@@ -41,6 +46,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -79,11 +85,19 @@ class RosterCore {
   void session_closed(SessionId session);
 
   /// One tick: applies what arrived since the last one and returns the frames to send
-  /// (session, JSON message), at most one per session. The core keeps no clock.
+  /// (session, JSON message), at most one per session, sessions at the same version sharing
+  /// one message. The frames' bytes stay within the budget (set_max_bytes_per_tick; at least
+  /// one frame goes out a tick): after a coordinator restart every node asks for a snapshot at
+  /// once, and 10,000 copies of a 1.3 MB snapshot must not be queued in one go. Sessions left
+  /// over keep what they wait for and are served first at the next tick (round robin). The
+  /// core keeps no clock.
   struct Frame {
     SessionId session = 0;
-    std::string message;
+    std::shared_ptr<const std::string> message;
   };
+  /// Default budget of tick(): 64 MiB of frames a tick (320 MiB/s at 200 ms ticks).
+  static constexpr std::size_t kMaxBytesPerTick = 64 * 1024 * 1024;
+  void set_max_bytes_per_tick(std::size_t bytes) { max_bytes_per_tick_ = bytes; }
   [[nodiscard]] std::vector<Frame> tick();
 
   const mesh::Roster& roster() const { return roster_; }
@@ -101,7 +115,7 @@ class RosterCore {
   void apply_clients();
   void apply_reports();
   /// The message that brings a holder of `from` to the current version (cached per tick).
-  const std::string& message_from(std::uint64_t from);
+  std::shared_ptr<const std::string> message_from(std::uint64_t from);
 
   mesh::Roster roster_;
   LogFn log_;
@@ -109,8 +123,11 @@ class RosterCore {
   std::map<crypto::PublicKey, control::EndpointReport> reports_;  // pending, newest wins
   std::map<crypto::PublicKey, control::EndpointReport> endpoints_;  // applied (checked)
   std::map<SessionId, Session> sessions_;
-  std::map<std::uint64_t, std::string> cache_;  // from-version → message, this tick only
+  // from-version → message, this tick only
+  std::map<std::uint64_t, std::shared_ptr<const std::string>> cache_;
   std::uint64_t frames_sent_ = 0;
+  std::size_t max_bytes_per_tick_ = kMaxBytesPerTick;
+  SessionId cursor_ = 0;  ///< the next tick starts at the first session >= this (round robin)
 };
 
 /// The thread-safe front: RosterCore behind a mutex, ticked by its own thread. `send` is called
@@ -119,8 +136,8 @@ class RosterService {
  public:
   static constexpr std::chrono::milliseconds kTick{200};
 
-  RosterService(mesh::AddressPlan plan, std::function<void(SessionId, std::string)> send,
-                LogFn log);
+  using Send = std::function<void(SessionId, std::shared_ptr<const std::string>)>;
+  RosterService(mesh::AddressPlan plan, Send send, LogFn log);
   ~RosterService();  ///< stop()
   RosterService(const RosterService&) = delete;
   RosterService& operator=(const RosterService&) = delete;
@@ -149,7 +166,7 @@ class RosterService {
   std::condition_variable wake_;
   RosterCore core_;   // guarded by mutex_
   bool stop_ = false;  // guarded by mutex_
-  std::function<void(SessionId, std::string)> send_;
+  Send send_;
   LogFn log_;
   std::thread thread_;
 };

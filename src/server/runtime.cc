@@ -588,7 +588,9 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
       if (config.mesh) {
         roster = std::make_unique<RosterService>(
             config.mesh_plan,
-            [e = enroll.get()](SessionId s, std::string m) { e->send_to_session(s, std::move(m)); },
+            [e = enroll.get()](SessionId s, std::shared_ptr<const std::string> m) {
+              e->send_to_session(s, std::move(m));
+            },
             [](const std::string& line) { platform::log_verbose("%s", line.c_str()); });
         control::SessionEvents events;
         events.on_message = [r = roster.get()](SessionId s, const crypto::PublicKey& k,

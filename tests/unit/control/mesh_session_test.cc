@@ -7,6 +7,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
@@ -449,6 +450,64 @@ TEST_F(MeshLoopback, NodeMessagesReachTheServiceAndItsFramesReachTheNode) {
   EXPECT_EQ(s->read_frame(kMaxRosterMessageBytes, deadline), big);
   s.reset();
   EXPECT_TRUE(wait([&] { return closed_.size() == 1 && closed_[0] == id; }));
+}
+
+TEST(MeshBacklog, ASessionThatDoesNotReadIsClosedWhenItsBacklogIsFull) {
+  const TlsIdentity identity = TlsIdentity::generate();
+  EnrollServerOptions opt;
+  opt.max_session_backlog = 256 * 1024;
+  EnrollServer server(
+      identity, "127.0.0.1:0",
+      [](const EnrollRequest&) { return EnrollReply::failure("invite_invalid", "none"); }, opt);
+  server.set_session_handler([](const crypto::PublicKey&) -> std::optional<Enrollment> {
+    return base_enrollment();
+  });
+  std::mutex m;
+  std::condition_variable cv;
+  std::optional<std::uint64_t> id;
+  bool closed = false;
+  SessionEvents events;
+  events.on_established = [&](std::uint64_t s, const crypto::PublicKey&) {
+    std::lock_guard lock(m);
+    id = s;
+    cv.notify_all();
+  };
+  events.on_closed = [&](std::uint64_t) {
+    std::lock_guard lock(m);
+    closed = true;
+    cv.notify_all();
+  };
+  server.set_session_events(std::move(events));
+  server.start();
+  auto deadline = SteadyClock::now() + std::chrono::seconds(5);
+  auto s = TlsStream::connect("127.0.0.1", server.port(), identity.fingerprint(), deadline);
+  auto challenge = parse_enroll_hello(s->read_frame(kMaxMessageBytes, deadline));
+  ASSERT_TRUE(challenge.ok());
+  auto proof = make_session_proof(node_private(1), *challenge,
+                                  s->export_keying_material(kExporterLabel));
+  s->write_frame(session_request_to_json({crypto::derive_public_key(node_private(1)), *proof}),
+                 deadline);
+  {
+    std::unique_lock lock(m);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(3), [&] { return id.has_value(); }));
+  }
+  // The node reads nothing: 64 KiB frames pile up until the 256 KiB backlog is exceeded (the
+  // socket buffers take some first), then the session is closed, not the memory grown.
+  const auto frame = std::make_shared<const std::string>(64 * 1024, 'x');
+  for (int i = 0; i < 400; ++i) {
+    server.send_to_session(*id, frame);
+    std::lock_guard lock(m);
+    if (closed)
+      break;
+    if (i % 20 == 19)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::unique_lock lock(m);
+  EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(3), [&] { return closed; }))
+      << "25 MiB queued for a session that reads nothing, and it is still open";
+  EXPECT_EQ(server.active_sessions(), 0u);
+  lock.unlock();
+  server.stop();
 }
 
 TEST_F(MeshLoopback, SessionClientReadsRosterFramesAboveTheChannelLimitWithoutReconnecting) {

@@ -163,7 +163,9 @@ class RosterLoopback : public ::testing::Test {
         });
     roster_ = std::make_unique<RosterService>(
         cfg_.mesh_plan,
-        [this](SessionId s, std::string m) { server_->send_to_session(s, std::move(m)); },
+        [this](SessionId s, std::shared_ptr<const std::string> m) {
+          server_->send_to_session(s, std::move(m));
+        },
         [](const std::string& line) { std::fprintf(stderr, "[roster] %s\n", line.c_str()); });
     control::SessionEvents events;
     events.on_message = [this](SessionId s, const crypto::PublicKey& k, std::string_view type,

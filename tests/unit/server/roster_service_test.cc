@@ -47,7 +47,7 @@ class RosterCoreTest : public ::testing::Test {
   std::size_t tick() {
     auto frames = core_.tick();
     for (const auto& f : frames) {
-      auto d = control::parse_roster_message(f.message);
+      auto d = control::parse_roster_message(*f.message);
       EXPECT_TRUE(d.ok()) << d.message();
       if (!d.ok())
         continue;
@@ -192,7 +192,7 @@ TEST_F(RosterCoreTest, VersionsOfAnEarlierRunAreNotValidInThisOne) {
   later.request(1, key(1), 5);
   auto frames = later.tick();
   ASSERT_EQ(frames.size(), 1u);
-  auto d = control::parse_roster_message(frames[0].message);
+  auto d = control::parse_roster_message(*frames[0].message);
   ASSERT_TRUE(d.ok());
   EXPECT_TRUE(d->full);
   EXPECT_GT(d->to_version, 1'000'000u);
@@ -206,7 +206,7 @@ TEST_F(RosterCoreTest, VersionsOfAnEarlierRunAreNotValidInThisOne) {
   naive.request(1, key(1), 2);
   auto f2 = naive.tick();
   ASSERT_EQ(f2.size(), 1u);
-  EXPECT_FALSE(control::parse_roster_message(f2[0].message)->full);
+  EXPECT_FALSE(control::parse_roster_message(*f2[0].message)->full);
 }
 
 TEST_F(RosterCoreTest, InactiveNodesGetNothingUntilActive) {
@@ -261,6 +261,32 @@ TEST_F(RosterCoreTest, EndpointFloodCostsOneVersionStepATickAndBadOnesAreLogged)
   EXPECT_EQ(core_.roster().version(), v1);
 }
 
+TEST_F(RosterCoreTest, ATickStaysWithinItsByteBudgetAndServesTheRestRoundRobin) {
+  core_.set_clients({node(plan_, "a", 1), node(plan_, "b", 2), node(plan_, "c", 3)});
+  (void)tick();
+  core_.set_max_bytes_per_tick(1);  // every frame is over it: one frame a tick
+  for (int i = 1; i <= 3; ++i)
+    core_.request(static_cast<SessionId>(i), key(i), 0);
+  EXPECT_EQ(tick(), 1u);
+  EXPECT_EQ(tick(), 1u);
+  EXPECT_EQ(tick(), 1u);
+  EXPECT_EQ(tick(), 0u);
+  EXPECT_EQ(got_.size(), 3u) << "every session served once, none twice";
+  // A flood of requests from one session cannot starve the others.
+  core_.set_clients({node(plan_, "a", 1), node(plan_, "b", 2), node(plan_, "c", 3),
+                     node(plan_, "d", 4)});
+  got_.clear();
+  for (int round = 0; round < 3; ++round) {
+    core_.request(1, key(1), 0);
+    (void)tick();
+  }
+  EXPECT_EQ(got_.size(), 3u);  // sessions 2 and 3 got their deltas despite session 1
+  core_.set_max_bytes_per_tick(RosterCore::kMaxBytesPerTick);
+  EXPECT_LE(tick(), 3u);
+  for (int i = 1; i <= 3; ++i)
+    EXPECT_EQ(nodes_.at(static_cast<SessionId>(i)).version(), core_.roster().version());
+}
+
 TEST_F(RosterCoreTest, ManySessionsShareOneEncodingAndAllConverge) {
   std::vector<ClientRecord> clients;
   for (int i = 1; i <= 50; ++i)
@@ -271,7 +297,16 @@ TEST_F(RosterCoreTest, ManySessionsShareOneEncodingAndAllConverge) {
   EXPECT_EQ(tick(), 50u);
   clients.push_back(node(plan_, "late", 51, 51));
   core_.set_clients(clients);
-  EXPECT_EQ(tick(), 50u);
+  auto frames = core_.tick();
+  ASSERT_EQ(frames.size(), 50u);
+  for (const auto& f : frames)
+    EXPECT_EQ(f.message.get(), frames[0].message.get()) << "one encoding for all";
+  for (const auto& f : frames) {
+    auto d = control::parse_roster_message(*f.message);
+    ASSERT_TRUE(d.ok());
+    ASSERT_TRUE(nodes_.at(f.session).apply(*d).ok());
+    last_[f.session] = *d;
+  }
   for (int i = 1; i <= 50; ++i) {
     EXPECT_EQ(nodes_.at(static_cast<SessionId>(i)).size(), 51u);
     EXPECT_EQ(last_[static_cast<SessionId>(i)].added.size(), 1u);
