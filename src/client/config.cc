@@ -132,6 +132,7 @@ class Parser {
       else
         peer_key(c.peers.back(), key, k, value);
     }
+    finish_mesh(c);
     line_ = 0;
     if (!have_interface)
       fail("[Interface]", "missing (every config needs one, with a PrivateKey)");
@@ -180,7 +181,76 @@ class Parser {
       c.control_group = std::string(value);
       return;
     }
-    fail(key, "unknown #@warren setting (supported: Server, ControlPin, ControlGroup)");
+    if (lower(key).rfind("mesh", 0) == 0) {
+      mesh_directive(key, lower(key), value);
+      return;
+    }
+    fail(key, "unknown #@warren setting (supported: Server, ControlPin, ControlGroup, MeshPrefix4, "
+              "MeshPrefix6, MeshDomain, MeshIndex, MeshStun, MeshRelay, MeshAllowOverlap)");
+  }
+
+  // #@warren Mesh* (config.h). Collected in mesh_ and checked as a whole at the end.
+  void mesh_directive(std::string_view key, const std::string& k, std::string_view v) {
+    if (!mesh_seen_.insert(k).second)
+      fail(key, "given twice");
+    if (!mesh_line_)
+      mesh_line_ = line_;
+    if (k == "meshprefix4" || k == "meshprefix6") {
+      const bool v4 = k == "meshprefix4";
+      auto p = net::Prefix::parse(v);
+      if (!p || p->address.is_v4() != v4)
+        fail(key, "'" + std::string(v) + "' is not an " + (v4 ? "IPv4" : "IPv6") +
+                      " prefix (" + (v4 ? "100.64.0.0/10" : "200::/7 or fdXX:XXXX:XXXX::/48") +
+                      ")");
+      (v4 ? mesh_.prefix_v4 : mesh_.prefix_v6) = p->canonical();
+      (v4 ? have_v4_ : have_v6_) = true;
+    } else if (k == "meshdomain") {
+      const bool ok = v.size() <= 253 && v.front() != '.' && v.back() != '.' &&
+                      std::all_of(v.begin(), v.end(), [](char ch) {
+                        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' ||
+                               ch == '.';
+                      });
+      if (!ok)
+        fail(key, "'" + std::string(v) + "' is not a DNS domain (letters, digits, '-', '.')");
+      mesh_.domain = lower(v);
+    } else if (k == "meshindex") {
+      auto n = parse_number<std::uint32_t>(v, 1024);
+      if (!n)
+        fail(key, "'" + std::string(v) + "' is not a collision index (0-1024)");
+      mesh_.v4_index = *n;
+    } else if (k == "meshstun") {
+      for (auto item : split_list(v)) {
+        auto hp = net::split_host_port(item);
+        auto ip = hp ? net::IpAddress::parse(hp->host) : std::nullopt;
+        if (!ip || hp->port == 0)
+          fail(key, "'" + std::string(item) +
+                        "' is not a numeric address:port ([v6]:port for IPv6)");
+        mesh_.stun.push_back(net::Endpoint{*ip, hp->port});
+      }
+    } else if (k == "meshrelay") {
+      auto hp = parse_host_port(v);
+      if (!hp || hp->port == 0)
+        fail(key, "'" + std::string(v) + "' is not host:port ([v6]:port for IPv6)");
+      mesh_.relay = *hp;
+    } else if (k == "meshallowoverlap") {
+      std::string lv = lower(v);
+      if (lv != "true" && lv != "false")
+        fail(key, "'" + std::string(v) + "' is not true or false");
+      mesh_.allow_overlap = lv == "true";
+    } else {
+      fail(key, "unknown #@warren setting (the mesh ones: MeshPrefix4, MeshPrefix6, "
+                "MeshDomain, MeshIndex, MeshStun, MeshRelay, MeshAllowOverlap)");
+    }
+  }
+
+  void finish_mesh(ClientConfig& c) {
+    if (!mesh_line_)
+      return;
+    line_ = mesh_line_;
+    if (!have_v4_ || !have_v6_)
+      fail(have_v4_ ? "MeshPrefix6" : "MeshPrefix4",
+           "missing: a mesh node's config names both mesh prefixes (join writes them)");
+    c.mesh = mesh_;
   }
 
   void interface_key(ClientConfig& c, std::string_view key, const std::string& k,
@@ -298,6 +368,10 @@ class Parser {
   unsigned line_ = 0;
   unsigned interface_line_ = 0;
   std::vector<unsigned> peer_lines_;
+  MeshConfig mesh_;
+  std::set<std::string> mesh_seen_;
+  unsigned mesh_line_ = 0;  // the first Mesh* line
+  bool have_v4_ = false, have_v6_ = false;
 };
 
 }  // namespace
@@ -370,6 +444,23 @@ std::string format_config(const ClientConfig& c) {
     out += "#@warren ControlPin = " + c.control_pin + "\n";
   if (!c.control_group.empty())
     out += "#@warren ControlGroup = " + c.control_group + "\n";
+  if (c.mesh) {
+    const MeshConfig& m = *c.mesh;
+    out += "#@warren MeshPrefix4 = " + m.prefix_v4.to_string() + "\n";
+    out += "#@warren MeshPrefix6 = " + m.prefix_v6.to_string() + "\n";
+    out += "#@warren MeshDomain = " + m.domain + "\n";
+    out += "#@warren MeshIndex = " + std::to_string(m.v4_index) + "\n";
+    if (!m.stun.empty()) {
+      std::string list;
+      for (const auto& e : m.stun)
+        list += (list.empty() ? "" : ", ") + e.to_string();
+      out += "#@warren MeshStun = " + list + "\n";
+    }
+    if (m.relay)
+      out += "#@warren MeshRelay = " + m.relay->to_string() + "\n";
+    if (m.allow_overlap)
+      out += "#@warren MeshAllowOverlap = true\n";
+  }
   out += "[Interface]\nPrivateKey = " + crypto::secret_to_base64(c.private_key) + "\n";
   auto join = [](const auto& items, auto fmt) {
     std::string s;

@@ -23,6 +23,18 @@
 /// (control/session.h) and applies the settings it pushes (client/settings.h).
 /// `#@warren ControlGroup = NAME` (a group name: [A-Za-z0-9_.-], not starting with '-') lets
 /// members of that group `warren pause` and `warren resume` the interface (client/standby.h).
+///
+/// Mesh mode (docs/MESH.md, "The node"): join writes the enrollment answer's mesh settings as
+///   #@warren MeshPrefix4 = 100.64.0.0/10     the mesh's IPv4 prefix (routed into the interface)
+///   #@warren MeshPrefix6 = 200::/7           the mesh's IPv6 prefix (routed after link up)
+///   #@warren MeshDomain = warren             the names' DNS domain
+///   #@warren MeshIndex = 0                   this node's IPv4 collision index
+///   #@warren MeshStun = 203.0.113.1:3478, ...  the coordinator's STUN servers (numeric)
+///   #@warren MeshRelay = 203.0.113.1:3479    its relay (absent when none)
+/// and the operator may add
+///   #@warren MeshAllowOverlap = true         `up` even when another interface holds an address
+///                                            inside a mesh prefix (the CGNAT check, plan.h)
+/// MeshPrefix4 and MeshPrefix6 make a config a mesh node's; every other Mesh* key needs them.
 
 #include <cstdint>
 #include <optional>
@@ -53,6 +65,17 @@ struct PeerConfig {
   std::uint16_t persistent_keepalive = 0;  ///< 0 = off
 };
 
+/// The #@warren Mesh* lines: present on a mesh node's config.
+struct MeshConfig {
+  net::Prefix prefix_v4;  ///< canonical, IPv4
+  net::Prefix prefix_v6;  ///< canonical, IPv6
+  std::string domain = "warren";
+  std::uint32_t v4_index = 0;
+  std::vector<net::Endpoint> stun;  ///< numeric address:port
+  std::optional<HostPort> relay;
+  bool allow_overlap = false;  ///< MeshAllowOverlap
+};
+
 struct ClientConfig {
   std::string path;       ///< the file it came from
   std::string interface;  ///< from the file name (wg0.conf -> wg0)
@@ -71,6 +94,7 @@ struct ClientConfig {
   /// #@warren ControlGroup: members of this group may `warren pause`/`resume` ("" = root only)
   std::string control_group;
   std::vector<PeerConfig> peers;
+  std::optional<MeshConfig> mesh;  ///< #@warren Mesh*: a mesh node
 };
 
 /// Interface names as wg-quick accepts them: 1-15 of [a-zA-Z0-9_=+.-].

@@ -1,6 +1,8 @@
 #include "client/daemon.h"
 
+#include <atomic>
 #include <chrono>
+#include <map>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -10,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "client/mesh_node.h"
 #include "client/plan.h"
 #include "client/reconnect.h"
 #include "client/resolve.h"
@@ -22,6 +25,7 @@
 #include "platform/clock.h"
 #include "platform/files.h"
 #include "platform/log.h"
+#include "platform/notifier.h"
 #include "platform/process.h"
 #include "runtime/runtime.h"
 #include "wg/constants.h"
@@ -66,6 +70,9 @@ class Daemon {
   Daemon(const ClientConfig& c, const DaemonOptions& o, std::function<std::uint32_t()> ifindex)
       : config_(c), options_(o), rt_ifindex_(std::move(ifindex)) {}
 
+  /// Mesh mode: the runtime whose STUN results and loop the mesh part uses.
+  void set_runtime(runtime::Runtime* rt) { rt_ = rt; }
+
   // The runtime does the data plane; these are the client's parts of its start-up and
   // shutdown (see the top of daemon.h for the order).
   runtime::Hooks hooks() {
@@ -94,7 +101,14 @@ class Daemon {
     rt.add_timer(kWatchInterval, [this] {
       watch_peers();
       apply_pushed_settings();
+      report_endpoints();
     });
+    if (mesh_) {
+      // Roster deltas are applied as soon as they arrive (the 2 s propagation budget), on
+      // the loop's thread; the session's thread only queues them.
+      if (auto st = rt.watch_readable(roster_ready_.fd(), [this] { apply_roster(); }); !st)
+        platform::log_error("mesh: cannot watch the roster queue: %s", st.message().c_str());
+    }
   }
 
  private:
@@ -115,6 +129,16 @@ class Daemon {
     }
     if (auto e = engine_->apply(make_delta(config_, resolved_)); !e)
       return Error(e.code(), "cannot configure the device: " + e.message());
+    if (config_.mesh) {
+      auto plan = mesh::AddressPlan::create(config_.mesh->prefix_v4, config_.mesh->prefix_v6);
+      if (!plan)
+        return plan.error().with_context("the config's mesh prefixes");
+      // The coordinator is the enrollment's [Peer]; the roster never touches it.
+      const crypto::PublicKey coordinator =
+          config_.peers.empty() ? crypto::PublicKey{} : config_.peers.front().public_key;
+      mesh_ = std::make_unique<MeshNode>(*plan, crypto::derive_public_key(config_.private_key),
+                                         coordinator);
+    }
     states_.assign(config_.peers.size(), PeerState::kConnecting);
     for (std::size_t i = 0; i < config_.peers.size(); ++i)
       if (config_.peers[i].endpoint)
@@ -171,6 +195,23 @@ class Daemon {
           pushed_ = e;
         },
         [](const std::string& m) { platform::log_verbose("%s", m.c_str()); });
+    if (mesh_) {
+      session_->set_mesh_callbacks(
+          [this] {
+            // A new session: ask for what changed since the version we hold, and report our
+            // endpoints again (the coordinator may have restarted).
+            session_->send(
+                control::roster_request_to_json(control::RosterRequest{roster_version_.load()}));
+            // The endpoints go out from the loop thread at once, not at the next watch tick.
+            report_now_ = true;
+            roster_ready_.set();
+          },
+          [this](Result<mesh::RosterDelta> delta) {
+            std::lock_guard lock(roster_mutex_);
+            roster_queue_.push_back(std::move(delta));
+            roster_ready_.set();
+          });
+    }
     session_->start();
   }
 
@@ -241,6 +282,67 @@ class Daemon {
     }
   }
 
+  // Loop thread: the queued roster deltas, in order, into the engine (mesh_node.h).
+  void apply_roster() {
+    std::vector<Result<mesh::RosterDelta>> queue;
+    {
+      std::lock_guard lock(roster_mutex_);
+      queue.swap(roster_queue_);
+      roster_ready_.clear();
+    }
+    if (!mesh_)
+      return;
+    for (const auto& delta : queue) {
+      MeshNode::Update u = mesh_->on_delta(delta);
+      for (const auto& line : u.log)
+        platform::log_verbose("%s", line.c_str());
+      if (!u.engine.peers.empty())
+        if (auto st = engine_->apply(u.engine); !st)
+          platform::log_error("mesh: cannot apply the roster to the device: %s",
+                              st.message().c_str());
+      if (u.request_snapshot && session_)
+        session_->send(control::roster_request_to_json(control::RosterRequest{0}));
+    }
+    if (report_now_)
+      report_endpoints();
+    roster_version_ = mesh_->version();
+    std::map<crypto::PublicKey, std::string> names;
+    for (const auto& [key, e] : mesh_->roster().nodes())
+      names.emplace(key, e.name);
+    std::lock_guard lock(states_mutex_);
+    mesh_names_ = std::move(names);
+  }
+
+  // Loop thread, every second: this node's candidates (local addresses of the other links with
+  // the WireGuard port; the reflexive endpoint STUN learned), sent when they changed or a new
+  // session began.
+  void report_endpoints() {
+    if (!mesh_ || !session_ || !system_)
+      return;
+    auto listed = system_->net().list_link_addresses();
+    if (!listed) {
+      platform::log_error("mesh: cannot list this host's addresses: %s",
+                          listed.message().c_str());
+      return;
+    }
+    MeshEndpoints now;
+    now.local = local_candidates(*listed, rt_ifindex_(), engine_->snapshot().listen_port,
+                                 mesh_->roster().plan());
+    if (rt_ && rt_->stun())
+      for (const auto& srv : rt_->stun()->status().servers)
+        if (srv.state == "ok" && !srv.reflexive.empty() && !now.reflexive)
+          now.reflexive = net::Endpoint::parse(srv.reflexive);
+    const bool changed = mesh_->endpoints_changed(now);
+    if (!changed && !report_now_.exchange(false))
+      return;
+    report_now_ = false;
+    const std::string reflexive =
+        now.reflexive ? ", reflexive " + now.reflexive->to_string() : std::string();
+    platform::log_verbose("mesh: reporting %zu local endpoint(s)%s", now.local.size(),
+                          reflexive.c_str());
+    session_->send(control::endpoints_to_json(now));
+  }
+
   // Rules and DNS go while the TUN still exists (the runtime removes the socket and the TUN
   // after this).
   Status roll_back() {
@@ -289,6 +391,16 @@ class Daemon {
     std::lock_guard lock(states_mutex_);
     for (const auto& p : snap.peers) {
       control::PeerStatus ps = control::peer_status(p, 0);
+      if (auto it = mesh_names_.find(p.public_key); it != mesh_names_.end()) {
+        // A mesh peer from the roster: its name there; its addresses are its allowed IPs.
+        ps.name = it->second;
+        ps.addresses = p.allowed_ips;
+        ps.path = p.endpoint_transport != 0 ? "relay"
+                  : p.last_handshake_sec != 0 && p.endpoint ? "direct"
+                                                             : "none";
+        s.peers.push_back(std::move(ps));
+        continue;
+      }
       ps.name = config_.server_name;
       ps.addresses = config_.addresses;  // ours, inside this tunnel
       ps.state = "connecting";
@@ -477,6 +589,16 @@ class Daemon {
   std::vector<WatchedPeer> watched_;
   std::mutex states_mutex_;
   std::vector<PeerState> states_;  // per config peer; guarded by states_mutex_
+  // Mesh mode (mesh_node.h): the roster copy and its peers (loop thread), the deltas the
+  // session's thread queued, the names `warren status` shows.
+  runtime::Runtime* rt_ = nullptr;
+  std::unique_ptr<MeshNode> mesh_;
+  std::atomic<std::uint64_t> roster_version_{0};
+  std::atomic<bool> report_now_{false};
+  std::mutex roster_mutex_;
+  std::vector<Result<mesh::RosterDelta>> roster_queue_;  // guarded by roster_mutex_
+  platform::Notifier roster_ready_;
+  std::map<crypto::PublicKey, std::string> mesh_names_;  // guarded by states_mutex_
   // `warren pause` / `resume` and link down/up from outside (standby.h); last, as it refers
   // to config_ and setup_.
   StandbyControl standby_{config_.interface, [this] { return setup_.get(); }};
@@ -608,6 +730,19 @@ int run_up(const ClientConfig& config, const DaemonOptions& options) {
   ro.data_plane.engine.fwmark = effective_fwmark(config);
   ro.background = !options.foreground;
   ro.log_file = log_path(options, name);
+  if (config.mesh) {
+    // A mesh node: STUN and the relay from its enrollment (WARREN_STUN / WARREN_RELAY, when
+    // set, replace them: runtime/settings.h).
+    ro.data_plane.stun_servers = config.mesh->stun;
+    auto pin = control::fingerprint_from_hex(config.control_pin);
+    if (config.mesh->relay && pin) {
+      runtime::RelaySettings relay;
+      relay.host = config.mesh->relay->host;
+      relay.port = config.mesh->relay->port;
+      relay.pin = *pin;  // the coordinator's certificate, as the invite pinned it
+      ro.data_plane.relay = relay;
+    }
+  }
   auto created = runtime::Runtime::create(std::move(ro));  // the parent waits inside
   if (!created) {
     std::fprintf(stderr, "warren: %s\n", created.message().c_str());
@@ -631,6 +766,7 @@ int run_up(const ClientConfig& config, const DaemonOptions& options) {
     with_group.control_group = *gid;
   }
   Daemon daemon(config, with_group, [&rt] { return rt.ifindex(); });
+  daemon.set_runtime(&rt);
   if (auto s = rt.start(daemon.hooks()); !s) {
     (void)platform::remove_trusted_file(pid_path(options, name));
     rt.report_failure("warren: " + name + ": " + s.message());

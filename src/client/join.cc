@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "client/resolve.h"
 #include "platform/files.h"
 
 namespace warren::client {
@@ -66,6 +67,37 @@ ClientConfig config_from_enrollment(const control::Enrollment& e, const crypto::
   p.endpoint = *hp;
   p.persistent_keepalive = e.persistent_keepalive;
   c.peers.push_back(std::move(p));
+  if (e.mesh) {
+    // A mesh coordinator: the coordinator stays the one [Peer] above; the mesh peers come from
+    // the roster at run time (daemon.h), so only the mesh's own settings go into the file.
+    MeshConfig m;
+    m.prefix_v4 = e.mesh->prefix_v4.canonical();
+    m.prefix_v6 = e.mesh->prefix_v6.canonical();
+    if (!m.prefix_v4.address.is_v4() || m.prefix_v6.address.is_v4())
+      throw std::runtime_error("the server sent mesh prefixes of the wrong family (" +
+                               m.prefix_v4.to_string() + ", " + m.prefix_v6.to_string() + ")");
+    if (!e.mesh->domain.empty())
+      m.domain = e.mesh->domain;
+    m.v4_index = e.mesh->v4_index;
+    for (const auto& s : e.mesh->stun) {
+      // STUN goes out from the WireGuard socket to an address: a name (the control
+      // endpoint's host) is resolved once, here, and the address written.
+      auto stun = parse_host_port(s);
+      std::string error;
+      auto ep = stun ? resolve_endpoint(*stun, error) : std::nullopt;
+      if (!ep || ep->port == 0)
+        throw std::runtime_error("the server sent a STUN server '" + s + "' that " +
+                                 (stun ? "does not resolve (" + error + ")" : "is not host:port"));
+      m.stun.push_back(*ep);
+    }
+    if (!e.mesh->relay.empty()) {
+      auto relay = parse_host_port(e.mesh->relay);
+      if (!relay)
+        throw std::runtime_error("the server sent a bad relay '" + e.mesh->relay + "'");
+      m.relay = *relay;
+    }
+    c.mesh = std::move(m);
+  }
   return c;
 }
 

@@ -86,6 +86,12 @@ std::vector<std::unique_ptr<Step>> plan_steps(const ClientConfig& c, std::uint32
         continue;  // the kernel added it with the address
       steps.push_back(host::make_route_step(platform::RouteSpec{p, ifindex, table, {}, {}}));
     }
+    // The mesh prefixes, after link up (an IPv6 route needs the link up), unless the
+    // coordinator's routes already named them.
+    if (c.mesh)
+      for (const auto& p : {c.mesh->prefix_v4.canonical(), c.mesh->prefix_v6.canonical()})
+        if (std::find(prefixes.begin(), prefixes.end(), p) == prefixes.end())
+          steps.push_back(make_ensure_route_step(platform::RouteSpec{p, ifindex, table, {}, {}}));
   }
   for (net::Family f : {net::Family::kV4, net::Family::kV6}) {
     if (!(f == net::Family::kV4 ? default_v4 : default_v6))
@@ -117,10 +123,40 @@ std::vector<std::unique_ptr<Step>> plan_steps(const ClientConfig& c, std::uint32
   return steps;
 }
 
+Status check_mesh_overlap(platform::NetConfig& net, const ClientConfig& c,
+                          std::uint32_t own_ifindex) {
+  if (!c.mesh || c.mesh->allow_overlap)
+    return {};
+  auto listed = net.list_link_addresses();
+  if (!listed)
+    return listed.error().with_context("cannot list the interfaces' addresses for the mesh "
+                                       "prefix check");
+  for (const auto& a : *listed) {
+    if (a.ifindex == own_ifindex)
+      continue;
+    for (const auto& prefix : {c.mesh->prefix_v4, c.mesh->prefix_v6}) {
+      if (!prefix.contains(a.address.address))
+        continue;
+      auto link = net.link_by_index(a.ifindex);
+      const std::string name = link.ok() ? link->name : "link " + std::to_string(a.ifindex);
+      return Error(EADDRINUSE,
+                   "interface " + name + " already has the address " + a.address.to_string() +
+                       ", inside the mesh prefix " + prefix.to_string() +
+                       " (another overlay such as Tailscale, or a carrier's CGNAT range): "
+                       "routing the mesh prefix into " + c.interface +
+                       " would cut it off. Use other mesh prefixes at the coordinator, or add "
+                       "'#@warren MeshAllowOverlap = true' to the config to go ahead anyway");
+    }
+  }
+  return {};
+}
+
 Result<std::unique_ptr<ActiveSetup>> bring_up(System& sys, const ClientConfig& c,
                                               std::uint32_t ifindex, std::uint32_t current_mtu,
                                               const PlanOptions& o,
                                               const std::string& journal_path) {
+  if (auto s = check_mesh_overlap(sys.net(), c, ifindex); !s)
+    return s.error();
   auto setup = ActiveSetup::open(sys, journal_path);
   if (!setup)
     return setup.error();

@@ -15,6 +15,11 @@
 ///   sysctl net.ipv4.conf.all.src_valid_mark = 1     (IPv4: replies pass rp_filter)
 ///
 /// and the engine's sockets carry fwmark T (effective_fwmark). The same for ::/0 and IPv6.
+///
+/// Mesh mode (config.mesh, docs/MESH.md "The node"): the addresses are the node's /32 and
+/// /128; the IPv4 and the IPv6 mesh prefix are routed into the interface after link up, each
+/// idempotently (make_ensure_route_step). Before anything is applied, the CGNAT conflict check
+/// (check_mesh_overlap) refuses when another interface holds an address inside a mesh prefix.
 
 #include <memory>
 #include <string>
@@ -57,8 +62,15 @@ std::vector<std::unique_ptr<Step>> plan_steps(const ClientConfig& config, std::u
                                               std::uint32_t current_mtu, System& sys,
                                               const PlanOptions& options);
 
+/// The CGNAT conflict check of a mesh node: EADDRINUSE naming the interface and its address
+/// when a link other than `own_ifindex` holds an address inside the mesh's IPv4 or IPv6
+/// prefix (another overlay such as tailscale0 with 100.x, a carrier's 100.64.0.0/10 on the
+/// uplink), unless the config says `#@warren MeshAllowOverlap = true`. OK without mesh.
+[[nodiscard]] Status check_mesh_overlap(platform::NetConfig& net, const ClientConfig& config,
+                                        std::uint32_t own_ifindex);
+
 /// Applies the plan: the set-up that owns the applied steps; on failure everything is rolled
-/// back and the error names the step that failed.
+/// back and the error names the step that failed. A mesh node's CGNAT check runs first.
 Result<std::unique_ptr<ActiveSetup>> bring_up(System& sys, const ClientConfig& config,
                                               std::uint32_t ifindex, std::uint32_t current_mtu,
                                               const PlanOptions& options,

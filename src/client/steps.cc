@@ -160,6 +160,24 @@ class OwnLinkStep final : public Step {
   std::uint32_t ifindex_;
 };
 
+class EnsureRouteStep final : public Step {
+ public:
+  explicit EnsureRouteStep(const platform::RouteSpec& r) : route_(r), inner_(host::make_route_step(r)) {}
+  std::string journal_line() const override { return inner_->journal_line(); }
+  std::string describe() const override { return inner_->describe(); }
+  Status apply(System& sys) override {
+    Status s = inner_->apply(sys);
+    if (!s.ok() && s.code() == EEXIST)
+      return ok();  // the identical route is there already: what we wanted
+    return s;
+  }
+  Status undo(System& sys) override { return inner_->undo(sys); }
+
+ private:
+  platform::RouteSpec route_;
+  std::unique_ptr<Step> inner_;
+};
+
 bool number(const std::string& s) {
   return !s.empty() && s.size() <= 10 && s.find_first_not_of("0123456789") == std::string::npos;
 }
@@ -190,6 +208,10 @@ std::unique_ptr<Step> make_dns_step(DnsMethod method, const std::string& ifname,
 
 std::unique_ptr<Step> make_interface_step(const std::string& ifname, std::uint32_t ifindex) {
   return std::make_unique<InterfaceStep>(ifname, ifindex);
+}
+
+std::unique_ptr<Step> make_ensure_route_step(const platform::RouteSpec& route) {
+  return std::make_unique<EnsureRouteStep>(route);
 }
 
 std::unique_ptr<Step> parse_step(std::string_view line) {

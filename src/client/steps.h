@@ -40,6 +40,12 @@ std::unique_ptr<Step> make_dns_step(DnsMethod method, const std::string& ifname,
 /// ("interface IFNAME IFINDEX").
 std::unique_ptr<Step> make_interface_step(const std::string& ifname, std::uint32_t ifindex);
 
+/// A route into the mesh interface (docs/MESH.md, "The node"): as host::make_route_step (the
+/// same journal line, so replay undoes it the same way), except that a route that already
+/// exists identically is not an error: adding it again is idempotent, and since the route is
+/// on our own link, undo removes it with the link's other routes.
+std::unique_ptr<Step> make_ensure_route_step(const platform::RouteSpec& route);
+
 /// A line of a client journal, by syntax alone: the interface line, a DNS step or a generic
 /// host step (no firewall rules: the client never adds one); nullptr otherwise.
 std::unique_ptr<Step> parse_step(std::string_view line);

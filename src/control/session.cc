@@ -182,8 +182,35 @@ void SessionClient::run() {
   }
 }
 
+void SessionClient::set_mesh_callbacks(std::function<void()> on_established,
+                                       RosterCallback on_roster) {
+  on_established_ = std::move(on_established);
+  on_roster_ = std::move(on_roster);
+}
+
+void SessionClient::send(std::string message) {
+  std::lock_guard lock(out_mutex_);
+  outbox_.push_back(std::move(message));
+  if (loop_)
+    loop_->wake();
+}
+
+// Before the session is established: one exchange at a time with blocking frames. After the
+// first settings message, the stream is read with read_available() under an event loop, so
+// messages queued by send() go out promptly while the server is quiet:
+//
+//   socket readable / send() wake / 200 ms tick ─► drain TLS into `in` ─► whole frames ─► handle
+//                                               └─► outbox ─► write_frame
 bool SessionClient::once() {
   bool established = false;
+  struct LoopGuard {  // loop_ is cleared before the loop goes
+    SessionClient* self;
+    ~LoopGuard() {
+      std::lock_guard lock(self->out_mutex_);
+      self->loop_ = nullptr;
+      self->outbox_.clear();
+    }
+  } guard{this};
   try {
     auto hp = split_host_port(options_.control_endpoint);
     if (!hp)
@@ -205,12 +232,12 @@ bool SessionClient::once() {
     if (!proof.ok())
       throw ControlError(proof.message());
     s->write_frame(session_request_to_json({crypto::derive_public_key(key_), *proof}), deadline);
-    for (;;) {
-      // Roster frames (mesh_session.h) may be large, but only once the server has verified
-      // our proof and the session is established; before that the channel's limit holds.
-      auto m = parse_session_message(
-          s->read_frame(established ? kMaxRosterMessageBytes : kMaxMessageBytes,
-                        SteadyClock::now() + options_.idle_timeout));
+    auto handle = [&](std::string_view frame) {
+      if (established && on_roster_ && session_message_type(frame) == kRosterMessageType) {
+        on_roster_(parse_roster_message(frame));
+        return;
+      }
+      auto m = parse_session_message(frame);
       if (!m.ok())
         throw ControlError(m.message());
       if (m->type == SessionMessageType::kRefused)
@@ -218,13 +245,76 @@ bool SessionClient::once() {
       if (m->type == SessionMessageType::kPing)
         s->write_frame(session_pong_to_json(), SteadyClock::now() + options_.connect_timeout);
       if (m->type == SessionMessageType::kSettings) {
+        on_settings_(*m->settings);
         if (!established) {
           established = true;
           ++sessions_;
           log_("settings session with " + options_.control_endpoint + " established");
+          if (on_established_)
+            on_established_();
         }
-        on_settings_(*m->settings);
       }
+    };
+    // Until established: blocking frames of at most kMaxMessageBytes.
+    while (!established)
+      handle(s->read_frame(kMaxMessageBytes, SteadyClock::now() + options_.idle_timeout));
+
+    auto loop = platform::make_event_loop();
+    if (!loop.ok())
+      throw ControlError("cannot make the session's event loop: " + loop.message());
+    (*loop)->set_wake_handler([] {});
+    if (auto st = (*loop)->add(s->native_handle(), platform::kReadable, [](std::uint32_t) {});
+        !st)
+      throw ControlError("cannot watch the session's socket: " + st.message());
+    {
+      std::lock_guard lock(out_mutex_);
+      loop_ = loop->get();
+    }
+    std::string in;
+    std::vector<std::uint8_t> chunk(64 * 1024);
+    auto last_heard = SteadyClock::now();
+    for (;;) {
+      {
+        std::lock_guard lock(mutex_);
+        if (stop_)
+          break;
+      }
+      for (;;) {  // what TLS holds now (also records it buffered before the loop)
+        const std::size_t n = s->read_available(chunk, SteadyClock::now() + options_.connect_timeout);
+        if (n == 0)
+          break;
+        in.append(reinterpret_cast<const char*>(chunk.data()), n);
+        last_heard = SteadyClock::now();
+      }
+      std::size_t at = 0;
+      while (in.size() - at >= 4) {
+        const auto* b = reinterpret_cast<const std::uint8_t*>(in.data() + at);
+        const std::size_t len = (std::size_t{b[0]} << 24) | (std::size_t{b[1]} << 16) |
+                                (std::size_t{b[2]} << 8) | b[3];
+        if (len > kMaxRosterMessageBytes)
+          throw ControlError("the server sent a frame of " + std::to_string(len) +
+                             " bytes (at most " + std::to_string(kMaxRosterMessageBytes) + ")");
+        if (in.size() - at - 4 < len)
+          break;
+        handle(std::string_view(in).substr(at + 4, len));
+        at += 4 + len;
+      }
+      in.erase(0, at);
+      std::vector<std::string> out;
+      {
+        std::lock_guard lock(out_mutex_);
+        out.swap(outbox_);
+      }
+      for (const auto& o : out)
+        s->write_frame(o, SteadyClock::now() + options_.connect_timeout);
+      if (SteadyClock::now() - last_heard > options_.idle_timeout)
+        throw ControlError("nothing heard for " +
+                           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                              options_.idle_timeout)
+                                              .count()) +
+                           " s");
+      if (auto r = (*loop)->run_once(std::chrono::milliseconds(200)); !r.ok())
+        throw ControlError("session loop: " + r.message());
     }
   } catch (const std::exception& e) {  // ControlError mostly; nothing may end the thread
     std::lock_guard lock(mutex_);

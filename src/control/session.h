@@ -40,9 +40,12 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "base/result.h"
 #include "control/enroll.h"
+#include "control/mesh_session.h"
+#include "platform/event_loop.h"
 
 namespace warren::control {
 
@@ -106,6 +109,18 @@ class SessionClient {
   /// Logs through `log` (one line per state change: connected, lost, refused).
   SessionClient(SessionClientOptions options, const crypto::PrivateKey& key,
                 SettingsCallback on_settings, std::function<void(const std::string&)> log);
+
+  /// Mesh nodes (set before start()): `on_established` runs on the session's thread each time
+  /// a session is established (after its first settings message, before any other message is
+  /// handed over; a good place to send()); `on_roster` gets every roster message of an
+  /// established session (control/mesh_session.h; frames up to kMaxRosterMessageBytes), parsed
+  /// (an error when it is malformed: the node then asks for a snapshot).
+  using RosterCallback = std::function<void(Result<mesh::RosterDelta>)>;
+  void set_mesh_callbacks(std::function<void()> on_established, RosterCallback on_roster);
+  /// Queues a message (JSON, at most kMaxMessageBytes) for the current session; sent promptly
+  /// once it is established. Dropped when the session ends before it went out (the
+  /// on_established callback sends what a new session needs). Any thread.
+  void send(std::string json);
   ~SessionClient();  ///< stop()
   SessionClient(const SessionClient&) = delete;
   SessionClient& operator=(const SessionClient&) = delete;
@@ -125,6 +140,11 @@ class SessionClient {
   crypto::PrivateKey key_;
   SettingsCallback on_settings_;
   std::function<void(const std::string&)> log_;
+  std::function<void()> on_established_;
+  RosterCallback on_roster_;
+  std::mutex out_mutex_;
+  std::vector<std::string> outbox_;                 // guarded by out_mutex_
+  platform::EventLoop* loop_ = nullptr;             // guarded by out_mutex_ (wake() from send)
   std::thread thread_;
   std::mutex mutex_;
   std::condition_variable wake_;

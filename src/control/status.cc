@@ -122,6 +122,8 @@ std::string to_json(const InterfaceStatus& s) {
     pj["rx_packets"] = p.rx_packets;
     pj["tx_packets"] = p.tx_packets;
     pj["state"] = p.state;
+    if (!p.path.empty())
+      pj["path"] = p.path;
     j["peers"].push_back(std::move(pj));
   }
   if (s.pool_v4 || s.pool_v6) {
@@ -214,6 +216,8 @@ InterfaceStatus status_from_json(std::string_view text) {
     p.rx_packets = u64(pj, "rx_packets");
     p.tx_packets = u64(pj, "tx_packets");
     p.state = str(pj, "state");
+    if (auto path = pj.find("path"); path != pj.end() && path->is_string())
+      p.path = path->get<std::string>();
     s.peers.push_back(std::move(p));
   }
   if (j.contains("pool")) {
@@ -334,7 +338,9 @@ std::string format_table(const InterfaceStatus& s, std::int64_t now_unix) {
     std::string addrs;
     for (const auto& a : p.addresses)
       addrs += (addrs.empty() ? "" : ",") + a.to_string();
-    rows.push_back({p.name.empty() ? "-" : p.name, p.state, addrs.empty() ? "-" : addrs,
+    rows.push_back({p.name.empty() ? "-" : p.name,
+                    p.path.empty() ? p.state : p.state + " (" + p.path + ")",
+                    addrs.empty() ? "-" : addrs,
                     p.endpoint.empty() ? "-" : p.endpoint, ago(p.last_handshake, now_unix),
                     human_bytes(p.rx_bytes) + " (" + std::to_string(p.rx_packets) + ")",
                     human_bytes(p.tx_bytes) + " (" + std::to_string(p.tx_packets) + ")",

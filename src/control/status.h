@@ -57,6 +57,10 @@ struct PeerStatus {
   std::int64_t last_handshake = 0;  ///< Unix seconds; 0 = never
   std::uint64_t rx_bytes = 0, tx_bytes = 0, rx_packets = 0, tx_packets = 0;
   std::string state;  ///< "connected", "idle" or "never" (peer_state)
+  /// A mesh node's peers (docs/MESH.md): "direct" (a handshake on a UDP endpoint), "relay"
+  /// (its endpoint is the coordinator's relay) or "none" (no handshake yet); "" elsewhere
+  /// (then absent from the JSON).
+  std::string path;
 };
 
 struct PoolUsage {

@@ -59,6 +59,13 @@ struct RuleSpec {
 
 inline constexpr std::uint32_t kMainTable = 254;
 
+/// An address and the link it is configured on (list_link_addresses).
+struct LinkAddress {
+  std::uint32_t ifindex = 0;
+  net::Prefix address;
+  friend bool operator==(const LinkAddress&, const LinkAddress&) = default;
+};
+
 class NetConfig {
  public:
   virtual ~NetConfig() = default;
@@ -92,6 +99,8 @@ class NetConfig {
 
   /// The addresses configured on `ifindex` (0 = every link), with their prefix lengths.
   virtual Result<std::vector<net::Prefix>> list_addresses(std::uint32_t ifindex) = 0;
+  /// Every address of every link, with the link's index (one RTM_GETADDR dump).
+  virtual Result<std::vector<LinkAddress>> list_link_addresses() = 0;
 };
 
 Result<std::unique_ptr<NetConfig>> open_net_config();

@@ -217,12 +217,17 @@ Status Runtime::start_steps() {
   }
   engine_ = std::move(*created);
   // Mesh endpoint discovery on the WireGuard socket (runtime/stun_discovery.h).
+  // WARREN_STUN, when set, replaces the program's servers (a mesh node's enrollment).
+  std::vector<net::Endpoint> stun_servers = settings_.stun_servers;
   if (const char* stun = std::getenv("WARREN_STUN"); stun != nullptr && *stun != '\0') {
     auto servers = parse_stun_servers(stun);
     if (!servers.ok())
       return startup_error(servers.message(), servers.code());
-    stun_ = std::make_unique<StunDiscovery>(std::move(*servers), crypto::SystemRandom::instance(),
-                                            *clock_);
+    stun_servers = std::move(*servers);
+  }
+  if (!stun_servers.empty()) {
+    stun_ = std::make_unique<StunDiscovery>(std::move(stun_servers),
+                                            crypto::SystemRandom::instance(), *clock_);
     stun_->attach(*engine_);
   }
   // The relay path of a mesh node (runtime/relay_transport.h): WARREN_RELAY, WARREN_RELAY_PIN.

@@ -159,7 +159,7 @@ class Runtime {
   [[nodiscard]] int run();
 
   dataplane::Engine& engine() { return *engine_; }
-  /// Mesh endpoint discovery, when WARREN_STUN asked for it (else null).
+  /// Mesh endpoint discovery, when WARREN_STUN or Options::stun_servers asked for it (else null).
   const StunDiscovery* stun() const { return stun_.get(); }
   /// `fn` runs on the loop's thread whenever `fd` is readable (level-triggered), until
   /// unwatch(fd) or the shutdown. From the `started` hook on (the loop exists then).

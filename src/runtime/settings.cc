@@ -53,7 +53,8 @@ Result<Settings> assemble(const Options& options, const Environment& env) {
     return relay.error();
   Settings s;
   s.offloads = *offloads;
-  s.relay = std::move(*relay);
+  s.relay = *relay ? std::move(*relay) : options.relay;
+  s.stun_servers = options.stun_servers;
   s.tun = platform::TunOptions{.name = options.interface,
                                .queues = *workers,
                                .vnet_hdr = offloads->tun,

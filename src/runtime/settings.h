@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
 #include "dataplane/engine.h"
@@ -49,14 +50,20 @@ struct Options {
   std::uint32_t mtu = 0;  ///< 0 = wg::kDefaultMtu
   /// listen_port, fwmark, device options; `offloads` is replaced by WARREN_OFFLOADS.
   dataplane::EngineOptions engine;
+  /// A mesh node's STUN servers (its enrollment's); WARREN_STUN, when set, replaces them.
+  std::vector<net::Endpoint> stun_servers;
+  /// A mesh node's relay (its enrollment's); WARREN_RELAY, when set, replaces it.
+  std::optional<RelaySettings> relay;
 };
 
 /// Everything the runtime creates the TUN and the engine with.
 struct Settings {
+  /// Options::stun_servers (the runtime lets WARREN_STUN replace them at start).
+  std::vector<net::Endpoint> stun_servers;
   platform::TunOptions tun;
   dataplane::EngineOptions engine;
   platform::Offloads offloads;
-  /// WARREN_RELAY set: the node's relay path (runtime/relay_transport.h).
+  /// WARREN_RELAY set, else Options::relay: the node's relay path (runtime/relay_transport.h).
   std::optional<RelaySettings> relay;
 };
 

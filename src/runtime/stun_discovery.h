@@ -11,7 +11,9 @@
 /// Which servers: WARREN_STUN in the daemon's environment (every daemon: warren-wg, the client,
 /// the server), a comma-separated list of numeric `address:port` endpoints, e.g.
 /// `WARREN_STUN=198.51.100.1:3478,198.51.100.2:3478`. Two or more servers let the node classify
-/// its NAT's mapping (mesh::StunClient). Unset or empty: no discovery, no cost.
+/// its NAT's mapping (mesh::StunClient). Unset or empty: no discovery, no cost. A mesh node's
+/// client daemon gets its servers from its enrollment (runtime::Options::stun_servers, the
+/// config's `#@warren MeshStun`); WARREN_STUN, when set, replaces them.
 ///
 /// Thread-safety: on_stun() runs on any worker thread, tick() and status() on the runtime's
 /// and the status server's threads; one mutex guards the client. Nothing is called while it

@@ -189,4 +189,11 @@ Result<std::vector<net::Prefix>> FakeNetConfig::list_addresses(std::uint32_t ifi
   return out;
 }
 
+Result<std::vector<LinkAddress>> FakeNetConfig::list_link_addresses() {
+  std::vector<LinkAddress> out;
+  for (const auto& [i, p] : state_.addresses)
+    out.push_back(LinkAddress{i, p});
+  return out;
+}
+
 }  // namespace warren::platform::fake

@@ -54,6 +54,7 @@ class FakeNetConfig final : public NetConfig {
   /// Longest match in the main table (rules are not evaluated).
   Result<RouteSpec> route_get(const net::IpAddress& destination) override;
   Result<std::vector<net::Prefix>> list_addresses(std::uint32_t ifindex) override;
+  Result<std::vector<LinkAddress>> list_link_addresses() override;
 
  private:
   /// Counts a mutation; true when this one must fail.

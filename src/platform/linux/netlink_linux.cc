@@ -252,17 +252,26 @@ class MnlNetConfig final : public NetConfig {
   }
 
   Result<std::vector<net::Prefix>> list_addresses(std::uint32_t ifindex) override {
+    auto all = list_link_addresses();
+    if (!all.ok())
+      return all.error();
+    std::vector<net::Prefix> out;
+    for (const auto& a : *all)
+      if (ifindex == 0 || a.ifindex == ifindex)
+        out.push_back(a.address);
+    return out;
+  }
+
+  Result<std::vector<LinkAddress>> list_link_addresses() override {
     std::lock_guard lock(mutex_);
     nlmsghdr* nlh = start(RTM_GETADDR, NLM_F_DUMP);
     auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
     ifa->ifa_family = AF_UNSPEC;
-    std::vector<net::Prefix> out;
+    std::vector<LinkAddress> out;
     auto on_addr = [&](const nlmsghdr* reply) {
       if (reply->nlmsg_type != RTM_NEWADDR)
         return;
       const auto* m = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(reply));
-      if (ifindex != 0 && m->ifa_index != ifindex)
-        return;
       struct Found {
         const nlattr* local = nullptr;
         const nlattr* address = nullptr;
@@ -284,7 +293,7 @@ class MnlNetConfig final : public NetConfig {
       auto ip = net::IpAddress::from_bytes(
           static_cast<const std::uint8_t*>(mnl_attr_get_payload(a)), mnl_attr_get_payload_len(a));
       if (ip)
-        out.push_back(net::Prefix{*ip, m->ifa_prefixlen});
+        out.push_back(LinkAddress{m->ifa_index, net::Prefix{*ip, m->ifa_prefixlen}});
     };
     Status s = transact(nlh, on_addr, "netlink(list addresses)");
     if (!s.ok())

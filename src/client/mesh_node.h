@@ -1,0 +1,93 @@
+#pragma once
+/// A mesh node's roster side (docs/MESH.md, "The node"): the client daemon's copy of the
+/// coordinator's roster, turned into WireGuard peers of its engine, and the endpoints it
+/// reports. Pure: no sockets, no clock, no engine; the daemon applies the ConfigDelta it
+/// returns and sends the messages it asks for.
+///
+///   session thread: roster message ─► parse_roster_message ─► (queued) ─► loop thread:
+///        MeshNode::on_delta ─► Roster::apply ─► wanted peers vs applied ─► wg::ConfigDelta
+///        ─► engine
+///                                └ ESTALE ─► "roster_request from 0"
+///   every second:  local addresses + STUN's reflexive ─► MeshNode::endpoints_changed ─► report
+///
+/// Peers (contract of issue 13, item 4): every active entry other than this node becomes a
+/// peer with allowed IPs = its /32 and /128, endpoint = its reflexive candidate when present,
+/// else its first local one, persistent keepalive kMeshKeepalive (both sides start
+/// handshaking at once: simultaneous open, and NAT mappings stay open). A revoked or removed
+/// entry's peer is removed. The coordinator's peer (from the enrollment) is never touched,
+/// even if the roster lists its key. Only what changed is in a delta: a peer whose allowed IPs,
+/// candidate endpoint and state are unchanged is left alone (its session and roaming too).
+///
+/// Thread-compatible: one owner (the daemon's loop thread); names() may be copied out.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "control/mesh_session.h"
+#include "crypto/x25519.h"
+#include "mesh/roster.h"
+#include "net/ip_address.h"
+#include "platform/netlink.h"
+#include "wg/config.h"
+
+namespace warren::client {
+
+inline constexpr std::uint16_t kMeshKeepalive = 25;
+
+/// What the node reports to the coordinator ({"type":"endpoints"}, control/mesh_session.h).
+using MeshEndpoints = control::EndpointReport;
+
+/// Local candidates from this host's addresses: every address of a link other than
+/// `mesh_ifindex` that is not loopback, link-local, unspecified, multicast or inside one of the
+/// mesh prefixes, with the WireGuard `port`; IPv4 first, then IPv6, each in the order listed,
+/// at most mesh::kMaxLocalEndpoints.
+[[nodiscard]] std::vector<net::Endpoint> local_candidates(
+    const std::vector<platform::LinkAddress>& addresses, std::uint32_t mesh_ifindex,
+    std::uint16_t port, const mesh::AddressPlan& plan);
+
+class MeshNode {
+ public:
+  MeshNode(mesh::AddressPlan plan, const crypto::PublicKey& self,
+           const crypto::PublicKey& coordinator)
+      : roster_(std::move(plan)), self_(self), coordinator_(coordinator) {}
+
+  struct Update {
+    wg::ConfigDelta engine;      ///< peers to add, change, remove (empty when nothing changed)
+    bool request_snapshot = false;  ///< ESTALE: ask for {"type":"roster_request","from":0}
+    std::vector<std::string> log;   ///< one line per peer added/changed/removed or problem
+  };
+
+  /// A roster message's delta (control::parse_roster_message). A malformed message or a delta
+  /// apply() refuses changes nothing (logged); both ask for a snapshot when a fresh one can
+  /// help (malformed, ESTALE).
+  [[nodiscard]] Update on_delta(const Result<mesh::RosterDelta>& delta);
+
+  const mesh::Roster& roster() const { return roster_; }
+  /// The version to ask for on a new session (roster_request "from").
+  std::uint64_t version() const { return roster_.version(); }
+
+  /// True when `now` differs from what was last reported (and records it as reported).
+  [[nodiscard]] bool endpoints_changed(const MeshEndpoints& now);
+
+  /// The peer a roster entry becomes: nullopt for this node, the coordinator and a revoked
+  /// entry.
+  [[nodiscard]] std::optional<wg::PeerDelta> peer_for(const mesh::NodeEntry& e) const;
+
+ private:
+  struct Applied {
+    std::vector<net::Prefix> allowed_ips;
+    std::optional<net::Endpoint> endpoint;
+    friend bool operator==(const Applied&, const Applied&) = default;
+  };
+
+  mesh::Roster roster_;
+  crypto::PublicKey self_, coordinator_;
+  std::map<crypto::PublicKey, Applied> applied_;  // the peers this node put into the engine
+  std::optional<MeshEndpoints> reported_;
+};
+
+}  // namespace warren::client

@@ -1,0 +1,172 @@
+// The mesh node's roster side (client/mesh_node.h): roster deltas become exactly the engine
+// changes the contract asks for, and nothing else.
+#include "client/mesh_node.h"
+
+#include <gtest/gtest.h>
+
+#include "crypto/random.h"
+
+namespace warren::client {
+namespace {
+
+crypto::PublicKey new_key() {
+  return crypto::derive_public_key(crypto::generate_private_key(crypto::SystemRandom::instance()));
+}
+
+struct Mesh {
+  mesh::AddressPlan plan;
+  mesh::Roster coordinator{plan};  // the source of truth, as the server keeps it
+  crypto::PublicKey self = new_key(), coord = new_key();
+  MeshNode node{plan, self, coord};
+
+  mesh::NodeEntry entry(const std::string& name, const crypto::PublicKey& key) {
+    return mesh::make_entry(plan, name, key);
+  }
+  // The coordinator's delta from the node's version, through the wire codec.
+  MeshNode::Update sync() {
+    auto d = coordinator.diff(node.version());
+    EXPECT_TRUE(d.ok()) << d.message();
+    return node.on_delta(*mesh::decode_delta(mesh::encode_delta(*d)));
+  }
+};
+
+const wg::PeerDelta* find(const MeshNode::Update& u, const crypto::PublicKey& k) {
+  for (const auto& p : u.engine.peers)
+    if (p.public_key == k)
+      return &p;
+  return nullptr;
+}
+
+TEST(MeshNode, ActiveEntriesBecomePeersButNotSelfOrCoordinator) {
+  Mesh m;
+  auto b = new_key(), c = new_key();
+  auto eb = m.entry("b", b);
+  eb.local_endpoints = {*net::Endpoint::parse("192.0.2.2:51820"),
+                        *net::Endpoint::parse("192.0.2.3:51820")};
+  auto ec = m.entry("c", c);
+  ec.local_endpoints = {*net::Endpoint::parse("192.0.2.4:51820")};
+  ec.reflexive = *net::Endpoint::parse("198.51.100.4:40000");
+  ASSERT_TRUE(m.coordinator.upsert(eb).ok());
+  ASSERT_TRUE(m.coordinator.upsert(ec).ok());
+  ASSERT_TRUE(m.coordinator.upsert(m.entry("me", m.self)).ok());
+  ASSERT_TRUE(m.coordinator.upsert(m.entry("coordinator", m.coord)).ok());
+  auto u = m.sync();
+  ASSERT_EQ(u.engine.peers.size(), 2u);
+  EXPECT_FALSE(u.request_snapshot);
+  const auto* pb = find(u, b);
+  ASSERT_TRUE(pb);
+  EXPECT_EQ(pb->allowed_ips_add,
+            (std::vector<net::Prefix>{net::Prefix{eb.v4, 32}, net::Prefix{eb.v6, 128}}));
+  EXPECT_TRUE(pb->replace_allowed_ips);
+  EXPECT_EQ(pb->endpoint, eb.local_endpoints.front());  // no reflexive: the first local one
+  EXPECT_EQ(pb->persistent_keepalive, kMeshKeepalive);
+  EXPECT_EQ(find(u, c)->endpoint, ec.reflexive);  // the reflexive one first
+  EXPECT_FALSE(find(u, m.self));
+  EXPECT_FALSE(find(u, m.coord));
+  EXPECT_EQ(m.node.version(), m.coordinator.version());
+}
+
+TEST(MeshNode, OnlyChangesAreApplied) {
+  Mesh m;
+  auto b = new_key(), c = new_key();
+  ASSERT_TRUE(m.coordinator.upsert(m.entry("b", b)).ok());
+  ASSERT_TRUE(m.coordinator.upsert(m.entry("c", c)).ok());
+  EXPECT_EQ(m.sync().engine.peers.size(), 2u);
+  // c reports an endpoint: only c changes, and only its endpoint (the allowed IPs stay).
+  auto ec = m.entry("c", c);
+  ec.reflexive = *net::Endpoint::parse("198.51.100.4:40000");
+  ASSERT_TRUE(m.coordinator.upsert(ec).ok());
+  auto u = m.sync();
+  ASSERT_EQ(u.engine.peers.size(), 1u);
+  EXPECT_EQ(u.engine.peers[0].public_key, c);
+  EXPECT_FALSE(u.engine.peers[0].replace_allowed_ips);
+  EXPECT_TRUE(u.engine.peers[0].allowed_ips_add.empty());
+  EXPECT_EQ(u.engine.peers[0].endpoint, ec.reflexive);
+  // A change that does not matter to the peer (our own entry) changes nothing.
+  auto me = m.entry("me", m.self);
+  me.reflexive = *net::Endpoint::parse("198.51.100.9:1");
+  ASSERT_TRUE(m.coordinator.upsert(me).ok());
+  EXPECT_TRUE(m.sync().engine.peers.empty());
+}
+
+TEST(MeshNode, RevokedAndRemovedPeersGo) {
+  Mesh m;
+  auto b = new_key(), c = new_key();
+  ASSERT_TRUE(m.coordinator.upsert(m.entry("b", b)).ok());
+  ASSERT_TRUE(m.coordinator.upsert(m.entry("c", c)).ok());
+  (void)m.sync();
+  ASSERT_TRUE(m.coordinator.revoke(c).ok());
+  auto u = m.sync();
+  ASSERT_EQ(u.engine.peers.size(), 1u);
+  EXPECT_TRUE(u.engine.peers[0].remove);
+  EXPECT_EQ(u.engine.peers[0].public_key, c);
+  ASSERT_TRUE(m.coordinator.remove(c).ok());
+  EXPECT_TRUE(m.sync().engine.peers.empty());  // already gone from the engine
+  ASSERT_TRUE(m.coordinator.remove(b).ok());
+  u = m.sync();
+  ASSERT_EQ(u.engine.peers.size(), 1u);
+  EXPECT_TRUE(u.engine.peers[0].remove);
+  EXPECT_EQ(u.engine.peers[0].public_key, b);
+}
+
+TEST(MeshNode, StaleDeltaAsksForASnapshotAndChangesNothing) {
+  Mesh m;
+  ASSERT_TRUE(m.coordinator.upsert(m.entry("b", new_key())).ok());
+  (void)m.sync();
+  ASSERT_TRUE(m.coordinator.upsert(m.entry("c", new_key())).ok());
+  ASSERT_TRUE(m.coordinator.upsert(m.entry("d", new_key())).ok());
+  auto skipped = m.coordinator.diff(m.coordinator.version() - 1);  // from a version we lack
+  ASSERT_TRUE(skipped.ok());
+  auto u = m.node.on_delta(*skipped);
+  EXPECT_TRUE(u.request_snapshot);
+  EXPECT_TRUE(u.engine.peers.empty());
+  EXPECT_EQ(m.node.version(), 1u);
+  auto snapshot = m.coordinator.diff(0);
+  ASSERT_TRUE(snapshot.ok());
+  u = m.node.on_delta(*snapshot);
+  EXPECT_FALSE(u.request_snapshot);
+  EXPECT_EQ(u.engine.peers.size(), 2u);  // c and d; b is unchanged
+  // Garbage: logged, a snapshot asked for, nothing applied.
+  const std::vector<std::uint8_t> garbage{1, 2, 3};
+  u = m.node.on_delta(mesh::decode_delta(garbage));
+  EXPECT_TRUE(u.request_snapshot);
+  EXPECT_TRUE(u.engine.peers.empty());
+  EXPECT_FALSE(u.log.empty());
+}
+
+TEST(MeshNode, LocalCandidates) {
+  mesh::AddressPlan plan;
+  auto la = [](std::uint32_t i, const char* p) {
+    return platform::LinkAddress{i, *net::Prefix::parse(p)};
+  };
+  const std::vector<platform::LinkAddress> addrs = {
+      la(1, "127.0.0.1/8"),      la(1, "::1/128"),          la(2, "fe80::1/64"),
+      la(2, "2001:db8::10/64"),  la(2, "192.0.2.10/24"),    la(3, "169.254.1.1/16"),
+      la(5, "100.70.1.1/32"),    la(4, "10.1.2.3/8"),       la(6, "203:1::1/64"),
+      la(2, "192.0.2.10/24"),
+  };
+  auto c = local_candidates(addrs, 5, 51820, plan);
+  std::vector<std::string> got;
+  for (const auto& e : c)
+    got.push_back(e.to_string());
+  EXPECT_EQ(got, (std::vector<std::string>{"192.0.2.10:51820", "10.1.2.3:51820",
+                                           "[2001:db8::10]:51820"}));
+  EXPECT_TRUE(local_candidates(addrs, 5, 0, plan).empty());
+  std::vector<platform::LinkAddress> many;
+  for (int i = 0; i < 20; ++i)
+    many.push_back(la(2, ("10.0.0." + std::to_string(i + 1) + "/24").c_str()));
+  EXPECT_EQ(local_candidates(many, 5, 1, plan).size(), mesh::kMaxLocalEndpoints);
+}
+
+TEST(MeshNode, EndpointsReportedOnlyWhenChanged) {
+  Mesh m;
+  MeshEndpoints e{{*net::Endpoint::parse("192.0.2.10:51820")}, std::nullopt};
+  EXPECT_TRUE(m.node.endpoints_changed(e));
+  EXPECT_FALSE(m.node.endpoints_changed(e));
+  e.reflexive = *net::Endpoint::parse("198.51.100.7:40001");
+  EXPECT_TRUE(m.node.endpoints_changed(e));
+  EXPECT_FALSE(m.node.endpoints_changed(e));
+}
+
+}  // namespace
+}  // namespace warren::client
