@@ -38,6 +38,10 @@ export WARREN_SANITIZER=$kind  # tests skip what only the sanitizer runtime coul
 export FLOOD_SECONDS=${FLOOD_SECONDS:-8} FAULT_LINK_DOWN_SECONDS=${FAULT_LINK_DOWN_SECONDS:-20}
 # test_standby: `make test` pauses for the issue's 30 s; here 5 s (the 2 s keepalives cross it).
 export PAUSE_SECONDS=${PAUSE_SECONDS:-5}
+# test_interop (ASan): the warren:warren pair only, both ends instrumented and every step of the
+# suite (key change, peer removal, showconf round trip, link deletion) run; the pairs with
+# wireguard-go add an uninstrumented peer, and `make test` runs them with offloads on and off.
+export WARREN_PAIRS=${WARREN_PAIRS:-warren:warren}
 rc=0
 # SANITIZER_TESTS=REGEX narrows both runs (ctest -R), for re-running one suite by hand.
 filter=()
