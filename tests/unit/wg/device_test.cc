@@ -1,6 +1,8 @@
 // Two (or three) Devices in one process with a fake clock and a lossy in-memory network:
 // the whitepaper's §6 timer behaviour, seen from the outside.
 
+#include <cstring>
+
 #include <gtest/gtest.h>
 
 #include "crypto/aead.h"
@@ -210,6 +212,45 @@ TEST_F(TwoPeers, BothInitiateAtOnce) {
   net.run();
   EXPECT_EQ(b.received.size(), 11u);
   EXPECT_EQ(a.received.size(), 11u);
+}
+
+// Both initiations cross on the wire. Without a tie-break each side answers the other's and
+// drops its own pending handshake, so neither answer finds one and both wait for the 5 s
+// retransmission. The side with the lower key keeps its own: the data flows at once.
+TEST_F(TwoPeers, CrossingInitiationsCompleteWithoutWaiting) {
+  Node& low = a.pub < b.pub ? a : b;
+  Node& high = &low == &a ? b : a;
+  EXPECT_EQ(net.send_ip(a, a_to_b()).verdict, Verdict::kQueued);
+  EXPECT_EQ(net.send_ip(b, b_to_a()).verdict, Verdict::kQueued);
+  net.run();  // no time passes
+  EXPECT_EQ(b.received.size(), 1u);
+  EXPECT_EQ(a.received.size(), 1u);
+  EXPECT_EQ(low.device.drop_count(Drop::kSimultaneousInitiation), 1u);
+  EXPECT_EQ(high.device.drop_count(Drop::kSimultaneousInitiation), 0u);
+  // The copy of the low side's initiation it sent instead of an answer was a replay there.
+  EXPECT_EQ(high.device.drop_count(Drop::kReplayedTimestamp), 1u);
+}
+
+// The low side's initiation is lost (the peer's NAT had no mapping for it yet); the high
+// side's arrives. The low side keeps its own and sends it again to where the peer's came
+// from, so the handshake completes at once instead of after the 5 s retransmission.
+TEST_F(TwoPeers, LostInitiationOfTheWinningSideIsSentAgain) {
+  Node& low = a.pub < b.pub ? a : b;
+  Node& high = &low == &a ? b : a;
+  bool lost_one = false;
+  net.lose = [&](const Node& src, const Node&, const test::Datagram& d) {
+    if (&src == &low && !lost_one && load_le32(d.bytes.data()) == kMessageInitiation)
+      return lost_one = true;
+    return false;
+  };
+  EXPECT_EQ(net.send_ip(low, &low == &a ? a_to_b() : b_to_a()).verdict, Verdict::kQueued);
+  net.run();
+  EXPECT_TRUE(lost_one);
+  EXPECT_EQ(net.send_ip(high, &high == &a ? a_to_b() : b_to_a()).verdict, Verdict::kQueued);
+  net.run();  // no time passes
+  EXPECT_EQ(high.received.size(), 1u);
+  EXPECT_EQ(low.received.size(), 1u);
+  EXPECT_EQ(low.device.drop_count(Drop::kSimultaneousInitiation), 1u);
 }
 
 TEST_F(TwoPeers, PeerRestartRecovers) {
