@@ -515,6 +515,7 @@ struct Device::Impl {
     p.cookies.add_macs(m, now.mono);
     p.sent_initiation = m;
     p.last_sent_handshake = now.mono;
+    p.initiation_sent = now.mono;
 
     timers_any_authenticated_packet_traversal(p, now);
     timers_any_authenticated_packet_sent(p);
@@ -708,6 +709,7 @@ struct Device::Impl {
     kp->local_index = receiver;
     kp->remote_index = sender;
     bind_index_to_keypair(receiver, kp);
+    p.handshake_rtt = now.mono - p.initiation_sent;
 
     // wireguard-go BeginSymmetricSession, initiator side.
     if (p.next) {
@@ -784,6 +786,7 @@ struct Device::Impl {
       std::lock_guard lock(p.mu);
       // Key confirmation: the first packet on `next` makes it current (responder side).
       if (p.next == kp) {
+        p.handshake_rtt = now.mono - kp->created;  // our response left when kp was made
         delete_keypair(p.previous);
         p.previous = std::move(p.current);
         p.current = std::move(p.next);
@@ -1247,6 +1250,8 @@ DeviceSnapshot Device::snapshot() const {
     ps.persistent_keepalive = p.persistent_keepalive;
     ps.allowed_ips = d.allowed.prefixes_of(p.id);
     ps.has_session = p.current != nullptr;
+    ps.handshake_rtt_usec =
+        std::chrono::duration_cast<std::chrono::microseconds>(p.handshake_rtt).count();
     s.peers.push_back(std::move(ps));
   }
   return s;

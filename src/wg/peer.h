@@ -74,6 +74,11 @@ struct Peer {
   Tai64n last_timestamp{};
   MonoTime last_initiation_consumed = kNever;  ///< kNever = none yet
   MonoTime last_sent_handshake = kNever;
+  MonoTime initiation_sent = kNever;  ///< when the pending initiation (stage kInitiationCreated) left
+  /// Round-trip time of the last completed handshake (zero = none yet): initiation sent →
+  /// response received on the initiator's side, response sent → first packet on the new
+  /// session (key confirmation) on the responder's.
+  Duration handshake_rtt{};
 
   std::shared_ptr<Keypair> previous;
   std::shared_ptr<Keypair> current;

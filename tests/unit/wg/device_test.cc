@@ -253,6 +253,20 @@ TEST_F(TwoPeers, LostInitiationOfTheWinningSideIsSentAgain) {
   EXPECT_EQ(low.device.drop_count(Drop::kSimultaneousInitiation), 1u);
 }
 
+// The handshake's round trip, on both sides: the network holds every datagram for 30 ms, so
+// initiation → response is 60 ms for the initiator, and response → first packet on the new
+// session is 60 ms for the responder.
+TEST_F(TwoPeers, HandshakeRoundTripMeasuredOnBothSides) {
+  auto rtt_of = [](const Node& n) { return n.device.snapshot().peers.at(0).handshake_rtt_usec; };
+  EXPECT_EQ(rtt_of(a), 0);
+  net.delay = 30ms;
+  EXPECT_EQ(net.send_ip(a, a_to_b()).verdict, Verdict::kQueued);
+  net.run();
+  ASSERT_EQ(b.received.size(), 1u);
+  EXPECT_EQ(rtt_of(a), 60'000);
+  EXPECT_EQ(rtt_of(b), 60'000);
+}
+
 TEST_F(TwoPeers, PeerRestartRecovers) {
   establish();
   // b restarts: same key, no memory of the session.
