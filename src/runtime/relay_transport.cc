@@ -221,10 +221,11 @@ void RelayTransport::run() {
     std::string why;
     const MonoTime start = mono_now();
     if (choice_.next(start) == RelayCarrierChoice::Carrier::kUdp) {
-      bool answered = false;
-      why = "over UDP: " + session_udp(answered);
-      choice_.udp_result(answered, mono_now());
-      if (!answered && !stopping_.load()) {
+      bool answered = false, tried = false;
+      why = "over UDP: " + session_udp(answered, tried);
+      if (tried)  // (no key yet, say, is not UDP's fault)
+        choice_.udp_result(answered, mono_now());
+      if (tried && !answered && !stopping_.load()) {
         // UDP is silent (blocked?): TCP/TLS at once, no backoff.
         platform::log_verbose("relay %s:%u: %s; trying TCP/TLS", settings_.host.c_str(),
                               settings_.port, why.c_str());
@@ -294,8 +295,9 @@ std::string RelayTransport::handle_frame(const relay::Frame& fr) {
   return "";
 }
 
-std::string RelayTransport::session_udp(bool& answered) {
+std::string RelayTransport::session_udp(bool& answered, bool& tried) {
   answered = false;
+  tried = false;
   auto key = keys_();
   if (!key)
     return "no private key yet";
@@ -414,6 +416,7 @@ std::string RelayTransport::session_udp(bool& answered) {
   if (auto st = (*loop)->add(tx_ready_.fd(), platform::kReadable, on_tx); !st)
     return "event loop: " + st.message();
   const auto hello = relay::encode_udp_hello();
+  tried = true;
   while (ended.empty() && !stopping_.load()) {
     const auto now = SteadyClock::now();
     if (state != State::kConnected) {

@@ -160,8 +160,9 @@ class RelayTransport final : public dataplane::PathTransport {
   /// One connection: connect, authenticate, then serve it until it fails or stop().
   /// Returns why it ended.
   std::string session();
-  /// One connection over UDP; `answered`: the relay answered (a challenge came back).
-  std::string session_udp(bool& answered);
+  /// One connection over UDP; `tried`: hellos were sent (not, e.g., without a key yet);
+  /// `answered`: the relay answered (a challenge came back).
+  std::string session_udp(bool& answered, bool& tried);
   /// A frame from the relay once authenticated (both carriers): recv ─► the receive queue,
   /// ping ─► pong, errors. Returns why the session must end, or "".
   std::string handle_frame(const mesh::relay::Frame& frame);
