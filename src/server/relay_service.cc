@@ -18,6 +18,7 @@
 #include "platform/batch.h"
 #include "platform/event_loop.h"
 #include "platform/tcp.h"
+#include "net/source_limiter.h"
 #include "platform/udp.h"
 
 namespace warren::server {
@@ -28,10 +29,6 @@ using control::TlsServerSession;
 namespace relay = mesh::relay;
 
 namespace {
-
-net::IpAddress source_key(const net::IpAddress& a) {
-  return a.is_v6() ? a.masked(64) : a;
-}
 
 MonoTime mono_now() {
   return MonoTime{
@@ -117,7 +114,7 @@ struct RelayService::Impl {
   relay::StatelessChallenger cookies;  // UDP: no state per source before a key is proven
   std::uint64_t udp_challenges = 0, udp_auth_refused = 0;
   std::map<relay::ConnId, std::unique_ptr<Conn>> conns;
-  std::map<net::IpAddress, std::size_t> per_source;
+  net::SourceLimiter per_source{options.max_connections_per_source};
   relay::ConnId next_id = 1;
   std::uint64_t refused = 0, hello_timeouts = 0;
   std::optional<SteadyClock::time_point> listener_paused_until;
@@ -231,8 +228,7 @@ struct RelayService::Impl {
     auto it = udp_peers.find(id);
     if (it == udp_peers.end())
       return;
-    if (auto s = per_source.find(it->second.source); s != per_source.end() && --s->second == 0)
-      per_source.erase(s);
+    per_source.remove(it->second.source);
     udp_ids.erase(it->second.path.remote);
     udp_peers.erase(it);
     board.close(id);
@@ -280,17 +276,16 @@ struct RelayService::Impl {
           }
           udp_forget(known->second);
         }
-        const net::IpAddress key_src = source_key(from.address);
-        auto ps = per_source.find(key_src);
+        const net::IpAddress key_src = net::SourceLimiter::key(from.address);
         if (conns.size() + udp_peers.size() >= options.max_connections ||
-            (ps != per_source.end() && ps->second >= options.max_connections_per_source)) {
+            per_source.full(key_src)) {
           ++refused;
           continue;
         }
         const relay::ConnId id = kUdpBit | next_id++;
         udp_ids[from] = id;
         udp_peers[id] = UdpPeer{udp_paths[i], key_src, steady};
-        ++per_source[key_src];
+        per_source.add(key_src);
         board.open_proven(id, *key, now);
         continue;
       }
@@ -350,10 +345,8 @@ struct RelayService::Impl {
   }
 
   void admit(platform::AcceptedTcp a) {
-    const net::IpAddress key = source_key(a.peer);
-    auto it = per_source.find(key);
-    if (stopping || conns.size() >= options.max_connections ||
-        (it != per_source.end() && it->second >= options.max_connections_per_source)) {
+    const net::IpAddress key = net::SourceLimiter::key(a.peer);
+    if (stopping || conns.size() >= options.max_connections || per_source.full(key)) {
       ++refused;
       return;  // closed at once
     }
@@ -371,7 +364,7 @@ struct RelayService::Impl {
                    [this, id](std::uint32_t events) { on_event(id, events); })
              .ok())
       return;
-    ++per_source[key];
+    per_source.add(key);
     conns.emplace(id, std::move(c));
     board.open(id, mono_now());  // the challenge waits in the queue until the handshake is done
   }
@@ -381,8 +374,7 @@ struct RelayService::Impl {
     if (it == conns.end())
       return;
     (void)loop->remove(it->second->tls->native_handle());
-    if (auto s = per_source.find(it->second->source); s != per_source.end() && --s->second == 0)
-      per_source.erase(s);
+    per_source.remove(it->second->source);
     conns.erase(it);
     board.close(id);
   }
