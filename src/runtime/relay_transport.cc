@@ -222,7 +222,9 @@ void RelayTransport::run() {
     const MonoTime start = mono_now();
     if (choice_.next(start) == RelayCarrierChoice::Carrier::kUdp) {
       bool answered = false, tried = false;
-      why = "over UDP: " + session_udp(answered, tried);
+      why = session_udp(answered, tried);
+      if (tried)
+        why = "over UDP: " + why;
       if (tried)  // (no key yet, say, is not UDP's fault)
         choice_.udp_result(answered, mono_now());
       if (tried && !answered && !stopping_.load()) {
