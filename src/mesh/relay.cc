@@ -356,7 +356,7 @@ std::vector<std::uint8_t> StatelessChallenger::challenge(ConstBytes source, Mono
 }
 
 Result<crypto::PublicKey> StatelessChallenger::verify(ConstBytes source, const Frame& f,
-                                                       MonoTime now) {
+                                                      MonoTime now) {
   if (f.type != FrameType::kUdpAuth)
     return Error(EINVAL, "relay authentication over UDP wants a udp-auth frame");
   rotate(now);

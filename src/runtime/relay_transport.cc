@@ -18,8 +18,7 @@ using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 MonoTime mono_now() {
-  return MonoTime{
-      std::chrono::duration_cast<Duration>(SteadyClock::now().time_since_epoch())};
+  return MonoTime{std::chrono::duration_cast<Duration>(SteadyClock::now().time_since_epoch())};
 }
 }  // namespace
 

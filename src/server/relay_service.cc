@@ -15,10 +15,10 @@
 #include <thread>
 
 #include "crypto/random.h"
+#include "net/source_limiter.h"
 #include "platform/batch.h"
 #include "platform/event_loop.h"
 #include "platform/tcp.h"
-#include "net/source_limiter.h"
 #include "platform/udp.h"
 
 namespace warren::server {

@@ -447,7 +447,8 @@ TEST(RelayStateless, ACookieLivesTwoToFourMinutesThenTheSecretIsGone) {
   // The next epoch still knows the previous secret.
   EXPECT_TRUE(sc.verify(kSourceA, *f, t + std::chrono::seconds(20)));
   // Two epochs on, it is gone.
-  auto late = sc.verify(kSourceA, *f, t + StatelessChallenger::kRotation + std::chrono::seconds(20));
+  auto late =
+      sc.verify(kSourceA, *f, t + StatelessChallenger::kRotation + std::chrono::seconds(20));
   ASSERT_FALSE(late);
   EXPECT_EQ(late.code(), EACCES);
 }
@@ -458,7 +459,8 @@ TEST(RelayStateless, AForgedCookieOrProofOrAnotherKeyIsRefused) {
   const auto t = at(std::chrono::seconds(10));
   const Bytes good = answer(n, sc.challenge(kSourceA, t));
   // Flip one byte of the cookie, of the proof; claim another key with n's proof.
-  for (std::size_t at_byte : {kHeaderSize + kKeySize + kProofSize + 5, kHeaderSize + kKeySize + 3}) {
+  for (std::size_t at_byte :
+       {kHeaderSize + kKeySize + kProofSize + 5, kHeaderSize + kKeySize + 3}) {
     Bytes bad = good;
     bad[at_byte] ^= 1;
     auto f = decode_frame(bad);

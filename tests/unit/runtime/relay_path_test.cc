@@ -1,8 +1,8 @@
 // The node side of the relay: settings, key ⇄ endpoint map, bounded queue, the transport's
 // drops, and the fallback policy (runtime/relay_transport.h, runtime/relay_policy.h).
 
-#include <gtest/gtest.h>
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -251,8 +251,9 @@ TEST(RelayTransport, AuthenticatesCarriesDatagramsBothWaysAndReconnects) {
       crypto::generate_private_key(crypto::SystemRandom::instance());
   const crypto::PublicKey node_pub = crypto::derive_public_key(node_key);
   RelaySettings s{.host = "127.0.0.1", .port = fake.port(), .pin = fake.pin()};
-  RelayTransport t(s, [&] { return std::optional<crypto::PrivateKey>(node_key); },
-                   RelayTransport::kPingInterval, kTcpOnly);
+  RelayTransport t(
+      s, [&] { return std::optional<crypto::PrivateKey>(node_key); }, RelayTransport::kPingInterval,
+      kTcpOnly);
 
   // 1. The node proves its own key.
   auto who = fake.accept_and_auth();
@@ -344,8 +345,9 @@ TEST(RelayTransport, AWrongPinNeverConnects) {
   control::Fingerprint wrong = fake.pin();
   wrong[0] ^= 1;
   RelaySettings s{.host = "127.0.0.1", .port = fake.port(), .pin = wrong};
-  RelayTransport t(s, [&] { return std::optional<crypto::PrivateKey>(node_key); },
-                   RelayTransport::kPingInterval, kTcpOnly);
+  RelayTransport t(
+      s, [&] { return std::optional<crypto::PrivateKey>(node_key); }, RelayTransport::kPingInterval,
+      kTcpOnly);
   std::thread server([&] { (void)fake.accept_and_auth(); });  // the handshake fails on our side
   EXPECT_TRUE(wait_for([&] { return !t.status().last_error.empty(); }));
   EXPECT_NE(t.status().last_error.find("cannot connect"), std::string::npos)
@@ -559,7 +561,8 @@ class FakeUdpRelay {
       std::vector<std::uint8_t> b(relay::kMaxFrameSize);
       sockaddr_in from{};
       socklen_t len = sizeof from;
-      const ssize_t n = ::recvfrom(fd_, b.data(), b.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
+      const ssize_t n =
+          ::recvfrom(fd_, b.data(), b.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
       if (n <= 0)
         continue;
       b.resize(static_cast<std::size_t>(n));
@@ -615,7 +618,8 @@ TEST(RelayTransport, OverUdpAuthenticatesCarriesDatagramsAndReHellosAfterARelayR
   auto relay = std::make_unique<FakeUdpRelay>();
   const std::uint16_t port = relay->port();
   RelaySettings s{.host = "127.0.0.1", .port = port};
-  RelayTransport t(s, [&] { return std::optional<crypto::PrivateKey>(node_key); }, 200ms);
+  RelayTransport t(
+      s, [&] { return std::optional<crypto::PrivateKey>(node_key); }, 200ms);
   ASSERT_TRUE(relay->serve([&] { return t.connected(); }));
   EXPECT_EQ(relay->node, crypto::derive_public_key(node_key));
   EXPECT_EQ(t.status().carrier, "UDP");

@@ -281,7 +281,8 @@ TEST_F(RelayOverTls, UdpHelloFloodFromManySourcesKeepsNoStateAndNeverAmplifies) 
   constexpr int kSources = 200;
   std::vector<int> fds;
   for (int i = 0; i < kSources; ++i)
-    fds.push_back(udp_socket(service_->port(), (127u << 24) | (10u << 8) | (1 + i % 250) | (i / 250) << 16));
+    fds.push_back(
+        udp_socket(service_->port(), (127u << 24) | (10u << 8) | (1 + i % 250) | (i / 250) << 16));
   const auto hello = relay::encode_udp_hello();
   relay::Challenge forged_cookie;
   forged_cookie.fill(0x5A);
