@@ -166,6 +166,7 @@ std::string to_json(const InterfaceStatus& s) {
     const auto& r = *s.relay_path;
     j["relay_path"] = json{{"relay", r.relay},
                            {"connected", r.connected},
+                           {"carrier", r.carrier},
                            {"last_error", r.last_error},
                            {"connects", r.connects},
                            {"sent", r.sent},
@@ -286,6 +287,8 @@ InterfaceStatus status_from_json(std::string_view text) {
     RelayPathStatus rp;
     rp.relay = str(r, "relay");
     rp.connected = r["connected"].get<bool>();
+    if (r.contains("carrier"))  // absent from daemons before the relay over UDP
+      rp.carrier = str(r, "carrier");
     rp.last_error = str(r, "last_error");
     rp.connects = u64(r, "connects");
     rp.sent = u64(r, "sent");
@@ -334,7 +337,9 @@ std::string format_table(const InterfaceStatus& s, std::int64_t now_unix) {
   }
   if (s.relay_path) {
     const auto& r = *s.relay_path;
-    out += "  relay path:  " + r.relay + (r.connected ? " connected" : " not connected") +
+    out += "  relay path:  " + r.relay +
+           (r.connected ? " connected" + (r.carrier.empty() ? std::string() : " over " + r.carrier)
+                        : std::string(" not connected")) +
            (r.last_error.empty() ? std::string() : " (" + r.last_error + ")") + ", " +
            std::to_string(r.relayed_peers.size()) + " peer(s) relayed\n";
   }

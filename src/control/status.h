@@ -101,6 +101,7 @@ struct RelayStatus {
 struct RelayPathStatus {
   std::string relay;  ///< host:port
   bool connected = false;
+  std::string carrier;     ///< "UDP" or "TCP/TLS" while connected, else ""
   std::string last_error;  ///< why the last connection failed or ended; "" = none
   std::uint64_t connects = 0;
   std::uint64_t sent = 0;
