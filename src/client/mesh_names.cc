@@ -16,13 +16,40 @@ std::vector<net::IpAddress> mesh_responder_addresses(const mesh::AddressPlan& pl
   return {plan.dns_v4(), plan.dns_v6()};
 }
 
+std::vector<std::string> reverse_zones(const net::Prefix& prefix) {
+  const net::Prefix p = prefix.canonical();
+  const bool v4 = p.address.is_v4();
+  const unsigned label_bits = v4 ? 8 : 4;  // an octet or a nibble per label
+  const unsigned whole = p.length / label_bits, rest = p.length % label_bits;
+  auto label = [&](unsigned i) -> unsigned {  // the i-th label's value, most significant first
+    const std::uint8_t byte = p.address.data()[v4 ? i : i / 2];
+    return v4 ? byte : (i % 2 == 0 ? byte >> 4 : byte & 0x0f);
+  };
+  auto hex = [](unsigned v) { return std::string(1, "0123456789abcdef"[v & 0xf]); };
+  std::string suffix;
+  for (unsigned i = 0; i < whole; ++i)
+    suffix = (v4 ? std::to_string(label(i)) : hex(label(i))) + "." + suffix;
+  suffix += v4 ? "in-addr.arpa" : "ip6.arpa";
+  if (rest == 0)
+    return {suffix};
+  std::vector<std::string> out;
+  const unsigned first = label(whole), count = 1u << (label_bits - rest);
+  for (unsigned v = first; v < first + count; ++v)
+    out.push_back((v4 ? std::to_string(v) : hex(v)) + "." + suffix);
+  return out;
+}
+
 DnsSettings mesh_dns_settings(const MeshConfig& m, const mesh::AddressPlan& plan,
                               DnsMethod method) {
   DnsSettings s;
   s.servers = mesh_responder_addresses(plan);
-  if (method == DnsMethod::kResolved)
-    s.routing = {m.domain};  // ~warren: only the mesh's names go to the responder
-  else
+  if (method == DnsMethod::kResolved) {
+    // ~warren and the mesh's reverse zones: only the mesh's names go to the responder.
+    s.routing = {m.domain};
+    for (const auto& prefix : {plan.v4_prefix(), plan.v6_prefix()})
+      for (auto& z : reverse_zones(prefix))
+        s.routing.push_back(std::move(z));
+  } else
     s.search = {m.domain};
   return s;
 }

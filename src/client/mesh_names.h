@@ -45,9 +45,16 @@ inline constexpr double kMeshDnsBurst = 4000;
 /// The responder's addresses, IPv4 then IPv6.
 [[nodiscard]] std::vector<net::IpAddress> mesh_responder_addresses(const mesh::AddressPlan& plan);
 
+/// The reverse zones (in-addr.arpa / ip6.arpa, no final dot) that cover exactly `prefix`: one
+/// when its length is on a label boundary (octets for IPv4, nibbles for IPv6), else one per
+/// value of the partial label — 100.64.0.0/10 is 64.100.in-addr.arpa ... 127.100.in-addr.arpa,
+/// 200::/7 is 2.0.ip6.arpa and 3.0.ip6.arpa. For systemd-resolved's routing-only domains, so
+/// that reverse lookups of mesh addresses reach the responder too.
+[[nodiscard]] std::vector<std::string> reverse_zones(const net::Prefix& prefix);
+
 /// The host's DNS settings on a mesh node (plan_steps' DNS step): the responder's addresses as
-/// the servers; with systemd-resolved only the mesh domain is routed there (routing-only
-/// `~<domain>`), with resolvconf and the file method the responder is the only nameserver and
+/// the servers; with systemd-resolved only the mesh domain and the reverse zones of the mesh
+/// prefixes are routed there (routing-only `~<domain>`, `~64.100.in-addr.arpa`, ...), with resolvconf and the file method the responder is the only nameserver and
 /// the domain a search domain (it forwards everything else). The config's own DNS servers are
 /// not listed: they become the responder's upstreams (mesh_upstreams).
 [[nodiscard]] DnsSettings mesh_dns_settings(const MeshConfig& mesh, const mesh::AddressPlan& plan,

@@ -99,8 +99,15 @@ TEST(MeshNames, ResolvedRoutesOnlyTheMeshDomain) {
   m.sys.set_programs({"resolvectl"});
   auto setup = m.up(mesh_config("#@warren MeshDomain = corp.mesh\n"), DnsMethod::kResolved);
   ASSERT_TRUE(setup.ok()) << setup.message();
-  EXPECT_EQ(m.sys.state().resolved.at("mesh0"),
-            (std::vector<std::string>{"dns:100.64.0.1", "dns:200::53", "domain:~corp.mesh"}));
+  const std::vector<std::string> got = m.sys.state().resolved.at("mesh0");
+  ASSERT_EQ(got.size(), 2u + 1u + 64u + 2u) << ::testing::PrintToString(got);
+  EXPECT_EQ(std::vector<std::string>(got.begin(), got.begin() + 4),
+            (std::vector<std::string>{"dns:100.64.0.1", "dns:200::53", "domain:~corp.mesh",
+                                      "domain:~64.100.in-addr.arpa"}));
+  EXPECT_EQ(got[2 + 64], "domain:~127.100.in-addr.arpa");
+  EXPECT_EQ(got[2 + 65], "domain:~2.0.ip6.arpa");
+  EXPECT_EQ(got[2 + 66], "domain:~3.0.ip6.arpa");
+  EXPECT_EQ(std::count(got.begin(), got.end(), "domain:~."), 0);  // not the default route
   EXPECT_EQ(m.sys.files().at("/etc/resolv.conf"), kHostResolv);  // untouched
   for (const auto& e : (*setup)->rollback())
     ADD_FAILURE() << e.text();
@@ -173,6 +180,26 @@ TEST(MeshNames, UpstreamsAreTheHostsResolversWithoutTheResponder) {
   EXPECT_EQ(upstreams_file(DnsMethod::kResolved, "/etc/resolv.conf"),
             "/run/systemd/resolve/resolv.conf");
   EXPECT_EQ(upstreams_file(DnsMethod::kFile, "/etc/resolv.conf"), "/etc/resolv.conf");
+}
+
+TEST(MeshNames, ReverseZonesCoverExactlyThePrefix) {
+  auto zones = [](const char* p) { return reverse_zones(*net::Prefix::parse(p)); };
+  EXPECT_EQ(zones("10.99.1.0/24"), (std::vector<std::string>{"1.99.10.in-addr.arpa"}));
+  EXPECT_EQ(zones("10.99.1.7/23"),  // host bits ignored
+            (std::vector<std::string>{"0.99.10.in-addr.arpa", "1.99.10.in-addr.arpa"}));
+  const auto cgnat = zones("100.64.0.0/10");
+  ASSERT_EQ(cgnat.size(), 64u);
+  EXPECT_EQ(cgnat.front(), "64.100.in-addr.arpa");
+  EXPECT_EQ(cgnat.back(), "127.100.in-addr.arpa");
+  EXPECT_EQ(zones("200::/7"), (std::vector<std::string>{"2.0.ip6.arpa", "3.0.ip6.arpa"}));
+  EXPECT_EQ(zones("fd12:3456:7890::/48"),
+            (std::vector<std::string>{"0.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa"}));
+  // /46: 11 whole nibbles, then 2 bits of the 12th (c = 11|00): c, d, e, f.
+  EXPECT_EQ(zones("fd12:3456:789c::/46"),
+            (std::vector<std::string>{"c.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa",
+                                      "d.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa",
+                                      "e.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa",
+                                      "f.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa"}));
 }
 
 TEST(MeshNames, PlainClientsKeepTheirDns) {
