@@ -22,9 +22,11 @@
 #     host's resolver) is rewritten by the file method to the responder (100.64.0.1, 200::53,
 #     search warren); A resolves bob.warren (A and AAAA) and B alice.warren, A pings B by name
 #     over IPv4 and IPv6 (so the node's own address, not the responder's, is its source), A
-#     resolves www.outside.test through the responder's forwarding to the dnsmasq; C resolves
-#     alice.warren once up, and A carol.warren; C revoked: carol.warren is NXDOMAIN at A within
-#     2 s (measured and printed); C's `down` restores its resolv.conf exactly.
+#     resolves www.outside.test through the responder's forwarding to the dnsmasq; A's pause
+#     restores its resolv.conf and removes the responder's addresses, and after its resume the
+#     responder answers again; C resolves alice.warren once up, and A carol.warren; C revoked:
+#     carol.warren is NXDOMAIN at A within 2 s (measured and printed); C's `down` restores its
+#     resolv.conf exactly.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -131,6 +133,13 @@ check_eq "A resolves a name outside the mesh through the responder's forwarding"
   "$(ip netns exec "$A" getent ahostsv4 www.outside.test | awk 'NR == 1 { print $1 }')"
 check_eq "the reverse name of B's address is bob.warren" "bob.warren." \
   "$(ip netns exec "$A" dig +short +time=1 +tries=2 -x "$B4")"
+ip netns exec "$A" "$W" pause "$A" >/dev/null
+check_eq "A paused: its resolv.conf is the namespace's own again" "nameserver 192.168.77.1" \
+  "$(cat "/etc/netns/$A/resolv.conf")"
+check "A paused: the responder's addresses are gone" bash -c "! ip -n '$A' addr show dev '$A' | grep -qE '100.64.0.1/32|200::53/128'"
+ip netns exec "$A" "$W" resume "$A" >/dev/null
+check_eq "A resumed: the responder answers again (its sockets outlived the pause)" "$B6" \
+  "$(ip netns exec "$A" dig +short +time=1 +tries=2 AAAA bob.warren)"
 log "names on A and B: $(elapsed "$t_names" "$(now)") s"
 
 # The daemons log verbosely into join-*.out (LOG_LEVEL keeps their stdio where join's was).
