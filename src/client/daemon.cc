@@ -177,7 +177,9 @@ class Daemon {
     if (!mesh_ || !rt_)
       return ok();
     runtime::DnsWatcher watcher{
-        [rt = rt_](int fd, std::function<void()> fn) { return rt->watch_readable(fd, std::move(fn)); },
+        [rt = rt_](int fd, std::function<void()> fn) {
+          return rt->watch_readable(fd, std::move(fn));
+        },
         [rt = rt_](int fd) { rt->unwatch(fd); }};
     MeshNames::Options o{mesh_->roster().plan(), config_.mesh->domain, names_upstreams_};
     auto n = MeshNames::start(std::move(watcher), std::move(o), mesh_->roster(),

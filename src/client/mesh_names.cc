@@ -76,8 +76,8 @@ std::string upstreams_file(DnsMethod method, const std::string& resolv_conf) {
 }
 
 Result<std::vector<net::Endpoint>> read_mesh_upstreams(const ClientConfig& c, DnsMethod method,
-                                                      const std::string& resolv_conf,
-                                                      const mesh::AddressPlan& plan) {
+                                                       const std::string& resolv_conf,
+                                                       const mesh::AddressPlan& plan) {
   if (!c.dns_servers.empty())
     return mesh_upstreams(c, "", plan);
   const std::string path = upstreams_file(method, resolv_conf);
@@ -104,8 +104,8 @@ Result<std::unique_ptr<MeshNames>> MeshNames::start(runtime::DnsWatcher watcher,
   so.upstreams = std::move(o.upstreams);
   so.rate = kMeshDnsRate;
   so.burst = kMeshDnsBurst;
-  auto s = runtime::DnsService::start(std::move(watcher), std::move(so), table->zone(), random,
-                                      clock);
+  auto s =
+      runtime::DnsService::start(std::move(watcher), std::move(so), table->zone(), random, clock);
   if (!s)
     return s.error();
   return std::unique_ptr<MeshNames>(new MeshNames(std::move(o.domain), std::move(*s)));

@@ -54,9 +54,10 @@ inline constexpr double kMeshDnsBurst = 4000;
 
 /// The host's DNS settings on a mesh node (plan_steps' DNS step): the responder's addresses as
 /// the servers; with systemd-resolved only the mesh domain and the reverse zones of the mesh
-/// prefixes are routed there (routing-only `~<domain>`, `~64.100.in-addr.arpa`, ...), with resolvconf and the file method the responder is the only nameserver and
-/// the domain a search domain (it forwards everything else). The config's own DNS servers are
-/// not listed: they become the responder's upstreams (mesh_upstreams).
+/// prefixes are routed there (routing-only `~<domain>`, `~64.100.in-addr.arpa`, ...), with
+/// resolvconf and the file method the responder is the only nameserver and the domain a search
+/// domain (it forwards everything else). The config's own DNS servers are not listed: they become
+/// the responder's upstreams (mesh_upstreams).
 [[nodiscard]] DnsSettings mesh_dns_settings(const MeshConfig& mesh, const mesh::AddressPlan& plan,
                                             DnsMethod method);
 
@@ -74,9 +75,10 @@ inline constexpr double kMeshDnsBurst = 4000;
 /// mesh_upstreams with upstreams_file(method, resolv_conf) read now (through links: with
 /// resolvconf it is one). Without `DNS =` servers in the config, an error naming the file when
 /// it cannot be read (the responder then answers SERVFAIL for other names).
-[[nodiscard]] Result<std::vector<net::Endpoint>> read_mesh_upstreams(
-    const ClientConfig& config, DnsMethod method, const std::string& resolv_conf,
-    const mesh::AddressPlan& plan);
+[[nodiscard]] Result<std::vector<net::Endpoint>> read_mesh_upstreams(const ClientConfig& config,
+                                                                     DnsMethod method,
+                                                                     const std::string& resolv_conf,
+                                                                     const mesh::AddressPlan& plan);
 
 /// The responder of one node: a runtime::DnsService serving the roster's NameTable.
 class MeshNames {

@@ -1,9 +1,10 @@
 // DNS on a mesh node (client/mesh_names.h) against the fake system: the responder's service
 // addresses, split DNS with each method and its exact undo (rollback, pause/resume, replay),
 // and where forwarded names go.
+#include "client/mesh_names.h"
+
 #include <gtest/gtest.h>
 
-#include "client/mesh_names.h"
 #include "client/plan.h"
 #include "client/standby.h"
 #include "client/steps.h"
@@ -20,13 +21,14 @@ constexpr const char* kJournal = "/run/warren/mesh0.state";
 constexpr const char* kHostResolv = "nameserver 192.0.2.53\nsearch home.example\n";
 
 ClientConfig mesh_config(const std::string& extra = "", const std::string& iface_extra = "") {
-  return parse_config(std::string("#@warren MeshPrefix4 = 100.64.0.0/10\n"
-                                  "#@warren MeshPrefix6 = 200::/7\n") +
-                          extra + "[Interface]\nPrivateKey = " + kPriv +
-                          "\nAddress = 100.110.184.96/32, 28f:33d4:267b:73bd:9730:1a5e:dd33:5216/128\n" +
-                          iface_extra + "[Peer]\nPublicKey = " + kPub +
-                          "\nAllowedIPs = 10.8.0.1/32\nEndpoint = 192.0.2.1:51820\n",
-                      "/etc/warren/mesh0.conf");
+  return parse_config(
+      std::string("#@warren MeshPrefix4 = 100.64.0.0/10\n"
+                  "#@warren MeshPrefix6 = 200::/7\n") +
+          extra + "[Interface]\nPrivateKey = " + kPriv +
+          "\nAddress = 100.110.184.96/32, 28f:33d4:267b:73bd:9730:1a5e:dd33:5216/128\n" +
+          iface_extra + "[Peer]\nPublicKey = " + kPub +
+          "\nAllowedIPs = 10.8.0.1/32\nEndpoint = 192.0.2.1:51820\n",
+      "/etc/warren/mesh0.conf");
 }
 
 PlanOptions options(DnsMethod m) {
@@ -108,7 +110,7 @@ TEST(MeshNames, ResolvedRoutesOnlyTheMeshDomain) {
   EXPECT_EQ(got[2 + 65], "domain:~2.0.ip6.arpa");
   EXPECT_EQ(got[2 + 66], "domain:~3.0.ip6.arpa");
   EXPECT_EQ(std::count(got.begin(), got.end(), "domain:~."), 0);  // not the default route
-  EXPECT_EQ(m.sys.files().at("/etc/resolv.conf"), kHostResolv);  // untouched
+  EXPECT_EQ(m.sys.files().at("/etc/resolv.conf"), kHostResolv);   // untouched
   for (const auto& e : (*setup)->rollback())
     ADD_FAILURE() << e.text();
   EXPECT_TRUE(m.sys.state().resolved.empty());
@@ -196,10 +198,9 @@ TEST(MeshNames, ReverseZonesCoverExactlyThePrefix) {
             (std::vector<std::string>{"0.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa"}));
   // /46: 11 whole nibbles, then 2 bits of the 12th (c = 11|00): c, d, e, f.
   EXPECT_EQ(zones("fd12:3456:789c::/46"),
-            (std::vector<std::string>{"c.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa",
-                                      "d.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa",
-                                      "e.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa",
-                                      "f.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa"}));
+            (std::vector<std::string>{
+                "c.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa", "d.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa",
+                "e.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa", "f.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa"}));
 }
 
 TEST(MeshNames, PlainClientsKeepTheirDns) {
@@ -208,8 +209,7 @@ TEST(MeshNames, PlainClientsKeepTheirDns) {
   c.mesh.reset();
   auto setup = m.up(c, DnsMethod::kFile);
   ASSERT_TRUE(setup.ok()) << setup.message();
-  EXPECT_NE(m.sys.files().at("/etc/resolv.conf").find("nameserver 10.8.0.53\n"),
-            std::string::npos);
+  EXPECT_NE(m.sys.files().at("/etc/resolv.conf").find("nameserver 10.8.0.53\n"), std::string::npos);
   EXPECT_TRUE(m.sys.fake_net().state().service_addresses.empty());
 }
 
