@@ -39,8 +39,9 @@ std::vector<std::string> reverse_zones(const net::Prefix& prefix) {
   return out;
 }
 
-DnsSettings mesh_dns_settings(const MeshConfig& m, const mesh::AddressPlan& plan,
+DnsSettings mesh_dns_settings(const ClientConfig& c, const mesh::AddressPlan& plan,
                               DnsMethod method) {
+  const MeshConfig& m = *c.mesh;
   DnsSettings s;
   s.servers = mesh_responder_addresses(plan);
   if (method == DnsMethod::kResolved) {
@@ -49,8 +50,13 @@ DnsSettings mesh_dns_settings(const MeshConfig& m, const mesh::AddressPlan& plan
     for (const auto& prefix : {plan.v4_prefix(), plan.v6_prefix()})
       for (auto& z : reverse_zones(prefix))
         s.routing.push_back(std::move(z));
-  } else
+  } else {
     s.search = {m.domain};
+  }
+  // The config's own search domains stay search domains (after the mesh's).
+  for (const auto& d : c.dns_search)
+    if (std::find(s.search.begin(), s.search.end(), d) == s.search.end())
+      s.search.push_back(d);
   return s;
 }
 

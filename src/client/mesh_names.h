@@ -57,9 +57,10 @@ inline constexpr double kMeshDnsBurst = 4000;
 /// prefixes are routed there (routing-only `~<domain>`, `~64.100.in-addr.arpa`, ...), with
 /// resolvconf and the file method the responder is the only nameserver and the domain a search
 /// domain (it forwards everything else). The config's own DNS servers are not listed: they become
-/// the responder's upstreams (mesh_upstreams).
-[[nodiscard]] DnsSettings mesh_dns_settings(const MeshConfig& mesh, const mesh::AddressPlan& plan,
-                                            DnsMethod method);
+/// the responder's upstreams (mesh_upstreams); its search domains stay search domains, after
+/// the mesh domain. `config.mesh` must be set.
+[[nodiscard]] DnsSettings mesh_dns_settings(const ClientConfig& config,
+                                            const mesh::AddressPlan& plan, DnsMethod method);
 
 /// Where the forwarded names go: the config's `DNS =` servers when it names any, else the
 /// nameservers of `resolv_conf` (the host's resolv.conf as it was before `up`; with

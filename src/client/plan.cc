@@ -132,7 +132,7 @@ std::vector<std::unique_ptr<Step>> plan_steps(const ClientConfig& c, std::uint32
   if (mesh_plan) {
     // The responder answers the mesh domain and forwards the rest (to the config's DNS
     // servers, if any): the host asks it instead (mesh_dns_settings).
-    steps.push_back(make_dns_step(o.dns, c.interface, mesh_dns_settings(*c.mesh, *mesh_plan, o.dns),
+    steps.push_back(make_dns_step(o.dns, c.interface, mesh_dns_settings(c, *mesh_plan, o.dns),
                                   o.resolv_conf, backup_path(o, c.interface)));
   } else if (!c.dns_servers.empty() || !c.dns_search.empty()) {
     steps.push_back(make_dns_step(o.dns, c.interface, DnsSettings{c.dns_servers, c.dns_search},

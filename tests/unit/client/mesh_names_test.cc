@@ -164,6 +164,9 @@ TEST(MeshNames, ConfigDnsIsNotListedButForwardedTo) {
   auto setup = m.up(c, DnsMethod::kFile);
   ASSERT_TRUE(setup.ok()) << setup.message();
   EXPECT_EQ(m.sys.files().at("/etc/resolv.conf").find("10.8.0.53"), std::string::npos);
+  EXPECT_NE(m.sys.files().at("/etc/resolv.conf").find("search warren corp.example\n"),
+            std::string::npos)
+      << m.sys.files().at("/etc/resolv.conf");
   const auto plan = *mesh::AddressPlan::create(c.mesh->prefix_v4, c.mesh->prefix_v6);
   EXPECT_EQ(mesh_upstreams(c, kHostResolv, plan),
             (std::vector<net::Endpoint>{*net::Endpoint::parse("10.8.0.53:53")}));
