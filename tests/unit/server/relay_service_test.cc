@@ -300,11 +300,11 @@ TEST_F(RelayOverTls, UdpHelloFloodFromManySourcesKeepsNoStateAndNeverAmplifies) 
   for (int fd : fds) {
     std::vector<std::uint8_t> a(relay::kMaxFrameSize);
     for (;;) {
-      const ssize_t n = ::recv(fd, a.data(), a.size(), MSG_DONTWAIT);
-      if (n <= 0)
+      const ssize_t got = ::recv(fd, a.data(), a.size(), MSG_DONTWAIT);
+      if (got <= 0)
         break;
-      EXPECT_LE(static_cast<std::size_t>(n), hello.size()) << "an answer larger than the hello";
-      auto f = relay::decode_frame(ConstBytes(a.data(), static_cast<std::size_t>(n)));
+      EXPECT_LE(static_cast<std::size_t>(got), hello.size()) << "an answer larger than the hello";
+      auto f = relay::decode_frame(ConstBytes(a.data(), static_cast<std::size_t>(got)));
       ASSERT_TRUE(f);
       EXPECT_EQ(f->type, relay::FrameType::kChallenge) << "only challenges are sent";
       ++challenges;
