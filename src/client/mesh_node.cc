@@ -51,11 +51,21 @@ std::optional<wg::PeerDelta> MeshNode::peer_for(const mesh::NodeEntry& e) const 
   pd.replace_allowed_ips = true;
   const std::uint8_t v6_len = 128;
   pd.allowed_ips_add = {net::Prefix{e.v4, 32}, net::Prefix{e.v6, v6_len}};
-  if (e.reflexive)
+  // Behind the same NAT as this node (the same reflexive address): its local address, as
+  // hairpinning through the shared router is rare.
+  const mesh::NodeEntry* me = roster_.find(self_);
+  const bool same_nat = e.reflexive && me && me->reflexive &&
+                        me->reflexive->address == e.reflexive->address;
+  if (e.reflexive && !(same_nat && !e.local_endpoints.empty()))
     pd.endpoint = *e.reflexive;
   else if (!e.local_endpoints.empty())
     pd.endpoint = e.local_endpoints.front();
-  pd.persistent_keepalive = kMeshKeepalive;
+  // Keepalive only with an endpoint: the engine sends its first keepalive (a handshake) when
+  // persistent keepalive is switched on for a peer that has one. A peer added without an
+  // endpoint and given one later would otherwise wait for traffic (or the other side) before
+  // its first initiation, and across two NATs that lone initiation from the other side is
+  // dropped by this node's router: no simultaneous open.
+  pd.persistent_keepalive = pd.endpoint ? kMeshKeepalive : 0;
   return pd;
 }
 

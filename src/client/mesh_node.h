@@ -11,9 +11,12 @@
 ///   every second:  local addresses + STUN's reflexive ─► MeshNode::endpoints_changed ─► report
 ///
 /// Peers (contract of issue 13, item 4): every active entry other than this node becomes a
-/// peer with allowed IPs = its /32 and /128, endpoint = its reflexive candidate when present,
-/// else its first local one, persistent keepalive kMeshKeepalive (both sides start
-/// handshaking at once: simultaneous open, and NAT mappings stay open). A revoked or removed
+/// peer with allowed IPs = its /32 and /128, endpoint = its reflexive candidate when present
+/// (its first local one instead when its reflexive address is this node's own: the same NAT),
+/// else its first local one, persistent keepalive kMeshKeepalive once it has an endpoint and 0
+/// before (switching it on is what makes the engine handshake at once, so both sides start
+/// when they learn each other's endpoint: simultaneous open, and NAT mappings stay open;
+/// docs/MESH.md, "Hole punching"). A revoked or removed
 /// entry's peer is removed. The coordinator's peer (from the enrollment) is never touched,
 /// even if the roster lists its key. Only what changed is in a delta: a peer whose allowed IPs,
 /// candidate endpoint and state are unchanged is left alone (its session and roaming too).

@@ -89,6 +89,48 @@ TEST(MeshNode, OnlyChangesAreApplied) {
   EXPECT_TRUE(m.sync().engine.peers.empty());
 }
 
+TEST(MeshNode, KeepaliveIsSwitchedOnWhenThePeerGetsItsFirstEndpoint) {
+  // The engine handshakes at once only when persistent keepalive goes from 0 to on for a peer
+  // with an endpoint: a peer first seen without one must get it switched on with the endpoint,
+  // or this node never starts the simultaneous open (docs/MESH.md, "Hole punching").
+  Mesh m;
+  auto b = new_key();
+  ASSERT_TRUE(m.coordinator.upsert(m.entry("b", b)).ok());
+  auto u = m.sync();
+  ASSERT_EQ(u.engine.peers.size(), 1u);
+  EXPECT_FALSE(u.engine.peers[0].endpoint);
+  EXPECT_EQ(u.engine.peers[0].persistent_keepalive, 0);
+  auto eb = m.entry("b", b);
+  eb.reflexive = *net::Endpoint::parse("198.51.100.4:40000");
+  ASSERT_TRUE(m.coordinator.upsert(eb).ok());
+  u = m.sync();
+  ASSERT_EQ(u.engine.peers.size(), 1u);
+  EXPECT_EQ(u.engine.peers[0].endpoint, eb.reflexive);
+  EXPECT_EQ(u.engine.peers[0].persistent_keepalive, kMeshKeepalive);
+}
+
+TEST(MeshNode, APeerBehindTheSameNatIsReachedAtItsLocalAddress) {
+  Mesh m;
+  auto b = new_key(), c = new_key();
+  auto eb = m.entry("b", b);  // behind our router: the same reflexive address
+  eb.local_endpoints = {*net::Endpoint::parse("192.168.1.20:51820")};
+  eb.reflexive = *net::Endpoint::parse("198.51.100.4:40001");
+  auto ec = m.entry("c", c);  // elsewhere
+  ec.local_endpoints = {*net::Endpoint::parse("192.168.1.30:51820")};
+  ec.reflexive = *net::Endpoint::parse("203.0.113.5:40000");
+  ASSERT_TRUE(m.coordinator.upsert(eb).ok());
+  ASSERT_TRUE(m.coordinator.upsert(ec).ok());
+  auto u = m.sync();
+  EXPECT_EQ(find(u, b)->endpoint, eb.reflexive);  // our own reflexive address not known yet
+  auto me = m.entry("me", m.self);
+  me.reflexive = *net::Endpoint::parse("198.51.100.4:40000");
+  ASSERT_TRUE(m.coordinator.upsert(me).ok());
+  u = m.sync();  // our own report comes back in the roster
+  ASSERT_EQ(u.engine.peers.size(), 1u);
+  EXPECT_EQ(u.engine.peers[0].public_key, b);
+  EXPECT_EQ(u.engine.peers[0].endpoint, eb.local_endpoints.front());
+}
+
 TEST(MeshNode, RevokedAndRemovedPeersGo) {
   Mesh m;
   auto b = new_key(), c = new_key();
