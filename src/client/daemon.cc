@@ -102,6 +102,7 @@ class Daemon {
       watch_peers();
       apply_pushed_settings();
       report_endpoints();
+      cycle_candidates();
     });
     if (mesh_) {
       // Roster deltas are applied as soon as they arrive (the 2 s propagation budget), on
@@ -341,6 +342,32 @@ class Daemon {
     platform::log_verbose("mesh: reporting %zu local endpoint(s)%s", now.local.size(),
                           reflexive.c_str());
     session_->send(control::endpoints_to_json(now));
+  }
+
+  // Loop thread, every second: a mesh peer without a session yet tries its next candidate
+  // (mesh_node.h, CandidateCycler).
+  void cycle_candidates() {
+    if (!mesh_)
+      return;
+    std::vector<CandidateCycler::Peer> peers;
+    for (const auto& p : engine_->snapshot().peers) {
+      auto c = mesh_->candidates(p.public_key);
+      if (!c.empty())
+        peers.push_back({p.public_key, std::move(c), p.endpoint, p.endpoint_transport,
+                         p.rx_packets, p.has_session});
+    }
+    wg::ConfigDelta d;
+    d.peers = cycler_.tick(peers, clock_.now().mono);
+    if (d.peers.empty())
+      return;
+    for (const auto& pd : d.peers) {
+      const mesh::NodeEntry* e = mesh_->roster().find(pd.public_key);
+      platform::log_verbose("mesh: no handshake with %s yet; trying its candidate %s",
+                            e ? e->name.c_str() : "?", pd.endpoint->to_string().c_str());
+    }
+    if (auto st = engine_->apply(d); !st)
+      platform::log_error("mesh: cannot move a peer to its next candidate: %s",
+                          st.message().c_str());
   }
 
   // Rules and DNS go while the TUN still exists (the runtime removes the socket and the TUN
@@ -593,6 +620,7 @@ class Daemon {
   // session's thread queued, the names `warren status` shows.
   runtime::Runtime* rt_ = nullptr;
   std::unique_ptr<MeshNode> mesh_;
+  CandidateCycler cycler_;  // loop thread
   std::atomic<std::uint64_t> roster_version_{0};
   std::atomic<bool> report_now_{false};
   std::mutex roster_mutex_;

@@ -69,6 +69,63 @@ std::optional<wg::PeerDelta> MeshNode::peer_for(const mesh::NodeEntry& e) const 
   return pd;
 }
 
+std::vector<net::Endpoint> MeshNode::candidates(const crypto::PublicKey& key) const {
+  std::vector<net::Endpoint> out;
+  const mesh::NodeEntry* e = roster_.find(key);
+  if (!e)
+    return out;
+  auto pd = peer_for(*e);
+  if (!pd)
+    return out;
+  auto add = [&](const net::Endpoint& ep) {
+    if (std::find(out.begin(), out.end(), ep) == out.end())
+      out.push_back(ep);
+  };
+  if (pd->endpoint)
+    add(*pd->endpoint);
+  if (e->reflexive)
+    add(*e->reflexive);
+  for (const auto& ep : e->local_endpoints)
+    add(ep);
+  return out;
+}
+
+std::vector<wg::PeerDelta> CandidateCycler::tick(const std::vector<Peer>& peers, MonoTime now) {
+  std::vector<wg::PeerDelta> out;
+  std::map<crypto::PublicKey, State> next;
+  for (const auto& p : peers) {
+    auto it = peers_.find(p.key);
+    State st;
+    if (it != peers_.end() && it->second.candidates == p.candidates) {
+      st = it->second;
+    } else {
+      // New, or the roster changed its candidates (MeshNode pointed it at the first one).
+      st.candidates = p.candidates;
+      st.since = now;
+      st.rx = p.rx_packets;
+      if (p.endpoint) {
+        auto at = std::find(st.candidates.begin(), st.candidates.end(), *p.endpoint);
+        if (at != st.candidates.end())
+          st.index = static_cast<std::size_t>(at - st.candidates.begin());
+      }
+    }
+    if (p.has_session || p.rx_packets != st.rx || p.transport != 0)
+      st.settled = true;  // working, roamed, or the relay policy's
+    if (!st.settled && st.index + 1 < st.candidates.size() && now - st.since >= try_for_) {
+      ++st.index;
+      st.since = now;
+      wg::PeerDelta d;
+      d.public_key = p.key;
+      d.update_only = true;
+      d.endpoint = st.candidates[st.index];
+      out.push_back(std::move(d));
+    }
+    next.emplace(p.key, std::move(st));
+  }
+  peers_ = std::move(next);
+  return out;
+}
+
 MeshNode::Update MeshNode::on_delta(const Result<mesh::RosterDelta>& delta) {
   Update u;
   if (!delta.ok()) {

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/time.h"
 #include "control/mesh_session.h"
 #include "crypto/x25519.h"
 #include "mesh/roster.h"
@@ -80,6 +81,11 @@ class MeshNode {
   /// entry.
   [[nodiscard]] std::optional<wg::PeerDelta> peer_for(const mesh::NodeEntry& e) const;
 
+  /// Every candidate endpoint of a roster peer, the one peer_for chose first, then its
+  /// reflexive one and its local ones in roster order, without repeats; empty for a key that
+  /// is not a peer.
+  [[nodiscard]] std::vector<net::Endpoint> candidates(const crypto::PublicKey& key) const;
+
  private:
   struct Applied {
     std::vector<net::Prefix> allowed_ips;
@@ -91,6 +97,43 @@ class MeshNode {
   crypto::PublicKey self_, coordinator_;
   std::map<crypto::PublicKey, Applied> applied_;  // the peers this node put into the engine
   std::optional<MeshEndpoints> reported_;
+};
+
+/// CandidateCycler: while a mesh peer has no session, its candidates in turn (docs/MESH.md,
+/// "Hole punching"). Pure: the daemon feeds it the engine's peers once a second and applies the
+/// endpoint changes it returns (the engine sends an initiation at once to a moved endpoint).
+///
+///   candidate 0 (the roster's choice) ──no session, nothing received for `try_for`──►
+///   candidate 1 ──► ... ──► the last one: left there (the relay policy takes over after 5 s)
+///   anything received, a session, or a non-UDP (relay) endpoint ──► left alone: settled
+///   (roaming moved it, or the relay policy owns it) until the candidates change
+///
+/// Thread-compatible (the daemon's loop thread).
+class CandidateCycler {
+ public:
+  struct Peer {
+    crypto::PublicKey key;
+    std::vector<net::Endpoint> candidates;  ///< MeshNode::candidates
+    std::optional<net::Endpoint> endpoint;  ///< the engine's, as PeerSnapshot has it
+    std::uint8_t transport = 0;             ///< 0 = UDP
+    std::uint64_t rx_packets = 0;
+    bool has_session = false;
+  };
+  explicit CandidateCycler(Duration try_for = std::chrono::seconds(2)) : try_for_(try_for) {}
+
+  /// One step: update_only deltas moving endpoints (UDP) to the next candidate.
+  [[nodiscard]] std::vector<wg::PeerDelta> tick(const std::vector<Peer>& peers, MonoTime now);
+
+ private:
+  struct State {
+    std::vector<net::Endpoint> candidates;
+    std::size_t index = 0;
+    MonoTime since{};
+    std::uint64_t rx = 0;
+    bool settled = false;
+  };
+  Duration try_for_;
+  std::map<crypto::PublicKey, State> peers_;
 };
 
 }  // namespace warren::client

@@ -210,5 +210,95 @@ TEST(MeshNode, EndpointsReportedOnlyWhenChanged) {
   EXPECT_FALSE(m.node.endpoints_changed(e));
 }
 
+// ---- candidate cycling ----
+
+using namespace std::chrono_literals;
+
+struct Cycling : ::testing::Test {
+  CandidateCycler cycler{2s};
+  MonoTime now{std::chrono::seconds(1000)};
+  CandidateCycler::Peer peer;
+  net::Endpoint reflexive = *net::Endpoint::parse("198.51.100.4:40000");
+  net::Endpoint local = *net::Endpoint::parse("10.2.0.2:51820");
+
+  void SetUp() override {
+    peer.key = new_key();
+    peer.candidates = {reflexive, local};
+    peer.endpoint = reflexive;  // where MeshNode pointed it
+  }
+  std::vector<wg::PeerDelta> step(Duration dt) {
+    now += dt;
+    auto out = cycler.tick({peer}, now);
+    for (const auto& d : out)
+      peer.endpoint = d.endpoint;  // the engine applies it
+    return out;
+  }
+};
+
+TEST_F(Cycling, NoHandshakeMovesToTheNextCandidateThenStays) {
+  EXPECT_TRUE(step(0s).empty());
+  EXPECT_TRUE(step(1s).empty());
+  auto d = step(1s);  // 2 s on the reflexive candidate without anything back
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].public_key, peer.key);
+  EXPECT_TRUE(d[0].update_only);
+  EXPECT_EQ(d[0].endpoint, local);
+  EXPECT_EQ(d[0].transport, 0);
+  for (int i = 0; i < 10; ++i)
+    EXPECT_TRUE(step(1s).empty()) << i;  // the last one: left to the relay policy
+}
+
+TEST_F(Cycling, ASessionOrAnythingReceivedSettlesIt) {
+  (void)step(0s);
+  peer.rx_packets = 1;  // the other side's initiation arrived: the core roams as it must
+  for (int i = 0; i < 10; ++i)
+    EXPECT_TRUE(step(1s).empty()) << i;
+  CandidateCycler fresh{2s};
+  peer.rx_packets = 0;
+  peer.has_session = true;
+  (void)fresh.tick({peer}, now);
+  EXPECT_TRUE(fresh.tick({peer}, now + 5s).empty());
+}
+
+TEST_F(Cycling, ARelayedPeerIsTheRelayPolicys) {
+  (void)step(0s);
+  peer.transport = 1;
+  peer.endpoint.reset();
+  for (int i = 0; i < 10; ++i)
+    EXPECT_TRUE(step(1s).empty()) << i;
+}
+
+TEST_F(Cycling, NewCandidatesStartAgainFromWhereTheEngineIs) {
+  (void)step(0s);
+  ASSERT_EQ(step(2s).size(), 1u);  // now on the local candidate
+  // The roster brings a new reflexive endpoint first (MeshNode points the engine at it).
+  net::Endpoint moved = *net::Endpoint::parse("198.51.100.5:40000");
+  peer.candidates = {moved, reflexive, local};
+  peer.endpoint = moved;
+  EXPECT_TRUE(step(1s).empty());  // seen: 2 s from now on the new first candidate
+  EXPECT_TRUE(step(1s).empty());
+  auto d = step(1s);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].endpoint, reflexive);
+  d = step(2s);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].endpoint, local);
+}
+
+TEST(MeshNode, CandidatesChosenFirstThenTheRest) {
+  Mesh m;
+  auto b = new_key();
+  auto eb = m.entry("b", b);
+  eb.local_endpoints = {*net::Endpoint::parse("192.168.1.20:51820"),
+                        *net::Endpoint::parse("198.51.100.4:40001")};
+  eb.reflexive = *net::Endpoint::parse("198.51.100.4:40001");
+  ASSERT_TRUE(m.coordinator.upsert(eb).ok());
+  (void)m.sync();
+  EXPECT_EQ(m.node.candidates(b),
+            (std::vector<net::Endpoint>{*eb.reflexive, eb.local_endpoints.front()}));
+  EXPECT_TRUE(m.node.candidates(m.self).empty());
+  EXPECT_TRUE(m.node.candidates(new_key()).empty());
+}
+
 }  // namespace
 }  // namespace warren::client
