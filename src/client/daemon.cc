@@ -297,6 +297,10 @@ class Daemon {
       MeshNode::Update u = mesh_->on_delta(delta);
       for (const auto& line : u.log)
         platform::log_verbose("%s", line.c_str());
+      if (!u.keepalive_off.peers.empty())
+        if (auto st = engine_->apply(u.keepalive_off); !st)
+          platform::log_error("mesh: cannot apply the roster to the device: %s",
+                              st.message().c_str());
       if (!u.engine.peers.empty())
         if (auto st = engine_->apply(u.engine); !st)
           platform::log_error("mesh: cannot apply the roster to the device: %s",

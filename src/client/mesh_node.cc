@@ -134,6 +134,8 @@ MeshNode::Update MeshNode::on_delta(const Result<mesh::RosterDelta>& delta) {
     u.request_snapshot = true;
     return u;
   }
+  const mesh::NodeEntry* me = roster_.find(self_);
+  const std::optional<net::Endpoint> my_reflexive_before = me ? me->reflexive : std::nullopt;
   if (auto st = roster_.apply(*delta); !st) {
     u.request_snapshot = st.code() == ESTALE;
     u.log.push_back("roster: delta " + std::to_string(delta->from_version) + " -> " +
@@ -141,6 +143,11 @@ MeshNode::Update MeshNode::on_delta(const Result<mesh::RosterDelta>& delta) {
                     (u.request_snapshot ? "; asking for a snapshot" : ""));
     return u;
   }
+  // This node's own reflexive endpoint changed (its NAT rebound, it roamed): every peer is
+  // punched again at its candidate, as the peers are doing towards the new one (they get the
+  // same roster change at the same moment: a simultaneous open again).
+  me = roster_.find(self_);
+  const bool i_moved = my_reflexive_before && me && me->reflexive != my_reflexive_before;
   // The wanted peers against the applied ones: add/change what differs, remove what went.
   std::map<crypto::PublicKey, Applied> wanted;
   for (const auto& [key, entry] : roster_.nodes()) {
@@ -149,7 +156,7 @@ MeshNode::Update MeshNode::on_delta(const Result<mesh::RosterDelta>& delta) {
       continue;
     Applied a{pd->allowed_ips_add, pd->endpoint};
     auto it = applied_.find(key);
-    if (it == applied_.end() || !(it->second == a)) {
+    if (it == applied_.end() || !(it->second == a) || (i_moved && a.endpoint)) {
       if (it != applied_.end() && it->second.allowed_ips == a.allowed_ips) {
         // Only the candidate endpoint changed: leave the allowed IPs (and the session) be.
         pd->replace_allowed_ips = false;
@@ -159,6 +166,17 @@ MeshNode::Update MeshNode::on_delta(const Result<mesh::RosterDelta>& delta) {
       u.log.push_back("mesh: " + std::string(it == applied_.end() ? "peer " : "peer changed ") +
                       entry.name + " (" + short_key(key) + ") " + entry.v4.to_string() +
                       (pd->endpoint ? " at " + pd->endpoint->to_string() : " (no endpoint yet)"));
+      if (it != applied_.end() && it->second.endpoint && pd->endpoint) {
+        // A peer that had an endpoint is moved: keepalive off, then on again with the new
+        // endpoint, so the engine sends to it at once (a keepalive with a session, else an
+        // initiation) and opens this node's NAT towards it. This node's next packet would
+        // otherwise wait for traffic or the 25 s keepalive.
+        wg::PeerDelta off;
+        off.public_key = key;
+        off.update_only = true;
+        off.persistent_keepalive = 0;
+        u.keepalive_off.peers.push_back(std::move(off));
+      }
       u.engine.peers.push_back(std::move(*pd));
     }
     wanted.emplace(key, std::move(a));

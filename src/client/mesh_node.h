@@ -60,6 +60,10 @@ class MeshNode {
       : roster_(std::move(plan)), self_(self), coordinator_(coordinator) {}
 
   struct Update {
+    /// Applied first, as its own delta (a key may appear once per delta): persistent
+    /// keepalive 0 for the peers `engine` moves to a new endpoint, which `engine` switches on
+    /// again, so that the engine sends to the new endpoint at once (a punch).
+    wg::ConfigDelta keepalive_off;
     wg::ConfigDelta engine;      ///< peers to add, change, remove (empty when nothing changed)
     bool request_snapshot = false;  ///< ESTALE: ask for {"type":"roster_request","from":0}
     std::vector<std::string> log;   ///< one line per peer added/changed/removed or problem

@@ -157,8 +157,8 @@ ip netns exec "$A" ping -n -D -O -i 0.2 -w 40 "$B4" >"$ping_log" 2>&1 &
 PING_PID=$!
 WIT_PIDS+=("$PING_PID")
 wait_until 5 grep -q 'bytes from' "$ping_log" || true
-t_move=$(now)
 ip -n "$RB" addr del 198.51.100.3/24 dev wan
+t_move=$(now)  # after the old address went (a reply in flight before it does not count)
 add_addr "$RB" wan 198.51.100.4/24
 # The first reply stamped after the move.
 reply_after() { awk -v t="$t_move" -F'[][]' '/bytes from/ && $2 > t { print $2; exit }' "$ping_log"; }

@@ -126,9 +126,44 @@ TEST(MeshNode, APeerBehindTheSameNatIsReachedAtItsLocalAddress) {
   me.reflexive = *net::Endpoint::parse("198.51.100.4:40000");
   ASSERT_TRUE(m.coordinator.upsert(me).ok());
   u = m.sync();  // our own report comes back in the roster
+  // b moves: keepalive off, then on with the new endpoint (the engine sends to it at once).
+  ASSERT_EQ(u.keepalive_off.peers.size(), 1u);
+  EXPECT_EQ(u.keepalive_off.peers[0].public_key, b);
+  EXPECT_EQ(u.keepalive_off.peers[0].persistent_keepalive, 0);
+  EXPECT_TRUE(u.keepalive_off.peers[0].update_only);
+  EXPECT_FALSE(u.keepalive_off.peers[0].endpoint);
   ASSERT_EQ(u.engine.peers.size(), 1u);
   EXPECT_EQ(u.engine.peers[0].public_key, b);
   EXPECT_EQ(u.engine.peers[0].endpoint, eb.local_endpoints.front());
+  EXPECT_EQ(u.engine.peers[0].persistent_keepalive, kMeshKeepalive);
+}
+
+TEST(MeshNode, WhenThisNodesReflexiveEndpointMovesEveryPeerIsPunchedAgain) {
+  Mesh m;
+  auto b = new_key(), c = new_key();
+  auto eb = m.entry("b", b);
+  eb.reflexive = *net::Endpoint::parse("203.0.113.5:40000");
+  ASSERT_TRUE(m.coordinator.upsert(eb).ok());
+  ASSERT_TRUE(m.coordinator.upsert(m.entry("c", c)).ok());  // no endpoint: nothing to punch
+  auto me = m.entry("me", m.self);
+  me.reflexive = *net::Endpoint::parse("198.51.100.4:40000");
+  ASSERT_TRUE(m.coordinator.upsert(me).ok());
+  (void)m.sync();
+  me.reflexive = *net::Endpoint::parse("198.51.100.9:40000");  // our router's address changed
+  ASSERT_TRUE(m.coordinator.upsert(me).ok());
+  auto u = m.sync();
+  ASSERT_EQ(u.keepalive_off.peers.size(), 1u);
+  EXPECT_EQ(u.keepalive_off.peers[0].public_key, b);
+  EXPECT_EQ(u.keepalive_off.peers[0].persistent_keepalive, 0);
+  ASSERT_EQ(u.engine.peers.size(), 1u);
+  EXPECT_EQ(u.engine.peers[0].endpoint, eb.reflexive);  // the same candidate, sent to again
+  EXPECT_EQ(u.engine.peers[0].persistent_keepalive, kMeshKeepalive);
+  EXPECT_FALSE(find(u, c));
+  me.local_endpoints = {*net::Endpoint::parse("10.0.0.9:51820")};  // not our reflexive one
+  ASSERT_TRUE(m.coordinator.upsert(me).ok());
+  u = m.sync();
+  EXPECT_TRUE(u.engine.peers.empty());
+  EXPECT_TRUE(u.keepalive_off.peers.empty());
 }
 
 TEST(MeshNode, RevokedAndRemovedPeersGo) {
