@@ -24,6 +24,11 @@
 #   server-join            `warren server` in A, a client enrolled with `warren join` in B (the
 #                          invite over the control channel, the client daemon behind `warren up`);
 #                          the issue-11 target: within 10 % of warren-warren;
+#   mesh-direct            a mesh coordinator (`warren server` with [mesh]) in a third namespace
+#                          C behind A, and two mesh nodes (`warren join`), one in A and one in B,
+#                          talking directly over the veth (the coordinator only enrolls them and
+#                          hands out the roster);
+#                          the issue-13 target: within 10 % of warren-warren;
 #   debian-debian, upstream-upstream   a reference in A and B;
 #   warren-REF, REF-warren warren against the newest reference present (upstream, else debian);
 #   warren-warren/udp-off  warren-wg with WARREN_OFFLOADS=tun (UDP GSO/GRO off: veth hands GSO
@@ -117,7 +122,7 @@ fi
 
 # Setups in their base order (rounds rotate it). server-join sits next to warren-warren so that
 # the two rows compared by the issue-11 target run close together in time.
-ORDER=(raw warren-warren server-join)
+ORDER=(raw warren-warren server-join mesh-direct)
 [[ -n ${BIN[baseline]:-} ]] && ORDER+=(baseline-baseline)
 [[ -n ${BIN[debian]:-} ]] && ORDER+=(debian-debian)
 [[ -n ${BIN[upstream]:-} ]] && ORDER+=(upstream-upstream)
@@ -132,8 +137,8 @@ if ((${#SELECTED[@]} == 0)); then
   echo "bench: WARREN_BENCH_ONLY=$ONLY selects no setup (setups: ${ORDER[*]})" >&2
   exit 2
 fi
-if [[ " ${SELECTED[*]} " == *" server-join "* ]] && [[ ! -x $WARREN_CLI ]]; then
-  echo "bench: $BIN_DIR/warren not found (make build), needed by the server-join setup" >&2
+if [[ " ${SELECTED[*]} " =~ \ (server-join|mesh-direct)\  ]] && [[ ! -x $WARREN_CLI ]]; then
+  echo "bench: $BIN_DIR/warren not found (make build), needed by the server-join and mesh-direct setups" >&2
   exit 1
 fi
 
@@ -143,22 +148,24 @@ label() {
   case $base in
     raw) echo "raw veth (no tunnel)" ;;
     server-join) echo "warren server <-> warren join$suffix" ;;
+    mesh-direct) echo "warren mesh node <-> mesh node$suffix" ;;
     *) echo "${LABEL[${base%%-*}]} <-> ${LABEL[${base#*-}]}$suffix" ;;
   esac
 }
 
 # ---- namespaces and cleanup -----------------------------------------------------------------
 SFX=$(printf '%04x' $(((RANDOM ^ $$ ^ (RANDOM << 3)) & 0xffff)))
-NSA="wib${SFX}a" NSB="wib${SFX}b"
-IFA="wib${SFX}a" IFB="wib${SFX}b"
+NSA="wib${SFX}a" NSB="wib${SFX}b" NSC="wib${SFX}c"
+IFA="wib${SFX}a" IFB="wib${SFX}b" IFS_MESH="wib${SFX}s"
 TMP=$(mktemp -d /tmp/warren-bench.XXXXXX)
 # The joined client gets its own resolv.conf (ip netns exec bind-mounts /etc/netns/NSB/*), so even
 # a server that pushed DNS could never touch the host's; the bench config pushes none.
-NETNS_ETC=/etc/netns/$NSB
+NETNS_ETC=/etc/netns/$NSB NETNS_ETC_A=/etc/netns/$NSA  # (A's: for mesh-direct's node a)
 CREATED_NS=()
 DAEMONS=()      # PIDs of the daemons of the current setup: A's first, then B's
 SERVER_PID=""   # `warren server`, a child of this shell
 CLIENT_UP=0     # a `warren join`ed client is up in B
+MESH_UP=0       # mesh-direct: node a (IFA) in A and node b (IFB) in B, the coordinator IFS_MESH in A
 
 # alive PID: the process exists and is not a zombie (the server is our child until reaped).
 alive() {
@@ -178,6 +185,14 @@ stop_daemons() {
     fi
     CLIENT_UP=0
   fi
+  if ((MESH_UP)); then
+    timeout 15 ip netns exec "$NSA" "$WARREN_CLI" down "$IFA" >"$TMP/down-a.log" 2>&1 ||
+      grep -q "is not up" "$TMP/down-a.log" || { echo "bench: warren down $IFA failed:" >&2; cat "$TMP/down-a.log" >&2; }
+    timeout 15 ip netns exec "$NSB" "$WARREN_CLI" down "$IFB" >"$TMP/down-b.log" 2>&1 ||
+      grep -q "is not up" "$TMP/down-b.log" || { echo "bench: warren down $IFB failed:" >&2; cat "$TMP/down-b.log" >&2; }
+    MESH_UP=0
+  fi
+  ip -n "$NSC" link del "$IFS_MESH" 2>/dev/null || true
   ip -n "$NSA" link del "$IFA" 2>/dev/null || true
   ip -n "$NSB" link del "$IFB" 2>/dev/null || true
   for pid in "${DAEMONS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -193,8 +208,9 @@ stop_daemons() {
     SERVER_PID=""
   fi
   DAEMONS=()
-  rm -f "/var/run/wireguard/$IFA.sock" "/var/run/wireguard/$IFB.sock"
+  rm -f "/var/run/wireguard/$IFA.sock" "/var/run/wireguard/$IFB.sock" "/var/run/wireguard/$IFS_MESH.sock"
   rm -f "/var/run/warren/$IFA".* "/var/run/warren/$IFB".* "/var/lib/warren/$IFA".* "/var/lib/warren/$IFB".*
+  rm -f "/var/run/warren/$IFS_MESH".* "/var/lib/warren/$IFS_MESH".*
 }
 
 cleanup() {
@@ -209,6 +225,7 @@ cleanup() {
   for ns in "${CREATED_NS[@]}"; do ip netns del "$ns" 2>/dev/null; done
   rm -f "/var/run/warren/$IFA".* "/var/run/warren/$IFB".* "/var/lib/warren/$IFA".* "/var/lib/warren/$IFB".*
   [[ -d $NETNS_ETC ]] && rm -rf -- "$NETNS_ETC"
+  [[ -d $NETNS_ETC_A ]] && rm -rf -- "$NETNS_ETC_A"
   rm -rf "$TMP"
   exit "$rc"
 }
@@ -230,6 +247,21 @@ ip -n "$NSA" addr add 192.168.91.1/24 dev va
 ip -n "$NSB" addr add 192.168.91.2/24 dev vb
 ip -n "$NSA" link set va mtu 1500 up
 ip -n "$NSB" link set vb mtu 1500 up
+# mesh-direct's coordinator lives in a third namespace C behind A (192.168.92.0/24, A forwards),
+# so that node a in A has no other WireGuard interface beside it; the nodes' data path is A-B.
+if [[ " ${SELECTED[*]} " == *" mesh-direct "* ]]; then
+  ip netns add "$NSC"
+  CREATED_NS+=("$NSC")
+  ip -n "$NSC" link set lo up
+  ip -n "$NSA" link add vac type veth peer name vc netns "$NSC"
+  ip -n "$NSA" addr add 192.168.92.1/24 dev vac
+  ip -n "$NSC" addr add 192.168.92.2/24 dev vc
+  ip -n "$NSA" link set vac up
+  ip -n "$NSC" link set vc up
+  ip -n "$NSC" route add default via 192.168.92.1
+  ip -n "$NSB" route add 192.168.92.0/24 via 192.168.91.1
+  ip netns exec "$NSA" sysctl -qw net.ipv4.ip_forward=1
+fi
 (
   umask 077
   wg genkey >"$TMP/a.key"
@@ -239,6 +271,8 @@ PUBA=$(wg pubkey <"$TMP/a.key")
 PUBB=$(wg pubkey <"$TMP/b.key")
 mkdir -p "$NETNS_ETC"
 printf '# warren bench: %s\nnameserver 127.0.0.1\n' "$NSB" >"$NETNS_ETC/resolv.conf"
+mkdir -p "$NETNS_ETC_A"
+printf '# warren bench: %s\nnameserver 127.0.0.1\n' "$NSA" >"$NETNS_ETC_A/resolv.conf"
 
 ip netns exec "$NSB" iperf3 -s -p 5201 >"$TMP/iperf-server.log" 2>&1 </dev/null &
 disown
@@ -355,6 +389,62 @@ EOF
   ping_through "$JOIN_ADDR" || die "no ping through the tunnel (warren server <-> warren join)"
 }
 
+# mesh_direct_up: a mesh coordinator in C (its own interface IFS_MESH), node a joined in A
+# (IFA) and node b in B (IFB); sets MESH_B to node b's key-derived IPv4 address. The nodes reach
+# each other directly over the veth (their local candidates); A's pings and iperf3 go from node
+# a's interface to node b's address. DAEMONS = node a, node b (their CPU and RSS are measured),
+# then the idle coordinator (stopped with them).
+mesh_direct_up() {
+  local srv="$TMP/msrv" cl="$TMP/mcl" n pid ns ifn pubb
+  rm -rf "$srv" "$cl"
+  mkdir -m 700 "$srv" "$cl"
+  cat >"$srv/server.toml" <<EOF
+[interface]
+name = "$IFS_MESH"
+listen_port = 51820
+address_v4 = "10.92.0.1/24"
+mtu = 1420
+
+[enrollment]
+listen = "192.168.92.2:7443"
+public_endpoint = "192.168.92.2:51820"
+
+[mesh]
+EOF
+  ip netns exec "$NSC" "$WARREN_CLI" server --config "$srv/server.toml" >"$TMP/mserver.log" 2>&1 </dev/null &
+  SERVER_PID=$!
+  local ready=0
+  for _ in $(seq 100); do
+    alive "$SERVER_PID" || break
+    if [[ -S /var/run/wireguard/$IFS_MESH.sock ]] && [[ -n $(ip netns exec "$NSC" ss -Htln 'sport = :7443') ]]; then
+      ready=1
+      break
+    fi
+    sleep 0.1
+  done
+  ((ready)) || { tail -n 20 "$TMP/mserver.log" >&2; die "the mesh coordinator did not come up"; }
+  MESH_UP=1
+  DAEMONS=()
+  for n in a b; do
+    ns=$NSA ifn=$IFA
+    [[ $n == b ]] && ns=$NSB ifn=$IFB
+    "$WARREN_CLI" server invite --config "$srv/server.toml" --name "node-$n" --expires 1h >"$srv/invite-$n" 2>"$TMP/invite.log" ||
+      { cat "$TMP/invite.log" >&2; die "warren server invite failed"; }
+    timeout 60 ip netns exec "$ns" "$WARREN_CLI" join "$(cat "$srv/invite-$n")" --interface "$ifn" \
+      --config-dir "$cl" >"$TMP/mjoin-$n.log" 2>&1 </dev/null ||
+      { tail -n 20 "$TMP/mjoin-$n.log" >&2; die "warren join (mesh node $n) failed"; }
+    pid=$(cat "/var/run/warren/$ifn.pid" 2>/dev/null) && alive "$pid" || die "no client daemon for $ifn"
+    DAEMONS+=("$pid")
+  done
+  DAEMONS+=("$SERVER_PID")
+  MESH_B=$(sed -n 's/^Address *= *\([0-9.]*\)\/.*/\1/p' "$cl/$IFB.conf")
+  [[ -n $MESH_B ]] || die "no IPv4 address in node b's config"
+  ping_through "$MESH_B" || die "no ping from node a to node b ($MESH_B)"
+  pubb=$(wg pubkey <"$cl/$IFB.key")
+  [[ $(ip netns exec "$NSA" wg show "$IFA" endpoints | awk -v k="$pubb" '$1 == k { print $2 }') == 192.168.91.2:* ]] ||
+    die "node a does not reach node b directly: $(ip netns exec "$NSA" wg show "$IFA" endpoints)"
+}
+
 # ping_median DST: median RTT of 20 idle pings in ms (the median, because on a shared machine one
 # ping that waited for a CPU would otherwise dominate the average).
 ping_median() {
@@ -367,14 +457,15 @@ run_iperf() {
   local setup=$1 round=$2 dst=$3 streams=$4 dir=$5 flags=() before after json mbps cpu bytes
   [[ $dir == "B>A" ]] && flags+=(-R)
   json="$TMP/iperf.json"
-  before=$(cpu_ticks "${DAEMONS[@]}")
+  local measured=("${DAEMONS[@]:0:2}")  # (mesh-direct's third, the idle coordinator, is not)
+  before=$(cpu_ticks "${measured[@]}")
   if ! ip netns exec "$NSA" iperf3 -J -c "$dst" -p 5201 -t "$SECS" -P "$streams" "${flags[@]}" >"$json" 2>&1; then
     echo "bench: iperf3 failed ($setup, $streams streams, $dir):" >&2
     grep -m1 '"error"' "$json" >&2 || true
     echo "$setup $streams $dir $round fail" >>"$TMP/results"
     return 0
   fi
-  after=$(cpu_ticks "${DAEMONS[@]}")
+  after=$(cpu_ticks "${measured[@]}")
   # end.sum_received: bytes and bits/s as seen by the receiving side.
   read -r bytes mbps < <(awk '
     /"sum_received"/ { inrecv = 1 }
@@ -383,7 +474,7 @@ run_iperf() {
   ' "$json")
   cpu=$(awk -v a="$after" -v b="$before" -v hz="$HZ" 'BEGIN { printf "%.2f", (a - b) / hz }')
   local hwm_a=0 hwm_b=0
-  if ((${#DAEMONS[@]} == 2)); then
+  if ((${#measured[@]} == 2)); then
     hwm_a=$(hwm_kib "${DAEMONS[0]}")
     hwm_b=$(hwm_kib "${DAEMONS[1]}")
   fi
@@ -410,6 +501,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
       server-join)
         server_join_up
         dst=$JOIN_ADDR
+        ;;
+      mesh-direct)
+        mesh_direct_up
+        dst=$MESH_B
         ;;
       *)
         base=${setup%/udp-off}
@@ -465,6 +560,20 @@ for key in warren baseline "${REFS_MEASURED[@]}"; do
   MEM_ROWS+=("$key $npeers $rss $hwm")
   stop_daemons
 done
+# ---- the mesh coordinator's roster fan-out (tests/bench/roster_bench.cc) ---------------------
+# Google Benchmark, medians of 3 repetitions: one roster change sent to 1,000 and 10,000 sessions,
+# and a whole snapshot to 1,000 (what a coordinator restart costs). No namespaces involved.
+ROSTER_ROWS=()
+if [[ -x $BIN_DIR/roster_bench ]]; then
+  while read -r name t unit; do
+    ROSTER_ROWS+=("$name $t $unit")
+  done < <("$BIN_DIR/roster_bench" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+    --benchmark_format=json 2>/dev/null | python3 -c '
+import json, sys
+for b in json.load(sys.stdin)["benchmarks"]:
+    if b.get("aggregate_name") == "median":
+        print(b["run_name"], "%.3g" % b["real_time"], b["time_unit"])')
+fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 ELAPSED=$(($(date +%s) - START))
 
@@ -490,6 +599,7 @@ for v in WARREN_OFFLOADS WARREN_WORKERS; do
 done
 echo "  veth MTU 1500, tunnel MTU 1420; A>B = host A sends; CPU = both daemons' CPU seconds during the test"
 echo "  warren server <-> warren join: the server is host A, the joined client host B"
+echo "  warren mesh node <-> mesh node: node a in host A, node b in host B, the coordinator in a third host behind A"
 echo "  load average before: $LOAD_BEFORE, after: $LOAD_AFTER; run time ${ELAPSED} s"
 echo
 dashes() { printf '%*s' "$1" '' | tr ' ' '-'; }
@@ -521,6 +631,18 @@ for row in "${MEM_ROWS[@]}"; do
     "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$(awk -v k="$hwm" 'BEGIN { print k / 1024 }')"
 done
 
+if ((${#ROSTER_ROWS[@]} > 0)); then
+  echo
+  echo "Mesh coordinator, roster fan-out (roster_bench, median of 3, wall time per round):"
+  for row in "${ROSTER_ROWS[@]}"; do
+    read -r name t unit <<<"$row"
+    printf '  %-58s %s %s\n' "$name" "$t" "$unit"
+  done
+else
+  echo
+  echo "Mesh coordinator, roster fan-out: not measured ($BIN_DIR/roster_bench not built: WARREN_BUILD_BENCH=ON)"
+fi
+
 # ---- the targets, from the medians above -----------------------------------------------------
 # Lines whose setups did not run (WARREN_BENCH_ONLY, a missing reference) are left out.
 echo
@@ -548,6 +670,7 @@ target() {
 if [[ -f $TMP/medians ]]; then
   echo "Targets, from the medians:"
   target "issue 11: server <-> join vs warren <-> warren (>= 0.90x)" server-join warren-warren 0.90 1 4
+  target "issue 13: mesh nodes (direct) vs warren <-> warren (>= 0.90x)" mesh-direct warren-warren 0.90 1 4
   target "warren <-> warren vs warren (baseline) pair (no slower)" warren-warren baseline-baseline "" 1 4
   [[ -n ${BIN[debian]:-} ]] &&
     target "issue 4: warren pair vs ${LABEL[debian]} pair (>= 8x)" warren-warren debian-debian 8
@@ -563,6 +686,6 @@ if [[ -f $TMP/medians ]]; then
     [[ -n $rw && -n $rg ]] || continue
     printf '  %-58s %s\n' "idle RTT warren pair vs ${LABEL[$ref]} pair (<= 1x):" "$rw ms vs $rg ms, $(awk -v a="$rw" -v b="$rg" 'BEGIN { print (a <= b ? "met" : "NOT met") }')"
   done
-  maxrss=$(awk '($1 ~ /^warren-warren/ || $1 == "server-join") && $5 != "-" { split($5, r, "/"); for (i in r) if (r[i] + 0 > m) m = r[i] + 0 } END { if (m > 0) print m }' "$TMP/medians")
+  maxrss=$(awk '($1 ~ /^warren-warren/ || $1 == "server-join" || $1 == "mesh-direct") && $5 != "-" { split($5, r, "/"); for (i in r) if (r[i] + 0 > m) m = r[i] + 0 } END { if (m > 0) print m }' "$TMP/medians")
   [[ -n $maxrss ]] && printf '  %-58s %s\n' "peak RSS of warren under load (<= 64 MiB):" "$maxrss MiB"
 fi

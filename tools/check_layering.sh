@@ -34,7 +34,7 @@ declare -A MODULES=(
   [uapi]="wg platform"
   [dataplane]="wg platform uapi mesh"
   [control]="crypto net wg platform mesh"
-  [runtime]="dataplane uapi control platform"
+  [runtime]="dataplane uapi control platform dns"
   [server]="control dataplane runtime host dns"
   [client]="dataplane uapi platform control runtime host"
 )

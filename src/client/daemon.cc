@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "client/mesh_names.h"
 #include "client/mesh_node.h"
 #include "client/plan.h"
 #include "client/reconnect.h"
@@ -81,6 +82,8 @@ class Daemon {
     h.started = [this] {
       auto s = set_up_host();
       if (s)
+        s = start_names();
+      if (s)
         start_session();
       return s;
     };
@@ -88,6 +91,7 @@ class Daemon {
     h.stopping = [this] {
       if (session_)
         session_->stop();  // no settings arrive while the host steps are undone
+      names_.reset();      // its sockets, before its addresses go
       return roll_back();
     };
     h.reload = [this] { reresolve(); };
@@ -99,6 +103,8 @@ class Daemon {
     if (auto s = standby_.watch(rt, rt.ifindex()); !s)
       platform::log_error("Pause on link down is off: %s", s.message().c_str());
     rt.add_timer(kWatchInterval, [this] {
+      if (names_)
+        names_->tick();
       watch_peers();
       apply_pushed_settings();
       report_endpoints();
@@ -156,7 +162,38 @@ class Daemon {
       return sys.error();
     system_ = std::move(*sys);
     dns_method_ = options_.dns ? *options_.dns : detect_dns_method(*system_);
+    if (mesh_) {
+      // The host's resolvers as they are before our DNS step: where the responder forwards.
+      auto u = read_mesh_upstreams(config_, dns_method_, PlanOptions{}.resolv_conf,
+                                   mesh_->roster().plan());
+      if (!u)
+        platform::log_error("warning: mesh DNS: %s", u.message().c_str());
+      names_upstreams_ = u ? std::move(*u) : std::vector<net::Endpoint>{};
+    }
     return bring_up_host(config_, created_mtu());
+  }
+
+  // Mesh mode: the DNS responder on the addresses the set-up just added (mesh_names.h).
+  Status start_names() {
+    if (!mesh_ || !rt_)
+      return ok();
+    runtime::DnsWatcher watcher{
+        [rt = rt_](int fd, std::function<void()> fn) {
+          return rt->watch_readable(fd, std::move(fn));
+        },
+        [rt = rt_](int fd) { rt->unwatch(fd); }};
+    MeshNames::Options o{mesh_->roster().plan(), config_.mesh->domain, names_upstreams_};
+    auto n = MeshNames::start(std::move(watcher), std::move(o), mesh_->roster(),
+                              crypto::SystemRandom::instance(), clock_);
+    if (!n)
+      return n.error().with_context("mesh DNS");
+    names_ = std::move(*n);
+    platform::log_verbose("mesh DNS on %s and %s port 53: *.%s from the roster, other names to "
+                          "%zu upstream(s)",
+                          mesh_->roster().plan().dns_v4().to_string().c_str(),
+                          mesh_->roster().plan().dns_v6().to_string().c_str(),
+                          config_.mesh->domain.c_str(), names_upstreams_.size());
+    return ok();
   }
 
   Status bring_up_host(const ClientConfig& config, std::uint32_t current_mtu) {
@@ -310,6 +347,9 @@ class Daemon {
     }
     if (report_now_)
       report_endpoints();
+    if (names_ && mesh_->version() != roster_version_)
+      if (auto st = names_->update(mesh_->roster()); !st)
+        platform::log_error("mesh DNS: %s", st.message().c_str());
     roster_version_ = mesh_->version();
     std::map<crypto::PublicKey, std::string> names;
     for (const auto& [key, e] : mesh_->roster().nodes())
@@ -631,6 +671,8 @@ class Daemon {
   std::vector<Result<mesh::RosterDelta>> roster_queue_;  // guarded by roster_mutex_
   platform::Notifier roster_ready_;
   std::map<crypto::PublicKey, std::string> mesh_names_;  // guarded by states_mutex_
+  std::vector<net::Endpoint> names_upstreams_;  // the host's resolvers before `up`
+  std::unique_ptr<MeshNames> names_;            // the DNS responder (loop thread)
   // `warren pause` / `resume` and link down/up from outside (standby.h); last, as it refers
   // to config_ and setup_.
   StandbyControl standby_{config_.interface, [this] { return setup_.get(); }};

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <set>
 
+#include "client/mesh_names.h"
+#include "mesh/address.h"
+
 namespace warren::client {
 namespace {
 
@@ -45,6 +48,16 @@ std::vector<std::unique_ptr<Step>> plan_steps(const ClientConfig& c, std::uint32
     steps.push_back(host::make_mtu_step(ifindex, *c.mtu, current_mtu));
   for (const auto& a : c.addresses)
     steps.push_back(host::make_address_step(ifindex, a));
+  // A mesh node's DNS responder (mesh_names.h): its fixed addresses, after the node's own so
+  // that IPv4 source selection (the first address of the link) keeps picking the node's.
+  std::optional<mesh::AddressPlan> mesh_plan;
+  if (c.mesh)
+    if (auto p = mesh::AddressPlan::create(c.mesh->prefix_v4, c.mesh->prefix_v6))
+      mesh_plan = *p;
+  if (mesh_plan)
+    for (const auto& a : mesh_responder_addresses(*mesh_plan))
+      steps.push_back(make_service_address_step(
+          ifindex, net::Prefix{a, static_cast<std::uint8_t>(a.is_v4() ? 32 : 128)}));
   steps.push_back(host::make_link_up_step(ifindex));
 
   // Routes, deduplicated, in the order they appear.
@@ -116,7 +129,12 @@ std::vector<std::unique_ptr<Step>> plan_steps(const ClientConfig& c, std::uint32
     }
   }
 
-  if (!c.dns_servers.empty() || !c.dns_search.empty()) {
+  if (mesh_plan) {
+    // The responder answers the mesh domain and forwards the rest (to the config's DNS
+    // servers, if any): the host asks it instead (mesh_dns_settings).
+    steps.push_back(make_dns_step(o.dns, c.interface, mesh_dns_settings(c, *mesh_plan, o.dns),
+                                  o.resolv_conf, backup_path(o, c.interface)));
+  } else if (!c.dns_servers.empty() || !c.dns_search.empty()) {
     steps.push_back(make_dns_step(o.dns, c.interface, DnsSettings{c.dns_servers, c.dns_search},
                                   o.resolv_conf, backup_path(o, c.interface)));
   }

@@ -62,8 +62,13 @@ class DnsStep final : public Step {
           a.push_back(s.to_string());
         if (auto s = host::run_checked(sys, a); !s)
           return s;
-        // "~." makes the tunnel's servers answer every query, as resolvconf -x does.
-        std::vector<std::string> d{"resolvectl", "domain", ifname_, "~."};
+        // "~." makes the tunnel's servers answer every query, as resolvconf -x does; a mesh
+        // node routes only its domain there ("~warren").
+        std::vector<std::string> d{"resolvectl", "domain", ifname_};
+        if (dns_.routing.empty())
+          d.push_back("~.");
+        for (const auto& r : dns_.routing)
+          d.push_back("~" + r);
         for (const auto& s : dns_.search)
           d.push_back(s);
         if (auto s = host::run_checked(sys, d); !s) {
@@ -178,6 +183,21 @@ class EnsureRouteStep final : public Step {
   std::unique_ptr<Step> inner_;
 };
 
+class ServiceAddressStep final : public Step {
+ public:
+  ServiceAddressStep(std::uint32_t ifindex, const net::Prefix& a)
+      : ifindex_(ifindex), address_(a), inner_(host::make_address_step(ifindex, a)) {}
+  std::string journal_line() const override { return inner_->journal_line(); }
+  std::string describe() const override { return inner_->describe(); }
+  Status apply(System& sys) override { return sys.net().add_service_address(ifindex_, address_); }
+  Status undo(System& sys) override { return inner_->undo(sys); }
+
+ private:
+  std::uint32_t ifindex_;
+  net::Prefix address_;
+  std::unique_ptr<Step> inner_;
+};
+
 bool number(const std::string& s) {
   return !s.empty() && s.size() <= 10 && s.find_first_not_of("0123456789") == std::string::npos;
 }
@@ -204,6 +224,10 @@ std::unique_ptr<Step> make_dns_step(DnsMethod method, const std::string& ifname,
                                     const DnsSettings& dns, const std::string& resolv_conf,
                                     const std::string& backup) {
   return std::make_unique<DnsStep>(method, ifname, dns, resolv_conf, backup);
+}
+
+std::unique_ptr<Step> make_service_address_step(std::uint32_t ifindex, const net::Prefix& address) {
+  return std::make_unique<ServiceAddressStep>(ifindex, address);
 }
 
 std::unique_ptr<Step> make_interface_step(const std::string& ifname, std::uint32_t ifindex) {

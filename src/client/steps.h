@@ -28,6 +28,10 @@ const char* dns_method_name(DnsMethod m);
 struct DnsSettings {
   std::vector<net::IpAddress> servers;
   std::vector<std::string> search;
+  /// systemd-resolved only: the domains routed to `servers` (`~DOMAIN`, routing-only: a mesh
+  /// node's `~warren`). Empty: every name goes there (`~.`), as resolvconf -x does. The other
+  /// methods have no per-domain routing and ignore it.
+  std::vector<std::string> routing;
 };
 /// resolvconf: `resolvconf -a tun.IFNAME -m 0 -x` (wg-quick's call); resolved: resolvectl dns /
 /// domain, undone by `resolvectl revert`; file: `resolv_conf` rewritten in place after a copy
@@ -35,6 +39,14 @@ struct DnsSettings {
 std::unique_ptr<Step> make_dns_step(DnsMethod method, const std::string& ifname,
                                     const DnsSettings& dns, const std::string& resolv_conf,
                                     const std::string& backup);
+
+/// An address on IFNAME that local programs reach but the host never picks as a source (the
+/// mesh DNS responder's 100.64.0.1/32 and 200::53/128, docs/MESH.md "Names"): added with a
+/// preferred lifetime of 0 (platform::NetConfig::add_service_address), so IPv6 source
+/// selection passes over it (RFC 6724 rule 3) and a node's packets keep its own address, which
+/// is the only one its peers accept from it. The journal line is the address step's, so replay
+/// and undo are the same.
+std::unique_ptr<Step> make_service_address_step(std::uint32_t ifindex, const net::Prefix& address);
 
 /// Changes nothing; journaled first, it records which link the later steps belong to
 /// ("interface IFNAME IFINDEX").

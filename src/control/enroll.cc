@@ -19,6 +19,7 @@
 #include "mesh/address.h"
 #include "mesh/names.h"
 #include "mesh/roster.h"
+#include "net/source_limiter.h"
 #include "platform/event_loop.h"
 
 namespace warren::control {
@@ -512,9 +513,6 @@ Enrollment enroll(const Invite& invite, std::string_view client_name,
 namespace {
 
 /// Connections are counted per IPv4 address and per IPv6 /64 (one host usually holds a /64).
-net::IpAddress source_key(const net::IpAddress& a) {
-  return a.is_v6() ? a.masked(64) : a;
-}
 
 std::string frame(std::string_view payload) {
   std::string out(4 + payload.size(), '\0');
@@ -555,7 +553,7 @@ struct EnrollServer::Impl {
       kSession
     };
     std::uint64_t id = 0;
-    net::IpAddress source;  // source_key() of the peer
+    net::IpAddress source;  // net::SourceLimiter::key() of the peer
     std::unique_ptr<TlsServerSession> tls;
     State state = State::kHandshake;
     Deadline hello_deadline;
@@ -618,8 +616,8 @@ struct EnrollServer::Impl {
 
   // Loop thread only.
   std::map<std::uint64_t, std::unique_ptr<Conn>> conns;
-  std::map<net::IpAddress, std::size_t> per_source;
-  std::map<net::IpAddress, std::size_t> session_source;
+  net::SourceLimiter per_source{options.max_connections_per_source};
+  net::SourceLimiter session_source{options.max_sessions_per_source};
   std::size_t sessions = 0;
   std::uint64_t next_id = 1;
   std::optional<Deadline> listener_paused_until;
@@ -761,9 +759,8 @@ struct EnrollServer::Impl {
   void admit(platform::AcceptedTcp a) {
     if (stopping || conns.size() - sessions >= options.max_connections)
       return;  // closed at once (the connection's destructor)
-    const net::IpAddress key = source_key(a.peer);
-    auto it = per_source.find(key);
-    if (it != per_source.end() && it->second >= options.max_connections_per_source)
+    const net::IpAddress key = net::SourceLimiter::key(a.peer);
+    if (per_source.full(key))
       return;
     auto c = std::make_unique<Conn>();
     c->id = next_id++;
@@ -781,7 +778,7 @@ struct EnrollServer::Impl {
                    [this, id](std::uint32_t events) { on_event(id, events); })
              .ok())
       return;
-    ++per_source[key];
+    per_source.add(key);
     ++open;
     conns.emplace(id, std::move(c));
   }
@@ -792,9 +789,7 @@ struct EnrollServer::Impl {
       return;
     Conn& c = *it->second;
     (void)loop->remove(c.tls->native_handle());
-    auto& by_source = c.session ? session_source : per_source;
-    if (auto s = by_source.find(c.source); s != by_source.end() && --s->second == 0)
-      by_source.erase(s);
+    (c.session ? session_source : per_source).remove(c.source);
     const bool established = c.state == Conn::State::kSession;
     if (c.session) {
       --sessions;
@@ -894,15 +889,10 @@ struct EnrollServer::Impl {
   /// Moves `c` from the enrollment caps to the session caps; false (nothing moved) when the
   /// session caps are full.
   bool enter_session(Conn& c) {
-    if (sessions >= options.max_sessions ||
-        session_source[c.source] >= options.max_sessions_per_source) {
-      if (session_source[c.source] == 0)
-        session_source.erase(c.source);
+    if (sessions >= options.max_sessions || session_source.full(c.source))
       return false;
-    }
-    if (auto s = per_source.find(c.source); s != per_source.end() && --s->second == 0)
-      per_source.erase(s);
-    ++session_source[c.source];
+    per_source.remove(c.source);
+    session_source.add(c.source);
     ++sessions;
     ++sessions_open;
     c.session = true;
@@ -912,11 +902,10 @@ struct EnrollServer::Impl {
   void leave_session(Conn& c) {
     if (!c.session)
       return;
-    if (auto s = session_source.find(c.source); s != session_source.end() && --s->second == 0)
-      session_source.erase(s);
+    session_source.remove(c.source);
     --sessions;
     --sessions_open;
-    ++per_source[c.source];
+    per_source.add(c.source);
     c.session = false;
   }
 

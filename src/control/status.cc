@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -97,6 +98,8 @@ PeerStatus peer_status(const wg::PeerSnapshot& p, std::int64_t now_unix) {
   ps.rx_packets = p.rx_packets;
   ps.tx_packets = p.tx_packets;
   ps.state = peer_state(p.last_handshake_sec, now_unix);
+  if (p.handshake_rtt_usec > 0)
+    ps.rtt_ms = static_cast<double>(p.handshake_rtt_usec) / 1000.0;
   return ps;
 }
 
@@ -124,6 +127,8 @@ std::string to_json(const InterfaceStatus& s) {
     pj["state"] = p.state;
     if (!p.path.empty())
       pj["path"] = p.path;
+    if (p.rtt_ms)
+      pj["rtt_ms"] = std::round(*p.rtt_ms * 1000.0) / 1000.0;  // µs resolution
     j["peers"].push_back(std::move(pj));
   }
   if (s.pool_v4 || s.pool_v6) {
@@ -161,6 +166,7 @@ std::string to_json(const InterfaceStatus& s) {
     const auto& r = *s.relay_path;
     j["relay_path"] = json{{"relay", r.relay},
                            {"connected", r.connected},
+                           {"carrier", r.carrier},
                            {"last_error", r.last_error},
                            {"connects", r.connects},
                            {"sent", r.sent},
@@ -218,6 +224,11 @@ InterfaceStatus status_from_json(std::string_view text) {
     p.state = str(pj, "state");
     if (auto path = pj.find("path"); path != pj.end() && path->is_string())
       p.path = path->get<std::string>();
+    if (auto rtt = pj.find("rtt_ms"); rtt != pj.end()) {
+      if (!rtt->is_number() || rtt->get<double>() < 0)
+        throw ControlError("status: field \"rtt_ms\" is not a non-negative number");
+      p.rtt_ms = rtt->get<double>();
+    }
     s.peers.push_back(std::move(p));
   }
   if (j.contains("pool")) {
@@ -276,6 +287,8 @@ InterfaceStatus status_from_json(std::string_view text) {
     RelayPathStatus rp;
     rp.relay = str(r, "relay");
     rp.connected = r["connected"].get<bool>();
+    if (r.contains("carrier"))  // absent from daemons before the relay over UDP
+      rp.carrier = str(r, "carrier");
     rp.last_error = str(r, "last_error");
     rp.connects = u64(r, "connects");
     rp.sent = u64(r, "sent");
@@ -324,7 +337,9 @@ std::string format_table(const InterfaceStatus& s, std::int64_t now_unix) {
   }
   if (s.relay_path) {
     const auto& r = *s.relay_path;
-    out += "  relay path:  " + r.relay + (r.connected ? " connected" : " not connected") +
+    out += "  relay path:  " + r.relay +
+           (r.connected ? " connected" + (r.carrier.empty() ? std::string() : " over " + r.carrier)
+                        : std::string(" not connected")) +
            (r.last_error.empty() ? std::string() : " (" + r.last_error + ")") + ", " +
            std::to_string(r.relayed_peers.size()) + " peer(s) relayed\n";
   }
@@ -334,6 +349,16 @@ std::string format_table(const InterfaceStatus& s, std::int64_t now_unix) {
   }
   std::vector<std::array<std::string, 8>> rows;
   rows.push_back({"NAME", "STATE", "ADDRESSES", "ENDPOINT", "HANDSHAKE", "RX", "TX", "KEY"});
+  // The handshake's round trip goes with its age: "5s ago, 0.4 ms".
+  auto handshake = [&](const PeerStatus& p) {
+    std::string h = ago(p.last_handshake, now_unix);
+    if (p.rtt_ms) {
+      char rtt[32];
+      std::snprintf(rtt, sizeof rtt, ", %.*f ms", *p.rtt_ms < 10 ? 2 : 0, *p.rtt_ms);
+      h += rtt;
+    }
+    return h;
+  };
   for (const auto& p : s.peers) {
     std::string addrs;
     for (const auto& a : p.addresses)
@@ -341,7 +366,7 @@ std::string format_table(const InterfaceStatus& s, std::int64_t now_unix) {
     rows.push_back({p.name.empty() ? "-" : p.name,
                     p.path.empty() ? p.state : p.state + " (" + p.path + ")",
                     addrs.empty() ? "-" : addrs,
-                    p.endpoint.empty() ? "-" : p.endpoint, ago(p.last_handshake, now_unix),
+                    p.endpoint.empty() ? "-" : p.endpoint, handshake(p),
                     human_bytes(p.rx_bytes) + " (" + std::to_string(p.rx_packets) + ")",
                     human_bytes(p.tx_bytes) + " (" + std::to_string(p.tx_packets) + ")",
                     p.public_key.to_base64()});

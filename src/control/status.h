@@ -10,7 +10,8 @@
 ///    "peers":[{"name":"alice","public_key":"<base64>","addresses":["10.8.0.2/32"],
 ///              "endpoint":"192.0.2.7:40000"|"","last_handshake":1764614400|0,
 ///              "rx_bytes":0,"tx_bytes":0,"rx_packets":0,"tx_packets":0,
-///              "state":"connected"|"idle"|"never"}],
+///              "state":"connected"|"idle"|"never",
+///              "rtt_ms":0.42}],     (the last handshake's round trip; absent before one)
 ///    "pool":{"v4":{"total":253,"used":3},"v6":{"total":..,"used":..}},   (servers only)
 ///    "stun":{"mapping":"endpoint-independent"|"endpoint-dependent"|"unknown",
 ///            "servers":[{"server":"198.51.100.1:3478","state":"ok"|"pending"|"timeout"|"error",
@@ -61,6 +62,9 @@ struct PeerStatus {
   /// (its endpoint is the coordinator's relay) or "none" (no handshake yet); "" elsewhere
   /// (then absent from the JSON).
   std::string path;
+  /// Round-trip time of the last handshake in ms (wg::PeerSnapshot::handshake_rtt_usec);
+  /// nullopt before one. Refreshed at every handshake (every 2 min while traffic flows).
+  std::optional<double> rtt_ms;
 };
 
 struct PoolUsage {
@@ -97,6 +101,7 @@ struct RelayStatus {
 struct RelayPathStatus {
   std::string relay;  ///< host:port
   bool connected = false;
+  std::string carrier;     ///< "UDP" or "TCP/TLS" while connected, else ""
   std::string last_error;  ///< why the last connection failed or ended; "" = none
   std::uint64_t connects = 0;
   std::uint64_t sent = 0;

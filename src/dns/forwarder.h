@@ -2,7 +2,7 @@
 /// The forwarding half of a tunnel resolver: queries a local zone leaves to the upstreams go out
 /// under fresh random ids, and only a response that matches an outstanding query — same id,
 /// same question, from the upstream it was sent to — goes back to the client. I/O-free: the
-/// caller (server/dns_service.h) owns the sockets and the clock.
+/// caller (runtime/dns_service.h) owns the sockets and the clock.
 ///
 ///   client query ──forward──► {upstream, datagram with a fresh random id}     (table += entry)
 ///   upstream datagram ──on_response──► {client, response with the client's id, fitted to the
@@ -62,7 +62,7 @@ struct Delivery {
   Client client;
   Response response;
   /// The upstream that answered and the client's query (its own id): a TCP client whose
-  /// answer came truncated (TC) may be asked for again over TCP (server/dns_service.h).
+  /// answer came truncated (TC) may be asked for again over TCP (runtime/dns_service.h).
   net::Endpoint upstream;
   Response query;
 };

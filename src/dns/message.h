@@ -1,6 +1,6 @@
 #pragma once
 /// DNS messages, the parts every warren DNS responder shares (the mesh names responder,
-/// mesh/names.h, and the server's tunnel resolver, dns/forwarder.h + server/dns_service.h).
+/// mesh/names.h, and the server's tunnel resolver, dns/forwarder.h + runtime/dns_service.h).
 ///
 ///   query bytes ──parse_question──► Question (id, name, type, class, EDNS size)
 ///   response bytes ──fit_response──► the same, or cut to header + question + OPT with TC set

@@ -1,6 +1,6 @@
 #pragma once
 /// A local zone: `NAME.<domain>` → addresses, answered from memory. The mesh names responder
-/// (mesh/names.h, names from the roster) and the server's tunnel resolver (server/dns_service.h,
+/// (mesh/names.h, names from the roster) and the server's tunnel resolver (runtime/dns_service.h,
 /// names from the registry) are both a Zone. I/O-free.
 ///
 ///   hosts (label → addresses) + reverse prefixes ──Zone::create──► zone

@@ -72,6 +72,8 @@ class NameTable {
 
   /// The canonical mesh domain (lower case, no final dot).
   const std::string& domain() const { return zone_->domain(); }
+  /// The zone that answers (what a DNS service such as runtime/dns_service.h serves).
+  const dns::Zone& zone() const { return *zone_; }
   /// Active nodes with a name.
   std::size_t size() const { return by_name_.size(); }
   /// The addresses of node `label` (one label, case-insensitive, without the domain).

@@ -26,7 +26,7 @@ Error malformed(const std::string& what) {
 
 bool known_type(std::uint8_t t) {
   return t >= static_cast<std::uint8_t>(FrameType::kChallenge) &&
-         t <= static_cast<std::uint8_t>(FrameType::kError);
+         t <= static_cast<std::uint8_t>(FrameType::kUdpAuth);
 }
 
 const char* type_name(FrameType t) {
@@ -49,6 +49,8 @@ const char* type_name(FrameType t) {
       return "keepalive";
     case FrameType::kError:
       return "error";
+    case FrameType::kUdpAuth:
+      return "udp-auth";
   }
   return "?";
 }
@@ -60,6 +62,8 @@ std::pair<std::size_t, std::size_t> body_bounds(FrameType t) {
       return {kKeySize + kChallengeSize, kKeySize + kChallengeSize};
     case FrameType::kAuth:
       return {kKeySize + kProofSize, kKeySize + kProofSize};
+    case FrameType::kUdpAuth:
+      return {kKeySize + kProofSize + kChallengeSize, kKeySize + kProofSize + kChallengeSize};
     case FrameType::kSend:
     case FrameType::kRecv:
       return {kKeySize + 1, kKeySize + kMaxDatagram};
@@ -111,6 +115,11 @@ Result<Frame> decode_body(FrameType type, ConstBytes body) {
     case FrameType::kAuth:
       std::copy_n(body.data(), kKeySize, f.key.bytes.begin());
       std::copy_n(body.data() + kKeySize, kChallengeSize, f.challenge.begin());
+      break;
+    case FrameType::kUdpAuth:
+      std::copy_n(body.data(), kKeySize, f.key.bytes.begin());
+      std::copy_n(body.data() + kKeySize, kProofSize, f.challenge.begin());
+      std::copy_n(body.data() + kKeySize + kProofSize, kChallengeSize, f.cookie.begin());
       break;
     case FrameType::kSend:
     case FrameType::kRecv:
@@ -208,6 +217,8 @@ Result<std::vector<std::uint8_t>> encode_frame(const Frame& f) {
     case FrameType::kChallenge:
     case FrameType::kAuth:
       return encode_key_pair(f.type, f.key, f.challenge);
+    case FrameType::kUdpAuth:
+      return encode_udp_auth(f.key, f.challenge, f.cookie);
     case FrameType::kSend:
     case FrameType::kRecv: {
       std::vector<std::uint8_t> out(kDataHeaderSize);
@@ -244,6 +255,25 @@ Result<std::vector<std::uint8_t>> encode_frame(const Frame& f) {
 
 std::vector<std::uint8_t> encode_auth(const crypto::PublicKey& node, const Proof& proof) {
   return encode_key_pair(FrameType::kAuth, node, proof);
+}
+
+std::vector<std::uint8_t> encode_udp_auth(const crypto::PublicKey& node, const Proof& proof,
+                                          const Challenge& cookie) {
+  auto out = with_header(FrameType::kUdpAuth, kKeySize + kProofSize + kChallengeSize);
+  auto* p = out.data() + kHeaderSize;
+  std::copy(node.bytes.begin(), node.bytes.end(), p);
+  std::copy(proof.begin(), proof.end(), p + kKeySize);
+  std::copy(cookie.begin(), cookie.end(), p + kKeySize + kProofSize);
+  return out;
+}
+
+std::vector<std::uint8_t> encode_udp_hello() {
+  return encode_key_pair(FrameType::kAuth, crypto::PublicKey{}, Proof{});
+}
+
+bool is_udp_hello(const Frame& f) {
+  return f.type == FrameType::kAuth && constant_time_is_zero(f.key.bytes) &&
+         constant_time_is_zero(f.challenge);
 }
 
 std::vector<std::uint8_t> encode_simple(FrameType type) {
@@ -296,6 +326,60 @@ Result<crypto::PublicKey> Challenger::verify(const crypto::PublicKey& node, cons
   }
   ephemeral_.clear();  // no further use
   return node;
+}
+
+void StatelessChallenger::rotate(MonoTime now) {
+  const std::int64_t index = now.time_since_epoch() / kRotation;
+  if (index == current_.index)
+    return;
+  if (index == current_.index + 1)
+    previous_ = current_;
+  else
+    previous_ = Epoch{};  // more than one epoch passed (or the first call): nothing to keep
+  current_.index = index;
+  random_.fill(current_.secret.span());
+  current_.key = crypto::generate_private_key(random_);
+  current_.pub = crypto::derive_public_key(current_.key);
+}
+
+Challenge StatelessChallenger::cookie(const Epoch& epoch, ConstBytes source) {
+  std::vector<std::uint8_t> msg(kCookieLabel.begin(), kCookieLabel.end());
+  msg.insert(msg.end(), source.begin(), source.end());
+  Challenge c{};
+  crypto::blake2s_keyed(epoch.secret.span(), msg, c);
+  return c;
+}
+
+std::vector<std::uint8_t> StatelessChallenger::challenge(ConstBytes source, MonoTime now) {
+  rotate(now);
+  return encode_key_pair(FrameType::kChallenge, current_.pub, cookie(current_, source));
+}
+
+Result<crypto::PublicKey> StatelessChallenger::verify(ConstBytes source, const Frame& f,
+                                                      MonoTime now) {
+  if (f.type != FrameType::kUdpAuth)
+    return Error(EINVAL, "relay authentication over UDP wants a udp-auth frame");
+  rotate(now);
+  const Epoch* epoch = nullptr;
+  for (const Epoch* e : {&current_, &previous_}) {
+    // Both epochs are always computed and compared, so the time taken does not say which one
+    // (if any) matched.
+    const bool match = e->index >= 0 && constant_time_equal(cookie(*e, source), f.cookie);
+    if (match && epoch == nullptr)
+      epoch = e;
+  }
+  if (epoch == nullptr)
+    return Error(EACCES, "relay authentication over UDP: stale or forged cookie");
+  crypto::SharedSecret shared;
+  if (!crypto::x25519(epoch->key, f.key, shared))
+    return Error(EINVAL,
+                 "relay authentication: node key " + f.key.to_base64() + " is a low-order point");
+  const Proof want = compute_proof(shared, f.cookie, f.key);
+  if (!constant_time_equal(want, f.challenge)) {
+    return Error(EACCES, "relay authentication failed for " + f.key.to_base64() +
+                             ": the proof does not match this challenge and key");
+  }
+  return f.key;
 }
 
 Result<Proof> prove(const crypto::PrivateKey& node_private, const crypto::PublicKey& node_public,

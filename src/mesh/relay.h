@@ -12,8 +12,15 @@
 ///        ──recv {source key, WireGuard datagram}──► destination node
 ///   either side: ping {nonce} / pong {nonce}, keepalive, error {code, text}
 ///
+/// Over UDP the relay keeps no state for a source before it proved a key (StatelessChallenger):
+///
+///   node ──hello (an auth frame of zeros, 68 bytes)──► relay (no state kept)
+///   relay ──challenge {epoch key E, cookie = MAC(epoch secret, source)} (68 bytes)──► node
+///   node ──udp-auth {node key, proof over the cookie, the cookie echoed}──► relay
+///   relay: cookie fresh for this source? (cheap, constant time) ─► proof ─► bind the node
+///
 /// Frame: type (u8) | body length (u24, big-endian) | body. Every type has its two top bits set
-/// (0xC1..0xC9), so a relay frame is never taken for a WireGuard message (type 1..4, three zero
+/// (0xC1..0xCA), so a relay frame is never taken for a WireGuard message (type 1..4, three zero
 /// bytes) nor for STUN (top two bits zero): the three can share the node's UDP socket.
 ///
 /// Proof of key possession (mirrors enrollment's): with E the relay's ephemeral X25519 public
@@ -28,6 +35,7 @@
 /// EINVAL (low-order key).
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -38,6 +46,8 @@
 #include "base/bytes.h"
 #include "base/random.h"
 #include "base/result.h"
+#include "base/secure.h"
+#include "base/time.h"
 #include "crypto/x25519.h"
 
 namespace warren::mesh::relay {
@@ -52,6 +62,7 @@ enum class FrameType : std::uint8_t {
   kPong = 0xC7,       ///< either way: the ping's nonce (u64)
   kKeepalive = 0xC8,  ///< either way: empty; keeps NAT and idle-timeout state alive, no answer
   kError = 0xC9,      ///< either way: code (u16) | text (0..kMaxErrorText printable ASCII)
+  kUdpAuth = 0xCA,    ///< node → relay over UDP: node key (32) | proof (32) | cookie echoed (32)
 };
 
 /// Codes of error frames. The receiver of an unknown code treats it as kProtocol.
@@ -87,14 +98,15 @@ using Proof = std::array<std::uint8_t, kProofSize>;
 struct Frame {
   FrameType type = FrameType::kKeepalive;
   crypto::PublicKey key;    ///< challenge: challenge key; auth: node; send: to; recv: from
-  Challenge challenge{};    ///< challenge: the challenge; auth: the proof
+  Challenge challenge{};    ///< challenge: the challenge; auth, udp-auth: the proof
+  Challenge cookie{};       ///< udp-auth: the challenge (cookie) it answers, echoed
   ConstBytes datagram;      ///< send, recv: the WireGuard datagram (1..kMaxDatagram bytes)
   std::uint64_t nonce = 0;  ///< ping, pong
   std::uint16_t error = 0;  ///< error: the code (an ErrorCode, or unknown)
   std::string text;         ///< error: printable ASCII, at most kMaxErrorText
 };
 
-/// True if `datagram` starts like a relay frame (type 0xC1..0xC9): the cheap test for the
+/// True if `datagram` starts like a relay frame (type 0xC1..0xCA): the cheap test for the
 /// shared UDP socket; decode_frame does the full check.
 [[nodiscard]] bool is_relay(ConstBytes datagram);
 
@@ -114,6 +126,15 @@ struct Frame {
 // Convenience encoders for the fixed-size frames (they cannot fail).
 [[nodiscard]] std::vector<std::uint8_t> encode_auth(const crypto::PublicKey& node,
                                                     const Proof& proof);
+/// The UDP answer to a StatelessChallenger's challenge: 100 bytes.
+[[nodiscard]] std::vector<std::uint8_t> encode_udp_auth(const crypto::PublicKey& node,
+                                                        const Proof& proof,
+                                                        const Challenge& cookie);
+/// A UDP source's opening datagram: an auth frame of zeros, 68 bytes (the size of the challenge
+/// it asks for, so a forged source address gains no amplification).
+[[nodiscard]] std::vector<std::uint8_t> encode_udp_hello();
+/// True for an auth frame whose key and proof are all zeros (a hello).
+[[nodiscard]] bool is_udp_hello(const Frame& frame);
 [[nodiscard]] std::vector<std::uint8_t> encode_simple(FrameType type);  ///< auth ok, keepalive
 [[nodiscard]] std::vector<std::uint8_t> encode_ping(FrameType type, std::uint64_t nonce);
 /// An error frame; `text` is cut to kMaxErrorText and non-printable bytes become '?'.
@@ -144,6 +165,52 @@ class Challenger {
   crypto::PublicKey key_;
   Challenge challenge_{};
   bool used_ = false;
+};
+
+/// The relay's side of authentication over UDP, keeping no state per source until a key is
+/// proven (as WireGuard's cookie reply and QUIC's retry do). Time is split into epochs of
+/// kRotation; each has a random 32-byte secret and an X25519 key pair (e, E), both drawn when
+/// the epoch starts and wiped when it is two epochs old. A hello from `source` (its address and
+/// port, as bytes) gets the challenge frame {E, cookie} with
+///   cookie = keyed BLAKE2s-256(epoch secret, "warren relay cookie v1" || source),
+/// 68 bytes, the size of the hello. A udp-auth frame is checked in two steps: its echoed cookie
+/// must be this source's under the current or the previous epoch's secret (constant-time
+/// compare; a forged source address never sees its cookie), and only then is the proof over
+/// that cookie checked with the epoch's e, as Challenger::verify does. So a cookie is good for
+/// 2 to 4 minutes from the source that asked for it; re-sending the same answer from the same
+/// source within that time proves the same key for the same address again (harmless: that is
+/// where the node already is). Thread-compatible.
+class StatelessChallenger {
+ public:
+  static constexpr Duration kRotation = std::chrono::minutes(2);
+  static constexpr std::string_view kCookieLabel = "warren relay cookie v1";
+
+  /// `random` (production: the CSPRNG) must outlive this.
+  explicit StatelessChallenger(RandomSource& random) : random_(random) {}
+
+  /// The challenge frame for a hello from `source` (68 bytes).
+  [[nodiscard]] std::vector<std::uint8_t> challenge(ConstBytes source, MonoTime now);
+
+  /// Checks a udp-auth frame from `source`. EACCES "stale or forged cookie" when the echoed
+  /// cookie is not this source's under the current or previous epoch (nothing else is done:
+  /// no X25519); then as Challenger::verify (EACCES: the proof does not match, EINVAL: a
+  /// low-order node key). EINVAL for another frame type.
+  [[nodiscard]] Result<crypto::PublicKey> verify(ConstBytes source, const Frame& frame,
+                                                 MonoTime now);
+
+ private:
+  struct Epoch {
+    std::int64_t index = -1;  // -1: none
+    Secret<32> secret;
+    crypto::PrivateKey key;
+    crypto::PublicKey pub;
+  };
+  void rotate(MonoTime now);
+  static Challenge cookie(const Epoch& epoch, ConstBytes source);
+
+  RandomSource& random_;
+  Epoch current_;
+  Epoch previous_;
 };
 
 /// The node's side: the proof for `challenge` under `challenge_key`. EINVAL if the challenge key

@@ -78,6 +78,12 @@ void Switchboard::open(ConnId id, MonoTime now) {
   queue(id, c, c.challenger->frame(), true);
 }
 
+void Switchboard::open_proven(ConnId id, const crypto::PublicKey& key, MonoTime now) {
+  Conn& c = conns_[id];
+  c.opened = now;
+  admit(id, c, key);
+}
+
 void Switchboard::close(ConnId id) {
   auto it = conns_.find(id);
   if (it == conns_.end())
@@ -125,6 +131,7 @@ void Switchboard::frame(ConnId id, const Frame& f, MonoTime now) {
     case FrameType::kError:
       // The node tells us why it gives up; nothing to answer. It closes the stream itself.
       return;
+    case FrameType::kUdpAuth:  // answered by the UDP glue before a connection exists
     case FrameType::kChallenge:
     case FrameType::kAuthOk:
     case FrameType::kRecv:
@@ -147,6 +154,11 @@ void Switchboard::authenticate(ConnId id, Conn& c, const Frame& f) {
     fail(id, c, ErrorCode::kAuthFailed, "the proof does not match the key");
     return;
   }
+  admit(id, c, *key);
+}
+
+void Switchboard::admit(ConnId id, Conn& c, const crypto::PublicKey& proven) {
+  const crypto::PublicKey* key = &proven;
   if (!authorized_(*key)) {
     ++counters_.auth_failed;
     fail(id, c, ErrorCode::kNotEnrolled, "this key is not an enrolled node (or it was revoked)");

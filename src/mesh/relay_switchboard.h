@@ -80,6 +80,10 @@ class Switchboard {
 
   /// A new connection (the id unused so far): queues its challenge.
   void open(ConnId conn, MonoTime now);
+  /// A new connection (the id unused so far) whose key the glue has proven already (UDP: the
+  /// StatelessChallenger): checks the authorizer and roams as an auth frame would, then queues
+  /// auth ok, or error kNotEnrolled and closes.
+  void open_proven(ConnId conn, const crypto::PublicKey& key, MonoTime now);
   /// The transport is gone (closed by the peer, by the glue, or after closing()): forgets it.
   void close(ConnId conn);
   /// One decoded frame from `conn`.
@@ -135,6 +139,7 @@ class Switchboard {
   bool queue(ConnId id, Conn& c, std::vector<std::uint8_t> bytes, bool must = false);
   void fail(ConnId id, Conn& c, ErrorCode code, std::string_view text);
   void authenticate(ConnId id, Conn& c, const Frame& f);
+  void admit(ConnId id, Conn& c, const crypto::PublicKey& key);
   void forward(ConnId id, Conn& c, const Frame& f, MonoTime now);
   void mark(ConnId id);
 

@@ -1,6 +1,6 @@
 #pragma once
 /// DatagramSocket: one plain, non-blocking UDP socket bound to one address and port — the
-/// server's DNS resolver on its tunnel address (server/dns_service.h) and its socket towards
+/// server's DNS resolver on its tunnel address (runtime/dns_service.h) and its socket towards
 /// the upstream resolvers. (The tunnel's own sockets are UdpBind, platform/udp.h: batched,
 /// wildcard, with offloads; none of that is wanted here.) Linux: linux/datagram_linux.cc.
 ///

@@ -83,6 +83,11 @@ class NetConfig {
   /// existing address fails with EEXIST; deleting a missing one with EADDRNOTAVAIL.
   virtual Status add_address(std::uint32_t ifindex, const net::Prefix& address) = 0;
   virtual Status delete_address(std::uint32_t ifindex, const net::Prefix& address) = 0;
+  /// As add_address, with a preferred lifetime of 0 (`ip addr add ... preferred_lft 0`): the
+  /// address is local and may be bound, but IPv6 source selection avoids it (deprecated, RFC
+  /// 6724 rule 3). For a service address such as the mesh DNS responder's. Deleted with
+  /// delete_address.
+  virtual Status add_service_address(std::uint32_t ifindex, const net::Prefix& address) = 0;
 
   /// Adding an existing route fails with EEXIST; deleting a missing one with ESRCH.
   virtual Status add_route(const RouteSpec& route) = 0;

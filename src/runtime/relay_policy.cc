@@ -127,4 +127,23 @@ std::size_t RelayPolicy::relayed_count() const {
   return n;
 }
 
+RelayCarrierChoice::Carrier RelayCarrierChoice::next(MonoTime now) const {
+  if (!options_.udp)
+    return Carrier::kTcp;
+  if (udp_silent_since_ && now - *udp_silent_since_ < options_.udp_retry)
+    return Carrier::kTcp;
+  return Carrier::kUdp;
+}
+
+void RelayCarrierChoice::udp_result(bool answered, MonoTime now) {
+  if (answered)
+    udp_silent_since_.reset();
+  else
+    udp_silent_since_ = now;
+}
+
+const char* carrier_name(RelayCarrierChoice::Carrier c) {
+  return c == RelayCarrierChoice::Carrier::kUdp ? "UDP" : "TCP/TLS";
+}
+
 }  // namespace warren::runtime

@@ -40,6 +40,39 @@ struct RelayPolicyOptions {
   Duration dead_after = std::chrono::seconds(12);
 };
 
+/// Which carrier the relay transport connects over (docs/MESH.md, "Relay over UDP or TCP/TLS"):
+/// UDP first; when a UDP attempt gets no authentication within `udp_timeout` (UDP blocked on
+/// the way, or the relay's UDP side down), TCP/TLS, and UDP is tried again at the first
+/// reconnect `udp_retry` after that silence. A UDP attempt that was answered (even by a
+/// refusal) keeps UDP: the relay is reachable over it. A TCP/TLS session is never cut to try
+/// UDP again; the next reconnect decides. Pure, thread-compatible (the link thread).
+///
+///   start ──► UDP ──authenticated──► UDP (every reconnect)
+///              └──nothing within udp_timeout──► TCP/TLS ──reconnect ≥ udp_retry later──► UDP
+class RelayCarrierChoice {
+ public:
+  enum class Carrier : std::uint8_t { kUdp, kTcp };
+  struct Options {
+    Duration udp_timeout = std::chrono::seconds(3);
+    Duration udp_retry = std::chrono::minutes(5);
+    bool udp = true;  ///< false: TCP/TLS only
+  };
+  explicit RelayCarrierChoice(Options options) : options_(options) {}
+
+  /// The carrier of the next connection attempt, made at `now`.
+  [[nodiscard]] Carrier next(MonoTime now) const;
+  /// The UDP attempt started at `started` ended at `now`; `answered`: the relay answered over
+  /// UDP (a challenge came back).
+  void udp_result(bool answered, MonoTime now);
+  Duration udp_timeout() const { return options_.udp_timeout; }
+
+ private:
+  Options options_;
+  std::optional<MonoTime> udp_silent_since_;
+};
+
+[[nodiscard]] const char* carrier_name(RelayCarrierChoice::Carrier c);
+
 class RelayPolicy {
  public:
   /// The relay's endpoint for a key (RelayTransport::endpoint_for); nullopt = cannot relay it.

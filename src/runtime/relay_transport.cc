@@ -9,11 +9,18 @@
 #include "mesh/relay.h"
 #include "platform/event_loop.h"
 #include "platform/log.h"
+#include "platform/resolve.h"
 
 namespace warren::runtime {
 
 namespace relay = mesh::relay;
 using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+MonoTime mono_now() {
+  return MonoTime{std::chrono::duration_cast<Duration>(SteadyClock::now().time_since_epoch())};
+}
+}  // namespace
 
 // ---- RelayPeerMap ----
 
@@ -86,8 +93,12 @@ Duration RelayTransport::next_backoff(Duration current) {
   return std::min<Duration>(current * 2, kMaxBackoff);
 }
 
-RelayTransport::RelayTransport(RelaySettings settings, KeySource keys, Duration ping_interval)
-    : settings_(std::move(settings)), keys_(std::move(keys)), ping_interval_(ping_interval) {
+RelayTransport::RelayTransport(RelaySettings settings, KeySource keys, Duration ping_interval,
+                               RelayCarrierChoice::Options carrier)
+    : settings_(std::move(settings)),
+      keys_(std::move(keys)),
+      ping_interval_(ping_interval),
+      choice_(carrier) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -121,6 +132,8 @@ void RelayTransport::set_error(std::string text) {
 RelayStatus RelayTransport::status() const {
   RelayStatus s;
   s.connected = connected();
+  if (const int c = carrier_.load(); s.connected && c >= 0)
+    s.carrier = carrier_name(static_cast<RelayCarrierChoice::Carrier>(c));
   s.relay = settings_.host + ":" + std::to_string(settings_.port);
   {
     std::lock_guard lock(error_mutex_);
@@ -204,8 +217,28 @@ void RelayTransport::run() {
   Duration backoff{};
   while (!stopping_.load()) {
     const std::uint64_t before = connects_.load();
-    std::string why = session();
+    std::string why;
+    const MonoTime start = mono_now();
+    if (choice_.next(start) == RelayCarrierChoice::Carrier::kUdp) {
+      bool answered = false, tried = false;
+      why = session_udp(answered, tried);
+      if (tried)
+        why = "over UDP: " + why;
+      if (tried)  // (no key yet, say, is not UDP's fault)
+        choice_.udp_result(answered, mono_now());
+      if (tried && !answered && !stopping_.load()) {
+        // UDP is silent (blocked?): TCP/TLS at once, no backoff.
+        platform::log_verbose("relay %s:%u: %s; trying TCP/TLS", settings_.host.c_str(),
+                              settings_.port, why.c_str());
+        connected_.store(false, std::memory_order_release);
+        carrier_.store(-1);
+        continue;
+      }
+    } else {
+      why = session();
+    }
     connected_.store(false, std::memory_order_release);
+    carrier_.store(-1);
     out_.clear();
     if (stopping_.load())
       break;
@@ -220,6 +253,206 @@ void RelayTransport::run() {
     std::unique_lock lock(wait_mutex_);
     wait_cv_.wait_for(lock, backoff, [this] { return stopping_.load(); });
   }
+}
+
+void RelayTransport::on_connected(RelayCarrierChoice::Carrier carrier) {
+  connects_.fetch_add(1);
+  out_.clear();  // what was queued before this connection is stale
+  carrier_.store(static_cast<int>(carrier));
+  connected_.store(true, std::memory_order_release);
+  set_error("");
+  platform::log_verbose("relay %s:%u: connected over %s", settings_.host.c_str(), settings_.port,
+                        carrier_name(carrier));
+}
+
+std::string RelayTransport::handle_frame(const relay::Frame& fr) {
+  switch (fr.type) {
+    case relay::FrameType::kRecv: {
+      std::lock_guard lock(rx_mutex_);
+      if (rx_.size() >= kMaxQueuedFrames) {
+        dropped_rx_full_.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+      rx_.push_back(Received{fr.key, {fr.datagram.begin(), fr.datagram.end()}});
+      rx_ready_.set();
+      break;
+    }
+    case relay::FrameType::kPing:
+      (void)out_.push(relay::encode_ping(relay::FrameType::kPong, fr.nonce));
+      tx_ready_.set();
+      break;
+    case relay::FrameType::kError:
+      // Unknown destination or a rate limit: the datagram is lost, as on UDP.
+      if (platform::log_enabled(platform::LogLevel::kDebug))
+        platform::log_debug("relay: error %u: %s", fr.error, fr.text.c_str());
+      if (fr.error == static_cast<std::uint16_t>(relay::ErrorCode::kShuttingDown) ||
+          fr.error == static_cast<std::uint16_t>(relay::ErrorCode::kProtocol) ||
+          fr.error == static_cast<std::uint16_t>(relay::ErrorCode::kNotEnrolled))
+        return "the relay ended the session: " + fr.text;
+      break;
+    default:  // pong, keepalive, a late auth ok: liveness only
+      break;
+  }
+  return "";
+}
+
+std::string RelayTransport::session_udp(bool& answered, bool& tried) {
+  answered = false;
+  tried = false;
+  auto key = keys_();
+  if (!key)
+    return "no private key yet";
+  const crypto::PublicKey me = crypto::derive_public_key(*key);
+  auto to = platform::resolve_udp(settings_.host, settings_.port);
+  if (!to)
+    return "cannot resolve: " + to.message();
+  const net::Path relay_path{.remote = *to};
+  platform::BindOptions bo;
+  bo.ipv4 = to->address.is_v4();
+  bo.ipv6 = !bo.ipv4;
+  bo.buffer_bytes = 1 << 20;
+  bo.gso = false;
+  bo.gro = false;
+  auto factory = platform::make_system_bind_factory();
+  auto bind = factory->open(bo);
+  if (!bind.ok())
+    return "cannot open a UDP socket: " + bind.message();
+  auto& udp = **bind;
+  auto send_one = [&](const std::vector<std::uint8_t>& frame) {
+    platform::OutDatagram d{ConstBytes(frame), relay_path, false};
+    (void)udp.send(std::span(&d, 1));  // what the kernel does not take is lost, as UDP may
+  };
+
+  auto loop = platform::make_event_loop();
+  if (!loop)
+    return "event loop: " + loop.message();
+  constexpr std::size_t kBatch = 16;
+  std::vector<std::uint8_t> memory(kBatch * relay::kMaxFrameSize);
+  std::array<Bytes, kBatch> views{};
+  for (std::size_t i = 0; i < kBatch; ++i)
+    views[i] = Bytes(memory.data() + i * relay::kMaxFrameSize, relay::kMaxFrameSize);
+  std::array<std::size_t, kBatch> sizes{};
+  std::array<net::Path, kBatch> paths{};
+
+  enum class State { kHello, kAuth, kConnected } state = State::kHello;
+  std::vector<std::uint8_t> auth;  // our udp-auth, resent until auth ok
+  std::string ended;
+  auto last_rx = SteadyClock::now();
+  const auto auth_deadline = SteadyClock::now() + choice_.udp_timeout();
+  auto next_send = SteadyClock::now();  // hello / udp-auth retransmission
+  std::optional<SteadyClock::time_point> ping_sent;
+  auto next_ping = SteadyClock::now() + ping_interval_;
+  std::uint64_t nonce = 0;
+
+  auto on_frame = [&](const relay::Frame& f) {
+    switch (state) {
+      case State::kHello:
+        if (f.type != relay::FrameType::kChallenge)
+          return;
+        answered = true;
+        {
+          auto proof = relay::prove(*key, me, f.key, f.challenge);
+          if (!proof) {
+            ended = "cannot prove the key: " + proof.message();
+            return;
+          }
+          auth = relay::encode_udp_auth(me, *proof, f.challenge);
+        }
+        send_one(auth);
+        state = State::kAuth;
+        next_send = SteadyClock::now() + std::chrono::seconds(1);
+        return;
+      case State::kAuth:
+        if (f.type == relay::FrameType::kError) {
+          ended = "refused (error " + std::to_string(f.error) + "): " + f.text;
+          return;
+        }
+        if (f.type != relay::FrameType::kAuthOk)
+          return;
+        key.reset();  // the proof was all we needed it for
+        state = State::kConnected;
+        on_connected(RelayCarrierChoice::Carrier::kUdp);
+        return;
+      case State::kConnected:
+        if (f.type == relay::FrameType::kPong)
+          ping_sent.reset();
+        ended = handle_frame(f);
+        return;
+    }
+  };
+  auto on_readable = [&](std::uint32_t) {
+    for (;;) {
+      platform::BatchResult r = udp.receive(0, views, sizes, paths);
+      for (std::size_t i = 0; i < r.count && ended.empty(); ++i) {
+        if (sizes[i] == 0 || paths[i].remote != *to)
+          continue;  // only the relay speaks to this socket
+        auto f = relay::decode_frame(views[i].first(sizes[i]));
+        if (!f)
+          continue;  // one bad datagram is just lost
+        last_rx = SteadyClock::now();
+        on_frame(*f);
+      }
+      if (r.count < kBatch || !ended.empty())
+        return;
+    }
+  };
+  auto on_tx = [&](std::uint32_t) {
+    tx_ready_.clear();
+    auto frames = out_.take_all();
+    if (state != State::kConnected)
+      return;
+    std::vector<platform::OutDatagram> batch;
+    batch.reserve(frames.size());
+    for (const auto& f : frames)
+      batch.push_back(platform::OutDatagram{ConstBytes(f), relay_path, false});
+    for (std::size_t done = 0; done < batch.size();) {
+      auto r = udp.send(std::span(batch).subspan(done));
+      if (r.count == 0)
+        break;  // the kernel takes no more: the rest is lost, as on UDP
+      done += r.count;
+    }
+  };
+  if (auto st = (*loop)->add(udp.poll_fd(0), platform::kReadable, on_readable); !st)
+    return "event loop: " + st.message();
+  if (auto st = (*loop)->add(tx_ready_.fd(), platform::kReadable, on_tx); !st)
+    return "event loop: " + st.message();
+  const auto hello = relay::encode_udp_hello();
+  tried = true;
+  while (ended.empty() && !stopping_.load()) {
+    const auto now = SteadyClock::now();
+    if (state != State::kConnected) {
+      if (now >= auth_deadline)
+        return answered ? "no auth ok within the UDP timeout" : "no answer over UDP";
+      if (now >= next_send) {
+        send_one(state == State::kHello ? hello : auth);
+        next_send = now + std::chrono::seconds(1);
+      }
+    } else {
+      if (now - last_rx > kIdleTimeout) {
+        ended = "no answer from the relay for 35 s";
+        break;
+      }
+      if (ping_sent && now - *ping_sent > kUdpPongTimeout) {
+        ended = "no pong over UDP (the relay restarted, or UDP broke)";
+        break;
+      }
+      if (now >= next_ping) {
+        if (auto k = keys_(); !k || crypto::derive_public_key(*k) != me) {
+          ended = "the private key changed";
+          break;
+        }
+        if (!ping_sent)
+          ping_sent = now;
+        send_one(relay::encode_ping(relay::FrameType::kPing, ++nonce));
+        next_ping = now + ping_interval_;
+      }
+    }
+    if (auto r = (*loop)->run_once(std::chrono::milliseconds(200)); !r)
+      ended = "event loop: " + r.message();
+  }
+  if (stopping_.load())
+    return "stopping";
+  return ended;
 }
 
 std::string RelayTransport::session() {
@@ -285,11 +518,7 @@ std::string RelayTransport::session() {
   } catch (const control::ControlError& e) {
     return std::string("authentication failed: ") + e.what();
   }
-  connects_.fetch_add(1);
-  out_.clear();  // what was queued before this connection is stale
-  connected_.store(true, std::memory_order_release);
-  set_error("");
-  platform::log_verbose("relay %s:%u: connected", settings_.host.c_str(), settings_.port);
+  on_connected(RelayCarrierChoice::Carrier::kTcp);
 
   auto loop = platform::make_event_loop();
   if (!loop)
@@ -318,34 +547,7 @@ std::string RelayTransport::session() {
           }
           if (!*f)
             break;
-          const relay::Frame& fr = **f;
-          switch (fr.type) {
-            case relay::FrameType::kRecv: {
-              std::lock_guard lock(rx_mutex_);
-              if (rx_.size() >= kMaxQueuedFrames) {
-                dropped_rx_full_.fetch_add(1, std::memory_order_relaxed);
-                break;
-              }
-              rx_.push_back(Received{fr.key, {fr.datagram.begin(), fr.datagram.end()}});
-              rx_ready_.set();
-              break;
-            }
-            case relay::FrameType::kPing:
-              (void)out_.push(relay::encode_ping(relay::FrameType::kPong, fr.nonce));
-              tx_ready_.set();
-              break;
-            case relay::FrameType::kError:
-              // Unknown destination or a rate limit: the datagram is lost, as on UDP.
-              if (platform::log_enabled(platform::LogLevel::kDebug))
-                platform::log_debug("relay: error %u: %s", fr.error, fr.text.c_str());
-              if (fr.error == static_cast<std::uint16_t>(relay::ErrorCode::kShuttingDown) ||
-                  fr.error == static_cast<std::uint16_t>(relay::ErrorCode::kProtocol) ||
-                  fr.error == static_cast<std::uint16_t>(relay::ErrorCode::kNotEnrolled))
-                ended = "the relay ended the session: " + fr.text;
-              break;
-            default:  // pong, keepalive: liveness only (last_rx)
-              break;
-          }
+          ended = handle_frame(**f);
           if (!ended.empty())
             return;
         }

@@ -1,10 +1,18 @@
 #pragma once
-/// RelayTransport: a node's path to its peers through the coordinator's relay over TCP/TLS
-/// (docs/MESH.md, "Relay path of a node"), one dataplane::PathTransport behind the path seam.
+/// RelayTransport: a node's path to its peers through the coordinator's relay over UDP or
+/// TCP/TLS (docs/MESH.md, "Relay path of a node"), one dataplane::PathTransport behind the path
+/// seam. Both carriers share everything but the link: the peer map, the queues, the frame
+/// handling (handle_frame); RelayCarrierChoice picks the carrier of each connection.
 ///
 ///   worker n: send(Path{synthetic endpoint}) ─► PeerMap: endpoint → key ─► send frame
 ///             ─► bounded SendQueue (full / not connected: drop and count; never waits) ─► wake
-///   link thread: connect (TLS, certificate pinned) ─► challenge ─► auth (the node's own
+///   link thread: RelayCarrierChoice ─► UDP (below) or TCP/TLS:
+///             UDP: its own socket (not the WireGuard one: the engine owns that) ─► hello every
+///             1 s ─► stateless challenge ─► udp-auth (cookie echoed + proof) ─► auth ok; none
+///             within the choice's udp_timeout ─► TCP/TLS next; then datagrams as frames, a
+///             ping every kPingInterval, no pong within kUdpPongTimeout (the relay restarted
+///             and forgot us, or UDP broke) ─► reconnect (hello again)
+///             TCP/TLS: connect (TLS, certificate pinned) ─► challenge ─► auth (the node's own
 ///             WireGuard key, fetched from the engine at each connect) ─► auth ok ─► event loop:
 ///             queue ─► write_all;  socket readable ─► StreamReader ─► recv frames ─► RxQueue
 ///             ─► Notifier;  ping every kPingInterval (and check that the key has not
@@ -41,7 +49,10 @@
 #include "control/tls.h"
 #include "crypto/x25519.h"
 #include "dataplane/transport.h"
+#include "mesh/relay.h"
 #include "platform/notifier.h"
+#include "platform/udp.h"
+#include "runtime/relay_policy.h"
 #include "runtime/relay_settings.h"
 
 namespace warren::runtime {
@@ -83,6 +94,7 @@ class FrameQueue {
 
 struct RelayStatus {
   bool connected = false;          ///< authenticated to the relay now
+  std::string carrier;             ///< "UDP" or "TCP/TLS" while connected, else ""
   std::string relay;               ///< host:port
   std::string last_error;          ///< why the last connection failed or ended ("" = none yet)
   std::uint64_t connects = 0;      ///< successful authentications (1 + reconnects)
@@ -105,10 +117,14 @@ class RelayTransport final : public dataplane::PathTransport {
   static constexpr Duration kPingInterval = std::chrono::seconds(10);
   static constexpr Duration kIdleTimeout = std::chrono::seconds(35);
   static constexpr Duration kMaxBackoff = std::chrono::seconds(30);
+  static constexpr Duration kUdpPongTimeout = std::chrono::seconds(3);
 
   /// Starts the link thread (it connects as soon as the key source has a key). `ping_interval`
   /// is also how often a connected transport checks the key (tests shorten it).
-  RelayTransport(RelaySettings settings, KeySource keys, Duration ping_interval = kPingInterval);
+  /// `carrier`: UDP first, TCP/TLS when UDP is silent (tests shorten the timeout or turn UDP
+  /// off).
+  RelayTransport(RelaySettings settings, KeySource keys, Duration ping_interval = kPingInterval,
+                 RelayCarrierChoice::Options carrier = {});
   ~RelayTransport() override;
 
   /// Stops the link thread and closes the connection. Idempotent.
@@ -144,11 +160,20 @@ class RelayTransport final : public dataplane::PathTransport {
   /// One connection: connect, authenticate, then serve it until it fails or stop().
   /// Returns why it ended.
   std::string session();
+  /// One connection over UDP; `tried`: hellos were sent (not, e.g., without a key yet);
+  /// `answered`: the relay answered (a challenge came back).
+  std::string session_udp(bool& answered, bool& tried);
+  /// A frame from the relay once authenticated (both carriers): recv ─► the receive queue,
+  /// ping ─► pong, errors. Returns why the session must end, or "".
+  std::string handle_frame(const mesh::relay::Frame& frame);
+  void on_connected(RelayCarrierChoice::Carrier carrier);
   void set_error(std::string text);
 
   RelaySettings settings_;
   KeySource keys_;
   Duration ping_interval_;
+  RelayCarrierChoice choice_;
+  std::atomic<int> carrier_{-1};  // the connected carrier, -1 none
   RelayPeerMap peers_;
   FrameQueue out_{kMaxQueuedFrames, kMaxQueuedBytes};
   platform::Notifier tx_ready_;  // the link thread's wake-up

@@ -455,6 +455,7 @@ control::RelayPathStatus Runtime::relay_path_status() const {
   control::RelayPathStatus out;
   out.relay = r.relay;
   out.connected = r.connected;
+  out.carrier = r.carrier;
   out.last_error = r.last_error;
   out.connects = r.connects;
   out.sent = r.sent;

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "crypto/random.h"
+#include "net/source_limiter.h"
 #include "platform/batch.h"
 #include "platform/event_loop.h"
 #include "platform/tcp.h"
@@ -28,10 +29,6 @@ using control::TlsServerSession;
 namespace relay = mesh::relay;
 
 namespace {
-
-net::IpAddress source_key(const net::IpAddress& a) {
-  return a.is_v6() ? a.masked(64) : a;
-}
 
 MonoTime mono_now() {
   return MonoTime{
@@ -47,18 +44,12 @@ constexpr std::size_t kUdpBatch = 16;
 // A UDP source silent this long is forgotten (nodes send keepalives more often).
 constexpr auto kUdpIdle = std::chrono::seconds(60);
 
-// A UDP source's opening datagram: an auth frame of zeros (68 bytes, the size of the challenge
-// it asks for, so a forged source address gains no amplification).
-bool is_udp_hello(const relay::Frame& f) {
-  if (f.type != relay::FrameType::kAuth)
-    return false;
-  for (auto b : f.key.bytes)
-    if (b)
-      return false;
-  for (auto b : f.challenge)
-    if (b)
-      return false;
-  return true;
+// A UDP source's address and port as the bytes its cookie is computed over.
+std::vector<std::uint8_t> source_bytes(const net::Endpoint& e) {
+  std::vector<std::uint8_t> b(e.address.data(), e.address.data() + e.address.size());
+  b.push_back(static_cast<std::uint8_t>(e.port >> 8));
+  b.push_back(static_cast<std::uint8_t>(e.port));
+  return b;
 }
 
 }  // namespace
@@ -83,7 +74,8 @@ struct RelayService::Impl {
        RelayServiceOptions o)
       : identity(std::move(id)),
         options(o),
-        board(o.switchboard, std::move(authorized), crypto::SystemRandom::instance()) {
+        board(o.switchboard, std::move(authorized), crypto::SystemRandom::instance()),
+        cookies(crypto::SystemRandom::instance()) {
     platform::ignore_sigpipe();
     auto l = platform::tcp_listen(listen);
     if (!l)
@@ -119,8 +111,10 @@ struct RelayService::Impl {
 
   // Loop thread only.
   relay::Switchboard board;
+  relay::StatelessChallenger cookies;  // UDP: no state per source before a key is proven
+  std::uint64_t udp_challenges = 0, udp_auth_refused = 0;
   std::map<relay::ConnId, std::unique_ptr<Conn>> conns;
-  std::map<net::IpAddress, std::size_t> per_source;
+  net::SourceLimiter per_source{options.max_connections_per_source};
   relay::ConnId next_id = 1;
   std::uint64_t refused = 0, hello_timeouts = 0;
   std::optional<SteadyClock::time_point> listener_paused_until;
@@ -234,8 +228,7 @@ struct RelayService::Impl {
     auto it = udp_peers.find(id);
     if (it == udp_peers.end())
       return;
-    if (auto s = per_source.find(it->second.source); s != per_source.end() && --s->second == 0)
-      per_source.erase(s);
+    per_source.remove(it->second.source);
     udp_ids.erase(it->second.path.remote);
     udp_peers.erase(it);
     board.close(id);
@@ -255,26 +248,45 @@ struct RelayService::Impl {
         continue;
       const net::Endpoint& from = udp_paths[i].remote;
       auto known = udp_ids.find(from);
-      if (is_udp_hello(*f)) {
-        // (Re)start: a hello from a known, unauthenticated source asks for a new challenge
-        // (the first may have been lost); an authenticated one keeps its session.
+      if (relay::is_udp_hello(*f)) {
+        // Stateless: the challenge (68 bytes, the hello's size) is computed from the source
+        // and the epoch's secret; nothing is kept, so forged sources cost one hash each and
+        // hold nothing. A known source asking again (it lost its auth ok, or restarted) gets
+        // the same answer.
+        const auto challenge = cookies.challenge(source_bytes(from), now);
+        platform::OutDatagram out{ConstBytes(challenge), udp_paths[i], false};
+        (void)udp->send(std::span(&out, 1));
+        ++udp_challenges;
+        continue;
+      }
+      if (f->type == relay::FrameType::kUdpAuth) {
+        auto key = cookies.verify(source_bytes(from), *f, now);
+        if (!key) {
+          ++udp_auth_refused;  // no answer: the source may be forged
+          continue;
+        }
         if (known != udp_ids.end()) {
-          if (board.node(known->second))
+          if (board.node(known->second) == *key) {
+            // The same node again (our auth ok was lost): say it once more.
+            const auto ok = relay::encode_simple(relay::FrameType::kAuthOk);
+            platform::OutDatagram out{ConstBytes(ok), udp_paths[i], false};
+            (void)udp->send(std::span(&out, 1));
+            udp_peers[known->second].last = steady;
             continue;
+          }
           udp_forget(known->second);
         }
-        const net::IpAddress key = source_key(from.address);
-        auto ps = per_source.find(key);
+        const net::IpAddress key_src = net::SourceLimiter::key(from.address);
         if (conns.size() + udp_peers.size() >= options.max_connections ||
-            (ps != per_source.end() && ps->second >= options.max_connections_per_source)) {
+            per_source.full(key_src)) {
           ++refused;
           continue;
         }
         const relay::ConnId id = kUdpBit | next_id++;
         udp_ids[from] = id;
-        udp_peers[id] = UdpPeer{udp_paths[i], key, steady};
-        ++per_source[key];
-        board.open(id, now);
+        udp_peers[id] = UdpPeer{udp_paths[i], key_src, steady};
+        per_source.add(key_src);
+        board.open_proven(id, *key, now);
         continue;
       }
       if (known == udp_ids.end())
@@ -309,6 +321,8 @@ struct RelayService::Impl {
     r.switchboard = board.counters();
     r.refused_connections = refused;
     r.hello_timeouts = hello_timeouts;
+    r.udp_challenges = udp_challenges;
+    r.udp_auth_refused = udp_auth_refused;
     std::lock_guard lock(published_mutex);
     published = r;
   }
@@ -331,10 +345,8 @@ struct RelayService::Impl {
   }
 
   void admit(platform::AcceptedTcp a) {
-    const net::IpAddress key = source_key(a.peer);
-    auto it = per_source.find(key);
-    if (stopping || conns.size() >= options.max_connections ||
-        (it != per_source.end() && it->second >= options.max_connections_per_source)) {
+    const net::IpAddress key = net::SourceLimiter::key(a.peer);
+    if (stopping || conns.size() >= options.max_connections || per_source.full(key)) {
       ++refused;
       return;  // closed at once
     }
@@ -352,7 +364,7 @@ struct RelayService::Impl {
                    [this, id](std::uint32_t events) { on_event(id, events); })
              .ok())
       return;
-    ++per_source[key];
+    per_source.add(key);
     conns.emplace(id, std::move(c));
     board.open(id, mono_now());  // the challenge waits in the queue until the handshake is done
   }
@@ -362,8 +374,7 @@ struct RelayService::Impl {
     if (it == conns.end())
       return;
     (void)loop->remove(it->second->tls->native_handle());
-    if (auto s = per_source.find(it->second->source); s != per_source.end() && --s->second == 0)
-      per_source.erase(s);
+    per_source.remove(it->second->source);
     conns.erase(it);
     board.close(id);
   }

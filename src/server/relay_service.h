@@ -6,9 +6,10 @@
 ///     it as for enrollment) ─► StreamReader ─► Switchboard::frame ─► per-connection output
 ///     queue ─► TLS writes (non-blocking; the loop never waits for one connection)
 ///   UDP, same port number: one frame per datagram; a source opens with a "hello" (an auth frame
-///     of zeros, as large as the challenge it gets: no amplification); each source address and
-///     port is one switchboard connection, forgotten after 60 s of silence; garbage and unknown
-///     sources get no answer
+///     of zeros, as large as the challenge it gets: no amplification) and gets a stateless
+///     challenge (mesh::relay::StatelessChallenger: nothing is kept for the source); its
+///     udp-auth (cookie echoed, then the proof) makes it a switchboard connection, forgotten
+///     after 60 s of silence; garbage, forged cookies and unknown sources get no answer
 ///   Server::sync (enrollment, revoke, disable, SIGHUP, database change) ─► revalidate() ─►
 ///     loop thread asks the authorizer again ─► connections of revoked / disabled nodes closed
 ///
@@ -50,6 +51,8 @@ struct RelayCounters {
   mesh::relay::SwitchboardCounters switchboard;
   std::uint64_t refused_connections = 0;  ///< over a cap
   std::uint64_t hello_timeouts = 0;
+  std::uint64_t udp_challenges = 0;    ///< stateless challenges sent to UDP hellos
+  std::uint64_t udp_auth_refused = 0;  ///< udp-auth frames with a stale/forged cookie or bad proof
 };
 
 class RelayService {

@@ -697,7 +697,8 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
                   {"replaced", b.replaced},
                   {"revoked", b.revoked},
                   {"refused_connection", r.refused_connections},
-                  {"hello_timeout", r.hello_timeouts}};
+                  {"hello_timeout", r.hello_timeouts},
+                  {"udp_auth_refused", r.udp_auth_refused}};
       s.relay = std::move(rs);
     }
     return s;

@@ -53,6 +53,8 @@ struct PeerSnapshot {
   std::uint16_t persistent_keepalive = 0;
   std::vector<net::Prefix> allowed_ips;  ///< canonical (masked)
   bool has_session = false;              ///< a current keypair that can send
+  /// Round-trip time of the last completed handshake in µs (0 = none yet; Peer::handshake_rtt).
+  std::int64_t handshake_rtt_usec = 0;
 };
 
 struct DeviceSnapshot {

@@ -82,6 +82,8 @@ const char* drop_name(Drop d) {
       return "replayed_timestamp";
     case Drop::kInitiationFlood:
       return "initiation_flood";
+    case Drop::kSimultaneousInitiation:
+      return "simultaneous_initiation";
     case Drop::kUnknownIndex:
       return "unknown_index";
     case Drop::kBadCookieReply:
@@ -240,6 +242,12 @@ struct Device::Impl {
       unregister_index(p.handshake_local_index);
     p.handshake.clear();
     p.stage = HandshakeStage::kZeroed;
+  }
+
+  // True when our initiation wins over `initiator`'s crossing one: our public key is the
+  // lower of the two (byte by byte, so both sides agree on it).
+  bool keeps_own_initiation(const crypto::PublicKey& initiator) const {
+    return public_key < initiator;
   }
 
   // Peer lock held. Every endpoint change goes through here so the book stays exact.
@@ -505,7 +513,9 @@ struct Device::Impl {
     msg::write_header(m.data(), kMessageInitiation);
     store_le32(m.data() + msg::kInitSender, p.handshake_local_index);
     p.cookies.add_macs(m, now.mono);
+    p.sent_initiation = m;
     p.last_sent_handshake = now.mono;
+    p.initiation_sent = now.mono;
 
     timers_any_authenticated_packet_traversal(p, now);
     timers_any_authenticated_packet_sent(p);
@@ -602,8 +612,24 @@ struct Device::Impl {
     }
     p.last_timestamp = ts;
     p.last_initiation_consumed = now.mono;
-    // An initiation of the peer's replaces ours if both sides initiated at once: exactly one
-    // handshake then completes (its response to our initiation finds no pending state).
+    // Simultaneous initiations. If each side answered the other's initiation, each would
+    // discard its own pending handshake, so neither response would find one: both sides would
+    // hold only an unconfirmed responder session until the 5 s retransmission (REKEY_TIMEOUT;
+    // wireguard-go and the kernel behave so). The tie is broken by the keys instead: the side
+    // with the lower public key keeps its initiation and drops the peer's; the other side
+    // answers ours as usual, and exactly one handshake completes at once. Ours is sent once
+    // more to where the peer's came from: if it was lost (a NAT that had no mapping for it yet),
+    // the peer gets it now; if it arrived, the copy is a replay the peer drops.
+    if (p.stage == HandshakeStage::kInitiationCreated && keeps_own_initiation(initiator)) {
+      set_endpoint(p, from);
+      p.rx_bytes.fetch_add(m.size(), std::memory_order_relaxed);
+      p.rx_packets.fetch_add(1, std::memory_order_relaxed);
+      timers_any_authenticated_packet_traversal(p, now);
+      timers_any_authenticated_packet_received(p);
+      send(p, outbox, p.sent_initiation);
+      timers_any_authenticated_packet_sent(p);
+      return drop<RecvResult>(Drop::kSimultaneousInitiation);
+    }
     clear_handshake(p);
     p.handshake = hs;
     p.handshake_remote_index = sender;
@@ -683,6 +709,7 @@ struct Device::Impl {
     kp->local_index = receiver;
     kp->remote_index = sender;
     bind_index_to_keypair(receiver, kp);
+    p.handshake_rtt = now.mono - p.initiation_sent;
 
     // wireguard-go BeginSymmetricSession, initiator side.
     if (p.next) {
@@ -759,6 +786,7 @@ struct Device::Impl {
       std::lock_guard lock(p.mu);
       // Key confirmation: the first packet on `next` makes it current (responder side).
       if (p.next == kp) {
+        p.handshake_rtt = now.mono - kp->created;  // our response left when kp was made
         delete_keypair(p.previous);
         p.previous = std::move(p.current);
         p.current = std::move(p.next);
@@ -1233,6 +1261,8 @@ DeviceSnapshot Device::snapshot() const {
     ps.persistent_keepalive = p.persistent_keepalive;
     ps.allowed_ips = d.allowed.prefixes_of(p.id);
     ps.has_session = p.current != nullptr;
+    ps.handshake_rtt_usec =
+        std::chrono::duration_cast<std::chrono::microseconds>(p.handshake_rtt).count();
     s.peers.push_back(std::move(ps));
   }
   return s;

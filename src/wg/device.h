@@ -66,6 +66,9 @@ enum class Drop : std::uint8_t {
   kTooLarge,
   kRoutingLoop,   ///< a packet for a peer's own endpoint routed into that peer's tunnel
   kPeerIsolated,  ///< isolate_peers: a decrypted packet addressed to another peer
+  /// The peer's initiation crossed ours and ours wins (the lower public key): ours was sent
+  /// again instead of an answer (docs/ARCHITECTURE.md, "Crossing initiations").
+  kSimultaneousInitiation,
   kCount
 };
 

@@ -2,6 +2,7 @@
 /// Per-peer protocol state: handshake, the three keypair slots, timers, endpoint, counters.
 /// Internal to the Device; every field below `mu` is guarded by it.
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -16,6 +17,7 @@
 #include "crypto/x25519.h"
 #include "net/ip_address.h"
 #include "wg/allowed_ips.h"
+#include "wg/constants.h"
 #include "wg/cookie.h"
 #include "wg/noise.h"
 #include "wg/replay_window.h"
@@ -66,9 +68,17 @@ struct Peer {
   HandshakeStage stage = HandshakeStage::kZeroed;
   std::uint32_t handshake_local_index = 0;
   std::uint32_t handshake_remote_index = 0;
+  /// The initiation we sent while stage == kInitiationCreated, kept to send once more when the
+  /// peer's own initiation crosses it (Device::Impl::consume_initiation, "simultaneous").
+  std::array<std::uint8_t, kInitiationSize> sent_initiation{};
   Tai64n last_timestamp{};
   MonoTime last_initiation_consumed = kNever;  ///< kNever = none yet
   MonoTime last_sent_handshake = kNever;
+  MonoTime initiation_sent = kNever;  ///< when the pending initiation (stage kInitiationCreated) left
+  /// Round-trip time of the last completed handshake (zero = none yet): initiation sent →
+  /// response received on the initiator's side, response sent → first packet on the new
+  /// session (key confirmation) on the responder's.
+  Duration handshake_rtt{};
 
   std::shared_ptr<Keypair> previous;
   std::shared_ptr<Keypair> current;

@@ -21,7 +21,9 @@
 //      key proof verifies and any changed bit of it does not; the stream's frames, sent to the
 //      relay's switchboard from three connections (two authenticated as enrolled nodes A and
 //      B, one not), never authenticate the third, never queue more than the bound on any
-//      connection, and a frame forwarded goes to an authenticated node with a proven key.
+//      connection, and a frame forwarded goes to an authenticated node with a proven key; a
+//      udp-auth made of the input never passes the stateless challenge (refused for its
+//      cookie), and a hello's challenge is never larger than the hello.
 //   3  DNS query to the mesh names responder (from any local program, over UDP or TCP)
 //      answer() never crashes or leaks; it fails only for fewer than 12 bytes or the QR bit
 //      (EBADMSG); a response parses with ldns, is a response (QR) to the query's id, fits the
@@ -43,6 +45,7 @@
 #include <string>
 
 #include "crypto/blake2s.h"
+#include "crypto/random.h"
 #include "dns/forwarder.h"
 #include "dns/ldns_cxx.h"
 #include "dns/message.h"
@@ -408,6 +411,22 @@ void fuzz_relay(const std::uint8_t* data, std::size_t size) {
     WARREN_FUZZ_CHECK(bytes && std::equal(bytes->begin(), bytes->end(), d.begin(), d.end()));
   } else {
     WARREN_FUZZ_CHECK(f.code() == EBADMSG && !f.error().message.empty());
+  }
+
+  // The UDP relay's stateless challenge: a datagram that decodes as a udp-auth never
+  // authenticates (its cookie cannot be this source's without the relay's secret), and is
+  // refused for the cookie before any X25519; a hello's challenge is never larger than it.
+  if (f && (f->type == relay::FrameType::kUdpAuth || relay::is_udp_hello(*f))) {
+    static relay::StatelessChallenger sc(crypto::SystemRandom::instance());
+    const std::uint8_t source[] = {192, 0, 2, seed, 0x1c, 0xdb};
+    const MonoTime now{std::chrono::seconds(seed)};
+    if (relay::is_udp_hello(*f)) {
+      WARREN_FUZZ_CHECK(sc.challenge(source, now).size() <= d.size());
+    } else {
+      auto r = sc.verify(source, *f, now);
+      WARREN_FUZZ_CHECK(!r && r.code() == EACCES &&
+                        r.error().message.find("cookie") != std::string::npos);
+    }
   }
 
   // As a stream, whole and split.

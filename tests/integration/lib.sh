@@ -190,6 +190,9 @@ wit_init() {
       break
     fi
   done
+  # A client's DNS method inside the namespaces: the file method writes the namespace's own
+  # resolv.conf (new_ns); resolvconf and systemd-resolved would change the host's.
+  export WARREN_DNS_BACKEND=${WARREN_DNS_BACKEND:-file}
   trap 'WIT_ERR_LINE=$LINENO; WIT_ERR_CMD=$BASH_COMMAND' ERR
   trap wit_on_exit EXIT
   trap 'wit_on_signal INT' INT
@@ -251,6 +254,9 @@ wit_cleanup() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
   for pid in "${pids[@]}"; do kill_pid "$pid"; done
   for ns in "${nss[@]}"; do ip netns del "$ns" 2>/dev/null; done
+  for ns in "${nss[@]}"; do
+    if [[ -n $ns && -d /etc/netns/$ns ]]; then rm -rf -- "/etc/netns/$ns"; fi
+  done
   if [[ -n ${WIT_PREFIX:-} ]]; then
     for f in "$WIT_RUN_DIR/$WIT_PREFIX"*.sock; do
       [[ -e $f ]] && rm -f -- "$f"
@@ -303,10 +309,18 @@ nsx() {
 }
 
 # new_ns NAME: creates namespace NAME (callers pass "$WIT_PREFIX..."), brings lo up, records it.
+# It gets its own /etc/resolv.conf (/etc/netns/NAME/resolv.conf, a copy of the host's; `ip netns
+# exec` bind-mounts it), so that a warren client inside that changes DNS (a mesh node always
+# does: docs/MESH.md "Names") changes the namespace's file and never the host's. Removed by
+# wit_cleanup.
 new_ns() {
   ip netns add "$1"
   WIT_NAMESPACES+=("$1")
   ip -n "$1" link set lo up
+  if [[ ! -e /etc/netns/$1/resolv.conf ]]; then
+    mkdir -p "/etc/netns/$1"
+    cat /etc/resolv.conf >"/etc/netns/$1/resolv.conf" 2>/dev/null || : >"/etc/netns/$1/resolv.conf"
+  fi
 }
 
 # fresh_ns NAME...: kills whatever runs in these (our) namespaces, deletes and recreates them.

@@ -5,8 +5,12 @@
 #   A and B are WireGuard peers of each other (wg set, endpoints 10.98.x.2:51820), tunnel
 #   10.99.0.1 ⇄ 10.99.0.2, both with WARREN_RELAY=<S>:7444, WARREN_RELAY_PIN, and
 #   WARREN_RELAY_DIRECT_RETRY=2. Keys are enrolled at S with `warren server export`.
+#   B sits behind a firewall that drops UDP to the relay's port (iptables OUTPUT in B), so A
+#   reaches the relay over UDP and B over TCP/TLS; the relay carries A ⇄ B across the two.
 #
 # Checks:
+#   * A's relay link is UDP (stateless challenge, udp-auth); B's UDP gets no answer and B falls
+#     back to TCP/TLS;
 #   * UDP between A and B dropped at S (iptables FORWARD): ping A → B works through the relay;
 #     `wg show` keeps working and shows no endpoint for the relayed peer; the relay forwards;
 #   * UDP unblocked: both endpoints return to the direct ones, and the relay's forwarded-frame
@@ -69,6 +73,8 @@ bad_out=$(ip netns exec "$A" env WARREN_RELAY=10.98.1.1:7444 WARREN_RELAY_PIN=no
 bad_pin_refused() { [[ $rc != 0 ]] && grep -qi 'invalid WARREN_RELAY_PIN: "nothex"' <<<"$bad_out"; }
 check "a bad WARREN_RELAY_PIN stops warren-wg, naming it" bad_pin_refused
 
+# B's firewall: no UDP to the relay's port (WireGuard's own UDP to A is left alone).
+ip netns exec "$B" iptables -A OUTPUT -p udp --dport 7444 -j DROP
 export WARREN_RELAY=10.98.1.1:7444 WARREN_RELAY_PIN=$PIN WARREN_RELAY_DIRECT_RETRY=2 LOG_LEVEL=verbose
 start_wg "$A" "$AIF" warren || fatal "warren-wg A"
 WARREN_RELAY=10.98.2.1:7444 start_wg "$B" "$BIF" warren || fatal "warren-wg B"
@@ -92,8 +98,12 @@ ip netns exec "$S" iptables -I FORWARD -p udp -j DROP
 check "A and B connect to the relay" \
   wait_until 10 bash -c "grep -q 'relay 10.98.1.1:7444: connected' '$WIT_TMP/$AIF.warren.log' &&
                          grep -q 'relay 10.98.2.1:7444: connected' '$WIT_TMP/$BIF.warren.log'"
+check "A reaches the relay over UDP" grep -q 'relay 10.98.1.1:7444: connected over UDP' "$WIT_TMP/$AIF.warren.log"
+check "B's UDP to the relay gets no answer: B falls back to TCP/TLS" \
+  bash -c "grep -q 'relay 10.98.2.1:7444: over UDP: no answer over UDP; trying TCP/TLS' '$WIT_TMP/$BIF.warren.log' &&
+           grep -q 'relay 10.98.2.1:7444: connected over TCP/TLS' '$WIT_TMP/$BIF.warren.log'"
 t0=$SECONDS
-check "UDP blocked: ping A → B works through the relay" ping_until "$A" 20 10.99.0.2
+check "UDP blocked: ping A → B works through the relay (A over UDP, B over TCP/TLS)" ping_until "$A" 20 10.99.0.2
 log "first reply after $((SECONDS - t0)) s"
 check "A's log: B moved to the relay" grep -q 'relay: peer .* now through the relay' "$WIT_TMP/$AIF.warren.log"
 f0=$(forwarded)

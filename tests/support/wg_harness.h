@@ -114,6 +114,10 @@ class Network {
   /// Return true to drop a datagram (from, to, bytes).
   std::function<bool(const Node&, const Node&, const Datagram&)> lose;
   std::size_t delivered = 0;
+  /// One-way latency. Zero: run() delivers a datagram and the answers it causes in one round,
+  /// in node order. Non-zero: each round first takes every node's queued datagrams, then
+  /// advances the clock by `delay`, then delivers them (one hop per round).
+  Duration delay{};
 
   void advance(Duration d) {
     now.mono += d;
@@ -163,9 +167,25 @@ class Network {
   void run(int max_rounds = 100) {
     for (int round = 0; round < max_rounds; ++round) {
       bool any = false;
-      for (auto* n : nodes) {
-        auto out = std::move(n->sink.out());
-        n->sink.out().clear();
+      std::vector<std::vector<Datagram>> taken;
+      if (delay != Duration{}) {
+        for (auto* n : nodes) {
+          taken.push_back(std::move(n->sink.out()));
+          n->sink.out().clear();
+          any = any || !taken.back().empty();
+        }
+        if (any)
+          advance(delay);
+      }
+      for (std::size_t i = 0; i < nodes.size(); ++i) {
+        Node* n = nodes[i];
+        std::vector<Datagram> out;
+        if (delay != Duration{}) {
+          out = std::move(taken[i]);
+        } else {
+          out = std::move(n->sink.out());
+          n->sink.out().clear();
+        }
         for (auto& dg : out) {
           any = true;
           Node* dst = node_at(dg.to.remote);

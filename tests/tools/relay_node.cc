@@ -11,7 +11,8 @@
 //      pong means "not connected yet": sent again 50 ms later) ─► until M datagrams received
 //   ─► with --until-closed, reads until the relay closes the connection.
 // --udp: the same over UDP to the same port (one frame per datagram; it opens with a "hello",
-// an auth frame of zeros, and the certificate pin is not used: UDP has no TLS).
+// an auth frame of zeros, answers the stateless challenge with a udp-auth frame echoing it, and
+// the certificate pin is not used: UDP has no TLS).
 // --claim sends PUBKEY as the node key while proving with FILE's key (an impersonation: the
 // relay must refuse it).
 //
@@ -206,7 +207,7 @@ int main(int argc, char** argv) {
     link.udp = ::socket(AF_INET, SOCK_DGRAM, 0);
     if (link.udp < 0 || ::connect(link.udp, reinterpret_cast<sockaddr*>(&to4), sizeof to4) != 0)
       usage("cannot open the UDP socket");
-    link.send(relay::encode_auth(crypto::PublicKey{}, relay::Proof{}));  // hello
+    link.send(relay::encode_udp_hello());
   } else {
     try {
       link.tls = control::TlsStream::connect(hp->host, hp->port, *pin, link.deadline);
@@ -237,7 +238,9 @@ int main(int argc, char** argv) {
       std::printf("cannot prove: %s\n", proof.message().c_str());
       return 1;
     }
-    link.send(relay::encode_auth(claimed, *proof));
+    // Over UDP the challenge is the relay's stateless cookie: echo it with the proof.
+    link.send(link.udp >= 0 ? relay::encode_udp_auth(claimed, *proof, ch->challenge)
+                            : relay::encode_auth(claimed, *proof));
     auto ok = link.next();
     if (!ok || ok->type != relay::FrameType::kAuthOk) {
       if (ok)

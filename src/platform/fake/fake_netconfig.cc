@@ -105,6 +105,13 @@ Status FakeNetConfig::add_address(std::uint32_t ifindex, const net::Prefix& addr
   return {};
 }
 
+Status FakeNetConfig::add_service_address(std::uint32_t ifindex, const net::Prefix& address) {
+  if (auto s = add_address(ifindex, address); !s)
+    return s;
+  state_.service_addresses.insert({ifindex, address});
+  return {};
+}
+
 Status FakeNetConfig::delete_address(std::uint32_t ifindex, const net::Prefix& address) {
   if (inject())
     return Error::from_errno(EIO, "fake(delete address)");
@@ -112,6 +119,7 @@ Status FakeNetConfig::delete_address(std::uint32_t ifindex, const net::Prefix& a
     return Error::from_errno(ENODEV, "fake(delete address)");
   if (state_.addresses.erase({ifindex, address}) == 0)
     return Error::from_errno(EADDRNOTAVAIL, "fake(delete address)");
+  state_.service_addresses.erase({ifindex, address});
   return {};
 }
 

@@ -22,6 +22,8 @@ namespace warren::platform::fake {
 struct FakeNetState {
   std::map<std::uint32_t, LinkInfo> links;
   std::set<std::pair<std::uint32_t, net::Prefix>> addresses;
+  /// Those of `addresses` added as service addresses (add_service_address), until deleted.
+  std::set<std::pair<std::uint32_t, net::Prefix>> service_addresses;
   std::set<RouteSpec> routes;
   std::vector<RuleSpec> rules;  ///< in insertion order (the kernel keeps them ordered)
   friend bool operator==(const FakeNetState&, const FakeNetState&) = default;
@@ -47,6 +49,8 @@ class FakeNetConfig final : public NetConfig {
   Status delete_link(std::uint32_t ifindex) override;
   Status add_address(std::uint32_t ifindex, const net::Prefix& address) override;
   Status delete_address(std::uint32_t ifindex, const net::Prefix& address) override;
+  /// As add_address, and the address is also listed in state().service_addresses.
+  Status add_service_address(std::uint32_t ifindex, const net::Prefix& address) override;
   Status add_route(const RouteSpec& route) override;
   Status delete_route(const RouteSpec& route) override;
   Status add_rule(const RuleSpec& rule) override;

@@ -130,6 +130,10 @@ class MnlNetConfig final : public NetConfig {
   Status delete_address(std::uint32_t ifindex, const net::Prefix& address) override {
     return address_request(RTM_DELADDR, 0, ifindex, address, "netlink(delete address)");
   }
+  Status add_service_address(std::uint32_t ifindex, const net::Prefix& address) override {
+    return address_request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, ifindex, address,
+                           "netlink(add address)", /*deprecated=*/true);
+  }
 
   Status add_route(const RouteSpec& route) override {
     return route_request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, route, "netlink(add route)");
@@ -148,7 +152,7 @@ class MnlNetConfig final : public NetConfig {
   }
 
   Status address_request(std::uint16_t type, std::uint16_t flags, std::uint32_t ifindex,
-                         const net::Prefix& address, const char* op) {
+                         const net::Prefix& address, const char* op, bool deprecated = false) {
     std::lock_guard lock(mutex_);
     nlmsghdr* nlh = start(type, flags);
     auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
@@ -158,6 +162,12 @@ class MnlNetConfig final : public NetConfig {
     ifa->ifa_index = ifindex;
     put_address(nlh, IFA_LOCAL, address.address);
     put_address(nlh, IFA_ADDRESS, address.address);
+    if (deprecated) {
+      ifa_cacheinfo ci{};
+      ci.ifa_prefered = 0;
+      ci.ifa_valid = 0xFFFFFFFFu;  // "forever" (the kernel's INFINITY_LIFE_TIME)
+      mnl_attr_put(nlh, IFA_CACHEINFO, sizeof(ci), &ci);
+    }
     return transact(nlh, nullptr, op);
   }
 

@@ -38,6 +38,13 @@ TEST(StatusRelayPath, RoundTripAndTable) {
   EXPECT_NE(format_table(b, 0).find("relay path:  192.0.2.1:7444 connected, 2 peer(s) relayed"),
             std::string::npos)
       << format_table(b, 0);
+  InterfaceStatus udp = s;
+  udp.relay_path->carrier = "UDP";
+  InterfaceStatus u = status_from_json(to_json(udp));
+  EXPECT_EQ(u.relay_path->carrier, "UDP");
+  EXPECT_NE(format_table(u, 0).find("relay path:  192.0.2.1:7444 connected over UDP, 2 peer"),
+            std::string::npos)
+      << format_table(u, 0);
   InterfaceStatus down = s;
   down.relay_path->connected = false;
   down.relay_path->last_error = "cannot connect: refused";

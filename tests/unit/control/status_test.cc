@@ -150,6 +150,27 @@ TEST(PeerState, Thresholds) {
   EXPECT_EQ(peer_state(800, 1000), "idle");
 }
 
+// The handshake's round trip (issue 13's status): in the JSON when measured, absent before;
+// in the table next to the handshake's age; a negative or non-number value is refused.
+TEST(StatusJson, HandshakeRoundTrip) {
+  InterfaceStatus s = sample();
+  s.peers[0].rtt_ms = 0.4271;
+  const std::string j = to_json(s);
+  EXPECT_NE(j.find("\"rtt_ms\": 0.427"), std::string::npos) << j;
+  InterfaceStatus b = status_from_json(j);
+  ASSERT_TRUE(b.peers[0].rtt_ms);
+  EXPECT_DOUBLE_EQ(*b.peers[0].rtt_ms, 0.427);
+  EXPECT_FALSE(b.peers[1].rtt_ms);
+  EXPECT_NE(format_table(s, 1'764'614'410).find("10s ago, 0.43 ms"), std::string::npos)
+      << format_table(s, 1'764'614'410);
+  std::string bad = j;
+  bad.replace(bad.find("0.427"), 5, "-1.00");
+  EXPECT_THROW(status_from_json(bad), ControlError);
+  bad = j;
+  bad.replace(bad.find("0.427"), 5, "\"1\"  ");
+  EXPECT_THROW(status_from_json(bad), ControlError);
+}
+
 TEST(PeerStatus, FromADevicePeerSnapshot) {
   wg::PeerSnapshot p;
   p.public_key.bytes[0] = 7;
@@ -169,6 +190,10 @@ TEST(PeerStatus, FromADevicePeerSnapshot) {
   EXPECT_EQ(s.rx_bytes + 10 * s.tx_bytes + 100 * s.rx_packets + 1000 * s.tx_packets, 4321u);
   EXPECT_EQ(s.state, "connected");
   EXPECT_EQ(s.name, "");
+  EXPECT_FALSE(s.rtt_ms) << "no handshake measured yet";
+  p.handshake_rtt_usec = 1500;
+  ASSERT_TRUE(peer_status(p, 1000).rtt_ms);
+  EXPECT_DOUBLE_EQ(*peer_status(p, 1000).rtt_ms, 1.5);
   p.endpoint.reset();
   p.last_handshake_sec = 0;
   const PeerStatus never = peer_status(p, 1000);

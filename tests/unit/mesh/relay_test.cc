@@ -61,6 +61,9 @@ std::vector<Bytes> sample_frames() {
   out.push_back(encode_ping(FrameType::kPong, 0x0102030405060708ull));
   out.push_back(encode_simple(FrameType::kKeepalive));
   out.push_back(encode_error(ErrorCode::kRateLimited, "over 1000 datagrams/s"));
+  Challenge cookie;
+  cookie.fill(6);
+  out.push_back(encode_udp_auth(key_of(7), proof, cookie));
   return out;
 }
 
@@ -132,7 +135,7 @@ TEST(RelayFrame, EachMalformationHasItsError) {
   truncated.pop_back();
   const std::vector<Case> cases = {
       {"shorter than the 4-byte header", {0xC8, 0, 0}},
-      {"unknown type 0xca", header(0xCA, 0)},
+      {"unknown type 0xcb", header(0xCB, 0)},
       {"unknown type 0x01", header(0x01, 0)},
       {"challenge frame with a body of 63 bytes (want 64)", header(0xC1, 63)},
       {"auth frame with a body of 65 bytes (want 64)", header(0xC2, 65)},
@@ -379,6 +382,128 @@ TEST(RelayStream, ABadHeaderFailsAtOnceAndForGood) {
   auto e = r2.next(j);
   ASSERT_FALSE(e);
   EXPECT_NE(e.message().find("unknown type 0x16"), std::string::npos) << e.message();
+}
+
+// --- stateless challenge (UDP) -----------------------------------------------------------------
+
+const Bytes kSourceA = {10, 0, 0, 1, 0x1f, 0x90};
+const Bytes kSourceB = {10, 0, 0, 2, 0x1f, 0x90};
+MonoTime at(Duration d) {
+  return MonoTime{d};
+}
+
+// The node's answer to a challenge frame, as RelayTransport builds it.
+Bytes answer(const Node& n, const Bytes& challenge_frame) {
+  auto ch = decode_frame(challenge_frame);
+  EXPECT_TRUE(ch);
+  EXPECT_EQ(ch->type, FrameType::kChallenge);
+  auto proof = prove(n.priv, n.pub, ch->key, ch->challenge);
+  EXPECT_TRUE(proof);
+  return encode_udp_auth(n.pub, *proof, ch->challenge);
+}
+
+TEST(RelayStateless, HelloAndChallengeHaveTheSameSizeAndTheHelloIsRecognised) {
+  StatelessChallenger sc(crypto::SystemRandom::instance());
+  const Bytes hello = encode_udp_hello();
+  auto h = decode_frame(hello);
+  ASSERT_TRUE(h);
+  EXPECT_TRUE(is_udp_hello(*h));
+  EXPECT_EQ(sc.challenge(kSourceA, at(std::chrono::seconds(1))).size(), hello.size());
+  auto not_hello = decode_frame(encode_auth(key_of(1), Proof{}));
+  ASSERT_TRUE(not_hello);
+  EXPECT_FALSE(is_udp_hello(*not_hello));
+}
+
+TEST(RelayStateless, AnEchoedCookieAndAGoodProofFromTheSameSourceAreAccepted) {
+  Node n;
+  StatelessChallenger sc(crypto::SystemRandom::instance());
+  const auto t = at(std::chrono::seconds(10));
+  auto f = decode_frame(answer(n, sc.challenge(kSourceA, t)));
+  ASSERT_TRUE(f);
+  auto who = sc.verify(kSourceA, *f, t + std::chrono::seconds(1));
+  ASSERT_TRUE(who) << who.message();
+  EXPECT_EQ(*who, n.pub);
+}
+
+TEST(RelayStateless, TheCookieIsBoundToTheSource) {
+  Node n;
+  StatelessChallenger sc(crypto::SystemRandom::instance());
+  const auto t = at(std::chrono::seconds(10));
+  EXPECT_NE(sc.challenge(kSourceA, t), sc.challenge(kSourceB, t));
+  auto f = decode_frame(answer(n, sc.challenge(kSourceA, t)));
+  ASSERT_TRUE(f);
+  auto who = sc.verify(kSourceB, *f, t);
+  ASSERT_FALSE(who);
+  EXPECT_EQ(who.code(), EACCES);
+  EXPECT_NE(who.message().find("cookie"), std::string::npos) << who.message();
+}
+
+TEST(RelayStateless, ACookieLivesTwoToFourMinutesThenTheSecretIsGone) {
+  Node n;
+  StatelessChallenger sc(crypto::SystemRandom::instance());
+  const auto t = at(StatelessChallenger::kRotation * 5 + std::chrono::seconds(110));
+  auto f = decode_frame(answer(n, sc.challenge(kSourceA, t)));
+  ASSERT_TRUE(f);
+  // The next epoch still knows the previous secret.
+  EXPECT_TRUE(sc.verify(kSourceA, *f, t + std::chrono::seconds(20)));
+  // Two epochs on, it is gone.
+  auto late =
+      sc.verify(kSourceA, *f, t + StatelessChallenger::kRotation + std::chrono::seconds(20));
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.code(), EACCES);
+}
+
+TEST(RelayStateless, AForgedCookieOrProofOrAnotherKeyIsRefused) {
+  Node n, other;
+  StatelessChallenger sc(crypto::SystemRandom::instance());
+  const auto t = at(std::chrono::seconds(10));
+  const Bytes good = answer(n, sc.challenge(kSourceA, t));
+  // Flip one byte of the cookie, of the proof; claim another key with n's proof.
+  for (std::size_t at_byte :
+       {kHeaderSize + kKeySize + kProofSize + 5, kHeaderSize + kKeySize + 3}) {
+    Bytes bad = good;
+    bad[at_byte] ^= 1;
+    auto f = decode_frame(bad);
+    ASSERT_TRUE(f);
+    auto r = sc.verify(kSourceA, *f, t);
+    ASSERT_FALSE(r) << at_byte;
+    EXPECT_EQ(r.code(), EACCES);
+  }
+  Bytes claim = good;
+  std::copy(other.pub.bytes.begin(), other.pub.bytes.end(), claim.begin() + kHeaderSize);
+  auto f = decode_frame(claim);
+  ASSERT_TRUE(f);
+  auto r = sc.verify(kSourceA, *f, t);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.code(), EACCES);
+  // A zero cookie before any hello at all: refused, not crashing on an empty epoch.
+  StatelessChallenger fresh(crypto::SystemRandom::instance());
+  Frame zero;
+  zero.type = FrameType::kUdpAuth;
+  zero.key = n.pub;
+  EXPECT_EQ(fresh.verify(kSourceA, zero, t).code(), EACCES);
+  // Another frame type.
+  Frame ping;
+  ping.type = FrameType::kPing;
+  EXPECT_EQ(sc.verify(kSourceA, ping, t).code(), EINVAL);
+}
+
+TEST(RelayStateless, UdpAuthFrameLayout) {
+  Proof proof;
+  proof.fill(0x33);
+  Challenge cookie;
+  cookie.fill(0x44);
+  const Bytes b = encode_udp_auth(key_of(0x22), proof, cookie);
+  ASSERT_EQ(b.size(), 100u);
+  EXPECT_EQ(b[0], 0xCA);
+  auto f = decode_frame(b);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->key, key_of(0x22));
+  EXPECT_EQ(f->challenge, proof);
+  EXPECT_EQ(f->cookie, cookie);
+  Bytes short_one(b.begin(), b.end() - 1);
+  short_one[3] = 95;
+  EXPECT_FALSE(decode_frame(short_one));
 }
 
 }  // namespace

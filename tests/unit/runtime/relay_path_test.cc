@@ -1,7 +1,12 @@
 // The node side of the relay: settings, key ⇄ endpoint map, bounded queue, the transport's
 // drops, and the fallback policy (runtime/relay_transport.h, runtime/relay_policy.h).
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <thread>
@@ -228,6 +233,9 @@ class FakeRelay {
   std::string buf_;
 };
 
+// The FakeRelay speaks TCP/TLS only.
+const RelayCarrierChoice::Options kTcpOnly{.udp = false};
+
 bool wait_for(const std::function<bool()>& pred) {
   for (int i = 0; i < 500; ++i) {
     if (pred())
@@ -243,7 +251,9 @@ TEST(RelayTransport, AuthenticatesCarriesDatagramsBothWaysAndReconnects) {
       crypto::generate_private_key(crypto::SystemRandom::instance());
   const crypto::PublicKey node_pub = crypto::derive_public_key(node_key);
   RelaySettings s{.host = "127.0.0.1", .port = fake.port(), .pin = fake.pin()};
-  RelayTransport t(s, [&] { return std::optional<crypto::PrivateKey>(node_key); });
+  RelayTransport t(
+      s, [&] { return std::optional<crypto::PrivateKey>(node_key); }, RelayTransport::kPingInterval,
+      kTcpOnly);
 
   // 1. The node proves its own key.
   auto who = fake.accept_and_auth();
@@ -312,7 +322,7 @@ TEST(RelayTransport, ANewPrivateKeyMakesItReconnectUnderThatKey) {
         std::lock_guard lock(m);
         return std::optional<crypto::PrivateKey>(key);
       },
-      100ms);
+      100ms, kTcpOnly);
   auto first = fake.accept_and_auth();
   ASSERT_TRUE(first);
   crypto::PublicKey new_pub;
@@ -335,7 +345,9 @@ TEST(RelayTransport, AWrongPinNeverConnects) {
   control::Fingerprint wrong = fake.pin();
   wrong[0] ^= 1;
   RelaySettings s{.host = "127.0.0.1", .port = fake.port(), .pin = wrong};
-  RelayTransport t(s, [&] { return std::optional<crypto::PrivateKey>(node_key); });
+  RelayTransport t(
+      s, [&] { return std::optional<crypto::PrivateKey>(node_key); }, RelayTransport::kPingInterval,
+      kTcpOnly);
   std::thread server([&] { (void)fake.accept_and_auth(); });  // the handshake fails on our side
   EXPECT_TRUE(wait_for([&] { return !t.status().last_error.empty(); }));
   EXPECT_NE(t.status().last_error.find("cannot connect"), std::string::npos)
@@ -517,6 +529,169 @@ TEST_F(PolicyFixture, ALostRelayConnectionSendsRelayedPeersBackToTheirDirectEndp
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].transport, dataplane::kUdpTransport);
   EXPECT_EQ(*d[0].endpoint, direct);
+}
+
+// ---- carrier choice: UDP first, TCP/TLS when UDP is silent (fake clock) -------------------------
+
+TEST(RelayCarrierChoice, UdpFirstTcpAfterSilenceUdpAgainAfterTheRetryInterval) {
+  using C = RelayCarrierChoice::Carrier;
+  RelayCarrierChoice c({.udp_timeout = 3s, .udp_retry = 60s});
+  const MonoTime t0{std::chrono::hours(1)};
+  EXPECT_EQ(c.next(t0), C::kUdp);
+  c.udp_result(false, t0 + 3s);  // nothing came back within the timeout
+  EXPECT_EQ(c.next(t0 + 3s), C::kTcp);
+  EXPECT_EQ(c.next(t0 + 62s), C::kTcp);
+  EXPECT_EQ(c.next(t0 + 63s), C::kUdp) << "UDP is tried again a retry interval later";
+  c.udp_result(true, t0 + 64s);  // answered: UDP works again
+  EXPECT_EQ(c.next(t0 + 65s), C::kUdp);
+  EXPECT_EQ(c.udp_timeout(), 3s);
+}
+
+TEST(RelayCarrierChoice, AnAnsweredAttemptKeepsUdpAndUdpOffMeansTcp) {
+  using C = RelayCarrierChoice::Carrier;
+  RelayCarrierChoice c({});
+  const MonoTime t0{std::chrono::hours(1)};
+  c.udp_result(true, t0);  // e.g. refused, or a session that later timed out
+  EXPECT_EQ(c.next(t0 + 1s), C::kUdp);
+  RelayCarrierChoice off({.udp = false});
+  EXPECT_EQ(off.next(t0), C::kTcp);
+}
+
+// A relay over UDP on loopback with the coordinator's stateless challenge: hello ─► challenge,
+// udp-auth ─► auth ok (cookie and proof checked); recv frames on request; pings answered only
+// for the source it bound. Polled (tests only).
+class FakeUdpRelay {
+ public:
+  explicit FakeUdpRelay(std::uint16_t port = 0) {
+    fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+  }
+  ~FakeUdpRelay() { ::close(fd_); }
+  std::uint16_t port() const { return port_; }
+  // Serves for up to `limit`; returns once `until` holds (checked after every datagram).
+  bool serve(const std::function<bool()>& until, std::chrono::milliseconds limit = 5000ms) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      if (until())
+        return true;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 10) <= 0)
+        continue;
+      std::vector<std::uint8_t> b(relay::kMaxFrameSize);
+      sockaddr_in from{};
+      socklen_t len = sizeof from;
+      const ssize_t n =
+          ::recvfrom(fd_, b.data(), b.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
+      if (n <= 0)
+        continue;
+      b.resize(static_cast<std::size_t>(n));
+      auto f = relay::decode_frame(b);
+      if (!f)
+        continue;
+      const std::vector<std::uint8_t> src(reinterpret_cast<std::uint8_t*>(&from),
+                                          reinterpret_cast<std::uint8_t*>(&from) + len);
+      const MonoTime now{std::chrono::seconds(10)};
+      if (relay::is_udp_hello(*f)) {
+        ++hellos;
+        reply(from, challenger_.challenge(src, now));
+      } else if (f->type == relay::FrameType::kUdpAuth) {
+        if (auto k = challenger_.verify(src, *f, now); k.ok()) {
+          node = *k;
+          bound_ = from;
+          reply(from, relay::encode_simple(relay::FrameType::kAuthOk));
+        }
+      } else if (bound_ && from.sin_port == bound_->sin_port) {
+        if (f->type == relay::FrameType::kPing)
+          reply(from, relay::encode_ping(relay::FrameType::kPong, f->nonce));
+        else if (f->type == relay::FrameType::kSend)
+          sent.emplace_back(f->datagram.begin(), f->datagram.end());
+      }
+    }
+    return until();
+  }
+  void recv_to_node(const crypto::PublicKey& from, const std::vector<std::uint8_t>& d) {
+    Frame f;
+    f.type = relay::FrameType::kRecv;
+    f.key = from;
+    f.datagram = ConstBytes(d);
+    reply(*bound_, *relay::encode_frame(f));
+  }
+  using Frame = relay::Frame;
+  std::optional<crypto::PublicKey> node;
+  int hellos = 0;
+  std::vector<std::vector<std::uint8_t>> sent;
+
+ private:
+  void reply(const sockaddr_in& to, const std::vector<std::uint8_t>& b) {
+    (void)::sendto(fd_, b.data(), b.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
+  }
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  relay::StatelessChallenger challenger_{crypto::SystemRandom::instance()};
+  std::optional<sockaddr_in> bound_;
+};
+
+TEST(RelayTransport, OverUdpAuthenticatesCarriesDatagramsAndReHellosAfterARelayRestart) {
+  const crypto::PrivateKey node_key =
+      crypto::generate_private_key(crypto::SystemRandom::instance());
+  auto relay = std::make_unique<FakeUdpRelay>();
+  const std::uint16_t port = relay->port();
+  RelaySettings s{.host = "127.0.0.1", .port = port};
+  RelayTransport t(
+      s, [&] { return std::optional<crypto::PrivateKey>(node_key); }, 200ms);
+  ASSERT_TRUE(relay->serve([&] { return t.connected(); }));
+  EXPECT_EQ(relay->node, crypto::derive_public_key(node_key));
+  EXPECT_EQ(t.status().carrier, "UDP");
+
+  // Datagrams both ways.
+  const auto peer = key_of(0x11);
+  std::vector<std::uint8_t> out(148, 0x5a);
+  platform::OutDatagram d{.data = ConstBytes(out.data(), out.size()),
+                          .path = net::Path{.remote = *t.endpoint_for(peer), .transport = 1}};
+  std::vector<platform::OutDatagram> batch{d};
+  EXPECT_EQ(t.send(batch).count, 1u);
+  ASSERT_TRUE(relay->serve([&] { return !relay->sent.empty(); }));
+  EXPECT_EQ(relay->sent[0], out);
+  relay->recv_to_node(peer, std::vector<std::uint8_t>(92, 0x33));
+  std::array<std::uint8_t, 2048> buf{};
+  std::array<Bytes, 1> bufs{Bytes(buf.data(), buf.size())};
+  std::array<std::size_t, 1> sizes{};
+  std::array<net::Path, 1> paths{};
+  ASSERT_TRUE(wait_for([&] { return t.receive(0, bufs, sizes, paths).count == 1; }));
+  EXPECT_EQ(sizes[0], 92u);
+  EXPECT_EQ(t.key_for(paths[0].remote), peer);
+
+  // The relay restarts (a new secret, no bindings): the node's pings go unanswered, it says
+  // hello again and is connected once more.
+  relay.reset();
+  relay = std::make_unique<FakeUdpRelay>(port);
+  ASSERT_TRUE(relay->serve([&] { return relay->node.has_value() && t.connected(); }, 8000ms));
+  EXPECT_GE(relay->hellos, 1);
+  EXPECT_GE(t.status().connects, 2u);
+  t.stop();
+}
+
+TEST(RelayTransport, UdpSilentFallsBackToTcpTls) {
+  FakeRelay fake;  // TCP/TLS only: nothing answers on UDP
+  const crypto::PrivateKey node_key =
+      crypto::generate_private_key(crypto::SystemRandom::instance());
+  RelaySettings s{.host = "127.0.0.1", .port = fake.port(), .pin = fake.pin()};
+  const auto t0 = std::chrono::steady_clock::now();
+  RelayTransport t(s, [&] { return std::optional<crypto::PrivateKey>(node_key); },
+                   RelayTransport::kPingInterval, {.udp_timeout = 500ms});
+  auto who = fake.accept_and_auth();
+  ASSERT_TRUE(who);
+  ASSERT_TRUE(wait_for([&] { return t.connected(); }));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 500ms) << "UDP was not tried first";
+  EXPECT_EQ(t.status().carrier, "TCP/TLS");
+  t.stop();
 }
 
 }  // namespace

@@ -204,43 +204,121 @@ TEST_F(RelayOverTls, GarbageInsteadOfFramesIsAProtocolError) {
   EXPECT_THROW(s.next(), control::ControlError);
 }
 
-// UDP on the same port number: a hello (an auth frame of zeros) gets a challenge of exactly its
-// own size; garbage and other frames from an unknown source get nothing.
-TEST_F(RelayOverTls, UdpHelloGetsAChallengeOfItsOwnSizeAndNothingElseIsAnswered) {
-  start();
+int udp_socket(std::uint16_t port, std::uint32_t source_v4 = INADDR_LOOPBACK) {
   int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in src{};
+  src.sin_family = AF_INET;
+  src.sin_addr.s_addr = htonl(source_v4);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src), 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
-  a.sin_port = htons(service_->port());
+  a.sin_port = htons(port);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  auto answer = [&]() -> std::vector<std::uint8_t> {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 300) <= 0)
-      return {};
-    std::vector<std::uint8_t> b(relay::kMaxFrameSize);
-    const ssize_t n = ::recv(fd, b.data(), b.size(), 0);
-    b.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-    return b;
-  };
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  return fd;
+}
+
+std::vector<std::uint8_t> udp_answer(int fd, int ms = 300) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, ms) <= 0)
+    return {};
+  std::vector<std::uint8_t> b(relay::kMaxFrameSize);
+  const ssize_t n = ::recv(fd, b.data(), b.size(), 0);
+  b.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  return b;
+}
+
+void udp_send(int fd, const std::vector<std::uint8_t>& b) {
+  ASSERT_EQ(::send(fd, b.data(), b.size(), 0), static_cast<ssize_t>(b.size()));
+}
+
+// UDP on the same port number: a hello (an auth frame of zeros) gets a challenge of exactly its
+// own size and makes no state (a ping afterwards is still unanswered); the echoed cookie with
+// the proof of an enrolled key binds the source, and only then is a ping answered.
+TEST_F(RelayOverTls, UdpHelloGetsAStatelessChallengeOfItsOwnSizeAndOnlyAProofBinds) {
+  start();
+  Node n;
+  allow(n.pub, true);
+  int fd = udp_socket(service_->port());
   const auto ping = relay::encode_ping(relay::FrameType::kPing, 7);
-  ASSERT_EQ(::send(fd, ping.data(), ping.size(), 0), static_cast<ssize_t>(ping.size()));
+  udp_send(fd, ping);
   ASSERT_EQ(::send(fd, "junk", 4, 0), 4);
-  EXPECT_TRUE(answer().empty()) << "an unknown source's ping or garbage was answered";
-  const auto hello = relay::encode_auth(crypto::PublicKey{}, relay::Proof{});
-  ASSERT_EQ(::send(fd, hello.data(), hello.size(), 0), static_cast<ssize_t>(hello.size()));
-  const auto ch = answer();
+  EXPECT_TRUE(udp_answer(fd).empty()) << "an unknown source's ping or garbage was answered";
+  const auto hello = relay::encode_udp_hello();
+  udp_send(fd, hello);
+  const auto ch = udp_answer(fd);
   ASSERT_EQ(ch.size(), hello.size());
   auto f = relay::decode_frame(ch);
   ASSERT_TRUE(f);
-  EXPECT_EQ(f->type, relay::FrameType::kChallenge);
-  // Now known: a ping is answered.
-  ASSERT_EQ(::send(fd, ping.data(), ping.size(), 0), static_cast<ssize_t>(ping.size()));
-  auto pong = relay::decode_frame(answer());
+  ASSERT_EQ(f->type, relay::FrameType::kChallenge);
+  EXPECT_EQ(service_->counters().connections, 0u) << "a hello made state";
+  udp_send(fd, ping);
+  EXPECT_TRUE(udp_answer(fd).empty()) << "a hello alone made the source known";
+  auto proof = relay::prove(n.priv, n.pub, f->key, f->challenge);
+  ASSERT_TRUE(proof);
+  udp_send(fd, relay::encode_udp_auth(n.pub, *proof, f->challenge));
+  auto ok = relay::decode_frame(udp_answer(fd));
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->type, relay::FrameType::kAuthOk);
+  for (int i = 0; i < 100 && service_->counters().nodes != 1; ++i)  // published after the send
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(service_->counters().nodes, 1u);
+  udp_send(fd, ping);
+  auto pong = relay::decode_frame(udp_answer(fd));
   ASSERT_TRUE(pong);
   EXPECT_EQ(pong->type, relay::FrameType::kPong);
   EXPECT_EQ(pong->nonce, 7u);
   ::close(fd);
+}
+
+// The attack: hellos and forged answers from many source addresses (127.0.0.0/8 on loopback
+// stands in for spoofed sources). No source is kept, no answer is larger than what it answers,
+// and a forged udp-auth (a cookie the source never received) gets nothing at all.
+TEST_F(RelayOverTls, UdpHelloFloodFromManySourcesKeepsNoStateAndNeverAmplifies) {
+  start();
+  Node n;
+  allow(n.pub, true);
+  constexpr int kSources = 200;
+  std::vector<int> fds;
+  for (int i = 0; i < kSources; ++i)
+    fds.push_back(
+        udp_socket(service_->port(), (127u << 24) | (10u << 8) | (1 + i % 250) | (i / 250) << 16));
+  const auto hello = relay::encode_udp_hello();
+  relay::Challenge forged_cookie;
+  forged_cookie.fill(0x5A);
+  const auto forged = relay::encode_udp_auth(n.pub, relay::Proof{}, forged_cookie);
+  for (int fd : fds) {
+    udp_send(fd, hello);
+    udp_send(fd, forged);
+  }
+  // Wait until the relay has handled every datagram, then take what each source got.
+  for (int i = 0; i < 300 && !(service_->counters().udp_challenges == kSources &&
+                               service_->counters().udp_auth_refused == kSources);
+       ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::size_t challenges = 0;
+  for (int fd : fds) {
+    std::vector<std::uint8_t> a(relay::kMaxFrameSize);
+    for (;;) {
+      const ssize_t n = ::recv(fd, a.data(), a.size(), MSG_DONTWAIT);
+      if (n <= 0)
+        break;
+      EXPECT_LE(static_cast<std::size_t>(n), hello.size()) << "an answer larger than the hello";
+      auto f = relay::decode_frame(ConstBytes(a.data(), static_cast<std::size_t>(n)));
+      ASSERT_TRUE(f);
+      EXPECT_EQ(f->type, relay::FrameType::kChallenge) << "only challenges are sent";
+      ++challenges;
+    }
+  }
+  EXPECT_EQ(challenges, static_cast<std::size_t>(kSources));
+  const RelayCounters c = service_->counters();
+  EXPECT_EQ(c.connections, 0u);
+  EXPECT_EQ(c.nodes, 0u);
+  EXPECT_EQ(c.udp_challenges, static_cast<std::uint64_t>(kSources));
+  EXPECT_EQ(c.udp_auth_refused, static_cast<std::uint64_t>(kSources));
+  EXPECT_EQ(c.refused_connections, 0u) << "hellos must not touch the source caps";
+  for (int fd : fds)
+    ::close(fd);
 }
 
 }  // namespace

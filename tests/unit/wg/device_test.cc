@@ -1,6 +1,8 @@
 // Two (or three) Devices in one process with a fake clock and a lossy in-memory network:
 // the whitepaper's §6 timer behaviour, seen from the outside.
 
+#include <cstring>
+
 #include <gtest/gtest.h>
 
 #include "crypto/aead.h"
@@ -240,6 +242,57 @@ TEST_F(TwoPeers, AnEndpointMovedDuringAHandshakeGetsTheInitiationAtOnce) {
     net.run();
   });
   EXPECT_EQ(initiations, 0);
+// Both initiations cross on the wire. Without a tie-break each side answers the other's and
+// drops its own pending handshake, so neither answer finds one and both wait for the 5 s
+// retransmission. The side with the lower key keeps its own: the data flows at once.
+TEST_F(TwoPeers, CrossingInitiationsCompleteWithoutWaiting) {
+  Node& low = a.pub < b.pub ? a : b;
+  Node& high = &low == &a ? b : a;
+  EXPECT_EQ(net.send_ip(a, a_to_b()).verdict, Verdict::kQueued);
+  EXPECT_EQ(net.send_ip(b, b_to_a()).verdict, Verdict::kQueued);
+  net.run();  // no time passes
+  EXPECT_EQ(b.received.size(), 1u);
+  EXPECT_EQ(a.received.size(), 1u);
+  EXPECT_EQ(low.device.drop_count(Drop::kSimultaneousInitiation), 1u);
+  EXPECT_EQ(high.device.drop_count(Drop::kSimultaneousInitiation), 0u);
+  // The copy of the low side's initiation it sent instead of an answer was a replay there.
+  EXPECT_EQ(high.device.drop_count(Drop::kReplayedTimestamp), 1u);
+}
+
+// The low side's initiation is lost (the peer's NAT had no mapping for it yet); the high
+// side's arrives. The low side keeps its own and sends it again to where the peer's came
+// from, so the handshake completes at once instead of after the 5 s retransmission.
+TEST_F(TwoPeers, LostInitiationOfTheWinningSideIsSentAgain) {
+  Node& low = a.pub < b.pub ? a : b;
+  Node& high = &low == &a ? b : a;
+  bool lost_one = false;
+  net.lose = [&](const Node& src, const Node&, const test::Datagram& d) {
+    if (&src == &low && !lost_one && load_le32(d.bytes.data()) == kMessageInitiation)
+      return lost_one = true;
+    return false;
+  };
+  EXPECT_EQ(net.send_ip(low, &low == &a ? a_to_b() : b_to_a()).verdict, Verdict::kQueued);
+  net.run();
+  EXPECT_TRUE(lost_one);
+  EXPECT_EQ(net.send_ip(high, &high == &a ? a_to_b() : b_to_a()).verdict, Verdict::kQueued);
+  net.run();  // no time passes
+  EXPECT_EQ(high.received.size(), 1u);
+  EXPECT_EQ(low.received.size(), 1u);
+  EXPECT_EQ(low.device.drop_count(Drop::kSimultaneousInitiation), 1u);
+}
+
+// The handshake's round trip, on both sides: the network holds every datagram for 30 ms, so
+// initiation → response is 60 ms for the initiator, and response → first packet on the new
+// session is 60 ms for the responder.
+TEST_F(TwoPeers, HandshakeRoundTripMeasuredOnBothSides) {
+  auto rtt_of = [](const Node& n) { return n.device.snapshot().peers.at(0).handshake_rtt_usec; };
+  EXPECT_EQ(rtt_of(a), 0);
+  net.delay = 30ms;
+  EXPECT_EQ(net.send_ip(a, a_to_b()).verdict, Verdict::kQueued);
+  net.run();
+  ASSERT_EQ(b.received.size(), 1u);
+  EXPECT_EQ(rtt_of(a), 60'000);
+  EXPECT_EQ(rtt_of(b), 60'000);
 }
 
 TEST_F(TwoPeers, PeerRestartRecovers) {
