@@ -242,6 +242,8 @@ TEST_F(TwoPeers, AnEndpointMovedDuringAHandshakeGetsTheInitiationAtOnce) {
     net.run();
   });
   EXPECT_EQ(initiations, 0);
+}
+
 // Both initiations cross on the wire. Without a tie-break each side answers the other's and
 // drops its own pending handshake, so neither answer finds one and both wait for the 5 s
 // retransmission. The side with the lower key keeps its own: the data flows at once.
