@@ -108,6 +108,7 @@ class Daemon {
       watch_peers();
       apply_pushed_settings();
       report_endpoints();
+      cycle_candidates();
     });
     if (mesh_) {
       // Roster deltas are applied as soon as they arrive (the 2 s propagation budget), on
@@ -333,6 +334,10 @@ class Daemon {
       MeshNode::Update u = mesh_->on_delta(delta);
       for (const auto& line : u.log)
         platform::log_verbose("%s", line.c_str());
+      if (!u.keepalive_off.peers.empty())
+        if (auto st = engine_->apply(u.keepalive_off); !st)
+          platform::log_error("mesh: cannot apply the roster to the device: %s",
+                              st.message().c_str());
       if (!u.engine.peers.empty())
         if (auto st = engine_->apply(u.engine); !st)
           platform::log_error("mesh: cannot apply the roster to the device: %s",
@@ -381,6 +386,32 @@ class Daemon {
     platform::log_verbose("mesh: reporting %zu local endpoint(s)%s", now.local.size(),
                           reflexive.c_str());
     session_->send(control::endpoints_to_json(now));
+  }
+
+  // Loop thread, every second: a mesh peer without a session yet tries its next candidate
+  // (mesh_node.h, CandidateCycler).
+  void cycle_candidates() {
+    if (!mesh_)
+      return;
+    std::vector<CandidateCycler::Peer> peers;
+    for (const auto& p : engine_->snapshot().peers) {
+      auto c = mesh_->candidates(p.public_key);
+      if (!c.empty())
+        peers.push_back({p.public_key, std::move(c), p.endpoint, p.endpoint_transport,
+                         p.rx_packets, p.has_session});
+    }
+    wg::ConfigDelta d;
+    d.peers = cycler_.tick(peers, clock_.now().mono);
+    if (d.peers.empty())
+      return;
+    for (const auto& pd : d.peers) {
+      const mesh::NodeEntry* e = mesh_->roster().find(pd.public_key);
+      platform::log_verbose("mesh: no handshake with %s yet; trying its candidate %s",
+                            e ? e->name.c_str() : "?", pd.endpoint->to_string().c_str());
+    }
+    if (auto st = engine_->apply(d); !st)
+      platform::log_error("mesh: cannot move a peer to its next candidate: %s",
+                          st.message().c_str());
   }
 
   // Rules and DNS go while the TUN still exists (the runtime removes the socket and the TUN
@@ -633,6 +664,7 @@ class Daemon {
   // session's thread queued, the names `warren status` shows.
   runtime::Runtime* rt_ = nullptr;
   std::unique_ptr<MeshNode> mesh_;
+  CandidateCycler cycler_;  // loop thread
   std::atomic<std::uint64_t> roster_version_{0};
   std::atomic<bool> report_now_{false};
   std::mutex roster_mutex_;

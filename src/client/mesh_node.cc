@@ -51,12 +51,79 @@ std::optional<wg::PeerDelta> MeshNode::peer_for(const mesh::NodeEntry& e) const 
   pd.replace_allowed_ips = true;
   const std::uint8_t v6_len = 128;
   pd.allowed_ips_add = {net::Prefix{e.v4, 32}, net::Prefix{e.v6, v6_len}};
-  if (e.reflexive)
+  // Behind the same NAT as this node (the same reflexive address): its local address, as
+  // hairpinning through the shared router is rare.
+  const mesh::NodeEntry* me = roster_.find(self_);
+  const bool same_nat = e.reflexive && me && me->reflexive &&
+                        me->reflexive->address == e.reflexive->address;
+  if (e.reflexive && !(same_nat && !e.local_endpoints.empty()))
     pd.endpoint = *e.reflexive;
   else if (!e.local_endpoints.empty())
     pd.endpoint = e.local_endpoints.front();
-  pd.persistent_keepalive = kMeshKeepalive;
+  // Keepalive only with an endpoint: the engine sends its first keepalive (a handshake) when
+  // persistent keepalive is switched on for a peer that has one. A peer added without an
+  // endpoint and given one later would otherwise wait for traffic (or the other side) before
+  // its first initiation, and across two NATs that lone initiation from the other side is
+  // dropped by this node's router: no simultaneous open.
+  pd.persistent_keepalive = pd.endpoint ? kMeshKeepalive : 0;
   return pd;
+}
+
+std::vector<net::Endpoint> MeshNode::candidates(const crypto::PublicKey& key) const {
+  std::vector<net::Endpoint> out;
+  const mesh::NodeEntry* e = roster_.find(key);
+  if (!e)
+    return out;
+  auto pd = peer_for(*e);
+  if (!pd)
+    return out;
+  auto add = [&](const net::Endpoint& ep) {
+    if (std::find(out.begin(), out.end(), ep) == out.end())
+      out.push_back(ep);
+  };
+  if (pd->endpoint)
+    add(*pd->endpoint);
+  if (e->reflexive)
+    add(*e->reflexive);
+  for (const auto& ep : e->local_endpoints)
+    add(ep);
+  return out;
+}
+
+std::vector<wg::PeerDelta> CandidateCycler::tick(const std::vector<Peer>& peers, MonoTime now) {
+  std::vector<wg::PeerDelta> out;
+  std::map<crypto::PublicKey, State> next;
+  for (const auto& p : peers) {
+    auto it = peers_.find(p.key);
+    State st;
+    if (it != peers_.end() && it->second.candidates == p.candidates) {
+      st = it->second;
+    } else {
+      // New, or the roster changed its candidates (MeshNode pointed it at the first one).
+      st.candidates = p.candidates;
+      st.since = now;
+      st.rx = p.rx_packets;
+      if (p.endpoint) {
+        auto at = std::find(st.candidates.begin(), st.candidates.end(), *p.endpoint);
+        if (at != st.candidates.end())
+          st.index = static_cast<std::size_t>(at - st.candidates.begin());
+      }
+    }
+    if (p.has_session || p.rx_packets != st.rx || p.transport != 0)
+      st.settled = true;  // working, roamed, or the relay policy's
+    if (!st.settled && st.index + 1 < st.candidates.size() && now - st.since >= try_for_) {
+      ++st.index;
+      st.since = now;
+      wg::PeerDelta d;
+      d.public_key = p.key;
+      d.update_only = true;
+      d.endpoint = st.candidates[st.index];
+      out.push_back(std::move(d));
+    }
+    next.emplace(p.key, std::move(st));
+  }
+  peers_ = std::move(next);
+  return out;
 }
 
 MeshNode::Update MeshNode::on_delta(const Result<mesh::RosterDelta>& delta) {
@@ -67,6 +134,8 @@ MeshNode::Update MeshNode::on_delta(const Result<mesh::RosterDelta>& delta) {
     u.request_snapshot = true;
     return u;
   }
+  const mesh::NodeEntry* me = roster_.find(self_);
+  const std::optional<net::Endpoint> my_reflexive_before = me ? me->reflexive : std::nullopt;
   if (auto st = roster_.apply(*delta); !st) {
     u.request_snapshot = st.code() == ESTALE;
     u.log.push_back("roster: delta " + std::to_string(delta->from_version) + " -> " +
@@ -74,6 +143,11 @@ MeshNode::Update MeshNode::on_delta(const Result<mesh::RosterDelta>& delta) {
                     (u.request_snapshot ? "; asking for a snapshot" : ""));
     return u;
   }
+  // This node's own reflexive endpoint changed (its NAT rebound, it roamed): every peer is
+  // punched again at its candidate, as the peers are doing towards the new one (they get the
+  // same roster change at the same moment: a simultaneous open again).
+  me = roster_.find(self_);
+  const bool i_moved = my_reflexive_before && me && me->reflexive != my_reflexive_before;
   // The wanted peers against the applied ones: add/change what differs, remove what went.
   std::map<crypto::PublicKey, Applied> wanted;
   for (const auto& [key, entry] : roster_.nodes()) {
@@ -82,7 +156,7 @@ MeshNode::Update MeshNode::on_delta(const Result<mesh::RosterDelta>& delta) {
       continue;
     Applied a{pd->allowed_ips_add, pd->endpoint};
     auto it = applied_.find(key);
-    if (it == applied_.end() || !(it->second == a)) {
+    if (it == applied_.end() || !(it->second == a) || (i_moved && a.endpoint)) {
       if (it != applied_.end() && it->second.allowed_ips == a.allowed_ips) {
         // Only the candidate endpoint changed: leave the allowed IPs (and the session) be.
         pd->replace_allowed_ips = false;
@@ -92,6 +166,17 @@ MeshNode::Update MeshNode::on_delta(const Result<mesh::RosterDelta>& delta) {
       u.log.push_back("mesh: " + std::string(it == applied_.end() ? "peer " : "peer changed ") +
                       entry.name + " (" + short_key(key) + ") " + entry.v4.to_string() +
                       (pd->endpoint ? " at " + pd->endpoint->to_string() : " (no endpoint yet)"));
+      if (it != applied_.end() && it->second.endpoint && pd->endpoint) {
+        // A peer that had an endpoint is moved: keepalive off, then on again with the new
+        // endpoint, so the engine sends to it at once (a keepalive with a session, else an
+        // initiation) and opens this node's NAT towards it. This node's next packet would
+        // otherwise wait for traffic or the 25 s keepalive.
+        wg::PeerDelta off;
+        off.public_key = key;
+        off.update_only = true;
+        off.persistent_keepalive = 0;
+        u.keepalive_off.peers.push_back(std::move(off));
+      }
       u.engine.peers.push_back(std::move(*pd));
     }
     wanted.emplace(key, std::move(a));

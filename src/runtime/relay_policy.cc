@@ -3,6 +3,7 @@
 #include <set>
 
 #include "dataplane/transport.h"
+#include "wg/constants.h"
 
 namespace warren::runtime {
 
@@ -43,6 +44,7 @@ std::vector<wg::PeerDelta> RelayPolicy::tick(const std::vector<wg::PeerSnapshot>
     if (fresh) {
       st.rx = p.rx_packets;
       st.tx = p.tx_packets;
+      st.tx_bytes = p.tx_bytes;
       st.rx_changed = now;
     }
     const bool received = p.rx_packets != st.rx;
@@ -50,9 +52,16 @@ std::vector<wg::PeerDelta> RelayPolicy::tick(const std::vector<wg::PeerSnapshot>
       st.rx = p.rx_packets;
       st.rx_changed = now;
       st.sent_since_rx = false;
+      st.unanswered.reset();
     }
     if (p.tx_packets != st.tx) {
+      // Anything but 32-byte keepalives (data, handshake messages) is worth an answer; sent in
+      // the same second as something arrived, it counts as answered (the order is unknown).
+      if (p.tx_bytes - st.tx_bytes > (p.tx_packets - st.tx) * wg::kKeepaliveSize &&
+          !received && !st.unanswered)
+        st.unanswered = now;
       st.tx = p.tx_packets;
+      st.tx_bytes = p.tx_bytes;
       st.sent_since_rx = true;
     }
 
@@ -102,6 +111,9 @@ std::vector<wg::PeerDelta> RelayPolicy::tick(const std::vector<wg::PeerSnapshot>
     st.relayed = false;
     if (relay_connected && !p.has_session && st.sent_since_rx &&
         now - st.rx_changed >= options_.fallback_after)
+      to_relay(p.public_key, st);
+    else if (relay_connected && p.has_session && st.unanswered &&
+             now - *st.unanswered >= options_.dead_after)
       to_relay(p.public_key, st);
   }
   std::erase_if(peers_, [&](const auto& kv) { return !seen.contains(kv.first); });

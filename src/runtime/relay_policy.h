@@ -5,6 +5,8 @@
 /// authenticated packet moves a peer's endpoint to the path it came over, whatever the tag).
 ///
 ///   direct (UDP) ──no session, sent but nothing received for `fallback_after`──► relay
+///   direct (UDP) ──session, data sent but nothing received for `dead_after`──► relay
+///                  (the path died under a live session: the peer's NAT rebound, it roamed)
 ///   no endpoint at all ──relay connected──► relay
 ///   relay ──every `direct_retry`──► trial: endpoint = the last direct endpoint
 ///   trial ──something received while still direct──► direct (the direct path works)
@@ -31,6 +33,11 @@ namespace warren::runtime {
 struct RelayPolicyOptions {
   Duration fallback_after = std::chrono::seconds(5);
   Duration direct_retry = std::chrono::seconds(30);
+  /// With a session: a live peer answers data within wg::kKeepaliveTimeout (10 s) at the
+  /// latest (its passive keepalive), so data sent and nothing back for longer means the direct
+  /// path is dead. Counted from the first such send after the last receive; keepalives alone
+  /// do not count (the peer never answers those).
+  Duration dead_after = std::chrono::seconds(12);
 };
 
 /// Which carrier the relay transport connects over (docs/MESH.md, "Relay over UDP or TCP/TLS"):
@@ -86,9 +93,10 @@ class RelayPolicy {
 
  private:
   struct PeerState {
-    std::uint64_t rx = 0, tx = 0;
+    std::uint64_t rx = 0, tx = 0, tx_bytes = 0;
     MonoTime rx_changed{};
     bool sent_since_rx = false;
+    std::optional<MonoTime> unanswered;  // first send of more than keepalives since the last receive
     bool relayed = false;
     MonoTime relayed_since{};
     std::optional<net::Endpoint> direct;  // the last UDP endpoint seen

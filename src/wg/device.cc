@@ -1197,8 +1197,19 @@ Status Device::apply(const ConfigDelta& delta, Now now, Outbox& outbox) {
     std::lock_guard lock(p.mu);
     if (pd.preshared_key)
       p.preshared_key = *pd.preshared_key;
-    if (pd.endpoint)
+    if (pd.endpoint) {
+      const bool moved = !p.endpoint || p.endpoint->remote != *pd.endpoint ||
+                         p.endpoint->transport != pd.transport;
       d.set_endpoint(p, net::Path{*pd.endpoint, std::nullopt, 0, pd.transport});
+      // A handshake under way and no session: the initiation goes to the new endpoint now,
+      // not at the next retransmission (REKEY_TIMEOUT), so a mesh node's next candidate or the
+      // relay is tried at once (docs/MESH.md, "Hole punching"). Bounded by how often the
+      // configuration moves the endpoint; the retry count and its give-up are kept.
+      if (moved && !p.current && p.stage == HandshakeStage::kInitiationCreated) {
+        p.last_sent_handshake = kNever;
+        d.send_initiation(peer, now, outbox, true);
+      }
+    }
     if (pd.replace_allowed_ips)
       d.allowed.remove_peer(p.id);
     for (const auto& pfx : pd.allowed_ips_remove)

@@ -89,6 +89,83 @@ TEST(MeshNode, OnlyChangesAreApplied) {
   EXPECT_TRUE(m.sync().engine.peers.empty());
 }
 
+TEST(MeshNode, KeepaliveIsSwitchedOnWhenThePeerGetsItsFirstEndpoint) {
+  // The engine handshakes at once only when persistent keepalive goes from 0 to on for a peer
+  // with an endpoint: a peer first seen without one must get it switched on with the endpoint,
+  // or this node never starts the simultaneous open (docs/MESH.md, "Hole punching").
+  Mesh m;
+  auto b = new_key();
+  ASSERT_TRUE(m.coordinator.upsert(m.entry("b", b)).ok());
+  auto u = m.sync();
+  ASSERT_EQ(u.engine.peers.size(), 1u);
+  EXPECT_FALSE(u.engine.peers[0].endpoint);
+  EXPECT_EQ(u.engine.peers[0].persistent_keepalive, 0);
+  auto eb = m.entry("b", b);
+  eb.reflexive = *net::Endpoint::parse("198.51.100.4:40000");
+  ASSERT_TRUE(m.coordinator.upsert(eb).ok());
+  u = m.sync();
+  ASSERT_EQ(u.engine.peers.size(), 1u);
+  EXPECT_EQ(u.engine.peers[0].endpoint, eb.reflexive);
+  EXPECT_EQ(u.engine.peers[0].persistent_keepalive, kMeshKeepalive);
+}
+
+TEST(MeshNode, APeerBehindTheSameNatIsReachedAtItsLocalAddress) {
+  Mesh m;
+  auto b = new_key(), c = new_key();
+  auto eb = m.entry("b", b);  // behind our router: the same reflexive address
+  eb.local_endpoints = {*net::Endpoint::parse("192.168.1.20:51820")};
+  eb.reflexive = *net::Endpoint::parse("198.51.100.4:40001");
+  auto ec = m.entry("c", c);  // elsewhere
+  ec.local_endpoints = {*net::Endpoint::parse("192.168.1.30:51820")};
+  ec.reflexive = *net::Endpoint::parse("203.0.113.5:40000");
+  ASSERT_TRUE(m.coordinator.upsert(eb).ok());
+  ASSERT_TRUE(m.coordinator.upsert(ec).ok());
+  auto u = m.sync();
+  EXPECT_EQ(find(u, b)->endpoint, eb.reflexive);  // our own reflexive address not known yet
+  auto me = m.entry("me", m.self);
+  me.reflexive = *net::Endpoint::parse("198.51.100.4:40000");
+  ASSERT_TRUE(m.coordinator.upsert(me).ok());
+  u = m.sync();  // our own report comes back in the roster
+  // b moves: keepalive off, then on with the new endpoint (the engine sends to it at once).
+  ASSERT_EQ(u.keepalive_off.peers.size(), 1u);
+  EXPECT_EQ(u.keepalive_off.peers[0].public_key, b);
+  EXPECT_EQ(u.keepalive_off.peers[0].persistent_keepalive, 0);
+  EXPECT_TRUE(u.keepalive_off.peers[0].update_only);
+  EXPECT_FALSE(u.keepalive_off.peers[0].endpoint);
+  ASSERT_EQ(u.engine.peers.size(), 1u);
+  EXPECT_EQ(u.engine.peers[0].public_key, b);
+  EXPECT_EQ(u.engine.peers[0].endpoint, eb.local_endpoints.front());
+  EXPECT_EQ(u.engine.peers[0].persistent_keepalive, kMeshKeepalive);
+}
+
+TEST(MeshNode, WhenThisNodesReflexiveEndpointMovesEveryPeerIsPunchedAgain) {
+  Mesh m;
+  auto b = new_key(), c = new_key();
+  auto eb = m.entry("b", b);
+  eb.reflexive = *net::Endpoint::parse("203.0.113.5:40000");
+  ASSERT_TRUE(m.coordinator.upsert(eb).ok());
+  ASSERT_TRUE(m.coordinator.upsert(m.entry("c", c)).ok());  // no endpoint: nothing to punch
+  auto me = m.entry("me", m.self);
+  me.reflexive = *net::Endpoint::parse("198.51.100.4:40000");
+  ASSERT_TRUE(m.coordinator.upsert(me).ok());
+  (void)m.sync();
+  me.reflexive = *net::Endpoint::parse("198.51.100.9:40000");  // our router's address changed
+  ASSERT_TRUE(m.coordinator.upsert(me).ok());
+  auto u = m.sync();
+  ASSERT_EQ(u.keepalive_off.peers.size(), 1u);
+  EXPECT_EQ(u.keepalive_off.peers[0].public_key, b);
+  EXPECT_EQ(u.keepalive_off.peers[0].persistent_keepalive, 0);
+  ASSERT_EQ(u.engine.peers.size(), 1u);
+  EXPECT_EQ(u.engine.peers[0].endpoint, eb.reflexive);  // the same candidate, sent to again
+  EXPECT_EQ(u.engine.peers[0].persistent_keepalive, kMeshKeepalive);
+  EXPECT_FALSE(find(u, c));
+  me.local_endpoints = {*net::Endpoint::parse("10.0.0.9:51820")};  // not our reflexive one
+  ASSERT_TRUE(m.coordinator.upsert(me).ok());
+  u = m.sync();
+  EXPECT_TRUE(u.engine.peers.empty());
+  EXPECT_TRUE(u.keepalive_off.peers.empty());
+}
+
 TEST(MeshNode, RevokedAndRemovedPeersGo) {
   Mesh m;
   auto b = new_key(), c = new_key();
@@ -166,6 +243,96 @@ TEST(MeshNode, EndpointsReportedOnlyWhenChanged) {
   e.reflexive = *net::Endpoint::parse("198.51.100.7:40001");
   EXPECT_TRUE(m.node.endpoints_changed(e));
   EXPECT_FALSE(m.node.endpoints_changed(e));
+}
+
+// ---- candidate cycling ----
+
+using namespace std::chrono_literals;
+
+struct Cycling : ::testing::Test {
+  CandidateCycler cycler{2s};
+  MonoTime now{std::chrono::seconds(1000)};
+  CandidateCycler::Peer peer;
+  net::Endpoint reflexive = *net::Endpoint::parse("198.51.100.4:40000");
+  net::Endpoint local = *net::Endpoint::parse("10.2.0.2:51820");
+
+  void SetUp() override {
+    peer.key = new_key();
+    peer.candidates = {reflexive, local};
+    peer.endpoint = reflexive;  // where MeshNode pointed it
+  }
+  std::vector<wg::PeerDelta> step(Duration dt) {
+    now += dt;
+    auto out = cycler.tick({peer}, now);
+    for (const auto& d : out)
+      peer.endpoint = d.endpoint;  // the engine applies it
+    return out;
+  }
+};
+
+TEST_F(Cycling, NoHandshakeMovesToTheNextCandidateThenStays) {
+  EXPECT_TRUE(step(0s).empty());
+  EXPECT_TRUE(step(1s).empty());
+  auto d = step(1s);  // 2 s on the reflexive candidate without anything back
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].public_key, peer.key);
+  EXPECT_TRUE(d[0].update_only);
+  EXPECT_EQ(d[0].endpoint, local);
+  EXPECT_EQ(d[0].transport, 0);
+  for (int i = 0; i < 10; ++i)
+    EXPECT_TRUE(step(1s).empty()) << i;  // the last one: left to the relay policy
+}
+
+TEST_F(Cycling, ASessionOrAnythingReceivedSettlesIt) {
+  (void)step(0s);
+  peer.rx_packets = 1;  // the other side's initiation arrived: the core roams as it must
+  for (int i = 0; i < 10; ++i)
+    EXPECT_TRUE(step(1s).empty()) << i;
+  CandidateCycler fresh{2s};
+  peer.rx_packets = 0;
+  peer.has_session = true;
+  (void)fresh.tick({peer}, now);
+  EXPECT_TRUE(fresh.tick({peer}, now + 5s).empty());
+}
+
+TEST_F(Cycling, ARelayedPeerIsTheRelayPolicys) {
+  (void)step(0s);
+  peer.transport = 1;
+  peer.endpoint.reset();
+  for (int i = 0; i < 10; ++i)
+    EXPECT_TRUE(step(1s).empty()) << i;
+}
+
+TEST_F(Cycling, NewCandidatesStartAgainFromWhereTheEngineIs) {
+  (void)step(0s);
+  ASSERT_EQ(step(2s).size(), 1u);  // now on the local candidate
+  // The roster brings a new reflexive endpoint first (MeshNode points the engine at it).
+  net::Endpoint moved = *net::Endpoint::parse("198.51.100.5:40000");
+  peer.candidates = {moved, reflexive, local};
+  peer.endpoint = moved;
+  EXPECT_TRUE(step(1s).empty());  // seen: 2 s from now on the new first candidate
+  EXPECT_TRUE(step(1s).empty());
+  auto d = step(1s);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].endpoint, reflexive);
+  d = step(2s);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].endpoint, local);
+}
+
+TEST(MeshNode, CandidatesChosenFirstThenTheRest) {
+  Mesh m;
+  auto b = new_key();
+  auto eb = m.entry("b", b);
+  eb.local_endpoints = {*net::Endpoint::parse("192.168.1.20:51820"),
+                        *net::Endpoint::parse("198.51.100.4:40001")};
+  eb.reflexive = *net::Endpoint::parse("198.51.100.4:40001");
+  ASSERT_TRUE(m.coordinator.upsert(eb).ok());
+  (void)m.sync();
+  EXPECT_EQ(m.node.candidates(b),
+            (std::vector<net::Endpoint>{*eb.reflexive, eb.local_endpoints.front()}));
+  EXPECT_TRUE(m.node.candidates(m.self).empty());
+  EXPECT_TRUE(m.node.candidates(new_key()).empty());
 }
 
 }  // namespace

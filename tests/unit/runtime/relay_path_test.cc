@@ -407,9 +407,19 @@ TEST_F(PolicyFixture, AWorkingOrIdleDirectPathStays) {
   for (int i = 0; i < 20; ++i)
     EXPECT_TRUE(step(1s).empty());  // idle: nothing sent
   peer.has_session = true;
-  for (int i = 0; i < 20; ++i) {
-    peer.tx_packets += 5;  // one-way traffic over a live session is not a failure
-    EXPECT_TRUE(step(1s).empty());
+  for (int i = 1; i <= 30; ++i) {
+    peer.tx_packets += 5;  // one-way traffic over a live session is not a failure: the peer
+    peer.tx_bytes += 5 * 1000;
+    if (i % 10 == 0)
+      peer.rx_packets += 1;  // answers with its passive keepalive every 10 s
+    EXPECT_TRUE(step(1s).empty()) << i;
+  }
+  for (int i = 1; i <= 30; ++i) {
+    if (i % 25 == 0) {  // our persistent keepalives, never answered: not a failure either
+      peer.tx_packets += 1;
+      peer.tx_bytes += 32;
+    }
+    EXPECT_TRUE(step(1s).empty()) << i;
   }
   peer.has_session = false;
   for (int i = 0; i < 20; ++i) {
@@ -421,6 +431,22 @@ TEST_F(PolicyFixture, AWorkingOrIdleDirectPathStays) {
   peer.tx_packets += 1;
   for (int i = 0; i < 20; ++i)
     EXPECT_TRUE(step(1s).empty());
+}
+
+TEST_F(PolicyFixture, DataUnansweredForTwelveSecondsOnALiveSessionFallsBackToTheRelay) {
+  // The peer's NAT rebound (or it roamed) under a live session: our data gets nothing back.
+  peer.has_session = true;
+  (void)step(0s);
+  for (int i = 1; i <= 12; ++i) {  // the first unanswered data goes out at 1 s
+    peer.tx_packets += 5;
+    peer.tx_bytes += 5 * 100;
+    EXPECT_TRUE(step(1s).empty()) << i;  // within the peer's 10 s passive keepalive
+  }
+  auto d = step(1s);  // 12 s since the first unanswered data
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].transport, kTag);
+  EXPECT_EQ(*d[0].endpoint, *map.endpoint_for(peer.public_key));
+  EXPECT_EQ(policy.relayed_count(), 1u);
 }
 
 TEST_F(PolicyFixture, APeerWithoutEndpointGoesThroughTheRelayOnceConnected) {

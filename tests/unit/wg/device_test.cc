@@ -214,6 +214,36 @@ TEST_F(TwoPeers, BothInitiateAtOnce) {
   EXPECT_EQ(a.received.size(), 11u);
 }
 
+TEST_F(TwoPeers, AnEndpointMovedDuringAHandshakeGetsTheInitiationAtOnce) {
+  // b first at an address where nobody answers (a mesh candidate that does not work).
+  wg::ConfigDelta d;
+  wg::PeerDelta p;
+  p.public_key = b.pub;
+  p.update_only = true;
+  p.endpoint = *net::Endpoint::parse("192.0.2.99:51820");
+  d.peers.push_back(p);
+  ASSERT_TRUE(a.device.apply(d, net.now, a.sink));
+  EXPECT_EQ(net.send_ip(a, a_to_b()).verdict, Verdict::kQueued);
+  net.run();
+  net.elapse(1s);
+  EXPECT_TRUE(b.received.empty());
+  // Moved to b's real address 1 s into the handshake: the initiation follows at once, not at
+  // the 5 s retransmission.
+  d.peers[0].endpoint = b.addr;
+  int initiations = count_sent(a, kMessageInitiation, [&] {
+    ASSERT_TRUE(a.device.apply(d, net.now, a.sink));
+    net.run();
+  });
+  EXPECT_EQ(initiations, 1);
+  EXPECT_EQ(b.received.size(), 1u) << "the staged packet went out on the new session";
+  // The same endpoint again, or a move with a session, starts nothing.
+  initiations = count_sent(a, kMessageInitiation, [&] {
+    ASSERT_TRUE(a.device.apply(d, net.now, a.sink));
+    net.run();
+  });
+  EXPECT_EQ(initiations, 0);
+}
+
 // Both initiations cross on the wire. Without a tie-break each side answers the other's and
 // drops its own pending handshake, so neither answer finds one and both wait for the 5 s
 // retransmission. The side with the lower key keeps its own: the data flows at once.
