@@ -51,8 +51,9 @@ filter=()
 # server, client, enrollment), the ones with the most concurrency.
 # The others (outages, the kernel selftest port, DNS, reload, packaging...) are no more
 # concurrent than those, and CI time goes further there. dist.deb (the Debian package in a clean
-# root) has no data path to instrument: `make test` runs it.
-labels=(-L root -LE '^deb$')
+# root) has no data path to instrument: `make test` runs it, and the suites labelled
+# no_sanitizer (tests/CMakeLists.txt says why for each).
+labels=(-L root -LE '^(deb|no_sanitizer)$')
 [[ $kind == thread && -z ${SANITIZER_TESTS:-} ]] && labels=(-L root -L tsan)
 (cd "$build" && ctest --output-on-failure "${labels[@]}" "${filter[@]}") || rc=1
 shopt -s nullglob
