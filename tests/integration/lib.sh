@@ -342,6 +342,23 @@ veth_pair() {
   ip -n "$3" link set "$4" up
 }
 
+# bridge_hub NS CIDR: a bridge br0 in namespace NS, up, with address CIDR (the hub of a star,
+# e.g. a coordinator on its LAN or "the Internet" between routers).
+bridge_hub() {
+  ip -n "$1" link add br0 type bridge
+  ip -n "$1" link set br0 up
+  add_addr "$1" br0 "$2"
+}
+
+# bridge_join HUB PORT NS IFNAME CIDR: a veth IFNAME in NS whose peer PORT is a port of HUB's
+# br0 (bridge_hub); both ends up, IFNAME with address CIDR.
+bridge_join() {
+  ip -n "$3" link add "$4" type veth peer name "$2" netns "$1"
+  ip -n "$1" link set "$2" master br0 up
+  ip -n "$3" link set "$4" up
+  add_addr "$3" "$4" "$5"
+}
+
 # add_addr NS IF ADDR/PLEN: IPv6 addresses get nodad so they are usable at once.
 add_addr() {
   if [[ $3 == *:* ]]; then

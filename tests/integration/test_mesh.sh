@@ -49,16 +49,11 @@ within() { awk -v t="$1" -v m="$2" 'BEGIN { exit !(t <= m) }'; }
 
 # ---- topology ---------------------------------------------------------------------------------
 for ns in "$S" "$A" "$B" "$C"; do new_ns "$ns"; done
-ip -n "$S" link add br0 type bridge
-ip -n "$S" link set br0 up
-add_addr "$S" br0 192.168.77.1/24
+bridge_hub "$S" 192.168.77.1/24
 i=0
 for ns in "$A" "$B" "$C"; do
   i=$((i + 1))
-  ip -n "$ns" link add vn type veth peer name "vb$i" netns "$S"
-  ip -n "$S" link set "vb$i" master br0 up
-  ip -n "$ns" link set vn up
-  add_addr "$ns" vn "192.168.77.$((10 + i))/24"
+  bridge_join "$S" "vb$i" "$ns" vn "192.168.77.$((10 + i))/24"
 done
 
 cat >"$CONF" <<EOF

@@ -33,16 +33,11 @@ within() { awk -v t="$1" -v m="$2" 'BEGIN { exit !(t <= m) }'; }
 
 # ---- topology ---------------------------------------------------------------------------------
 new_ns "$S"
-ip -n "$S" link add br0 type bridge
-ip -n "$S" link set br0 up
-add_addr "$S" br0 192.168.78.1/24
+bridge_hub "$S" 192.168.78.1/24
 for ((i = 1; i <= N; i++)); do
   ns=$(node "$i")
   new_ns "$ns"
-  ip -n "$ns" link add vn type veth peer name "vb$i" netns "$S"
-  ip -n "$S" link set "vb$i" master br0 up
-  ip -n "$ns" link set vn up
-  add_addr "$ns" vn "192.168.78.$((10 + i))/24"
+  bridge_join "$S" "vb$i" "$ns" vn "192.168.78.$((10 + i))/24"
 done
 
 cat >"$CONF" <<EOF

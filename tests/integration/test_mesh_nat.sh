@@ -41,16 +41,11 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
 # ---- topology ---------------------------------------------------------------------------------
 for ns in "$S" "$RA" "$RB" "$A" "$B"; do new_ns "$ns"; done
-ip -n "$S" link add br0 type bridge
-ip -n "$S" link set br0 up
-add_addr "$S" br0 198.51.100.1/24
+bridge_hub "$S" 198.51.100.1/24
 i=0
 for r in "$RA" "$RB"; do
   i=$((i + 1))
-  ip -n "$r" link add wan type veth peer name "vb$i" netns "$S"
-  ip -n "$S" link set "vb$i" master br0 up
-  ip -n "$r" link set wan up
-  add_addr "$r" wan "198.51.100.$((1 + i))/24"
+  bridge_join "$S" "vb$i" "$r" wan "198.51.100.$((1 + i))/24"
   ip netns exec "$r" sysctl -qw net.ipv4.ip_forward=1
   # Home-router filtering: nothing new from the WAN side, neither to the router nor through it.
   ip netns exec "$r" iptables -A INPUT -i wan -m conntrack --ctstate NEW,INVALID -j DROP
