@@ -551,6 +551,10 @@ EOC
   ((ok)) || { tail -n 5 "$TMP/ra.log" "$TMP/rb.log" >&2; die "relay-${carrier,,}: no ping from A to B through the relay within 30 s"; }
   [[ $carrier == TCP ]] && want="TCP/TLS" || want=UDP
   for n in a b; do
+    for _ in $(seq 50); do
+      grep -q "relay 192.168.92.2:7444: connected over $want" "$TMP/r$n.log" && break
+      sleep 0.1
+    done
     grep -q "relay 192.168.92.2:7444: connected over $want" "$TMP/r$n.log" ||
       { tail -n 5 "$TMP/r$n.log" >&2; die "relay-${carrier,,}: node $n is not connected to the relay over $want"; }
   done
