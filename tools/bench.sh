@@ -840,7 +840,7 @@ if [[ -f $TMP/medians ]]; then
     rr=$(m "$setup" 1 "A>B" 6)
     rd=$(m mesh-direct 1 "A>B" 6)
     [[ -n $rr && -n $rd && $rr != - && $rd != - ]] || continue
-    printf '  %-58s %s\n' "issue 13: added RTT, relay over ${setup#relay-} vs mesh-direct:" \
+    printf '  %-58s %s\n' "issue 13: added RTT, relay over $([[ $setup == relay-udp ]] && echo UDP || echo TCP/TLS) vs mesh-direct:" \
       "$(awk -v a="$rr" -v b="$rd" 'BEGIN { printf "%+.3f ms (%s ms vs %s ms)", a - b, a, b }')"
   done
   target "warren <-> warren vs warren (baseline) pair (no slower)" warren-warren baseline-baseline "" 1 4
