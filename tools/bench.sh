@@ -229,6 +229,12 @@ stop_daemons() {
   done
   for pid in "${DAEMONS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
   if [[ -n $SERVER_PID ]]; then
+    # (a setup that died before it put the coordinator into DAEMONS: stop it here, or wait hangs)
+    if alive "$SERVER_PID"; then
+      kill -TERM "$SERVER_PID" 2>/dev/null || true
+      for _ in $(seq 30); do alive "$SERVER_PID" || break; sleep 0.1; done
+      kill -KILL "$SERVER_PID" 2>/dev/null || true
+    fi
     { wait "$SERVER_PID"; } 2>/dev/null || true
     SERVER_PID=""
   fi
