@@ -29,6 +29,14 @@
 #                          talking directly over the veth (the coordinator only enrolls them and
 #                          hands out the roster);
 #                          the issue-13 target: within 10 % of warren-warren;
+#   relay-udp, relay-tcp   warren-wg in A and B as two nodes of a mesh coordinator in C (keys from
+#                          `warren server export`, WARREN_RELAY + pin), the direct UDP between A
+#                          and B dropped (iptables in A and B), so every datagram goes through the
+#                          coordinator's relay ([mesh] relay_port, no rate limit): over UDP, resp.
+#                          over TCP/TLS (UDP to the relay port dropped too); the setup dies unless
+#                          both nodes are on the relay over that carrier and the relay forwards.
+#                          Issue 13: reported against mesh-direct (throughput ratio, added RTT);
+#                          the coordinator's CPU seconds per test are printed under the table;
 #   debian-debian, upstream-upstream   a reference in A and B;
 #   warren-REF, REF-warren warren against the newest reference present (upstream, else debian);
 #   warren-warren/udp-off  warren-wg with WARREN_OFFLOADS=tun (UDP GSO/GRO off: veth hands GSO
@@ -45,9 +53,9 @@
 # Environment: WARREN_BENCH_ROUNDS (default 3), WARREN_BENCH_SECONDS (iperf3 duration per test,
 # default 4), WARREN_BENCH_ONLY (a regular expression over setup names, to run a subset; the memory
 # rows always run), WARREN_BENCH_WGGO_DEBIAN, WARREN_BENCH_WGGO_UPSTREAM, WARREN_BENCH_BASELINE.
-# Namespaces, daemons (also `warren down` of the joined client), iperf3, state files under
-# /var/run/warren and /var/run/wireguard, and temp files are removed on exit, also on failure or
-# Ctrl-C.
+# Namespaces (with the relay setups' iptables rules), daemons (also `warren down` of the joined
+# client), iperf3, state files under /var/run/warren and /var/run/wireguard, /etc/netns/NS, and temp
+# files are removed on exit, also on failure or Ctrl-C.
 set -euo pipefail
 
 if [[ $# -ne 1 ]]; then
@@ -122,7 +130,7 @@ fi
 
 # Setups in their base order (rounds rotate it). server-join sits next to warren-warren so that
 # the two rows compared by the issue-11 target run close together in time.
-ORDER=(raw warren-warren server-join mesh-direct)
+ORDER=(raw warren-warren server-join mesh-direct relay-udp relay-tcp)
 [[ -n ${BIN[baseline]:-} ]] && ORDER+=(baseline-baseline)
 [[ -n ${BIN[debian]:-} ]] && ORDER+=(debian-debian)
 [[ -n ${BIN[upstream]:-} ]] && ORDER+=(upstream-upstream)
@@ -137,9 +145,14 @@ if ((${#SELECTED[@]} == 0)); then
   echo "bench: WARREN_BENCH_ONLY=$ONLY selects no setup (setups: ${ORDER[*]})" >&2
   exit 2
 fi
-if [[ " ${SELECTED[*]} " =~ \ (server-join|mesh-direct)\  ]] && [[ ! -x $WARREN_CLI ]]; then
-  echo "bench: $BIN_DIR/warren not found (make build), needed by the server-join and mesh-direct setups" >&2
+if [[ " ${SELECTED[*]} " =~ \ (server-join|mesh-direct|relay-udp|relay-tcp)\  ]] && [[ ! -x $WARREN_CLI ]]; then
+  echo "bench: $BIN_DIR/warren not found (make build), needed by the server-join, mesh-direct and relay setups" >&2
   exit 1
+fi
+if [[ " ${SELECTED[*]} " =~ \ (relay-udp|relay-tcp)\  ]]; then
+  for t in iptables openssl python3; do
+    command -v "$t" >/dev/null || { echo "bench: missing tool $t, needed by the relay setups (sudo make setup)" >&2; exit 1; }
+  done
 fi
 
 label() {
@@ -149,6 +162,8 @@ label() {
     raw) echo "raw veth (no tunnel)" ;;
     server-join) echo "warren server <-> warren join$suffix" ;;
     mesh-direct) echo "warren mesh node <-> mesh node$suffix" ;;
+    relay-udp) echo "warren-wg <-> warren-wg via relay, UDP" ;;
+    relay-tcp) echo "warren-wg <-> warren-wg via relay, TCP/TLS" ;;
     *) echo "${LABEL[${base%%-*}]} <-> ${LABEL[${base#*-}]}$suffix" ;;
   esac
 }
@@ -166,6 +181,8 @@ DAEMONS=()      # PIDs of the daemons of the current setup: A's first, then B's
 SERVER_PID=""   # `warren server`, a child of this shell
 CLIENT_UP=0     # a `warren join`ed client is up in B
 MESH_UP=0       # mesh-direct: node a (IFA) in A and node b (IFB) in B, the coordinator IFS_MESH in A
+RELAY_PID=""    # relay-udp/-tcp: the coordinator, whose relay forwards (its CPU is reported)
+RELAY_RULES=()  # relay-udp/-tcp: "NS iptables-rule" appended in A and B, deleted by stop_daemons
 
 # alive PID: the process exists and is not a zombie (the server is our child until reaped).
 alive() {
@@ -192,6 +209,14 @@ stop_daemons() {
       grep -q "is not up" "$TMP/down-b.log" || { echo "bench: warren down $IFB failed:" >&2; cat "$TMP/down-b.log" >&2; }
     MESH_UP=0
   fi
+  local rule
+  for rule in "${RELAY_RULES[@]}"; do
+    # (word splitting wanted: the rule's arguments; none has spaces)
+    # shellcheck disable=SC2086
+    ip netns exec ${rule%% *} iptables -D ${rule#* } 2>/dev/null || echo "bench: could not delete iptables rule in $rule" >&2
+  done
+  RELAY_RULES=()
+  RELAY_PID=""
   ip -n "$NSC" link del "$IFS_MESH" 2>/dev/null || true
   ip -n "$NSA" link del "$IFA" 2>/dev/null || true
   ip -n "$NSB" link del "$IFB" 2>/dev/null || true
@@ -204,6 +229,12 @@ stop_daemons() {
   done
   for pid in "${DAEMONS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
   if [[ -n $SERVER_PID ]]; then
+    # (a setup that died before it put the coordinator into DAEMONS: stop it here, or wait hangs)
+    if alive "$SERVER_PID"; then
+      kill -TERM "$SERVER_PID" 2>/dev/null || true
+      for _ in $(seq 30); do alive "$SERVER_PID" || break; sleep 0.1; done
+      kill -KILL "$SERVER_PID" 2>/dev/null || true
+    fi
     { wait "$SERVER_PID"; } 2>/dev/null || true
     SERVER_PID=""
   fi
@@ -249,7 +280,8 @@ ip -n "$NSA" link set va mtu 1500 up
 ip -n "$NSB" link set vb mtu 1500 up
 # mesh-direct's coordinator lives in a third namespace C behind A (192.168.92.0/24, A forwards),
 # so that node a in A has no other WireGuard interface beside it; the nodes' data path is A-B.
-if [[ " ${SELECTED[*]} " == *" mesh-direct "* ]]; then
+# The relay setups' coordinator lives there too: B reaches its relay through A.
+if [[ " ${SELECTED[*]} " =~ \ (mesh-direct|relay-udp|relay-tcp)\  ]]; then
   ip netns add "$NSC"
   CREATED_NS+=("$NSC")
   ip -n "$NSC" link set lo up
@@ -290,10 +322,13 @@ pid_of_exe() {
   return 1
 }
 
-# start_daemon NS IF KEY OFFLOADS LOG: a warren-wg or wireguard-go, daemonized the wg-quick way.
+# start_daemon NS IF KEY OFFLOADS LOG [VAR=VALUE...]: a warren-wg or wireguard-go, daemonized the
+# wg-quick way, with the given variables in its environment.
 start_daemon() {
   local ns=$1 ifname=$2 bin=${BIN[$3]} offloads=$4 log=$5 pid vars=()
-  [[ -n $offloads ]] && vars=("WARREN_OFFLOADS=$offloads")
+  shift 5
+  vars=("$@")
+  [[ -n $offloads ]] && vars+=("WARREN_OFFLOADS=$offloads")
   ip netns exec "$ns" env "${vars[@]}" "$bin" "$ifname" >"$log" 2>&1 </dev/null ||
     { cat "$log" >&2; die "could not start $bin $ifname"; }
   for _ in $(seq 50); do [[ -S /var/run/wireguard/$ifname.sock ]] && break; sleep 0.1; done
@@ -389,6 +424,23 @@ EOF
   ping_through "$JOIN_ADDR" || die "no ping through the tunnel (warren server <-> warren join)"
 }
 
+# start_coordinator CONFIG LOG: `warren server --config CONFIG` in C (SERVER_PID), once its UAPI
+# socket and its enrollment port (7443) are there.
+start_coordinator() {
+  ip netns exec "$NSC" "$WARREN_CLI" server --config "$1" >"$2" 2>&1 </dev/null &
+  SERVER_PID=$!
+  local ready=0
+  for _ in $(seq 100); do
+    alive "$SERVER_PID" || break
+    if [[ -S /var/run/wireguard/$IFS_MESH.sock ]] && [[ -n $(ip netns exec "$NSC" ss -Htln 'sport = :7443') ]]; then
+      ready=1
+      break
+    fi
+    sleep 0.1
+  done
+  ((ready)) || { tail -n 20 "$2" >&2; die "the mesh coordinator did not come up"; }
+}
+
 # mesh_direct_up: a mesh coordinator in C (its own interface IFS_MESH), node a joined in A
 # (IFA) and node b in B (IFB); sets MESH_B to node b's key-derived IPv4 address. The nodes reach
 # each other directly over the veth (their local candidates); A's pings and iperf3 go from node
@@ -411,18 +463,7 @@ public_endpoint = "192.168.92.2:51820"
 
 [mesh]
 EOF
-  ip netns exec "$NSC" "$WARREN_CLI" server --config "$srv/server.toml" >"$TMP/mserver.log" 2>&1 </dev/null &
-  SERVER_PID=$!
-  local ready=0
-  for _ in $(seq 100); do
-    alive "$SERVER_PID" || break
-    if [[ -S /var/run/wireguard/$IFS_MESH.sock ]] && [[ -n $(ip netns exec "$NSC" ss -Htln 'sport = :7443') ]]; then
-      ready=1
-      break
-    fi
-    sleep 0.1
-  done
-  ((ready)) || { tail -n 20 "$TMP/mserver.log" >&2; die "the mesh coordinator did not come up"; }
+  start_coordinator "$srv/server.toml" "$TMP/mserver.log"
   MESH_UP=1
   DAEMONS=()
   for n in a b; do
@@ -445,6 +486,108 @@ EOF
     die "node a does not reach node b directly: $(ip netns exec "$NSA" wg show "$IFA" endpoints)"
 }
 
+# relay_up CARRIER (UDP or TCP): a mesh coordinator in C with its relay on 192.168.92.2:7444 (no
+# per-node rate limit: the bench measures the path, not the limit), and warren-wg in A and B as
+# two of its nodes (keys from `warren server export`, configured with `wg`, WARREN_RELAY and its
+# pin in their environment, as tests/integration/test_relaypath.sh does). The direct UDP between
+# the two WireGuard ports is dropped in A and B (iptables OUTPUT, matched on the other host's
+# address and port; the relay's traffic, which A forwards to C, is not matched), so the relay
+# policy moves each peer to the relay; for TCP, UDP to the relay's port is dropped too, and both
+# nodes fall back to TCP/TLS. The direct path is retried only every hour, so no trial falls into
+# a measurement. Dies unless both nodes show the other's endpoint as the relay's ("(none)" in
+# `wg show`), both logged the carrier asked for, and the relay's forwarded-frame counter grows
+# while A pings B. DAEMONS = node a, node b, then the coordinator (RELAY_PID: its CPU is reported
+# under the table).
+relay_up() {
+  local carrier=$1 srv="$TMP/rsrv" n pin key pa pb f0 f1 want ok
+  rm -rf "$srv"
+  mkdir -m 700 "$srv"
+  cat >"$srv/server.toml" <<EOC
+[interface]
+name = "$IFS_MESH"
+listen_port = 51820
+address_v4 = "10.92.0.1/24"
+mtu = 1420
+
+[enrollment]
+listen = "192.168.92.2:7443"
+public_endpoint = "192.168.92.2:51820"
+
+[mesh]
+relay_port = 7444
+relay_rate = 0
+relay_frame_rate = 0
+EOC
+  start_coordinator "$srv/server.toml" "$TMP/rserver.log"
+  pin=$(openssl x509 -in "$srv/$IFS_MESH-control.crt" -outform DER | sha256sum | cut -d' ' -f1)
+  [[ $pin =~ ^[0-9a-f]{64}$ ]] || die "no certificate pin for the relay ($srv/$IFS_MESH-control.crt)"
+  for n in a b; do
+    (umask 077 && "$WARREN_CLI" server export --config "$srv/server.toml" "bench-relay-$n" >"$srv/$n.conf" 2>"$TMP/export.log") ||
+      { cat "$TMP/export.log" >&2; die "warren server export (relay node $n) failed"; }
+    (umask 077 && sed -n 's/^PrivateKey = //p' "$srv/$n.conf" >"$srv/$n.key")
+    [[ -s $srv/$n.key ]] || die "no private key in the exported config of relay node $n"
+  done
+  pa=$(wg pubkey <"$srv/a.key")
+  pb=$(wg pubkey <"$srv/b.key")
+  relay_rule "$NSA" OUTPUT -d 192.168.91.2 -p udp --dport 51841 -j DROP
+  relay_rule "$NSB" OUTPUT -d 192.168.91.1 -p udp --dport 51840 -j DROP
+  if [[ $carrier == TCP ]]; then
+    relay_rule "$NSA" OUTPUT -p udp --dport 7444 -j DROP
+    relay_rule "$NSB" OUTPUT -p udp --dport 7444 -j DROP
+  fi
+  local env=(WARREN_RELAY=192.168.92.2:7444 "WARREN_RELAY_PIN=$pin" WARREN_RELAY_DIRECT_RETRY=3600 LOG_LEVEL=verbose)
+  start_daemon "$NSA" "$IFA" warren "" "$TMP/ra.log" "${env[@]}"
+  start_daemon "$NSB" "$IFB" warren "" "$TMP/rb.log" "${env[@]}"
+  wg set "$IFA" private-key "$srv/a.key" listen-port 51840 \
+    peer "$pb" allowed-ips 10.93.0.2/32 endpoint 192.168.91.2:51841
+  wg set "$IFB" private-key "$srv/b.key" listen-port 51841 \
+    peer "$pa" allowed-ips 10.93.0.1/32 endpoint 192.168.91.1:51840
+  ip -n "$NSA" addr add 10.93.0.1/24 dev "$IFA"
+  ip -n "$NSB" addr add 10.93.0.2/24 dev "$IFB"
+  ip -n "$NSA" link set "$IFA" mtu 1420 up
+  ip -n "$NSB" link set "$IFB" mtu 1420 up
+  DAEMONS+=("$SERVER_PID")
+  RELAY_PID=$SERVER_PID
+  # The relay policy moves a peer after 5 s without a handshake; a UDP-blocked node needs 3 s
+  # more before it tries TCP/TLS.
+  ok=0
+  for _ in $(seq 30); do
+    ip netns exec "$NSA" ping -n -c 1 -W 1 10.93.0.2 >/dev/null 2>&1 && { ok=1; break; }
+  done
+  ((ok)) || { tail -n 5 "$TMP/ra.log" "$TMP/rb.log" >&2; die "relay-${carrier,,}: no ping from A to B through the relay within 30 s"; }
+  [[ $carrier == TCP ]] && want="TCP/TLS" || want=UDP
+  for n in a b; do
+    for _ in $(seq 50); do
+      grep -q "relay 192.168.92.2:7444: connected over $want" "$TMP/r$n.log" && break
+      sleep 0.1
+    done
+    grep -q "relay 192.168.92.2:7444: connected over $want" "$TMP/r$n.log" ||
+      { tail -n 5 "$TMP/r$n.log" >&2; die "relay-${carrier,,}: node $n is not connected to the relay over $want"; }
+  done
+  [[ $(ip netns exec "$NSA" wg show "$IFA" endpoints) == "$pb	(none)" ]] &&
+    [[ $(ip netns exec "$NSB" wg show "$IFB" endpoints) == "$pa	(none)" ]] ||
+    die "relay-${carrier,,}: a peer is not on the relay: A: $(wg show "$IFA" endpoints) B: $(wg show "$IFB" endpoints)"
+  f0=$(relay_forwarded)
+  ip netns exec "$NSA" ping -n -c 5 -i 0.05 -W 1 10.93.0.2 >/dev/null 2>&1 || die "relay-${carrier,,}: pings lost through the relay"
+  f1=$(relay_forwarded)
+  ((f1 >= f0 + 10)) || die "relay-${carrier,,}: the relay forwarded $((f1 - f0)) frames for 5 pings and their replies (expected >= 10)"
+}
+
+# relay_rule NS IPTABLES-RULE...: append a rule in NS, deleted again by stop_daemons.
+relay_rule() {
+  local ns=$1
+  shift
+  ip netns exec "$ns" iptables -A "$@"
+  RELAY_RULES+=("$ns $*")
+}
+
+# relay_forwarded: the coordinator's relay forwarded-frame counter (`warren status --json`).
+relay_forwarded() {
+  ip netns exec "$NSC" "$WARREN_CLI" status --json "$IFS_MESH" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["relay"]["forwarded_frames"])' ||
+    die "cannot read the relay's counters from warren status --json $IFS_MESH"
+}
+
 # ping_median DST: median RTT of 20 idle pings in ms (the median, because on a shared machine one
 # ping that waited for a CPU would otherwise dominate the average).
 ping_median() {
@@ -458,7 +601,9 @@ run_iperf() {
   [[ $dir == "B>A" ]] && flags+=(-R)
   json="$TMP/iperf.json"
   local measured=("${DAEMONS[@]:0:2}")  # (mesh-direct's third, the idle coordinator, is not)
+  local rbefore=0 rafter=0 rcpu="-"
   before=$(cpu_ticks "${measured[@]}")
+  [[ -n $RELAY_PID ]] && rbefore=$(cpu_ticks "$RELAY_PID")
   if ! ip netns exec "$NSA" iperf3 -J -c "$dst" -p 5201 -t "$SECS" -P "$streams" "${flags[@]}" >"$json" 2>&1; then
     echo "bench: iperf3 failed ($setup, $streams streams, $dir):" >&2
     grep -m1 '"error"' "$json" >&2 || true
@@ -466,6 +611,10 @@ run_iperf() {
     return 0
   fi
   after=$(cpu_ticks "${measured[@]}")
+  if [[ -n $RELAY_PID ]]; then
+    rafter=$(cpu_ticks "$RELAY_PID")
+    rcpu=$(awk -v a="$rafter" -v b="$rbefore" -v hz="$HZ" 'BEGIN { printf "%.2f", (a - b) / hz }')
+  fi
   # end.sum_received: bytes and bits/s as seen by the receiving side.
   read -r bytes mbps < <(awk '
     /"sum_received"/ { inrecv = 1 }
@@ -478,8 +627,9 @@ run_iperf() {
     hwm_a=$(hwm_kib "${DAEMONS[0]}")
     hwm_b=$(hwm_kib "${DAEMONS[1]}")
   fi
-  echo "$setup $streams $dir $round ok $mbps $cpu $bytes $hwm_a $hwm_b" >>"$TMP/results"
-  printf '    %-30s %d stream(s) %s  %6s Mbit/s  cpu %5s s\n' "$setup" "$streams" "$dir" "$mbps" "$cpu" >&2
+  echo "$setup $streams $dir $round ok $mbps $cpu $bytes $hwm_a $hwm_b $rcpu" >>"$TMP/results"
+  printf '    %-30s %d stream(s) %s  %6s Mbit/s  cpu %5s s%s\n' "$setup" "$streams" "$dir" "$mbps" "$cpu" \
+    "$([[ $rcpu != - ]] && echo "  relay cpu $rcpu s")" >&2
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -505,6 +655,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
       mesh-direct)
         mesh_direct_up
         dst=$MESH_B
+        ;;
+      relay-udp | relay-tcp)
+        relay_up "$([[ $setup == relay-udp ]] && echo UDP || echo TCP)"
+        dst=10.93.0.2
         ;;
       *)
         base=${setup%/udp-off}
@@ -600,6 +754,10 @@ done
 echo "  veth MTU 1500, tunnel MTU 1420; A>B = host A sends; CPU = both daemons' CPU seconds during the test"
 echo "  warren server <-> warren join: the server is host A, the joined client host B"
 echo "  warren mesh node <-> mesh node: node a in host A, node b in host B, the coordinator in a third host behind A"
+if [[ " ${SELECTED[*]} " =~ \ (relay-udp|relay-tcp)\  ]]; then
+  echo "  via relay: warren-wg in A and B, their direct UDP dropped, every datagram through the coordinator's relay"
+  echo "    (a third host behind A; no rate limit); UDP: both nodes reach the relay over UDP, TCP/TLS: over TCP/TLS"
+fi
 echo "  load average before: $LOAD_BEFORE, after: $LOAD_AFTER; run time ${ELAPSED} s"
 echo
 dashes() { printf '%*s' "$1" '' | tr ' ' '-'; }
@@ -623,6 +781,17 @@ for setup in "${SELECTED[@]}"; do
       echo "$setup $streams $dir ${mbps%% *} $rss $rtt" >>"$TMP/medians"
     done
   done
+done
+for setup in relay-udp relay-tcp; do
+  [[ " ${SELECTED[*]} " == *" $setup "* ]] || continue
+  line=""
+  for streams in 1 4; do
+    for dir in "A>B" "B>A"; do
+      c=$(awk -v s="$setup" -v p="$streams" -v d="$dir" '$1 == s && $2 == p && $3 == d && $5 == "ok" && $11 != "" && $11 != "-" { print $11 }' "$TMP/results" | median)
+      line+="${line:+, }$streams/$dir $c"
+    done
+  done
+  echo "  $(label "$setup"): the coordinator's CPU s per test (its relay; not in CPU s above): $line"
 done
 echo
 for row in "${MEM_ROWS[@]}"; do
@@ -671,6 +840,15 @@ if [[ -f $TMP/medians ]]; then
   echo "Targets, from the medians:"
   target "issue 11: server <-> join vs warren <-> warren (>= 0.90x)" server-join warren-warren 0.90 1 4
   target "issue 13: mesh nodes (direct) vs warren <-> warren (>= 0.90x)" mesh-direct warren-warren 0.90 1 4
+  target "issue 13: relay over UDP vs mesh-direct (reported, no target)" relay-udp mesh-direct "" 1 4
+  target "issue 13: relay over TCP/TLS vs mesh-direct (reported, no target)" relay-tcp mesh-direct "" 1 4
+  for setup in relay-udp relay-tcp; do
+    rr=$(m "$setup" 1 "A>B" 6)
+    rd=$(m mesh-direct 1 "A>B" 6)
+    [[ -n $rr && -n $rd && $rr != - && $rd != - ]] || continue
+    printf '  %-58s %s\n' "issue 13: added RTT, relay over $([[ $setup == relay-udp ]] && echo UDP || echo TCP/TLS) vs mesh-direct:" \
+      "$(awk -v a="$rr" -v b="$rd" 'BEGIN { printf "%+.3f ms (%s ms vs %s ms)", a - b, a, b }')"
+  done
   target "warren <-> warren vs warren (baseline) pair (no slower)" warren-warren baseline-baseline "" 1 4
   [[ -n ${BIN[debian]:-} ]] &&
     target "issue 4: warren pair vs ${LABEL[debian]} pair (>= 8x)" warren-warren debian-debian 8
@@ -686,6 +864,6 @@ if [[ -f $TMP/medians ]]; then
     [[ -n $rw && -n $rg ]] || continue
     printf '  %-58s %s\n' "idle RTT warren pair vs ${LABEL[$ref]} pair (<= 1x):" "$rw ms vs $rg ms, $(awk -v a="$rw" -v b="$rg" 'BEGIN { print (a <= b ? "met" : "NOT met") }')"
   done
-  maxrss=$(awk '($1 ~ /^warren-warren/ || $1 == "server-join" || $1 == "mesh-direct") && $5 != "-" { split($5, r, "/"); for (i in r) if (r[i] + 0 > m) m = r[i] + 0 } END { if (m > 0) print m }' "$TMP/medians")
+  maxrss=$(awk '($1 ~ /^warren-warren/ || $1 ~ /^(server-join|mesh-direct|relay-udp|relay-tcp)$/) && $5 != "-" { split($5, r, "/"); for (i in r) if (r[i] + 0 > m) m = r[i] + 0 } END { if (m > 0) print m }' "$TMP/medians")
   [[ -n $maxrss ]] && printf '  %-58s %s\n' "peak RSS of warren under load (<= 64 MiB):" "$maxrss MiB"
 fi
