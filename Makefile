@@ -85,6 +85,7 @@ demo: build
 	@bash tools/demo.sh $(BUILD)/bin
 
 bench: build
+	@cmake --build $(BUILD) -j $(JOBS) --target benches
 	@bash tools/bench.sh $(BUILD)/bin
 
 format:
