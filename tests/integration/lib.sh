@@ -342,6 +342,12 @@ veth_pair() {
   ip -n "$3" link set "$4" up
 }
 
+# Timing a step: t0=$(now); ...; t=$(elapsed "$t0" "$(now)") gives seconds with two decimals;
+# within T MAX is true when T <= MAX.
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+within() { awk -v t="$1" -v m="$2" 'BEGIN { exit !(t <= m) }'; }
+
 # bridge_hub NS CIDR: a bridge br0 in namespace NS, up, with address CIDR (the hub of a star,
 # e.g. a coordinator on its LAN or "the Internet" between routers).
 bridge_hub() {

@@ -43,9 +43,6 @@ CONF="$WIT_TMP/srv/server.toml"
 CL="$WIT_TMP/cl"
 mkdir -m 700 "$WIT_TMP/srv" "$CL"
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-within() { awk -v t="$1" -v m="$2" 'BEGIN { exit !(t <= m) }'; }
 
 # ---- topology ---------------------------------------------------------------------------------
 for ns in "$S" "$A" "$B" "$C"; do new_ns "$ns"; done

@@ -27,9 +27,6 @@ CONF="$WIT_TMP/srv/server.toml"
 CL="$WIT_TMP/cl"
 mkdir -m 700 "$WIT_TMP/srv" "$CL"
 node() { printf '%sn%02d' "$WIT_PREFIX" "$1"; }  # namespace = interface name of node I
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-within() { awk -v t="$1" -v m="$2" 'BEGIN { exit !(t <= m) }'; }
 
 # ---- topology ---------------------------------------------------------------------------------
 new_ns "$S"

@@ -36,8 +36,6 @@ CONF="$WIT_TMP/srv/server.toml"
 CL="$WIT_TMP/cl"
 mkdir -m 700 "$WIT_TMP/srv" "$CL"
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
 # ---- topology ---------------------------------------------------------------------------------
 for ns in "$S" "$RA" "$RB" "$A" "$B"; do new_ns "$ns"; done
