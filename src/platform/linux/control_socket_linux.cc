@@ -17,7 +17,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -108,6 +110,16 @@ std::string parent_directory(const std::string& path) {
     return "/";
   }
   return path.substr(0, slash);
+}
+
+// A name in the same directory as `path`, private to this process, for staging the socket
+// before it is moved into place (rename() needs the same file system; the directory is ours).
+std::string private_name(const std::string& path) {
+  static std::atomic<unsigned> counter{0};
+  // Not ending in ".sock": `wg show` lists every *.sock in /var/run/wireguard as an interface.
+  std::string dir = path.find('/') == std::string::npos ? "." : parent_directory(path);
+  return dir + "/.warren-" + std::to_string(::getpid()) + "-" +
+         std::to_string(counter.fetch_add(1)) + ".staging";
 }
 
 // Connects without blocking; 0 on success (or EAGAIN: the listener is alive but its backlog
@@ -385,13 +397,31 @@ Result<std::unique_ptr<ControlListener>> listen_unix(const std::string& path,
   if (!fd) {
     return Error::from_errno(errno, "socket(AF_UNIX)");
   }
+  // The socket is bound under a private name in the same directory, made listening, and only
+  // then moved to `path` (rename keeps the inode). A client that sees the file can connect at
+  // once: binding at `path` directly leaves an instant in which the file exists but connect()
+  // is refused, and `wg`, wg-quick and our tests all take the file's existence as "ready".
+  // RENAME_NOREPLACE keeps the old guarantee of bind(): if another process took `path` since
+  // clear_stale_socket(), we fail with EADDRINUSE instead of replacing its socket.
+  std::string bound_path = private_name(path);
+  sockaddr_un bound_addr{};
+  socklen_t bound_len = 0;
+  const bool staged = make_address(bound_path, bound_addr, bound_len);
+  if (!staged) {
+    // Too long for sun_path: bind at `path` itself (the short window above remains).
+    bound_path = path;
+    bound_addr = addr;
+    bound_len = len;
+  } else {
+    ::unlink(bound_path.c_str());  // a leftover of a crashed process with our PID
+  }
   // Linux creates the socket file with the socket inode's mode minus the umask, so setting the
   // mode here makes the file right from its first instant, independent of the umask. The
   // umask 077 around bind() (wireguard-go's method) is the second guard; it is process-wide,
   // which only makes files other threads create in that instant stricter, never looser.
   ::fchmod(fd.get(), static_cast<mode_t>(options.socket_mode & 0777));
   mode_t old_mask = ::umask(077);
-  int bind_result = ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), len);
+  int bind_result = ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&bound_addr), bound_len);
   int bind_errno = errno;
   ::umask(old_mask);
   if (bind_result != 0) {
@@ -402,25 +432,31 @@ Result<std::unique_ptr<ControlListener>> listen_unix(const std::string& path,
   if (options.socket_group) {
     // By the descriptor's path right after bind (the directory is root's): group first, then
     // the mode that may open the socket to that group.
-    if (::chown(path.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(*options.socket_group)) !=
-            0 ||
-        ::chmod(path.c_str(), static_cast<mode_t>(options.socket_mode & 0777)) != 0) {
+    if (::chown(bound_path.c_str(), static_cast<uid_t>(-1),
+                static_cast<gid_t>(*options.socket_group)) != 0 ||
+        ::chmod(bound_path.c_str(), static_cast<mode_t>(options.socket_mode & 0777)) != 0) {
       int err = errno;
-      ::unlink(path.c_str());
+      ::unlink(bound_path.c_str());
       return Error::from_errno(err, "chown/chmod(control socket)");
     }
   }
 
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
+  if (::stat(bound_path.c_str(), &st) != 0) {
     int err = errno;
-    ::unlink(path.c_str());
+    ::unlink(bound_path.c_str());
     return Error::from_errno(err, "stat(control socket)");
   }
   if (::listen(fd.get(), options.backlog) != 0) {
     int err = errno;
-    ::unlink(path.c_str());
+    ::unlink(bound_path.c_str());
     return Error::from_errno(err, "listen(control socket)");
+  }
+  if (staged &&
+      ::renameat2(AT_FDCWD, bound_path.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
+    int err = errno;
+    ::unlink(bound_path.c_str());
+    return Error::from_errno(err == EEXIST ? EADDRINUSE : err, "rename(control socket)");
   }
   UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake) {
