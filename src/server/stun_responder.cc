@@ -96,4 +96,20 @@ void StunService::on_readable(std::size_t socket) {
   }
 }
 
+void WireGuardPortStun::on_stun(const net::Path& from, ConstBytes message, Now now) {
+  std::optional<std::vector<std::uint8_t>> reply;
+  {
+    std::lock_guard lock(mutex_);
+    reply = responder_.answer(from.remote, message, now.mono);
+  }
+  // Outside the lock: send_datagram only queues to worker 0, but nothing is called with it held.
+  if (reply)
+    send_(from.remote, ConstBytes(reply->data(), reply->size()));
+}
+
+StunResponderCounters WireGuardPortStun::counters() const {
+  std::lock_guard lock(mutex_);
+  return responder_.counters();
+}
+
 }  // namespace warren::server

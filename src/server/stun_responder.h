@@ -20,13 +20,16 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <vector>
 
 #include "base/bytes.h"
 #include "base/result.h"
 #include "base/time.h"
+#include "dataplane/engine.h"
 #include "net/ip_address.h"
 #include "platform/batch.h"
 #include "platform/clock.h"
@@ -94,6 +97,27 @@ class StunService {
   std::array<net::Path, kBatch> paths_{};
   std::vector<std::vector<std::uint8_t>> answers_;
   std::array<platform::OutDatagram, kBatch> out_{};
+};
+
+/// The same answers on the WireGuard port itself, from the engine's StunSink (the engine hands
+/// it what is STUN-shaped and not WireGuard). A client that may fall back to QUIC
+/// (runtime/transport_choice.h) probes with a Binding request from its WireGuard socket whether
+/// UDP to this exact port works both ways again; the answer leaves through `send`
+/// (Engine::send_datagram: worker 0's socket, the WireGuard port). On only with `[quic]`: a
+/// plain WireGuard server keeps answering nothing that is not WireGuard.
+/// Thread-safety: on_stun() runs on any worker, concurrently; a mutex guards the responder.
+class WireGuardPortStun final : public dataplane::StunSink {
+ public:
+  using Send = std::function<void(const net::Endpoint& to, ConstBytes datagram)>;
+  WireGuardPortStun(Send send, std::uint64_t hash_seed)
+      : send_(std::move(send)), responder_(hash_seed) {}
+  void on_stun(const net::Path& from, ConstBytes message, Now now) override;
+  StunResponderCounters counters() const;
+
+ private:
+  Send send_;
+  mutable std::mutex mutex_;
+  StunResponder responder_;
 };
 
 }  // namespace warren::server

@@ -97,3 +97,37 @@ TEST(StunResponder, RateLimitedPerSourceAddress) {
 
 }  // namespace
 }  // namespace warren::server
+
+namespace warren::server {
+namespace {
+
+// The QUIC fallback's UDP probe: a Binding request that reached the engine's StunSink on the
+// WireGuard port is answered through the engine's send, to where it came from; anything else
+// (and the rate limit) gets no answer there either.
+TEST(WireGuardPortStun, AnswersTheProbeThroughTheEnginesSocket) {
+  std::vector<std::pair<net::Endpoint, std::vector<std::uint8_t>>> sent;
+  WireGuardPortStun sink(
+      [&](const net::Endpoint& to, ConstBytes d) {
+        sent.emplace_back(to, std::vector(d.begin(), d.end()));
+      },
+      0);
+  const mesh::stun::TransactionId id{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  net::Path from;
+  from.remote = *net::Endpoint::parse("198.51.100.7:51820");
+  const auto req = mesh::stun::build_binding_request(id);
+  sink.on_stun(from, req, Now{MonoTime(std::chrono::seconds(100)), {}});
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].first, from.remote);
+  auto mapped = mesh::stun::parse_binding_success(sent[0].second, id);
+  ASSERT_TRUE(mapped.ok()) << mapped.message();
+  EXPECT_EQ(*mapped, from.remote);
+
+  const std::vector<std::uint8_t> junk(20, 0);
+  sink.on_stun(from, junk, Now{MonoTime(std::chrono::seconds(100)), {}});
+  EXPECT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sink.counters().answered, 1u);
+  EXPECT_EQ(sink.counters().malformed, 1u);
+}
+
+}  // namespace
+}  // namespace warren::server
