@@ -87,8 +87,10 @@ enum class DatagramStatus : std::uint8_t {
              ///< full queue) or retry after the next receive
   kTooBig,   ///< larger than max_datagram_payload(): never fits, drop it
 };
-/// write_datagram's outcome. `packet.bytes` may be non-zero whatever the status (ngtcp2 can
-/// fill a packet with ACKs without taking the datagram): send any non-empty packet.
+/// write_datagram's outcome. `packet.bytes` may be non-zero whatever the status: send any
+/// non-empty packet. kBlocked with a non-empty packet means other frames (ACKs, a window
+/// update) took the room the datagram needed; after sending it, calling write_datagram once
+/// more usually succeeds.
 struct DatagramWrite {
   DatagramStatus status = DatagramStatus::kBlocked;
   Packet packet;
@@ -106,6 +108,8 @@ class Connection {
   /// One received UDP payload from `from`. An error means the connection is dead (closed()
   /// is then true and reason() says why); a packet that merely fails to decrypt is ignored.
   /// A new `from` is a path change (NAT rebinding): ngtcp2 validates it, and remote() follows.
+  /// Our own address is the one given at creation (ClientOptions::local, or the `local` of
+  /// the server's first packet).
   [[nodiscard]] Status receive(ConstBytes payload, const net::Endpoint& from, MonoTime now);
 
   /// The next packet to send (handshake, ACKs, stream data, keep-alive, CONNECTION_CLOSE),
@@ -125,6 +129,8 @@ class Connection {
 
   /// The one bidirectional stream (stream 0, opened by the client): queues bytes for write().
   /// The client's first bytes open it, so the server can send only after it received some.
+  /// Queued bytes are kept until the peer acknowledges them; the caller bounds how much it
+  /// queues. Ignored after stream_finish().
   void stream_send(ConstBytes bytes);
   /// Sends FIN after the queued bytes.
   void stream_finish();
