@@ -9,7 +9,7 @@
 #   3. syscall  only src/platform/linux makes system calls: everywhere else in src/ and apps/
 #               no header that declares them, no call of them, no read of errno, no file
 #               streams (file I/O goes through platform/files.h);
-#   4. core     src/base, crypto, net, wg, dns and mesh also start no threads and write to no console;
+#   4. core     src/base, crypto, net, wg, dns, mesh and quic also start no threads and write to no console;
 #   5. fakes    production code includes no fake/ header, no production library links a
 #               *_fake library, and warren_library() compiles no fake/ directory.
 #
@@ -29,6 +29,7 @@ declare -A MODULES=(
   [wg]="base crypto net"
   [platform]="base net"
   [dns]="base net"
+  [quic]="base crypto net"
   [mesh]="base crypto net dns"
   [host]="net platform"
   [uapi]="wg platform"
@@ -39,7 +40,7 @@ declare -A MODULES=(
   [client]="dataplane uapi platform control runtime host"
 )
 # Modules with no I/O at all (rule 4): the protocol core and what it is built from.
-CORE="base crypto net wg dns mesh"
+CORE="base crypto net wg dns mesh quic"
 # Headers outside src/platform/linux that are allowed although rule 3 names them: path regex,
 # header, why.
 EXCEPTIONS=(

@@ -11,6 +11,8 @@ packages=(
   nlohmann-json3-dev zlib1g-dev libldns-dev
   # the server's nftables table (NAT, forwarding); nft to inspect it
   libnftables-dev nftables
+  # QUIC transport (issue 15): ngtcp2 0.12 with its GnuTLS crypto helper, GnuTLS
+  libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev
   # `warren server export --qr`
   libqrencode-dev
   # tests and benchmarks

@@ -1,0 +1,124 @@
+#pragma once
+/// The server's QUIC demultiplexer, without I/O: every UDP payload that reaches the server's
+/// QUIC socket goes through receive(), which routes it to its connection by Destination
+/// Connection ID, accepts a new connection, answers statelessly, or drops it (and counts why).
+///
+///   receive(payload, from, local, now, reply_buf)
+///     ├─ unparseable header ...................................... drop kMalformed
+///     ├─ unsupported version (≥ 1200 bytes) ...................... reply Version Negotiation
+///     ├─ DCID of a connection .................................... kConnection (its receive())
+///     ├─ not a client Initial (short header, 0-RTT, too small) ... drop kUnknownConnection
+///     ├─ connection cap reached .................................. drop kTooManyConnections
+///     ├─ Retry on and no token ................................... reply Retry (no state kept)
+///     ├─ token invalid / expired / for another address ........... drop kBadToken
+///     └─ else: a new Connection (kept only if its first packet is accepted)
+///
+/// No state is created for a packet that is not a valid Initial, and with `retry` (the
+/// default) only for an Initial whose token proves the client receives at its source address
+/// (RFC 9000 §8.1.2), so a spoofed source cannot make the server hold state.
+///
+/// Not thread-safe: one thread owns the endpoint and all its connections.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "base/bytes.h"
+#include "base/random.h"
+#include "base/secure.h"
+#include "base/time.h"
+#include "net/ip_address.h"
+#include "quic/connection.h"
+#include "quic/identity.h"
+
+namespace warren::quic {
+
+struct ServerOptions {
+  std::shared_ptr<const ServerIdentity> identity;  ///< required
+  std::string alpn = std::string(kAlpn);
+  ConnectionOptions options;
+  /// Address validation by Retry before any state is kept (RFC 9000 §8.1.2).
+  bool retry = true;
+  /// How long a Retry token stays valid.
+  Duration token_lifetime = std::chrono::seconds(10);
+  /// New connections beyond this many are dropped.
+  std::size_t max_connections = 1024;
+  /// DATAGRAM payloads of every connection (see DatagramHandler).
+  DatagramHandler on_datagram;
+  /// Connection IDs, the Retry token secret, ...; null = crypto::SystemRandom.
+  RandomSource* random = nullptr;
+};
+
+enum class DropReason : std::uint8_t {
+  kMalformed,           ///< no QUIC header could be parsed (garbage, truncated)
+  kUnknownConnection,   ///< unknown DCID and not an acceptable client Initial
+  kTooManyConnections,  ///< max_connections reached
+  kBadToken,            ///< Initial with an invalid, expired or foreign token
+  kHandshakeFailed,     ///< the new connection rejected its first packet
+  kCount
+};
+const char* to_string(DropReason r);
+
+struct ServerStats {
+  std::uint64_t dropped[static_cast<std::size_t>(DropReason::kCount)] = {};
+  std::uint64_t version_negotiations = 0;  ///< Version Negotiation packets sent
+  std::uint64_t retries = 0;               ///< Retry packets sent
+  std::uint64_t accepted = 0;              ///< connections created
+  std::uint64_t drops(DropReason r) const { return dropped[static_cast<std::size_t>(r)]; }
+};
+
+/// What receive() decided.
+struct ServerReceive {
+  enum class Kind : std::uint8_t {
+    kDrop,        ///< nothing to do; `drop` says why
+    kConnection,  ///< given to `connection` (new if `created`): now call its write() loop.
+                  ///< If it closed (connection->closed()), expire() removes it later.
+    kReply,       ///< send the first `reply_bytes` of reply_buf back to `from`
+  };
+  Kind kind = Kind::kDrop;
+  DropReason drop = DropReason::kMalformed;
+  Connection* connection = nullptr;
+  bool created = false;
+  std::size_t reply_bytes = 0;
+};
+
+class ServerEndpoint {
+ public:
+  /// EINVAL without an identity.
+  [[nodiscard]] static Result<std::unique_ptr<ServerEndpoint>> create(ServerOptions opts);
+  ~ServerEndpoint();
+
+  /// One UDP payload from `from`, received on our address `local`. `reply_buf` (at least
+  /// kMaxUdpPayload bytes) receives a stateless reply.
+  [[nodiscard]] ServerReceive receive(ConstBytes payload, const net::Endpoint& from,
+                                      const net::Endpoint& local, MonoTime now, Bytes reply_buf);
+
+  /// The earliest deadline() of all connections (kNoDeadline when there are none).
+  MonoTime deadline() const;
+  /// Runs on_timer(now) on every connection whose deadline has come. Then call write() on
+  /// connections() and expire().
+  void on_timer(MonoTime now);
+  /// Removes closed connections and hands them over (read reason(); their CONNECTION_CLOSE,
+  /// if any, must have been written before).
+  std::vector<std::unique_ptr<Connection>> expire();
+
+  /// The live connections, in no particular order (valid until the next receive/expire).
+  std::vector<Connection*> connections() const;
+  std::size_t size() const { return conns_.size(); }
+  const ServerStats& stats() const { return stats_; }
+
+ private:
+  explicit ServerEndpoint(ServerOptions opts);
+  ServerReceive drop(DropReason r);
+
+  ServerOptions opts_;
+  RandomSource* rng_;
+  Secret<32> token_secret_;
+  std::vector<std::unique_ptr<Connection>> conns_;
+  std::unordered_map<std::string, Connection*> by_cid_;
+  ServerStats stats_;
+};
+
+}  // namespace warren::quic
