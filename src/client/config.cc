@@ -133,6 +133,11 @@ class Parser {
         peer_key(c.peers.back(), key, k, value);
     }
     finish_mesh(c);
+    if (c.transport == Transport::kQuic && !c.quic_endpoint) {
+      line_ = transport_line_;
+      fail("Transport", "quic needs a #@warren QuicEndpoint (the server's QUIC host:port; "
+                        "warren join writes it when the server offers QUIC)");
+    }
     line_ = 0;
     if (!have_interface)
       fail("[Interface]", "missing (every config needs one, with a PrivateKey)");
@@ -181,12 +186,33 @@ class Parser {
       c.control_group = std::string(value);
       return;
     }
+    if (lower(key) == "quicendpoint") {
+      if (quic_endpoint_line_)
+        fail(key, "given twice");
+      quic_endpoint_line_ = line_;
+      auto hp = parse_host_port(value);
+      if (!hp || hp->port == 0)
+        fail(key, "'" + std::string(value) + "' is not host:port ([v6]:port for IPv6)");
+      c.quic_endpoint = *hp;
+      return;
+    }
+    if (lower(key) == "transport") {
+      if (transport_line_)
+        fail(key, "given twice");
+      transport_line_ = line_;
+      auto t = parse_transport(value);
+      if (!t)
+        fail(key, "'" + std::string(value) + "' is not auto, wireguard or quic");
+      c.transport = *t;
+      return;
+    }
     if (lower(key).rfind("mesh", 0) == 0) {
       mesh_directive(key, lower(key), value);
       return;
     }
-    fail(key, "unknown #@warren setting (supported: Server, ControlPin, ControlGroup, MeshPrefix4, "
-              "MeshPrefix6, MeshDomain, MeshIndex, MeshStun, MeshRelay, MeshAllowOverlap)");
+    fail(key, "unknown #@warren setting (supported: Server, ControlPin, ControlGroup, "
+              "QuicEndpoint, Transport, MeshPrefix4, MeshPrefix6, MeshDomain, MeshIndex, "
+              "MeshStun, MeshRelay, MeshAllowOverlap)");
   }
 
   // #@warren Mesh* (config.h). Collected in mesh_ and checked as a whole at the end.
@@ -371,6 +397,7 @@ class Parser {
   MeshConfig mesh_;
   std::set<std::string> mesh_seen_;
   unsigned mesh_line_ = 0;  // the first Mesh* line
+  unsigned quic_endpoint_line_ = 0, transport_line_ = 0;
   bool have_v4_ = false, have_v6_ = false;
 };
 
@@ -388,6 +415,36 @@ std::optional<HostPort> parse_host_port(std::string_view text) {
     return std::nullopt;
   }
   return hp;
+}
+
+const char* transport_name(Transport t) {
+  switch (t) {
+    case Transport::kAuto:
+      return "auto";
+    case Transport::kWireguard:
+      return "wireguard";
+    case Transport::kQuic:
+      return "quic";
+  }
+  return "?";
+}
+
+std::optional<Transport> parse_transport(std::string_view text) {
+  const std::string t = lower(text);
+  for (Transport m : {Transport::kAuto, Transport::kWireguard, Transport::kQuic})
+    if (t == transport_name(m))
+      return m;
+  return std::nullopt;
+}
+
+Transport effective_transport(const ClientConfig& c) {
+  if (!c.quic_endpoint)
+    return Transport::kWireguard;
+  return c.transport.value_or(Transport::kAuto);
+}
+
+bool may_use_quic(const ClientConfig& c) {
+  return effective_transport(c) != Transport::kWireguard;
 }
 
 bool valid_interface_name(std::string_view name) {
@@ -444,6 +501,10 @@ std::string format_config(const ClientConfig& c) {
     out += "#@warren ControlPin = " + c.control_pin + "\n";
   if (!c.control_group.empty())
     out += "#@warren ControlGroup = " + c.control_group + "\n";
+  if (c.quic_endpoint)
+    out += "#@warren QuicEndpoint = " + c.quic_endpoint->to_string() + "\n";
+  if (c.transport)
+    out += std::string("#@warren Transport = ") + transport_name(*c.transport) + "\n";
   if (c.mesh) {
     const MeshConfig& m = *c.mesh;
     out += "#@warren MeshPrefix4 = " + m.prefix_v4.to_string() + "\n";

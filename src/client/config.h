@@ -35,6 +35,15 @@
 ///   #@warren MeshAllowOverlap = true         `up` even when another interface holds an address
 ///                                            inside a mesh prefix (the CGNAT check, plan.h)
 /// MeshPrefix4 and MeshPrefix6 make a config a mesh node's; every other Mesh* key needs them.
+///
+/// QUIC transport (issue 15): join writes, when the enrollment answer offers QUIC,
+///   #@warren QuicEndpoint = vpn.example.com:443   the server's QUIC endpoint (host:port)
+///   #@warren Transport = auto                     auto | wireguard | quic
+/// `auto` starts on WireGuard's UDP and falls back to QUIC when no handshake completes
+/// (runtime/transport_choice.h); `wireguard` never uses QUIC; `quic` always does. Without a
+/// Transport line the mode is `auto` when a QuicEndpoint is present, else `wireguard`;
+/// `Transport = quic` without a QuicEndpoint is an error naming the Transport line. Each of the
+/// two may be given once. The pushed settings keep them current (client/settings.h).
 
 #include <cstdint>
 #include <optional>
@@ -76,6 +85,13 @@ struct MeshConfig {
   bool allow_overlap = false;  ///< MeshAllowOverlap
 };
 
+/// How the client reaches its server (#@warren Transport).
+enum class Transport : std::uint8_t { kAuto, kWireguard, kQuic };
+/// "auto", "wireguard", "quic".
+const char* transport_name(Transport t);
+/// The inverse of transport_name (case-insensitive); nullopt otherwise.
+std::optional<Transport> parse_transport(std::string_view text);
+
 struct ClientConfig {
   std::string path;       ///< the file it came from
   std::string interface;  ///< from the file name (wg0.conf -> wg0)
@@ -95,7 +111,20 @@ struct ClientConfig {
   std::string control_group;
   std::vector<PeerConfig> peers;
   std::optional<MeshConfig> mesh;  ///< #@warren Mesh*: a mesh node
+  /// #@warren QuicEndpoint: the server's QUIC endpoint (host:port), when it offers QUIC.
+  std::optional<HostPort> quic_endpoint;
+  /// #@warren Transport as written; unset = the default (see effective_transport).
+  std::optional<Transport> transport;
 };
+
+/// The transport mode in force: `transport` if written, else kAuto with a QuicEndpoint and
+/// kWireguard without one. Never kQuic without a QuicEndpoint (the parser refuses that), and
+/// kAuto without one behaves as kWireguard (there is nothing to fall back to): reported as
+/// kWireguard.
+Transport effective_transport(const ClientConfig& config);
+/// The client may carry its WireGuard messages over QUIC: a QuicEndpoint and a mode other
+/// than wireguard. Then the tunnel MTU is capped (plan.h, kQuicTunnelMtu).
+bool may_use_quic(const ClientConfig& config);
 
 /// Interface names as wg-quick accepts them: 1-15 of [a-zA-Z0-9_=+.-].
 bool valid_interface_name(std::string_view name);

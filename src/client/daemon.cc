@@ -314,6 +314,9 @@ class Daemon {
     // addresses and the peers' keys).
     config_.dns_servers = change->next.dns_servers;
     config_.mtu = change->next.mtu;
+    // QUIC (issue 15): recorded here; the transport choice reads them (change->transport).
+    config_.quic_endpoint = change->next.quic_endpoint;
+    config_.transport = change->next.transport;
     for (std::size_t i = 0; i < config_.peers.size(); ++i) {
       config_.peers[i].allowed_ips = change->next.peers[i].allowed_ips;
       config_.peers[i].persistent_keepalive = change->next.peers[i].persistent_keepalive;

@@ -98,6 +98,15 @@ ClientConfig config_from_enrollment(const control::Enrollment& e, const crypto::
     }
     c.mesh = std::move(m);
   }
+  if (e.quic) {
+    // The server offers QUIC (issue 15): record it, and let `up` fall back to it (auto).
+    auto quic = parse_host_port(e.quic->endpoint);
+    if (!quic || quic->port == 0)
+      throw std::runtime_error("the server sent a bad QUIC endpoint '" +
+                               net::printable(e.quic->endpoint) + "'");
+    c.quic_endpoint = *quic;
+    c.transport = Transport::kAuto;
+  }
   return c;
 }
 

@@ -39,13 +39,18 @@ std::uint32_t effective_fwmark(const ClientConfig& c) {
   return full_tunnel(c) ? kDefaultFullTunnelTable : 0;
 }
 
+std::uint32_t tunnel_mtu(const ClientConfig& c, std::uint32_t created_mtu) {
+  const std::uint32_t mtu = c.mtu.value_or(created_mtu);
+  return may_use_quic(c) ? std::min(mtu, kQuicTunnelMtu) : mtu;
+}
+
 std::vector<std::unique_ptr<Step>> plan_steps(const ClientConfig& c, std::uint32_t ifindex,
                                               std::uint32_t current_mtu, System& sys,
                                               const PlanOptions& o) {
   std::vector<std::unique_ptr<Step>> steps;
   steps.push_back(make_interface_step(c.interface, ifindex));
-  if (c.mtu && *c.mtu != current_mtu)
-    steps.push_back(host::make_mtu_step(ifindex, *c.mtu, current_mtu));
+  if (const std::uint32_t mtu = tunnel_mtu(c, current_mtu); mtu != current_mtu)
+    steps.push_back(host::make_mtu_step(ifindex, mtu, current_mtu));
   for (const auto& a : c.addresses)
     steps.push_back(host::make_address_step(ifindex, a));
   // A mesh node's DNS responder (mesh_names.h): its fixed addresses, after the node's own so

@@ -16,6 +16,8 @@
 ///
 /// and the engine's sockets carry fwmark T (effective_fwmark). The same for ::/0 and IPv6.
 ///
+/// MTU: tunnel_mtu (the file's MTU, capped at kQuicTunnelMtu when QUIC may carry the tunnel).
+///
 /// Mesh mode (config.mesh, docs/MESH.md "The node"): the addresses are the node's /32 and
 /// /128; the IPv4 and the IPv6 mesh prefix are routed into the interface after link up, each
 /// idempotently (make_ensure_route_step). Before anything is applied, the CGNAT conflict check
@@ -31,6 +33,30 @@
 namespace warren::client {
 
 inline constexpr std::uint32_t kDefaultFullTunnelTable = 51820;
+
+/// The largest tunnel MTU with which one WireGuard message still fits one QUIC packet on a
+/// 1500-byte path, over IPv6 (issue 15). Per packet of the tunnel's MTU:
+///
+///     40  IPv6 header
+///      8  UDP header
+///      1  QUIC short header: first byte
+///     18  destination connection ID (at most: the server must choose IDs no longer)
+///      4  packet number (at most)
+///      1  DATAGRAM frame type 0x30 (no length field: the frame runs to the packet's end)
+///     16  AEAD tag (AES-GCM / ChaCha20-Poly1305)
+///     16  WireGuard transport header (type, receiver index, counter)
+///     16  WireGuard's Poly1305 tag (an MTU-sized packet gets no padding)
+///    ---
+///    120  + 1380 = 1500
+///
+/// IPv4 paths have 20 bytes to spare. When the client may use QUIC (may_use_quic) the
+/// interface MTU is min(configured MTU, this), on either transport, so that a switch between
+/// them never needs an MTU change of the running interface.
+inline constexpr std::uint32_t kQuicTunnelMtu = 1380;
+
+/// The MTU the plan gives the interface: MTU from the file (unset: `created_mtu`, what the
+/// interface was created with), capped at kQuicTunnelMtu when may_use_quic(config).
+std::uint32_t tunnel_mtu(const ClientConfig& config, std::uint32_t created_mtu);
 
 struct PlanOptions {
   DnsMethod dns = DnsMethod::kFile;

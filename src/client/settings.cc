@@ -2,6 +2,8 @@
 
 #include "client/settings.h"
 
+#include "net/host_port.h"
+
 namespace warren::client {
 namespace {
 
@@ -48,6 +50,29 @@ std::optional<SettingsChange> settings_change(const ClientConfig& current,
                         " -> " + std::to_string(pushed.mtu));
     c.next.mtu = pushed.mtu;
     c.host = true;
+  }
+  // QUIC (issue 15): the endpoint follows the server's offer. Offered anew: Transport = auto
+  // unless the file names a mode; withdrawn: both lines go (quic without an endpoint would be
+  // an invalid config, and there is nothing to fall back to). The MTU cap follows may_use_quic.
+  std::optional<HostPort> quic;
+  if (pushed.quic)
+    if (auto hp = parse_host_port(pushed.quic->endpoint); hp && hp->port != 0)
+      quic = *hp;
+  if (pushed.quic && !quic)
+    c.ignored.push_back("quic endpoint '" + net::printable(pushed.quic->endpoint) +
+                        "' (not host:port)");
+  else if (quic != current.quic_endpoint) {
+    c.changes.push_back("quic endpoint: " +
+                        (current.quic_endpoint ? current.quic_endpoint->to_string() : "none") +
+                        " -> " + (quic ? quic->to_string() : "none"));
+    c.next.quic_endpoint = quic;
+    if (!quic)
+      c.next.transport.reset();
+    else if (!current.quic_endpoint && !c.next.transport)
+      c.next.transport = Transport::kAuto;
+    c.transport = true;
+    if (may_use_quic(c.next) != may_use_quic(current))
+      c.host = true;  // the interface MTU's cap (plan.h, tunnel_mtu)
   }
   if (pushed.addresses != current.addresses)
     c.ignored.push_back("addresses " + list(pushed.addresses) + " (yours: " +

@@ -7,6 +7,9 @@
 ///     dns     -> DNS servers (search domains stay the file's)   (host steps)
 ///     mtu     -> MTU                                            (host steps)
 ///     persistent_keepalive -> the server peer's keepalive       (engine only)
+///     quic    -> QuicEndpoint (and Transport = auto when newly offered and the file names no
+///                mode; both dropped when withdrawn)            (the transport choice; host
+///                steps when the MTU cap of plan.h's tunnel_mtu turns on or off)
 ///
 /// The server peer is the one whose key is the message's server_public_key; a message for
 /// another server changes nothing. Addresses and the endpoint are not taken from a push (they
@@ -27,6 +30,8 @@ struct SettingsChange {
   std::vector<std::string> ignored;  ///< differences a push does not apply
   bool host = false;  ///< routes, DNS or MTU: the host steps are redone
   bool peer = false;  ///< AllowedIPs or keepalive: the engine's peer is updated
+  /// QuicEndpoint or Transport changed: the daemon re-reads them into its transport choice.
+  bool transport = false;
 };
 
 /// nullopt when the message changes nothing that a push applies.

@@ -19,6 +19,7 @@
 #include "mesh/address.h"
 #include "mesh/names.h"
 #include "mesh/roster.h"
+#include "net/host_port.h"
 #include "net/source_limiter.h"
 #include "platform/event_loop.h"
 
@@ -144,6 +145,8 @@ json enrollment_json(const Enrollment& e) {
       m["relay"] = e.mesh->relay;
     j["mesh"] = std::move(m);
   }
+  if (e.quic)
+    j["quic"] = json{{"endpoint", e.quic->endpoint}};
   return j;
 }
 
@@ -231,6 +234,25 @@ MeshSettings mesh_settings_from(const json& j) {
   return m;
 }
 
+/// The "quic" object of an enrollment (enroll.h, QuicSettings). Errors name "quic.endpoint".
+QuicSettings quic_settings_from(const json& j) {
+  if (!j.is_object())
+    throw ControlError("field \"quic\" is not an object");
+  auto it = j.find("endpoint");
+  if (it == j.end())
+    throw ControlError("field \"quic.endpoint\" is missing");
+  if (!it->is_string())
+    throw ControlError("field \"quic.endpoint\" is not a string");
+  const std::string text = it->get<std::string>();
+  // The client writes it into its config file: only a host a resolver accepts, so no line
+  // break, space or '#' can reach that file.
+  auto hp = split_host_port(text);
+  if (!hp || !net::valid_host(hp->host))
+    throw ControlError("field \"quic.endpoint\" is not host:port ('" + net::printable(text) +
+                       "')");
+  return QuicSettings{text};
+}
+
 Enrollment enrollment_from(const json& j) {
   if (!j.is_object())
     throw ControlError("enrollment is not an object");
@@ -262,6 +284,8 @@ Enrollment enrollment_from(const json& j) {
   e.persistent_keepalive = static_cast<std::uint16_t>(ka);
   if (auto m = j.find("mesh"); m != j.end())
     e.mesh = mesh_settings_from(*m);
+  if (auto q = j.find("quic"); q != j.end())
+    e.quic = quic_settings_from(*q);
   return e;
 }
 

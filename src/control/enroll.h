@@ -27,6 +27,9 @@
 ///   success:  {"version":2,"ok":true,"enrollment":{"name":..,"addresses":["10.8.0.2/32",..],
 ///              "server_public_key":..,"server_endpoint":"host:port","routes":[..],"dns":[..],
 ///              "mtu":1420,"persistent_keepalive":25}}
+///             optional in "enrollment": "mesh":{..} (MeshSettings below) and
+///             "quic":{"endpoint":"host:port"} (QuicSettings below); a client that predates
+///             them ignores them (unknown keys are ignored).
 ///   failure:  {"version":2,"ok":false,"error":{"code":"invite_expired","message":"..."}}
 ///
 /// Proof of possession of the client's WireGuard private key (every enrollment, including a
@@ -112,6 +115,19 @@ struct MeshSettings {
   friend bool operator==(const MeshSettings&, const MeshSettings&) = default;
 };
 
+/// The QUIC transport offered by the server (issue 15; the server's `[quic]` table): present
+/// only when the server listens for QUIC. JSON (key "quic" of the enrollment object):
+///   {"endpoint":"vpn.example.com:443"}
+/// `endpoint` is "host:port": the host of `server_endpoint` and the port of the server's first
+/// `[quic] listen` address. The host must pass net::valid_host (a name or a numeric address,
+/// nothing that could break the client's config file, where `warren join` writes it);
+/// enrollment_from_json throws ControlError naming "quic.endpoint". A client that predates
+/// QUIC ignores the key.
+struct QuicSettings {
+  std::string endpoint;
+  friend bool operator==(const QuicSettings&, const QuicSettings&) = default;
+};
+
 /// What a client needs to bring its interface up.
 struct Enrollment {
   std::string name;                    ///< the name the server enrolled this client under
@@ -125,6 +141,8 @@ struct Enrollment {
   /// Set when the server is a mesh coordinator: `addresses` are then the node's key-derived
   /// /32 and /128, and the other nodes come from the roster (control/mesh_session.h).
   std::optional<MeshSettings> mesh;
+  /// Set when the server offers the QUIC transport (its `[quic]` table).
+  std::optional<QuicSettings> quic;
 };
 
 std::string enrollment_to_json(const Enrollment& e);

@@ -129,6 +129,8 @@ std::string to_json(const InterfaceStatus& s) {
       pj["path"] = p.path;
     if (p.rtt_ms)
       pj["rtt_ms"] = std::round(*p.rtt_ms * 1000.0) / 1000.0;  // µs resolution
+    if (!p.transport.empty())
+      pj["transport"] = p.transport;
     j["peers"].push_back(std::move(pj));
   }
   if (s.pool_v4 || s.pool_v6) {
@@ -228,6 +230,11 @@ InterfaceStatus status_from_json(std::string_view text) {
       if (!rtt->is_number() || rtt->get<double>() < 0)
         throw ControlError("status: field \"rtt_ms\" is not a non-negative number");
       p.rtt_ms = rtt->get<double>();
+    }
+    if (auto t = pj.find("transport"); t != pj.end()) {
+      if (!t->is_string())
+        throw ControlError("status: field \"transport\" is not a string");
+      p.transport = t->get<std::string>();
     }
     s.peers.push_back(std::move(p));
   }
@@ -363,8 +370,12 @@ std::string format_table(const InterfaceStatus& s, std::int64_t now_unix) {
     std::string addrs;
     for (const auto& a : p.addresses)
       addrs += (addrs.empty() ? "" : ",") + a.to_string();
-    rows.push_back({p.name.empty() ? "-" : p.name,
-                    p.path.empty() ? p.state : p.state + " (" + p.path + ")",
+    // The mesh path and the transport follow the state: "connected (direct)",
+    // "connected (quic)"; a transport that repeats the path is not said twice.
+    std::string how = p.path;
+    if (!p.transport.empty() && p.transport != p.path)
+      how += (how.empty() ? "" : ", ") + p.transport;
+    rows.push_back({p.name.empty() ? "-" : p.name, how.empty() ? p.state : p.state + " (" + how + ")",
                     addrs.empty() ? "-" : addrs,
                     p.endpoint.empty() ? "-" : p.endpoint, handshake(p),
                     human_bytes(p.rx_bytes) + " (" + std::to_string(p.rx_packets) + ")",

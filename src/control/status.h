@@ -11,7 +11,9 @@
 ///              "endpoint":"192.0.2.7:40000"|"","last_handshake":1764614400|0,
 ///              "rx_bytes":0,"tx_bytes":0,"rx_packets":0,"tx_packets":0,
 ///              "state":"connected"|"idle"|"never",
-///              "rtt_ms":0.42}],     (the last handshake's round trip; absent before one)
+///              "rtt_ms":0.42,       (the last handshake's round trip; absent before one)
+///              "transport":"wireguard"|"quic"|"relay"}],   (what carries the peer; absent
+///                                                           when the daemon does not say)
 ///    "pool":{"v4":{"total":253,"used":3},"v6":{"total":..,"used":..}},   (servers only)
 ///    "stun":{"mapping":"endpoint-independent"|"endpoint-dependent"|"unknown",
 ///            "servers":[{"server":"198.51.100.1:3478","state":"ok"|"pending"|"timeout"|"error",
@@ -65,6 +67,9 @@ struct PeerStatus {
   /// Round-trip time of the last handshake in ms (wg::PeerSnapshot::handshake_rtt_usec);
   /// nullopt before one. Refreshed at every handshake (every 2 min while traffic flows).
   std::optional<double> rtt_ms;
+  /// What carries the peer's WireGuard messages now (issue 15): "wireguard" (UDP), "quic" or
+  /// "relay"; "" when the daemon does not say (then absent from the JSON and the table).
+  std::string transport;
 };
 
 struct PoolUsage {

@@ -10,6 +10,7 @@
 
 #include "control/tls.h"
 #include "crypto/x25519.h"
+#include "platform/datagram.h"
 #include "platform/files.h"
 #include "platform/process.h"
 #include "platform/tcp.h"
@@ -193,6 +194,16 @@ Status bind_udp(std::uint16_t port) {
   return {};  // the sockets close here
 }
 
+Status bind_udp_address(const std::string& address) {
+  auto endpoint = net::Endpoint::parse(address);
+  if (!endpoint)  // the parser accepted it, so this does not happen
+    return Error(EINVAL, "'" + address + "' is not address:port");
+  auto socket = platform::open_datagram_socket(*endpoint);
+  if (!socket)
+    return socket.error();
+  return {};  // closed here
+}
+
 Status listen_tcp(const std::string& address) {
   auto l = platform::tcp_listen(address);
   if (!l)
@@ -217,6 +228,10 @@ void check_ports(Checker& c, const ServerConfig& cfg, bool server_running) {
     port_line(c, "metrics_listen", cfg, "metrics listen address " + address, "metrics.listen",
               listen_tcp(address), server_running);
   }
+  // [quic]: each UDP address bound on its own, as the QUIC transport binds it.
+  for (const auto& address : cfg.quic_listen)
+    port_line(c, "quic_listen", cfg, "QUIC listen address " + address, "quic.listen",
+              bind_udp_address(address), server_running);
 }
 
 // [dns]: where other names will go. (Port 53 on the tunnel address cannot be probed before the

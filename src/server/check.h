@@ -4,6 +4,7 @@
 ///
 ///   config ─► WireGuard key ─► TLS identity ─► database schema ─► database lock
 ///          ─► UDP port ─► enrollment listen address ─► metrics listen address
+///          ─► QUIC listen address(es) ([quic] listen, UDP)
 ///
 ///  * config: parsed by the server's own parser, so its errors are the server's
 ///    ("FILE:LINE:COLUMN: key: message"); nothing else is examined when it fails.
@@ -35,7 +36,7 @@ const char* check_level_name(CheckLevel level);
 
 struct CheckLine {
   /// What was checked: "config", "private_key", "tls", "database", "lock", "udp_port",
-  /// "enrollment_listen", "metrics_listen".
+  /// "enrollment_listen", "metrics_listen", "quic_listen".
   std::string check;
   CheckLevel level = CheckLevel::kOk;
   std::string message;  ///< for the operator; an error names the file (and line) and the key

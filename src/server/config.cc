@@ -283,7 +283,7 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
   c.directory = dir_of(path);
 
   p.only(root, "", {"interface", "pool", "clients", "nat", "enrollment", "metrics", "storage",
-                    "mesh", "log", "dns"});
+                    "mesh", "log", "dns", "quic"});
 
   // [interface]
   const toml::table* itf = p.table(root, "interface");
@@ -616,6 +616,34 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
       c.relay_frame_rate = static_cast<std::uint64_t>(*v);
     if (auto v = p.integer(m, "mesh", "relay_connections_per_source", 1, 65535))
       c.relay_connections_per_source = static_cast<std::size_t>(*v);
+  }
+
+  // [quic]: the QUIC transport's UDP listener(s). Its port must not be one of the server's
+  // other UDP ports (WireGuard, STUN, the relay's UDP side), which bind every address.
+  if (const toml::table* q = p.table(root, "quic")) {
+    p.only(*q, "quic", {"listen"});
+    const toml::node* where = p.node(q, "listen");
+    if (!where)
+      p.fail(q->source(), "quic.listen",
+             "missing (the UDP address:port of the QUIC listener, e.g. \"0.0.0.0:443\")");
+    auto v = p.one_or_list(
+        q, "quic", "listen", "an address:port", [&](const toml::node& n, const std::string& a) {
+          auto hp = control::split_host_port(a);
+          if (!hp || !net::IpAddress::parse(hp->host))
+            p.fail(n, "quic.listen",
+                   "'" + a + "' is not address:port, e.g. 0.0.0.0:443 or [::]:443");
+          const std::uint16_t port = hp->port;
+          if (port == c.listen_port)
+            p.fail(n, "quic.listen",
+                   "'" + a + "': the port must differ from interface.listen_port (WireGuard's UDP "
+                             "port)");
+          if ((c.stun_port && port == *c.stun_port) ||
+              (c.stun_alternate_port && port == *c.stun_alternate_port) ||
+              (c.relay_port != 0 && port == c.relay_port))
+            p.fail(n, "quic.listen",
+                   "'" + a + "': the port must differ from the mesh STUN and relay ports");
+        });
+    c.quic_listen = *v;
   }
 
   // [log]

@@ -12,6 +12,7 @@
 ///                relay_rate, relay_frame_rate, relay_connections_per_source
 ///   [log]        level (error|verbose|debug|silent; LOG_LEVEL in the environment wins)
 ///   [dns]        enabled, domain, upstreams
+///   [quic]       listen (one "ADDR:PORT" or a list; the table turns the QUIC transport on)
 ///
 /// Relative file names are resolved against the config file's directory. Every error names
 /// the file, the line (and column) and the key: "server.toml:7:15: interface.listen_port: must
@@ -123,6 +124,14 @@ struct ServerConfig {
   std::uint64_t relay_frame_rate = 4096;
   /// Relay connections at once from one IPv4 address or IPv6 /64.
   std::size_t relay_connections_per_source = 16;
+  // [quic] (issue 15): the QUIC transport, a second carrier of the same WireGuard messages.
+  /// UDP addresses of the QUIC listener (`listen`: one numeric "ADDR:PORT" or a list); each is
+  /// bound on its own (an IPv6 one v6-only), so "0.0.0.0:443" and "[::]:443" may be listed
+  /// together. Empty = QUIC off (no [quic] table). The first entry's port is the one clients
+  /// are offered (Enrollment::quic). Changing it needs a restart.
+  std::vector<std::string> quic_listen;
+  bool quic() const { return !quic_listen.empty(); }
+
   // [log]
   std::optional<std::string> log_level;  ///< as parse_log_level accepts it; unset: LOG_LEVEL/verbose
 

@@ -533,6 +533,14 @@ control::Enrollment Registry::enrollment_for(const ClientRecord& c) const {
     }
     e.mesh = std::move(m);
   }
+  // QUIC (issue 15): the WireGuard endpoint's host with the first QUIC listen port. The config
+  // parser checked both, so neither split fails for a loaded config.
+  if (config_.quic()) {
+    auto pub = net::split_host_port(config_.public_endpoint);
+    auto listen = net::split_host_port(config_.quic_listen.front());
+    if (pub && listen)
+      e.quic = control::QuicSettings{net::HostPort{pub->host, listen->port}.to_string()};
+  }
   return e;
 }
 

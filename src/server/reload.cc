@@ -94,6 +94,15 @@ ReloadPlan plan_reload(const ServerConfig& running, const ServerConfig& loaded) 
       next.mesh_plan = running.mesh_plan;
       next.mesh_domain = running.mesh_domain;
     });
+  // The QUIC listener is bound at start (and its absence means no transport was added to the
+  // engine), so [quic] waits for a restart like the other listen addresses.
+  if (loaded.quic_listen != running.quic_listen) {
+    auto text = [](const ServerConfig& c) {
+      return c.quic() ? list_text(c.quic_listen) : std::string("(no [quic])");
+    };
+    keep("quic.listen", text(running), text(loaded),
+         [&] { next.quic_listen = running.quic_listen; });
+  }
   if (loaded.database != running.database)
     keep("storage.database", running.database, loaded.database,
          [&] { next.database = running.database; });

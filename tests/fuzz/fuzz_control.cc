@@ -1,7 +1,8 @@
 // The enrollment control channel's messages (src/control): invite lines, the client's request
 // (and its proof of possession, checked against a fixed challenge), the server's enrollment
 // reply and hello (JSON), the status document, and the settings session's messages and request
-// (first byte 0xF0 and up: kept apart so that the older seeds keep their parsers). The first
+// (first byte 0xF0 and up: kept apart so that the older seeds keep their parsers), and the QUIC
+// transport's hello, server message and frame reader (0xF5..0xF7, control/quic_auth.h). The first
 // byte picks the parser. Contract: bad input is an error value or a ControlError naming the problem (no other
 // exception, no crash); whatever parses formats back into text that parses to the same value.
 
@@ -9,6 +10,7 @@
 
 #include "control/enroll.h"
 #include "control/mesh_session.h"
+#include "control/quic_auth.h"
 #include "control/session.h"
 #include "control/status.h"
 #include "control/tls.h"
@@ -52,12 +54,79 @@ int fuzz_mesh_session(std::uint8_t parser, std::string_view text) {
   return 0;
 }
 
+/// The QUIC transport's messages (control/quic_auth.h): 0xF5 the client's hello, 0xF6 the
+/// server's answer, 0xF7 the stream's framing (the input as a byte stream cut into chunks).
+int fuzz_quic(std::uint8_t parser, std::string_view text) {
+  if (parser == 0xF5) {
+    auto h = control::parse_quic_hello(text);
+    if (!h.ok()) {
+      WARREN_FUZZ_CHECK(!h.message().empty());
+      WARREN_FUZZ_CHECK(!control::quic_error_code(h.error()).empty());
+      return 0;
+    }
+    WARREN_FUZZ_CHECK(!h->public_key.is_zero());
+    // A random proof for whatever key neither crashes nor passes.
+    static const crypto::PrivateKey server = [] {
+      crypto::PrivateKey k;
+      k.data()[0] = 1;
+      return k;
+    }();
+    static const control::ExporterValue exporter;
+    (void)control::verify_quic_hello(server, exporter, *h);
+    return 0;
+  }
+  if (parser == 0xF6) {
+    auto m = control::parse_quic_server_message(text);
+    if (!m.ok()) {
+      WARREN_FUZZ_CHECK(!m.message().empty());
+      return 0;
+    }
+    if (m->assignment) {
+      auto back =
+          control::parse_quic_server_message(control::quic_assignment_to_json(*m->assignment));
+      WARREN_FUZZ_CHECK(back.ok() && back->assignment);
+      WARREN_FUZZ_CHECK(control::enrollment_to_json(*back->assignment) ==
+                        control::enrollment_to_json(*m->assignment));
+    } else {
+      WARREN_FUZZ_CHECK(!m->error_code.empty());
+      auto back = control::parse_quic_server_message(
+          control::quic_error_to_json(m->error_code, m->error_message));
+      WARREN_FUZZ_CHECK(back.ok() && !back->assignment && back->error_code == m->error_code);
+    }
+    return 0;
+  }
+  // Framing: a small limit so that the oversized path is reached; chunk sizes from the input.
+  control::FrameReader reader(256);
+  std::size_t total = 0, at = 0;
+  while (at < text.size()) {
+    const std::size_t chunk = 1 + static_cast<std::uint8_t>(text[at]) % 16;
+    const std::string_view piece = text.substr(at, chunk);
+    at += piece.size();
+    const Status st = reader.feed(
+        ConstBytes(reinterpret_cast<const std::uint8_t*>(piece.data()), piece.size()));
+    while (auto body = reader.next()) {
+      WARREN_FUZZ_CHECK(body->size() <= 256);
+      auto frame = control::encode_frame(*body);
+      WARREN_FUZZ_CHECK(frame.ok() && frame->size() == body->size() + 4);
+      total += frame->size();
+    }
+    if (!st.ok()) {
+      WARREN_FUZZ_CHECK(reader.failed());
+      break;
+    }
+  }
+  WARREN_FUZZ_CHECK(total + reader.buffered() <= text.size());
+  return 0;
+}
+
 /// The settings session's messages (control/session.h): `parser` 0xF0 = any message either
-/// side may receive, 0xF1 = the client's session request, 0xF2..0xF4 the mesh messages; the
-/// rest of 0xF5..0xFF as 0xF0 and 0xF1 by parity (as before the mesh messages came).
+/// side may receive, 0xF1 = the client's session request, 0xF2..0xF4 the mesh messages,
+/// 0xF5..0xF7 the QUIC ones; the rest of 0xF8..0xFF as 0xF0 and 0xF1 by parity.
 int fuzz_session(std::uint8_t parser, std::string_view text) {
   if (parser >= 0xF2 && parser <= 0xF4)
     return fuzz_mesh_session(parser, text);
+  if (parser >= 0xF5 && parser <= 0xF7)
+    return fuzz_quic(parser, text);
   if (parser % 2 == 0) {
     auto m = control::parse_session_message(text);
     if (!m.ok()) {

@@ -138,6 +138,33 @@ TEST_F(RegistryMeshTest, IPv6ControlHostIsBracketed) {
   EXPECT_EQ(r.enrollment->mesh->stun, (std::vector<std::string>{"[2001:db8::1]:3478"}));
 }
 
+// [quic] (issue 15): the answer offers the WireGuard endpoint's host with the first QUIC
+// listen port; without [quic] there is no "quic" object. (Not mesh specific; the fixture fits.)
+TEST_F(RegistryMeshTest, QuicEndpointIsPublicHostWithTheFirstQuicPort) {
+  ServerConfig c = mesh_config();
+  c.mesh = false;
+  make(c);
+  auto r = reg_->enroll(request(invite("alice"), 1), 1000);
+  ASSERT_TRUE(r.enrollment) << r.error_message;
+  EXPECT_FALSE(r.enrollment->quic);
+  c.quic_listen = {"0.0.0.0:443", "[::]:8443"};
+  make(c);
+  auto q = reg_->enrollment_for(record("alice")).quic;
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->endpoint, "vpn.example.com:443");
+  c.public_endpoint = "[2001:db8::1]:51820";
+  c.quic_listen = {"[::]:8443"};
+  make(c);
+  q = reg_->enrollment_for(record("alice")).quic;
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->endpoint, "[2001:db8::1]:8443");
+  // It travels in the JSON answer and back.
+  const control::Enrollment back =
+      control::enrollment_from_json(control::enrollment_to_json(reg_->enrollment_for(record("alice"))));
+  ASSERT_TRUE(back.quic);
+  EXPECT_EQ(back.quic->endpoint, "[2001:db8::1]:8443");
+}
+
 TEST_F(RegistryMeshTest, ForcedCollisionGetsARecordedIndexStableAcrossRestartAndRejoin) {
   // In a /30 every key derives 10.99.1.2 or 10.99.1.3 (host values 0 and 1 are bumped):
   // collisions are certain. Find a key whose index-0 address is the first node's.
