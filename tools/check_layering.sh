@@ -35,7 +35,7 @@ declare -A MODULES=(
   [uapi]="wg platform"
   [dataplane]="wg platform uapi mesh"
   [control]="crypto net wg platform mesh"
-  [runtime]="dataplane uapi control platform dns"
+  [runtime]="dataplane uapi control platform dns quic"
   [server]="control dataplane runtime host dns"
   [client]="dataplane uapi platform control runtime host"
 )
