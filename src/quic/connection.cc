@@ -126,6 +126,7 @@ struct Connection::Impl {
   ngtcp2_connection_close_error ccerr{};
   std::string close_reason_text;  // storage for ccerr.reason
 
+  bool confirmed = false;  // RFC 9001 §4.1.2: both ends know the handshake finished
   MonoTime last_rx{};
   MonoTime last_keepalive{};
   bool keepalive_due = false;
@@ -310,6 +311,11 @@ int on_handshake_completed(ngtcp2_conn*, void* user_data) {
   return 0;
 }
 
+int on_handshake_confirmed(ngtcp2_conn*, void* user_data) {
+  impl_of(user_data)->confirmed = true;
+  return 0;
+}
+
 // GnuTLS's certificate check on the client: the pin, nothing else (no CA, no host name).
 int verify_pin(gnutls_session_t session) {
   auto* ref = static_cast<ngtcp2_crypto_conn_ref*>(gnutls_session_get_ptr(session));
@@ -349,6 +355,7 @@ ngtcp2_callbacks make_callbacks(bool server) {
   cb.get_new_connection_id = on_new_cid;
   cb.remove_connection_id = on_remove_cid;
   cb.handshake_completed = on_handshake_completed;
+  cb.handshake_confirmed = on_handshake_confirmed;
   cb.recv_datagram = on_recv_datagram;
   cb.recv_stream_data = on_recv_stream_data;
   cb.acked_stream_data_offset = on_acked_stream_data;
@@ -766,7 +773,11 @@ void Connection::close(std::uint64_t error_code, std::string_view reason) {
 }
 
 bool Connection::established() const {
-  return impl_->state == Impl::State::kOpen && ngtcp2_conn_get_handshake_completed(impl_->conn);
+  // ngtcp2 0.12 calls handshake_confirmed on the client only; a server's handshake is
+  // confirmed when it completes (RFC 9001 §4.1.2).
+  const Impl& c = *impl_;
+  return c.state == Impl::State::kOpen &&
+         (c.server ? ngtcp2_conn_get_handshake_completed(c.conn) != 0 : c.confirmed);
 }
 bool Connection::closed() const {
   return impl_->state != Impl::State::kOpen;

@@ -156,7 +156,10 @@ class Connection {
   /// which the connection is closed() with reason "closed locally: <reason>".
   void close(std::uint64_t error_code, std::string_view reason);
 
-  /// Handshake completed (1-RTT keys: datagrams and the stream work) and not closed.
+  /// Handshake confirmed (RFC 9001 §4.1.2: the server has the client's Finished; the client
+  /// got HANDSHAKE_DONE) and not closed. Datagrams and the stream work from handshake
+  /// completion on (max_datagram_payload() > 0), which on the client is half a round trip
+  /// earlier.
   bool established() const;
   /// Closed (or closing: a CONNECTION_CLOSE may still be waiting for write()).
   bool closed() const;

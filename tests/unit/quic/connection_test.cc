@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <numeric>
+#include <random>
 
 #include "quic/server_endpoint.h"
 #include "quic_harness.h"
@@ -287,6 +288,28 @@ TEST(QuicConnection, HandshakeCompletesWhenEveryThirdPacketIsLost) {
   net.connect();
   ASSERT_TRUE(net.run_until([&] { return net.all_established(); }, 30s));
   EXPECT_GE(lost, 2);  // the handshake needed retransmissions (timers), not luck
+}
+
+TEST(QuicConnection, ClientIgnoresGarbageFromTheNetwork) {
+  Net net;
+  Connection* c = net.connect();
+  ASSERT_TRUE(net.run_until([&] { return net.all_established(); }));
+  std::mt19937 rng(11);
+  for (int i = 0; i < 500; ++i) {
+    std::vector<std::uint8_t> b(1 + rng() % 1400);
+    for (auto& x : b)
+      x = static_cast<std::uint8_t>(rng());
+    if (i % 2 == 0)
+      b[0] = 0x40;  // short header: parsed, then fails decryption
+    EXPECT_TRUE(c->receive(b, net.server_addr, net.now).ok()) << i;
+  }
+  EXPECT_TRUE(c->established()) << c->reason();
+  EXPECT_TRUE(net.client_rx[0].empty());
+  const auto p = pattern(50, 1);
+  ASSERT_EQ(net.send_datagram(c, p, Dir::kToServer), DatagramStatus::kSent);
+  net.pump();
+  ASSERT_EQ(net.server_rx.size(), 1u);
+  EXPECT_EQ(net.server_rx[0].bytes, p);
 }
 
 TEST(QuicConnection, ConnectionCapDropsNewClients) {
