@@ -96,6 +96,7 @@ class Daemon {
     };
     h.reload = [this] { reresolve(); };
     standby_.add_commands(h.status_options, options_.control_group);
+    h.quic_client = quic_client();
     return h;
   }
 
@@ -209,6 +210,32 @@ class Daemon {
       return up.error();
     setup_ = std::move(*up);
     return {};
+  }
+
+  // The QUIC transport to the server (runtime/quic_transport.h, issue 15), when the config
+  // has a QuicEndpoint and Transport is not wireguard. The server's certificate is pinned with
+  // the control channel's pin (the same certificate); the assignment it sends is applied as
+  // pushed settings are. Without a ControlPin there is nothing to pin: QUIC stays off.
+  std::optional<runtime::Hooks::QuicClient> quic_client() {
+    if (!may_use_quic(config_) || config_.peers.empty())
+      return std::nullopt;
+    auto pin = control::fingerprint_from_hex(config_.control_pin);
+    if (!pin) {
+      platform::log_error("QUIC transport off: the config has no #@warren ControlPin to pin "
+                          "the server's certificate with (join writes it)");
+      return std::nullopt;
+    }
+    runtime::Hooks::QuicClient q;
+    q.config.endpoint = config_.quic_endpoint->to_string();
+    q.config.pin = *pin;
+    q.config.server_key = config_.peers.front().public_key;
+    q.config.on_assignment = [this](const control::Enrollment& e) {
+      std::lock_guard lock(pushed_mutex_);
+      pushed_ = e;
+    };
+    q.mode = effective_transport(config_) == Transport::kQuic ? runtime::TransportChoice::Mode::kQuic
+                                                              : runtime::TransportChoice::Mode::kAuto;
+    return q;
   }
 
   // The settings session (control/session.h), when join recorded the server's control

@@ -233,6 +233,8 @@ Status Runtime::start_steps() {
   // The relay path of a mesh node (runtime/relay_transport.h): WARREN_RELAY, WARREN_RELAY_PIN.
   if (Status s = add_relay_transport(); !s)
     return s;
+  if (Status s = add_quic_transport(); !s)
+    return s;
   if (hooks_.configure) {
     if (auto h = hooks_.configure(*engine_); !h)
       return h;
@@ -276,6 +278,8 @@ Status Runtime::start_steps() {
         st.stun = stun_->status();
       if (relay_)
         st.relay_path = relay_path_status();
+      if (relay_ || quic_)
+        describe_transports(st);
       return st;
     };
     status_ = std::make_unique<control::StatusServer>(name, status, hooks_.status_options);
@@ -417,6 +421,11 @@ int Runtime::run() {
     timers_.add(clock_->now().mono + std::chrono::seconds(1), std::chrono::seconds(1),
                 [this] { relay_tick(); });
   }
+  if (quic_choice_) {
+    quic_tick();  // `quic` mode moves the server peer onto QUIC at once
+    timers_.add(clock_->now().mono + std::chrono::seconds(1), std::chrono::seconds(1),
+                [this] { quic_tick(); });
+  }
   std::function<void()> on_timer = [&] {
     (void)timers_.run_due(clock_->now().mono);
     (void)loop.set_timer(timers_.next_deadline(), on_timer);
@@ -488,6 +497,114 @@ void Runtime::relay_tick() {
     platform::log_error("relay: cannot move peers: %s", s.message().c_str());
 }
 
+Status Runtime::add_quic_transport() {
+  // The narrow key accessor, as the relay's: read at each proof, held only during it.
+  auto keys = [e = engine_.get()] { return e->snapshot().private_key; };
+  if (hooks_.quic_server) {
+    auto t = QuicTransport::server(*hooks_.quic_server, keys, *binds_);
+    if (!t.ok())
+      return startup_error(t.message(), t.code());
+    quic_ = t->get();
+    quic_tag_ = engine_->add_transport(std::move(*t));
+    platform::log_verbose("QUIC transport on UDP port %u",
+                          static_cast<unsigned>(quic_->port()));
+    return {};
+  }
+  if (!hooks_.quic_client)
+    return {};
+  const auto& qc = *hooks_.quic_client;
+  auto t = QuicTransport::client(qc.config, keys, *binds_);
+  if (!t.ok())
+    return startup_error(t.message(), t.code());
+  quic_ = t->get();
+  quic_tag_ = engine_->add_transport(std::move(*t));
+  quic_choice_ = std::make_unique<TransportChoice>(qc.mode, qc.choice, clock_->now().mono);
+  if (qc.mode == TransportChoice::Mode::kAuto) {
+    if (stun_) {
+      // One STUN sink per engine; a mesh node does not use the QUIC fallback.
+      platform::log_error("warning: STUN discovery is on: the QUIC fallback will not probe UDP");
+    } else {
+      quic_probe_ = std::make_unique<UdpProbe>(crypto::SystemRandom::instance());
+      engine_->set_stun_sink(quic_probe_.get());
+    }
+  }
+  platform::log_verbose("QUIC transport to %s (transport %s)", qc.config.endpoint.c_str(),
+                        mode_name(qc.mode));
+  return {};
+}
+
+void Runtime::quic_tick() {
+  const crypto::PublicKey& server = hooks_.quic_client->config.server_key;
+  const wg::DeviceSnapshot snap = engine_->snapshot();
+  const wg::PeerSnapshot* peer = nullptr;
+  for (const auto& p : snap.peers)
+    if (p.public_key == server)
+      peer = &p;
+  if (peer == nullptr)
+    return;  // not configured yet
+  const MonoTime now = clock_->now().mono;
+  const bool on_udp = peer->endpoint_transport == dataplane::kUdpTransport;
+  if (on_udp && peer->endpoint)
+    quic_udp_endpoint_ = *peer->endpoint;
+  // A handshake completed since the last tick while the peer was on UDP: UDP works. (Seen at
+  // most a second late; the choice's timeouts are seconds.)
+  if (peer->last_handshake_sec != quic_seen_handshake_) {
+    quic_seen_handshake_ = peer->last_handshake_sec;
+    if (on_udp && peer->last_handshake_sec != 0)
+      quic_last_udp_handshake_ = now;
+  }
+  TransportChoice::Input in;
+  in.now = now;
+  in.last_udp_handshake = quic_last_udp_handshake_;
+  in.quic_up = quic_->connected();
+  in.probe_answered = quic_probe_ ? quic_probe_->answered_at() : std::nullopt;
+  const TransportChoice::Decision d = quic_choice_->tick(in);
+  if (d.send_probe && quic_probe_ && quic_udp_endpoint_)
+    quic_probe_->send(*engine_, *quic_udp_endpoint_);
+  const bool want_quic = d.carrier == TransportChoice::Carrier::kQuic;
+  const bool on_quic = peer->endpoint_transport == quic_tag_;
+  if ((!d.switched && quic_applied_) || want_quic == on_quic)
+    return;
+  if (!want_quic && !quic_udp_endpoint_)
+    return;  // nothing to go back to
+  quic_applied_ = true;
+  wg::PeerDelta p;
+  p.public_key = server;
+  p.update_only = true;
+  if (want_quic) {
+    auto ep = quic_->endpoint_for(server);
+    if (!ep)
+      return;
+    p.endpoint = *ep;
+    p.transport = quic_tag_;
+  } else {
+    p.endpoint = *quic_udp_endpoint_;
+    p.transport = dataplane::kUdpTransport;
+  }
+  platform::log_verbose("transport: now %s (%s)", want_quic ? "QUIC" : "WireGuard UDP",
+                        mode_name(quic_choice_->mode()));
+  wg::ConfigDelta delta;
+  delta.peers.push_back(std::move(p));
+  if (Status s = engine_->apply(delta); !s)
+    platform::log_error("transport: cannot move the server peer: %s", s.message().c_str());
+}
+
+void Runtime::describe_transports(control::InterfaceStatus& st) const {
+  const wg::DeviceSnapshot snap = engine_->snapshot();
+  for (auto& ps : st.peers) {
+    for (const auto& p : snap.peers) {
+      if (!(p.public_key == ps.public_key))
+        continue;
+      if (quic_ && p.endpoint_transport == quic_tag_)
+        ps.transport = "quic";
+      else if (relay_ && p.endpoint_transport == relay_tag_)
+        ps.transport = "relay";
+      else if (p.endpoint)
+        ps.transport = "wireguard";
+    }
+  }
+}
+
 bool Runtime::shutdown() {
   if (shut_down_)
     return true;
@@ -508,6 +625,8 @@ bool Runtime::shutdown() {
     engine_->stop();
   if (relay_)
     relay_->stop();  // its key source refers to the engine
+  if (quic_)
+    quic_->stop();  // likewise
   if (engine_ && hooks_.stopped)
     hooks_.stopped();
   if (engine_ && engine_->tun().vnet_hdr()) {

@@ -32,10 +32,13 @@
 #include "platform/process.h"
 #include "platform/service_notify.h"
 #include "runtime/relay_policy.h"
+#include "runtime/quic_transport.h"
 #include "runtime/relay_transport.h"
 #include "runtime/settings.h"
 #include "runtime/stun_discovery.h"
 #include "runtime/timers.h"
+#include "runtime/transport_choice.h"
+#include "runtime/udp_probe.h"
 
 namespace warren::platform {
 class EventLoop;
@@ -110,6 +113,18 @@ struct Hooks {
   std::function<void()> stopped;
   /// SIGHUP. Unset: logged and ignored.
   std::function<void()> reload;
+  /// `warren server` with `[quic]`: the QUIC listener (runtime/quic_transport.h), added to the
+  /// engine as a transport right after it is created (before `configure`); clients roam onto it by their authenticated packets.
+  std::optional<QuicServerConfig> quic_server;
+  /// `warren up` with a QuicEndpoint and Transport != wireguard: the QUIC connection to the
+  /// server, and the choice between it and UDP (runtime/transport_choice.h), ticked once a
+  /// second; `auto` probes the server's WireGuard port (runtime/udp_probe.h).
+  struct QuicClient {
+    QuicClientConfig config;
+    TransportChoice::Mode mode = TransportChoice::Mode::kAuto;
+    TransportChoice::Options choice;
+  };
+  std::optional<QuicClient> quic_client;
 };
 
 struct RuntimeOptions {
@@ -167,6 +182,10 @@ class Runtime {
   void unwatch(int fd);
   std::uint32_t ifindex() const { return ifindex_; }
   const Settings& settings() const { return settings_; }
+  /// The QUIC transport when RuntimeOptions asked for one (else null); owned by the engine.
+  QuicTransport* quic() { return quic_; }
+  /// The engine's tag of the QUIC transport (0 when none).
+  std::uint8_t quic_tag() const { return quic_tag_; }
 
  private:
   explicit Runtime(RuntimeOptions options);
@@ -182,6 +201,12 @@ class Runtime {
   control::RelayPathStatus relay_path_status() const;
   /// Once a second: the policy's endpoint changes applied to the engine.
   void relay_tick();
+  /// RuntimeOptions::quic_server / quic_client: the QUIC transport (and the client's probe).
+  [[nodiscard]] Status add_quic_transport();
+  /// Client, once a second: TransportChoice's decision applied to the server peer.
+  void quic_tick();
+  /// The carrier of each peer in the status ("wireguard", "quic", "relay").
+  void describe_transports(control::InterfaceStatus& st) const;
   /// Undoes whatever start() did, in reverse. Returns false when `stopping` failed.
   bool shutdown();
 
@@ -201,6 +226,14 @@ class Runtime {
   RelayTransport* relay_ = nullptr;  // owned by the engine; stopped before it goes
   std::uint8_t relay_tag_ = 0;
   std::unique_ptr<RelayPolicy> relay_policy_;
+  QuicTransport* quic_ = nullptr;  // owned by the engine; stopped before it goes
+  std::uint8_t quic_tag_ = 0;
+  std::unique_ptr<UdpProbe> quic_probe_;  // the engine's STUN sink (client, auto)
+  std::unique_ptr<TransportChoice> quic_choice_;
+  std::optional<net::Endpoint> quic_udp_endpoint_;  // the server peer's last UDP endpoint
+  std::int64_t quic_seen_handshake_ = 0;            // last_handshake_sec seen by quic_tick
+  std::optional<MonoTime> quic_last_udp_handshake_;
+  bool quic_applied_ = false;  // the first decision was applied
   std::unique_ptr<uapi::UapiServer> uapi_;
   std::unique_ptr<control::StatusServer> status_;
   std::unique_ptr<platform::EventLoop> loop_;

@@ -34,6 +34,9 @@
 #include "server/roster_service.h"
 #include "server/state.h"
 #include "server/stun_responder.h"
+#include "quic/identity.h"
+#include "base/secure.h"
+#include "net/host_port.h"
 
 namespace warren::server {
 namespace {
@@ -101,6 +104,34 @@ class Server {
     platform::log_verbose("Settings session refused: no enrolled, enabled client has key %s",
                           key.to_base64().c_str());
     return std::nullopt;
+  }
+
+  /// The QUIC transport's answer for a client whose key proof verified (runtime/quic_transport.h):
+  /// its assignment (what the settings session tells it), or the refusal's code.
+  runtime::QuicAuthorization quic_authorization(const crypto::PublicKey& key) {
+    runtime::QuicAuthorization a;
+    std::lock_guard lock(mutex_);
+    for (const auto& c : state_.store->clients()) {
+      if (!(c.public_key == key))
+        continue;
+      if (c.revoked()) {
+        a.code = "revoked";
+        a.message = "this client was revoked";
+      } else if (c.disabled()) {
+        a.code = "disabled";
+        a.message = "this client is disabled";
+      } else if (c.leases.empty()) {
+        a.code = "unknown_client";
+        a.message = "this client has no addresses";
+      } else {
+        a.assignment = registry_->enrollment_for(c);
+        platform::log_verbose("QUIC: assignment for %s", c.name.c_str());
+      }
+      return a;
+    }
+    a.code = "unknown_client";
+    a.message = "no enrolled client has this key";
+    return a;
   }
 
   /// Makes the engine's peers exactly the enrolled, non-revoked clients with addresses.
@@ -464,6 +495,14 @@ class TunnelDns {
 };
 }  // namespace
 
+// The interface's MTU: the configured one, capped with [quic] so that every WireGuard message
+// fits one QUIC DATAGRAM frame (runtime::kQuicTunnelMtu). Packets routed into the interface
+// above it get ICMP "too big" from the kernel, so senders learn the path MTU.
+std::uint32_t tunnel_mtu(const ServerConfig& config) {
+  const std::uint32_t mtu = config.mtu != 0 ? config.mtu : 1420;
+  return config.quic() ? std::min(mtu, runtime::kQuicTunnelMtu) : mtu;
+}
+
 int run_server(const ServerConfig& config, ConfigLoader load_config) {
   auto fail = [](const std::string& m) {
     std::fprintf(stderr, "warren server: %s\n", m.c_str());
@@ -473,7 +512,7 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
   // are the shared runtime's; the server runs in the foreground (a service manager's child).
   runtime::RuntimeOptions ro;
   ro.data_plane.interface = config.interface;
-  ro.data_plane.mtu = config.mtu;
+  ro.data_plane.mtu = tunnel_mtu(config);
   ro.data_plane.engine.listen_port = config.listen_port;
   ro.data_plane.engine.device.isolate_peers = !config.client_to_client;
   auto created = runtime::Runtime::create(std::move(ro));
@@ -534,6 +573,26 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
   std::unique_ptr<RosterService> roster;
 
   runtime::Hooks hooks;
+  // [quic]: the QUIC listener presents the control channel's certificate (clients pin it from
+  // the invite) and answers proven keys from the registry (runtime/quic_transport.h).
+  std::unique_ptr<WireGuardPortStun> wg_port_stun;
+  if (config.quic()) {
+    auto listen = net::split_host_port(config.quic_listen.front());
+    auto cert = platform::read_file(config.tls_cert_file());
+    auto key = platform::read_file(config.tls_key_file());
+    if (!cert.ok() || !key.ok())
+      return fail("[quic]: cannot read the control certificate: " +
+                  (cert.ok() ? key.message() : cert.message()));
+    auto identity = quic::ServerIdentity::from_pem(*cert, *key);
+    secure_zero(key->data(), key->size());
+    if (!identity.ok())
+      return fail("[quic]: " + identity.message());
+    runtime::QuicServerConfig q;
+    q.port = listen->port;
+    q.identity = *identity;
+    q.authorize = [&](const crypto::PublicKey& k) { return server->quic_authorization(k); };
+    hooks.quic_server = std::move(q);
+  }
   hooks.tun_created = [&](std::uint32_t ifindex) -> Status {
     auto n = platform::open_net_config();
     if (!n.ok())
@@ -555,6 +614,15 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
     if (auto e = engine.apply(d); !e)
       return Error(e.code(), "cannot set the private key: " + e.message());
     server = std::make_unique<Server>(config, state, engine, conntrack.get());
+    if (config.quic()) {
+      // The QUIC fallback's UDP probe (runtime/udp_probe.h) is answered on the WireGuard port.
+      const std::uint64_t seed =
+          (std::uint64_t{crypto::SystemRandom::instance().next_u32()} << 32) |
+          crypto::SystemRandom::instance().next_u32();
+      wg_port_stun = std::make_unique<WireGuardPortStun>(
+          [&engine](const net::Endpoint& to, ConstBytes d) { engine.send_datagram(to, d); }, seed);
+      engine.set_stun_sink(wg_port_stun.get());
+    }
     try {
       server->sync();  // every enrolled peer, as stored
       // Addresses freed while no server ran (a CLI revoke, an idle release before a stop):
@@ -631,8 +699,20 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
       } catch (const std::exception& e) {
         return Error(EIO, e.what());
       }
-      server->set_on_synced([r = relay.get()] { r->revalidate(); });
+
       platform::log_verbose("Relay on TCP %s", listen.c_str());
+    }
+    // After every sync (revoke, disable, a database change): the relay re-checks its nodes, and
+    // a QUIC client that may no longer connect is cut off at once.
+    if (relay || rt.quic()) {
+      server->set_on_synced([r = relay.get(), q = rt.quic(), s = server.get()] {
+        if (r)
+          r->revalidate();
+        if (q)
+          for (const auto& k : q->connected_keys())
+            if (!s->relay_allowed(k))
+              q->disconnect(k);
+      });
     }
     std::vector<std::uint16_t> stun_ports;
     if (config.stun_port)
@@ -755,7 +835,7 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
                                   .value_or(platform::LogLevel::kVerbose));
     server->set_config(plan.next);
     if (plan.mtu_changed)
-      if (auto st = netcfg->set_mtu(rt.ifindex(), plan.next.mtu); !st.ok())
+      if (auto st = netcfg->set_mtu(rt.ifindex(), tunnel_mtu(plan.next)); !st.ok())
         errors.push_back("interface.mtu: cannot set " + std::to_string(plan.next.mtu) + " on " +
                          running.interface + ": " + st.message());
     if (plan.isolation_changed)
