@@ -135,8 +135,9 @@ class Parser {
     finish_mesh(c);
     if (c.transport == Transport::kQuic && !c.quic_endpoint) {
       line_ = transport_line_;
-      fail("Transport", "quic needs a #@warren QuicEndpoint (the server's QUIC host:port; "
-                        "warren join writes it when the server offers QUIC)");
+      fail("Transport",
+           "quic needs a #@warren QuicEndpoint (the server's QUIC host:port; "
+           "warren join writes it when the server offers QUIC)");
     }
     line_ = 0;
     if (!have_interface)
@@ -210,9 +211,10 @@ class Parser {
       mesh_directive(key, lower(key), value);
       return;
     }
-    fail(key, "unknown #@warren setting (supported: Server, ControlPin, ControlGroup, "
-              "QuicEndpoint, Transport, MeshPrefix4, MeshPrefix6, MeshDomain, MeshIndex, "
-              "MeshStun, MeshRelay, MeshAllowOverlap)");
+    fail(key,
+         "unknown #@warren setting (supported: Server, ControlPin, ControlGroup, "
+         "QuicEndpoint, Transport, MeshPrefix4, MeshPrefix6, MeshDomain, MeshIndex, "
+         "MeshStun, MeshRelay, MeshAllowOverlap)");
   }
 
   // #@warren Mesh* (config.h). Collected in mesh_ and checked as a whole at the end.

@@ -62,9 +62,9 @@ std::optional<SettingsChange> settings_change(const ClientConfig& current,
     c.ignored.push_back("quic endpoint '" + net::printable(pushed.quic->endpoint) +
                         "' (not host:port)");
   else if (quic != current.quic_endpoint) {
-    c.changes.push_back("quic endpoint: " +
-                        (current.quic_endpoint ? current.quic_endpoint->to_string() : "none") +
-                        " -> " + (quic ? quic->to_string() : "none"));
+    c.changes.push_back(
+        "quic endpoint: " + (current.quic_endpoint ? current.quic_endpoint->to_string() : "none") +
+        " -> " + (quic ? quic->to_string() : "none"));
     c.next.quic_endpoint = quic;
     if (!quic)
       c.next.transport.reset();

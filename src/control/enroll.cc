@@ -248,8 +248,7 @@ QuicSettings quic_settings_from(const json& j) {
   // break, space or '#' can reach that file.
   auto hp = split_host_port(text);
   if (!hp || !net::valid_host(hp->host))
-    throw ControlError("field \"quic.endpoint\" is not host:port ('" + net::printable(text) +
-                       "')");
+    throw ControlError("field \"quic.endpoint\" is not host:port ('" + net::printable(text) + "')");
   return QuicSettings{text};
 }
 

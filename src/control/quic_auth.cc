@@ -157,8 +157,7 @@ Result<QuicServerMessage> parse_quic_server_message(std::string_view text) {
 Result<std::vector<std::uint8_t>> encode_frame(std::string_view body) {
   if (body.size() > kMaxQuicFrameBytes)
     return Error(EMSGSIZE, "a frame of " + std::to_string(body.size()) +
-                               " bytes is over the limit of " +
-                               std::to_string(kMaxQuicFrameBytes));
+                               " bytes is over the limit of " + std::to_string(kMaxQuicFrameBytes));
   std::vector<std::uint8_t> out(kQuicFrameHeaderBytes + body.size());
   const auto n = static_cast<std::uint32_t>(body.size());
   out[0] = static_cast<std::uint8_t>(n >> 24);

@@ -151,9 +151,9 @@ class FrameReader {
 
   std::size_t max_body_;
   std::vector<std::uint8_t> buffer_;
-  std::size_t start_ = 0;    ///< offset of the first byte not yet returned
-  std::size_t scan_ = 0;     ///< offset of the next frame header not yet checked
-  bool failed_ = false;      ///< the frame at scan_ is oversized
+  std::size_t start_ = 0;      ///< offset of the first byte not yet returned
+  std::size_t scan_ = 0;       ///< offset of the next frame header not yet checked
+  bool failed_ = false;        ///< the frame at scan_ is oversized
   std::size_t announced_ = 0;  ///< its announced length (for the error message)
 };
 

@@ -375,8 +375,8 @@ std::string format_table(const InterfaceStatus& s, std::int64_t now_unix) {
     std::string how = p.path;
     if (!p.transport.empty() && p.transport != p.path)
       how += (how.empty() ? "" : ", ") + p.transport;
-    rows.push_back({p.name.empty() ? "-" : p.name, how.empty() ? p.state : p.state + " (" + how + ")",
-                    addrs.empty() ? "-" : addrs,
+    rows.push_back({p.name.empty() ? "-" : p.name,
+                    how.empty() ? p.state : p.state + " (" + how + ")", addrs.empty() ? "-" : addrs,
                     p.endpoint.empty() ? "-" : p.endpoint, handshake(p),
                     human_bytes(p.rx_bytes) + " (" + std::to_string(p.rx_packets) + ")",
                     human_bytes(p.tx_bytes) + " (" + std::to_string(p.tx_packets) + ")",

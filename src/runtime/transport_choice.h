@@ -87,8 +87,8 @@ class TransportChoice {
   Mode mode_;
   Options options_;
   Carrier carrier_;
-  MonoTime since_;                      ///< the switch to the current carrier (or the start)
-  bool trial_ = false;                  ///< on UDP because a probe was answered
+  MonoTime since_;                       ///< the switch to the current carrier (or the start)
+  bool trial_ = false;                   ///< on UDP because a probe was answered
   std::optional<MonoTime> udp_working_;  ///< first handshake after the switch to UDP
   Duration interval_;
   std::optional<MonoTime> last_probe_;   ///< the last probe sent since the switch to QUIC

@@ -282,8 +282,9 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
   c.path = path;
   c.directory = dir_of(path);
 
-  p.only(root, "", {"interface", "pool", "clients", "nat", "enrollment", "metrics", "storage",
-                    "mesh", "log", "dns", "quic"});
+  p.only(root, "",
+         {"interface", "pool", "clients", "nat", "enrollment", "metrics", "storage", "mesh", "log",
+          "dns", "quic"});
 
   // [interface]
   const toml::table* itf = p.table(root, "interface");
@@ -635,8 +636,9 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
           const std::uint16_t port = hp->port;
           if (port == c.listen_port)
             p.fail(n, "quic.listen",
-                   "'" + a + "': the port must differ from interface.listen_port (WireGuard's UDP "
-                             "port)");
+                   "'" + a +
+                       "': the port must differ from interface.listen_port (WireGuard's UDP "
+                       "port)");
           if ((c.stun_port && port == *c.stun_port) ||
               (c.stun_alternate_port && port == *c.stun_alternate_port) ||
               (c.relay_port != 0 && port == c.relay_port))

@@ -13,8 +13,9 @@
 ///          [metrics], [log] level, enrollment.public_endpoint / control_endpoint (in new
 ///          invites and enrollments).
 /// Kept:    interface.name, listen_port, private_key_file, address_v4/v6 (the prefixes),
-///          enrollment.listen, storage.database, [quic] (listen; adding or removing the table). A change to one of these is reported (in the
-///          log and the reload command's answer) and the running value stays in `next`.
+///          enrollment.listen, storage.database, [quic] (listen; adding or removing the
+///          table). A change to one of these is reported (in the log and the reload command's
+///          answer) and the running value stays in `next`.
 ///
 /// All-or-nothing: the caller parses the new file first; a file that does not parse changes
 /// nothing (the ConfigError's file:line:key message is the answer). A changed reservation of a

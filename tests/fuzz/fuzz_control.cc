@@ -3,8 +3,9 @@
 // reply and hello (JSON), the status document, and the settings session's messages and request
 // (first byte 0xF0 and up: kept apart so that the older seeds keep their parsers), and the QUIC
 // transport's hello, server message and frame reader (0xF5..0xF7, control/quic_auth.h). The first
-// byte picks the parser. Contract: bad input is an error value or a ControlError naming the problem (no other
-// exception, no crash); whatever parses formats back into text that parses to the same value.
+// byte picks the parser. Contract: bad input is an error value or a ControlError naming the problem
+// (no other exception, no crash); whatever parses formats back into text that parses to the same
+// value.
 
 #include <string>
 
@@ -102,8 +103,8 @@ int fuzz_quic(std::uint8_t parser, std::string_view text) {
     const std::size_t chunk = 1 + static_cast<std::uint8_t>(text[at]) % 16;
     const std::string_view piece = text.substr(at, chunk);
     at += piece.size();
-    const Status st = reader.feed(
-        ConstBytes(reinterpret_cast<const std::uint8_t*>(piece.data()), piece.size()));
+    const Status st =
+        reader.feed(ConstBytes(reinterpret_cast<const std::uint8_t*>(piece.data()), piece.size()));
     while (auto body = reader.next()) {
       WARREN_FUZZ_CHECK(body->size() <= 256);
       auto frame = control::encode_frame(*body);

@@ -76,9 +76,9 @@ TEST(QuicConfig, ErrorsNameTheLine) {
             "for IPv6)");
   for (const char* bad : {"vpn.example.com:0", "vpn.example.com:99999", "2001:db8::1:443",
                           "[vpn.example.com]:443", "a b:443", ":443"})
-    EXPECT_NE(parse_error(std::string("#@warren QuicEndpoint = ") + bad + "\n")
-                  .find("QuicEndpoint: '"),
-              std::string::npos)
+    EXPECT_NE(
+        parse_error(std::string("#@warren QuicEndpoint = ") + bad + "\n").find("QuicEndpoint: '"),
+        std::string::npos)
         << bad;
   EXPECT_EQ(parse_error("#@warren Transport = auto\n#@warren Transport = quic\n"),
             "/etc/warren/wg0.conf:2: Transport: given twice");
@@ -87,7 +87,8 @@ TEST(QuicConfig, ErrorsNameTheLine) {
 }
 
 TEST(QuicConfig, FormatRoundTrips) {
-  ClientConfig c = parse("#@warren QuicEndpoint = vpn.example.com:443\n#@warren Transport = quic\n");
+  ClientConfig c =
+      parse("#@warren QuicEndpoint = vpn.example.com:443\n#@warren Transport = quic\n");
   const std::string out = format_config(c);
   EXPECT_NE(out.find("#@warren QuicEndpoint = vpn.example.com:443\n"), std::string::npos) << out;
   EXPECT_NE(out.find("#@warren Transport = quic\n"), std::string::npos) << out;
@@ -159,7 +160,8 @@ TEST(QuicConfig, PushedSettingsAddAndWithdrawQuic) {
   EXPECT_FALSE(moved->host);
 
   // Withdrawn: both go (Transport = quic would be left without an endpoint).
-  ClientConfig quic = parse("#@warren QuicEndpoint = vpn.example.com:443\n#@warren Transport = quic\n");
+  ClientConfig quic =
+      parse("#@warren QuicEndpoint = vpn.example.com:443\n#@warren Transport = quic\n");
   e.quic.reset();
   auto gone = settings_change(quic, e);
   ASSERT_TRUE(gone);

@@ -14,7 +14,7 @@ namespace {
 
 Enrollment base() {
   crypto::PrivateKey k;
-  k.data()[0] = 7;
+  k.data()[1] = 7;
   Enrollment e;
   e.name = "alice";
   e.addresses = {*net::Prefix::parse("10.8.0.2/32")};
@@ -71,8 +71,9 @@ TEST(EnrollmentQuic, MalformedNamesQuicEndpoint) {
       ADD_FAILURE() << "accepted " << v.dump();
     } catch (const ControlError& e) {
       EXPECT_NE(std::string(e.what()).find("quic"), std::string::npos) << e.what();
-      if (v.is_object() && v.contains("endpoint"))
+      if (v.is_object() && v.contains("endpoint")) {
         EXPECT_NE(std::string(e.what()).find("quic.endpoint"), std::string::npos) << e.what();
+      }
     }
   }
 }

@@ -8,13 +8,14 @@
 
 #include "base/encoding.h"
 #include "control/session.h"
+#include "crypto/blake2s.h"
 
 namespace warren::control {
 namespace {
 
 crypto::PrivateKey private_key(std::uint8_t seed) {
-  crypto::PrivateKey k;
-  k.data()[0] = seed;
+  crypto::PrivateKey k;  // not byte 0: X25519's clamping clears its low 3 bits
+  k.data()[1] = seed;
   k.data()[7] = 42;
   return k;
 }
@@ -44,6 +45,7 @@ QuicHello hello_for(const crypto::PrivateKey& client, const crypto::PublicKey& s
 TEST(QuicAuth, GoodProofVerifies) {
   const auto server = private_key(1), client = private_key(2);
   const auto server_pub = crypto::derive_public_key(server);
+  ASSERT_NE(server_pub, crypto::derive_public_key(client));
   const QuicHello h = hello_for(client, server_pub, exporter(7));
   EXPECT_EQ(h.public_key, crypto::derive_public_key(client));
   EXPECT_TRUE(verify_quic_hello(server, exporter(7), h));
@@ -207,8 +209,9 @@ TEST(QuicAuth, MalformedServerMessagesAreErrors) {
   for (const char* text : cases) {
     auto m = parse_quic_server_message(text);
     EXPECT_FALSE(m.ok()) << text;
-    if (!m.ok())
+    if (!m.ok()) {
       EXPECT_EQ(m.code(), EPROTO) << text;
+    }
   }
   // A settings message with a malformed quic endpoint names it.
   auto bad = nlohmann::json::parse(quic_assignment_to_json(assignment()));
@@ -250,8 +253,9 @@ TEST(QuicFrames, EncodeAndReadWholePiecewiseAndSeveralInOneChunk) {
     ASSERT_TRUE(drip.feed(ConstBytes(&stream[i], 1)).ok());
     while (auto b = drip.next())
       got.push_back(*b);
-    if (i + 1 == 3)  // inside the first header
+    if (i + 1 == 3) {  // inside the first header
       EXPECT_TRUE(drip.partial());
+    }
   }
   ASSERT_EQ(got.size(), 3u);
   EXPECT_EQ(got[0], "{\"a\":1}");

@@ -15,7 +15,7 @@ InterfaceStatus two_peers() {
   s.listen_port = 51820;
   for (std::uint8_t seed : {2, 3}) {
     crypto::PrivateKey k;
-    k.data()[0] = seed;
+    k.data()[1] = seed;  // byte 0's low bits are clamped away
     PeerStatus p;
     p.name = seed == 2 ? "alice" : "bob";
     p.public_key = crypto::derive_public_key(k);

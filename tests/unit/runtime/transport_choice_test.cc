@@ -85,7 +85,7 @@ TEST(TransportChoice, NoHandshakeWithinFallbackAfterMeansQuic) {
   auto d = c.tick({t0 + 5s, std::nullopt, false, std::nullopt});
   EXPECT_EQ(d.carrier, Carrier::kQuic);
   EXPECT_TRUE(d.switched);
-  EXPECT_FALSE(d.send_probe);  // the first probe comes one interval later
+  EXPECT_FALSE(d.send_probe);          // the first probe comes one interval later
   EXPECT_EQ(c.probe_interval(), 15s);  // the first fallback does not back off
   // A handshake from before the start does not count either.
   TransportChoice old(Mode::kAuto, t0);

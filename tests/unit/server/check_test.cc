@@ -339,13 +339,13 @@ TEST_F(CheckTest, MetricsOnTheEnrollmentAddressFails) {
 
 // [quic] listen: each address is bound as UDP, and one in use is an error naming quic.listen.
 TEST_F(CheckTest, QuicListenAddressIsBound) {
-  auto held = platform::open_datagram_socket(*net::Endpoint::parse("127.0.0.1:0"));
+  auto held = platform::open_datagram_socket(net::Endpoint{*net::IpAddress::parse("127.0.0.1"), 0});
   ASSERT_TRUE(held.ok()) << held.message();
   const std::uint16_t busy = (*held)->local().port;
   const std::uint16_t free = free_udp_port();
   ASSERT_NE(free, 0);
-  write("server.toml", config_text() + "[quic]\nlisten = \"127.0.0.1:" + std::to_string(free) +
-                           "\"\n");
+  write("server.toml",
+        config_text() + "[quic]\nlisten = \"127.0.0.1:" + std::to_string(free) + "\"\n");
   CheckReport ok = check();
   EXPECT_TRUE(ok.would_start()) << dump(ok);
   ASSERT_NE(line(ok, "quic_listen"), nullptr) << dump(ok);

@@ -51,9 +51,9 @@ TEST(ConfigQuic, ErrorsNameLineAndKey) {
       {with_quic("listen = \"0.0.0.0:7444\"\n", "[mesh]\nrelay_port = 7444\n"),
        "quic.listen: '0.0.0.0:7444': the port must differ from the mesh STUN and relay ports"},
       {with_quic("listen = \"0.0.0.0:443\"\nport = 1\n"), "s.toml:7:1: quic.port: unknown key"},
-      {"[interface]\naddress_v4 = \"10.9.0.1/24\"\n[enrollment]\npublic_endpoint = \"h:1\"\n"
-       "quic = 1\n",
-       "quic: must be a table"},
+      {"quic = 1\n[interface]\naddress_v4 = \"10.9.0.1/24\"\n[enrollment]\npublic_endpoint = "
+       "\"h:1\"\n",
+       "s.toml:1:8: quic: must be a table"},
   };
   for (const auto& [text, expect] : cases) {
     try {
@@ -67,16 +67,17 @@ TEST(ConfigQuic, ErrorsNameLineAndKey) {
 }
 
 TEST(ConfigQuic, ReloadKeepsTheRunningListenerAndSaysARestartIsNeeded) {
-  const ServerConfig off =
-      parse_config("[interface]\naddress_v4 = \"10.9.0.1/24\"\n[enrollment]\npublic_endpoint = "
-                   "\"h:1\"\n",
-                   "s.toml");
+  const ServerConfig off = parse_config(
+      "[interface]\naddress_v4 = \"10.9.0.1/24\"\n[enrollment]\npublic_endpoint = "
+      "\"h:1\"\n",
+      "s.toml");
   const ServerConfig on = parse_config(with_quic("listen = \"0.0.0.0:443\"\n"), "s.toml");
   const ServerConfig moved = parse_config(with_quic("listen = \"0.0.0.0:8443\"\n"), "s.toml");
 
   ReloadPlan add = plan_reload(off, on);
   ASSERT_EQ(add.kept.size(), 1u);
-  EXPECT_EQ(add.kept[0], "quic.listen: (no [quic]) -> 0.0.0.0:443 needs a restart; still (no [quic])");
+  EXPECT_EQ(add.kept[0],
+            "quic.listen: (no [quic]) -> 0.0.0.0:443 needs a restart; still (no [quic])");
   EXPECT_FALSE(add.next.quic());
 
   ReloadPlan move = plan_reload(on, moved);

@@ -159,8 +159,8 @@ TEST_F(RegistryMeshTest, QuicEndpointIsPublicHostWithTheFirstQuicPort) {
   ASSERT_TRUE(q);
   EXPECT_EQ(q->endpoint, "[2001:db8::1]:8443");
   // It travels in the JSON answer and back.
-  const control::Enrollment back =
-      control::enrollment_from_json(control::enrollment_to_json(reg_->enrollment_for(record("alice"))));
+  const control::Enrollment back = control::enrollment_from_json(
+      control::enrollment_to_json(reg_->enrollment_for(record("alice"))));
   ASSERT_TRUE(back.quic);
   EXPECT_EQ(back.quic->endpoint, "[2001:db8::1]:8443");
 }
