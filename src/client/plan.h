@@ -29,35 +29,18 @@
 
 #include "client/config.h"
 #include "client/steps.h"
+#include "runtime/quic_transport.h"
 
 namespace warren::client {
 
 inline constexpr std::uint32_t kDefaultFullTunnelTable = 51820;
 
-/// The largest tunnel MTU with which one WireGuard message still fits one QUIC packet on a
-/// 1500-byte path, over IPv6 (issue 15). Per packet of the tunnel's MTU:
-///
-///     40  IPv6 header
-///      8  UDP header
-///      1  QUIC short header: first byte
-///     16  destination connection ID (src/quic chooses 16-byte IDs)
-///      4  packet number (at most)
-///      1  DATAGRAM frame type (0x31)
-///      2  its length field (a varint up to 16383; type 0x30 without it would leave 2 to spare)
-///     16  AEAD tag (AES-GCM / ChaCha20-Poly1305)
-///     16  WireGuard transport header (type, receiver index, counter)
-///     16  WireGuard's Poly1305 tag (an MTU-sized packet gets no padding)
-///    ---
-///    120  + 1380 = 1500   (the UDP payload is 1452 = quic::kMaxUdpPayload)
-///
-/// Longer connection IDs would need a smaller MTU. IPv4 paths have 20 bytes to spare. Until
-/// QUIC's path MTU discovery has raised the path above its initial 1200 bytes, full-size
-/// packets do not fit (the transport drops them, dataplane/transport.h).
-///
-/// When the client may use QUIC (may_use_quic) the interface MTU is min(configured MTU, this),
-/// on either transport, so that a switch between them never needs an MTU change of the
-/// running interface.
-inline constexpr std::uint32_t kQuicTunnelMtu = 1380;
+/// The interface MTU when QUIC may carry the tunnel (runtime/quic_transport.h has the
+/// arithmetic: what one QUIC DATAGRAM frame carries once path MTU discovery confirmed 1444-byte
+/// packets, minus WireGuard's 32 bytes). When the client may use QUIC (may_use_quic) the
+/// interface MTU is min(configured MTU, this), on either transport, so that a switch between
+/// them never needs an MTU change of the running interface.
+using runtime::kQuicTunnelMtu;
 
 /// The MTU the plan gives the interface: MTU from the file (unset: `created_mtu`, what the
 /// interface was created with), capped at kQuicTunnelMtu when may_use_quic(config).

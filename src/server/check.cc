@@ -228,7 +228,8 @@ void check_ports(Checker& c, const ServerConfig& cfg, bool server_running) {
     port_line(c, "metrics_listen", cfg, "metrics listen address " + address, "metrics.listen",
               listen_tcp(address), server_running);
   }
-  // [quic]: each UDP address bound on its own, as the QUIC transport binds it.
+  // [quic]: each listed wildcard address (0.0.0.0, [::]) on the QUIC port, as the transport
+  // opens it.
   for (const auto& address : cfg.quic_listen)
     port_line(c, "quic_listen", cfg, "QUIC listen address " + address, "quic.listen",
               bind_udp_address(address), server_running);

@@ -627,6 +627,7 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
     if (!where)
       p.fail(q->source(), "quic.listen",
              "missing (the UDP address:port of the QUIC listener, e.g. \"0.0.0.0:443\")");
+    std::optional<std::uint16_t> first_port;
     auto v = p.one_or_list(
         q, "quic", "listen", "an address:port", [&](const toml::node& n, const std::string& a) {
           auto hp = control::split_host_port(a);
@@ -634,6 +635,16 @@ ServerConfig parse_config(std::string_view text, const std::string& path) {
             p.fail(n, "quic.listen",
                    "'" + a + "' is not address:port, e.g. 0.0.0.0:443 or [::]:443");
           const std::uint16_t port = hp->port;
+          // The transport opens its port on every address of both families (one IPv4 and one
+          // v6-only IPv6 socket, like WireGuard's): a single address cannot be honoured yet,
+          // so only the two wildcard forms of one port are accepted.
+          if (!net::IpAddress::parse(hp->host)->is_unspecified())
+            p.fail(n, "quic.listen",
+                   "'" + a + "': only 0.0.0.0:PORT and [::]:PORT are supported (the QUIC port "
+                             "is opened on every address)");
+          if (first_port && port != *first_port)
+            p.fail(n, "quic.listen", "'" + a + "': every entry must name the same port");
+          first_port = port;
           if (port == c.listen_port)
             p.fail(n, "quic.listen",
                    "'" + a +

@@ -620,7 +620,7 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
           (std::uint64_t{crypto::SystemRandom::instance().next_u32()} << 32) |
           crypto::SystemRandom::instance().next_u32();
       wg_port_stun = std::make_unique<WireGuardPortStun>(
-          [&engine](const net::Endpoint& to, ConstBytes d) { engine.send_datagram(to, d); }, seed);
+          [&engine](const net::Endpoint& to, ConstBytes datagram) { engine.send_datagram(to, datagram); }, seed);
       engine.set_stun_sink(wg_port_stun.get());
     }
     try {

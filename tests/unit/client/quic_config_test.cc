@@ -176,14 +176,14 @@ TEST(QuicConfig, PushedSettingsAddAndWithdrawQuic) {
 }
 
 TEST(QuicConfig, TunnelMtuIsCappedWhenQuicMayCarryIt) {
-  EXPECT_EQ(kQuicTunnelMtu, 1380u);
+  EXPECT_EQ(kQuicTunnelMtu, 1372u);
   EXPECT_EQ(tunnel_mtu(parse(""), 1420), 1420u);
   EXPECT_EQ(tunnel_mtu(parse("", ""), 1420), 1420u);  // no MTU line: as created
-  EXPECT_EQ(tunnel_mtu(parse("#@warren QuicEndpoint = h:443\n"), 1420), 1380u);
-  EXPECT_EQ(tunnel_mtu(parse("#@warren QuicEndpoint = h:443\n", ""), 1420), 1380u);
+  EXPECT_EQ(tunnel_mtu(parse("#@warren QuicEndpoint = h:443\n"), 1420), 1372u);
+  EXPECT_EQ(tunnel_mtu(parse("#@warren QuicEndpoint = h:443\n", ""), 1420), 1372u);
   EXPECT_EQ(tunnel_mtu(parse("#@warren QuicEndpoint = h:443\n", "1280"), 1420), 1280u);
   EXPECT_EQ(tunnel_mtu(parse("#@warren QuicEndpoint = h:443\n#@warren Transport = quic\n"), 1420),
-            1380u);
+            1372u);
   EXPECT_EQ(
       tunnel_mtu(parse("#@warren QuicEndpoint = h:443\n#@warren Transport = wireguard\n"), 1420),
       1420u);
@@ -198,7 +198,7 @@ TEST(QuicConfig, PlanSetsTheCappedMtu) {
   o.state_dir = "/run/warren";
   auto up = bring_up(sys, c, tun, 1420, o, "/run/warren/wg0.state");
   ASSERT_TRUE(up.ok()) << up.message();
-  EXPECT_EQ(sys.fake_net().state().links.at(tun).mtu, 1380u);
+  EXPECT_EQ(sys.fake_net().state().links.at(tun).mtu, 1372u);
   (*up).reset();  // undo: the created MTU comes back
   EXPECT_EQ(sys.fake_net().state().links.at(tun).mtu, 1420u);
 }

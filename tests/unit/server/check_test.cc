@@ -339,25 +339,25 @@ TEST_F(CheckTest, MetricsOnTheEnrollmentAddressFails) {
 
 // [quic] listen: each address is bound as UDP, and one in use is an error naming quic.listen.
 TEST_F(CheckTest, QuicListenAddressIsBound) {
-  auto held = platform::open_datagram_socket(net::Endpoint{*net::IpAddress::parse("127.0.0.1"), 0});
+  auto held = platform::open_datagram_socket(net::Endpoint{*net::IpAddress::parse("0.0.0.0"), 0});
   ASSERT_TRUE(held.ok()) << held.message();
   const std::uint16_t busy = (*held)->local().port;
   const std::uint16_t free = free_udp_port();
   ASSERT_NE(free, 0);
   write("server.toml",
-        config_text() + "[quic]\nlisten = \"127.0.0.1:" + std::to_string(free) + "\"\n");
+        config_text() + "[quic]\nlisten = \"0.0.0.0:" + std::to_string(free) + "\"\n");
   CheckReport ok = check();
   EXPECT_TRUE(ok.would_start()) << dump(ok);
   ASSERT_NE(line(ok, "quic_listen"), nullptr) << dump(ok);
   EXPECT_EQ(line(ok, "quic_listen")->message,
-            "QUIC listen address 127.0.0.1:" + std::to_string(free) + " is free");
+            "QUIC listen address 0.0.0.0:" + std::to_string(free) + " is free");
 
-  write("server.toml", config_text() + "[quic]\nlisten = [\"127.0.0.1:" + std::to_string(free) +
-                           "\", \"127.0.0.1:" + std::to_string(busy) + "\"]\n");
+  write("server.toml",
+        config_text() + "[quic]\nlisten = \"0.0.0.0:" + std::to_string(busy) + "\"\n");
   CheckReport r = check();
   EXPECT_FALSE(r.would_start());
   EXPECT_EQ(count(r, CheckLevel::kError), 1u) << dump(r);
-  EXPECT_TRUE(has(dump(r), config() + ": quic.listen: QUIC listen address 127.0.0.1:" +
+  EXPECT_TRUE(has(dump(r), config() + ": quic.listen: QUIC listen address 0.0.0.0:" +
                                std::to_string(busy) + " is in use by another program"))
       << dump(r);
 }
