@@ -270,6 +270,7 @@ QuicStatus QuicTransport::status() const {
   s.dropped_blocked = dropped_blocked_.load();
   s.dropped_unknown_path = dropped_unknown_.load();
   s.dropped_unauthenticated = dropped_unauthenticated_.load();
+  s.dropped_not_chosen = dropped_not_chosen_.load();
   s.refused = refused_.load();
   s.max_datagram = max_datagram_.load();
   return s;
@@ -581,6 +582,10 @@ void QuicTransport::run_client() {
       co.on_datagram = [&](quic::Connection&, ConstBytes payload) {
         if (!authed) {
           dropped_unauthenticated_.fetch_add(1, std::memory_order_relaxed);
+          return;
+        }
+        if (!accepting_.load(std::memory_order_acquire)) {
+          dropped_not_chosen_.fetch_add(1, std::memory_order_relaxed);
           return;
         }
         Impl::deliver(*this, cfg.server_key, payload);

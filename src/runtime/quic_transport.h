@@ -120,6 +120,7 @@ struct QuicStatus {
   std::uint64_t dropped_blocked = 0;          ///< congestion control said not now
   std::uint64_t dropped_unknown_path = 0;     ///< a path this transport never handed out
   std::uint64_t dropped_unauthenticated = 0;  ///< a DATAGRAM before the hello verified
+  std::uint64_t dropped_not_chosen = 0;  ///< client: arrived while UDP is the chosen carrier
   std::uint64_t refused = 0;  ///< server: hellos refused (proof, unknown, revoked, ...)
   /// Client: the largest WireGuard message the connection carries now (0 unconnected).
   std::size_t max_datagram = 0;
@@ -161,11 +162,22 @@ class QuicTransport final : public dataplane::PathTransport {
   [[nodiscard]] std::optional<crypto::PublicKey> key_for(const net::Endpoint& e) const {
     return peers_.key_for(e);
   }
+  /// Client: whether WireGuard messages that arrive over QUIC reach the engine. The runtime
+  /// turns it off while its TransportChoice says UDP: the core roams a peer to wherever its
+  /// last authenticated packet came from, so the server's packets still in flight over QUIC
+  /// would otherwise pull the peer back onto QUIC right after a move to UDP (and keep the
+  /// server there). Dropped messages are counted (dropped_not_chosen). Any thread.
+  void set_accepting(bool on) { accepting_.store(on, std::memory_order_release); }
   /// Server: closes `key`'s connection at once (revoked, disabled). Any thread.
   void disconnect(const crypto::PublicKey& key);
   /// Server: the keys with an authenticated connection now.
   std::vector<crypto::PublicKey> connected_keys() const;
   QuicStatus status() const;
+  /// SO_MARK on the transport's sockets: a client follows the engine's fwmark, so that with a
+  /// full tunnel (policy routing on the mark, as wg-quick's) its QUIC packets leave by the
+  /// uplink like WireGuard's own instead of looping into the tunnel. Any thread.
+  [[nodiscard]] Status set_fwmark(std::uint32_t mark) { return bind_->set_fwmark(mark); }
+  std::uint32_t fwmark() const { return bind_->fwmark(); }
   /// The local UDP port (server: the listen port; client: its ephemeral port, 0 unconnected).
   std::uint16_t port() const { return port_.load(); }
 
@@ -208,6 +220,7 @@ class QuicTransport final : public dataplane::PathTransport {
   std::atomic<bool> connected_{false};
   std::atomic<std::uint16_t> port_{0};
   std::atomic<std::size_t> max_datagram_{0};
+  std::atomic<bool> accepting_{true};
   std::mutex wait_mutex_;
   std::condition_variable wait_cv_;  // the client's backoff, woken by stop()
 
@@ -217,7 +230,7 @@ class QuicTransport final : public dataplane::PathTransport {
   quic::ServerStats endpoint_stats_;               // server, guarded by status_mutex_
   std::atomic<std::uint64_t> connects_{0}, sent_{0}, received_{0}, dropped_full_{0},
       dropped_not_connected_{0}, dropped_too_big_{0}, dropped_blocked_{0}, dropped_unknown_{0},
-      dropped_unauthenticated_{0}, refused_{0};
+      dropped_unauthenticated_{0}, dropped_not_chosen_{0}, refused_{0};
   std::thread thread_;
 };
 

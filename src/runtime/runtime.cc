@@ -518,7 +518,18 @@ Status Runtime::add_quic_transport() {
     return startup_error(t.message(), t.code());
   quic_ = t->get();
   quic_tag_ = engine_->add_transport(std::move(*t));
-  quic_choice_ = std::make_unique<TransportChoice>(qc.mode, qc.choice, clock_->now().mono);
+  TransportChoice::Options choice = qc.choice;
+  // WARREN_QUIC_PROBE=SECONDS: how often `auto` on QUIC probes UDP (tests shorten the 15 s).
+  if (const char* v = std::getenv("WARREN_QUIC_PROBE"); v != nullptr && *v != '\0') {
+    char* end = nullptr;
+    const long n = std::strtol(v, &end, 10);
+    if (*end != '\0' || n < 1 || n > 3600)
+      return startup_error(std::string("invalid WARREN_QUIC_PROBE: \"") + v +
+                               "\" (seconds, 1 to 3600)",
+                           EINVAL);
+    choice.probe_interval = std::chrono::seconds(n);
+  }
+  quic_choice_ = std::make_unique<TransportChoice>(qc.mode, choice, clock_->now().mono);
   if (qc.mode == TransportChoice::Mode::kAuto) {
     if (stun_) {
       // One STUN sink per engine; a mesh node does not use the QUIC fallback.
@@ -540,6 +551,11 @@ void Runtime::quic_tick() {
   for (const auto& p : snap.peers)
     if (p.public_key == server)
       peer = &p;
+  // The QUIC socket carries the engine's mark (full tunnel: it must bypass the tunnel too).
+  if (const std::uint32_t mark = engine_->fwmark(); quic_->fwmark() != mark) {
+    if (Status s = quic_->set_fwmark(mark); !s)
+      platform::log_error("QUIC: cannot set fwmark %u: %s", mark, s.message().c_str());
+  }
   if (peer == nullptr)
     return;  // not configured yet
   const MonoTime now = clock_->now().mono;
@@ -562,6 +578,7 @@ void Runtime::quic_tick() {
   if (d.send_probe && quic_probe_ && quic_udp_endpoint_)
     quic_probe_->send(*engine_, *quic_udp_endpoint_);
   const bool want_quic = d.carrier == TransportChoice::Carrier::kQuic;
+  quic_->set_accepting(want_quic);
   const bool on_quic = peer->endpoint_transport == quic_tag_;
   if ((!d.switched && quic_applied_) || want_quic == on_quic)
     return;
