@@ -228,14 +228,14 @@ ServerReceive ServerEndpoint::stateless_reset(ConstBytes payload, ConstBytes dci
   std::uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN];
   if (!internal::reset_token(*opts_.reset_secret, cid, token))
     return drop(DropReason::kUnknownConnection);
-  // One byte shorter than the trigger, so it looks like an ordinary short-header packet of
-  // about the size the client sends (the random part includes the first byte, whose form and
-  // fixed bits ngtcp2 sets).
-  const std::size_t len = std::min(payload.size() - 1, reply_buf.size());
+  // One byte shorter than the trigger (at most kMaxUdpPayload), so it looks like an ordinary
+  // short-header packet of about the size the client sends (the random part includes the first
+  // byte, whose form and fixed bits ngtcp2 sets).
+  const std::size_t len = std::min({payload.size() - 1, reply_buf.size(), kMaxUdpPayload});
   if (len < NGTCP2_MIN_STATELESS_RESET_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN)
     return drop(DropReason::kUnknownConnection);  // only a reply_buf below contract
   std::uint8_t rand[kMaxUdpPayload];
-  const std::size_t randlen = std::min(len - NGTCP2_STATELESS_RESET_TOKENLEN, sizeof rand);
+  const std::size_t randlen = len - NGTCP2_STATELESS_RESET_TOKENLEN;
   rng_->fill(std::span<std::uint8_t>(rand, randlen));
   const ngtcp2_ssize n =
       ngtcp2_pkt_write_stateless_reset(reply_buf.data(), len, token, rand, randlen);

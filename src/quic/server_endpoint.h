@@ -60,7 +60,11 @@ struct ServerOptions {
   RandomSource* random = nullptr;
   /// Stateless reset key; must survive restarts (derive it from the server's long-term key)
   /// and stay secret: whoever knows it can reset any connection of this server. nullopt =
-  /// random tokens and no resets sent.
+  /// random tokens and no resets sent. At most ONE live endpoint may use a given secret:
+  /// a second one (another process during a restart overlap, SO_REUSEPORT workers, one
+  /// endpoint per socket) answers packets of the first one's connections with their valid
+  /// token, so anyone who sees a connection ID could learn its token and reset it (RFC 9000
+  /// §21.11, stateless reset oracle).
   std::optional<Secret<32>> reset_secret;
   /// At most this many Stateless Resets per second (all clients together); the rest are
   /// withheld (ServerStats::stateless_resets_withheld). 0 = none.

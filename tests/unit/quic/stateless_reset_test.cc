@@ -148,6 +148,13 @@ TEST(QuicStatelessReset, ResetIsOneByteShorterThanItsTriggerAndLooksLikeAShortHe
     EXPECT_EQ(reply.size(), n - 1);
     EXPECT_EQ(reply[0] & 0xc0, 0x40) << n;  // short header, fixed bit
   }
+  // A trigger larger than any packet of ours (a forged UDP payload) gets a reset of at most
+  // kMaxUdpPayload bytes, however large the caller's buffer.
+  std::vector<std::uint8_t> big(8000);
+  const ServerReceive r =
+      s->receive(short_packet(4000), ep("192.0.2.10:40000"), ep("198.51.100.1:443"), now, big);
+  ASSERT_EQ(r.kind, ServerReceive::Kind::kReply);
+  EXPECT_EQ(r.reply_bytes, kMaxUdpPayload);
 }
 
 TEST(QuicStatelessReset, TokenDependsOnlyOnSecretAndConnectionId) {
