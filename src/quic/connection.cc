@@ -69,6 +69,12 @@ std::optional<net::Endpoint> to_endpoint(const ngtcp2_addr& a) {
   return std::nullopt;
 }
 
+bool reset_token(const Secret<32>& secret, const ngtcp2_cid& cid,
+                 std::uint8_t (&token)[NGTCP2_STATELESS_RESET_TOKENLEN]) {
+  return ngtcp2_crypto_generate_stateless_reset_token(token, secret.data(), secret.size(), &cid) ==
+         0;
+}
+
 ngtcp2_cid random_cid(RandomSource& rng, std::size_t len) {
   ngtcp2_cid cid{};
   cid.datalen = std::min<std::size_t>(len, NGTCP2_MAX_CIDLEN);
@@ -115,6 +121,8 @@ struct Connection::Impl {
   ConnectionOptions options;
   DatagramHandler on_datagram;
   std::function<void(ConstBytes, bool)> cid_hook;
+  std::optional<Secret<32>> reset_secret;  // server only: derives our CIDs' reset tokens
+  bool got_stateless_reset = false;        // set by on_stateless_reset inside read_pkt
   Fingerprint pin{};
   std::string alpn;
   Addr local;
@@ -286,8 +294,17 @@ int on_new_cid(ngtcp2_conn*, ngtcp2_cid* cid, std::uint8_t* token, std::size_t c
                void* user_data) {
   Impl* c = impl_of(user_data);
   *cid = internal::random_cid(*c->rng, cidlen);
-  // We never send stateless resets, so the token only has to be unguessable.
-  c->rng->fill(std::span<std::uint8_t>(token, NGTCP2_STATELESS_RESET_TOKENLEN));
+  if (c->reset_secret) {
+    // A restarted ServerEndpoint with the same secret recomputes this token from the CID.
+    std::uint8_t t[NGTCP2_STATELESS_RESET_TOKENLEN];
+    if (!internal::reset_token(*c->reset_secret, *cid, t))
+      return NGTCP2_ERR_CALLBACK_FAILURE;
+    std::memcpy(token, t, sizeof t);
+  } else {
+    // No resets are sent for this connection (and clients never send any), so the token only
+    // has to be unguessable.
+    c->rng->fill(std::span<std::uint8_t>(token, NGTCP2_STATELESS_RESET_TOKENLEN));
+  }
   if (c->cid_hook)
     c->cid_hook(ConstBytes(cid->data, cid->datalen), true);
   return 0;
@@ -308,6 +325,14 @@ int on_handshake_completed(ngtcp2_conn*, void* user_data) {
     c->tls_reason = "TLS: the peer did not select ALPN \"" + c->alpn + "\"";
     return NGTCP2_ERR_CALLBACK_FAILURE;
   }
+  return 0;
+}
+
+// ngtcp2 calls this only for a reset whose token matches one the peer gave us for the path it
+// came on; it then returns NGTCP2_ERR_DRAINING from read_pkt, which alone would look like a
+// CONNECTION_CLOSE from the peer.
+int on_stateless_reset(ngtcp2_conn*, const ngtcp2_pkt_stateless_reset*, void* user_data) {
+  impl_of(user_data)->got_stateless_reset = true;
   return 0;
 }
 
@@ -356,6 +381,7 @@ ngtcp2_callbacks make_callbacks(bool server) {
   cb.remove_connection_id = on_remove_cid;
   cb.handshake_completed = on_handshake_completed;
   cb.handshake_confirmed = on_handshake_confirmed;
+  cb.recv_stateless_reset = on_stateless_reset;
   cb.recv_datagram = on_recv_datagram;
   cb.recv_stream_data = on_recv_stream_data;
   cb.acked_stream_data_offset = on_acked_stream_data;
@@ -467,6 +493,7 @@ Result<std::unique_ptr<Connection>> make_server_connection(ServerConnectionParam
   c.options = p.options;
   c.on_datagram = std::move(p.on_datagram);
   c.cid_hook = std::move(p.cid_hook);
+  c.reset_secret = p.reset_secret;
   c.identity = p.identity;
   c.alpn = p.alpn;
   c.local = Addr(p.local);
@@ -485,6 +512,15 @@ Result<std::unique_ptr<Connection>> make_server_connection(ServerConnectionParam
   fill_settings(settings, c.options, c.rng, now);
   ngtcp2_transport_params params;
   fill_params(params, c.options, true);
+  if (c.reset_secret) {
+    // The token of our first SCID travels in the transport parameters (RFC 9000 §18.2); the
+    // others come with NEW_CONNECTION_ID (on_new_cid).
+    std::uint8_t t[NGTCP2_STATELESS_RESET_TOKENLEN];
+    if (!internal::reset_token(*c.reset_secret, p.our_scid, t))
+      return Error(EIO, "quic: cannot derive the stateless reset token");
+    std::memcpy(params.stateless_reset_token, t, sizeof t);
+    params.stateless_reset_token_present = 1;
+  }
   if (p.retried_odcid) {
     params.original_dcid = *p.retried_odcid;
     params.retry_scid = p.client_dcid;
@@ -521,10 +557,15 @@ Status Connection::receive(ConstBytes payload, const net::Endpoint& from, MonoTi
     case NGTCP2_ERR_DISCARD_PKT:
       return ok();  // not for us after all (ngtcp2 drops it; nothing changed)
     case NGTCP2_ERR_DRAINING:
-      c.die(c.peer_close_reason());
+      // A Stateless Reset also ends in DRAINING (there is no CONNECTION_CLOSE to read then).
+      c.die(c.got_stateless_reset ? std::string(c.server ? "stateless reset from the client"
+                                                         : "stateless reset from the server")
+                                  : c.peer_close_reason());
       break;
     case NGTCP2_ERR_DROP_CONN:
-      c.die("dropped (stateless reset or version negotiation)");
+      // ngtcp2 0.12 returns this on a server whose first Initial could not be used (it
+      // drops the state rather than risk a corrupted SCID); resets come as DRAINING above.
+      c.die("dropped (the first Initial could not be processed)");
       break;
     case NGTCP2_ERR_CRYPTO:
       c.fail_liberr(rv, "TLS handshake failed (alert " +

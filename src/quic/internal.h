@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 
+#include "base/secure.h"
 #include "base/time.h"
 #include "net/ip_address.h"
 #include "quic/connection.h"
@@ -88,9 +89,18 @@ struct ServerConnectionParams {
   net::Endpoint remote;
   /// Told of each connection ID the connection starts (true) or stops (false) using.
   std::function<void(ConstBytes cid, bool added)> cid_hook;
+  /// ServerOptions::reset_secret: when set, our_scid's token (transport parameter) and every
+  /// NEW_CONNECTION_ID token is reset_token(secret, cid); otherwise they are random.
+  std::optional<Secret<32>> reset_secret;
 };
 [[nodiscard]] Result<std::unique_ptr<Connection>> make_server_connection(
     ServerConnectionParams params, MonoTime now);
+
+/// The Stateless Reset token of `cid` under `secret` (RFC 9000 §10.3.2: a function of the
+/// connection ID and a static key, so a restarted server recomputes it). False on a library
+/// failure (the caller must then not use `token`).
+[[nodiscard]] bool reset_token(const Secret<32>& secret, const ngtcp2_cid& cid,
+                               std::uint8_t (&token)[NGTCP2_STATELESS_RESET_TOKENLEN]);
 
 /// A random connection ID of `len` bytes.
 ngtcp2_cid random_cid(RandomSource& rng, std::size_t len);

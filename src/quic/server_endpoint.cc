@@ -2,10 +2,13 @@
 // stateless: ngtcp2_pkt_decode_version_cid and ngtcp2_accept only parse, and the Retry token
 // (ngtcp2_crypto_generate_retry_token: AEAD-sealed client address, original DCID and time
 // under a per-endpoint random secret) carries what a stateful server would have remembered.
+// A Stateless Reset is stateless by construction: its token is HKDF(reset_secret, DCID),
+// recomputed from the packet alone.
 
 #include "quic/server_endpoint.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "crypto/random.h"
 #include "quic/internal.h"
@@ -101,6 +104,11 @@ ServerReceive ServerEndpoint::receive(ConstBytes payload, const net::Endpoint& f
     return out;
   }
 
+  // A short header (form bit clear) for no connection of ours: perhaps one from before a
+  // restart, which a reset ends at once.
+  if ((payload[0] & 0x80) == 0 && opts_.reset_secret)
+    return stateless_reset(payload, ConstBytes(vc.dcid, vc.dcidlen), now, reply_buf);
+
   // A new connection must start with a client Initial (ngtcp2_accept checks the type, the
   // 1200-byte minimum and the DCID length).
   ngtcp2_pkt_hd hd{};
@@ -159,6 +167,7 @@ ServerReceive ServerEndpoint::receive(ConstBytes payload, const net::Endpoint& f
   p.version = hd.version;
   p.local = local;
   p.remote = from;
+  p.reset_secret = opts_.reset_secret;
   p.cid_hook = [this, slot](ConstBytes cid, bool added) {
     if (*slot == nullptr)
       return;
@@ -194,6 +203,49 @@ ServerReceive ServerEndpoint::receive(ConstBytes payload, const net::Endpoint& f
   out.kind = ServerReceive::Kind::kConnection;
   out.connection = c;
   out.created = true;
+  return out;
+}
+
+ServerReceive ServerEndpoint::stateless_reset(ConstBytes payload, ConstBytes dcid, MonoTime now,
+                                              Bytes reply_buf) {
+  // RFC 9000 §10.3: the reply must be shorter than what triggered it, so that two endpoints
+  // that both think the other's connection is gone cannot bounce resets forever (each one is
+  // a byte shorter until it falls below the minimum), and no reset amplifies anything.
+  if (payload.size() < kMinResetTrigger)
+    return drop(DropReason::kUnknownConnection);
+  if (now >= reset_window_start_ + std::chrono::seconds(1) || now < reset_window_start_) {
+    reset_window_start_ = now;
+    resets_in_window_ = 0;
+  }
+  if (resets_in_window_ >= opts_.max_resets_per_second) {
+    ++stats_.stateless_resets_withheld;
+    return drop(DropReason::kUnknownConnection);
+  }
+
+  ngtcp2_cid cid{};
+  cid.datalen = dcid.size();
+  std::memcpy(cid.data, dcid.data(), dcid.size());
+  std::uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN];
+  if (!internal::reset_token(*opts_.reset_secret, cid, token))
+    return drop(DropReason::kUnknownConnection);
+  // One byte shorter than the trigger (at most kMaxUdpPayload), so it looks like an ordinary
+  // short-header packet of about the size the client sends (the random part includes the first
+  // byte, whose form and fixed bits ngtcp2 sets).
+  const std::size_t len = std::min({payload.size() - 1, reply_buf.size(), kMaxUdpPayload});
+  if (len < NGTCP2_MIN_STATELESS_RESET_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN)
+    return drop(DropReason::kUnknownConnection);  // only a reply_buf below contract
+  std::uint8_t rand[kMaxUdpPayload];
+  const std::size_t randlen = len - NGTCP2_STATELESS_RESET_TOKENLEN;
+  rng_->fill(std::span<std::uint8_t>(rand, randlen));
+  const ngtcp2_ssize n =
+      ngtcp2_pkt_write_stateless_reset(reply_buf.data(), len, token, rand, randlen);
+  if (n <= 0)
+    return drop(DropReason::kUnknownConnection);
+  ++resets_in_window_;
+  ++stats_.stateless_resets;
+  ServerReceive out;
+  out.kind = ServerReceive::Kind::kReply;
+  out.reply_bytes = static_cast<std::size_t>(n);
   return out;
 }
 

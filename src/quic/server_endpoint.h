@@ -7,6 +7,7 @@
 ///     ├─ unparseable header ...................................... drop kMalformed
 ///     ├─ unsupported version (≥ 1200 bytes) ...................... reply Version Negotiation
 ///     ├─ DCID of a connection .................................... kConnection (its receive())
+///     ├─ short header, reset_secret set, ≥ 41 bytes, under rate .. reply Stateless Reset
 ///     ├─ not a client Initial (short header, 0-RTT, too small) ... drop kUnknownConnection
 ///     ├─ connection cap reached .................................. drop kTooManyConnections
 ///     ├─ Retry on and no token ................................... reply Retry (no state kept)
@@ -17,10 +18,18 @@
 /// default) only for an Initial whose token proves the client receives at its source address
 /// (RFC 9000 §8.1.2), so a spoofed source cannot make the server hold state.
 ///
+/// Stateless reset (RFC 9000 §10.3): with `reset_secret`, every connection ID the server issues
+/// carries the token HKDF(reset_secret, cid) (ngtcp2_crypto_generate_stateless_reset_token),
+/// so an endpoint restarted with the same secret can answer a client's packet for a connection
+/// it no longer knows with a Stateless Reset that client accepts, and the client closes at
+/// once instead of at its idle timeout. A reset is always shorter than the packet that caused
+/// it (so two endpoints cannot loop) and at most `max_resets_per_second` go out.
+///
 /// Not thread-safe: one thread owns the endpoint and all its connections.
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -49,7 +58,25 @@ struct ServerOptions {
   DatagramHandler on_datagram;
   /// Connection IDs, the Retry token secret, ...; null = crypto::SystemRandom.
   RandomSource* random = nullptr;
+  /// Stateless reset key; must survive restarts (derive it from the server's long-term key)
+  /// and stay secret: whoever knows it can reset any connection of this server. nullopt =
+  /// random tokens and no resets sent. At most ONE live endpoint may use a given secret:
+  /// a second one (another process during a restart overlap, SO_REUSEPORT workers, one
+  /// endpoint per socket) answers packets of the first one's connections with their valid
+  /// token, so anyone who sees a connection ID could learn its token and reset it (RFC 9000
+  /// §21.11, stateless reset oracle).
+  std::optional<Secret<32>> reset_secret;
+  /// At most this many Stateless Resets per second (all clients together); the rest are
+  /// withheld (ServerStats::stateless_resets_withheld). 0 = none.
+  std::uint32_t max_resets_per_second = 100;
 };
+
+/// The shortest packet answered with a Stateless Reset. The reset is one byte shorter and must
+/// still be at least 21 bytes (RFC 9000 §10.3: 5 unpredictable bytes + the 16-byte token); 41
+/// also leaves room for a short header with our 16-byte connection ID (1 + 16), 4 bytes of
+/// packet number/payload and the 16-byte AEAD tag, so smaller packets are not real 1-RTT
+/// packets of ours anyway.
+inline constexpr std::size_t kMinResetTrigger = 41;
 
 enum class DropReason : std::uint8_t {
   kMalformed,           ///< no QUIC header could be parsed (garbage, truncated)
@@ -66,6 +93,10 @@ struct ServerStats {
   std::uint64_t version_negotiations = 0;  ///< Version Negotiation packets sent
   std::uint64_t retries = 0;               ///< Retry packets sent
   std::uint64_t accepted = 0;              ///< connections created
+  std::uint64_t stateless_resets = 0;      ///< Stateless Resets sent
+  /// Resets not sent because max_resets_per_second was reached (the packet is then dropped
+  /// as kUnknownConnection).
+  std::uint64_t stateless_resets_withheld = 0;
   std::uint64_t drops(DropReason r) const { return dropped[static_cast<std::size_t>(r)]; }
 };
 
@@ -112,6 +143,8 @@ class ServerEndpoint {
  private:
   explicit ServerEndpoint(ServerOptions opts);
   ServerReceive drop(DropReason r);
+  // A Stateless Reset for the short-header packet `payload` whose DCID is `dcid`, or a drop.
+  ServerReceive stateless_reset(ConstBytes payload, ConstBytes dcid, MonoTime now, Bytes reply_buf);
 
   ServerOptions opts_;
   RandomSource* rng_;
@@ -119,6 +152,8 @@ class ServerEndpoint {
   std::vector<std::unique_ptr<Connection>> conns_;
   std::unordered_map<std::string, Connection*> by_cid_;
   ServerStats stats_;
+  MonoTime reset_window_start_ = MonoTime::min();  // the current one-second rate window
+  std::uint32_t resets_in_window_ = 0;
 };
 
 }  // namespace warren::quic
