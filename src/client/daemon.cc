@@ -1,12 +1,12 @@
 #include "client/daemon.h"
 
 #include <atomic>
-#include <chrono>
-#include <map>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -178,22 +178,22 @@ class Daemon {
   Status start_names() {
     if (!mesh_ || !rt_)
       return ok();
-    runtime::DnsWatcher watcher{
-        [rt = rt_](int fd, std::function<void()> fn) {
-          return rt->watch_readable(fd, std::move(fn));
-        },
-        [rt = rt_](int fd) { rt->unwatch(fd); }};
+    runtime::DnsWatcher watcher{[rt = rt_](int fd, std::function<void()> fn) {
+                                  return rt->watch_readable(fd, std::move(fn));
+                                },
+                                [rt = rt_](int fd) { rt->unwatch(fd); }};
     MeshNames::Options o{mesh_->roster().plan(), config_.mesh->domain, names_upstreams_};
     auto n = MeshNames::start(std::move(watcher), std::move(o), mesh_->roster(),
                               crypto::SystemRandom::instance(), clock_);
     if (!n)
       return n.error().with_context("mesh DNS");
     names_ = std::move(*n);
-    platform::log_verbose("mesh DNS on %s and %s port 53: *.%s from the roster, other names to "
-                          "%zu upstream(s)",
-                          mesh_->roster().plan().dns_v4().to_string().c_str(),
-                          mesh_->roster().plan().dns_v6().to_string().c_str(),
-                          config_.mesh->domain.c_str(), names_upstreams_.size());
+    platform::log_verbose(
+        "mesh DNS on %s and %s port 53: *.%s from the roster, other names to "
+        "%zu upstream(s)",
+        mesh_->roster().plan().dns_v4().to_string().c_str(),
+        mesh_->roster().plan().dns_v6().to_string().c_str(), config_.mesh->domain.c_str(),
+        names_upstreams_.size());
     return ok();
   }
 
@@ -221,8 +221,9 @@ class Daemon {
       return std::nullopt;
     auto pin = control::fingerprint_from_hex(config_.control_pin);
     if (!pin) {
-      platform::log_error("QUIC transport off: the config has no #@warren ControlPin to pin "
-                          "the server's certificate with (join writes it)");
+      platform::log_error(
+          "QUIC transport off: the config has no #@warren ControlPin to pin "
+          "the server's certificate with (join writes it)");
       return std::nullopt;
     }
     runtime::Hooks::QuicClient q;
@@ -233,8 +234,9 @@ class Daemon {
       std::lock_guard lock(pushed_mutex_);
       pushed_ = e;
     };
-    q.mode = effective_transport(config_) == Transport::kQuic ? runtime::TransportChoice::Mode::kQuic
-                                                              : runtime::TransportChoice::Mode::kAuto;
+    q.mode = effective_transport(config_) == Transport::kQuic
+                 ? runtime::TransportChoice::Mode::kQuic
+                 : runtime::TransportChoice::Mode::kAuto;
     return q;
   }
 
@@ -243,8 +245,9 @@ class Daemon {
   // timer applies them on the loop's thread.
   void start_session() {
     if (config_.server_name.empty() || config_.control_pin.empty()) {
-      platform::log_verbose("No settings session: the config names no #@warren Server and "
-                            "ControlPin (join writes them)");
+      platform::log_verbose(
+          "No settings session: the config names no #@warren Server and "
+          "ControlPin (join writes them)");
       return;
     }
     auto pin = control::fingerprint_from_hex(config_.control_pin);
@@ -396,8 +399,7 @@ class Daemon {
       return;
     auto listed = system_->net().list_link_addresses();
     if (!listed) {
-      platform::log_error("mesh: cannot list this host's addresses: %s",
-                          listed.message().c_str());
+      platform::log_error("mesh: cannot list this host's addresses: %s", listed.message().c_str());
       return;
     }
     MeshEndpoints now;
@@ -427,8 +429,8 @@ class Daemon {
     for (const auto& p : engine_->snapshot().peers) {
       auto c = mesh_->candidates(p.public_key);
       if (!c.empty())
-        peers.push_back({p.public_key, std::move(c), p.endpoint, p.endpoint_transport,
-                         p.rx_packets, p.has_session});
+        peers.push_back({p.public_key, std::move(c), p.endpoint, p.endpoint_transport, p.rx_packets,
+                         p.has_session});
     }
     wg::ConfigDelta d;
     d.peers = cycler_.tick(peers, clock_.now().mono);
@@ -496,9 +498,9 @@ class Daemon {
         // A mesh peer from the roster: its name there; its addresses are its allowed IPs.
         ps.name = it->second;
         ps.addresses = p.allowed_ips;
-        ps.path = p.endpoint_transport != 0 ? "relay"
+        ps.path = p.endpoint_transport != 0                 ? "relay"
                   : p.last_handshake_sec != 0 && p.endpoint ? "direct"
-                                                             : "none";
+                                                            : "none";
         s.peers.push_back(std::move(ps));
         continue;
       }
@@ -527,6 +529,8 @@ class Daemon {
           ps = &p;
       if (!ps)
         continue;  // removed over UAPI by the operator: leave it alone
+      if (ps->endpoint_transport != dataplane::kUdpTransport)
+        continue;  // QUIC or the relay carries it now: that transport reconnects, not we
       if (w.pending) {
         std::unique_lock lock(w.pending->mu);
         if (!w.pending->done)
@@ -701,8 +705,8 @@ class Daemon {
   std::vector<Result<mesh::RosterDelta>> roster_queue_;  // guarded by roster_mutex_
   platform::Notifier roster_ready_;
   std::map<crypto::PublicKey, std::string> mesh_names_;  // guarded by states_mutex_
-  std::vector<net::Endpoint> names_upstreams_;  // the host's resolvers before `up`
-  std::unique_ptr<MeshNames> names_;            // the DNS responder (loop thread)
+  std::vector<net::Endpoint> names_upstreams_;           // the host's resolvers before `up`
+  std::unique_ptr<MeshNames> names_;                     // the DNS responder (loop thread)
   // `warren pause` / `resume` and link down/up from outside (standby.h); last, as it refers
   // to config_ and setup_.
   StandbyControl standby_{config_.interface, [this] { return setup_.get(); }};
@@ -719,8 +723,8 @@ std::string read_first_line(const std::string& path) {
 // Through a trusted directory (root's, nobody else can write it), by rename: a link planted at
 // the path is replaced, never followed.
 Status write_pid_file(const std::string& path) {
-  return platform::replace_trusted_file(
-      path, std::to_string(platform::current_process_id()) + "\n", 0644);
+  return platform::replace_trusted_file(path, std::to_string(platform::current_process_id()) + "\n",
+                                        0644);
 }
 
 }  // namespace

@@ -345,6 +345,7 @@ void QuicTransport::run_server() {
   so.options = cfg.connection;
   so.retry = cfg.retry;
   so.max_connections = cfg.max_connections;
+  so.reset_secret = cfg.reset_secret;
   so.on_datagram = [this, &conns](quic::Connection& c, ConstBytes payload) {
     auto it = conns.find(&c);
     if (it == conns.end() || !it->second.key) {

@@ -91,6 +91,10 @@ struct QuicServerConfig {
   quic::ConnectionOptions connection;
   bool retry = true;
   std::size_t max_connections = 1024;
+  /// Stateless reset (RFC 9000 §10.3): a secret that survives restarts, so that a restarted
+  /// server tells a client of a connection it no longer knows at once instead of letting it
+  /// wait for its idle timeout. The server derives it from its long-term TLS key.
+  std::optional<Secret<32>> reset_secret;
 };
 
 struct QuicClientConfig {
@@ -120,7 +124,7 @@ struct QuicStatus {
   std::uint64_t dropped_blocked = 0;          ///< congestion control said not now
   std::uint64_t dropped_unknown_path = 0;     ///< a path this transport never handed out
   std::uint64_t dropped_unauthenticated = 0;  ///< a DATAGRAM before the hello verified
-  std::uint64_t dropped_not_chosen = 0;  ///< client: arrived while UDP is the chosen carrier
+  std::uint64_t dropped_not_chosen = 0;       ///< client: arrived while UDP is the chosen carrier
   std::uint64_t refused = 0;  ///< server: hellos refused (proof, unknown, revoked, ...)
   /// Client: the largest WireGuard message the connection carries now (0 unconnected).
   std::size_t max_datagram = 0;

@@ -172,9 +172,9 @@ Status Runtime::start_steps() {
     return pending_;
   const std::string& name = options_.data_plane.interface;
   if (!platform::has_net_admin())
-    return startup_error("creating interface " + name +
-                             " requires root or CAP_NET_ADMIN (Operation not permitted)",
-                         EPERM);
+    return startup_error(
+        "creating interface " + name + " requires root or CAP_NET_ADMIN (Operation not permitted)",
+        EPERM);
   auto settings = assemble(options_.data_plane, Environment::current());
   if (!settings)
     return settings.error();
@@ -185,9 +185,9 @@ Status Runtime::start_steps() {
   // bind below repeats the check authoritatively.)
   const std::string uapi_path = std::string(uapi::kDefaultSocketDir) + "/" + name + ".sock";
   if (auto probe = platform::connect_unix(uapi_path); probe.ok() || probe.would_block())
-    return startup_error("interface " + name + " is already in use by another process (" +
-                             uapi_path + ")",
-                         EADDRINUSE);
+    return startup_error(
+        "interface " + name + " is already in use by another process (" + uapi_path + ")",
+        EADDRINUSE);
 
   auto tun = platform::create_tun(settings_.tun);
   if (!tun.ok())
@@ -329,9 +329,8 @@ std::string Runtime::describe_log_output(bool background) const {
   if (log_to_journal_)
     return "journal";
   // Background without a file: report_ready() keeps stderr only when LOG_LEVEL asks for logs.
-  return std::getenv("LOG_LEVEL") && platform::log_level() != platform::LogLevel::kSilent
-             ? "stderr"
-             : "none";
+  return std::getenv("LOG_LEVEL") && platform::log_level() != platform::LogLevel::kSilent ? "stderr"
+                                                                                          : "none";
 }
 
 void Runtime::report_ready() {
@@ -403,8 +402,8 @@ int Runtime::run() {
     return 1;
   }
   if (options_.stop_when_socket_removed) {
-    timers_.add(clock_->now().mono + options_.socket_check_interval,
-                options_.socket_check_interval, [&] {
+    timers_.add(clock_->now().mono + options_.socket_check_interval, options_.socket_check_interval,
+                [&] {
                   if (!uapi_->socket_file_present()) {
                     platform::log_verbose("UAPI socket %s was removed, shutting down",
                                           uapi_->socket_path().c_str());
@@ -506,8 +505,7 @@ Status Runtime::add_quic_transport() {
       return startup_error(t.message(), t.code());
     quic_ = t->get();
     quic_tag_ = engine_->add_transport(std::move(*t));
-    platform::log_verbose("QUIC transport on UDP port %u",
-                          static_cast<unsigned>(quic_->port()));
+    platform::log_verbose("QUIC transport on UDP port %u", static_cast<unsigned>(quic_->port()));
     return {};
   }
   if (!hooks_.quic_client)
@@ -524,9 +522,8 @@ Status Runtime::add_quic_transport() {
     char* end = nullptr;
     const long n = std::strtol(v, &end, 10);
     if (*end != '\0' || n < 1 || n > 3600)
-      return startup_error(std::string("invalid WARREN_QUIC_PROBE: \"") + v +
-                               "\" (seconds, 1 to 3600)",
-                           EINVAL);
+      return startup_error(
+          std::string("invalid WARREN_QUIC_PROBE: \"") + v + "\" (seconds, 1 to 3600)", EINVAL);
     choice.probe_interval = std::chrono::seconds(n);
   }
   quic_choice_ = std::make_unique<TransportChoice>(qc.mode, choice, clock_->now().mono);
@@ -580,6 +577,23 @@ void Runtime::quic_tick() {
   const bool want_quic = d.carrier == TransportChoice::Carrier::kQuic;
   quic_->set_accepting(want_quic);
   const bool on_quic = peer->endpoint_transport == quic_tag_;
+  // A new QUIC connection after one that ended (a restarted server resets the old one): the
+  // server has probably lost the WireGuard session too, so renew it now instead of waiting
+  // for WireGuard's 15 s of silence.
+  const std::uint64_t connects = quic_->status().connects;
+  const bool reconnected = connects > quic_connects_seen_ && quic_connects_seen_ != 0;
+  quic_connects_seen_ = connects;
+  if (reconnected && on_quic && !d.switched) {
+    wg::ConfigDelta renew;
+    wg::PeerDelta p;
+    p.public_key = server;
+    p.update_only = true;
+    p.initiate_handshake = true;
+    renew.peers.push_back(std::move(p));
+    platform::log_verbose("transport: new QUIC connection, renewing the WireGuard session");
+    if (Status s = engine_->apply(renew); !s)
+      platform::log_error("transport: cannot start a handshake: %s", s.message().c_str());
+  }
   if ((!d.switched && quic_applied_) || want_quic == on_quic)
     return;
   if (!want_quic && !quic_udp_endpoint_)
@@ -588,6 +602,9 @@ void Runtime::quic_tick() {
   wg::PeerDelta p;
   p.public_key = server;
   p.update_only = true;
+  // The new carrier is proven by a handshake over it (TransportChoice's trial waits for one);
+  // a session would otherwise just continue there.
+  p.initiate_handshake = true;
   if (want_quic) {
     auto ep = quic_->endpoint_for(server);
     if (!ep)

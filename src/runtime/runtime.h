@@ -31,8 +31,8 @@
 #include "dataplane/engine.h"
 #include "platform/process.h"
 #include "platform/service_notify.h"
-#include "runtime/relay_policy.h"
 #include "runtime/quic_transport.h"
+#include "runtime/relay_policy.h"
 #include "runtime/relay_transport.h"
 #include "runtime/settings.h"
 #include "runtime/stun_discovery.h"
@@ -114,7 +114,8 @@ struct Hooks {
   /// SIGHUP. Unset: logged and ignored.
   std::function<void()> reload;
   /// `warren server` with `[quic]`: the QUIC listener (runtime/quic_transport.h), added to the
-  /// engine as a transport right after it is created (before `configure`); clients roam onto it by their authenticated packets.
+  /// engine as a transport right after it is created (before `configure`); clients roam onto it by
+  /// their authenticated packets.
   std::optional<QuicServerConfig> quic_server;
   /// `warren up` with a QuicEndpoint and Transport != wireguard: the QUIC connection to the
   /// server, and the choice between it and UDP (runtime/transport_choice.h), ticked once a
@@ -234,6 +235,7 @@ class Runtime {
   std::int64_t quic_seen_handshake_ = 0;            // last_handshake_sec seen by quic_tick
   std::optional<MonoTime> quic_last_udp_handshake_;
   bool quic_applied_ = false;  // the first decision was applied
+  std::uint64_t quic_connects_seen_ = 0;
   std::unique_ptr<uapi::UapiServer> uapi_;
   std::unique_ptr<control::StatusServer> status_;
   std::unique_ptr<platform::EventLoop> loop_;

@@ -2,6 +2,8 @@
 
 #include "runtime/udp_probe.h"
 
+#include "platform/log.h"
+
 namespace warren::runtime {
 
 void UdpProbe::send(dataplane::Engine& engine, const net::Endpoint& to) {
@@ -34,6 +36,9 @@ void UdpProbe::on_stun(const net::Path& from, ConstBytes message, Now now) {
   outstanding_.reset();  // one answer per request: a duplicate does not count twice
   answered_at_ = now.mono;
   ++answers_;
+  platform::log_verbose("transport: UDP probe answered by %s (arrived on %s)",
+                        from.remote.to_string().c_str(),
+                        from.local ? from.local->to_string().c_str() : "?");
 }
 
 }  // namespace warren::runtime

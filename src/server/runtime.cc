@@ -3,20 +3,23 @@
 #include "server/runtime.h"
 
 #include <atomic>
-#include <cstdlib>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <map>
 #include <mutex>
 #include <thread>
 
+#include "base/secure.h"
 #include "control/enroll.h"
 #include "control/status.h"
+#include "crypto/blake2s.h"
 #include "crypto/random.h"
 #include "dataplane/engine.h"
 #include "dns/forwarder.h"
+#include "net/host_port.h"
 #include "platform/clock.h"
 #include "platform/conntrack.h"
 #include "platform/files.h"
@@ -24,19 +27,17 @@
 #include "platform/netlink.h"
 #include "platform/process.h"
 #include "platform/tcp.h"
+#include "quic/identity.h"
 #include "runtime/runtime.h"
 #include "server/dns_service.h"
 #include "server/host_setup.h"
 #include "server/metrics.h"
 #include "server/peer_sync.h"
-#include "server/reload.h"
 #include "server/relay_service.h"
+#include "server/reload.h"
 #include "server/roster_service.h"
 #include "server/state.h"
 #include "server/stun_responder.h"
-#include "quic/identity.h"
-#include "base/secure.h"
-#include "net/host_port.h"
 
 namespace warren::server {
 namespace {
@@ -332,7 +333,7 @@ class Server {
   }
 
   std::unique_ptr<ServerConfig> config_;  // guarded by mutex_
-  std::unique_ptr<Registry> registry_;     // refers to *config_; guarded by mutex_
+  std::unique_ptr<Registry> registry_;    // refers to *config_; guarded by mutex_
   ServerState& state_;
   dataplane::Engine& engine_;
   platform::Conntrack* conntrack_;
@@ -565,7 +566,7 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
   std::unique_ptr<platform::BindFactory> stun_binds;
   std::unique_ptr<platform::Clock> stun_clock;
   std::vector<std::unique_ptr<StunService>> stun;
-  std::unique_ptr<TunnelDns> tunnel_dns;  // [dns]: the resolver on the tunnel addresses
+  std::unique_ptr<TunnelDns> tunnel_dns;          // [dns]: the resolver on the tunnel addresses
   std::atomic<bool> dns_reload_requested{false};  // set by a reload, taken by the DNS tick
   // The relay on [mesh] relay_port (server/relay_service.h), on its own thread.
   std::unique_ptr<RelayService> relay;
@@ -584,12 +585,21 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
       return fail("[quic]: cannot read the control certificate: " +
                   (cert.ok() ? key.message() : cert.message()));
     auto identity = quic::ServerIdentity::from_pem(*cert, *key);
+    // The stateless reset secret: a function of the TLS key, so a restarted server (same
+    // key) recognises its predecessor's connections and resets them.
+    Secret<32> reset_secret;
+    static constexpr std::string_view kResetLabel = "warren quic stateless reset v1";
+    crypto::hmac_blake2s(
+        ConstBytes(reinterpret_cast<const std::uint8_t*>(key->data()), key->size()),
+        {ConstBytes(reinterpret_cast<const std::uint8_t*>(kResetLabel.data()), kResetLabel.size())},
+        reset_secret.span());
     secure_zero(key->data(), key->size());
     if (!identity.ok())
       return fail("[quic]: " + identity.message());
     runtime::QuicServerConfig q;
     q.port = listen->port;
     q.identity = *identity;
+    q.reset_secret = std::move(reset_secret);
     q.authorize = [&](const crypto::PublicKey& k) { return server->quic_authorization(k); };
     hooks.quic_server = std::move(q);
   }
@@ -620,7 +630,10 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
           (std::uint64_t{crypto::SystemRandom::instance().next_u32()} << 32) |
           crypto::SystemRandom::instance().next_u32();
       wg_port_stun = std::make_unique<WireGuardPortStun>(
-          [&engine](const net::Endpoint& to, ConstBytes datagram) { engine.send_datagram(to, datagram); }, seed);
+          [&engine](const net::Endpoint& to, ConstBytes datagram) {
+            engine.send_datagram(to, datagram);
+          },
+          seed);
       engine.set_stun_sink(wg_port_stun.get());
     }
     try {
@@ -671,15 +684,14 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
             [r = roster.get()](std::vector<ClientRecord> c) { r->clients_changed(std::move(c)); });
         roster->clients_changed(state.store->clients());
         roster->start();
-        platform::log_verbose("Mesh coordinator: %s %s, domain %s",
-                              config.mesh_plan.v4_prefix().to_string().c_str(),
-                              config.mesh_plan.v6_prefix().to_string().c_str(),
-                              config.mesh_domain.c_str());
+        platform::log_verbose(
+            "Mesh coordinator: %s %s, domain %s", config.mesh_plan.v4_prefix().to_string().c_str(),
+            config.mesh_plan.v6_prefix().to_string().c_str(), config.mesh_domain.c_str());
       }
       enroll->start();
       for (const auto& address : config.metrics_listen)
-        metrics.push_back(
-            std::make_unique<MetricsServer>(address, [&] { return server->metrics(enroll.get()); }));
+        metrics.push_back(std::make_unique<MetricsServer>(
+            address, [&] { return server->metrics(enroll.get()); }));
     } catch (const std::exception& e) {
       return Error(EIO, e.what());
     }

@@ -29,6 +29,11 @@ struct PeerDelta {
   bool replace_allowed_ips = false;                   ///< clear before adding
   std::vector<net::Prefix> allowed_ips_add;           ///< allowed_ip=P (host bits masked on apply)
   std::vector<net::Prefix> allowed_ips_remove;        ///< allowed_ip=-P (newer wg-tools)
+  /// Start a handshake now (after the rest of this delta), session or not: the engine's owner
+  /// proving a path it just moved the peer to (a client's switch between UDP and QUIC), or
+  /// renewing a session the other end has probably lost (its QUIC connection was reset by a
+  /// restarted server). Needs a private key and an endpoint; no UAPI equivalent.
+  bool initiate_handshake = false;
 };
 
 struct ConfigDelta {

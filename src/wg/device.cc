@@ -411,8 +411,7 @@ struct Device::Impl {
 
   void timers_data_sent(Peer& p, Now now) {
     if (p.timer_new_handshake == kNever) {
-      set_timer(p, p.timer_new_handshake,
-                now.mono + kKeepaliveTimeout + kRekeyTimeout + jitter());
+      set_timer(p, p.timer_new_handshake, now.mono + kKeepaliveTimeout + kRekeyTimeout + jitter());
     }
   }
   void timers_data_received(Peer& p, Now now) {
@@ -1209,6 +1208,10 @@ Status Device::apply(const ConfigDelta& delta, Now now, Outbox& outbox) {
         p.last_sent_handshake = kNever;
         d.send_initiation(peer, now, outbox, true);
       }
+    }
+    if (pd.initiate_handshake && d.has_key && p.endpoint) {
+      p.last_sent_handshake = kNever;  // not held back by REKEY_TIMEOUT: the owner asked now
+      d.send_initiation(peer, now, outbox, false);
     }
     if (pd.replace_allowed_ips)
       d.allowed.remove_peer(p.id);

@@ -16,8 +16,9 @@
 #     NAT, O; C3 stays on WireGuard; client-to-client traffic flows between C1 (QUIC) and C3
 #     (WireGuard); `warren status` on both ends names the transport;
 #   * garbage, truncated and oversized datagrams to S's QUIC port change nothing;
-#   * kill -9 of the server and a restart: the QUIC client C2 reconnects by itself;
 #   * `warren server revoke c2` cuts C2 (on QUIC) off at once, and C1 keeps working;
+#   * kill -9 of the server and a restart: the QUIC client C1 learns it from the new server's
+#     stateless reset and reconnects by itself;
 #   * the firewall opened: C1 moves back to WireGuard.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
@@ -149,7 +150,11 @@ check "client to client: C1 (QUIC) → C3 (WireGuard)" ping_until "$C1" 10 "$A3"
 check "client to client: C3 (WireGuard) → C2 (QUIC)" ping_until "$C3" 10 "$A2"
 check "a full-size packet crosses QUIC (1344-byte ICMP payload, DF)" \
   ip netns exec "$C1" ping -n -q -c 2 -W 2 -M do -s 1344 10.62.0.1
-too_big() { ip netns exec "$C1" ping -n -c 1 -W 2 -M do -s 1400 10.62.0.1 2>&1 | grep -qi "message too long"; }
+too_big() {
+  local out
+  out=$(ip netns exec "$C1" ping -n -c 1 -W 2 -M do -s 1400 10.62.0.1 2>&1) && return 1
+  grep -qi "message too long" <<<"$out" || { printf '%s\n' "$out"; return 1; }
+}
 check "a packet above the tunnel MTU is refused with EMSGSIZE, not lost" too_big
 
 # ---- bad input to the QUIC port -----------------------------------------------------------------------
@@ -167,15 +172,6 @@ PYEOF
 check "after garbage to UDP 443 the server still runs" kill -0 "$SERVER_PID"
 check "after garbage to UDP 443 C1 still reaches the server over QUIC" ping_until "$C1" 5 10.62.0.1
 
-# ---- kill -9 of the server: the QUIC client reconnects ------------------------------------------------
-kill -KILL "$SERVER_PID"
-wait "$SERVER_PID" 2>/dev/null || true
-t0=$(now)
-start_server || fatal "server restarts after kill -9"
-check "after kill -9 and a restart C2 (QUIC) reaches the server again" ping_until "$C2" 40 10.62.0.1
-log "C2: traffic resumed $(elapsed "$t0" "$(now)") s after the restart"
-check "C2 is on QUIC again" is_transport "$C2" "${WIT_PREFIX}c2" quic
-
 # ---- revoke cuts a QUIC client off --------------------------------------------------------------------
 check "C2 pings the server before the revoke" ping_until "$C2" 10 10.62.0.1
 "$W" server revoke --config "$CONF" c2 >/dev/null 2>&1 || not_ok "revoke c2"
@@ -186,6 +182,17 @@ log "C2 cut off $(elapsed "$t0" "$(now)") s after the revoke"
 check "revoke: the server closed C2's QUIC connection" \
   wait_until 5 grep -q "QUIC: client .* disconnected (revoked or disabled)" "$WIT_TMP/server.err"
 check "C1 keeps working" ping_until "$C1" 5 10.62.0.1
+
+# ---- kill -9 of the server: the QUIC client reconnects ------------------------------------------------
+kill -KILL "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+t0=$(now)
+start_server || fatal "server restarts after kill -9"
+check "after kill -9 and a restart C1 (QUIC) reaches the server again" ping_until "$C1" 40 10.62.0.1
+log "C1: traffic resumed $(elapsed "$t0" "$(now)") s after the restart"
+check "C1's QUIC connection ended by the restarted server's stateless reset" \
+  grep -q "QUIC: connection to 10.61.0.1:443 ended: stateless reset from the server" "$WIT_TMP/join-c1.out"
+check "C1 is on QUIC again" is_transport "$C1" "${WIT_PREFIX}c1" quic
 
 # ---- the firewall opens: auto moves back to WireGuard -------------------------------------------------
 ip netns exec "$R" iptables -D FORWARD -p udp -j DROP

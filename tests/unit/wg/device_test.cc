@@ -1,9 +1,9 @@
 // Two (or three) Devices in one process with a fake clock and a lossy in-memory network:
 // the whitepaper's §6 timer behaviour, seen from the outside.
 
-#include <cstring>
-
 #include <gtest/gtest.h>
+
+#include <cstring>
 
 #include "crypto/aead.h"
 #include "support/wg_harness.h"
@@ -237,6 +237,34 @@ TEST_F(TwoPeers, AnEndpointMovedDuringAHandshakeGetsTheInitiationAtOnce) {
   EXPECT_EQ(initiations, 1);
   EXPECT_EQ(b.received.size(), 1u) << "the staged packet went out on the new session";
   // The same endpoint again, or a move with a session, starts nothing.
+  initiations = count_sent(a, kMessageInitiation, [&] {
+    ASSERT_TRUE(a.device.apply(d, net.now, a.sink));
+    net.run();
+  });
+  EXPECT_EQ(initiations, 0);
+}
+
+// The engine's owner asks for a handshake now, with a session in place (a client that moved
+// its server peer to another carrier proves the path; one whose QUIC connection a restarted
+// server reset renews the session the server lost): one initiation at once, and it completes.
+TEST_F(TwoPeers, AHandshakeAskedForNowIsSentAtOnceEvenWithASession) {
+  establish();
+  const std::int64_t before = a.device.snapshot().peers[0].last_handshake_sec;
+  net.elapse(2s);  // a fresh handshake is visible in last_handshake_sec
+  wg::ConfigDelta d;
+  wg::PeerDelta p;
+  p.public_key = b.pub;
+  p.update_only = true;
+  p.initiate_handshake = true;
+  d.peers.push_back(p);
+  int initiations = count_sent(a, kMessageInitiation, [&] {
+    ASSERT_TRUE(a.device.apply(d, net.now, a.sink));
+    net.run();
+  });
+  EXPECT_EQ(initiations, 1);
+  EXPECT_GT(a.device.snapshot().peers[0].last_handshake_sec, before);
+  // Without the flag, the same delta starts nothing.
+  d.peers[0].initiate_handshake = false;
   initiations = count_sent(a, kMessageInitiation, [&] {
     ASSERT_TRUE(a.device.apply(d, net.now, a.sink));
     net.run();
