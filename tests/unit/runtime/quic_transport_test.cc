@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <set>
 #include <thread>
 
 #include "crypto/random.h"
@@ -74,6 +76,10 @@ class QuicTransportTest : public ::testing::Test {
     sc.authorize = [this](const crypto::PublicKey& k) {
       QuicAuthorization a;
       std::lock_guard lock(mutex_);
+      if (stall_) {
+        // A server that never answers the hello in time (stuck on its database, say).
+        std::this_thread::sleep_for(stall_for_);
+      }
       if (revoked_.contains(k)) {
         a.code = "revoked";
         a.message = "revoked by the operator";
@@ -96,8 +102,10 @@ class QuicTransportTest : public ::testing::Test {
     server_t_ = std::move(*s);
   }
 
-  std::unique_ptr<QuicTransport> client(const KeyPair& kp, quic::Fingerprint pin) {
+  std::unique_ptr<QuicTransport> client(const KeyPair& kp, quic::Fingerprint pin,
+                                        Duration assignment_timeout = std::chrono::seconds(5)) {
     QuicClientConfig cc;
+    cc.assignment_timeout = assignment_timeout;
     cc.endpoint = "127.0.0.1:" + std::to_string(server_t_->port());
     cc.pin = pin;
     cc.server_key = server_.pub;
@@ -116,6 +124,8 @@ class QuicTransportTest : public ::testing::Test {
   std::unique_ptr<QuicTransport> server_t_;
   std::mutex mutex_;
   std::set<crypto::PublicKey> revoked_;
+  std::atomic<bool> stall_{false};
+  std::chrono::milliseconds stall_for_{0};
   std::vector<control::Enrollment> assignments_;
 };
 
@@ -208,6 +218,19 @@ TEST_F(QuicTransportTest, DisconnectCutsARevokedClientOffAndItStaysOut) {
       8000ms))
       << c->status().last_error;
   EXPECT_FALSE(c->connected());
+}
+
+TEST_F(QuicTransportTest, AnAssignmentThatNeverArrivesEndsTheConnectionAndItRetries) {
+  stall_for_ = 1500ms;
+  stall_ = true;
+  auto c = client(client_, quic::test::test_identity()->fingerprint(), 300ms);
+  ASSERT_TRUE(eventually([&] { return !c->status().last_error.empty(); }));
+  EXPECT_NE(c->status().last_error.find("no assignment from the server"), std::string::npos)
+      << c->status().last_error;
+  EXPECT_FALSE(c->connected());
+  // The server answers in time again: the client's next attempt (after its backoff) gets in.
+  stall_ = false;
+  ASSERT_TRUE(eventually([&] { return c->connected(); }, 8000ms)) << c->status().last_error;
 }
 
 TEST_F(QuicTransportTest, GarbageToThePortCreatesNoConnection) {
