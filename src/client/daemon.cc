@@ -135,7 +135,20 @@ class Daemon {
       }
       resolved_.push_back(ep);
     }
-    if (auto e = engine_->apply(make_delta(config_, resolved_)); !e)
+    wg::ConfigDelta delta = make_delta(config_, resolved_);
+    // Transport = quic: the server peer is on the QUIC path from its first packet, so nothing,
+    // not even the first handshake, goes to the server's WireGuard port (a network that
+    // fingerprints WireGuard sees none). The runtime added the transport before this hook.
+    if (rt_ && rt_->quic() && effective_transport(config_) == Transport::kQuic &&
+        !config_.peers.empty()) {
+      for (auto& pd : delta.peers) {
+        if (!(pd.public_key == config_.peers.front().public_key))
+          continue;
+        pd.endpoint = rt_->quic()->endpoint_for(pd.public_key);
+        pd.transport = rt_->quic_tag();
+      }
+    }
+    if (auto e = engine_->apply(delta); !e)
       return Error(e.code(), "cannot configure the device: " + e.message());
     if (config_.mesh) {
       auto plan = mesh::AddressPlan::create(config_.mesh->prefix_v4, config_.mesh->prefix_v6);

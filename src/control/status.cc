@@ -164,6 +164,13 @@ std::string to_json(const InterfaceStatus& s) {
                       {"forwarded_bytes", s.relay->forwarded_bytes},
                       {"drops", s.relay->drops}};
   }
+  if (s.quic) {
+    const auto& q = *s.quic;
+    j["quic"] =
+        json{{"role", q.role},         {"endpoint", q.endpoint},     {"connected", q.connected},
+             {"clients", q.clients},   {"connects", q.connects},     {"sent", q.sent},
+             {"received", q.received}, {"last_error", q.last_error}, {"drops", q.drops}};
+  }
   if (s.relay_path) {
     const auto& r = *s.relay_path;
     j["relay_path"] = json{{"relay", r.relay},
@@ -283,6 +290,28 @@ InterfaceStatus status_from_json(std::string_view text) {
     }
     s.relay = std::move(relay);
   }
+  if (j.contains("quic")) {
+    const auto& q = j["quic"];
+    if (!q.is_object() || !q.contains("drops") || !q["drops"].is_object() ||
+        !q.contains("connected") || !q["connected"].is_boolean())
+      throw ControlError(
+          "status: field \"quic\" is not an object with \"connected\" and \"drops\"");
+    QuicTransportStatus qs;
+    qs.role = str(q, "role");
+    qs.endpoint = str(q, "endpoint");
+    qs.connected = q["connected"].get<bool>();
+    qs.clients = u64(q, "clients");
+    qs.connects = u64(q, "connects");
+    qs.sent = u64(q, "sent");
+    qs.received = u64(q, "received");
+    qs.last_error = str(q, "last_error");
+    for (const auto& [reason, n] : q["drops"].items()) {
+      if (!n.is_number_unsigned())
+        throw ControlError("status: quic drop count \"" + reason + "\" is not a number");
+      qs.drops[reason] = n.get<std::uint64_t>();
+    }
+    s.quic = std::move(qs);
+  }
   if (j.contains("relay_path")) {
     const auto& r = j["relay_path"];
     if (!r.is_object() || !r.contains("connected") || !r["connected"].is_boolean() ||
@@ -341,6 +370,16 @@ std::string format_table(const InterfaceStatus& s, std::int64_t now_unix) {
              (v.learned_at ? ", learned " + ago(v.learned_at, now_unix) : std::string()) + ")\n";
     }
     out += "  nat mapping: " + s.stun->mapping + "\n";
+  }
+  if (s.quic) {
+    const auto& q = *s.quic;
+    if (q.role == "server")
+      out += "  quic:        listening on UDP " + q.endpoint + ", " + std::to_string(q.clients) +
+             " client(s) connected\n";
+    else
+      out += "  quic:        " + q.endpoint +
+             (q.connected ? std::string(" connected") : std::string(" not connected")) +
+             (q.last_error.empty() ? std::string() : " (" + q.last_error + ")") + "\n";
   }
   if (s.relay_path) {
     const auto& r = *s.relay_path;
@@ -479,7 +518,7 @@ void StatusServer::loop() {
     bool limited = false;
     if (auto uid = conn.peer_uid(); !uid || (*uid != 0 && *uid != platform::effective_uid())) {
       if (!uid || !options_.group || !conn.peer_in_group(*options_.group))
-        continue;  // defence in depth: the file modes already keep others out
+        continue;      // defence in depth: the file modes already keep others out
       limited = true;  // a member of the control group: its commands only
     }
     std::string line;

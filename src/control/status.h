@@ -22,6 +22,9 @@
 ///    "relay_path":{"relay":"192.0.2.1:7444","connected":true,"last_error":"","connects":1,
 ///                  "sent":0,"received":0,"drops":{"queue_full":0,...},
 ///                  "relayed_peers":["<base64>"]},     (only on a node with WARREN_RELAY)
+///    "quic":{"role":"server"|"client","endpoint":":443"|"host:443","connected":true,
+///            "clients":2,"connects":3,"sent":0,"received":0,"last_error":"",
+///            "drops":{"too_big":0,...}},        (only with the QUIC transport, docs/QUIC.md)
 ///    "state":"up"|"paused","paused_by":"command"|"link down"}   (clients; paused_by if paused)
 /// Only public keys appear; the types here cannot hold a private or preshared key.
 ///
@@ -91,6 +94,21 @@ struct StunStatus {
 };
 
 /// The coordinator's relay (server/relay_service.h), when [mesh] relay_port is set.
+/// The QUIC transport (runtime/quic_transport.h, docs/QUIC.md): the server's listener or a
+/// client's connection to its server.
+struct QuicTransportStatus {
+  std::string role;                      ///< "server" or "client"
+  std::string endpoint;                  ///< server: ":PORT"; client: the server's host:port
+  bool connected = false;                ///< client: authenticated and assigned now
+  std::uint64_t clients = 0;             ///< server: authenticated connections now
+  std::uint64_t connects = 0;            ///< authenticated connections so far
+  std::uint64_t sent = 0, received = 0;  ///< WireGuard messages
+  std::string last_error;  ///< client: why its last connection failed or ended ("" = none)
+  /// Datagrams dropped and connections refused, by reason ("too_big", "queue_full",
+  /// "not_connected", "refused", "malformed", "bad_token", ...).
+  std::map<std::string, std::uint64_t> drops;
+};
+
 struct RelayStatus {
   std::uint16_t port = 0;
   std::uint64_t connections = 0;  ///< TCP/TLS connections open now, any state
@@ -130,6 +148,7 @@ struct InterfaceStatus {
   std::string log;
   std::optional<RelayStatus> relay;
   std::optional<RelayPathStatus> relay_path;
+  std::optional<QuicTransportStatus> quic;
   /// A client's interface: "up", or "paused" (`warren pause`, or its link set down from
   /// outside: `paused_by` says which, "command" or "link down"). "" = not said (a server, or a
   /// daemon before this field).

@@ -280,6 +280,7 @@ Status Runtime::start_steps() {
         st.relay_path = relay_path_status();
       if (relay_ || quic_)
         describe_transports(st);
+      st.quic = quic_status();
       return st;
     };
     status_ = std::make_unique<control::StatusServer>(name, status, hooks_.status_options);
@@ -594,17 +595,21 @@ void Runtime::quic_tick() {
     if (Status s = engine_->apply(renew); !s)
       platform::log_error("transport: cannot start a handshake: %s", s.message().c_str());
   }
-  if ((!d.switched && quic_applied_) || want_quic == on_quic)
+  // The chosen carrier is enforced at every tick, not only when the choice changes: the core
+  // roams the peer to wherever the server's last authenticated packet came from (a packet the
+  // server sent over UDP before it saw us on QUIC, say), and the choice must win.
+  if (want_quic == on_quic)
     return;
   if (!want_quic && !quic_udp_endpoint_)
     return;  // nothing to go back to
-  quic_applied_ = true;
   wg::PeerDelta p;
   p.public_key = server;
   p.update_only = true;
   // The new carrier is proven by a handshake over it (TransportChoice's trial waits for one);
-  // a session would otherwise just continue there.
-  p.initiate_handshake = true;
+  // a session would otherwise just continue there. Only on a change of the choice: a peer
+  // pulled back by roaming just moves.
+  p.initiate_handshake = d.switched || !quic_applied_;
+  quic_applied_ = true;
   if (want_quic) {
     auto ep = quic_->endpoint_for(server);
     if (!ep)
@@ -621,6 +626,34 @@ void Runtime::quic_tick() {
   delta.peers.push_back(std::move(p));
   if (Status s = engine_->apply(delta); !s)
     platform::log_error("transport: cannot move the server peer: %s", s.message().c_str());
+}
+
+std::optional<control::QuicTransportStatus> Runtime::quic_status() const {
+  if (!quic_)
+    return std::nullopt;
+  const QuicStatus q = quic_->status();
+  control::QuicTransportStatus out;
+  out.role = q.server ? "server" : "client";
+  out.endpoint = q.endpoint;
+  out.connected = q.connected;
+  out.clients = q.clients;
+  out.connects = q.connects;
+  out.sent = q.sent;
+  out.received = q.received;
+  out.last_error = q.last_error;
+  out.drops = {
+      {"queue_full", q.dropped_queue_full},     {"not_connected", q.dropped_not_connected},
+      {"too_big", q.dropped_too_big},           {"blocked", q.dropped_blocked},
+      {"unknown_path", q.dropped_unknown_path}, {"unauthenticated", q.dropped_unauthenticated}};
+  if (q.server) {
+    out.drops["refused"] = q.refused;
+    for (std::size_t r = 0; r < static_cast<std::size_t>(quic::DropReason::kCount); ++r)
+      out.drops[quic::to_string(static_cast<quic::DropReason>(r))] = q.endpoint_stats.dropped[r];
+    out.drops["stateless_resets_sent"] = q.endpoint_stats.stateless_resets;
+  } else {
+    out.drops["not_chosen"] = q.dropped_not_chosen;
+  }
+  return out;
 }
 
 void Runtime::describe_transports(control::InterfaceStatus& st) const {

@@ -187,6 +187,8 @@ class Runtime {
   QuicTransport* quic() { return quic_; }
   /// The engine's tag of the QUIC transport (0 when none).
   std::uint8_t quic_tag() const { return quic_tag_; }
+  /// The QUIC transport's part of the status (nullopt without one). Any thread.
+  std::optional<control::QuicTransportStatus> quic_status() const;
 
  private:
   explicit Runtime(RuntimeOptions options);
@@ -208,6 +210,7 @@ class Runtime {
   void quic_tick();
   /// The carrier of each peer in the status ("wireguard", "quic", "relay").
   void describe_transports(control::InterfaceStatus& st) const;
+
   /// Undoes whatever start() did, in reverse. Returns false when `stopping` failed.
   bool shutdown();
 

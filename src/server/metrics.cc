@@ -179,6 +179,20 @@ std::string render_metrics(const MetricsSnapshot& m) {
     if (std::find(known.begin(), known.end(), code) == known.end())
       w.sample("warren_enrollment_refusals_total", {{"interface", ifname}, {"code", code}}, n);
   }
+  if (m.status.quic) {  // [quic] (docs/QUIC.md)
+    const control::QuicTransportStatus& q = *m.status.quic;
+    w.family("warren_quic_clients", "gauge", "Clients connected over QUIC now (authenticated).");
+    w.sample("warren_quic_clients", {{"interface", ifname}}, q.clients);
+    w.family("warren_quic_messages_total", "counter",
+             "WireGuard messages carried over QUIC, by direction.");
+    w.sample("warren_quic_messages_total", {{"interface", ifname}, {"direction", "sent"}}, q.sent);
+    w.sample("warren_quic_messages_total", {{"interface", ifname}, {"direction", "received"}},
+             q.received);
+    w.family("warren_quic_dropped_total", "counter",
+             "QUIC datagrams dropped and connections refused, by reason (docs/QUIC.md).");
+    for (const auto& [reason, n] : q.drops)
+      w.sample("warren_quic_dropped_total", {{"interface", ifname}, {"reason", reason}}, n);
+  }
   return w.take();
 }
 

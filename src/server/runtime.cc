@@ -243,9 +243,11 @@ class Server {
   }
 
   /// The scrape (server/metrics.h). `enroll` may be null (not started yet).
-  std::string metrics(const control::EnrollServer* enroll) {
+  std::string metrics(const control::EnrollServer* enroll,
+                      std::optional<control::QuicTransportStatus> quic) {
     MetricsSnapshot m;
     m.status = status();
+    m.status.quic = std::move(quic);
     for (std::size_t d = 1; d < static_cast<std::size_t>(wg::Drop::kCount); ++d) {
       const auto drop = static_cast<wg::Drop>(d);
       m.drops.emplace_back(wg::drop_name(drop), engine_.device().drop_count(drop));
@@ -691,7 +693,7 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
       enroll->start();
       for (const auto& address : config.metrics_listen)
         metrics.push_back(std::make_unique<MetricsServer>(
-            address, [&] { return server->metrics(enroll.get()); }));
+            address, [&] { return server->metrics(enroll.get(), rt.quic_status()); }));
     } catch (const std::exception& e) {
       return Error(EIO, e.what());
     }
@@ -871,7 +873,7 @@ int run_server(const ServerConfig& config, ConfigLoader load_config) {
       try {
         for (const auto& address : plan.next.metrics_listen)
           metrics.push_back(std::make_unique<MetricsServer>(
-              address, [&] { return server->metrics(enroll.get()); }));
+              address, [&] { return server->metrics(enroll.get(), rt.quic_status()); }));
       } catch (const std::exception& e) {
         errors.push_back(std::string("metrics: ") + e.what());
       }

@@ -59,5 +59,38 @@ TEST(StatusTransport, TableShowsItAfterTheState) {
   EXPECT_NE(m.find("connected (relay) "), std::string::npos) << m;
 }
 
+// The QUIC transport's own part ("quic"): absent without it, round-trips, one table line per role.
+TEST(StatusTransport, QuicSectionRoundTripsAndShowsInTheTable) {
+  InterfaceStatus s = two_peers();
+  EXPECT_EQ(to_json(s).find("\"quic\""), std::string::npos);
+  QuicTransportStatus q;
+  q.role = "server";
+  q.endpoint = ":443";
+  q.clients = 2;
+  q.connects = 3;
+  q.drops = {{"too_big", 4}, {"malformed", 1}};
+  s.quic = q;
+  InterfaceStatus b = status_from_json(to_json(s));
+  ASSERT_TRUE(b.quic.has_value());
+  EXPECT_EQ(b.quic->role, "server");
+  EXPECT_EQ(b.quic->clients, 2u);
+  EXPECT_EQ(b.quic->drops.at("too_big"), 4u);
+  EXPECT_NE(format_table(s, 1'764'614'410).find("quic:        listening on UDP :443, 2 client(s)"),
+            std::string::npos)
+      << format_table(s, 1'764'614'410);
+  s.quic->role = "client";
+  s.quic->endpoint = "vpn.example.com:443";
+  s.quic->connected = false;
+  s.quic->last_error = "refused by the server: revoked";
+  EXPECT_NE(
+      format_table(s, 1'764'614'410)
+          .find("quic:        vpn.example.com:443 not connected (refused by the server: revoked)"),
+      std::string::npos)
+      << format_table(s, 1'764'614'410);
+  std::string bad = to_json(s);
+  bad.replace(bad.find("\"connected\": false"), 18, "\"connected\": 1");
+  EXPECT_THROW(status_from_json(bad), ControlError);
+}
+
 }  // namespace
 }  // namespace warren::control

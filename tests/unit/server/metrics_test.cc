@@ -143,6 +143,30 @@ TEST(MetricsText, ServerFamilies) {
   EXPECT_TRUE(has_line(text, "warren_enrollments_total{interface=\"wsrv0\"} 4"));
 }
 
+// [quic]: the QUIC transport's families; a server without [quic] has none of them.
+TEST(MetricsText, QuicFamiliesOnlyWithTheTransport) {
+  MetricsSnapshot m = sample_snapshot();
+  EXPECT_EQ(render_metrics(m).find("warren_quic_"), std::string::npos);
+  control::QuicTransportStatus q;
+  q.role = "server";
+  q.endpoint = ":443";
+  q.clients = 2;
+  q.sent = 11;
+  q.received = 12;
+  q.drops = {{"too_big", 3}, {"malformed", 5}};
+  m.status.quic = q;
+  const std::string text = render_metrics(m);
+  EXPECT_TRUE(has_line(text, "warren_quic_clients{interface=\"wsrv0\"} 2")) << text;
+  EXPECT_TRUE(
+      has_line(text, "warren_quic_messages_total{interface=\"wsrv0\",direction=\"sent\"} 11"));
+  EXPECT_TRUE(
+      has_line(text, "warren_quic_messages_total{interface=\"wsrv0\",direction=\"received\"} 12"));
+  EXPECT_TRUE(
+      has_line(text, "warren_quic_dropped_total{interface=\"wsrv0\",reason=\"too_big\"} 3"));
+  EXPECT_TRUE(
+      has_line(text, "warren_quic_dropped_total{interface=\"wsrv0\",reason=\"malformed\"} 5"));
+}
+
 // Every known refusal code is a series from the start (so that rate() and alerts have one);
 // a code not in the list yet is still reported.
 TEST(MetricsText, RefusalsByCodeIncludeEveryKnownCode) {
@@ -195,9 +219,9 @@ TEST(MetricsText, EveryPeerInEveryPerPeerFamily) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   const std::string text = render_metrics(m);
-  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                      std::chrono::steady_clock::now() - t0)
-                      .count();
+  const auto us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
   RecordProperty("render_us", static_cast<int>(us));
   std::map<std::string, int> per_family;
   for (const auto& l : lines_of(text)) {
