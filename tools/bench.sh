@@ -24,6 +24,20 @@
 #   server-join            `warren server` in A, a client enrolled with `warren join` in B (the
 #                          invite over the control channel, the client daemon behind `warren up`);
 #                          the issue-11 target: within 10 % of warren-warren;
+#   server-quic            the same server and client, with `[quic] listen = ["0.0.0.0:443"]` on
+#                          the server and the client on `#@warren Transport = quic` (after the join:
+#                          `warren down`, the Transport line edited, `warren up FILE`), so every
+#                          WireGuard message travels in a QUIC DATAGRAM frame over UDP 443; the setup
+#                          dies unless the client's and the server's `warren status --json` say
+#                          transport quic, after the setup and after each round's tests. WireGuard's
+#                          UDP between the two daemons is dropped (iptables OUTPUT in A and B), so
+#                          QUIC carries everything (see server_join_up for why).
+#                          MTU: with [quic] (server) and a QuicEndpoint (client) both ends cap the
+#                          tunnel MTU at 1372 (kQuicTunnelMtu), so this row runs at MTU 1372 while
+#                          server-join (no [quic], so no QuicEndpoint) keeps 1420; the table header
+#                          prints the MTUs each of the two measured.
+#                          The issue-15 target: 1 stream, both directions, at least 0.50x
+#                          server-join; the CPU seconds per gigabit of both are printed under the table;
 #   mesh-direct            a mesh coordinator (`warren server` with [mesh]) in a third namespace
 #                          C behind A, and two mesh nodes (`warren join`), one in A and one in B,
 #                          talking directly over the veth (the coordinator only enrolls them and
@@ -128,9 +142,10 @@ if [[ -n ${WARREN_BENCH_BASELINE:-} ]]; then
   BIN[baseline]=$b LABEL[baseline]="warren (baseline)" WHAT[baseline]="warren (baseline) = warren-wg $b"
 fi
 
-# Setups in their base order (rounds rotate it). server-join sits next to warren-warren so that
-# the two rows compared by the issue-11 target run close together in time.
-ORDER=(raw warren-warren server-join mesh-direct relay-udp relay-tcp)
+# Setups in their base order (rounds rotate it). server-join sits next to warren-warren, and
+# server-quic next to server-join, so that the rows compared by the issue-11 and issue-15 targets
+# run close together in time.
+ORDER=(raw warren-warren server-join server-quic mesh-direct relay-udp relay-tcp)
 [[ -n ${BIN[baseline]:-} ]] && ORDER+=(baseline-baseline)
 [[ -n ${BIN[debian]:-} ]] && ORDER+=(debian-debian)
 [[ -n ${BIN[upstream]:-} ]] && ORDER+=(upstream-upstream)
@@ -145,9 +160,14 @@ if ((${#SELECTED[@]} == 0)); then
   echo "bench: WARREN_BENCH_ONLY=$ONLY selects no setup (setups: ${ORDER[*]})" >&2
   exit 2
 fi
-if [[ " ${SELECTED[*]} " =~ \ (server-join|mesh-direct|relay-udp|relay-tcp)\  ]] && [[ ! -x $WARREN_CLI ]]; then
-  echo "bench: $BIN_DIR/warren not found (make build), needed by the server-join, mesh-direct and relay setups" >&2
+if [[ " ${SELECTED[*]} " =~ \ (server-join|server-quic|mesh-direct|relay-udp|relay-tcp)\  ]] && [[ ! -x $WARREN_CLI ]]; then
+  echo "bench: $BIN_DIR/warren not found (make build), needed by the server-join, server-quic, mesh-direct and relay setups" >&2
   exit 1
+fi
+if [[ " ${SELECTED[*]} " == *" server-quic "* ]]; then
+  for t in iptables python3; do
+    command -v "$t" >/dev/null || { echo "bench: missing tool $t, needed by the server-quic setup (sudo make setup)" >&2; exit 1; }
+  done
 fi
 if [[ " ${SELECTED[*]} " =~ \ (relay-udp|relay-tcp)\  ]]; then
   for t in iptables openssl python3; do
@@ -161,6 +181,7 @@ label() {
   case $base in
     raw) echo "raw veth (no tunnel)" ;;
     server-join) echo "warren server <-> warren join$suffix" ;;
+    server-quic) echo "warren server <-> warren join, QUIC" ;;
     mesh-direct) echo "warren mesh node <-> mesh node$suffix" ;;
     relay-udp) echo "warren-wg <-> warren-wg via relay, UDP" ;;
     relay-tcp) echo "warren-wg <-> warren-wg via relay, TCP/TLS" ;;
@@ -182,7 +203,7 @@ SERVER_PID=""   # `warren server`, a child of this shell
 CLIENT_UP=0     # a `warren join`ed client is up in B
 MESH_UP=0       # mesh-direct: node a (IFA) in A and node b (IFB) in B, the coordinator IFS_MESH in A
 RELAY_PID=""    # relay-udp/-tcp: the coordinator, whose relay forwards (its CPU is reported)
-RELAY_RULES=()  # relay-udp/-tcp: "NS iptables-rule" appended in A and B, deleted by stop_daemons
+RELAY_RULES=()  # relay-udp/-tcp, server-quic: "NS iptables-rule" appended in A and B, deleted by stop_daemons
 
 # alive PID: the process exists and is not a zombie (the server is our child until reaped).
 alive() {
@@ -374,11 +395,16 @@ tunnel_up() {
   ping_through 10.91.0.2 || die "no ping through the tunnel ($1 <-> $2)"
 }
 
-# server_join_up: `warren server` in A (a fresh state directory each time), an invite, `warren
-# join` in B over the control channel; sets JOIN_ADDR to the client's tunnel address. The config pushes no DNS
-# and sets up no NAT: the bench measures the data plane, and must not touch the host.
+# server_join_up [quic]: `warren server` in A (a fresh state directory each time), an invite,
+# `warren join` in B over the control channel; sets JOIN_ADDR to the client's tunnel address. The
+# config pushes no DNS and sets up no NAT: the bench measures the data plane, and must not touch
+# the host. With "quic" (server-quic): the server also has `[quic] listen = ["0.0.0.0:443"]`, and
+# the joined client is taken down and brought up again with `Transport = quic` in its file (as
+# tests/integration/test_quic.sh does), so it never uses WireGuard's UDP; dies unless the
+# client's status names the quic transport. Appends "SETUP MTU_A MTU_B" to $TMP/mtus.
 server_join_up() {
-  local srv="$TMP/srv" cl="$TMP/cl"
+  local transport=${1:-wireguard} srv="$TMP/srv" cl="$TMP/cl" setup=server-join
+  [[ $transport == quic ]] && setup=server-quic
   rm -rf "$srv" "$cl"
   mkdir -m 700 "$srv" "$cl"
   cat >"$srv/server.toml" <<EOF
@@ -396,19 +422,22 @@ bench = ["10.91.0.2"]
 listen = "192.168.91.1:7443"
 public_endpoint = "192.168.91.1:51820"
 EOF
+  # (the server caps its interface at 1372 with [quic]; the join then records the QuicEndpoint)
+  [[ $transport == quic ]] && printf '\n[quic]\nlisten = ["0.0.0.0:443"]\n' >>"$srv/server.toml"
   ip netns exec "$NSA" "$WARREN_CLI" server --config "$srv/server.toml" >"$TMP/server.log" 2>&1 </dev/null &
   SERVER_PID=$!
   DAEMONS+=("$SERVER_PID")
   local ready=0
   for _ in $(seq 100); do
     alive "$SERVER_PID" || break
-    if [[ -S /var/run/wireguard/$IFA.sock ]] && [[ -n $(ip netns exec "$NSA" ss -Htln 'sport = :7443') ]]; then
+    if [[ -S /var/run/wireguard/$IFA.sock ]] && [[ -n $(ip netns exec "$NSA" ss -Htln 'sport = :7443') ]] &&
+      { [[ $transport != quic ]] || [[ -n $(ip netns exec "$NSA" ss -Huln 'sport = :443') ]]; }; then
       ready=1
       break
     fi
     sleep 0.1
   done
-  ((ready)) || { tail -n 20 "$TMP/server.log" >&2; die "warren server did not come up (UAPI socket, enrollment port)"; }
+  ((ready)) || { tail -n 20 "$TMP/server.log" >&2; die "warren server did not come up (UAPI socket, enrollment port$([[ $transport == quic ]] && echo ", QUIC port 443"))"; }
   "$WARREN_CLI" server invite --config "$srv/server.toml" --name bench --expires 1h >"$srv/invite" 2>"$TMP/invite.log" ||
     { cat "$TMP/invite.log" >&2; die "warren server invite failed"; }
   CLIENT_UP=1
@@ -416,12 +445,49 @@ EOF
     --config-dir "$cl" --name bench-client >"$TMP/join.log" 2>&1 </dev/null ||
     { tail -n 20 "$TMP/join.log" >&2; die "warren join failed"; }
   grep -qi '^DNS' "$cl/$IFB.conf" && die "the joined client got DNS settings; the bench config must push none"
+  if [[ $transport == quic ]]; then
+    # WireGuard's own UDP between the two daemons is dropped (in A and B, deleted by
+    # stop_daemons), so that QUIC carries everything. Without this, main at 5daa3d9 can end up
+    # on UDP despite `Transport = quic`: the new client daemon's first handshake goes out over
+    # UDP before its first transport tick moves the server peer to QUIC, the server answers the
+    # first tunnel packet over that UDP endpoint, the client's peer roams to it, and the quic
+    # mode never moves it back (seen in the first run of this setup). The rules cost every
+    # packet of this row one netfilter rule in OUTPUT, against QUIC, not for it.
+    relay_rule "$NSA" OUTPUT -d 192.168.91.2 -p udp --sport 51820 -j DROP
+    relay_rule "$NSB" OUTPUT -d 192.168.91.1 -p udp --dport 51820 -j DROP
+    grep -qx '#@warren QuicEndpoint = 192.168.91.1:443' "$cl/$IFB.conf" ||
+      die "server-quic: the joined client's config has no '#@warren QuicEndpoint = 192.168.91.1:443'"
+    timeout 15 ip netns exec "$NSB" "$WARREN_CLI" down "$IFB" >"$TMP/down.log" 2>&1 ||
+      { cat "$TMP/down.log" >&2; die "server-quic: warren down $IFB (before Transport = quic) failed"; }
+    sed -i 's/^#@warren Transport = auto$/#@warren Transport = quic/' "$cl/$IFB.conf"
+    grep -qx '#@warren Transport = quic' "$cl/$IFB.conf" ||
+      die "server-quic: no '#@warren Transport = auto' line to switch to quic in the joined client's config"
+    timeout 60 ip netns exec "$NSB" "$WARREN_CLI" up "$cl/$IFB.conf" >"$TMP/up.log" 2>&1 </dev/null ||
+      { tail -n 20 "$TMP/up.log" >&2; die "server-quic: warren up with Transport = quic failed"; }
+  fi
   local pid
   pid=$(pid_of_exe "$NSB" "$WARREN_CLI") || die "cannot find the client daemon in $NSB"
   DAEMONS+=("$pid")
   JOIN_ADDR=$(sed -n 's/^Address *= *\([0-9.]*\)\/.*/\1/p' "$cl/$IFB.conf")
   [[ -n $JOIN_ADDR ]] || die "no IPv4 address in the joined client's config"
-  ping_through "$JOIN_ADDR" || die "no ping through the tunnel (warren server <-> warren join)"
+  ping_through "$JOIN_ADDR" || die "no ping through the tunnel ($(label "$setup"))"
+  [[ $transport == quic ]] && check_quic "after the setup"
+  echo "$setup $(ip netns exec "$NSA" cat "/sys/class/net/$IFA/mtu") $(ip netns exec "$NSB" cat "/sys/class/net/$IFB/mtu")" >>"$TMP/mtus"
+}
+
+# check_quic WHEN: server-quic dies unless both the client's and the server's `warren status
+# --json` say that QUIC carries their peer (peers[0].transport, the only peer on either side).
+check_quic() {
+  local ns ifn got
+  for ns in "$NSB" "$NSA"; do
+    ifn=$IFB
+    [[ $ns == "$NSA" ]] && ifn=$IFA
+    got=$(ip netns exec "$ns" "$WARREN_CLI" status --json "$ifn" 2>"$TMP/status.log" |
+      python3 -c 'import json, sys; print(json.load(sys.stdin)["peers"][0].get("transport", ""))' 2>>"$TMP/status.log") ||
+      { cat "$TMP/status.log" >&2; die "server-quic: cannot read peers[0].transport from warren status --json $ifn"; }
+    [[ $got == quic ]] ||
+      die "server-quic ($1): the $([[ $ns == "$NSB" ]] && echo client || echo server)'s status says transport '$got', not quic"
+  done
 }
 
 # start_coordinator CONFIG LOG: `warren server --config CONFIG` in C (SERVER_PID), once its UAPI
@@ -648,8 +714,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
         DAEMONS=()
         dst=192.168.91.2
         ;;
-      server-join)
-        server_join_up
+      server-join | server-quic)
+        server_join_up "$([[ $setup == server-quic ]] && echo quic || echo wireguard)"
         dst=$JOIN_ADDR
         ;;
       mesh-direct)
@@ -677,6 +743,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
         run_iperf "$setup" "$round" "$dst" "$streams" "$dir"
       done
     done
+    [[ $setup == server-quic ]] && check_quic "after the tests of round $round"
     [[ $setup == raw ]] || stop_daemons
   done
 done
@@ -753,6 +820,16 @@ for v in WARREN_OFFLOADS WARREN_WORKERS; do
 done
 echo "  veth MTU 1500, tunnel MTU 1420; A>B = host A sends; CPU = both daemons' CPU seconds during the test"
 echo "  warren server <-> warren join: the server is host A, the joined client host B"
+if [[ " ${SELECTED[*]} " == *" server-quic "* ]]; then
+  echo "  warren server <-> warren join, QUIC: the same, with [quic] listen on the server and the client on"
+  echo "    Transport = quic (every WireGuard message in a QUIC DATAGRAM frame, UDP 443)"
+fi
+for setup in server-join server-quic; do
+  # The tunnel MTU these two ran at, as read from the interfaces (QUIC caps both ends at 1372).
+  [[ -f $TMP/mtus ]] || break
+  mtus=$(awk -v s="$setup" '$1 == s { print $2 "/" $3 }' "$TMP/mtus" | sort -u | paste -sd, -)
+  [[ -n $mtus ]] && echo "  $(label "$setup"): tunnel MTU A/B $mtus"
+done
 echo "  warren mesh node <-> mesh node: node a in host A, node b in host B, the coordinator in a third host behind A"
 if [[ " ${SELECTED[*]} " =~ \ (relay-udp|relay-tcp)\  ]]; then
   echo "  via relay: warren-wg in A and B, their direct UDP dropped, every datagram through the coordinator's relay"
@@ -778,7 +855,7 @@ for setup in "${SELECTED[@]}"; do
       [[ $setup == raw ]] && { cpu="-"; eff="-"; rss="-"; }
       ((fails > 0)) && mbps="$mbps ($fails failed)"
       printf "| %-${W}s | %7s | %-4s | %10s | %7s | %12s | %11s | %8s |\n" "$(label "$setup")" "$streams" "$dir" "$mbps" "$cpu" "$eff" "$rss" "$rtt"
-      echo "$setup $streams $dir ${mbps%% *} $rss $rtt" >>"$TMP/medians"
+      echo "$setup $streams $dir ${mbps%% *} $rss $rtt $eff" >>"$TMP/medians"
     done
   done
 done
@@ -792,6 +869,19 @@ for setup in relay-udp relay-tcp; do
     done
   done
   echo "  $(label "$setup"): the coordinator's CPU s per test (its relay; not in CPU s above): $line"
+done
+# Issue 15: CPU seconds per gigabit (both daemons; 1000 / the median Mbit/CPU-s above), per row
+# and direction, for the WireGuard and the QUIC transport between the same server and client.
+for setup in server-join server-quic; do
+  [[ " ${SELECTED[*]} " == *" $setup "* ]] || continue
+  for dir in "A>B" "B>A"; do
+    line=""
+    for streams in 1 4; do
+      c=$(awk -v s="$setup" -v p="$streams" -v d="$dir" '$1 == s && $2 == p && $3 == d && $7 != "" && $7 != "-" && $7 > 0 { printf "%.3f", 1000 / $7 }' "$TMP/medians")
+      line+="${line:+, }${c:--} ($streams stream(s))"
+    done
+    echo "  $(label "$setup"), $dir: CPU s per Gbit (both daemons): $line"
+  done
 done
 echo
 for row in "${MEM_ROWS[@]}"; do
@@ -839,6 +929,7 @@ target() {
 if [[ -f $TMP/medians ]]; then
   echo "Targets, from the medians:"
   target "issue 11: server <-> join vs warren <-> warren (>= 0.90x)" server-join warren-warren 0.90 1 4
+  target "issue 15: QUIC vs WireGuard (server-join), >= 0.50x" server-quic server-join 0.50 1
   target "issue 13: mesh nodes (direct) vs warren <-> warren (>= 0.90x)" mesh-direct warren-warren 0.90 1 4
   target "issue 13: relay over UDP vs mesh-direct (reported, no target)" relay-udp mesh-direct "" 1 4
   target "issue 13: relay over TCP/TLS vs mesh-direct (reported, no target)" relay-tcp mesh-direct "" 1 4
@@ -864,6 +955,6 @@ if [[ -f $TMP/medians ]]; then
     [[ -n $rw && -n $rg ]] || continue
     printf '  %-58s %s\n' "idle RTT warren pair vs ${LABEL[$ref]} pair (<= 1x):" "$rw ms vs $rg ms, $(awk -v a="$rw" -v b="$rg" 'BEGIN { print (a <= b ? "met" : "NOT met") }')"
   done
-  maxrss=$(awk '($1 ~ /^warren-warren/ || $1 ~ /^(server-join|mesh-direct|relay-udp|relay-tcp)$/) && $5 != "-" { split($5, r, "/"); for (i in r) if (r[i] + 0 > m) m = r[i] + 0 } END { if (m > 0) print m }' "$TMP/medians")
+  maxrss=$(awk '($1 ~ /^warren-warren/ || $1 ~ /^(server-join|server-quic|mesh-direct|relay-udp|relay-tcp)$/) && $5 != "-" { split($5, r, "/"); for (i in r) if (r[i] + 0 > m) m = r[i] + 0 } END { if (m > 0) print m }' "$TMP/medians")
   [[ -n $maxrss ]] && printf '  %-58s %s\n' "peak RSS of warren under load (<= 64 MiB):" "$maxrss MiB"
 fi
