@@ -267,7 +267,6 @@ QuicStatus QuicTransport::status() const {
   s.dropped_queue_full = dropped_full_.load();
   s.dropped_not_connected = dropped_not_connected_.load();
   s.dropped_too_big = dropped_too_big_.load();
-  s.dropped_blocked = dropped_blocked_.load();
   s.dropped_unknown_path = dropped_unknown_.load();
   s.dropped_unauthenticated = dropped_unauthenticated_.load();
   s.dropped_not_chosen = dropped_not_chosen_.load();
@@ -290,36 +289,65 @@ struct QuicTransport::Impl {
     t.rx_ready_.set();
   }
 
-  // Writes the queued datagrams of `key` into packets; what has no connection or does not fit
-  // is dropped and counted.
-  static void write_datagram(QuicTransport& t, quic::Connection* conn, const net::Path& via,
-                             const Item& item, OutBatch& out, MonoTime now) {
+  // One datagram into a packet. Returns false when congestion control or pacing holds it back
+  // (the caller keeps it for later); anything else is done: sent, or dropped and counted.
+  static bool write_one(QuicTransport& t, quic::Connection* conn, const net::Path& via,
+                        const Item& item, OutBatch& out, MonoTime now) {
     if (conn == nullptr || !conn->established()) {
       t.dropped_not_connected_.fetch_add(1, std::memory_order_relaxed);
-      return;
+      return true;
     }
-    Bytes buf = out.next();
-    auto w = conn->write_datagram(ConstBytes(item.datagram.data(), item.datagram.size()), now, buf);
-    if (!w.ok()) {
-      t.dropped_not_connected_.fetch_add(1, std::memory_order_relaxed);
-      return;
-    }
-    if (w->packet.bytes != 0) {
-      net::Path path = via;
-      path.remote = w->packet.to;
-      out.push(w->packet.bytes, path);
+    // A packet may come back without the datagram (ngtcp2 filled it with ACKs and other
+    // frames first): send it and try again; only "blocked" with nothing written is a real wait.
+    Result<quic::DatagramWrite> w = Error(EAGAIN, "");
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      Bytes buf = out.next();
+      w = conn->write_datagram(ConstBytes(item.datagram.data(), item.datagram.size()), now, buf);
+      if (!w.ok()) {
+        t.dropped_not_connected_.fetch_add(1, std::memory_order_relaxed);
+        return true;
+      }
+      if (w->packet.bytes != 0) {
+        net::Path path = via;
+        path.remote = w->packet.to;
+        out.push(w->packet.bytes, path);
+      }
+      if (w->status != quic::DatagramStatus::kBlocked || w->packet.bytes == 0)
+        break;
     }
     switch (w->status) {
       case quic::DatagramStatus::kSent:
         t.sent_.fetch_add(1, std::memory_order_relaxed);
-        break;
+        return true;
       case quic::DatagramStatus::kTooBig:
         t.dropped_too_big_.fetch_add(1, std::memory_order_relaxed);
-        break;
+        return true;
       case quic::DatagramStatus::kBlocked:
-        t.dropped_blocked_.fetch_add(1, std::memory_order_relaxed);
-        break;
+        return false;
     }
+    return true;
+  }
+
+  // Writes a connection's waiting datagrams in order until congestion control or pacing says
+  // stop. What waits is sent when ACKs open the window or the pacing timer fires (the
+  // connection's deadline): back-pressure like a router's queue, instead of a drop the tunnel's
+  // TCP would read as loss. Bounded by kMaxPending; beyond it the newest are dropped
+  // (queue_full), as a full queue drops.
+  static void flush(QuicTransport& t, quic::Connection* conn, const net::Path& via,
+                    std::deque<Item>& pending, OutBatch& out, MonoTime now) {
+    while (!pending.empty()) {
+      if (!write_one(t, conn, via, pending.front(), out, now))
+        return;
+      pending.pop_front();
+    }
+  }
+
+  static void enqueue(QuicTransport& t, std::deque<Item>& pending, Item item) {
+    if (pending.size() >= kMaxPending) {
+      t.dropped_full_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    pending.push_back(std::move(item));
   }
 };
 
@@ -329,8 +357,9 @@ namespace {
 
 struct ServerConn {
   control::FrameReader reader;
-  std::optional<crypto::PublicKey> key;  // set once the hello verified and was authorized
-  net::Path via;                         // where its packets came in (local address, ifindex)
+  std::deque<QuicTransport::Item> pending;  // datagrams congestion control holds back
+  std::optional<crypto::PublicKey> key;     // set once the hello verified and was authorized
+  net::Path via;                            // where its packets came in (local address, ifindex)
 };
 
 }  // namespace
@@ -452,6 +481,8 @@ void QuicTransport::run_server() {
         }
       }
     }
+    if (!sc.pending.empty() && sc.key)  // ACKs may have opened the window
+      Impl::flush(*this, &c, sc.via, sc.pending, out, now);
     drain(c, out, sc.via, now);
   };
 
@@ -477,8 +508,12 @@ void QuicTransport::run_server() {
   auto on_timer = [&] {
     const MonoTime now = mono_now();
     ep.on_timer(now);
-    for (quic::Connection* c : ep.connections())
-      drain(*c, out, conns[c].via, now);
+    for (quic::Connection* c : ep.connections()) {
+      ServerConn& sc = conns[c];
+      if (!sc.pending.empty() && sc.key)  // the pacing timer, or a loss timer freed the window
+        Impl::flush(*this, c, sc.via, sc.pending, out, now);
+      drain(*c, out, sc.via, now);
+    }
     out.flush();
     collect();
     arm();
@@ -530,10 +565,21 @@ void QuicTransport::run_server() {
         by_key.erase(it);
       }
     }
-    for (const Item& item : items) {
+    std::vector<quic::Connection*> touched;
+    for (Item& item : items) {
       auto it = by_key.find(item.key);
-      quic::Connection* c = it == by_key.end() ? nullptr : it->second;
-      Impl::write_datagram(*this, c, c ? conns[c].via : net::Path{}, item, out, now);
+      if (it == by_key.end()) {
+        dropped_not_connected_.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      ServerConn& sc = conns[it->second];
+      if (sc.pending.empty())
+        touched.push_back(it->second);
+      Impl::enqueue(*this, sc.pending, std::move(item));
+    }
+    for (quic::Connection* c : touched) {
+      ServerConn& sc = conns[c];
+      Impl::flush(*this, c, sc.via, sc.pending, out, now);
     }
     out.flush();
     if (!cut.empty())
@@ -602,6 +648,7 @@ void QuicTransport::run_client() {
       platform::EventLoop& loop = **loop_r;
       const net::Path via{};
       control::FrameReader reader;
+      std::deque<Item> pending;  // datagrams congestion control holds back (Impl::flush)
       bool hello_sent = false;
       std::optional<MonoTime> established_at;
       std::string failure;
@@ -663,6 +710,8 @@ void QuicTransport::run_client() {
                     " s";
           c.close(kCloseProtocol, "no assignment");
         }
+        if (authed && !pending.empty())  // after ACKs or the pacing timer
+          Impl::flush(*this, &c, via, pending, out, now);
         drain(c, out, via, now);
         out.flush();
         max_datagram_.store(authed ? c.max_datagram_payload() : 0);
@@ -708,8 +757,13 @@ void QuicTransport::run_client() {
           to_disconnect_.clear();
         }
         const MonoTime now = mono_now();
-        for (const Item& item : items)
-          Impl::write_datagram(*this, authed ? &c : nullptr, via, item, out, now);
+        if (!authed) {
+          dropped_not_connected_.fetch_add(items.size(), std::memory_order_relaxed);
+        } else {
+          for (Item& item : items)
+            Impl::enqueue(*this, pending, std::move(item));
+          Impl::flush(*this, &c, via, pending, out, now);
+        }
         out.flush();
         arm();
       });

@@ -118,10 +118,11 @@ struct QuicStatus {
   std::size_t clients = 0;     ///< server: authenticated connections now
   std::uint64_t sent = 0;      ///< datagrams written into packets
   std::uint64_t received = 0;  ///< datagrams handed to the engine
+  /// The queue towards the QUIC thread, or a connection's congestion-control queue
+  /// (kMaxPending), was full.
   std::uint64_t dropped_queue_full = 0;
   std::uint64_t dropped_not_connected = 0;    ///< no authenticated connection for the key
   std::uint64_t dropped_too_big = 0;          ///< larger than the path's DATAGRAM limit
-  std::uint64_t dropped_blocked = 0;          ///< congestion control said not now
   std::uint64_t dropped_unknown_path = 0;     ///< a path this transport never handed out
   std::uint64_t dropped_unauthenticated = 0;  ///< a DATAGRAM before the hello verified
   std::uint64_t dropped_not_chosen = 0;       ///< client: arrived while UDP is the chosen carrier
@@ -137,6 +138,9 @@ class QuicTransport final : public dataplane::PathTransport {
 
   static constexpr std::size_t kMaxQueued = 4096;
   static constexpr std::size_t kMaxQueuedBytes = 8u << 20;
+  /// Datagrams a connection holds while congestion control or pacing says wait (about 1.4 MB
+  /// of full-size messages: a few milliseconds at gigabit rates, the depth of a router queue).
+  static constexpr std::size_t kMaxPending = 1024;
 
   /// Opens the UDP port (EADDRINUSE etc. name it) and starts the QUIC thread.
   [[nodiscard]] static Result<std::unique_ptr<QuicTransport>> server(QuicServerConfig config,
@@ -189,12 +193,12 @@ class QuicTransport final : public dataplane::PathTransport {
   [[nodiscard]] static Duration next_backoff(Duration current, Duration cap);
 
   struct Impl;
-
- private:
   struct Item {
     crypto::PublicKey key;
     std::vector<std::uint8_t> datagram;
   };
+
+ private:
   QuicTransport() = default;
   void run_server();
   void run_client();
@@ -233,7 +237,7 @@ class QuicTransport final : public dataplane::PathTransport {
   std::vector<crypto::PublicKey> connected_keys_;  // server, guarded by status_mutex_
   quic::ServerStats endpoint_stats_;               // server, guarded by status_mutex_
   std::atomic<std::uint64_t> connects_{0}, sent_{0}, received_{0}, dropped_full_{0},
-      dropped_not_connected_{0}, dropped_too_big_{0}, dropped_blocked_{0}, dropped_unknown_{0},
+      dropped_not_connected_{0}, dropped_too_big_{0}, dropped_unknown_{0},
       dropped_unauthenticated_{0}, dropped_not_chosen_{0}, refused_{0};
   std::thread thread_;
 };

@@ -641,10 +641,11 @@ std::optional<control::QuicTransportStatus> Runtime::quic_status() const {
   out.sent = q.sent;
   out.received = q.received;
   out.last_error = q.last_error;
-  out.drops = {
-      {"queue_full", q.dropped_queue_full},     {"not_connected", q.dropped_not_connected},
-      {"too_big", q.dropped_too_big},           {"blocked", q.dropped_blocked},
-      {"unknown_path", q.dropped_unknown_path}, {"unauthenticated", q.dropped_unauthenticated}};
+  out.drops = {{"queue_full", q.dropped_queue_full},
+               {"not_connected", q.dropped_not_connected},
+               {"too_big", q.dropped_too_big},
+               {"unknown_path", q.dropped_unknown_path},
+               {"unauthenticated", q.dropped_unauthenticated}};
   if (q.server) {
     out.drops["refused"] = q.refused;
     for (std::size_t r = 0; r < static_cast<std::size_t>(quic::DropReason::kCount); ++r)
