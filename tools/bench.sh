@@ -203,7 +203,7 @@ SERVER_PID=""   # `warren server`, a child of this shell
 CLIENT_UP=0     # a `warren join`ed client is up in B
 MESH_UP=0       # mesh-direct: node a (IFA) in A and node b (IFB) in B, the coordinator IFS_MESH in A
 RELAY_PID=""    # relay-udp/-tcp: the coordinator, whose relay forwards (its CPU is reported)
-RELAY_RULES=()  # relay-udp/-tcp, server-quic: "NS iptables-rule" appended in A and B, deleted by stop_daemons
+RELAY_RULES=()  # relay-udp/-tcp: "NS iptables-rule" appended in A and B, deleted by stop_daemons
 
 # alive PID: the process exists and is not a zombie (the server is our child until reaped).
 alive() {
@@ -446,15 +446,8 @@ EOF
     { tail -n 20 "$TMP/join.log" >&2; die "warren join failed"; }
   grep -qi '^DNS' "$cl/$IFB.conf" && die "the joined client got DNS settings; the bench config must push none"
   if [[ $transport == quic ]]; then
-    # WireGuard's own UDP between the two daemons is dropped (in A and B, deleted by
-    # stop_daemons), so that QUIC carries everything. Without this, main at 5daa3d9 can end up
-    # on UDP despite `Transport = quic`: the new client daemon's first handshake goes out over
-    # UDP before its first transport tick moves the server peer to QUIC, the server answers the
-    # first tunnel packet over that UDP endpoint, the client's peer roams to it, and the quic
-    # mode never moves it back (seen in the first run of this setup). The rules cost every
-    # packet of this row one netfilter rule in OUTPUT, against QUIC, not for it.
-    relay_rule "$NSA" OUTPUT -d 192.168.91.2 -p udp --sport 51820 -j DROP
-    relay_rule "$NSB" OUTPUT -d 192.168.91.1 -p udp --dport 51820 -j DROP
+    # `Transport = quic` puts the server peer on the QUIC path from its first packet (nothing
+    # goes to WireGuard's UDP port); the check after the setup makes sure both ends say quic.
     grep -qx '#@warren QuicEndpoint = 192.168.91.1:443' "$cl/$IFB.conf" ||
       die "server-quic: the joined client's config has no '#@warren QuicEndpoint = 192.168.91.1:443'"
     timeout 15 ip netns exec "$NSB" "$WARREN_CLI" down "$IFB" >"$TMP/down.log" 2>&1 ||
