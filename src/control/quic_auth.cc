@@ -59,31 +59,11 @@ Result<std::string> make_quic_hello(const crypto::PrivateKey& client_private,
 }
 
 Result<QuicHello> parse_quic_hello(std::string_view text) {
-  json j = json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object())
-    return Error(EINVAL, "the hello is not a JSON object");
-  auto v = j.find("version");
-  if (v == j.end() || !v->is_number_unsigned())
-    return Error(EINVAL, "field \"version\" is missing or not a number");
-  if (v->get<std::uint64_t>() != static_cast<std::uint64_t>(kQuicAuthVersion))
-    return Error(EPROTONOSUPPORT, "the client speaks QUIC protocol version " +
-                                      std::to_string(v->get<std::uint64_t>()) +
-                                      ", this server version " + std::to_string(kQuicAuthVersion));
-  auto t = j.find("type");
-  if (t == j.end() || !t->is_string() || t->get<std::string>() != "quic_hello")
-    return Error(EINVAL, "not a quic_hello");
-  auto k = j.find("public_key");
-  std::optional<crypto::PublicKey> key;
-  if (k != j.end() && k->is_string())
-    key = crypto::PublicKey::from_base64(k->get<std::string>());
-  if (!key || key->is_zero())
-    return Error(EINVAL, "field \"public_key\" is not a WireGuard public key (base64)");
-  auto p = j.find("proof");
-  std::array<std::uint8_t, 32> proof{};
-  if (p == j.end() || !p->is_string() || !from_base64(p->get<std::string>(), proof))
-    return Error(EACCES, "the hello carries no well-formed proof (32 bytes of base64)");
-  QuicHello h{*key, QuicProof(std::span<const std::uint8_t, 32>(proof))};
-  secure_zero(proof.data(), proof.size());
+  auto m = parse_key_proof_message(text, kQuicAuthVersion, "quic_hello", "hello");
+  if (!m.ok())
+    return m.error();
+  QuicHello h{m->public_key, QuicProof(std::span<const std::uint8_t, 32>(m->proof))};
+  secure_zero(m->proof.data(), m->proof.size());
   return h;
 }
 

@@ -38,20 +38,22 @@ bool is_session_request(std::string_view text) {
   return t != j.end() && t->is_string() && t->get<std::string>() == "session";
 }
 
-Result<SessionRequest> parse_session_request(std::string_view text) {
+Result<KeyProofMessage> parse_key_proof_message(std::string_view text, int version,
+                                                std::string_view type, std::string_view what) {
+  const std::string w(what);
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object())
-    return Error(EINVAL, "the request is not a JSON object");
+    return Error(EINVAL, "the " + w + " is not a JSON object");
   auto v = j.find("version");
   if (v == j.end() || !v->is_number_unsigned())
     return Error(EINVAL, "field \"version\" is missing or not a number");
-  if (v->get<std::uint64_t>() != static_cast<std::uint64_t>(kProtocolVersion))
-    return Error(EPROTONOSUPPORT, "the client speaks protocol version " +
+  if (v->get<std::uint64_t>() != static_cast<std::uint64_t>(version))
+    return Error(EPROTONOSUPPORT, "the " + w + " is of protocol version " +
                                       std::to_string(v->get<std::uint64_t>()) +
-                                      ", this server version " + std::to_string(kProtocolVersion));
+                                      ", this server speaks version " + std::to_string(version));
   auto t = j.find("type");
-  if (t == j.end() || !t->is_string() || t->get<std::string>() != "session")
-    return Error(EINVAL, "not a session request");
+  if (t == j.end() || !t->is_string() || t->get<std::string>() != type)
+    return Error(EINVAL, "not a " + std::string(type) + " message");
   auto k = j.find("public_key");
   std::optional<crypto::PublicKey> key;
   if (k != j.end() && k->is_string())
@@ -59,11 +61,18 @@ Result<SessionRequest> parse_session_request(std::string_view text) {
   if (!key || key->is_zero())
     return Error(EINVAL, "field \"public_key\" is not a WireGuard public key (base64)");
   auto p = j.find("proof");
-  std::array<std::uint8_t, 32> proof{};
-  if (p == j.end() || !p->is_string() || !from_base64(p->get<std::string>(), proof))
-    return Error(EACCES, "the request carries no well-formed proof of possession (32 bytes of "
-                         "base64)");
-  return SessionRequest{*key, EnrollProof(std::span<const std::uint8_t, 32>(proof))};
+  KeyProofMessage out{*key, {}};
+  if (p == j.end() || !p->is_string() || !from_base64(p->get<std::string>(), out.proof))
+    return Error(EACCES, "the " + w + " carries no well-formed proof of possession (32 bytes "
+                         "of base64)");
+  return out;
+}
+
+Result<SessionRequest> parse_session_request(std::string_view text) {
+  auto m = parse_key_proof_message(text, kProtocolVersion, "session", "request");
+  if (!m.ok())
+    return m.error();
+  return SessionRequest{m->public_key, EnrollProof(std::span<const std::uint8_t, 32>(m->proof))};
 }
 
 std::string session_settings_to_json(const Enrollment& settings) {

@@ -30,6 +30,7 @@
 /// session_idle_timeout. The client treats a session that sent nothing (not even a ping) for
 /// its own idle time as dead, keeps its current settings and reconnects with backoff.
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -75,6 +76,19 @@ std::string session_request_to_json(const SessionRequest& r);
 [[nodiscard]] bool is_session_request(std::string_view json);
 /// Errors as parse_enroll_request's (request_error_code() gives the answer's code).
 Result<SessionRequest> parse_session_request(std::string_view json);
+
+/// The shape both key proofs share — the session request here and the QUIC hello
+/// (control/quic_auth.h): {"version":V,"type":TYPE,"public_key":B64,"proof":B64}. EINVAL for
+/// anything malformed (not a JSON object, no version, another type, a missing or all-zero key),
+/// EPROTONOSUPPORT for another version, EACCES for a missing or malformed proof. `what` names
+/// the message in the errors ("request", "hello").
+struct KeyProofMessage {
+  crypto::PublicKey public_key;
+  std::array<std::uint8_t, 32> proof{};
+};
+[[nodiscard]] Result<KeyProofMessage> parse_key_proof_message(std::string_view json, int version,
+                                                              std::string_view type,
+                                                              std::string_view what);
 
 std::string session_settings_to_json(const Enrollment& settings);
 std::string session_ping_to_json();
