@@ -12,6 +12,7 @@
 #include "mesh/stun.h"
 #include "platform/fake/fake_network.h"
 #include "platform/fake/fake_tun.h"
+#include "support/engine_harness.h"
 #include "unit/platform/test_packets.h"
 
 namespace warren::dataplane {
@@ -26,19 +27,7 @@ IpAddress ip(const char* s) {
   return *IpAddress::parse(s);
 }
 
-class SeededRandom final : public RandomSource {
- public:
-  explicit SeededRandom(std::uint64_t seed) : rng_(seed) {}
-  void fill(std::span<std::uint8_t> out) override {
-    std::lock_guard lock(mutex_);
-    for (auto& b : out)
-      b = static_cast<std::uint8_t>(rng_());
-  }
-
- private:
-  std::mutex mutex_;
-  std::mt19937_64 rng_;
-};
+using test::SeededRandom;
 
 struct RecordingSink final : StunSink {
   void on_stun(const net::Path& from, ConstBytes message, Now) override {
@@ -111,19 +100,7 @@ struct Server {
 };
 
 void pump(std::initializer_list<Engine*> engines, FakeNetwork& net) {
-  for (int round = 0; round < 1000; ++round) {
-    bool did = false;
-    for (Engine* e : engines)
-      did |= e->pump();
-    if (!did) {
-      net.flush();
-      for (Engine* e : engines)
-        did |= e->pump();
-      if (!did)
-        return;
-    }
-  }
-  ADD_FAILURE() << "engines never went idle";
+  test::pump_engines(engines, net);
 }
 
 class EngineStun : public ::testing::Test {

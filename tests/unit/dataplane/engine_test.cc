@@ -22,6 +22,7 @@
 #include "crypto/x25519.h"
 #include "platform/fake/fake_network.h"
 #include "platform/fake/fake_tun.h"
+#include "support/engine_harness.h"
 #include "unit/platform/test_packets.h"
 #include "wg/cookie.h"
 #include "wg/messages.h"
@@ -39,19 +40,7 @@ IpAddress ip(const char* s) {
   return *IpAddress::parse(s);
 }
 
-class SeededRandom final : public RandomSource {
- public:
-  explicit SeededRandom(std::uint64_t seed) : rng_(seed) {}
-  void fill(std::span<std::uint8_t> out) override {
-    std::lock_guard lock(mutex_);
-    for (auto& b : out)
-      b = static_cast<std::uint8_t>(rng_());
-  }
-
- private:
-  std::mutex mutex_;
-  std::mt19937_64 rng_;
-};
+using test::SeededRandom;
 
 struct Side {
   Side(FakeNetwork& net, const char* addr, const char* tun_name, std::size_t queues,

@@ -14,6 +14,7 @@
 #include "platform/fake/fake_tun.h"
 #include "runtime/udp_probe.h"
 #include "server/stun_responder.h"
+#include "support/engine_harness.h"
 
 namespace warren::server {
 namespace {
@@ -23,19 +24,7 @@ using platform::fake::FakeHost;
 using platform::fake::FakeNetwork;
 using platform::fake::FakeTun;
 
-class SeededRandom final : public RandomSource {
- public:
-  explicit SeededRandom(std::uint64_t seed) : rng_(seed) {}
-  void fill(std::span<std::uint8_t> out) override {
-    std::lock_guard lock(mutex_);
-    for (auto& b : out)
-      b = static_cast<std::uint8_t>(rng_());
-  }
-
- private:
-  std::mutex mutex_;
-  std::mt19937_64 rng_;
-};
+using test::SeededRandom;
 
 struct Node {
   Node(FakeNetwork& net, const char* addr, const char* tun, std::uint64_t seed,
@@ -54,17 +43,7 @@ struct Node {
 };
 
 void pump(std::initializer_list<dataplane::Engine*> engines, FakeNetwork& net) {
-  for (int round = 0; round < 100; ++round) {
-    bool did = false;
-    for (auto* e : engines)
-      did |= e->pump();
-    net.flush();
-    for (auto* e : engines)
-      did |= e->pump();
-    if (!did)
-      return;
-  }
-  ADD_FAILURE() << "engines never went idle";
+  test::pump_engines(engines, net);
 }
 
 class WgPortProbe : public ::testing::Test {
