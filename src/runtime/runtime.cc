@@ -278,7 +278,8 @@ Status Runtime::start_steps() {
         st.stun = stun_->status();
       if (relay_)
         st.relay_path = relay_path_status();
-      if (relay_ || quic_)
+      // With QUIC, each peer's carrier (a mesh node's relayed peers say it in `path` already).
+      if (quic_)
         describe_transports(st);
       st.quic = quic_status();
       return st;
