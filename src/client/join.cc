@@ -1,8 +1,11 @@
 #include "client/join.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <stdexcept>
 #include <string_view>
+#include <thread>
 
 #include "client/resolve.h"
 #include "platform/files.h"
@@ -115,6 +118,34 @@ void write_private_file(const std::string& path, const std::string& text) {
     throw file_error("write", path, st.error());
 }
 
+namespace {
+
+// The server answers "busy" when its queue of verified requests is full (many hosts joining at
+// once; control/enroll.h): it handled nothing and says "try again shortly", so join does, after
+// a jittered pause (0.5 s doubling, each up to 1.5x), for as long as the overall timeout allows.
+// Every other refusal is final.
+control::Enrollment enroll_retrying_busy(const control::Invite& invite, std::string_view name,
+                                         const crypto::PrivateKey& key,
+                                         std::chrono::milliseconds timeout, RandomSource& rng) {
+  using Clock = std::chrono::steady_clock;
+  const auto end = Clock::now() + timeout;
+  std::chrono::milliseconds pause{500};
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now());
+    try {
+      return control::enroll(invite, name, key, std::max(left, std::chrono::milliseconds(1)));
+    } catch (const control::EnrollError& e) {
+      const auto jitter = std::chrono::milliseconds(rng.next_u32() % (pause.count() / 2 + 1));
+      if (e.code() != "busy" || Clock::now() + pause + jitter >= end)
+        throw;
+      std::this_thread::sleep_for(pause + jitter);
+      pause = std::min(pause * 2, std::chrono::milliseconds(4000));
+    }
+  }
+}
+
+}  // namespace
+
 ClientConfig join(const std::string& invite_text, const JoinOptions& o, RandomSource& rng,
                   std::string* warning) {
   if (!valid_interface_name(o.interface))
@@ -131,8 +162,7 @@ ClientConfig join(const std::string& invite_text, const JoinOptions& o, RandomSo
     throw std::runtime_error(st.message());
   const std::string base = o.config_dir + "/" + o.interface;
   const crypto::PrivateKey key = load_or_create_key(base + ".key", rng, warning);
-  control::Enrollment e =
-      control::enroll(*invite, o.client_name, key, o.timeout);
+  control::Enrollment e = enroll_retrying_busy(*invite, o.client_name, key, o.timeout, rng);
   ClientConfig c = config_from_enrollment(e, key, o.interface, invite->control_endpoint);
   c.control_pin = control::fingerprint_to_hex(invite->fingerprint);
   const std::string path = base + ".conf";

@@ -5,11 +5,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <thread>
+#include <vector>
 
 #include "crypto/random.h"
 
@@ -165,6 +168,87 @@ TEST_F(Join, WritableConfigDirectoryIsRefused) {
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/etc/wgj0.key"));
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/etc/wgj0.conf"));
   EXPECT_TRUE(leases_.empty()) << "nothing was enrolled";
+}
+
+}  // namespace
+}  // namespace warren::client
+
+namespace warren::client {
+namespace {
+
+// 20 hosts joining at once can fill the server's request queue; it answers "busy, try again
+// shortly" having handled nothing (CI of this stop: one of test_server's 20 concurrent joins
+// under ASan). join tries again by itself within its timeout; other refusals stay final.
+TEST(JoinBusy, ABusyServerIsAskedAgainAndTheJoinGetsIn) {
+  char tmpl[] = "/tmp/warren-joinbusy-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  control::TlsIdentity identity = control::TlsIdentity::generate();
+  control::Invite invite;
+  invite.fingerprint = identity.fingerprint();
+  invite.id = control::random_invite_id();
+  invite.secret = control::random_invite_secret();
+  std::mutex m;
+  std::condition_variable cv;
+  bool release = false;
+  int entered = 0;
+  control::EnrollServerOptions opt;
+  opt.workers = 1;
+  opt.max_queued_requests = 1;
+  opt.max_connections_per_source = 64;
+  control::EnrollServer server(
+      identity, "127.0.0.1:0",
+      [&](const control::EnrollRequest& r) {
+        {
+          std::unique_lock lock(m);
+          ++entered;
+          cv.notify_all();
+          cv.wait(lock, [&] { return release; });
+        }
+        control::Enrollment e;
+        e.name = r.name;
+        e.addresses = {*net::Prefix::parse("10.8.0." + std::to_string(1 + entered) + "/32")};
+        e.server_public_key.bytes.fill(7);
+        e.server_endpoint = "vpn.example.test:51820";
+        return control::EnrollReply{e, {}, {}};
+      },
+      opt);
+  server.start();
+  invite.control_endpoint = "127.0.0.1:" + std::to_string(server.port());
+  // Two requests hold the worker and the one queue slot until released.
+  std::vector<std::thread> holders;
+  for (int i = 0; i < 2; ++i) {
+    holders.emplace_back([&, i] {
+      try {
+        (void)control::enroll(invite, "h" + std::to_string(i),
+                              crypto::generate_private_key(crypto::SystemRandom::instance()));
+      } catch (...) {
+      }
+    });
+    if (i == 0) {
+      std::unique_lock lock(m);
+      ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(5), [&] { return entered == 1; }));
+    }
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the second one is queued
+  // Released while the join waits between its attempts: its first answer was "busy".
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::lock_guard lock(m);
+    release = true;
+    cv.notify_all();
+  });
+  JoinOptions o;
+  o.interface = "wgb0";
+  o.config_dir = dir + "/etc";
+  o.timeout = std::chrono::seconds(10);
+  ClientConfig c = join(control::format_invite(invite), o, crypto::SystemRandom::instance());
+  EXPECT_EQ(c.addresses.size(), 1u);
+  releaser.join();
+  for (auto& t : holders)
+    t.join();
+  server.stop();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
